@@ -1,0 +1,1 @@
+"""Student and teacher image encoders, one module per family; importing registers them."""

@@ -1,0 +1,30 @@
+"""Errors the library raises for bad input.
+
+Every user-facing failure (a missing file, a checkpoint of the wrong layout, an impossible config)
+is a :class:`GmsError` whose message names the file, field or value at fault. The CLI turns these
+into a one-line message and a non-zero exit status instead of a traceback.
+"""
+
+
+class GmsError(Exception):
+    """A problem with the user's input or environment, explained in the message."""
+
+
+class CheckpointError(GmsError):
+    """A checkpoint is missing, corrupt, of the wrong layout, or failed its checksum."""
+
+
+class ImageError(GmsError):
+    """An image is missing, unreadable or of an unsupported kind."""
+
+
+class PromptError(GmsError):
+    """A prompt (box, point, mask) is empty, malformed or outside the image."""
+
+
+class ConfigError(GmsError):
+    """A model or run configuration is invalid."""
+
+
+class DataError(GmsError):
+    """A dataset folder or annotation file is missing pieces or malformed."""

@@ -1,0 +1,168 @@
+"""Parameter and MAC counts in the convention of the ``thop`` profiler (v0.1.1).
+
+The paper's Params/Flops columns were produced with thop at input (1,3,1024,1024). thop itself
+no longer imports on Python >= 3.12 (it needs ``distutils``), so this module re-implements its
+counting rules:
+
+* only *leaf* modules are visited; a parameter owned directly by a module that has children
+  (a learned positional embedding, TinyViT's attention biases) is not counted in ``params_thop``
+  — ``params_true`` counts every parameter;
+* every leaf module's parameters count, whether or not the forward pass uses the module;
+* MACs per call: conv = out.numel * (C_in/groups) * prod(kernel) (no bias term); linear =
+  in_features * out.numel; batch/layer/instance norm = 2 * in.numel, doubled when affine;
+  softmax = rows * (3 * n - 1); avgpool = out.numel; adaptive avgpool = (prod(in/out) + 1) *
+  out.numel; upsample = out.numel * {nearest 1, linear 5, bilinear 11}; activations, dropout,
+  padding, pixel shuffle and any unlisted module = 0. Functional ops (matmul in attention,
+  F.interpolate, additions) are not counted — exactly as thop does not.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+_MacRule = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]
+
+
+def _conv(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    assert isinstance(m, nn.modules.conv._ConvNd)
+    return y.numel() * (x.shape[1] // m.groups) * math.prod(m.weight.shape[2:])
+
+
+def _norm(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    affine = getattr(m, "affine", False) or getattr(m, "elementwise_affine", False)
+    return 2 * x.numel() * (2 if affine else 1)
+
+
+def _linear(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    assert isinstance(m, nn.Linear)
+    return m.in_features * y.numel()
+
+
+def _softmax(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    assert isinstance(m, nn.Softmax)
+    n = x.shape[m.dim]
+    return (x.numel() // n) * (3 * n - 1)
+
+
+def _avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return y.numel()
+
+
+def _adaptive_avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    kernel = math.prod(a / b for a, b in zip(x.shape[2:], y.shape[2:], strict=True))
+    return int((kernel + 1) * y.numel())
+
+
+def _upsample(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    factor = {"nearest": 1, "linear": 5, "bilinear": 11}.get(getattr(m, "mode", ""), 0)
+    return y.numel() * factor
+
+
+_RULES: dict[type[nn.Module], _MacRule] = {
+    nn.Conv1d: _conv,
+    nn.Conv2d: _conv,
+    nn.Conv3d: _conv,
+    nn.ConvTranspose1d: _conv,
+    nn.ConvTranspose2d: _conv,
+    nn.ConvTranspose3d: _conv,
+    nn.BatchNorm1d: _norm,
+    nn.BatchNorm2d: _norm,
+    nn.BatchNorm3d: _norm,
+    nn.SyncBatchNorm: _norm,
+    nn.LayerNorm: _norm,
+    nn.InstanceNorm1d: _norm,
+    nn.InstanceNorm2d: _norm,
+    nn.InstanceNorm3d: _norm,
+    nn.Linear: _linear,
+    nn.Softmax: _softmax,
+    nn.AvgPool1d: _avgpool,
+    nn.AvgPool2d: _avgpool,
+    nn.AvgPool3d: _avgpool,
+    nn.AdaptiveAvgPool1d: _adaptive_avgpool,
+    nn.AdaptiveAvgPool2d: _adaptive_avgpool,
+    nn.AdaptiveAvgPool3d: _adaptive_avgpool,
+    nn.Upsample: _upsample,
+    nn.UpsamplingBilinear2d: _upsample,
+    nn.UpsamplingNearest2d: _upsample,
+}
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """Counts for one model at one input size."""
+
+    params_thop: int
+    params_true: int
+    macs: int
+    input_shape: tuple[int, ...]
+
+    @property
+    def params_m(self) -> float:
+        return self.params_thop / 1e6
+
+    @property
+    def macs_m(self) -> float:
+        return self.macs / 1e6
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "params_m": self.params_m, "macs_m": self.macs_m}
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+@torch.no_grad()
+def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> ModelProfile:
+    """Count params (thop and true) and thop-style MACs for one forward of a (batch,3,S,S) input."""
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        rule = _RULES.get(type(module))
+        if rule is not None and inputs and isinstance(inputs[0], torch.Tensor):
+            macs += int(rule(module, inputs[0], output))
+
+    leaves = [m for m in model.modules() if _is_leaf(m)]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        model(torch.zeros(batch, 3, img_size, img_size, device=device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    params_thop = sum(p.numel() for m in leaves for p in m.parameters(recurse=False))
+    params_true = sum(p.numel() for p in model.parameters())
+    return ModelProfile(params_thop, params_true, macs, (batch, 3, img_size, img_size))
+
+
+@torch.inference_mode()
+def measure_latency(
+    model: nn.Module, img_size: int = 1024, runs: int = 5, warmup: int = 1, batch: int = 1
+) -> float:
+    """Median wall time in seconds of ``runs`` forwards after ``warmup`` forwards (eval mode)."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.randn(batch, 3, img_size, img_size, device=device)
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(runs):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

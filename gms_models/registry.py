@@ -1,0 +1,54 @@
+"""Encoder registry: one name per encoder, everywhere.
+
+The registry name (``gmf_2282``, ``vit_t``, ``resnet18``, ...) is the same string used as the
+ablation arm name, the MLflow ``arch`` param, the DVC matrix key and the ONNX file stem.
+
+Builders take ``img_size`` (the square input side, default 1024) and optional ``pretrained``
+(a local file) plus family-specific overrides, and return an ``nn.Module`` mapping
+SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from gms_models.errors import ConfigError
+
+EncoderBuilder = Callable[..., nn.Module]
+
+_REGISTRY: dict[str, EncoderBuilder] = {}
+
+
+def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
+    """Decorator registering ``builder`` under ``name``; names must be unique."""
+
+    def decorate(builder: EncoderBuilder) -> EncoderBuilder:
+        if name in _REGISTRY and _REGISTRY[name] is not builder:
+            raise ConfigError(f"encoder name {name!r} is registered twice")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorate
+
+
+def _load_families() -> None:
+    # Importing the package registers every family (one module per family).
+    import gms_models.encoders  # noqa: F401
+
+
+def list_encoders() -> list[str]:
+    """All registered encoder names, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def build_encoder(name: str, **overrides: Any) -> nn.Module:
+    """Build the encoder registered as ``name``; an unknown name lists the known ones."""
+    _load_families()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigError(f"unknown encoder {name!r}; known encoders: {known}")
+    return _REGISTRY[name](**overrides)

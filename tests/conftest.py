@@ -1,0 +1,57 @@
+"""Shared fixtures: where the reference checkpoints and the COCO sample live.
+
+``../shared`` beside the checkout holds them (override with ``GMS_SHARED``). They are read by path
+and never copied into the project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GMS_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"test data {path} is missing: the shared/ folder must sit beside the checkout "
+            "(or set GMS_SHARED)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return _require(SHARED)
+
+
+@pytest.fixture(scope="session")
+def mobile_sam_ref() -> Path:
+    """../shared/reference/mobile_sam: random-weight checkpoint + official outputs."""
+    return _require(SHARED / "reference" / "mobile_sam")
+
+
+@pytest.fixture(scope="session")
+def gmf_ref() -> Path:
+    """../shared/reference/groupmixformer: GroupMixFormer-M checkpoint + official outputs."""
+    return _require(SHARED / "reference" / "groupmixformer")
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    """../shared/data/coco-mini: 80 val2017 images + annotations, 16 train2017 images."""
+    return _require(SHARED / "data" / "coco-mini")
+
+
+@pytest.fixture(scope="session")
+def teacher_ckpt(mobile_sam_ref: Path) -> Path:
+    return mobile_sam_ref / "mobile_sam_random_seed0.pt"
