@@ -28,3 +28,7 @@ class ConfigError(GmsError):
 
 class DataError(GmsError):
     """A dataset folder or annotation file is missing pieces or malformed."""
+
+
+class DownloadError(GmsError):
+    """A download failed after its retries, or its content did not match the expected checksum."""

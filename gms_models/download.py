@@ -1,0 +1,133 @@
+"""Resumable, checksum-verified HTTP(S) downloads.
+
+A download goes to ``DEST.part`` and is resumed from there with an HTTP ``Range`` request when it
+was interrupted (by a dropped connection or a killed process). The finished file is verified
+against the expected sha256 before it is renamed into place, so ``DEST`` either does not exist
+or is complete and correct. A file whose checksum does not match is deleted, never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from gms_models.errors import DownloadError
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch_into(url: str, part: Path, timeout: float, progress: Progress | None) -> None:
+    """Append the rest of ``url`` to ``part`` (resuming from its current size)."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the part file is already whole
+            return
+        raise
+    with response:
+        if have and response.status != 206:  # server ignored Range: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        task = None
+        if progress is not None:
+            task = progress.add_task(Path(url).name or url, total=total, completed=have)
+        with open(part, "ab" if have else "wb") as out:
+            while block := response.read(_CHUNK):
+                out.write(block)
+                if task is not None and progress is not None:
+                    progress.advance(task, len(block))
+        if total is not None and part.stat().st_size < total:
+            raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
+
+
+def download_file(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    retries: int = 3,
+    progress: bool = True,
+    timeout: float = 30.0,
+    backoff: float = 0.5,
+) -> Path:
+    """Download ``url`` to ``dest`` (resumable, atomic, sha256-checked); return ``dest``.
+
+    An existing ``dest`` whose sha256 matches is returned without touching the network. Network
+    errors are retried ``retries`` times with exponential backoff, each try resuming the partial
+    file; HTTP 4xx errors other than 408/429 are not retried.
+    """
+    dest = Path(dest)
+    if dest.exists() and sha256 is not None and sha256_file(dest) == sha256.lower():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    bar = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        if progress
+        else None
+    )
+    last_error: Exception | None = None
+    for attempt in range(retries + 1):
+        try:
+            if bar is not None:
+                with bar:
+                    _fetch_into(url, part, timeout, bar)
+            else:
+                _fetch_into(url, part, timeout, None)
+            last_error = None
+            break
+        except urllib.error.HTTPError as exc:
+            last_error = exc
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                break
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+            last_error = exc
+        if attempt < retries:
+            time.sleep(backoff * 2**attempt)
+    if last_error is not None:
+        raise DownloadError(
+            f"could not download {url} after {retries + 1} attempt(s): {last_error}"
+            + (f" (partial file kept for resuming: {part})" if part.exists() else "")
+        )
+    if sha256 is not None:
+        actual = sha256_file(part)
+        if actual != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}; "
+                "the downloaded file was deleted"
+            )
+    os.replace(part, dest)
+    return dest
