@@ -1,0 +1,252 @@
+"""COCO instance annotations for box-prompt evaluation, one image at a time.
+
+:class:`CocoInstances` reads an ``instances_*.json`` with pycocotools and yields a
+:class:`CocoImage` per image (its path and every annotation with box, ground-truth mask, crowd
+flag, area and category), because the evaluator computes the image embedding once per image and
+batches that image's prompts. Every referenced image file is checked up front: a JSON that points
+at missing files raises :class:`DataError` with the count and the first few paths.
+
+Area bins (:func:`area_bin`) use the annotation's ``area`` field (the mask area COCO stores), with
+half-open intervals so every annotation is in exactly one bin:
+
+- small:  ``area < 32²``            (area < 1024)
+- medium: ``32² <= area < 96²``     (1024 <= area < 9216)
+- large:  ``area >= 96²``           (area >= 9216)
+
+(pycocotools' ``COCOeval`` uses closed ranges ``[0, 32²]``, ``[32², 96²]``, ``[96², 1e10]``, so an
+area of exactly 1024 or 9216 falls in two of its ranges; here it goes to the upper bin.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pycocotools.coco import COCO
+
+from gms_models.data.scan import describe_paths
+from gms_models.errors import DataError
+from gms_models.image_io import load_rgb
+
+AreaBin = Literal["small", "medium", "large"]
+AREA_BINS: tuple[AreaBin, ...] = ("small", "medium", "large")
+#: First area (pixels) of the medium bin; below it is small.
+MEDIUM_MIN_AREA = 32**2
+#: First area (pixels) of the large bin.
+LARGE_MIN_AREA = 96**2
+
+_REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "segmentation")
+
+
+def area_bin(area: float) -> AreaBin:
+    """COCO size bin of an annotation ``area`` (see the module docstring for the edges)."""
+    if not math.isfinite(area) or area < 0:
+        raise ValueError(f"annotation area must be a finite number >= 0, got {area}")
+    if area < MEDIUM_MIN_AREA:
+        return "small"
+    if area < LARGE_MIN_AREA:
+        return "medium"
+    return "large"
+
+
+@dataclass(frozen=True, eq=False)
+class CocoAnnotation:
+    """One instance annotation of an image."""
+
+    id: int
+    image_id: int
+    category_id: int
+    category_name: str
+    box_xyxy: tuple[float, float, float, float]
+    """``(x0, y0, x1, y1)`` in pixels, from COCO's ``[x, y, w, h]``: ``(x, y, x + w, y + h)``."""
+    area: float
+    """COCO's ``area`` field (mask area in pixels); decides :attr:`area_bin`."""
+    iscrowd: bool
+    mask: np.ndarray
+    """(H, W) bool ground-truth mask from ``COCO.annToMask``."""
+
+    @property
+    def area_bin(self) -> AreaBin:
+        return area_bin(self.area)
+
+
+@dataclass(frozen=True, eq=False)
+class CocoImage:
+    """An image and all of its annotations (sorted by annotation id)."""
+
+    id: int
+    path: Path
+    width: int
+    height: int
+    annotations: tuple[CocoAnnotation, ...]
+
+    def load(self, *, strict: bool = False) -> np.ndarray:
+        """Decode the image (H×W×3 uint8 RGB); its size must match the JSON's."""
+        rgb = load_rgb(self.path, strict=strict)
+        if rgb.shape[:2] != (self.height, self.width):
+            raise DataError(
+                f"image {self.path} is {rgb.shape[1]}×{rgb.shape[0]} but its annotation file "
+                f"says {self.width}×{self.height}"
+            )
+        return rgb
+
+
+@dataclass(frozen=True)
+class CocoImageEntry:
+    """An image file named by an annotation file, and the size the JSON gives it."""
+
+    path: Path
+    width: int
+    height: int
+
+
+def _read_json(annotation_file: Path) -> dict[str, Any]:
+    if not annotation_file.is_file():
+        raise DataError(f"COCO annotation file not found: {annotation_file}")
+    try:
+        dataset = json.loads(annotation_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"COCO annotation file {annotation_file} is not valid JSON: {exc}") from exc
+    if not isinstance(dataset, dict):
+        raise DataError(f"COCO annotation file {annotation_file} must hold a JSON object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(dataset.get(key), list):
+            raise DataError(f"COCO annotation file {annotation_file} has no '{key}' list")
+    for index, img in enumerate(dataset["images"]):
+        missing = [k for k in ("id", "file_name", "width", "height") if k not in img]
+        if missing:
+            raise DataError(
+                f"{annotation_file}: image #{index} (id {img.get('id')}) lacks {missing}"
+            )
+    image_ids = {img["id"] for img in dataset["images"]}
+    for index, ann in enumerate(dataset["annotations"]):
+        missing = [k for k in _REQUIRED_ANNOTATION_KEYS if k not in ann]
+        if missing:
+            raise DataError(
+                f"{annotation_file}: annotation #{index} (id {ann.get('id')}) lacks {missing}"
+            )
+        if ann["image_id"] not in image_ids:
+            raise DataError(
+                f"{annotation_file}: annotation {ann['id']} refers to image id "
+                f"{ann['image_id']}, which is not in 'images'"
+            )
+    return dataset
+
+
+def coco_image_entries(annotation_file: str | Path, image_dir: str | Path) -> list[CocoImageEntry]:
+    """Every image an annotation file names, with its expected size (the JSON is checked)."""
+    dataset = _read_json(Path(annotation_file))
+    return [
+        CocoImageEntry(Path(image_dir) / img["file_name"], int(img["width"]), int(img["height"]))
+        for img in sorted(dataset["images"], key=lambda i: i["id"])
+    ]
+
+
+class CocoInstances:
+    """COCO instances of one annotation file, iterated per image (sorted by image id).
+
+    Args:
+        annotation_file: ``instances_*.json``.
+        image_dir: folder holding the images by their ``file_name``.
+        image_ids: restrict to these image ids (in this order); default all, sorted.
+        include_empty: also yield images without annotations (default: skip them).
+        max_images: keep only the first ``max_images`` of the selection.
+    """
+
+    def __init__(
+        self,
+        annotation_file: str | Path,
+        image_dir: str | Path,
+        *,
+        image_ids: Sequence[int] | None = None,
+        include_empty: bool = False,
+        max_images: int | None = None,
+    ) -> None:
+        self.annotation_file = Path(annotation_file)
+        self.image_dir = Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise DataError(f"COCO image folder not found: {self.image_dir}")
+        dataset = _read_json(self.annotation_file)
+        self.coco = COCO()
+        self.coco.dataset = dataset
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.coco.createIndex()
+        self.categories: dict[int, str] = {c["id"]: c["name"] for c in dataset["categories"]}
+
+        if image_ids is None:
+            ids = sorted(self.coco.imgs)
+        else:
+            unknown = [i for i in image_ids if i not in self.coco.imgs]
+            if unknown:
+                raise DataError(f"image ids {unknown[:5]} are not in {self.annotation_file}")
+            ids = list(image_ids)
+        if not include_empty:
+            ids = [i for i in ids if self.coco.imgToAnns.get(i)]
+        if max_images is not None:
+            ids = ids[:max_images]
+        self.image_ids: list[int] = ids
+
+        missing = self.missing_images()
+        if missing:
+            raise DataError(
+                f"{len(missing)} of {len(ids)} images named in {self.annotation_file} are missing "
+                f"from {self.image_dir}: {describe_paths(missing)}"
+            )
+
+    def image_path(self, image_id: int) -> Path:
+        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+
+    def missing_images(self) -> list[Path]:
+        """Paths of selected images that are not files."""
+        paths = (self.image_path(i) for i in self.image_ids)
+        return [p for p in paths if not p.is_file()]
+
+    @property
+    def num_annotations(self) -> int:
+        return sum(len(self.coco.imgToAnns.get(i, ())) for i in self.image_ids)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, index: int) -> CocoImage:
+        image_id = self.image_ids[index]
+        info = self.coco.imgs[image_id]
+        anns = sorted(self.coco.imgToAnns.get(image_id, ()), key=lambda a: a["id"])
+        return CocoImage(
+            id=image_id,
+            path=self.image_path(image_id),
+            width=int(info["width"]),
+            height=int(info["height"]),
+            annotations=tuple(self._annotation(a) for a in anns),
+        )
+
+    def __iter__(self) -> Iterator[CocoImage]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def _annotation(self, ann: dict[str, Any]) -> CocoAnnotation:
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        try:
+            mask = self.coco.annToMask(ann).astype(bool)
+        except Exception as exc:  # pycocotools raises bare TypeError/ValueError on bad segments
+            raise DataError(
+                f"{self.annotation_file}: annotation {ann['id']} has an unreadable segmentation: "
+                f"{exc}"
+            ) from exc
+        return CocoAnnotation(
+            id=int(ann["id"]),
+            image_id=int(ann["image_id"]),
+            category_id=int(ann["category_id"]),
+            category_name=self.categories.get(ann["category_id"], str(ann["category_id"])),
+            box_xyxy=(x, y, x + w, y + h),
+            area=float(ann["area"]),
+            iscrowd=bool(ann.get("iscrowd", 0)),
+            mask=mask,
+        )

@@ -1,0 +1,241 @@
+"""MALSD (Midea Assembly Line Scenario Dataset) read from a folder in this layout::
+
+    ROOT/
+      train/
+        Act0/*.jpg        label 0: the worker holds the product instructions
+        NG/*.jpg          label 1: everything else
+      test/
+        Act0/*.jpg
+        NG/*.jpg
+      test_points.json    hand points of test images, for point-prompt segmentation
+
+Images are ``.jpg``/``.jpeg``/``.png`` files (case-insensitive suffix), RGB, any size, found
+recursively under each class folder and sorted by path. Both classes must be present and non-empty
+in each split; other folders are ignored. Readers are strict by default: an image that is not RGB
+(grayscale, RGBA, palette, CMYK, ...) is an error naming the file, found from the file headers when
+the dataset is opened.
+
+``test_points.json`` (UTF-8)::
+
+    {
+      "version": 1,
+      "images": [
+        {"file": "test/Act0/act0_0000.jpg", "points": [[81.0, 62.5]], "labels": [1]},
+        ...
+      ]
+    }
+
+- ``file``: POSIX path relative to ROOT; each file at most once; images without a visible hand
+  may be left out.
+- ``points``: one or more ``[x, y]`` in pixels of the original image, the coordinates SAM's
+  predictor takes (x to the right, y down, origin at the top-left corner;
+  ``0 <= x < width``, ``0 <= y < height``). The paper's prompt is the centre of the worker's hand.
+- ``labels``: one per point, 1 = foreground, 0 = background (SAM's point labels).
+
+Classification items come from :class:`gms_models.data.malsd_dataset.MalsdClassification`; the
+points from :func:`read_points`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gms_models.data.jsonio import write_json
+from gms_models.data.scan import BadImage, describe_paths, list_images, scan_images
+from gms_models.errors import DataError, ImageError
+
+log = logging.getLogger(__name__)
+
+#: Class folder names in label order: ``Act0`` → 0, ``NG`` → 1.
+MALSD_CLASSES: tuple[str, str] = ("Act0", "NG")
+MALSD_SPLITS: tuple[str, str] = ("train", "test")
+POINTS_FILENAME = "test_points.json"
+POINTS_VERSION = 1
+
+Split = Literal["train", "test"]
+
+
+def _class_folder_images(class_dir: Path) -> tuple[list[Path], str | None]:
+    """The images of one class folder, or a message saying why there are none."""
+    if not class_dir.is_dir():
+        return [], f"MALSD class folder missing: {class_dir}"
+    images = list_images(class_dir)
+    if not images:
+        return [], f"MALSD class folder has no images (.jpg/.jpeg/.png): {class_dir}"
+    return images, None
+
+
+def class_images(root: str | Path, split: Split) -> dict[str, list[Path]]:
+    """The image files of each class of ``split``; missing or empty folders raise DataError."""
+    root = Path(root)
+    if split not in MALSD_SPLITS:
+        raise DataError(f"MALSD split must be one of {MALSD_SPLITS}, got {split!r}")
+    if not root.is_dir():
+        raise DataError(f"MALSD folder not found: {root}")
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise DataError(f"MALSD split folder missing: {split_dir} (expected {split}/Act0, NG)")
+    found: dict[str, list[Path]] = {}
+    for name in MALSD_CLASSES:
+        images, problem = _class_folder_images(split_dir / name)
+        if problem is not None:
+            raise DataError(problem)
+        found[name] = images
+    extra = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and p.name not in found)
+    if extra:
+        log.warning("ignoring folders %s in %s (classes are %s)", extra, split_dir, MALSD_CLASSES)
+    return found
+
+
+def survey_layout(root: str | Path) -> tuple[list[Path], list[str]]:
+    """Every image found in the class folders of both splits, and every layout problem.
+
+    Unlike :func:`class_images` this does not stop at the first missing or empty folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"MALSD folder not found: {root}")
+    paths: list[Path] = []
+    problems: list[str] = []
+    for split in MALSD_SPLITS:
+        for name in MALSD_CLASSES:
+            images, problem = _class_folder_images(root / split / name)
+            paths += images
+            if problem is not None:
+                problems.append(problem)
+    return paths, problems
+
+
+def check_rgb_modes(paths: Sequence[Path]) -> None:
+    """Raise :class:`ImageError` listing every file whose header says it is not RGB.
+
+    Reads headers only (fast); undecodable files are also reported here.
+    """
+    wrong: list[str] = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                mode = img.mode
+        except (UnidentifiedImageError, OSError) as exc:
+            wrong.append(f"{path} (cannot be read: {exc})")
+            continue
+        if mode != "RGB":
+            wrong.append(f"{path} (mode {mode})")
+    if wrong:
+        shown = "; ".join(wrong[:5]) + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else "")
+        raise ImageError(f"{len(wrong)} MALSD images are not RGB images: {shown}")
+
+
+def scan_malsd(root: str | Path, *, strict: bool = True) -> list[BadImage]:
+    """Decode every image of both splits; return the bad ones (layout errors raise)."""
+    paths = [
+        path
+        for split in MALSD_SPLITS
+        for images in class_images(root, split).values()
+        for path in images
+    ]
+    return scan_images(paths, strict=strict)
+
+
+@dataclass(frozen=True, eq=False)
+class HandPoints:
+    """The point prompt of one test image."""
+
+    file: str
+    """Path relative to the MALSD root, as written in the JSON."""
+    path: Path
+    """Absolute path of the image."""
+    points: np.ndarray
+    """(N, 2) float32 ``[x, y]`` pixel coordinates."""
+    labels: np.ndarray
+    """(N,) int64, 1 = foreground, 0 = background."""
+
+
+class _PointsEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file: str
+    points: list[tuple[float, float]] = Field(min_length=1)
+    labels: list[Literal[0, 1]]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> _PointsEntry:
+        if len(self.points) != len(self.labels):
+            raise ValueError(f"{len(self.points)} points but {len(self.labels)} labels")
+        return self
+
+
+class _PointsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1]
+    images: list[_PointsEntry]
+
+
+def read_points(root: str | Path, *, filename: str = POINTS_FILENAME) -> list[HandPoints]:
+    """Read and check ``ROOT/test_points.json``: schema, files exist, points inside the image."""
+    root = Path(root)
+    points_file = root / filename
+    if not points_file.is_file():
+        raise DataError(f"MALSD points file not found: {points_file}")
+    try:
+        parsed = _PointsFile.model_validate_json(points_file.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataError(
+            f"{points_file} is malformed at '{where}': {first['msg']} ({exc.error_count()} errors)"
+        ) from exc
+    result: list[HandPoints] = []
+    seen: set[str] = set()
+    missing: list[Path] = []
+    for entry in parsed.images:
+        if entry.file in seen:
+            raise DataError(f"{points_file}: {entry.file} is listed twice")
+        seen.add(entry.file)
+        path = root / entry.file
+        if not path.is_file():
+            missing.append(path)
+            continue
+        points = np.asarray(entry.points, dtype=np.float32).reshape(-1, 2)
+        with Image.open(path) as img:
+            width, height = img.size
+        outside = (points[:, 0] < 0) | (points[:, 0] >= width)
+        outside |= (points[:, 1] < 0) | (points[:, 1] >= height)
+        if outside.any():
+            raise DataError(
+                f"{points_file}: points {points[outside].tolist()} of {entry.file} lie outside "
+                f"the {width}×{height} image"
+            )
+        labels = np.asarray(entry.labels, dtype=np.int64)
+        result.append(HandPoints(entry.file, path, points, labels))
+    if missing:
+        raise DataError(
+            f"{points_file} names {len(missing)} missing images: {describe_paths(missing)}"
+        )
+    return result
+
+
+def write_points(path: str | Path, entries: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> None:
+    """Write a points file from ``(file, points (N,2), labels (N,))`` triples, atomically.
+
+    The output is byte-stable: entries sorted by file, keys sorted, two-space indent, coordinates
+    rounded to 2 decimals.
+    """
+    images = [
+        {
+            "file": file,
+            "points": [[round(float(x), 2), round(float(y), 2)] for x, y in np.asarray(points)],
+            "labels": [int(v) for v in np.asarray(labels)],
+        }
+        for file, points, labels in sorted(entries, key=lambda e: e[0])
+    ]
+    document = {"version": POINTS_VERSION, "images": images}
+    _PointsFile.model_validate(document)
+    write_json(path, document)

@@ -1,0 +1,90 @@
+"""Finding image files and checking that they decode, before a long job trips over them.
+
+:func:`list_images` is the one definition of "the images in a folder" used by every reader
+(recursive, sorted by relative POSIX path so that the order is the same on every machine).
+:func:`scan_images` decodes each file with :func:`~gms_models.image_io.load_rgb` and returns the
+bad ones with their reason; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gms_models.errors import DataError, ImageError
+from gms_models.image_io import load_rgb
+
+log = logging.getLogger(__name__)
+
+#: Suffixes (lower-cased) that the dataset readers treat as images.
+DATASET_IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each file."""
+
+
+@dataclass(frozen=True)
+class BadImage:
+    """An image that could not be used, and why (the message of the :class:`ImageError`)."""
+
+    path: Path
+    reason: str
+
+
+def list_images(
+    root: str | Path,
+    *,
+    suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES,
+    recursive: bool = True,
+) -> list[Path]:
+    """Image files under ``root`` (case-insensitive suffix match), sorted by relative path.
+
+    Hidden files and folders (name starting with ``.``) are ignored. Raises
+    :class:`DataError` naming ``root`` when it is not a folder; an empty result is returned as
+    an empty list (callers decide whether that is an error).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root}")
+    candidates = root.rglob("*") if recursive else root.iterdir()
+    found = [
+        path
+        for path in candidates
+        if path.suffix.lower() in suffixes
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def scan_images(
+    paths: Iterable[Path],
+    *,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> list[BadImage]:
+    """Decode every image in ``paths``; return those that fail, with the reason.
+
+    ``strict=True`` also reports images that are not RGB (grayscale, RGBA, CMYK, palette, ...).
+    Each bad image is logged as a warning.
+    """
+    paths = list(paths)
+    bad: list[BadImage] = []
+    for done, path in enumerate(paths, start=1):
+        try:
+            load_rgb(path, strict=strict)
+        except ImageError as exc:
+            log.warning("bad image %s: %s", path, exc)
+            bad.append(BadImage(Path(path), str(exc)))
+        if progress is not None:
+            progress(done, len(paths))
+    return bad
+
+
+def describe_paths(paths: list[Path], *, limit: int = 5) -> str:
+    """``"a, b, c (and 7 more)"``: the first ``limit`` paths of a list for an error message."""
+    shown = ", ".join(str(p) for p in paths[:limit])
+    rest = len(paths) - limit
+    return f"{shown} (and {rest} more)" if rest > 0 else shown
