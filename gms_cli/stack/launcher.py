@@ -1,0 +1,309 @@
+"""Start a set of local services as background process groups, wait for health, stop them by pid.
+
+A :class:`ServiceSpec` says how to run one service and how to tell it is ready. ``start_services``
+checks every port first (nothing starts if one is taken), launches each service as soon as the
+services it depends on are healthy, records pids in ``<state_dir>/services.json`` as it goes, and
+if anything fails stops what it started. ``stop_services`` signals exactly the recorded process
+groups: SIGTERM, a grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gms_cli.stack import proc
+from gms_cli.stack.errors import StackError
+from gms_cli.stack.ports import check_ports
+
+STATE_FILE = "services.json"
+HealthCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to run one service.
+
+    ``health`` returns True once the service answers (it must not raise); without one a service
+    counts as ready as soon as it runs. ``on_ready`` runs once after it is healthy (create buckets,
+    say). ``depends_on`` names services that must be healthy before this one is launched.
+    ``makedirs`` are created just before launch (not when the spec is built, so a refused start
+    leaves no folders behind).
+    """
+
+    name: str
+    command: tuple[str, ...]
+    port: int | None = None
+    url: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    health: HealthCheck | None = None
+    on_ready: Callable[[], None] | None = None
+    depends_on: tuple[str, ...] = ()
+    cwd: Path | None = None
+    makedirs: tuple[Path, ...] = ()
+    startup_timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class RunningService:
+    """A started service as recorded in the state file; its pid is also its process group id."""
+
+    name: str
+    pid: int
+    command: tuple[str, ...]
+    log: Path
+    port: int | None = None
+    url: str | None = None
+    start_ticks: int | None = None
+    started_at: float = 0.0
+    ready_after_s: float | None = None
+
+    def is_alive(self) -> bool:
+        """True while the recorded process group still runs (a reused pid does not count)."""
+        if not proc.is_same_process(self.pid, self.start_ticks):
+            return False
+        return proc.group_exists(self.pid)
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the service's whole process group (Linux), None when unknown."""
+        return proc.group_rss_bytes(self.pid) if self.is_alive() else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "command": list(self.command),
+            "log": str(self.log),
+            "port": self.port,
+            "url": self.url,
+            "start_ticks": self.start_ticks,
+            "started_at": self.started_at,
+            "ready_after_s": self.ready_after_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunningService:
+        return cls(
+            name=str(data["name"]),
+            pid=int(data["pid"]),
+            command=tuple(data["command"]),
+            log=Path(data["log"]),
+            port=data.get("port"),
+            url=data.get("url"),
+            start_ticks=data.get("start_ticks"),
+            started_at=float(data.get("started_at", 0.0)),
+            ready_after_s=data.get("ready_after_s"),
+        )
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def _validate(specs: Sequence[ServiceSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise StackError(f"service name {spec.name!r} is used twice")
+        missing = [dep for dep in spec.depends_on if dep not in seen]
+        if missing:
+            raise StackError(
+                f"service {spec.name!r} depends on {missing}, which must be listed before it"
+            )
+        seen.add(spec.name)
+
+
+def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.Popen[bytes]]:
+    for folder in spec.makedirs:
+        folder.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{spec.name}.log"
+    env = {**os.environ, **spec.env}
+    with open(log_path, "ab") as log:
+        log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(spec.command)}\n".encode())
+        log.flush()
+        try:
+            popen = subprocess.Popen(
+                spec.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise StackError(f"cannot start {spec.name} ({spec.command[0]}): {exc}") from exc
+    service = RunningService(
+        name=spec.name,
+        pid=popen.pid,
+        command=tuple(spec.command),
+        log=log_path,
+        port=spec.port,
+        url=spec.url,
+        start_ticks=proc.start_ticks(popen.pid),
+        started_at=time.time(),
+    )
+    return service, popen
+
+
+def start_services(
+    specs: Sequence[ServiceSpec],
+    state_dir: Path,
+    *,
+    report: Callable[[str], None] | None = None,
+    poll_s: float = 0.25,
+) -> list[RunningService]:
+    """Start ``specs`` in dependency order, wait until each is healthy, and return them.
+
+    Ports are all checked before anything starts. Services whose dependencies are ready start
+    together. State goes to ``<state_dir>/services.json`` (written after every launch, so a crash
+    of the caller still leaves the pids on record) and logs to ``<state_dir>/logs/<name>.log``.
+    On any failure every service started so far is stopped, the state file removed, and a
+    :class:`StackError` naming the service (with the end of its log) is raised.
+    """
+    _validate(specs)
+    check_ports({s.name: s.port for s in specs if s.port is not None})
+    state_dir = Path(state_dir)
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    say = report or (lambda _msg: None)
+
+    started: dict[str, RunningService] = {}
+    popens: dict[str, subprocess.Popen[bytes]] = {}
+    launched_at: dict[str, float] = {}
+    ready: set[str] = set()
+    try:
+        while len(ready) < len(specs):
+            for spec in specs:
+                if spec.name not in started and all(d in ready for d in spec.depends_on):
+                    started[spec.name], popens[spec.name] = _launch(spec, logs)
+                    launched_at[spec.name] = time.monotonic()
+                    write_state(state_dir, list(started.values()))
+                    say(f"started {spec.name} (pid {started[spec.name].pid})")
+            for spec in specs:
+                if spec.name not in started or spec.name in ready:
+                    continue
+                service = started[spec.name]
+                code = popens[spec.name].poll()
+                if code is not None:
+                    raise StackError(
+                        f"{spec.name} exited with status {code} while starting; end of its log "
+                        f"{service.log}:\n{_log_tail(service.log)}"
+                    )
+                waited = time.monotonic() - launched_at[spec.name]
+                if spec.health is None or spec.health():
+                    if spec.on_ready is not None:
+                        try:
+                            spec.on_ready()
+                        except Exception as exc:
+                            raise StackError(
+                                f"{spec.name} answers but its set-up step failed: {exc}"
+                            ) from exc
+                    started[spec.name] = replace(service, ready_after_s=round(waited, 2))
+                    ready.add(spec.name)
+                    write_state(state_dir, list(started.values()))
+                    say(f"{spec.name} ready after {waited:.1f} s")
+                elif waited > spec.startup_timeout:
+                    raise StackError(
+                        f"{spec.name} did not become healthy within {spec.startup_timeout:.0f} s"
+                        f" ({spec.url or 'no url'}); end of its log {service.log}:\n"
+                        f"{_log_tail(service.log)}"
+                    )
+            if len(ready) < len(specs):
+                time.sleep(poll_s)
+    except BaseException:
+        stop_services(list(started.values()))
+        clear_state(state_dir)
+        raise
+    return [started[s.name] for s in specs]
+
+
+def stop_services(services: Sequence[RunningService], grace_s: float = 10.0) -> list[str]:
+    """Stop exactly these process groups; return the names of those that were still running.
+
+    SIGTERM goes to each live group, then after ``grace_s`` seconds SIGKILL to any group left.
+    A pid that now belongs to another process (reused after ours exited) is left alone.
+    """
+    alive = [s for s in services if s.is_alive()]
+    for service in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(service.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    remaining = list(alive)
+    while remaining and time.monotonic() < deadline:
+        time.sleep(0.1)
+        remaining = [s for s in remaining if proc.group_exists(s.pid)]
+    for service in remaining:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(service.pid, signal.SIGKILL)
+    kill_deadline = time.monotonic() + 5.0
+    while remaining and time.monotonic() < kill_deadline:
+        time.sleep(0.05)
+        remaining = [s for s in remaining if proc.group_exists(s.pid)]
+    if remaining:
+        raise StackError(
+            "still running after SIGKILL: "
+            + ", ".join(f"{s.name} (pid {s.pid})" for s in remaining)
+        )
+    return [s.name for s in alive]
+
+
+def write_state(state_dir: Path, services: Sequence[RunningService]) -> Path:
+    """Write the state file atomically; return its path."""
+    path = Path(state_dir) / STATE_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"services": [s.to_json() for s in services]}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_state(state_dir: Path) -> list[RunningService]:
+    """The services recorded in ``<state_dir>/services.json``; empty when there is none."""
+    path = Path(state_dir) / STATE_FILE
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        return [RunningService.from_json(item) for item in data["services"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StackError(f"state file {path} is unreadable ({exc}); remove it by hand") from exc
+
+
+def clear_state(state_dir: Path) -> None:
+    (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+
+
+def stop_recorded(state_dir: Path, grace_s: float = 10.0) -> list[RunningService]:
+    """Stop the services recorded under ``state_dir`` and remove the record.
+
+    Returns the services that were still running (and are now stopped).
+    """
+    services = read_state(state_dir)
+    stopped = set(stop_services(services, grace_s))
+    clear_state(state_dir)
+    return [s for s in services if s.name in stopped]
+
+
+@contextlib.contextmanager
+def running_services(
+    specs: Sequence[ServiceSpec], state_dir: Path, *, grace_s: float = 10.0
+) -> Iterator[dict[str, RunningService]]:
+    """Context manager for tests: start ``specs``, yield them by name, always stop them."""
+    services = start_services(specs, state_dir)
+    try:
+        yield {s.name: s for s in services}
+    finally:
+        stop_services(services, grace_s)
+        clear_state(state_dir)

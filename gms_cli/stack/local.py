@@ -1,0 +1,123 @@
+"""The ``gms stack`` composition: S3 server, Prefect server, MLflow server and one process worker.
+
+Everything listens on 127.0.0.1 and keeps its files under one stack folder::
+
+    <stack_dir>/services.json   pids, ports, commands and logs of the running services
+    <stack_dir>/logs/<name>.log
+    <stack_dir>/prefect/        PREFECT_HOME (SQLite database prefect.db)
+    <stack_dir>/mlflow/         mlflow.db (runs, registry); artifacts go to s3://gms-mlflow/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gms_cli.stack.errors import StackError
+from gms_cli.stack.launcher import (
+    RunningService,
+    ServiceSpec,
+    clear_state,
+    read_state,
+    start_services,
+    stop_recorded,
+)
+from gms_cli.stack.services import (
+    S3Endpoint,
+    mlflow_server_spec,
+    prefect_api_url,
+    prefect_server_spec,
+    prefect_worker_spec,
+    s3_server_spec,
+)
+
+DEFAULT_STACK_DIR = Path(".gms/stack")
+S3_SERVICE = "s3"
+PREFECT_SERVICE = "prefect-server"
+MLFLOW_SERVICE = "mlflow"
+WORKER_SERVICE = "worker"
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Loopback ports of the three servers (the worker listens on none)."""
+
+    prefect: int = 4200
+    mlflow: int = 5000
+    s3: int = 9000
+
+    @classmethod
+    def from_services(cls, services: Sequence[RunningService]) -> StackPorts:
+        """The ports recorded for a running stack."""
+        ports = {s.name: s.port for s in services if s.port is not None}
+        missing = [n for n in (PREFECT_SERVICE, MLFLOW_SERVICE, S3_SERVICE) if n not in ports]
+        if missing:
+            raise StackError(f"the recorded stack has no port for {', '.join(missing)}")
+        return cls(
+            prefect=ports[PREFECT_SERVICE], mlflow=ports[MLFLOW_SERVICE], s3=ports[S3_SERVICE]
+        )
+
+
+def s3_endpoint(ports: StackPorts) -> S3Endpoint:
+    return S3Endpoint(url=f"http://127.0.0.1:{ports.s3}")
+
+
+def client_env(ports: StackPorts) -> dict[str, str]:
+    """The variables a shell (or the worker's flow runs) needs to use this stack."""
+    return {
+        "PREFECT_API_URL": prefect_api_url(ports.prefect),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
+        **s3_endpoint(ports).client_env(),
+    }
+
+
+def local_stack_specs(
+    stack_dir: Path, ports: StackPorts, *, pool: str = "gpu", worker_cwd: Path | None = None
+) -> list[ServiceSpec]:
+    """The four services in start order (the worker waits for the Prefect server)."""
+    stack_dir = Path(stack_dir).resolve()
+    s3 = s3_endpoint(ports)
+    return [
+        s3_server_spec(ports.s3, name=S3_SERVICE, endpoint=s3),
+        prefect_server_spec(ports.prefect, stack_dir / "prefect", name=PREFECT_SERVICE),
+        mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", name=MLFLOW_SERVICE, s3=s3),
+        prefect_worker_spec(
+            prefect_api_url(ports.prefect),
+            stack_dir / "prefect",
+            pool=pool,
+            name=WORKER_SERVICE,
+            server=PREFECT_SERVICE,
+            env=client_env(ports),
+            cwd=worker_cwd,
+        ),
+    ]
+
+
+def start_local_stack(
+    stack_dir: Path,
+    ports: StackPorts,
+    *,
+    pool: str = "gpu",
+    worker_cwd: Path | None = None,
+    report: Callable[[str], None] | None = None,
+) -> list[RunningService]:
+    """Start the stack unless one recorded under ``stack_dir`` still runs."""
+    stack_dir = Path(stack_dir).resolve()
+    recorded = read_state(stack_dir)
+    alive = [s for s in recorded if s.is_alive()]
+    if alive:
+        names = ", ".join(f"{s.name} (pid {s.pid})" for s in alive)
+        raise StackError(
+            f"a stack recorded in {stack_dir} is already running: {names}; "
+            f"stop it with `gms stack down --dir {stack_dir}`"
+        )
+    if recorded:
+        clear_state(stack_dir)
+    specs = local_stack_specs(stack_dir, ports, pool=pool, worker_cwd=worker_cwd)
+    return start_services(specs, stack_dir, report=report)
+
+
+def stop_local_stack(stack_dir: Path, grace_s: float = 10.0) -> list[RunningService]:
+    """Stop the services recorded under ``stack_dir`` (nothing else); return those that ran."""
+    return stop_recorded(Path(stack_dir).resolve(), grace_s)

@@ -1,0 +1,88 @@
+"""Facts about a process group read from the OS: alive, same process as recorded, memory.
+
+Every service is started as the leader of its own session, so its process group id equals its pid
+and holds the server together with any workers it forks. Linux's ``/proc`` gives the start time
+(to tell a recorded pid from a reused one) and the resident memory; elsewhere those checks are
+skipped and only ``killpg(pgid, 0)`` is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+_PROC = Path("/proc")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (field 3 onwards), or None."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), or None when unknown."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of ``pid`` if it is a finished child of this process."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def group_exists(pgid: int) -> bool:
+    """True while any process of group ``pgid`` exists (zombie children of ours are reaped)."""
+    reap(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _stat_fields(pgid)
+    # The leader may be a zombie waiting for a parent that is not us; the group is then gone
+    # unless other members remain, which only a scan of /proc can tell.
+    if fields is not None and fields[0] == "Z":
+        return bool(group_members(pgid))
+    return True
+
+
+def is_same_process(pid: int, recorded_ticks: int | None) -> bool:
+    """False when ``pid`` now belongs to a different process than the one recorded."""
+    if recorded_ticks is None:
+        return True
+    now = start_ticks(pid)
+    return now is None or now == recorded_ticks
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (non-zombie) processes in group ``pgid``; empty without ``/proc``."""
+    members = []
+    if not _PROC.is_dir():
+        return members
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def group_rss_bytes(pgid: int) -> int | None:
+    """Resident memory of all processes in group ``pgid`` (Linux), or None when unknown."""
+    if not _PROC.is_dir():
+        return None
+    total = 0
+    for pid in group_members(pgid):
+        fields = _stat_fields(pid)
+        if fields:
+            total += int(fields[21]) * _PAGE
+    return total

@@ -1,0 +1,218 @@
+"""Specs of the servers the project runs locally: Prefect server and worker, MLflow, an S3 server.
+
+Each builder returns a :class:`ServiceSpec` bound to 127.0.0.1 and a given port, with telemetry
+off, so the ``gms stack`` command and integration tests start exactly the same processes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from gms_cli.stack.errors import StackError
+from gms_cli.stack.health import http_ok, prefect_worker_online, s3_ready
+from gms_cli.stack.launcher import ServiceSpec
+from gms_cli.stack.ports import LOOPBACK
+
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+MLFLOW_BUCKET = "gms-mlflow"
+DVC_BUCKET = "gms-dvc"
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where the S3-compatible server listens and the credentials clients use for it.
+
+    The local server (moto) accepts any key pair; these are placeholders, not secrets.
+    """
+
+    url: str
+    access_key: str = "gms-local"
+    secret_key: str = "gms-local-secret"
+    region: str = "us-east-1"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for boto3, DVC and MLflow clients of this endpoint."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "MLFLOW_S3_ENDPOINT_URL": self.url,
+        }
+
+
+def executable(name: str) -> str:
+    """Path of a console script of this environment (beside the running Python), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(f"{name!r} is not installed in this environment (run `uv sync`)")
+    return found
+
+
+def create_buckets(endpoint: S3Endpoint, buckets: tuple[str, ...]) -> None:
+    """Create ``buckets`` on ``endpoint`` unless they exist already."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint.url,
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        region_name=endpoint.region,
+    )
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for bucket in buckets:
+        if bucket not in existing:
+            client.create_bucket(Bucket=bucket)
+
+
+def s3_server_spec(
+    port: int,
+    *,
+    name: str = "s3",
+    buckets: tuple[str, ...] = (MLFLOW_BUCKET, DVC_BUCKET),
+    endpoint: S3Endpoint | None = None,
+) -> ServiceSpec:
+    """moto's S3 server on ``127.0.0.1:port``; ``buckets`` are created once it answers.
+
+    moto keeps objects in memory: they are gone when the server stops.
+    """
+    endpoint = endpoint or S3Endpoint(url=f"http://{LOOPBACK}:{port}")
+    return ServiceSpec(
+        name=name,
+        command=(executable("moto_server"), "-H", LOOPBACK, "-p", str(port)),
+        port=port,
+        url=endpoint.url,
+        env=TELEMETRY_OFF,
+        health=s3_ready(endpoint.url, endpoint.access_key, endpoint.secret_key),
+        on_ready=(lambda: create_buckets(endpoint, buckets)) if buckets else None,
+        startup_timeout=60.0,
+    )
+
+
+def prefect_api_url(port: int) -> str:
+    return f"http://{LOOPBACK}:{port}/api"
+
+
+def prefect_server_spec(port: int, home: Path, *, name: str = "prefect-server") -> ServiceSpec:
+    """``prefect server start`` on ``127.0.0.1:port`` with its SQLite database under ``home``."""
+    home = Path(home).resolve()
+    api = prefect_api_url(port)
+    return ServiceSpec(
+        name=name,
+        command=(
+            executable("prefect"),
+            "server",
+            "start",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+        ),
+        port=port,
+        url=f"http://{LOOPBACK}:{port}",
+        env={
+            **TELEMETRY_OFF,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+            "PREFECT_API_URL": api,
+        },
+        health=http_ok(f"{api}/health"),
+        makedirs=(home,),
+    )
+
+
+def prefect_worker_spec(
+    api_url: str,
+    home: Path,
+    *,
+    pool: str = "gpu",
+    name: str = "worker",
+    server: str = "prefect-server",
+    limit: int = 1,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ServiceSpec:
+    """One Prefect process worker on work pool ``pool`` (created if missing by the worker).
+
+    ``env`` is added to the worker's environment and so reaches the flow runs it starts
+    (tracking URI, S3 endpoint and credentials). It starts once service ``server`` is healthy.
+    The worker gets a fresh name so that its health check cannot be fooled by the record of an
+    earlier worker in the same Prefect database.
+    """
+    home = Path(home).resolve()
+    worker_name = f"gms-{name}-{uuid.uuid4().hex[:8]}"
+    return ServiceSpec(
+        name=name,
+        command=(
+            executable("prefect"),
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            "process",
+            "--limit",
+            str(limit),
+            "--name",
+            worker_name,
+        ),
+        env={**TELEMETRY_OFF, **(env or {}), "PREFECT_HOME": str(home), "PREFECT_API_URL": api_url},
+        health=prefect_worker_online(api_url, pool, worker_name),
+        depends_on=(server,),
+        cwd=cwd,
+        makedirs=(home,),
+    )
+
+
+def mlflow_server_spec(
+    port: int,
+    root: Path,
+    *,
+    name: str = "mlflow",
+    s3: S3Endpoint | None = None,
+    bucket: str = MLFLOW_BUCKET,
+) -> ServiceSpec:
+    """``mlflow server`` on ``127.0.0.1:port``: SQLite under ``root``, one worker, no job runner.
+
+    Artifacts are proxied by the server into ``s3://<bucket>/`` on ``s3`` when given, else into
+    ``<root>/artifacts``.
+    """
+    root = Path(root).resolve()
+    destination = f"s3://{bucket}/" if s3 is not None else (root / "artifacts").as_uri()
+    return ServiceSpec(
+        name=name,
+        command=(
+            executable("mlflow"),
+            "server",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            destination,
+            "--workers",
+            "1",
+        ),
+        port=port,
+        url=f"http://{LOOPBACK}:{port}",
+        env={
+            **TELEMETRY_OFF,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            **(s3.client_env() if s3 is not None else {}),
+        },
+        health=http_ok(f"http://{LOOPBACK}:{port}/health"),
+        makedirs=(root,),
+    )

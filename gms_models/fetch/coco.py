@@ -1,0 +1,299 @@
+"""Import COCO 2017 from its official zip files into the project's data layout.
+
+Layout written under ``dest`` (``data/coco`` by default in the project)::
+
+    train2017/<id>.jpg
+    val2017/<id>.jpg
+    annotations/instances_train2017.json
+    annotations/instances_val2017.json
+
+The zips are downloaded (resumable, see :mod:`gms_models.download`) into a cache folder outside
+``dest`` and checked against the manifest's size and checksums before anything is extracted.
+Extraction goes to a staging folder that replaces ``dest`` only when complete, so a failure at
+any step leaves no partial ``dest``. ``train_limit``/``val_limit`` keep the first N images of a
+split (by file name) and cut its annotation file down to them, for toy-scale runs; the full zip
+is still downloaded, since its checksum covers the whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from rich.progress import Progress
+
+from gms_models.download import download_file
+from gms_models.errors import ConfigError, DataError, DownloadError
+from gms_models.fetch.staging import ensure_replaceable, staged_directory
+
+COCO_SPLITS = ("train2017", "val2017")
+_CHUNK = 1 << 20
+
+
+class CocoArchive(BaseModel):
+    """One zip of the release: its path below the base URL, size in bytes and checksums."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    size: int | None = Field(default=None, gt=0)
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _has_checksum(self) -> CocoArchive:
+        if self.md5 is None and self.sha256 is None:
+            raise ValueError(f"archive {self.path} needs an md5 or a sha256 to be verified")
+        return self
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class CocoManifest(BaseModel):
+    """Where the three COCO 2017 zips live and how to verify them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = "http://images.cocodataset.org"
+    train2017: CocoArchive
+    val2017: CocoArchive
+    annotations: CocoArchive
+
+    def url(self, archive: CocoArchive) -> str:
+        return f"{self.base_url.rstrip('/')}/{archive.path.lstrip('/')}"
+
+
+# Sizes and md5 sums of the official release files, as published alongside many COCO loaders
+# (PaddleDetection, torchvision-style download scripts) and unchanged since 2017.
+OFFICIAL_MANIFEST = CocoManifest(
+    train2017=CocoArchive(
+        path="zips/train2017.zip", size=19_336_861_798, md5="cced6f7f71b7629ddf16f17bbcfab6b2"
+    ),
+    val2017=CocoArchive(
+        path="zips/val2017.zip", size=815_585_330, md5="442b8da7639aecaf257c1dceb8ba8c80"
+    ),
+    annotations=CocoArchive(
+        path="annotations/annotations_trainval2017.zip",
+        size=252_907_541,
+        md5="f4bbac642086de4f52a3fdda2de5fa2c",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CocoImport:
+    """What an import wrote: the root folder, images per split, annotation file per split."""
+
+    root: Path
+    images: dict[str, int]
+    annotations: dict[str, Path]
+
+
+def load_manifest(path: Path) -> CocoManifest:
+    """Read a manifest from YAML or JSON; :class:`ConfigError` names the file and the field."""
+    try:
+        return CocoManifest.model_validate(yaml.safe_load(Path(path).read_text()))
+    except OSError as exc:
+        raise ConfigError(f"cannot read COCO manifest {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid COCO manifest {path}: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid COCO manifest {path}: {problems}") from exc
+
+
+def default_cache_dir() -> Path:
+    """``$GMS_CACHE_DIR``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``."""
+    if "GMS_CACHE_DIR" in os.environ:
+        return Path(os.environ["GMS_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gms"
+
+
+def _digests(path: Path, names: Sequence[str]) -> dict[str, str]:
+    hashers = {name: hashlib.new(name) for name in names}
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            for hasher in hashers.values():
+                hasher.update(block)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: bool) -> None:
+    """Check size and checksums of a downloaded zip; delete it and raise if one differs."""
+    problem = None
+    actual_size = path.stat().st_size
+    if archive.size is not None and actual_size != archive.size:
+        problem = f"size {actual_size} bytes, expected {archive.size}"
+    else:
+        wanted = {"md5": archive.md5}
+        if not sha256_done:
+            wanted["sha256"] = archive.sha256
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        actual = _digests(path, list(wanted))
+        bad = [f"{k} {actual[k]}, expected {v}" for k, v in wanted.items() if actual[k] != v]
+        problem = "; ".join(bad) or None
+    if problem is not None:
+        path.unlink(missing_ok=True)
+        raise DownloadError(f"checksum mismatch for {url}: {problem}; the file was deleted")
+
+
+def fetch_archive(
+    manifest: CocoManifest,
+    archive: CocoArchive,
+    cache_dir: Path,
+    *,
+    retries: int = 3,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """The verified zip in ``cache_dir``, downloaded (or resumed) only when not already there."""
+    url = manifest.url(archive)
+    target = Path(cache_dir) / archive.file_name
+    if target.exists():
+        try:
+            verify_archive(target, archive, url, sha256_done=False)
+            return target
+        except DownloadError:
+            pass  # a stale or damaged copy: it was deleted, fetch it again
+    download_file(
+        url, target, sha256=archive.sha256, retries=retries, progress=progress, timeout=timeout
+    )
+    verify_archive(target, archive, url, sha256_done=True)
+    return target
+
+
+def _split_images(zf: zipfile.ZipFile, split: str, limit: int | None) -> list[zipfile.ZipInfo]:
+    prefix = f"{split}/"
+    members = sorted(
+        (
+            info
+            for info in zf.infolist()
+            if info.filename.startswith(prefix)
+            and not info.is_dir()
+            and "/" not in info.filename[len(prefix) :]
+            and info.filename.lower().endswith(".jpg")
+        ),
+        key=lambda info: info.filename,
+    )
+    if not members:
+        raise DataError(f"{zf.filename} holds no {prefix}*.jpg images")
+    return members[:limit] if limit is not None else members
+
+
+def _extract_images(
+    zip_path: Path, split: str, limit: int | None, out: Path, show: bool
+) -> list[str]:
+    """Extract a split's images to ``out``; return their file names."""
+    out.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        members = _split_images(zf, split, limit)
+        with Progress(transient=True, disable=not show) as bar:
+            task = bar.add_task(f"extracting {split}", total=len(members))
+            for info in members:
+                name = info.filename.rsplit("/", 1)[-1]
+                with zf.open(info) as src, open(out / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                bar.advance(task)
+    return [info.filename.rsplit("/", 1)[-1] for info in members]
+
+
+def _subset_annotations(data: dict, keep: set[str]) -> dict:
+    images = [img for img in data["images"] if img["file_name"] in keep]
+    ids = {img["id"] for img in images}
+    return {
+        **data,
+        "images": images,
+        "annotations": [ann for ann in data["annotations"] if ann["image_id"] in ids],
+    }
+
+
+def _extract_annotations(zip_path: Path, split: str, keep: set[str] | None, out_file: Path) -> None:
+    """Write ``instances_<split>.json``, cut down to the ``keep`` images when given."""
+    member = f"annotations/instances_{split}.json"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        if member not in zf.namelist():
+            raise DataError(f"{zip_path} has no {member}")
+        with zf.open(member) as src:
+            if keep is None:
+                with open(out_file, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                return
+            try:
+                data = json.load(src)
+            except ValueError as exc:
+                raise DataError(f"{member} in {zip_path} is not valid JSON: {exc}") from exc
+    if not {"images", "annotations"} <= data.keys():
+        raise DataError(f"{member} in {zip_path} lacks 'images' or 'annotations'")
+    out_file.write_text(json.dumps(_subset_annotations(data, keep), separators=(",", ":")))
+
+
+def import_coco(
+    dest: Path,
+    *,
+    manifest: CocoManifest = OFFICIAL_MANIFEST,
+    base_url: str | None = None,
+    splits: Sequence[str] = COCO_SPLITS,
+    train_limit: int | None = None,
+    val_limit: int | None = None,
+    cache_dir: Path | None = None,
+    overwrite: bool = False,
+    retries: int = 3,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> CocoImport:
+    """Download, verify and extract COCO 2017 into ``dest``; see the module docstring.
+
+    ``base_url`` overrides the manifest's (a mirror with the same layout). Zips are kept in
+    ``cache_dir`` (default :func:`default_cache_dir` ``/coco2017``) so an interrupted import
+    resumes and a re-import with other limits downloads nothing.
+    """
+    unknown = [s for s in splits if s not in COCO_SPLITS]
+    if unknown or not splits:
+        raise ConfigError(f"splits must be a non-empty subset of {COCO_SPLITS}, got {list(splits)}")
+    limits = {"train2017": train_limit, "val2017": val_limit}
+    for split, limit in limits.items():
+        if limit is not None and limit < 1:
+            raise ConfigError(f"{split} limit must be at least 1, got {limit}")
+    if base_url is not None:
+        manifest = manifest.model_copy(update={"base_url": base_url})
+    dest = Path(dest)
+    ensure_replaceable(dest, overwrite)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "coco2017"
+
+    def fetch(archive: CocoArchive) -> Path:
+        return fetch_archive(
+            manifest, archive, cache, retries=retries, timeout=timeout, progress=progress
+        )
+
+    annotations_zip = fetch(manifest.annotations)
+    image_zips = {split: fetch(getattr(manifest, split)) for split in splits}
+
+    images: dict[str, int] = {}
+    annotation_files: dict[str, Path] = {}
+    with staged_directory(dest, overwrite=overwrite) as staging:
+        for split, zip_path in image_zips.items():
+            try:
+                names = _extract_images(
+                    zip_path, split, limits[split], staging / split, show=progress
+                )
+                keep = set(names) if limits[split] is not None else None
+                out_file = staging / "annotations" / f"instances_{split}.json"
+                _extract_annotations(annotations_zip, split, keep, out_file)
+            except zipfile.BadZipFile as exc:
+                raise DataError(f"corrupt zip {zip_path} or {annotations_zip}: {exc}") from exc
+            images[split] = len(names)
+            annotation_files[split] = dest / "annotations" / out_file.name
+    return CocoImport(root=dest, images=images, annotations=annotation_files)

@@ -1,0 +1,58 @@
+"""Import MALSD (private) from a folder in its documented layout.
+
+Layout: ``<root>/{train,test}/{Act0,NG}/<image>`` with at least one image per class folder. Other
+files in the tree (prompt points, notes) are copied along untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from gms_models.errors import DataError
+from gms_models.fetch.staging import ensure_replaceable, staged_directory
+
+MALSD_SPLITS = ("train", "test")
+MALSD_CLASSES = ("Act0", "NG")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+
+
+def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
+    """Image counts per split and class; :class:`DataError` names any missing or empty folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"MALSD folder {root} does not exist")
+    counts: dict[str, dict[str, int]] = {}
+    problems = []
+    for split in MALSD_SPLITS:
+        counts[split] = {}
+        for label in MALSD_CLASSES:
+            folder = root / split / label
+            if not folder.is_dir():
+                problems.append(f"{folder} is missing")
+                continue
+            n = sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if n == 0:
+                problems.append(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            counts[split][label] = n
+    if problems:
+        raise DataError(
+            "not a MALSD folder (expected train|test/Act0|NG/<images>): " + "; ".join(problems)
+        )
+    return counts
+
+
+def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str, dict[str, int]]:
+    """Copy the MALSD tree at ``src`` to ``dest`` after checking its layout; return the counts.
+
+    The copy is built beside ``dest`` and renamed into place, so a failure leaves no partial
+    ``dest``; the copy is checked again before the swap.
+    """
+    src, dest = Path(src), Path(dest)
+    counts = check_malsd_layout(src)
+    ensure_replaceable(dest, overwrite)
+    with staged_directory(dest, overwrite=overwrite) as staging:
+        shutil.copytree(src, staging, dirs_exist_ok=True)
+        if check_malsd_layout(staging) != counts:
+            raise DataError(f"copying {src} gave different image counts; is it being modified?")
+    return counts
