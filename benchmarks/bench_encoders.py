@@ -1,0 +1,107 @@
+"""CPU latency of every registered encoder at 1024, batch 1, as a ratio to ViT-T in the same run.
+
+    uv run python benchmarks/bench_encoders.py [--runs 5] [--warmup 1] [--img-size 1024] \
+        [--threads N]
+
+The paper's case for GMF [2,2,8,2] is 42.5% fewer thop MACs than ViT-T; this measures whether that
+becomes speed here. Runs are interleaved (one forward of each encoder per round) so that load
+from other processes on a shared machine hits every encoder alike; the load average before and
+after is printed with the table. On a machine shared with other jobs, compare ``--threads 1``
+too: models made of many small ops (GroupMixFormer) suffer more from preempted worker threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.profiling import profile_model
+from gms_models.registry import build_encoder, list_encoders
+
+REFERENCE = "vit_t"
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+@torch.inference_mode()
+def interleaved_latencies(
+    models: dict[str, torch.nn.Module], img_size: int, runs: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per forward of each model, ``runs`` rounds after ``warmup`` untimed rounds."""
+    x = torch.randn(1, 3, img_size, img_size)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(warmup + runs):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model(x)
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed rounds (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--img-size", type=int, default=1024)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    console = Console()
+    names = list_encoders()
+    console.print(
+        f"encoders: {', '.join(names)}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average before: {_load()}"
+    )
+    models = {name: build_encoder(name, img_size=args.img_size).eval() for name in names}
+    macs = {}
+    for name in names:
+        with torch.device("meta"):
+            macs[name] = profile_model(build_encoder(name, img_size=args.img_size), args.img_size)
+    with console.status(f"timing {len(names)} encoders, {args.warmup}+{args.runs} rounds"):
+        times = interleaved_latencies(models, args.img_size, args.runs, args.warmup)
+    load_after = _load()
+
+    median = {name: statistics.median(t) for name, t in times.items()}
+    ref = REFERENCE if REFERENCE in median else None
+    table = Table(
+        title=f"CPU latency at {args.img_size}×{args.img_size}, batch 1, median of {args.runs}",
+        caption=f"load average after: {load_after}"
+        + ("" if ref else f"; {REFERENCE} is not registered, so no ratios"),
+    )
+    for column in ("encoder", "MACs (M)", "median (ms)", "min (ms)", "max (ms)"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    if ref:
+        table.add_column(f"latency / {ref}", justify="right")
+        table.add_column(f"MACs / {ref}", justify="right")
+    for name in sorted(names, key=median.get):
+        row = [
+            name,
+            f"{macs[name].macs / 1e6:.2f}",
+            f"{1000 * median[name]:.0f}",
+            f"{1000 * min(times[name]):.0f}",
+            f"{1000 * max(times[name]):.0f}",
+        ]
+        if ref:
+            row += [
+                f"{median[name] / median[ref]:.3f}",
+                f"{macs[name].macs / macs[ref].macs:.3f}",
+            ]
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

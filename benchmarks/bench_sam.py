@@ -1,0 +1,109 @@
+"""CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures.
+
+Run: ``uv run python benchmarks/bench_sam.py [--threads 2] [--runs 3] [--decoder-runs 10]``.
+
+The official figures (reference README) were taken on a 2-core AMD EPYC VM with 2 torch threads,
+torch 2.15.0, float32, on an otherwise idle machine. Other processes slow these timings down
+2-5x, so the load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.sam import SamPredictor, build_sam_vit_t
+
+OFFICIAL_SECONDS = {
+    "encoder": 1.45,  # model.image_encoder(x) at 1024, median of 3 after 1 warm-up
+    "decoder": 0.042,  # prompt_encoder + mask_decoder, one box, multimask, median of 10
+    "predict": 0.046,  # predictor.predict(box, multimask) incl. upsampling to 480x640
+}
+BOX = np.array([76.53, 25.49, 597.89, 395.63], dtype=np.float32)  # box_A of 000000104455
+ORIGINAL_SIZE = (480, 640)
+
+
+def median_seconds(
+    fn: Callable[[], object], runs: int, warmup: int = 1
+) -> tuple[float, float, float]:
+    """Median and min wall time, and median process CPU time, of ``runs`` calls after warm-up.
+
+    CPU time counts every thread of this process; with 1 thread it is close to what the wall
+    time would be on an idle machine.
+    """
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), min(wall), statistics.median(cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (official: 2)")
+    parser.add_argument("--runs", type=int, default=3, help="timed encoder runs")
+    parser.add_argument("--decoder-runs", type=int, default=10, help="timed decoder runs")
+    parser.add_argument("--checkpoint", type=Path, help="mobile_sam.pt-layout weights (optional)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    sam = build_sam_vit_t(checkpoint=args.checkpoint)
+    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
+    predictor = SamPredictor(sam)
+
+    with torch.inference_mode():
+        encoder = median_seconds(lambda: sam.image_encoder(x), args.runs)
+        predictor.set_features(sam.image_encoder(x), ORIGINAL_SIZE)
+        features = predictor.get_image_embedding()
+        scale = 1024 / max(ORIGINAL_SIZE)
+        box = torch.as_tensor(BOX[None] * scale)
+        decoder = median_seconds(
+            lambda: sam.decode(features, boxes=box, multimask_output=True), args.decoder_runs
+        )
+        predict = median_seconds(lambda: predictor.predict(box=BOX), args.decoder_runs)
+    load_after = os.getloadavg()
+
+    table = Table(
+        title=f"MobileSAM ViT-T on CPU, float32, {torch.get_num_threads()} torch threads",
+        caption=(
+            f"load average (1/5/15 min) before {', '.join(f'{v:.2f}' for v in load_before)}; "
+            f"after {', '.join(f'{v:.2f}' for v in load_after)}; {os.cpu_count()} CPUs"
+        ),
+    )
+    table.add_column("step")
+    for column in ("ours median (s)", "ours min (s)", "ours CPU (s)", "official (s)", "ratio"):
+        table.add_column(column, justify="right")
+    rows = [
+        (f"image encoder @1024 ({args.runs} runs)", encoder, "encoder"),
+        (f"prompt enc. + decoder, 1 box ({args.decoder_runs})", decoder, "decoder"),
+        (f"predict(box) + upsampling ({args.decoder_runs})", predict, "predict"),
+    ]
+    for label, (median, best, cpu), key in rows:
+        official = OFFICIAL_SECONDS[key]
+        table.add_row(
+            label,
+            f"{median:.3f}",
+            f"{best:.3f}",
+            f"{cpu:.3f}",
+            f"{official:.3f}",
+            f"{median / official:.2f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""``gms profile``: params (thop and true), thop MACs and CPU latency of registered encoders.
+
+These are the encoder columns of the paper's Table 2. Counts come from
+:func:`gms_models.profiling.profile_model`; they depend only on shapes, so the model is built on
+PyTorch's ``meta`` device (no weights, no arithmetic) when the encoder allows it, which makes
+``--all --no-latency`` take seconds. Latency is measured on a real CPU model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gms_models.profiling import ModelProfile
+
+
+def _count(name: str, img_size: int) -> ModelProfile:
+    import torch
+
+    from gms_models.profiling import profile_model
+    from gms_models.registry import build_encoder
+
+    try:
+        with torch.device("meta"):
+            model = build_encoder(name, img_size=img_size)
+        return profile_model(model, img_size)
+    except (NotImplementedError, RuntimeError):
+        # Some layers cannot run without data; count on a real CPU model instead.
+        return profile_model(build_encoder(name, img_size=img_size), img_size)
+
+
+def _latency_ms(name: str, img_size: int, runs: int) -> float:
+    from gms_models.profiling import measure_latency
+    from gms_models.registry import build_encoder
+
+    model = build_encoder(name, img_size=img_size)
+    return 1000 * measure_latency(model, img_size=img_size, runs=runs, warmup=1, batch=1)
+
+
+def profile_rows(
+    names: list[str], img_size: int, latency_runs: int | None, console: Console
+) -> list[dict[str, Any]]:
+    """One row per encoder; ``latency_runs=None`` skips the latency measurement."""
+    from rich.progress import Progress
+
+    rows = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("profiling", total=len(names))
+        for name in names:
+            progress.update(task, description=f"profiling {name}")
+            prof = _count(name, img_size)
+            latency = None
+            if latency_runs is not None:
+                progress.update(task, description=f"timing {name} ({latency_runs} runs)")
+                latency = _latency_ms(name, img_size, latency_runs)
+            rows.append(
+                {
+                    "name": name,
+                    "img_size": img_size,
+                    "params_thop": prof.params_thop,
+                    "params_true": prof.params_true,
+                    "params_m": round(prof.params_thop / 1e6, 2),
+                    "params_true_m": round(prof.params_true / 1e6, 2),
+                    "macs": prof.macs,
+                    "macs_m": round(prof.macs / 1e6, 2),
+                    "latency_ms": latency,
+                    "latency_runs": latency_runs,
+                }
+            )
+            progress.advance(task)
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], img_size: int, latency_runs: int | None) -> Table:
+    import torch
+
+    caption = "params and MACs counted as thop does (Table 2)"
+    if latency_runs is not None:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        caption += (
+            f"; CPU latency: batch 1, median of {latency_runs} after 1 warm-up, "
+            f"{torch.get_num_threads()} threads, load average {load}"
+        )
+    table = Table(title=f"Encoders at {img_size}×{img_size}", caption=caption)
+    table.add_column("name")
+    table.add_column("params thop (M)", justify="right")
+    table.add_column("params true (M)", justify="right")
+    table.add_column(f"MACs @{img_size} (M)", justify="right")
+    table.add_column("CPU latency (ms)", justify="right")
+    for row in rows:
+        latency = "–" if row["latency_ms"] is None else f"{row['latency_ms']:.0f}"
+        table.add_row(
+            row["name"],
+            f"{row['params_thop'] / 1e6:.2f}",
+            f"{row['params_true'] / 1e6:.2f}",
+            f"{row['macs'] / 1e6:.2f}",
+            latency,
+        )
+    return table
+
+
+def profile(
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Registered encoder name, e.g. gmf_2282.")
+    ] = None,
+    all_encoders: Annotated[
+        bool, typer.Option("--all", help="Every registered encoder in one table.")
+    ] = False,
+    img_size: Annotated[int, typer.Option(help="Square input side (multiple of 16).")] = 1024,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    latency: Annotated[
+        bool, typer.Option("--latency/--no-latency", help="Measure CPU latency (slow).")
+    ] = True,
+    latency_runs: Annotated[
+        int, typer.Option(help="Timed forwards per encoder; the median is reported.")
+    ] = 3,
+) -> None:
+    """Params (thop and true), thop MACs and CPU latency of one encoder or of all of them."""
+    from gms_models.registry import list_encoders
+
+    if (arch is None) == (not all_encoders):
+        raise ConfigError("give exactly one of --arch NAME or --all")
+    if latency_runs < 1:
+        raise ConfigError(f"--latency-runs must be >= 1, got {latency_runs}")
+    names = list_encoders() if all_encoders else [arch]
+    runs = latency_runs if latency else None
+    rows = profile_rows(names, img_size, runs, Console(stderr=True))
+    if as_json:
+        typer.echo(json.dumps(rows if all_encoders else rows[0], indent=2))
+    else:
+        Console().print(_table(rows, img_size, runs))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)

@@ -1,0 +1,311 @@
+"""``gms embed`` (image -> SAM features) and ``gms segment`` (image + prompts -> masks).
+
+The segment core (:func:`parse_prompts`, :func:`segment`, :func:`write_segment_outputs`) takes
+any predictor with ``set_image``/``set_features``/``predict_batch``, so other backends (ONNX)
+reuse it with their own command.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, BinaryIO
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.errors import DataError, PromptError
+
+if TYPE_CHECKING:
+    from gms_models.sam.predictor import Prediction, PromptPredictor, SamPredictor
+
+CONVERSION_NOTE = (
+    "Grayscale, palette and RGBA images are converted to RGB (alpha dropped) with a warning."
+)
+MASK_SIZE = 256
+
+CheckpointOpt = Annotated[
+    str,
+    typer.Option(
+        "--checkpoint", help="mobile_sam.pt-layout checkpoint: a path or an http(s) URL (cached)."
+    ),
+]
+ImageOpt = Annotated[Path, typer.Option("--image", help=f"Input image (RGB). {CONVERSION_NOTE}")]
+Sha256Opt = Annotated[
+    str | None,
+    typer.Option("--sha256", help="Expected sha256 of the checkpoint file (hex)."),
+]
+
+
+@dataclass(frozen=True)
+class SegmentPrompts:
+    """Prompts of one ``gms segment`` call, in original-image pixels."""
+
+    boxes: np.ndarray | None  # (N, 4): one prompt per box
+    points: np.ndarray | None  # (1, K, 2): all points form one prompt (with at most one box)
+    labels: np.ndarray | None  # (1, K)
+    mask_input: np.ndarray | None  # (N or 1, 1, 256, 256)
+
+
+def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in counts:
+        forms = {4: "X0,Y0,X1,Y1", 2: "X,Y", 3: "X,Y,LABEL"}
+        expected = " or ".join(forms[c] for c in counts)
+        raise PromptError(f"{what} {text!r} is not {expected} (comma-separated numbers)")
+    return values
+
+
+def parse_box(text: str) -> list[float]:
+    """``"X0,Y0,X1,Y1"`` -> four floats."""
+    return _numbers(text, "--box", (4,))
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """``"X,Y"`` (foreground) or ``"X,Y,LABEL"`` with LABEL 1 (foreground) or 0 (background)."""
+    values = _numbers(text, "--point", (2, 3))
+    label = values[2] if len(values) == 3 else 1.0
+    if label not in (0.0, 1.0):
+        raise PromptError(f"--point {text!r}: LABEL must be 1 (foreground) or 0 (background)")
+    return values[0], values[1], int(label)
+
+
+def load_mask_input(path: Path) -> np.ndarray:
+    """A low-res logits array (256×256, 1×256×256 or N×1×256×256) as (N, 1, 256, 256) float32."""
+    if not path.is_file():
+        raise DataError(f"mask input not found: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read mask input {path}: {exc}") from exc
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"mask input {path} must be a .npy array, not an archive")
+    shape = arr.shape
+    while arr.ndim < 4:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[1:] != (1, MASK_SIZE, MASK_SIZE):
+        raise PromptError(
+            f"mask input {path} has shape {shape}; expected {MASK_SIZE}x{MASK_SIZE} low-res "
+            f"logits as (256,256), (1,256,256) or (N,1,256,256)"
+        )
+    return arr.astype(np.float32)
+
+
+def load_features(path: Path) -> np.ndarray:
+    """An image embedding saved by ``gms embed`` (shape checked by the predictor)."""
+    if not path.is_file():
+        raise DataError(f"features file not found: {path}")
+    try:
+        features = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read features {path}: {exc}") from exc
+    if not isinstance(features, np.ndarray):
+        raise DataError(f"features file {path} must be a .npy array, not an archive")
+    return features
+
+
+def parse_prompts(
+    boxes: list[str], points: list[str], mask_input: Path | None = None
+) -> SegmentPrompts:
+    """CLI strings -> prompts: each box is its own prompt; all points form one prompt."""
+    if not boxes and not points:
+        raise PromptError("empty prompt: give at least one --box X0,Y0,X1,Y1 or --point X,Y")
+    if points and len(boxes) > 1:
+        raise PromptError(
+            f"--point can be combined with one --box only, got {len(boxes)} boxes: the points "
+            "and the box form a single prompt"
+        )
+    box_arr = np.array([parse_box(b) for b in boxes], dtype=np.float32) if boxes else None
+    point_arr = label_arr = None
+    if points:
+        parsed = [parse_point(p) for p in points]
+        point_arr = np.array([[[x, y] for x, y, _ in parsed]], dtype=np.float32)
+        label_arr = np.array([[label for _, _, label in parsed]], dtype=np.int32)
+    masks = None if mask_input is None else load_mask_input(mask_input)
+    return SegmentPrompts(box_arr, point_arr, label_arr, masks)
+
+
+def segment(
+    predictor: PromptPredictor, prompts: SegmentPrompts, multimask_output: bool
+) -> Prediction:
+    """Masks for every prompt on the predictor's current image, in one decoder call."""
+    return predictor.predict_batch(
+        boxes=prompts.boxes,
+        points=prompts.points,
+        labels=prompts.labels,
+        mask_input=prompts.mask_input,
+        multimask_output=multimask_output,
+    )
+
+
+@contextmanager
+def _atomic_file(dest: Path) -> Iterator[BinaryIO]:
+    """A handle on a temporary file beside ``dest`` that replaces ``dest`` on success."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_segment_outputs(
+    prediction: Prediction,
+    out: Path,
+    *,
+    image: np.ndarray | None = None,
+    prompts: SegmentPrompts | None = None,
+    overlay: Path | None = None,
+) -> dict[str, np.ndarray]:
+    """Write ``out`` (.npz) and optionally the ``overlay`` PNG; return the arrays written.
+
+    The N prompts × C masks are flattened prompt-major: ``masks`` (N·C, H, W) bool,
+    ``iou_predictions`` (N·C,), ``low_res_logits`` (N·C, 256, 256) and ``prompt_index`` (N·C,)
+    telling which prompt each mask answers. For one prompt these equal SAM's ``predict`` output.
+    """
+    n, c = prediction.iou_predictions.shape
+    arrays = {
+        "masks": prediction.masks.reshape(n * c, *prediction.masks.shape[2:]).astype(bool),
+        "iou_predictions": prediction.iou_predictions.reshape(n * c).astype(np.float32),
+        "low_res_logits": prediction.low_res_logits.reshape(
+            n * c, *prediction.low_res_logits.shape[2:]
+        ).astype(np.float32),
+        "prompt_index": np.repeat(np.arange(n, dtype=np.int64), c),
+    }
+    with _atomic_file(out) as fh:
+        np.savez_compressed(fh, **arrays)
+    if overlay is not None:
+        if image is None:
+            raise ValueError("the overlay needs the image")
+        from gms_models.sam.overlay import draw_overlay
+
+        picture = draw_overlay(
+            image,
+            arrays["masks"],
+            boxes=None if prompts is None else prompts.boxes,
+            points=None if prompts is None else prompts.points,
+            labels=None if prompts is None else prompts.labels,
+        )
+        with _atomic_file(overlay) as fh:
+            picture.save(fh, format="PNG")
+    return arrays
+
+
+def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> SamPredictor:
+    from gms_models.sam import SamPredictor, build_sam_vit_t
+
+    with console.status(f"loading SAM (ViT-T) from {checkpoint}"):
+        return SamPredictor(build_sam_vit_t(checkpoint=checkpoint, sha256=sha256))
+
+
+def embed(
+    checkpoint: CheckpointOpt,
+    image: ImageOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output .npy: float32 (1,256,64,64).")],
+    sha256: Sha256Opt = None,
+) -> None:
+    """Compute the SAM image embedding (features) of one image."""
+    from gms_models.image_io import load_rgb
+
+    console = Console(stderr=True)
+    rgb = load_rgb(image)
+    predictor = _load_predictor(checkpoint, sha256, console)
+    with console.status(f"encoding {image.name}"):
+        predictor.set_image(rgb)
+    features = predictor.get_image_embedding().cpu().numpy().astype(np.float32)
+    with _atomic_file(out) as fh:
+        np.save(fh, features)
+    typer.echo(f"wrote features {features.shape} to {out}")
+
+
+def segment_command(
+    checkpoint: CheckpointOpt,
+    image: ImageOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output .npz (masks, IoU, low-res logits).")],
+    box: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--box",
+            help="Box X0,Y0,X1,Y1 in image pixels; repeat for several boxes (one mask set each).",
+        ),
+    ] = None,
+    point: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--point",
+            help="Point X,Y[,LABEL] (LABEL 1 foreground, default; 0 background); repeated "
+            "points (and at most one box) form one prompt.",
+        ),
+    ] = None,
+    multimask: Annotated[
+        bool, typer.Option("--multimask", help="Three masks per prompt instead of one.")
+    ] = False,
+    mask_input: Annotated[
+        Path | None,
+        typer.Option(
+            "--mask-input",
+            help="Low-res logits .npy (1,256,256) from an earlier run, to refine a mask.",
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option("--features", help="Embedding .npy written by `gms embed` for this image."),
+    ] = None,
+    overlay: Annotated[
+        Path | None, typer.Option("--overlay", help="Also write a PNG of the masks on the image.")
+    ] = None,
+    sha256: Sha256Opt = None,
+) -> None:
+    """Segment an image with box and/or point prompts.
+
+    Writes masks (bool N×H×W), iou_predictions (N), low_res_logits (N×256×256) and
+    prompt_index (N) to --out.
+    """
+    from gms_models.image_io import load_rgb
+    from gms_models.sam.prompts import validate_prompts
+
+    console = Console(stderr=True)
+    prompts = parse_prompts(box or [], point or [], mask_input)
+    rgb = load_rgb(image)
+    # Check the prompts against the image before the (slow) model load and encoding.
+    validate_prompts(
+        rgb.shape[:2],
+        boxes=prompts.boxes,
+        points=prompts.points,
+        labels=prompts.labels,
+        mask_input=prompts.mask_input,
+        mask_size=MASK_SIZE,
+    )
+    predictor = _load_predictor(checkpoint, sha256, console)
+    if features is not None:
+        predictor.set_features(load_features(features), rgb.shape[:2])
+    else:
+        with console.status(f"encoding {image.name}"):
+            predictor.set_image(rgb)
+    prediction = segment(predictor, prompts, multimask)
+    arrays = write_segment_outputs(prediction, out, image=rgb, prompts=prompts, overlay=overlay)
+    table = Table(title=f"{len(arrays['masks'])} masks → {out}")
+    for column in ("prompt", "mask", "IoU prediction", "pixels"):
+        table.add_column(column, justify="right")
+    for i, (p, iou, mask) in enumerate(
+        zip(arrays["prompt_index"], arrays["iou_predictions"], arrays["masks"], strict=True)
+    ):
+        table.add_row(str(p), str(i), f"{iou:.3f}", str(int(mask.sum())))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("embed")(embed)
+    app.command("segment")(segment_command)

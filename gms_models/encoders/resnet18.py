@@ -1,0 +1,111 @@
+"""nanosam's ResNet18 student: timm ResNet18 features, an upsampling neck, a learned position map.
+
+Layout (attribute names as in NVIDIA's nanosam, so its checkpoints keep their keys):
+
+* ``backbone``: timm ``resnet18`` with ``features_only=True``; only its stride-32 output
+  (512 channels at S/32) is used;
+* ``up_1``: three 3×3 convs (512→256, 256→256, 256→256), each followed by GELU, then a stride-2
+  3×3 transposed conv (output padding 1) to S/16 and GELU;
+* ``proj``: 3×3 conv + GELU, then a 1×1 conv to 256;
+* ``pos_embedding``: a learned (1,256,S/16,S/16) map added to the output.
+
+thop counts 14,782,528 params and 45,623.54M MACs at 1024, as in Table 2: the position map is a
+parameter owned by the encoder module itself rather than by a leaf module, so thop does not count
+it; the true total is 15,831,104 (15.83M).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gms_models.checkpoint import compare_state_dicts, load_checkpoint_state
+from gms_models.errors import CheckpointError, ConfigError
+from gms_models.registry import register_encoder
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 256
+FEATURE_STRIDE = 16
+
+
+class ResNet18SamEncoder(nn.Module):
+    """(B,3,S,S) SAM-normalised images -> (B,256,S/16,S/16) features."""
+
+    def __init__(self, img_size: int = 1024, neck_channels: int = 256) -> None:
+        super().__init__()
+        if not isinstance(img_size, int) or img_size <= 0 or img_size % FEATURE_STRIDE:
+            raise ConfigError(
+                f"img_size={img_size!r} must be a positive multiple of {FEATURE_STRIDE}"
+            )
+        self.img_size = img_size
+        import timm  # imported here: it takes seconds, and listing encoders should not pay that
+
+        self.backbone = timm.create_model(
+            "resnet18", pretrained=False, features_only=True, out_indices=(4,)
+        )
+        in_ch = self.backbone.feature_info.channels()[-1]
+        c = neck_channels
+        self.up_1 = nn.Sequential(
+            nn.Conv2d(in_ch, c, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose2d(c, c, 3, stride=2, padding=1, output_padding=1),
+            nn.GELU(),
+        )
+        self.proj = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, FEATURE_DIM, 1),
+        )
+        side = img_size // FEATURE_STRIDE
+        self.pos_embedding = nn.Parameter(1e-5 * torch.randn(1, FEATURE_DIM, side, side))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (last,) = self.backbone(x)
+        return self.proj(self.up_1(last)) + self.pos_embedding
+
+
+def load_timm_resnet18_weights(backbone: nn.Module, path: str | Path) -> list[str]:
+    """Load a timm-layout ResNet18 state dict (plain or under ``"state_dict"``/``"model"``).
+
+    Every backbone key must be present with its shape; the classifier ``fc.*`` (and any other key
+    the feature backbone lacks) is skipped. Returns the skipped keys.
+    """
+    path = Path(path)  # a Path is never fetched as a URL: local files only
+    state = load_checkpoint_state(path)
+    own = backbone.state_dict()
+    mismatch = compare_state_dicts(own, state)
+    if mismatch.missing or mismatch.mis_shaped:
+        raise CheckpointError(
+            f"ResNet18 checkpoint {path} is not in timm resnet18 layout: "
+            f"{mismatch.describe(strict=True)}"
+        )
+    backbone.load_state_dict({k: state[k] for k in own}, strict=True)
+    log.info(
+        "loaded %d tensors from %s; skipped %d: %s",
+        len(own),
+        path,
+        len(mismatch.unexpected),
+        mismatch.unexpected,
+    )
+    return mismatch.unexpected
+
+
+@register_encoder("resnet18")
+def resnet18(img_size: int = 1024, pretrained: str | Path | None = None) -> ResNet18SamEncoder:
+    """Table 2 ResNet18 student: 14.78M params (thop; 15.83M true), 45623.54M MACs at 1024.
+
+    ``pretrained`` is a local timm ResNet18 ImageNet checkpoint for the backbone; nothing is
+    downloaded.
+    """
+    model = ResNet18SamEncoder(img_size)
+    if pretrained is not None:
+        load_timm_resnet18_weights(model.backbone, pretrained)
+    return model

@@ -1,0 +1,50 @@
+"""``vit_t``: MobileSAM's TinyViT image encoder as a registered (student or teacher) encoder.
+
+The registered builder returns the encoder *without* the unused classifier head — the network
+that SAM runs and that the paper profiles (5,743,892 params; 36,742.785M thop MACs at 1024).
+``with_head=True`` builds the variant whose keys match ``image_encoder.*`` of ``mobile_sam.pt``
+one for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from gms_models.checkpoint import load_checkpoint_state, load_state_dict_checked, select_prefix
+from gms_models.errors import ConfigError
+from gms_models.registry import register_encoder
+from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
+
+SAM_ENCODER_PREFIX = "image_encoder."
+HEAD_PREFIXES = ("head.", "norm_head.")
+
+_CONFIG_FIELDS = {f.name for f in fields(TinyViTConfig)}
+
+
+@register_encoder("vit_t")
+def vit_t(
+    img_size: int = 1024, pretrained: str | Path | None = None, **overrides: Any
+) -> nn.Module:
+    """TinyViT (ViT-T) encoder: (B,3,S,S) SAM-normalised -> (B,256,S/16,S/16).
+
+    ``pretrained``: a ``mobile_sam.pt``-layout file (its ``image_encoder.*`` entries are used) or
+    a bare encoder state dict; loaded strictly, except that the classifier head's weights are
+    dropped when the encoder is built without it. ``overrides``: any :class:`TinyViTConfig` field
+    (``with_head``, ``embed_dims``, ``depths`` ...).
+    """
+    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown vit_t option(s) {unknown}; known: {sorted(_CONFIG_FIELDS)}")
+    encoder = TinyViT(TinyViTConfig(img_size=img_size, **overrides))
+    if pretrained is not None:
+        state = load_checkpoint_state(pretrained)
+        if any(k.startswith(SAM_ENCODER_PREFIX) for k in state):
+            state = select_prefix(state, SAM_ENCODER_PREFIX)
+        if not encoder.config.with_head:
+            state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
+        load_state_dict_checked(encoder, state, source=f"checkpoint {pretrained}")
+    return encoder.eval() if pretrained is not None else encoder

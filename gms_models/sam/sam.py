@@ -1,0 +1,171 @@
+"""The SAM model (image encoder + prompt encoder + mask decoder) and its builders.
+
+``build_sam_vit_t`` builds MobileSAM with its TinyViT encoder, state-dict compatible with the
+public ``mobile_sam.pt`` (439 keys). ``build_sam(image_encoder=student)`` plugs any encoder that
+maps (B,3,S,S) to (B,256,S/16,S/16) into the stock prompt encoder and mask decoder; from a
+teacher checkpoint it then loads only ``prompt_encoder.*`` and ``mask_decoder.*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gms_models.checkpoint import (
+    compare_state_dicts,
+    load_checkpoint_state,
+    load_state_dict_checked,
+)
+from gms_models.errors import CheckpointError, ConfigError
+from gms_models.sam.mask_decoder import MaskDecoder
+from gms_models.sam.prompt_encoder import PromptEncoder
+from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
+from gms_models.sam.transformer import TwoWayTransformer
+from gms_models.sam.transforms import PIXEL_MEAN, PIXEL_STD, normalize_and_pad, postprocess_masks
+
+EMBED_DIM = 256
+PATCH_STRIDE = 16
+DECODER_PARTS = ("prompt_encoder.", "mask_decoder.")
+
+Checkpoint = str | Path | Mapping[str, torch.Tensor]
+
+
+class Sam(nn.Module):
+    """Segment Anything: encode an S×S image once, then decode masks for any prompts."""
+
+    mask_threshold: float = 0.0
+
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        prompt_encoder: PromptEncoder,
+        mask_decoder: MaskDecoder,
+        img_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.img_size = img_size
+        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resized (B,3,h,w) 0-255 images -> normalised, zero-padded (B,3,S,S) float32."""
+        return normalize_and_pad(images, self.img_size, self.pixel_mean, self.pixel_std)
+
+    def postprocess_masks(
+        self,
+        low_res_logits: torch.Tensor,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+    ) -> torch.Tensor:
+        """(B,C,S/4,S/4) logits -> (B,C,H,W) logits at the original image size."""
+        return postprocess_masks(low_res_logits, input_size, original_size, self.img_size)
+
+    def decode(
+        self,
+        features: torch.Tensor,
+        point_coords: torch.Tensor | None = None,
+        point_labels: torch.Tensor | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_input: torch.Tensor | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-res logits (B,C,S/4,S/4) and IoU predictions (B,C) for B prompts on one image.
+
+        ``features`` (1,256,S/16,S/16); coordinates (B,N,2) / boxes (B,4) in the input frame.
+        """
+        points = None if point_coords is None else (point_coords, point_labels)
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+        return self.mask_decoder(
+            image_embeddings=features,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+        )
+
+
+def build_tiny_vit_encoder(img_size: int = 1024, with_head: bool = False) -> TinyViT:
+    """MobileSAM's ViT-T encoder; ``with_head`` adds the unused classifier of the checkpoint."""
+    return TinyViT(TinyViTConfig(img_size=img_size, with_head=with_head))
+
+
+def build_sam(
+    image_encoder: nn.Module | None = None,
+    checkpoint: Checkpoint | None = None,
+    img_size: int = 1024,
+    strict: bool = True,
+    sha256: str | None = None,
+) -> Sam:
+    """A SAM in eval mode, optionally loaded from a ``mobile_sam.pt``-layout checkpoint.
+
+    Without ``image_encoder`` the ViT-T teacher is built (with its unused head, so that the whole
+    checkpoint loads); ``strict=False`` then tolerates missing/unexpected keys, never mis-shaped
+    ones. With an ``image_encoder`` only ``prompt_encoder.*`` and ``mask_decoder.*`` are taken
+    from the checkpoint, strictly; its ``image_encoder.*`` entries are ignored.
+    ``checkpoint`` is a path, an http(s) URL (cached, checked against ``sha256``) or a state dict.
+    """
+    if img_size <= 0 or img_size % PATCH_STRIDE:
+        raise ConfigError(f"SAM img_size must be a positive multiple of 16, got {img_size}")
+    # Read (and download, check) the checkpoint before building: bad files fail fast.
+    state: Mapping[str, torch.Tensor] | None = None
+    source = "state dict"
+    if isinstance(checkpoint, Mapping):
+        state = checkpoint
+    elif checkpoint is not None:
+        state = load_checkpoint_state(checkpoint, sha256=sha256)
+        source = f"checkpoint {checkpoint}"
+    teacher = image_encoder is None
+    if image_encoder is None:
+        image_encoder = build_tiny_vit_encoder(img_size, with_head=True)
+    grid = img_size // PATCH_STRIDE
+    sam = Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=PromptEncoder(
+            embed_dim=EMBED_DIM,
+            image_embedding_size=(grid, grid),
+            input_image_size=(img_size, img_size),
+            mask_in_chans=16,
+        ),
+        mask_decoder=MaskDecoder(
+            transformer_dim=EMBED_DIM,
+            transformer=TwoWayTransformer(
+                depth=2, embedding_dim=EMBED_DIM, num_heads=8, mlp_dim=2048
+            ),
+        ),
+        img_size=img_size,
+    )
+    if state is not None:
+        if teacher:
+            load_state_dict_checked(sam, state, source=source, strict=strict)
+        else:
+            _load_decoder_parts(sam, state, source)
+    return sam.eval()
+
+
+def _load_decoder_parts(sam: Sam, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load prompt encoder and mask decoder from a full SAM state dict, strictly for those."""
+    wanted = {k: v for k, v in sam.state_dict().items() if k.startswith(DECODER_PARTS)}
+    given = {k: v for k, v in state.items() if k.startswith(DECODER_PARTS)}
+    mismatch = compare_state_dicts(wanted, given)
+    if not mismatch.is_empty():
+        raise CheckpointError(
+            f"{source} does not match SAM's prompt encoder and mask decoder: {mismatch.describe()}"
+        )
+    sam.load_state_dict(given, strict=False)
+
+
+def build_sam_vit_t(
+    checkpoint: Checkpoint | None = None, img_size: int = 1024, sha256: str | None = None
+) -> Sam:
+    """MobileSAM (ViT-T), strictly loaded from a ``mobile_sam.pt``-layout checkpoint if given."""
+    return build_sam(checkpoint=checkpoint, img_size=img_size, strict=True, sha256=sha256)
