@@ -1,0 +1,194 @@
+"""Distillation throughput of our trainer against a plain nanosam-style loop, in one run.
+
+    uv run python benchmarks/bench_distill.py [--arch gmf_2282] [--img-size 256] [--batch-size 4]
+        [--images 16] [--epochs 2] [--rounds 2] [--threads 1]
+
+Both loops train the same student from the same teacher (MobileSAM ViT-T, torch backend) on the
+same in-memory crops of COCO images, so image decoding is not part of the comparison. The plain
+loop is what nanosam's train.py does per step and nothing else: teacher forward under no_grad,
+student forward, Huber loss, backward, Adam step. Ours is ``gms_models.train.distill`` with
+everything on: per-step loss buffer, NaN checks every ``log_every`` steps, a rich progress bar,
+callbacks, and per epoch a feature picture and two atomic checkpoints.
+
+Two ratios are printed (ours / plain images per second):
+- training steps: median wall time of one step (data, teacher, student step, and for ours the
+  loss buffer, reports and callbacks), the per-step overhead the trainer adds; the median keeps
+  bursts of load from other processes out of the comparison;
+- end to end (best round of each): including our per-epoch picture and checkpoints, which a
+  real epoch of 118k images amortises but these short epochs do not.
+Rounds alternate plain and ours so that load from other processes hits both alike, and the load
+average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from gms_models.data.image_folder import DistillSample, ImageFolderDataset
+from gms_models.registry import build_encoder
+from gms_models.teacher import TeacherSpec, TorchTeacher
+from gms_models.train import DistillConfig, TrainerCallback, distill
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GMS_SHARED", REPO.parent / "shared"))
+
+
+class InMemoryCrops(Dataset):
+    """Pre-computed (teacher, student, index) crops; the same every epoch."""
+
+    def __init__(self, samples: list[DistillSample]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> DistillSample:
+        return self.samples[index]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Crops are fixed; nothing to select."""
+
+
+class StepClock(TrainerCallback):
+    """Wall time of every step (from the previous step's end, or the epoch's start)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._last = 0.0
+
+    def on_epoch_start(self, epoch: int, steps: int) -> None:
+        self._last = time.perf_counter()
+
+    def on_step(self, event) -> None:
+        now = time.perf_counter()
+        self.seconds.append(now - self._last)
+        self._last = now
+
+
+def plain_loop(
+    teacher: torch.nn.Module, data: Dataset, args: argparse.Namespace
+) -> tuple[list[float], float]:
+    """nanosam's loop; returns (seconds per step, seconds end to end)."""
+    torch.manual_seed(0)
+    student = build_encoder(args.arch, img_size=args.img_size).train()
+    optimizer = torch.optim.Adam(student.parameters(), lr=3e-4)
+    loader = DataLoader(
+        data, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    steps: list[float] = []
+    started = time.perf_counter()
+    for _ in range(args.epochs):
+        last = time.perf_counter()
+        for batch in loader:
+            with torch.no_grad():
+                targets = teacher(batch.teacher)
+            output = student(batch.student)
+            loss = F.huber_loss(output, targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            now = time.perf_counter()
+            steps.append(now - last)
+            last = now
+    return steps, time.perf_counter() - started
+
+
+def our_trainer(
+    teacher: TorchTeacher, teacher_ckpt: Path, data: Dataset, args: argparse.Namespace
+) -> tuple[list[float], float]:
+    """``distill`` with all features on; returns (seconds per step, seconds end to end)."""
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as out_dir:
+        config = DistillConfig(
+            arch=args.arch,
+            images=Path(out_dir),
+            teacher=teacher_ckpt,
+            teacher_backend="torch",
+            img_size=args.img_size,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            num_workers=0,
+            out_dir=Path(out_dir) / "run",
+        )
+        result = distill(config, teacher=teacher, dataset=data, callbacks=[clock], progress=True)
+    return clock.seconds, result.wall_time_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="gmf_2282")
+    parser.add_argument("--img-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+
+    coco = SHARED / "data" / "coco-mini" / "val2017"
+    crops = ImageFolderDataset(coco, teacher_size=args.img_size, fixed_crops=True)
+    data = InMemoryCrops([crops.sample(i) for i in range(args.images)])
+    teacher_ckpt = SHARED / "reference" / "mobile_sam" / "mobile_sam_random_seed0.pt"
+    teacher = TorchTeacher(
+        TeacherSpec.from_checkpoint(teacher_ckpt, args.img_size), torch.device("cpu")
+    )
+    images = args.images * args.epochs
+
+    plain_steps: list[float] = []
+    our_steps: list[float] = []
+    plain_totals: list[float] = []
+    our_totals: list[float] = []
+    for round_ in range(args.rounds):
+        steps, total = plain_loop(teacher.module, data, args)
+        plain_steps += steps
+        plain_totals.append(total)
+        steps, total = our_trainer(teacher, teacher_ckpt, data, args)
+        our_steps += steps
+        our_totals.append(total)
+        print(
+            f"round {round_ + 1}: plain {images / plain_totals[-1]:.3f} img/s, "
+            f"ours {images / our_totals[-1]:.3f} img/s (end to end)",
+            flush=True,
+        )
+    plain_step = statistics.median(plain_steps)
+    our_step = statistics.median(our_steps)
+    step_ratio = plain_step / our_step
+    total_ratio = min(plain_totals) / min(our_totals)
+    print(
+        f"\n{args.arch} at {args.img_size}, batch {args.batch_size}, {args.images} images x "
+        f"{args.epochs} epochs x {args.rounds} rounds, {args.threads} torch thread(s)"
+    )
+    print(
+        f"plain nanosam loop : median step {plain_step:.3f} s = "
+        f"{args.batch_size / plain_step:.3f} img/s"
+    )
+    print(
+        f"ours (gms distill) : median step {our_step:.3f} s = "
+        f"{args.batch_size / our_step:.3f} img/s"
+    )
+    print(f"ratio ours/plain, training steps   : {step_ratio:.3f}")
+    print(f"ratio ours/plain, end to end (best): {total_ratio:.3f}")
+    print(f"per-step throughput {'meets' if step_ratio >= 0.95 else 'MISSES'} the 0.95x bound")
+    load_after = os.getloadavg()
+    print(
+        "load average before: "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after: "
+        + ", ".join(f"{x:.2f}" for x in load_after)
+        + f" ({os.cpu_count()} CPUs)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The teacher-backend interface and what every backend shares.
+
+A teacher backend maps a batch of SAM-normalised images, a (B,3,T,T) float tensor, to the
+teacher encoder's features, a (B,256,T/16,T/16) float32 tensor on the training device, without
+gradients. The trainer only ever calls this interface, so the teacher can run as plain PyTorch,
+under ONNX Runtime or as a TensorRT engine without the trainer knowing.
+
+A :class:`TeacherSpec` says *which* teacher: how to build its PyTorch encoder (needed by the torch
+backend, and by the others only to export an ONNX file) and a stable identity string that
+changes whenever the weights or the input size change. Caches (ONNX files, engines, teacher
+features) are keyed by that identity.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from gms_models.errors import CheckpointError, ConfigError
+
+TeacherPrecision = Literal["fp32", "fp16", "bf16"]
+
+#: Names of the teacher's ONNX input and output, shared by the exporter and the runtimes.
+ONNX_INPUT_NAME = "image"
+ONNX_OUTPUT_NAME = "image_embeddings"
+
+
+class TeacherUnavailableError(ConfigError):
+    """The requested teacher backend cannot run here (a package or CUDA is missing)."""
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """Which teacher encoder to run.
+
+    Attributes:
+        build: returns the teacher's image encoder (an ``nn.Module`` in eval mode, on CPU).
+        identity: stable id of the weights and input size, e.g. ``vit_t-3f2a...-1024``.
+        img_size: side ``T`` of the square teacher input.
+    """
+
+    build: Callable[[], nn.Module]
+    identity: str
+    img_size: int
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, img_size: int = 1024) -> TeacherSpec:
+        """The MobileSAM ViT-T encoder stored in a ``mobile_sam.pt``-layout checkpoint."""
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise CheckpointError(f"teacher checkpoint not found: {checkpoint}")
+        from gms_models.download import sha256_file
+
+        digest = sha256_file(checkpoint)
+
+        def build() -> nn.Module:
+            from gms_models.sam import build_sam_vit_t
+
+            sam = build_sam_vit_t(checkpoint=checkpoint, img_size=img_size)
+            return sam.image_encoder.eval()
+
+        return cls(build=build, identity=f"vit_t-{digest[:16]}-{img_size}", img_size=img_size)
+
+
+class TeacherBackend(ABC):
+    """Callable teacher: (B,3,T,T) SAM-normalised images → (B,256,T/16,T/16) float32 features.
+
+    Subclasses set :attr:`name` and implement :meth:`__call__`. The output lives on
+    :attr:`device` and never requires grad.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, spec: TeacherSpec, device: torch.device, precision: TeacherPrecision):
+        self.spec = spec
+        self.device = device
+        self.precision = precision
+
+    @abstractmethod
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Teacher features of ``images``."""
+
+    @property
+    def identity(self) -> str:
+        """Id of the features this backend produces (weights, size, backend, precision)."""
+        return f"{self.spec.identity}-{self.name}-{self.precision}"
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release runtime resources (sessions, engines); the backend is unusable afterwards."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identity}, device={self.device})"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → ``cuda`` when available, else ``cpu``; a named CUDA device must exist."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!s} was asked for but CUDA is not available here")
+    return resolved
+
+
+def default_cache_dir() -> Path:
+    """Where teacher ONNX files, engines and features are cached: ``$GMS_CACHE`` or
+    ``~/.cache/gms``."""
+    return Path(os.environ.get("GMS_CACHE", Path.home() / ".cache" / "gms"))
+
+
+def check_teacher_input(images: torch.Tensor, img_size: int) -> None:
+    """Refuse a batch that is not (B,3,T,T) floating point for the teacher size ``T``."""
+    if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (img_size, img_size):
+        raise ConfigError(
+            f"teacher input must be (B,3,{img_size},{img_size}), got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise ConfigError(f"teacher input must be a float tensor, got {images.dtype}")

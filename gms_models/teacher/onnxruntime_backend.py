@@ -1,0 +1,125 @@
+"""The teacher under ONNX Runtime: CPU execution provider, or CUDA with torch tensors bound as I/O.
+
+On CUDA the session runs on PyTorch's current stream (``user_compute_stream``) and reads and
+writes torch CUDA tensors in place through I/O binding, so no host copies are made and the
+features come back in a tensor the trainer can use at once. On CPU, the batch goes through numpy
+(zero-copy for contiguous CPU tensors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gms_models.errors import ConfigError
+from gms_models.teacher.base import (
+    ONNX_INPUT_NAME,
+    ONNX_OUTPUT_NAME,
+    TeacherBackend,
+    TeacherPrecision,
+    TeacherSpec,
+    TeacherUnavailableError,
+    check_teacher_input,
+    default_cache_dir,
+)
+from gms_models.teacher.onnx_export import ensure_teacher_onnx
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def onnxruntime_cuda_available() -> bool:
+    """Whether this ONNX Runtime build has the CUDA provider and torch sees a GPU."""
+    import onnxruntime as ort
+
+    return CUDA_PROVIDER in ort.get_available_providers() and torch.cuda.is_available()
+
+
+class OnnxRuntimeTeacher(TeacherBackend):
+    """Runs the teacher's ONNX export (exported from ``spec`` and cached if ``onnx_path`` is None).
+
+    Only fp32 is supported: ONNX Runtime runs the graph at the precision it was exported in.
+    ``intra_op_threads`` sets ONNX Runtime's CPU thread count (default: its own choice).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        spec: TeacherSpec,
+        device: torch.device,
+        precision: TeacherPrecision = "fp32",
+        *,
+        onnx_path: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        if precision != "fp32":
+            raise ConfigError(
+                f"the onnxruntime teacher runs in fp32 only, got precision {precision!r}"
+            )
+        import onnxruntime as ort
+
+        super().__init__(spec, device, precision)
+        if device.type == "cuda" and not onnxruntime_cuda_available():
+            raise TeacherUnavailableError(
+                f"onnxruntime teacher on {device} needs onnxruntime-gpu with "
+                f"{CUDA_PROVIDER}; available providers: {', '.join(ort.get_available_providers())}"
+            )
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.onnx_path = ensure_teacher_onnx(spec, cache, onnx_path=onnx_path)
+        options = ort.SessionOptions()
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        if device.type == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            self._device_id = index
+            provider_options = {
+                "device_id": index,
+                "user_compute_stream": str(torch.cuda.current_stream(index).cuda_stream),
+            }
+            providers: list = [(CUDA_PROVIDER, provider_options)]
+        else:
+            self._device_id = 0
+            providers = [CPU_PROVIDER]
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), sess_options=options, providers=providers
+        )
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        check_teacher_input(images, self.spec.img_size)
+        images = images.to(self.device, dtype=torch.float32, non_blocking=True).contiguous()
+        if self.device.type == "cuda":
+            return self._run_cuda(images)
+        (features,) = self.session.run([ONNX_OUTPUT_NAME], {ONNX_INPUT_NAME: images.numpy()})
+        return torch.from_numpy(features)
+
+    def _run_cuda(self, images: torch.Tensor) -> torch.Tensor:
+        side = self.spec.img_size // 16
+        features = torch.empty(
+            (images.shape[0], 256, side, side), dtype=torch.float32, device=self.device
+        )
+        binding = self.session.io_binding()
+        binding.bind_input(
+            ONNX_INPUT_NAME,
+            "cuda",
+            self._device_id,
+            np.float32,
+            tuple(images.shape),
+            images.data_ptr(),
+        )
+        binding.bind_output(
+            ONNX_OUTPUT_NAME,
+            "cuda",
+            self._device_id,
+            np.float32,
+            tuple(features.shape),
+            features.data_ptr(),
+        )
+        self.session.run_with_iobinding(binding)
+        return features
+
+    def close(self) -> None:
+        del self.session

@@ -1,0 +1,79 @@
+"""Choosing a teacher backend by name or by what this machine has."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from gms_models.errors import ConfigError
+from gms_models.teacher.base import TeacherBackend, TeacherSpec, resolve_device
+from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
+from gms_models.teacher.tensorrt_backend import TensorRTTeacher, tensorrt_available
+from gms_models.teacher.torch_backend import TorchTeacher
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["auto", "torch", "onnxruntime", "tensorrt"]
+PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
+BACKEND_NAMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "tensorrt")
+
+
+def resolve_backend_name(name: BackendName, device: torch.device) -> str:
+    """``auto`` → ``tensorrt`` when it imports and ``device`` is CUDA; else ``onnxruntime`` when
+    its CUDA provider serves a CUDA ``device`` or ``device`` is the CPU; else ``torch``."""
+    if name not in BACKEND_NAMES:
+        raise ConfigError(f"unknown teacher backend {name!r}; choose one of {BACKEND_NAMES}")
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        if tensorrt_available():
+            return "tensorrt"
+        return "onnxruntime" if onnxruntime_cuda_available() else "torch"
+    return "onnxruntime" if device.type == "cpu" else "torch"
+
+
+def resolve_precision(precision: PrecisionChoice, backend: str, device: torch.device) -> str:
+    """``auto`` → fp16 for TensorRT (the paper's engine), fp32 for the others."""
+    if precision != "auto":
+        return precision
+    return "fp16" if backend == "tensorrt" and device.type == "cuda" else "fp32"
+
+
+def select_teacher(
+    name: BackendName = "auto",
+    *,
+    spec: TeacherSpec,
+    device: str | torch.device = "auto",
+    precision: PrecisionChoice = "auto",
+    cache_dir: str | Path | None = None,
+    onnx_path: str | Path | None = None,
+    max_batch: int = 8,
+    channels_last: bool = False,
+) -> TeacherBackend:
+    """Build the teacher backend ``name`` (or the best available one for ``auto``) on ``device``.
+
+    ``max_batch`` sizes the TensorRT optimisation profile (use the training batch size);
+    ``onnx_path`` skips the export for the ONNX Runtime and TensorRT backends;
+    ``channels_last`` applies to the torch backend.
+    """
+    device = resolve_device(device)
+    backend = resolve_backend_name(name, device)
+    resolved_precision = resolve_precision(precision, backend, device)
+    log.info("teacher backend %s (%s) on %s", backend, resolved_precision, device)
+    if backend == "torch":
+        return TorchTeacher(spec, device, resolved_precision, channels_last=channels_last)
+    if backend == "onnxruntime":
+        return OnnxRuntimeTeacher(
+            spec, device, resolved_precision, onnx_path=onnx_path, cache_dir=cache_dir
+        )
+    return TensorRTTeacher(
+        spec,
+        device,
+        resolved_precision,
+        max_batch=max_batch,
+        onnx_path=onnx_path,
+        cache_dir=cache_dir,
+    )

@@ -1,0 +1,229 @@
+"""The teacher as a TensorRT engine built from its ONNX export (the paper's setup for Table 2).
+
+The engine is built with the ``tensorrt`` Python API (TensorRT 10: named I/O tensors,
+``execute_async_v3``) in fp16, bf16 or fp32, with one optimisation profile for a dynamic batch
+of ``1..max_batch``. Building takes minutes, so engines are cached on disk under a key of the
+ONNX file's sha256, the TensorRT version, the GPU name, the precision and the batch profile
+(:func:`engine_cache_key`): an engine is only reused on the hardware and software that built it.
+
+At run time the engine reads and writes torch CUDA tensors directly (their device pointers are
+the engine's I/O addresses) on PyTorch's current stream, so nothing is copied and nothing waits.
+
+``tensorrt`` is imported lazily: this module imports without it, and asking for the backend where
+it or CUDA is missing raises :class:`TeacherUnavailableError` saying what to install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from gms_models.errors import ConfigError, GmsError
+from gms_models.teacher.atomic import atomic_write
+from gms_models.teacher.base import (
+    ONNX_INPUT_NAME,
+    ONNX_OUTPUT_NAME,
+    TeacherBackend,
+    TeacherPrecision,
+    TeacherSpec,
+    TeacherUnavailableError,
+    check_teacher_input,
+    default_cache_dir,
+)
+from gms_models.teacher.onnx_export import ensure_teacher_onnx
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKSPACE_BYTES = 4 << 30
+
+
+class EngineBuildError(GmsError):
+    """TensorRT could not parse the ONNX file or build an engine from it."""
+
+
+def import_tensorrt() -> ModuleType:
+    """The ``tensorrt`` module, or :class:`TeacherUnavailableError` saying how to get it."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise TeacherUnavailableError(
+            "the tensorrt teacher backend needs the 'tensorrt' Python package, which is not "
+            "installed here; on a CUDA host install it with `uv sync --extra tensorrt`, or choose "
+            "--teacher-backend onnxruntime or torch"
+        ) from exc
+    return tensorrt
+
+
+def tensorrt_available() -> bool:
+    """Whether the tensorrt backend can run here: the package imports and CUDA is available."""
+    try:
+        import_tensorrt()
+    except TeacherUnavailableError:
+        return False
+    return torch.cuda.is_available()
+
+
+def engine_cache_key(
+    *,
+    onnx_sha256: str,
+    tensorrt_version: str,
+    gpu_name: str,
+    precision: TeacherPrecision,
+    img_size: int,
+    max_batch: int,
+    opt_batch: int,
+) -> str:
+    """Hex sha256 naming an engine: every input that changes the built engine is part of it."""
+    fields = {
+        "onnx_sha256": onnx_sha256.lower(),
+        "tensorrt": tensorrt_version,
+        "gpu": gpu_name,
+        "precision": precision,
+        "img_size": img_size,
+        "batch": [1, opt_batch, max_batch],
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def build_engine(
+    onnx_path: Path,
+    *,
+    precision: TeacherPrecision,
+    img_size: int,
+    opt_batch: int,
+    max_batch: int,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+) -> bytes:
+    """Serialised TensorRT engine for the teacher ONNX at ``onnx_path``."""
+    trt = import_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    elif precision == "bf16":
+        config.set_flag(trt.BuilderFlag.BF16)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(
+        ONNX_INPUT_NAME,
+        (1, 3, img_size, img_size),
+        (opt_batch, 3, img_size, img_size),
+        (max_batch, 3, img_size, img_size),
+    )
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError(
+            f"TensorRT failed to build a {precision} engine from {onnx_path} "
+            f"(batch 1..{max_batch}, input {img_size}); see the TensorRT log above"
+        )
+    return bytes(serialized)
+
+
+class TensorRTTeacher(TeacherBackend):
+    """Runs the teacher as a cached TensorRT engine on a CUDA ``device``.
+
+    Args:
+        spec: the teacher; exported to ONNX (and cached) unless ``onnx_path`` is given.
+        device: a CUDA device.
+        precision: engine precision, ``fp16`` (as the paper), ``bf16`` or ``fp32``.
+        max_batch: largest batch of the optimisation profile; larger batches run in chunks.
+        opt_batch: batch the kernels are tuned for (default ``max_batch``).
+        cache_dir: root of the ONNX and engine caches (default :func:`default_cache_dir`).
+    """
+
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        spec: TeacherSpec,
+        device: torch.device,
+        precision: TeacherPrecision = "fp16",
+        *,
+        max_batch: int = 8,
+        opt_batch: int | None = None,
+        onnx_path: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+    ) -> None:
+        trt = import_tensorrt()
+        if device.type != "cuda" or not torch.cuda.is_available():
+            raise TeacherUnavailableError(
+                f"the tensorrt teacher backend needs a CUDA device, got {device} "
+                f"(torch.cuda.is_available() = {torch.cuda.is_available()})"
+            )
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise ConfigError(f"tensorrt teacher precision must be fp32, fp16 or bf16: {precision}")
+        opt_batch = max_batch if opt_batch is None else opt_batch
+        if not 1 <= opt_batch <= max_batch:
+            raise ConfigError(f"need 1 <= opt_batch <= max_batch, got {opt_batch}, {max_batch}")
+        super().__init__(spec, device, precision)
+        self.max_batch = max_batch
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.onnx_path = ensure_teacher_onnx(spec, cache, onnx_path=onnx_path)
+        from gms_models.download import sha256_file
+
+        key = engine_cache_key(
+            onnx_sha256=sha256_file(self.onnx_path),
+            tensorrt_version=trt.__version__,
+            gpu_name=torch.cuda.get_device_name(device),
+            precision=precision,
+            img_size=spec.img_size,
+            max_batch=max_batch,
+            opt_batch=opt_batch,
+        )
+        self.engine_path = cache / "teacher" / "engines" / f"{spec.identity}-{key[:16]}.engine"
+        if not self.engine_path.is_file():
+            log.info("building TensorRT engine %s (this takes minutes)", self.engine_path)
+            blob = build_engine(
+                self.onnx_path,
+                precision=precision,
+                img_size=spec.img_size,
+                opt_batch=opt_batch,
+                max_batch=max_batch,
+                workspace_bytes=workspace_bytes,
+            )
+            atomic_write(self.engine_path, lambda fh: fh.write(blob))
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:
+            raise EngineBuildError(
+                f"TensorRT could not load the cached engine {self.engine_path}; delete it to "
+                "rebuild"
+            )
+        self.context = self.engine.create_execution_context()
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        check_teacher_input(images, self.spec.img_size)
+        images = images.to(self.device, dtype=torch.float32, non_blocking=True).contiguous()
+        if images.shape[0] <= self.max_batch:
+            return self._run(images)
+        return torch.cat([self._run(chunk) for chunk in images.split(self.max_batch)])
+
+    def _run(self, images: torch.Tensor) -> torch.Tensor:
+        side = self.spec.img_size // 16
+        features = torch.empty(
+            (images.shape[0], 256, side, side), dtype=torch.float32, device=self.device
+        )
+        self.context.set_input_shape(ONNX_INPUT_NAME, tuple(images.shape))
+        self.context.set_tensor_address(ONNX_INPUT_NAME, images.data_ptr())
+        self.context.set_tensor_address(ONNX_OUTPUT_NAME, features.data_ptr())
+        stream = torch.cuda.current_stream(self.device)
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"TensorRT execution failed for {self.engine_path}")
+        return features
+
+    def close(self) -> None:
+        del self.context, self.engine, self._runtime

@@ -1,0 +1,69 @@
+"""The teacher as a plain PyTorch module: fp32 anywhere, bf16/fp16 autocast on CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from gms_models.errors import ConfigError
+from gms_models.teacher.base import (
+    TeacherBackend,
+    TeacherPrecision,
+    TeacherSpec,
+    check_teacher_input,
+)
+
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TorchTeacher(TeacherBackend):
+    """Runs ``spec.build()`` on ``device`` under ``torch.no_grad``.
+
+    ``precision="bf16"``/``"fp16"`` wraps the forward in CUDA autocast; the features are returned
+    as float32 either way. ``channels_last`` stores the weights and inputs in NHWC, which is
+    faster for the convolutions on recent GPUs.
+    """
+
+    name = "torch"
+
+    def __init__(
+        self,
+        spec: TeacherSpec,
+        device: torch.device,
+        precision: TeacherPrecision = "fp32",
+        *,
+        channels_last: bool = False,
+    ) -> None:
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"torch teacher precision must be fp32, bf16 or fp16: {precision!r}")
+        if precision != "fp32" and device.type != "cuda":
+            raise ConfigError(
+                f"torch teacher precision {precision!r} needs CUDA autocast; "
+                f"on device {device} use precision 'fp32'"
+            )
+        super().__init__(spec, device, precision)
+        self.channels_last = channels_last
+        module = spec.build().eval().requires_grad_(False).to(device)
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module = module
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        check_teacher_input(images, self.spec.img_size)
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        autocast = (
+            torch.autocast("cuda", dtype=_AUTOCAST_DTYPES[self.precision])
+            if self.precision != "fp32"
+            else contextlib.nullcontext()
+        )
+        # no_grad, not inference_mode: the features become a loss target, and autograd may
+        # save a target for the backward pass, which inference tensors do not allow.
+        with torch.no_grad(), autocast:
+            features = self.module(images)
+        return features.float()
+
+    def close(self) -> None:
+        del self.module

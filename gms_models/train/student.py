@@ -1,0 +1,489 @@
+"""One student under distillation: its model, optimiser, schedule, losses and checkpoints.
+
+Everything that belongs to a single student lives in a :class:`StudentRun`, so the trainer can
+drive one student or several over the same data stream (one teacher pass for many students):
+each keeps its own optimiser, learning rate, loss history, run folder and checkpoints, exactly as
+if it ran alone.
+
+Per-step losses stay on the training device in a buffer of one epoch; :meth:`StudentRun.report`
+copies the steps since the last report to the host (the only sync), checks them for NaN/inf and
+returns their mean.
+
+A student whose loss went non-finite writes ``failure.json`` into its run folder. A resumed run
+with the same settings does not train it again (it would fail again at the same step); a run
+whose settings changed (say a lower lr, or grad_clip) retries from the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gms_models.errors import CheckpointError, ConfigError, GmsError
+from gms_models.teacher.atomic import atomic_write
+from gms_models.train.checkpoint import (
+    STATE_FILE,
+    STATE_FORMAT,
+    STUDENT_FILE,
+    read_checkpoint,
+    save_checkpoint,
+    save_student,
+)
+from gms_models.train.config import DistillConfig
+from gms_models.train.feature_picture import save_feature_picture
+from gms_models.train.rng import TorchRngStream
+from gms_models.train.schedule import build_scheduler
+
+log = logging.getLogger(__name__)
+
+HUBER_DELTA = 1.0
+FAILURE_FILE = "failure.json"
+#: Config fields that do not change what a run computes: a recorded failure holds across them.
+_NEUTRAL_FIELDS = {"resume", "out_dir", "cache_dir", "device", "num_workers"}
+
+
+class NonFiniteLossError(GmsError):
+    """A student's loss became NaN or infinite; its last good checkpoint is kept."""
+
+    def __init__(
+        self,
+        *,
+        student: str,
+        value: float,
+        epoch: int,
+        step: int,
+        global_step: int,
+        checkpoint: Path | None,
+        last_good_epoch: int,
+    ) -> None:
+        kept = (
+            f"the last good checkpoint {checkpoint} (after epoch {last_good_epoch}) is kept"
+            if checkpoint is not None
+            else "no checkpoint had been written yet"
+        )
+        super().__init__(
+            f"non-finite loss ({value}) for student {student!r} at epoch {epoch}, step {step} "
+            f"(global step {global_step}); training of {student!r} stopped and {kept}. "
+            "Lower the learning rate, enable grad_clip, or check the input images."
+        )
+        self.student = student
+        self.value = value
+        self.epoch = epoch
+        self.step = step
+        self.global_step = global_step
+        self.checkpoint = checkpoint
+        self.last_good_epoch = last_good_epoch
+
+    def to_record(self) -> dict[str, Any]:
+        """The fields of the error as JSON-able values (see :meth:`from_record`)."""
+        return {
+            "student": self.student,
+            "value": repr(self.value),
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
+            "last_good_epoch": self.last_good_epoch,
+            "message": str(self),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> NonFiniteLossError:
+        return cls(
+            student=record["student"],
+            value=float(record["value"]),
+            epoch=int(record["epoch"]),
+            step=int(record["step"]),
+            global_step=int(record["global_step"]),
+            checkpoint=Path(record["checkpoint"]) if record["checkpoint"] is not None else None,
+            last_good_epoch=int(record["last_good_epoch"]),
+        )
+
+
+def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` (None: fp32). AMP is a CUDA-only feature."""
+    if device.type != "cuda":
+        if choice in ("bf16", "fp16"):
+            log.warning("amp=%s is ignored on %s: training in fp32", choice, device)
+        return None
+    if choice == "off":
+        return None
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+def check_run_folder(config: DistillConfig) -> Path:
+    """The run folder; refuses to start over a previous run's checkpoint unless resuming."""
+    out_dir = config.resolved_out_dir
+    if (out_dir / STATE_FILE).exists() and not config.resume:
+        raise ConfigError(
+            f"{out_dir} already holds a training checkpoint ({STATE_FILE}); pass resume=True "
+            "(--resume) to continue it, or choose another out_dir (--out)"
+        )
+    return out_dir
+
+
+class StudentRun:
+    """The per-student state of a distillation run (see the module docstring).
+
+    Build one with :meth:`create`. Attributes of interest: ``name`` (the run name, unique
+    among students sharing a stream), ``arch``, ``model``, ``optimizer``, ``scheduler``,
+    ``loss_history`` (mean loss per finished epoch), ``epochs_done``, ``global_step``,
+    ``images_seen``, ``out_dir``, ``failure``, ``stream_rng`` (the data stream's RNG state after
+    epoch ``epochs_done``, from the restored checkpoint; None before the first epoch).
+    """
+
+    def __init__(
+        self,
+        *,
+        config: DistillConfig,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        scaler: torch.amp.GradScaler | None,
+        device: torch.device,
+        amp_dtype: torch.dtype | None,
+        channels_last: bool,
+        out_dir: Path,
+        rng: TorchRngStream | None,
+    ) -> None:
+        self.config = config
+        self.name = config.run_name
+        self.arch = config.arch
+        self.img_size = config.img_size
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.scaler = scaler
+        self.device = device
+        self.amp_dtype = amp_dtype
+        self.channels_last = channels_last
+        self.out_dir = out_dir
+        self.rng = rng
+        self.epochs_done = 0
+        self.global_step = 0
+        self.images_seen = 0
+        self.loss_history: list[float] = []
+        self.feature_pictures: list[Path] = []
+        self.failure: NonFiniteLossError | None = None
+        self.stream_rng: dict[str, Any] | None = None
+        self._losses = torch.zeros(0, device=device)
+        self._reported = 0
+
+    @classmethod
+    def create(
+        cls,
+        config: DistillConfig,
+        *,
+        device: torch.device,
+        steps_per_epoch: int,
+        out_dir: Path | None = None,
+        isolate_rng: bool = True,
+    ) -> StudentRun:
+        """Build the student (registry ``config.arch``, initialised after
+        ``torch.manual_seed(config.seed)``), its optimiser, schedule and grad scaler.
+
+        ``isolate_rng`` gives the student a private torch RNG stream, starting where the global
+        one stands after its initialisation, so that its draws (dropout, drop path) are the
+        same whether it trains alone or beside other students. Call :meth:`restore` afterwards
+        to continue from ``last.pt`` when resuming.
+        """
+        from gms_models.registry import build_encoder
+
+        torch.manual_seed(config.seed)
+        model = build_encoder(config.arch, img_size=config.img_size)
+        channels_last = (
+            config.channels_last if config.channels_last is not None else device.type == "cuda"
+        )
+        model = model.to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model.train()
+        optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_cls(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        scheduler = build_scheduler(
+            optimizer,
+            warmup_steps=config.warmup_steps,
+            total_steps=config.epochs * steps_per_epoch,
+            schedule=config.schedule,
+            base_lr=config.lr,
+            min_lr=config.min_lr,
+        )
+        amp_dtype = resolve_amp(config.amp, device)
+        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        return cls(
+            config=config,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            device=device,
+            amp_dtype=amp_dtype,
+            channels_last=channels_last,
+            out_dir=out_dir if out_dir is not None else check_run_folder(config),
+            rng=TorchRngStream() if isolate_rng else None,
+        )
+
+    @property
+    def state_path(self) -> Path:
+        return self.out_dir / STATE_FILE
+
+    @property
+    def student_path(self) -> Path:
+        return self.out_dir / STUDENT_FILE
+
+    @property
+    def failure_path(self) -> Path:
+        return self.out_dir / FAILURE_FILE
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # ----------------------------------------------------------------- resume
+
+    def restore(self) -> dict[str, Any] | None:
+        """Load ``last.pt`` into this student if resuming and it exists; return the payload
+        (its ``rng`` entry holds the data-stream state, kept in ``stream_rng``), else None.
+
+        When resuming, a failure recorded by an earlier run with the same settings is restored
+        into ``failure`` (the student is not trained again); without ``resume`` an old record
+        is removed.
+        """
+        if not self.config.resume:
+            self.failure_path.unlink(missing_ok=True)
+            return None
+        payload = self._load_state() if self.state_path.is_file() else None
+        self.failure = self._recorded_failure()
+        return payload
+
+    def _load_state(self) -> dict[str, Any]:
+        payload = read_checkpoint(self.state_path)
+        if payload.get("format") != STATE_FORMAT:
+            raise CheckpointError(f"{self.state_path} is not a gms training-state checkpoint")
+        if payload["arch"] != self.arch:
+            raise CheckpointError(
+                f"cannot resume: {self.state_path} holds a {payload['arch']!r} student, "
+                f"but this run trains {self.arch!r}"
+            )
+        if int(payload["img_size"]) != self.img_size:
+            raise CheckpointError(
+                f"cannot resume: {self.state_path} was trained at img_size {payload['img_size']}, "
+                f"this run uses {self.img_size}"
+            )
+        self.model.load_state_dict(payload["state_dict"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self._apply_hyperparameters()
+        if self.scaler is not None and payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        if self.rng is not None:
+            # a checkpoint of a run without a private stream: its students drew from the
+            # global torch RNG, whose state the checkpoint holds
+            self.rng.load(payload["rng"].get("student", payload["rng"]["global"]))
+        self.stream_rng = {"global": payload["rng"]["global"], "loader": payload["rng"]["loader"]}
+        self.epochs_done = int(payload["epoch"])
+        self.global_step = int(payload["step"])
+        self.images_seen = int(payload["images_seen"])
+        self.loss_history = [float(v) for v in payload["loss_history"]]
+        self.feature_pictures = [Path(p) for p in payload["feature_pictures"]]
+        log.info("resuming %s from %s after epoch %d", self.name, self.state_path, self.epochs_done)
+        return payload
+
+    def _apply_hyperparameters(self) -> None:
+        """The config's lr and weight decay over those a loaded optimiser state brought along,
+        so that a run resumed with other settings (a retry after a failure) uses the new ones;
+        with unchanged settings the values are the same bit for bit."""
+        factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = self.config.lr
+            group["lr"] = self.config.lr * factor
+            group["weight_decay"] = self.config.weight_decay
+        self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
+
+    def _settings(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json", exclude=_NEUTRAL_FIELDS)
+
+    def _recorded_failure(self) -> NonFiniteLossError | None:
+        """The failure in ``failure.json`` if it was recorded with the current settings."""
+        if not self.failure_path.is_file():
+            return None
+        try:
+            record = json.loads(self.failure_path.read_text())
+            failure = NonFiniteLossError.from_record(record)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"cannot read the failure record {self.failure_path}: {exc}"
+            ) from exc
+        if record.get("settings") != self._settings():
+            log.info(
+                "%s: the settings changed since the failure recorded in %s; training it again "
+                "from its last good checkpoint",
+                self.name,
+                self.failure_path,
+            )
+            self.failure_path.unlink()
+            return None
+        log.warning("%s failed in an earlier run and is not trained again: %s", self.name, failure)
+        return failure
+
+    def _record_failure(self, failure: NonFiniteLossError) -> None:
+        record = {**failure.to_record(), "settings": self._settings()}
+        text = json.dumps(record, indent=2) + "\n"
+        atomic_write(self.failure_path, lambda fh: fh.write(text.encode()))
+
+    # --------------------------------------------------------------- training
+
+    def begin_epoch(self, steps: int) -> None:
+        self._losses = torch.zeros(steps, device=self.device)
+        self._reported = 0
+
+    def prepare_input(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor, index: int) -> None:
+        """One Huber-loss step on a batch; the loss is kept on the device at ``index``."""
+        with self.rng if self.rng is not None else contextlib.nullcontext():
+            with self._autocast():
+                output = self.model(self.prepare_input(images))
+            loss = F.huber_loss(output.float(), targets, delta=HUBER_DELTA)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                if self.config.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                if self.config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                self.optimizer.step()
+            self.scheduler.step()
+        self._losses[index] = loss.detach()
+        self.global_step += 1
+
+    def report(self, upto: int, epoch: int) -> float:
+        """Mean loss of steps ``[last report, upto)`` of this epoch; raises
+        :class:`NonFiniteLossError` (and records it in ``failure``) on a NaN/inf loss."""
+        values = self._losses[self._reported : upto].tolist()
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                step = self._reported + offset + 1
+                self.failure = NonFiniteLossError(
+                    student=self.name,
+                    value=value,
+                    epoch=epoch,
+                    step=step,
+                    global_step=self.global_step - (upto - step),
+                    checkpoint=self.state_path if self.state_path.is_file() else None,
+                    last_good_epoch=self.epochs_done,
+                )
+                self._record_failure(self.failure)
+                raise self.failure
+        self._reported = upto
+        return sum(values) / max(1, len(values))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Student features of ``images`` in eval mode (for pictures and checks)."""
+        self.model.eval()
+        try:
+            with torch.no_grad(), self._autocast():
+                return self.model(self.prepare_input(images.to(self.device))).float()
+        finally:
+            self.model.train()
+
+    def end_epoch(
+        self,
+        epoch: int,
+        *,
+        images: int,
+        epoch_time: float,
+        stream_rng: dict[str, Any],
+        probe_images: torch.Tensor,
+        probe_teacher: torch.Tensor,
+        channels: list[int],
+    ) -> tuple[dict[str, float], dict[str, Path]]:
+        """Close 1-based ``epoch``: mean loss, feature picture, atomic checkpoints.
+
+        ``epoch_time`` is the wall time of the epoch's steps (shared by the students of a stream).
+        Returns the epoch's metrics and artifacts for the callbacks.
+        """
+        mean_loss = float(self._losses.mean())
+        self.loss_history.append(mean_loss)
+        self.epochs_done = epoch
+        self.images_seen += images
+        picture = save_feature_picture(
+            probe_teacher[0],
+            self.features(probe_images)[0],
+            self.out_dir / "features" / f"epoch_{epoch:03d}.png",
+            channels=channels,
+            title=f"{self.name}, epoch {epoch}: teacher (top) vs student (bottom)",
+        )
+        self.feature_pictures.append(picture)
+        self._save(stream_rng)
+        metrics = {
+            "loss": mean_loss,
+            "lr": self.lr,
+            "epoch_time_s": epoch_time,
+            "images_per_s": images / max(epoch_time, 1e-9),
+            "images_seen": float(self.images_seen),
+        }
+        artifacts = {
+            "checkpoint": self.state_path,
+            "student": self.student_path,
+            "features": picture,
+        }
+        return metrics, artifacts
+
+    def _save(self, stream_rng: dict[str, Any]) -> None:
+        config = self.config.model_dump(mode="json")
+        state_dict = self.model.state_dict()
+        rng = dict(stream_rng)
+        if self.rng is not None:
+            rng["student"] = self.rng.state()
+        save_checkpoint(
+            self.state_path,
+            {
+                "format": STATE_FORMAT,
+                "arch": self.arch,
+                "img_size": self.img_size,
+                "state_dict": state_dict,
+                "config": config,
+                "epoch": self.epochs_done,
+                "step": self.global_step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": rng,
+                "loss_history": list(self.loss_history),
+                "images_seen": self.images_seen,
+                "feature_pictures": [str(p) for p in self.feature_pictures],
+            },
+        )
+        save_student(
+            self.student_path,
+            arch=self.arch,
+            img_size=self.img_size,
+            state_dict=state_dict,
+            config=config,
+        )

@@ -1,0 +1,479 @@
+"""Decoupled distillation (the nanosam recipe): students regress the teacher encoder's features.
+
+:func:`distill` runs one student from a :class:`DistillConfig` (and
+:func:`gms_models.train.group.distill_group` several that share a data recipe). Underneath, a
+:class:`Distiller` drives a data stream — one DataLoader, one teacher pass per batch — and any
+number of :class:`StudentRun` objects, each taking its own step on the same teacher features.
+
+Per epoch and student: the mean Huber loss, a teacher-vs-student feature picture and an atomic
+checkpoint (``last.pt`` with the full training state, ``student.pt`` with the weights). With
+``resume`` a run continues from ``last.pt``; because the crops depend only on
+``(seed, epoch, index)``, the loader's shuffling generator and every RNG state are restored, and
+the student's own RNG draws come from restored state, the final weights equal those of an
+uninterrupted run with the same seed (bit for bit on CPU). Students resumed at different epochs
+(a crash between two students' checkpoints) are caught up: the stream restarts from the state
+saved by the students furthest behind, and the others join when it reaches their epoch.
+
+The hot loop makes no host-device syncs and no host copies except every ``log_every`` steps,
+when the losses since the last report are checked for NaN/inf and reported to the callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.utils.data import DataLoader
+
+from gms_models.data.scan import BadImage
+from gms_models.errors import ConfigError
+from gms_models.teacher import FeatureCache, TeacherBackend, TeacherSpec, recipe_digest
+from gms_models.teacher.base import default_cache_dir, resolve_device
+from gms_models.teacher.select import select_teacher
+from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
+from gms_models.train.config import DistillConfig
+from gms_models.train.feature_picture import pick_channels
+from gms_models.train.rng import global_rng_state, restore_global_rng_state, seed_everything
+from gms_models.train.student import NonFiniteLossError, StudentRun, check_run_folder
+
+log = logging.getLogger(__name__)
+
+
+class DistillDataset(Protocol):
+    """What the trainer needs from a dataset (``ImageFolderDataset`` is one).
+
+    Items are ``DistillSample(teacher, student, index)``; ``set_epoch`` selects the crops of an
+    epoch. ``paths`` (one per index) is needed only with a feature cache.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+@dataclass
+class DistillResult:
+    """Outcome of one student's run."""
+
+    name: str
+    """The run name (:attr:`DistillConfig.run_name`): the arm's identity in callbacks."""
+    arch: str
+    out_dir: Path
+    checkpoint: Path
+    """``student.pt``: the final student weights."""
+    state_checkpoint: Path
+    """``last.pt``: the training state after the last finished epoch."""
+    epochs_completed: int
+    last_loss: float
+    """Mean loss of the last finished epoch (NaN if none finished)."""
+    loss_history: list[float]
+    feature_pictures: list[Path]
+    images_seen: int
+    skipped_images: list[BadImage] = field(default_factory=list)
+    """``BadImage(path, reason)`` records of unreadable images (``on_error="skip"``)."""
+    wall_time_s: float = 0.0
+    """Wall time of this process's run (a resumed run counts only its own part); students
+    trained together share it."""
+    failure: str | None = None
+    """Why the student stopped (its non-finite loss, naming epoch and step), or None."""
+
+
+class Distiller:
+    """Trains ``students`` over one data stream: per batch one teacher pass, one step each.
+
+    Args:
+        recipe: the data-recipe part of the config (dataset order, batch size, epochs, seed,
+            workers); every student's config must share it (:meth:`DistillConfig.data_recipe`).
+        teacher: the teacher backend.
+        students: the students, with unique names; each already restored if resuming
+            (:meth:`StudentRun.restore`). They may stand at different epochs: the stream
+            starts after the lowest one (from that student's saved stream state) and each
+            student joins at its own next epoch. Failed students are not trained.
+        dataset: items ``DistillSample(teacher, student, index)`` with ``set_epoch``.
+        callbacks: progress/metric hooks.
+        log_every: steps between loss reports (host sync + NaN check).
+        feature_cache: teacher features on disk (fixed crops only).
+    """
+
+    def __init__(
+        self,
+        *,
+        recipe: DistillConfig,
+        teacher: TeacherBackend,
+        students: Sequence[StudentRun],
+        dataset: DistillDataset,
+        callbacks: Sequence[TrainerCallback] = (),
+        log_every: int = 20,
+        feature_cache: FeatureCache | None = None,
+    ) -> None:
+        if not students:
+            raise ConfigError("a distillation run needs at least one student")
+        for student in students:
+            if student.config.data_recipe() != recipe.data_recipe():
+                raise ConfigError(
+                    f"student {student.name!r} has another data recipe than the run; "
+                    f"students sharing a stream must agree on {sorted(recipe.data_recipe())}"
+                )
+        names = [s.name for s in students]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ConfigError(
+                f"students sharing a stream need unique names; {twice} appear more than once "
+                "(set DistillConfig.name)"
+            )
+        if log_every < 1:
+            raise ConfigError(f"log_every must be >= 1, got {log_every}")
+        self.recipe = recipe
+        self.teacher = teacher
+        self.students = list(students)
+        self.dataset = dataset
+        self.callbacks = list(callbacks)
+        self.log_every = log_every
+        self.feature_cache = feature_cache
+        self.device = students[0].device
+        self.generator = torch.Generator().manual_seed(recipe.seed)
+        self.loader = DataLoader(
+            dataset,  # type: ignore[arg-type]
+            batch_size=recipe.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            num_workers=recipe.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=False,
+        )
+
+    def fit(self, *, raise_if_all_failed: bool = True) -> list[DistillResult]:
+        """Run the remaining epochs; one result per student, in order (failed ones included).
+
+        A student whose loss goes non-finite is dropped and the others go on. When every
+        student has failed, :class:`NonFiniteLossError` is raised if ``raise_if_all_failed``
+        (the single-student behaviour), else the results say so in their ``failure``.
+        """
+        started = time.perf_counter()
+        pending = self._pending()
+        first_epoch = min(s.epochs_done for s in pending) + 1 if pending else self.recipe.epochs + 1
+        probe, probe_teacher, channels = self._probe()
+        plan = TrainPlan(
+            students=tuple(s.name for s in self.students),
+            first_epoch=first_epoch,
+            epochs=self.recipe.epochs,
+            steps_per_epoch=len(self.loader),
+            num_images=len(self.dataset),
+            batch_size=self.recipe.batch_size,
+            device=str(self.device),
+            teacher=self.teacher.identity,
+            archs=tuple(s.arch for s in self.students),
+            epochs_done=tuple(s.epochs_done for s in self.students),
+            failed=tuple(s.name for s in self.students if s.failure is not None),
+        )
+        self._emit("on_train_start", plan)
+        try:
+            stream_epoch = None  # the epoch whose end the loader's state stands at
+            while pending := self._pending():
+                level = min(s.epochs_done for s in pending)
+                if stream_epoch != level:
+                    self._position_stream(level, pending)
+                active = [s for s in pending if s.epochs_done == level]
+                finished = self._run_epoch(level + 1, active, probe, probe_teacher, channels)
+                # an epoch cut short (all its students failed) leaves the loader mid-way
+                stream_epoch = level + 1 if finished else None
+            if raise_if_all_failed and all(s.failure is not None for s in self.students):
+                raise self.students[-1].failure  # type: ignore[misc]
+        except BaseException as exc:
+            self._emit("on_error", exc)
+            raise
+        results = [self._result(s, time.perf_counter() - started) for s in self.students]
+        self._emit("on_train_end", results)
+        return results
+
+    # ------------------------------------------------------------------ internals
+
+    def _pending(self) -> list[StudentRun]:
+        """Students with epochs left and no failure."""
+        return [
+            s for s in self.students if s.failure is None and s.epochs_done < self.recipe.epochs
+        ]
+
+    def _position_stream(self, epoch: int, pending: list[StudentRun]) -> None:
+        """Put the loader (and the global RNGs) where they stood after ``epoch`` epochs: the
+        seed's start for 0, else the state a student saved with its checkpoint of ``epoch``."""
+        if epoch == 0:
+            self.generator.manual_seed(self.recipe.seed)
+            return
+        state = next(s.stream_rng for s in pending if s.epochs_done == epoch)
+        if state is None:
+            raise ConfigError(f"no saved data-stream state for epoch {epoch} to resume from")
+        restore_global_rng_state(state["global"])
+        self.generator.set_state(state["loader"])
+
+    def _emit(self, hook: str, *args: Any, **kwargs: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args, **kwargs)
+
+    def _probe(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """Item 0 of epoch 0: the feature pictures' image; also checks the feature shapes."""
+        self.dataset.set_epoch(0)
+        sample = self.dataset[0]
+        probe_teacher = self.teacher(sample.teacher[None])
+        probe = sample.student[None]
+        for student in self.students:
+            if probe.shape[-1] != student.img_size:
+                raise ConfigError(
+                    f"the data stream gives {probe.shape[-1]}-pixel student inputs but student "
+                    f"{student.name!r} has img_size {student.img_size}"
+                )
+            shape = tuple(student.features(probe).shape[1:])
+            if shape != tuple(probe_teacher.shape[1:]):
+                raise ConfigError(
+                    f"student {student.name!r} at img_size {student.img_size} gives features "
+                    f"{shape} but the teacher at teacher_size {sample.teacher.shape[-1]} gives "
+                    f"{tuple(probe_teacher.shape[1:])}; choose img_size and teacher_size so "
+                    "that they match"
+                )
+        channels = pick_channels(probe_teacher[0], self.students[0].config.feature_channels)
+        return probe, probe_teacher, channels
+
+    def _targets(self, batch: Any) -> torch.Tensor:
+        """Teacher features of a batch, from the feature cache when it has them."""
+        if self.feature_cache is None:
+            return self.teacher(batch.teacher)
+        indices = batch.index.tolist()
+        paths = [str(self.dataset.paths[i]) for i in indices]  # type: ignore[attr-defined]
+        cached = self.feature_cache.load_batch(indices, paths, self.device)
+        if cached is not None:
+            return cached
+        features = self.teacher(batch.teacher)
+        self.feature_cache.store_batch(indices, paths, features)
+        return features
+
+    def _run_epoch(
+        self,
+        epoch: int,
+        active: list[StudentRun],
+        probe: torch.Tensor,
+        probe_teacher: torch.Tensor,
+        channels: list[int],
+    ) -> bool:
+        """Train ``active`` over 1-based ``epoch``; False when all of them failed in it."""
+        self.dataset.set_epoch(epoch - 1)
+        steps = len(self.loader)
+        for student in active:
+            student.begin_epoch(steps)
+        self._emit("on_epoch_start", epoch, steps)
+        started = time.perf_counter()
+        images = 0
+        global_step = (epoch - 1) * steps
+        for index, batch in enumerate(self.loader):
+            targets = self._targets(batch)
+            student_images = batch.student.to(self.device, non_blocking=True)
+            for student in active:
+                student.train_step(student_images, targets, index)
+            batch_images = len(batch.index)
+            images += batch_images
+            losses = None
+            if (index + 1) % self.log_every == 0 or index + 1 == steps:
+                losses = self._report(active, index + 1, epoch)
+                if not active:
+                    return False
+            self._emit(
+                "on_step",
+                StepEvent(
+                    epoch=epoch,
+                    step=index + 1,
+                    steps_in_epoch=steps,
+                    global_step=global_step + index + 1,
+                    images=batch_images,
+                    losses=losses,
+                ),
+            )
+        epoch_time = time.perf_counter() - started
+        stream_rng = {"global": global_rng_state(), "loader": self.generator.get_state()}
+        for student in active:
+            metrics, artifacts = student.end_epoch(
+                epoch,
+                images=images,
+                epoch_time=epoch_time,
+                stream_rng=stream_rng,
+                probe_images=probe,
+                probe_teacher=probe_teacher,
+                channels=channels,
+            )
+            self._emit("on_epoch_end", epoch, metrics, artifacts, student=student.name)
+        return True
+
+    def _report(self, active: list[StudentRun], upto: int, epoch: int) -> dict[str, float]:
+        """Sync the recent losses of each active student; drop those that went non-finite."""
+        losses: dict[str, float] = {}
+        for student in list(active):
+            try:
+                losses[student.name] = student.report(upto, epoch)
+            except NonFiniteLossError as error:
+                log.error("%s", error)
+                active.remove(student)
+                self._emit("on_student_failed", student.name, error)
+        return losses
+
+    def _result(self, student: StudentRun, wall_time: float) -> DistillResult:
+        return DistillResult(
+            name=student.name,
+            arch=student.arch,
+            out_dir=student.out_dir,
+            checkpoint=student.student_path,
+            state_checkpoint=student.state_path,
+            epochs_completed=student.epochs_done,
+            last_loss=student.loss_history[-1] if student.loss_history else math.nan,
+            loss_history=list(student.loss_history),
+            feature_pictures=list(student.feature_pictures),
+            images_seen=student.images_seen,
+            skipped_images=list(getattr(self.dataset, "skipped", [])),
+            wall_time_s=wall_time,
+            failure=str(student.failure) if student.failure is not None else None,
+        )
+
+
+def build_dataset(config: DistillConfig) -> DistillDataset:
+    """The image-folder dataset of ``config`` (nanosam transform, deterministic crops).
+
+    With ``on_error="skip"`` and worker processes, every image is decoded up front so that the
+    skipped ones are known in this process (workers cannot report back).
+    """
+    from gms_models.data.image_folder import ImageFolderDataset
+
+    return ImageFolderDataset(
+        config.images,
+        teacher_size=config.resolved_teacher_size,
+        student_size=config.img_size,
+        seed=config.seed,
+        fixed_crops=config.fixed_crops,
+        on_error=config.on_error,
+        validate=config.on_error == "skip" and config.num_workers > 0,
+    )
+
+
+def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend:
+    """The teacher backend of ``config`` on ``device``."""
+    spec = TeacherSpec.from_checkpoint(config.teacher, config.resolved_teacher_size)
+    return select_teacher(
+        config.teacher_backend,
+        spec=spec,
+        device=device,
+        precision=config.teacher_precision,
+        cache_dir=config.cache_dir,
+        max_batch=config.batch_size,
+        channels_last=(
+            config.channels_last if config.channels_last is not None else device.type == "cuda"
+        ),
+    )
+
+
+def build_feature_cache(
+    config: DistillConfig, teacher: TeacherBackend, dataset: DistillDataset
+) -> FeatureCache | None:
+    """The on-disk teacher-feature cache when ``config.feature_cache`` is on."""
+    if not config.feature_cache:
+        return None
+    recipe = {
+        "images": str(Path(config.images).resolve()),
+        "seed": config.seed,
+        "teacher_size": config.resolved_teacher_size,
+        "fixed_crops": config.fixed_crops,
+        "crop_scale": getattr(dataset, "crop_scale", None),
+        "crop_ratio": getattr(dataset, "crop_ratio", None),
+    }
+    root = (config.cache_dir or default_cache_dir()) / "features"
+    return FeatureCache(root, teacher.identity, recipe_digest(recipe))
+
+
+def train_students(
+    configs: Sequence[DistillConfig],
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    log_every: int = 20,
+    teacher: TeacherBackend | None = None,
+    dataset: DistillDataset | None = None,
+    raise_if_all_failed: bool = True,
+) -> list[DistillResult]:
+    """Train the students of ``configs`` over one data stream built from ``configs[0]``.
+
+    The shared body of :func:`distill` and :func:`~gms_models.train.group.distill_group`
+    (which checks the configs first). Each student is built from the encoder registry under
+    ``torch.manual_seed(config.seed)`` with a private RNG stream, then restored from its run
+    folder when resuming. ``teacher`` and ``dataset`` replace the ones the first config would
+    build; a teacher built here is closed at the end.
+    """
+    recipe = configs[0]
+    device = resolve_device(recipe.device)
+    for config in configs:
+        check_run_folder(config)
+    if any(config.deterministic for config in configs):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    seed_everything(recipe.seed)
+    dataset = dataset if dataset is not None else build_dataset(recipe)
+    own_teacher = teacher is None
+    teacher = teacher if teacher is not None else build_teacher(recipe, device)
+    try:
+        students = []
+        for config in configs:
+            student = StudentRun.create(
+                config,
+                device=device,
+                steps_per_epoch=math.ceil(len(dataset) / recipe.batch_size),
+            )
+            student.restore()
+            students.append(student)
+        bar = [RichProgress()] if progress else []
+        distiller = Distiller(
+            recipe=recipe,
+            teacher=teacher,
+            students=students,
+            dataset=dataset,
+            callbacks=[*bar, *callbacks],
+            log_every=log_every,
+            feature_cache=build_feature_cache(recipe, teacher, dataset),
+        )
+        return distiller.fit(raise_if_all_failed=raise_if_all_failed)
+    finally:
+        if own_teacher:
+            teacher.close()
+
+
+def distill(
+    config: DistillConfig,
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    log_every: int = 20,
+    teacher: TeacherBackend | None = None,
+    dataset: DistillDataset | None = None,
+) -> DistillResult:
+    """Distil one student as ``config`` says; returns its :class:`DistillResult`.
+
+    ``teacher`` and ``dataset`` replace the ones the config would build. The student is built
+    from the encoder registry under ``torch.manual_seed(config.seed)``. ``progress`` adds a
+    :class:`RichProgress` bar on stderr.
+
+    Raises :class:`NonFiniteLossError` on a NaN/inf loss (the last good checkpoint is kept, and
+    a resumed run with the same settings raises it again without training), and
+    :class:`ConfigError` for a bad config or an existing run folder without ``resume``.
+    """
+    (result,) = train_students(
+        [config],
+        callbacks=callbacks,
+        progress=progress,
+        log_every=log_every,
+        teacher=teacher,
+        dataset=dataset,
+    )
+    return result
