@@ -1,0 +1,84 @@
+"""Box-prompt evaluation throughput on CPU: prompts/s of the COCO evaluator (nanosam protocol:
+one embedding per image, the image's boxes decoded in batches) at input 1024 and 256.
+
+    uv run python benchmarks/bench_evaluate.py [--images 4] [--sizes 1024 256] [--threads N]
+
+Runs the random-weight reference teacher (the speed does not depend on the weights) on the
+first ``--images`` coco-mini val2017 images, after one untimed warm-up image per size. Prints
+prompts/s and where the time went (image decoding with the GT masks, encoder, decoder with
+upsampling and IoU), with the load average before and after: on a shared machine the figures
+are only comparable between runs at similar load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.data.coco import CocoInstances
+from gms_models.evaluate import CocoBoxEval, build_teacher_sam, evaluate_coco_boxes
+
+SHARED = Path(os.environ.get("GMS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run(teacher: Path, coco_root: Path, size: int, images: int, batch_prompts: int) -> CocoBoxEval:
+    """Warm up on one image, then evaluate ``images`` images at input ``size``."""
+    annotations = coco_root / "annotations" / "instances_val2017.json"
+    sam = build_teacher_sam(teacher, size)
+    warmup = CocoInstances(annotations, coco_root / "val2017", max_images=1)
+    evaluate_coco_boxes(sam, warmup, batch_prompts=batch_prompts, progress=False)
+    coco = CocoInstances(annotations, coco_root / "val2017", max_images=images)
+    return evaluate_coco_boxes(sam, coco, batch_prompts=batch_prompts, progress=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4, help="timed images per size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 256])
+    parser.add_argument("--batch-prompts", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--teacher", type=Path, default=SHARED / "reference/mobile_sam/mobile_sam_random_seed0.pt"
+    )
+    parser.add_argument("--coco-root", type=Path, default=SHARED / "data/coco-mini")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    console = Console()
+    console.print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"load average before: {_load()}"
+    )
+    table = Table(title=f"COCO box-prompt evaluation on CPU, {args.images} images per size")
+    columns = ("input", "prompts", "seconds", "prompts/s", "load s", "encode s", "decode s")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for size in args.sizes:
+        with console.status(f"evaluating at {size}"):
+            result = run(args.teacher, args.coco_root, size, args.images, args.batch_prompts)
+        timings = result.timings
+        table.add_row(
+            str(size),
+            str(result.prompts),
+            f"{result.seconds:.2f}",
+            f"{result.prompts_per_second:.1f}",
+            f"{timings['load']:.2f}",
+            f"{timings['encode']:.2f}",
+            f"{timings['decode']:.2f}",
+        )
+    table.caption = f"load average after: {_load()}"
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

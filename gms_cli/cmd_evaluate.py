@@ -1,0 +1,263 @@
+"""``gms evaluate``: mIoU of a student (or of the teacher) with SAM's prompt encoder and decoder.
+
+- ``--coco ANN_JSON --images DIR``: box prompts, the nanosam protocol; ``--against gt`` (default)
+  scores against COCO's masks, ``--against teacher`` against the teacher's masks for the same box.
+- ``--malsd DIR``: hand-point prompts of ``DIR/test_points.json`` against the teacher's masks
+  (the paper's Table 3); the folder must have the MALSD layout.
+
+Writes ``metrics.json`` (summary and settings), ``per_annotation.json`` (COCO) or
+``per_prompt.json`` (MALSD), and ``grid.png`` (images × {teacher, student} masks) to ``--out``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gms_models.evaluate import CocoBoxEval, GridPrompt, PointEval
+    from gms_models.sam import Sam
+
+TEACHER_NAME = "teacher (vit_t)"
+
+
+def _check_options(
+    arch: str | None,
+    student: Path | None,
+    teacher_only: bool,
+    coco: Path | None,
+    images: Path | None,
+    malsd: Path | None,
+    against: str | None,
+) -> str:
+    """Refuse impossible option combinations; return the resolved ``--against``."""
+    if (student is None) == (not teacher_only):
+        raise ConfigError("give either --student CKPT or --teacher-only (exactly one of them)")
+    if student is not None and not arch:
+        raise ConfigError("--student needs --arch NAME (the encoder the checkpoint holds)")
+    if (coco is None) == (malsd is None):
+        raise ConfigError("give either --coco ANN_JSON --images DIR or --malsd DIR")
+    if coco is not None and images is None:
+        raise ConfigError("--coco needs --images DIR (the folder of the annotated images)")
+    if malsd is not None and images is not None:
+        raise ConfigError("--images goes with --coco; a MALSD folder holds its own images")
+    resolved = against or ("gt" if coco is not None else "teacher")
+    if malsd is not None and resolved == "gt":
+        raise ConfigError("--against gt needs --coco: MALSD has no ground-truth masks")
+    if teacher_only and resolved == "teacher":
+        raise ConfigError(
+            "--teacher-only with --against teacher would compare the teacher with itself"
+        )
+    return resolved
+
+
+def _malsd_points(root: Path, max_images: int | None) -> list[Any]:
+    """The test hand points, after checking the MALSD layout (both classes of the test split)."""
+    from gms_models.data.malsd import class_images, read_points
+
+    class_images(root, "test")
+    points = read_points(root)
+    return points if max_images is None else points[:max_images]
+
+
+def _grid_inputs(data: Any, n: int, points_mode: bool) -> tuple[list[Path], list[list[GridPrompt]]]:
+    from gms_models.evaluate import coco_grid_prompts, hand_point_prompt
+
+    if points_mode:
+        chosen = data[:n]
+        return [p.path for p in chosen], [[hand_point_prompt(p)] for p in chosen]
+    chosen = [data[i] for i in range(min(n, len(data)))]
+    return [img.path for img in chosen], [coco_grid_prompts(img) for img in chosen]
+
+
+def _print_result(console: Console, name: str, result: CocoBoxEval | PointEval) -> None:
+    table = Table(title=name)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("images", str(result.images))
+    table.add_row("prompts", str(result.prompts))
+    for key, value in result.metrics().items():
+        table.add_row(key, f"{value:.4f}")
+    counts = getattr(result, "counts", None)
+    if counts:
+        for key, value in counts.items():
+            table.add_row(f"annotations {key}", str(value))
+    table.add_row("prompts/s", f"{result.prompts_per_second:.2f}")
+    console.print(table)
+
+
+def evaluate_command(
+    teacher: Annotated[
+        Path,
+        typer.Option(help="Teacher checkpoint (mobile_sam.pt layout); also gives the decoder."),
+    ],
+    arch: Annotated[
+        str | None, typer.Option(help="Student encoder registry name, e.g. gmf_2282.")
+    ] = None,
+    student: Annotated[
+        Path | None, typer.Option(help="Student checkpoint (student.pt or last.pt).")
+    ] = None,
+    teacher_only: Annotated[
+        bool, typer.Option("--teacher-only", help="Evaluate the teacher itself (no student).")
+    ] = False,
+    coco: Annotated[
+        Path | None, typer.Option(help="COCO instances JSON: box prompts per annotation.")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Folder of the COCO images (with --coco).")
+    ] = None,
+    malsd: Annotated[
+        Path | None, typer.Option(help="MALSD folder: hand-point prompts of its test split.")
+    ] = None,
+    against: Annotated[
+        Literal["gt", "teacher"] | None,
+        typer.Option(
+            help="Reference masks: COCO ground truth, or the teacher's masks for the same "
+            "prompt. (default: gt with --coco, teacher with --malsd)"
+        ),
+    ] = None,
+    max_images: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate only the first N images.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder. (default: runs/evaluate/<arch>)")
+    ] = None,
+    grid: Annotated[
+        int, typer.Option(min=0, help="Images in the mask grid figure (0: no figure).")
+    ] = 4,
+    img_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Input side of the evaluated model. (default: the student's trained "
+            "size; 1024 for --teacher-only)"
+        ),
+    ] = None,
+    teacher_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Input side of the reference teacher. (default: the size the student "
+            "was distilled from; 1024 for --teacher-only)"
+        ),
+    ] = None,
+    batch_prompts: Annotated[int, typer.Option(min=1, help="Box prompts per decoder call.")] = 64,
+    include_crowd: Annotated[
+        bool, typer.Option("--include-crowd", help="Also score COCO crowd annotations.")
+    ] = False,
+    candidates: Annotated[
+        Literal["multimask", "all", "single"],
+        typer.Option(
+            help="Masks to choose from by predicted IoU: the 3 multimask outputs, all 4 "
+            "decoder outputs (nanosam's TensorRT decoder), or the single-mask output."
+        ),
+    ] = "multimask",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Score a student encoder (or the teacher) by mIoU with the teacher's prompt encoder and
+    mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
+    from gms_models.data.coco import CocoInstances
+    from gms_models.data.jsonio import write_json
+    from gms_models.evaluate import (
+        build_student_sam,
+        build_teacher_sam,
+        checkpoint_teacher_size,
+        evaluate_coco_boxes,
+        evaluate_coco_vs_teacher,
+        evaluate_points_vs_teacher,
+        render_mask_grid,
+    )
+    from gms_models.teacher.base import resolve_device
+
+    reference = _check_options(arch, student, teacher_only, coco, images, malsd, against)
+    console = Console(stderr=True)
+    target = resolve_device(device)
+
+    # Data first: a bad dataset fails in a second, before any model is built.
+    if coco is not None:
+        assert images is not None
+        data: Any = CocoInstances(coco, images, max_images=max_images)
+    else:
+        assert malsd is not None
+        data = _malsd_points(malsd, max_images)
+
+    name = arch if student is not None else TEACHER_NAME
+    if student is not None:
+        assert arch is not None
+        model = build_student_sam(arch, student, teacher, img_size, device=target)
+        ref_size = teacher_size or checkpoint_teacher_size(student) or 1024
+    else:
+        model = build_teacher_sam(teacher, img_size or 1024, device=target)
+        ref_size = teacher_size or 1024
+    reference_teacher: Sam | None = None
+    if reference == "teacher" or (grid and student is not None):
+        reference_teacher = build_teacher_sam(teacher, ref_size, device=target)
+
+    result: CocoBoxEval | PointEval
+    if malsd is not None:
+        assert reference_teacher is not None
+        result = evaluate_points_vs_teacher(
+            model, reference_teacher, data, candidates=candidates, progress=progress
+        )
+    elif reference == "teacher":
+        assert reference_teacher is not None
+        result = evaluate_coco_vs_teacher(
+            model,
+            reference_teacher,
+            data,
+            batch_prompts=batch_prompts,
+            include_crowd=include_crowd,
+            candidates=candidates,
+            progress=progress,
+        )
+    else:
+        result = evaluate_coco_boxes(
+            model,
+            data,
+            batch_prompts=batch_prompts,
+            include_crowd=include_crowd,
+            candidates=candidates,
+            progress=progress,
+        )
+
+    out_dir = out if out is not None else Path("runs") / "evaluate" / (arch or "teacher")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "arch": arch,
+        "student": None if student is None else str(student),
+        "teacher": str(teacher),
+        "dataset": str(coco if coco is not None else malsd),
+        "against": reference,
+        "max_images": max_images,
+    }
+    write_json(out_dir / "metrics.json", {**result.summary(), "settings": settings})
+    records = out_dir / ("per_prompt.json" if malsd is not None else "per_annotation.json")
+    result.to_json(records)
+    written = [out_dir / "metrics.json", records]
+    if grid:
+        models = {name: model}
+        if reference_teacher is not None:
+            models = {TEACHER_NAME: reference_teacher, **models}
+        paths, prompts = _grid_inputs(data, grid, points_mode=malsd is not None)
+        written.append(
+            render_mask_grid(
+                paths,
+                prompts,
+                models,
+                out_dir / "grid.png",
+                candidates=candidates,
+                title="MALSD hand points" if malsd is not None else "COCO box prompts",
+            )
+        )
+    _print_result(Console(), name, result)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,248 @@
+"""Box-prompt mIoU on COCO instances, the nanosam protocol.
+
+For every annotation of every image (crowd annotations only with ``include_crowd``):
+
+1. the image embedding is computed once per image (``SamPredictor.set_image``);
+2. the prompt is the annotation's box, COCO ``[x, y, w, h]`` → ``[x, y, x + w, y + h]``, clipped
+   to the image (a few COCO boxes end a fraction of a pixel outside it); an image's boxes are
+   decoded together, ``batch_prompts`` per decoder call (``predict_batch``);
+3. of the candidate masks the one with the highest predicted IoU is taken (default: the three
+   multimask outputs; see :mod:`gms_models.evaluate.masks`), upsampled to the image and
+   thresholded at ``> 0``;
+4. its IoU with the reference mask is recorded: the ground-truth mask (``COCO.annToMask``) with
+   :func:`evaluate_coco_boxes`, or the teacher's chosen mask for the same box with
+   :func:`evaluate_coco_vs_teacher`;
+5. mIoU is the plain mean over annotations, overall and per size bin.
+
+Size bins use the annotation's ``area`` field, as :func:`gms_models.data.coco.area_bin` does:
+small ``area < 32²`` (1024), medium ``32² <= area < 96²`` (9216), large ``area >= 96²``. The
+bins of the teacher-referenced evaluation are the same ground-truth bins.
+
+Empty ground truth: an annotation whose ``annToMask`` is empty (a degenerate polygon) cannot be
+scored against the ground truth (its IoU would be 0 whatever the model does, or undefined), so
+:func:`evaluate_coco_boxes` leaves it out, logs a warning and lists its id in
+``skipped_empty_gt``. Against the teacher nothing is left out; an empty teacher mask matched by
+an empty student mask scores 1.0 (see :func:`gms_models.evaluate.masks.mask_iou`).
+
+nanosam's own script also scores crowd annotations; pass ``include_crowd=True`` for that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from gms_models.data.coco import CocoAnnotation, CocoInstances
+from gms_models.errors import ConfigError, DataError
+from gms_models.evaluate.masks import (
+    Candidates,
+    ChosenMasks,
+    check_candidates,
+    mask_iou,
+    predict_best,
+)
+from gms_models.evaluate.modes import eval_mode
+from gms_models.evaluate.progress import ProgressFn, image_progress
+from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
+from gms_models.sam.predictor import SamPredictor
+from gms_models.sam.sam import Sam
+
+log = logging.getLogger(__name__)
+
+
+def clip_box(
+    box_xyxy: tuple[float, float, float, float], width: int, height: int
+) -> tuple[float, float, float, float]:
+    """``box_xyxy`` clipped to the ``width`` × ``height`` image (``[0, W] × [0, H]``)."""
+    x0, y0, x1, y1 = box_xyxy
+    return (
+        min(max(x0, 0.0), width),
+        min(max(y0, 0.0), height),
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+    )
+
+
+def _records(
+    chunk: list[CocoAnnotation],
+    chosen: ChosenMasks,
+    reference: ChosenMasks | None,
+    ious: np.ndarray,
+) -> list[AnnotationResult]:
+    return [
+        AnnotationResult(
+            annotation_id=ann.id,
+            image_id=ann.image_id,
+            category_id=ann.category_id,
+            area=ann.area,
+            area_bin=ann.area_bin,
+            iscrowd=ann.iscrowd,
+            iou=float(ious[i]),
+            mask_token=int(chosen.tokens[i]),
+            predicted_iou=float(chosen.predicted_iou[i]),
+            reference_mask_token=None if reference is None else int(reference.tokens[i]),
+            reference_predicted_iou=(
+                None if reference is None else float(reference.predicted_iou[i])
+            ),
+        )
+        for i, ann in enumerate(chunk)
+    ]
+
+
+def _evaluate_boxes(
+    model: Sam,
+    teacher: Sam | None,
+    coco: CocoInstances,
+    *,
+    batch_prompts: int,
+    include_crowd: bool,
+    candidates: Candidates,
+    progress: bool,
+    callback: ProgressFn | None,
+) -> CocoBoxEval:
+    if batch_prompts < 1:
+        raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
+    check_candidates(candidates)
+    reference = "gt" if teacher is None else "teacher"
+    predictor = SamPredictor(model)
+    teacher_predictor = None if teacher is None else SamPredictor(teacher)
+    records: list[AnnotationResult] = []
+    skipped_empty: list[int] = []
+    skipped_crowd = 0
+    images = 0
+    iou_sum = 0.0
+    timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
+    started = time.perf_counter()
+    models = (model,) if teacher is None else (model, teacher)
+    with (
+        eval_mode(*models),
+        image_progress(
+            len(coco), f"box mIoU vs {reference}", show=progress, callback=callback
+        ) as advance,
+    ):
+        for index in range(len(coco)):
+            t0 = time.perf_counter()
+            image = coco[index]
+            chosen_anns: list[CocoAnnotation] = []
+            for ann in image.annotations:
+                if ann.iscrowd and not include_crowd:
+                    skipped_crowd += 1
+                elif teacher is None and not ann.mask.any():
+                    log.warning(
+                        "annotation %d of image %d has an empty ground-truth mask; left out",
+                        ann.id,
+                        image.id,
+                    )
+                    skipped_empty.append(ann.id)
+                else:
+                    chosen_anns.append(ann)
+            if not chosen_anns:
+                timings["load"] += time.perf_counter() - t0
+                advance(iou_sum / len(records) if records else None)
+                continue
+            rgb = image.load()
+            t1 = time.perf_counter()
+            predictor.set_image(rgb)
+            if teacher_predictor is not None:
+                teacher_predictor.set_image(rgb)
+            t2 = time.perf_counter()
+            for start in range(0, len(chosen_anns), batch_prompts):
+                chunk = chosen_anns[start : start + batch_prompts]
+                boxes = np.array(
+                    [clip_box(a.box_xyxy, image.width, image.height) for a in chunk],
+                    dtype=np.float32,
+                )
+                chosen = predict_best(predictor, boxes=boxes, candidates=candidates)
+                if teacher_predictor is None:
+                    ref = None
+                    ref_masks = np.stack([a.mask for a in chunk])
+                else:
+                    ref = predict_best(teacher_predictor, boxes=boxes, candidates=candidates)
+                    ref_masks = ref.masks
+                ious = mask_iou(chosen.masks, ref_masks)
+                records += _records(chunk, chosen, ref, ious)
+                iou_sum += float(ious.sum())
+            t3 = time.perf_counter()
+            timings["load"] += t1 - t0
+            timings["encode"] += t2 - t1
+            timings["decode"] += t3 - t2
+            images += 1
+            advance(iou_sum / len(records))
+    if not records:
+        raise DataError(
+            f"nothing to evaluate in {coco.annotation_file} ({len(coco)} images): "
+            f"{skipped_crowd} crowd annotations left out (include_crowd={include_crowd}), "
+            f"{len(skipped_empty)} with an empty ground-truth mask"
+        )
+    return CocoBoxEval.from_records(
+        records,
+        reference=reference,
+        annotation_file=str(coco.annotation_file),
+        candidates=candidates,
+        img_size=model.img_size,
+        reference_img_size=None if teacher is None else teacher.img_size,
+        include_crowd=include_crowd,
+        images=images,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+        skipped_crowd=skipped_crowd,
+        skipped_empty_gt=skipped_empty,
+    )
+
+
+def evaluate_coco_boxes(
+    sam: Sam,
+    coco: CocoInstances,
+    *,
+    batch_prompts: int = 64,
+    include_crowd: bool = False,
+    candidates: Candidates = "multimask",
+    progress: bool = True,
+    callback: ProgressFn | None = None,
+) -> CocoBoxEval:
+    """Box-prompt mIoU of ``sam`` against COCO ground-truth masks (module docstring).
+
+    ``callback(images_done, images_total)`` is called after each image; ``progress`` shows a
+    rich bar on stderr. Raises :class:`DataError` when no annotation is left to evaluate.
+    """
+    return _evaluate_boxes(
+        sam,
+        None,
+        coco,
+        batch_prompts=batch_prompts,
+        include_crowd=include_crowd,
+        candidates=candidates,
+        progress=progress,
+        callback=callback,
+    )
+
+
+def evaluate_coco_vs_teacher(
+    student: Sam,
+    teacher: Sam,
+    coco: CocoInstances,
+    *,
+    batch_prompts: int = 64,
+    include_crowd: bool = False,
+    candidates: Candidates = "multimask",
+    progress: bool = True,
+    callback: ProgressFn | None = None,
+) -> CocoBoxEval:
+    """Box-prompt mIoU of ``student`` against ``teacher``'s masks for the same boxes.
+
+    Both models choose their mask the same way (``candidates``). This is the measure to use when
+    the teacher's masks, not COCO's, are the target — for instance with a random-weight teacher,
+    whose masks have nothing to do with the ground truth.
+    """
+    return _evaluate_boxes(
+        student,
+        teacher,
+        coco,
+        batch_prompts=batch_prompts,
+        include_crowd=include_crowd,
+        candidates=candidates,
+        progress=progress,
+        callback=callback,
+    )

@@ -1,0 +1,138 @@
+"""Qualitative figures: a grid of images × models, each cell the image with every prompt's mask
+(the paper's Figures 3 and 4: box prompts on COCO, hand points on MALSD).
+
+Rows are images, columns are the models in the order given (teacher first, by convention). Each
+model embeds each image once; each prompt's mask is chosen as in the evaluation (highest
+predicted IoU among ``candidates``). Prompts are drawn on top: boxes in white, foreground points
+in green, background points in red. Rendered with matplotlib's Agg canvas (no display needed)
+and written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gms_models.data.coco import CocoImage
+from gms_models.data.malsd import HandPoints
+from gms_models.errors import ConfigError, PromptError
+from gms_models.evaluate.coco_boxes import clip_box
+from gms_models.evaluate.masks import Candidates, check_candidates, predict_best
+from gms_models.evaluate.modes import eval_mode
+from gms_models.image_io import load_rgb
+from gms_models.sam.overlay import draw_overlay
+from gms_models.sam.predictor import SamPredictor
+from gms_models.sam.sam import Sam
+from gms_models.teacher.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class GridPrompt:
+    """One prompt of a grid cell: a box, points with labels, or both (original pixels)."""
+
+    box: tuple[float, float, float, float] | None = None
+    points: tuple[tuple[float, float], ...] = ()
+    labels: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.box is None and not self.points:
+            raise PromptError("a grid prompt needs a box or at least one point")
+        if len(self.points) != len(self.labels):
+            raise PromptError(
+                f"a grid prompt has {len(self.points)} points but {len(self.labels)} labels"
+            )
+
+    def arrays(self) -> dict[str, np.ndarray | None]:
+        """``predict_batch`` keyword arguments for this single prompt."""
+        return {
+            "boxes": None if self.box is None else np.array([self.box], dtype=np.float32),
+            "points": np.array([self.points], dtype=np.float32) if self.points else None,
+            "labels": np.array([self.labels], dtype=np.int32) if self.points else None,
+        }
+
+
+def coco_grid_prompts(image: CocoImage, per_image: int = 3) -> list[GridPrompt]:
+    """Boxes of the ``per_image`` largest non-crowd annotations of ``image`` (by ``area``)."""
+    anns = sorted((a for a in image.annotations if not a.iscrowd), key=lambda a: (-a.area, a.id))[
+        :per_image
+    ]
+    return [GridPrompt(box=clip_box(a.box_xyxy, image.width, image.height)) for a in anns]
+
+
+def hand_point_prompt(entry: HandPoints) -> GridPrompt:
+    """The point prompt of a MALSD test image."""
+    return GridPrompt(
+        points=tuple((float(x), float(y)) for x, y in np.asarray(entry.points).reshape(-1, 2)),
+        labels=tuple(int(v) for v in np.asarray(entry.labels).reshape(-1)),
+    )
+
+
+def _cell(
+    predictor: SamPredictor, rgb: np.ndarray, prompts: Sequence[GridPrompt], candidates: Candidates
+) -> np.ndarray:
+    predictor.set_image(rgb)
+    masks = [predict_best(predictor, **p.arrays(), candidates=candidates).masks[0] for p in prompts]
+    boxes = [p.box for p in prompts if p.box is not None]
+    points = [xy for p in prompts for xy in p.points]
+    labels = [v for p in prompts for v in p.labels]
+    picture = draw_overlay(
+        rgb,
+        np.stack(masks) if masks else np.zeros((0, *rgb.shape[:2]), dtype=bool),
+        boxes=np.array(boxes, dtype=np.float32) if boxes else None,
+        points=np.array(points, dtype=np.float32) if points else None,
+        labels=np.array(labels, dtype=np.int32) if points else None,
+    )
+    return np.asarray(picture)
+
+
+def render_mask_grid(
+    image_paths: Sequence[str | Path],
+    prompts_per_image: Sequence[Sequence[GridPrompt]],
+    models: Mapping[str, Sam],
+    out_png: str | Path,
+    *,
+    candidates: Candidates = "multimask",
+    cell_inches: float = 3.2,
+    dpi: int = 110,
+    title: str | None = None,
+) -> Path:
+    """Draw the grid (rows: images, columns: ``models``) and write it to ``out_png``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    check_candidates(candidates)
+    if not models:
+        raise ConfigError("render_mask_grid needs at least one model")
+    if not image_paths:
+        raise ConfigError("render_mask_grid needs at least one image")
+    if len(image_paths) != len(prompts_per_image):
+        raise ConfigError(
+            f"{len(image_paths)} images but {len(prompts_per_image)} prompt lists were given"
+        )
+    rows, cols = len(image_paths), len(models)
+    figure = Figure(figsize=(cols * cell_inches, rows * cell_inches * 0.8), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    predictors = {name: SamPredictor(sam) for name, sam in models.items()}
+    with eval_mode(*models.values()):
+        for r, (path, prompts) in enumerate(zip(image_paths, prompts_per_image, strict=True)):
+            rgb = load_rgb(path)
+            for c, (name, predictor) in enumerate(predictors.items()):
+                ax = axes[r][c]
+                ax.imshow(_cell(predictor, rgb, prompts, candidates))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(name, fontsize=10)
+                if c == 0:
+                    ax.set_ylabel(Path(path).name, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    out_png = Path(out_png)
+    with atomic_path(out_png) as tmp:
+        figure.savefig(tmp, format="png")
+    return out_png

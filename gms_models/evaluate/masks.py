@@ -1,0 +1,100 @@
+"""Choosing one mask per prompt from the decoder's outputs, and the IoU of two masks.
+
+The mask decoder has four mask tokens: token 0 is the "single mask" output, tokens 1-3 the three
+ambiguity-aware outputs that ``multimask_output=True`` returns. Which of them are candidates for
+the chosen mask is a :data:`Candidates` value:
+
+- ``"multimask"`` (default): tokens 1-3, as MobileSAM's ``SamPredictor.predict(...,
+  multimask_output=True)`` returns them; the one with the highest predicted IoU is taken;
+- ``"all"``: tokens 0-3, the four outputs of nanosam's TensorRT mask decoder (the SAM ONNX
+  decoder without ``return_single_mask``), highest predicted IoU taken. Costs a second decoder
+  call per batch;
+- ``"single"``: token 0 only (``multimask_output=False``).
+
+Ties in predicted IoU go to the lowest token. Masks are the upsampled logits thresholded at
+``> 0`` (the predictor's ``mask_threshold``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from gms_models.errors import ConfigError
+from gms_models.sam.predictor import Prediction, SamPredictor
+
+Candidates = Literal["multimask", "all", "single"]
+CANDIDATES: tuple[str, ...] = get_args(Candidates)
+
+
+@dataclass(frozen=True)
+class ChosenMasks:
+    """One mask per prompt."""
+
+    masks: np.ndarray
+    """(N, H, W) bool at the original image size."""
+    tokens: np.ndarray
+    """(N,) int: the decoder mask token each mask came from (0-3)."""
+    predicted_iou: np.ndarray
+    """(N,) float32: the decoder's IoU prediction for the chosen mask."""
+
+
+def check_candidates(candidates: str) -> Candidates:
+    if candidates not in CANDIDATES:
+        raise ConfigError(f"mask candidates must be one of {CANDIDATES}, got {candidates!r}")
+    return candidates  # type: ignore[return-value]
+
+
+def _pick(masks: np.ndarray, iou: np.ndarray, first_token: int) -> ChosenMasks:
+    best = np.argmax(iou, axis=1)
+    rows = np.arange(len(best))
+    return ChosenMasks(masks[rows, best], best + first_token, iou[rows, best])
+
+
+def predict_best(
+    predictor: SamPredictor,
+    *,
+    boxes: np.ndarray | None = None,
+    points: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    candidates: Candidates = "multimask",
+) -> ChosenMasks:
+    """Decode N prompts on the predictor's image and keep the best candidate mask of each."""
+    check_candidates(candidates)
+
+    def run(multimask: bool) -> Prediction:
+        return predictor.predict_batch(
+            boxes=boxes, points=points, labels=labels, multimask_output=multimask
+        )
+
+    if candidates == "single":
+        single = run(False)
+        return _pick(single.masks, single.iou_predictions, 0)
+    multi = run(True)
+    if candidates == "multimask":
+        return _pick(multi.masks, multi.iou_predictions, 1)
+    single = run(False)
+    masks = np.concatenate([single.masks, multi.masks], axis=1)
+    iou = np.concatenate([single.iou_predictions, multi.iou_predictions], axis=1)
+    return _pick(masks, iou, 0)
+
+
+def mask_iou(masks: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """IoU of each pair of (N, H, W) bool masks, as (N,) float64.
+
+    Two empty masks agree perfectly: their IoU is 1.0. An empty reference against a non-empty
+    mask gives 0.0. (The COCO ground-truth evaluator never gets there: it leaves annotations
+    whose ground-truth mask is empty out, see :mod:`gms_models.evaluate.coco_boxes`.)
+    """
+    if masks.shape != references.shape:
+        raise ValueError(f"mask shapes differ: {masks.shape} vs {references.shape}")
+    a = masks.reshape(len(masks), -1).astype(bool, copy=False)
+    b = references.reshape(len(references), -1).astype(bool, copy=False)
+    intersection = np.count_nonzero(a & b, axis=1)
+    union = np.count_nonzero(a | b, axis=1)
+    iou = np.ones(len(a), dtype=np.float64)
+    nonempty = union > 0
+    iou[nonempty] = intersection[nonempty] / union[nonempty]
+    return iou

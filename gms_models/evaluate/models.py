@@ -1,0 +1,90 @@
+"""Building the SAMs to evaluate: the teacher, and a student encoder behind the teacher's
+prompt encoder and mask decoder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from gms_models.errors import CheckpointError
+from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
+from gms_models.train.checkpoint import load_student, read_student_checkpoint
+
+log = logging.getLogger(__name__)
+
+#: Seed of the randomly initialised prompt encoder and mask decoder of a teacher-less build.
+RANDOM_DECODER_SEED = 0
+
+
+def build_teacher_sam(
+    teacher_ckpt: str | Path, img_size: int = 1024, device: str | torch.device = "cpu"
+) -> Sam:
+    """MobileSAM (ViT-T) from a ``mobile_sam.pt``-layout checkpoint, at input ``img_size``."""
+    return build_sam_vit_t(teacher_ckpt, img_size=img_size).to(device).eval()
+
+
+def checkpoint_teacher_size(student_ckpt: str | Path) -> int | None:
+    """The teacher input size the student was distilled at (from its stored config), if known."""
+    config = read_student_checkpoint(student_ckpt).config
+    size = config.get("teacher_size") or config.get("img_size")
+    return int(size) if size else None
+
+
+def build_student_sam(
+    arch: str,
+    student_ckpt: str | Path,
+    teacher_ckpt: str | Path | None = None,
+    img_size: int | None = None,
+    device: str | torch.device = "cpu",
+) -> Sam:
+    """A SAM whose image encoder is the student of ``student_ckpt`` (``student.pt``/``last.pt``).
+
+    ``arch`` must be the checkpoint's (else :class:`CheckpointError` naming both). ``img_size``
+    defaults to the size the student was trained at; another size rebuilds the encoder at that
+    size and loads the same weights, which works only for encoders without size-bound weights.
+
+    The prompt encoder and mask decoder come from ``teacher_ckpt``. Without it they are
+    randomly initialised (seed :data:`RANDOM_DECODER_SEED`) and a warning is logged: such a
+    model is only good for checking the plumbing, its masks mean nothing.
+    """
+    stored = read_student_checkpoint(student_ckpt, expected_arch=arch)
+    if img_size is None or img_size == stored.img_size:
+        encoder = load_student(student_ckpt, expected_arch=arch)
+        img_size = stored.img_size
+    else:
+        encoder = _load_student_at(arch, stored.path, stored.state_dict, stored.img_size, img_size)
+    if teacher_ckpt is None:
+        log.warning(
+            "no teacher checkpoint: the prompt encoder and mask decoder of the %s SAM are "
+            "randomly initialised (seed %d); its masks mean nothing",
+            arch,
+            RANDOM_DECODER_SEED,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_DECODER_SEED)
+            sam = build_sam(image_encoder=encoder, img_size=img_size)
+    else:
+        sam = build_sam(image_encoder=encoder, checkpoint=teacher_ckpt, img_size=img_size)
+    return sam.to(device).eval()
+
+
+def _load_student_at(
+    arch: str,
+    path: Path,
+    state_dict: dict[str, torch.Tensor],
+    trained_size: int,
+    img_size: int,
+) -> torch.nn.Module:
+    from gms_models.registry import build_encoder
+
+    encoder = build_encoder(arch, img_size=img_size)
+    try:
+        encoder.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"student {path} ({arch}) was trained at img_size {trained_size}; its weights do not "
+            f"fit the encoder at img_size {img_size}: {exc}"
+        ) from exc
+    return encoder.eval()

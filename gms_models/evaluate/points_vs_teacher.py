@@ -1,0 +1,171 @@
+"""Point-prompt mIoU against the teacher's own masks: the paper's Table 3 protocol.
+
+MALSD has no ground-truth masks; the paper takes the original SAM's mask for the same hand-point
+prompt as the ground truth. Here the teacher (MobileSAM ViT-T) plays that role:
+
+- each :class:`~gms_models.data.malsd.HandPoints` entry is one prompt (all of its points with
+  their labels together); entries on the same image share one embedding per model and are
+  decoded in one batch (prompts with fewer points are padded with label -1);
+- student and teacher each choose their mask the same way, by default the multimask output with
+  the highest predicted IoU (one point is ambiguous, which is what SAM's multimask outputs are
+  for; ``candidates="single"`` takes token 0 instead, see :mod:`gms_models.evaluate.masks`);
+- IoU of the student's mask with the teacher's; both empty counts as 1.0; mIoU = plain mean.
+
+:func:`points_from_coco` turns COCO annotations into such prompts (one interior point each).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gms_models.data.coco import CocoInstances
+from gms_models.data.malsd import HandPoints
+from gms_models.errors import DataError
+from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
+from gms_models.evaluate.modes import eval_mode
+from gms_models.evaluate.progress import ProgressFn, image_progress
+from gms_models.evaluate.results import PointEval, PointResult
+from gms_models.image_io import load_rgb
+from gms_models.sam.predictor import SamPredictor
+from gms_models.sam.sam import Sam
+
+
+def group_by_image(points: Sequence[HandPoints]) -> list[list[HandPoints]]:
+    """Entries grouped by image path, groups in order of first appearance."""
+    groups: dict[Path, list[HandPoints]] = {}
+    for entry in points:
+        groups.setdefault(Path(entry.path), []).append(entry)
+    return list(groups.values())
+
+
+def pad_prompts(entries: Sequence[HandPoints]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 2) float32 points and (N, K) int32 labels, shorter prompts padded with label -1."""
+    k = max(len(e.points) for e in entries)
+    points = np.zeros((len(entries), k, 2), dtype=np.float32)
+    labels = np.full((len(entries), k), -1, dtype=np.int32)
+    for i, entry in enumerate(entries):
+        n = len(entry.points)
+        points[i, :n] = np.asarray(entry.points, dtype=np.float32).reshape(n, 2)
+        labels[i, :n] = np.asarray(entry.labels).reshape(n)
+    return points, labels
+
+
+def evaluate_points_vs_teacher(
+    student: Sam,
+    teacher: Sam,
+    points: Sequence[HandPoints],
+    *,
+    candidates: Candidates = "multimask",
+    progress: bool = True,
+    callback: ProgressFn | None = None,
+) -> PointEval:
+    """mIoU of ``student``'s masks against ``teacher``'s for the same point prompts.
+
+    ``callback(images_done, images_total)`` is called after each image; ``progress`` shows a
+    rich bar on stderr. Raises :class:`DataError` for an empty ``points`` list.
+    """
+    check_candidates(candidates)
+    if not points:
+        raise DataError("no point prompts to evaluate (the points list is empty)")
+    groups = group_by_image(points)
+    student_predictor, teacher_predictor = SamPredictor(student), SamPredictor(teacher)
+    records: list[PointResult] = []
+    iou_sum = 0.0
+    timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
+    started = time.perf_counter()
+    with (
+        eval_mode(student, teacher),
+        image_progress(
+            len(groups), "point mIoU vs teacher", show=progress, callback=callback
+        ) as advance,
+    ):
+        for entries in groups:
+            t0 = time.perf_counter()
+            rgb = load_rgb(entries[0].path)
+            t1 = time.perf_counter()
+            student_predictor.set_image(rgb)
+            teacher_predictor.set_image(rgb)
+            t2 = time.perf_counter()
+            coords, labels = pad_prompts(entries)
+            chosen = predict_best(
+                student_predictor, points=coords, labels=labels, candidates=candidates
+            )
+            ref = predict_best(
+                teacher_predictor, points=coords, labels=labels, candidates=candidates
+            )
+            ious = mask_iou(chosen.masks, ref.masks)
+            for i, entry in enumerate(entries):
+                records.append(
+                    PointResult(
+                        file=entry.file,
+                        points=np.asarray(entry.points, dtype=np.float64).tolist(),
+                        labels=[int(v) for v in np.asarray(entry.labels).reshape(-1)],
+                        iou=float(ious[i]),
+                        mask_token=int(chosen.tokens[i]),
+                        predicted_iou=float(chosen.predicted_iou[i]),
+                        mask_pixels=int(np.count_nonzero(chosen.masks[i])),
+                        reference_mask_token=int(ref.tokens[i]),
+                        reference_predicted_iou=float(ref.predicted_iou[i]),
+                        reference_pixels=int(np.count_nonzero(ref.masks[i])),
+                    )
+                )
+            t3 = time.perf_counter()
+            timings["load"] += t1 - t0
+            timings["encode"] += t2 - t1
+            timings["decode"] += t3 - t2
+            iou_sum += float(ious.sum())
+            advance(iou_sum / len(records))
+    return PointEval(
+        candidates=candidates,
+        img_size=student.img_size,
+        reference_img_size=teacher.img_size,
+        miou=sum(r.iou for r in records) / len(records),
+        images=len(groups),
+        prompts=len(records),
+        seconds=time.perf_counter() - started,
+        timings=timings,
+        per_prompt=records,
+    )
+
+
+def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
+    """The pixel of ``mask`` nearest to its centroid, as (x, y) = (column, row); None if empty.
+
+    Unlike the centroid itself it always lies on the object (a ring's centroid does not).
+    """
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None
+    cy, cx = rows.mean(), cols.mean()
+    nearest = int(np.argmin((rows - cy) ** 2 + (cols - cx) ** 2))
+    return float(cols[nearest]), float(rows[nearest])
+
+
+def points_from_coco(coco: CocoInstances, *, include_crowd: bool = False) -> list[HandPoints]:
+    """One foreground point prompt per annotation (:func:`interior_point` of its mask).
+
+    ``file`` is the image path relative to the COCO image folder; annotations with an empty
+    mask (and crowd ones unless ``include_crowd``) are left out.
+    """
+    prompts: list[HandPoints] = []
+    for image in coco:
+        file = image.path.relative_to(coco.image_dir).as_posix()
+        for ann in image.annotations:
+            if ann.iscrowd and not include_crowd:
+                continue
+            point = interior_point(ann.mask)
+            if point is None:
+                continue
+            prompts.append(
+                HandPoints(
+                    file=file,
+                    path=image.path,
+                    points=np.array([point], dtype=np.float32),
+                    labels=np.array([1], dtype=np.int64),
+                )
+            )
+    return prompts

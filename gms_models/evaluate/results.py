@@ -1,0 +1,176 @@
+"""Evaluation results: per-prompt records, summaries, ``metrics()`` for trackers, JSON files.
+
+``metrics()`` returns only finite floats, ready for ``mlflow.log_metrics``: a size bin without
+annotations has ``None`` as its mIoU in the result and in the JSON (``null``), and its key is
+left out of ``metrics()``. JSON files are written atomically with sorted keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gms_models.data.coco import AREA_BINS, AreaBin
+from gms_models.data.jsonio import write_json
+
+Reference = Literal["gt", "teacher"]
+
+
+@dataclass(frozen=True)
+class AnnotationResult:
+    """One box prompt (one COCO annotation)."""
+
+    annotation_id: int
+    image_id: int
+    category_id: int
+    area: float
+    """COCO ``area`` field; decides ``area_bin``."""
+    area_bin: AreaBin
+    iscrowd: bool
+    iou: float
+    mask_token: int
+    """Decoder token of the chosen mask (0-3, see :mod:`gms_models.evaluate.masks`)."""
+    predicted_iou: float
+    reference_mask_token: int | None = None
+    """With the teacher as reference: the token of the teacher's chosen mask."""
+    reference_predicted_iou: float | None = None
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """One point prompt (one MALSD test image, or one COCO-derived point)."""
+
+    file: str
+    points: list[list[float]]
+    labels: list[int]
+    iou: float
+    mask_token: int
+    predicted_iou: float
+    mask_pixels: int
+    reference_mask_token: int
+    reference_predicted_iou: float
+    reference_pixels: int
+
+
+def _write(path: str | Path, data: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
+    return path
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class CocoBoxEval:
+    """Box-prompt mIoU on COCO, overall and by COCO size bin.
+
+    ``miou_*`` of a bin is ``None`` when the bin holds no evaluated annotation.
+    """
+
+    reference: Reference
+    """``"gt"``: COCO ground-truth masks; ``"teacher"``: the teacher's masks for the same box."""
+    annotation_file: str
+    candidates: str
+    img_size: int
+    reference_img_size: int | None
+    include_crowd: bool
+    miou: float
+    miou_small: float | None
+    miou_medium: float | None
+    miou_large: float | None
+    counts: dict[str, int]
+    """Evaluated annotations per bin (``small``, ``medium``, ``large``)."""
+    images: int
+    prompts: int
+    seconds: float
+    """Wall time of the whole evaluation (image decoding, encoders, decoders, IoU)."""
+    timings: dict[str, float]
+    """Seconds spent in ``load`` (decoding images and GT masks), ``encode`` and ``decode``."""
+    skipped_crowd: int
+    skipped_empty_gt: list[int]
+    """Ids of annotations left out because their ground-truth mask is empty."""
+    per_annotation: list[AnnotationResult] = field(repr=False)
+
+    @classmethod
+    def from_records(cls, records: list[AnnotationResult], **summary: Any) -> CocoBoxEval:
+        """Aggregate ``records`` (plain mean overall and per bin)."""
+        by_bin = {b: [r.iou for r in records if r.area_bin == b] for b in AREA_BINS}
+        overall = _mean([r.iou for r in records])
+        if overall is None:
+            raise ValueError("no annotation was evaluated")
+        return cls(
+            miou=overall,
+            miou_small=_mean(by_bin["small"]),
+            miou_medium=_mean(by_bin["medium"]),
+            miou_large=_mean(by_bin["large"]),
+            counts={b: len(v) for b, v in by_bin.items()},
+            prompts=len(records),
+            per_annotation=records,
+            **summary,
+        )
+
+    @property
+    def prompts_per_second(self) -> float:
+        return self.prompts / self.seconds if self.seconds > 0 else float("inf")
+
+    def metrics(self) -> dict[str, float]:
+        """``miou`` and ``miou_small``/``miou_medium``/``miou_large`` (empty bins left out)."""
+        values = {
+            "miou": self.miou,
+            "miou_small": self.miou_small,
+            "miou_medium": self.miou_medium,
+            "miou_large": self.miou_large,
+        }
+        return {k: float(v) for k, v in values.items() if v is not None}
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the per-annotation list (JSON-able)."""
+        data = asdict(self)
+        data.pop("per_annotation")
+        data["prompts_per_second"] = self.prompts_per_second
+        return data
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the summary plus ``per_annotation`` to ``path`` atomically (folders created)."""
+        data = self.summary()
+        data["per_annotation"] = [asdict(r) for r in self.per_annotation]
+        return _write(path, data)
+
+
+@dataclass
+class PointEval:
+    """Point-prompt mIoU against the teacher's own masks (the paper's Table 3 protocol)."""
+
+    candidates: str
+    img_size: int
+    reference_img_size: int
+    miou: float
+    images: int
+    prompts: int
+    seconds: float
+    timings: dict[str, float]
+    per_prompt: list[PointResult] = field(repr=False)
+    """One record per prompt; on MALSD one prompt per test image."""
+
+    @property
+    def prompts_per_second(self) -> float:
+        return self.prompts / self.seconds if self.seconds > 0 else float("inf")
+
+    def metrics(self) -> dict[str, float]:
+        return {"miou": float(self.miou)}
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("per_prompt")
+        data["prompts_per_second"] = self.prompts_per_second
+        return data
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the summary plus ``per_prompt`` to ``path`` atomically (folders created)."""
+        data = self.summary()
+        data["per_prompt"] = [asdict(r) for r in self.per_prompt]
+        return _write(path, data)
