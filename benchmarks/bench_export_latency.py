@@ -1,0 +1,200 @@
+"""Encoder latency, batch 1 at 1024: PyTorch eager vs ONNX Runtime fp32 (and INT8) on this CPU,
+and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run.
+
+    uv run python benchmarks/bench_export_latency.py [--runs 5] [--warmup 1] [--threads 2]
+        [--int8-calib DIR] [--int8-images 4] [--encoders vit_t,gmf_2282] [--json out.json]
+
+Every registered encoder is built with random weights (latency does not depend on them) and
+exported with the checked exporter (checker + parity) into a temporary folder. Runs are
+interleaved, one forward of each (encoder, runtime) per round, so that load from other processes
+hits all alike; PyTorch and ONNX Runtime get the same thread count. The load average before and
+after is printed with the table and stored in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.export import default_parity_image, export_encoder_onnx, library_versions
+from gms_models.export.quantize import quantize_encoder_int8
+from gms_models.registry import build_encoder, list_encoders
+from gms_models.runtime import OnnxRuntimeSession
+
+REFERENCE = "vit_t"
+SIZE = 1024
+
+Forward = Callable[[], object]
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _tensorrt_ready() -> bool:
+    try:
+        from gms_models.export.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    except Exception:  # any missing piece (package, cuda-python, GPU) means: no TensorRT column
+        return False
+    return True
+
+
+def prepare(
+    names: list[str],
+    folder: Path,
+    threads: int,
+    calib: Path | None,
+    calib_images: int,
+    say: Callable[[str], object],
+) -> tuple[dict[tuple[str, str], Forward], dict[str, str]]:
+    """Forward callables per (encoder, runtime), and the reason for each one that is missing."""
+    x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    x_np = x.numpy()
+    image = default_parity_image()
+    use_trt = _tensorrt_ready()
+    forwards: dict[tuple[str, str], Forward] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        torch.manual_seed(0)
+        model = build_encoder(name, img_size=SIZE).eval()
+        forwards[(name, "torch")] = lambda m=model: m(x)
+        say(f"exporting {name}")
+        try:
+            exported = export_encoder_onnx(
+                model, folder / f"{name}.onnx", arch=name, img_size=SIZE, parity_image=image
+            )
+        except Exception as exc:  # recorded in the output, the other encoders still run
+            skipped[f"{name}/onnxruntime"] = f"export failed: {exc}"
+            continue
+        session = OnnxRuntimeSession(exported.path, threads=threads)
+        forwards[(name, "ort_fp32")] = lambda s=session: s.run({"image": x_np})
+        if calib is not None:
+            say(f"quantising {name}")
+            q = quantize_encoder_int8(
+                exported, folder / f"{name}.int8.onnx", calib, max_images=calib_images
+            )
+            q_session = OnnxRuntimeSession(q.path, threads=threads)
+            forwards[(name, "ort_int8")] = lambda s=q_session: s.run({"image": x_np})
+        if use_trt:
+            from gms_models.export.tensorrt import encoder_profile, export_tensorrt_engine
+            from gms_models.runtime import TensorRTSession
+
+            say(f"building the TensorRT fp16 engine of {name}")
+            engine = export_tensorrt_engine(
+                exported,
+                folder / f"{name}.fp16.engine",
+                precision="fp16",
+                profile=encoder_profile(SIZE, dynamic_batch=False),
+            )
+            trt_session = TensorRTSession(engine.path)
+            forwards[(name, "trt_fp16")] = lambda s=trt_session: s.run({"image": x_np})
+    if not use_trt:
+        skipped["tensorrt"] = "no TensorRT + CUDA GPU here"
+    return forwards, skipped
+
+
+@torch.inference_mode()
+def interleaved(forwards: dict[tuple[str, str], Forward], runs: int, warmup: int) -> dict:
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in forwards}
+    for round_ in range(warmup + runs):
+        for key, forward in forwards.items():
+            start = time.perf_counter()
+            forward()
+            if round_ >= warmup:
+                times[key].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed rounds (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads, torch and ORT")
+    parser.add_argument("--encoders", default="", help="comma-separated subset (default: all)")
+    parser.add_argument("--int8-calib", type=Path, default=None, help="image folder: add INT8")
+    parser.add_argument("--int8-images", type=int, default=4, help="calibration images")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    console = Console()
+    names = [n for n in args.encoders.split(",") if n] or list_encoders()
+    load_before = _load()
+    with tempfile.TemporaryDirectory() as tmp, console.status("preparing") as status:
+        forwards, skipped = prepare(
+            names, Path(tmp), args.threads, args.int8_calib, args.int8_images, status.update
+        )
+        status.update(f"timing {len(forwards)} forwards, {args.warmup}+{args.runs} rounds")
+        times = interleaved(forwards, args.runs, args.warmup)
+    load_after = _load()
+
+    median = {key: statistics.median(t) for key, t in times.items()}
+    runtimes = [
+        r for r in ("torch", "ort_fp32", "ort_int8", "trt_fp16") if any(k[1] == r for k in median)
+    ]
+    table = Table(
+        title=f"Latency at {SIZE}, batch 1, median of {args.runs}: ms (ratio to {REFERENCE})",
+        caption=f"load average before {load_before}, after {load_after}; {args.threads} threads",
+    )
+    table.add_column("encoder")
+    for runtime in runtimes:
+        table.add_column(runtime, justify="right")
+    rows = []
+    for name in names:
+        cells = []
+        for runtime in runtimes:
+            value = median.get((name, runtime))
+            ref = median.get((REFERENCE, runtime))
+            ratio = None if value is None or ref is None else value / ref
+            rows.append(
+                {
+                    "encoder": name,
+                    "runtime": runtime,
+                    "median_s": value,
+                    "ratio_to_vit_t": ratio,
+                    "runs_s": times.get((name, runtime)),
+                }
+            )
+            cells.append(
+                "-"
+                if value is None
+                else f"{1000 * value:.0f}" + ("" if ratio is None else f" ({ratio:.2f})")
+            )
+        table.add_row(name, *cells)
+    console.print(table)
+    for what, why in skipped.items():
+        console.print(f"[yellow]skipped[/] {what}: {why}")
+    if args.json is not None:
+        report = {
+            "img_size": SIZE,
+            "batch": 1,
+            "runs": args.runs,
+            "warmup": args.warmup,
+            "threads": args.threads,
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "versions": library_versions(),
+            "results": rows,
+            "skipped": skipped,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

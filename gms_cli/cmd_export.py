@@ -1,0 +1,122 @@
+"""``gms export``: an encoder (teacher or student) and SAM's prompt decoder to a deployment folder.
+
+The folder holds checked ONNX files, optional INT8 and TensorRT versions, a metadata JSON beside
+each and ``bundle.json``; ``gms segment-onnx --onnx DIR`` segments with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gms_models.errors import ConfigError
+
+
+def export_command(
+    arch: Annotated[str, typer.Option("--arch", help="Registered encoder name, e.g. gmf_2282.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (new, empty or an export).")],
+    student: Annotated[
+        Path | None, typer.Option("--student", help="Student checkpoint (student.pt or last.pt).")
+    ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option("--teacher", help="mobile_sam.pt-layout checkpoint (exports --arch vit_t)."),
+    ] = None,
+    decoder_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--decoder-checkpoint",
+            help="mobile_sam.pt-layout checkpoint for the prompt encoder and mask decoder of a "
+            "--student export (a --teacher export takes them from the teacher).",
+        ),
+    ] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (13..20).")] = 17,
+    dynamic_batch: Annotated[
+        bool, typer.Option("--dynamic-batch", help="Encoder batch dimension dynamic (else 1).")
+    ] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="TensorRT engines in fp16.")] = False,
+    tensorrt: Annotated[
+        bool, typer.Option("--tensorrt", help="Also build TensorRT engines (needs a GPU).")
+    ] = False,
+    int8_calib: Annotated[
+        Path | None,
+        typer.Option("--int8-calib", help="Folder of images: also write an INT8 encoder."),
+    ] = None,
+    int8_max_images: Annotated[
+        int, typer.Option("--int8-max-images", help="Calibration images used at most.")
+    ] = 16,
+    img_size: Annotated[
+        int | None,
+        typer.Option("--img-size", help="Input side S (teacher: default 1024; student: its own)."),
+    ] = None,
+    parity_image: Annotated[
+        Path | None,
+        typer.Option("--parity-image", help="Real image for the parity runs (default: built-in)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier export in --out.")
+    ] = False,
+) -> None:
+    """Export an image encoder and SAM's prompt decoder to checked ONNX (and TensorRT) files."""
+    from gms_models.export import (
+        check_destination,
+        check_opset,
+        export_bundle,
+        student_sources,
+        teacher_sources,
+    )
+    from gms_models.image_io import load_rgb
+
+    if (student is None) == (teacher is None):
+        raise ConfigError("give exactly one of --student CKPT or --teacher CKPT")
+    if teacher is not None and decoder_checkpoint is not None:
+        raise ConfigError("--decoder-checkpoint is for --student exports; a teacher has its own")
+    check_opset(opset)
+    check_destination(out, overwrite)
+    console = Console(stderr=True)
+    image = None if parity_image is None else load_rgb(parity_image)
+    with console.status("loading the checkpoint") as status:
+        if teacher is not None:
+            sources = teacher_sources(arch, teacher, img_size or 1024)
+        else:
+            assert student is not None
+            sources = student_sources(arch, student, img_size, decoder_checkpoint)
+        if not sources.has_decoder:
+            console.print(
+                "[yellow]note:[/] no --decoder-checkpoint: exporting the encoder only", style=None
+            )
+        result = export_bundle(
+            out,
+            sources,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            tensorrt=tensorrt,
+            fp16=fp16,
+            int8_calib=int8_calib,
+            int8_max_images=int8_max_images,
+            parity_image=image,
+            overwrite=overwrite,
+            progress=lambda msg: status.update(msg),
+        )
+    table = Table(title=f"{sources.arch} at {sources.img_size} → {result.folder}")
+    table.add_column("file", overflow="fold")
+    for column in ("precision", "MB", "max rel. L2 (vs)"):
+        table.add_column(column, justify="right")
+    for art in result.manifest.artifacts:
+        meta = result.results[art.file].metadata
+        parity = meta["parity"]
+        table.add_row(
+            art.file,
+            art.precision,
+            f"{meta['bytes'] / 1e6:.1f}",
+            f"{parity['max_error']:.2e} ({parity['reference']})",
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)

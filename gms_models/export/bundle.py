@@ -1,0 +1,278 @@
+"""``export_bundle``: everything a deployment needs, in one folder, written atomically.
+
+::
+
+    OUT/bundle.json                      what is here (gms_models.runtime.manifest)
+    OUT/<arch>.onnx (+ .json)            image encoder, fp32
+    OUT/mask_decoder.multimask.onnx      prompt encoder + mask decoder, 3 masks per prompt
+    OUT/mask_decoder.single.onnx         the same, 1 mask per prompt
+    OUT/<arch>.int8.onnx                 with int8_calib: statically quantised encoder (CPU)
+    OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
+
+Every file passed its checks before it was written (see :mod:`gms_models.export.checked`). The
+folder is assembled under a temporary name beside ``OUT`` and renamed into place at the end, so
+``OUT`` is either the complete new bundle or what it was before.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gms_models.export.checked import ExportResult
+from gms_models.export.errors import ExportError
+from gms_models.export.onnx_decoder import export_decoder_onnx
+from gms_models.export.onnx_encoder import (
+    REAL_IMAGE_CASE,
+    default_parity_image,
+    export_encoder_onnx,
+)
+from gms_models.export.onnx_graph import DEFAULT_OPSET, check_opset
+from gms_models.export.quantize import DEFAULT_MAX_IMAGES, quantize_encoder_int8
+from gms_models.export.sources import ExportSources
+from gms_models.runtime.manifest import (
+    ENCODER_OUTPUT,
+    MANIFEST_FILE,
+    Artifact,
+    BundleManifest,
+)
+from gms_models.runtime.preprocess import PIXEL_MEAN, PIXEL_STD
+
+DECODER_FILES = {True: "mask_decoder.multimask.onnx", False: "mask_decoder.single.onnx"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BundleResult:
+    """The written folder, its manifest and each artifact's export result by file name."""
+
+    folder: Path
+    manifest: BundleManifest
+    results: dict[str, ExportResult] = field(default_factory=dict)
+
+
+def check_destination(out: Path, overwrite: bool) -> None:
+    """``out`` must be new, an empty folder, or (with ``overwrite``) an earlier export."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"output {out} exists and is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MANIFEST_FILE).is_file():
+            raise ExportError(
+                f"output folder {out} is not empty and is not a gms export (no {MANIFEST_FILE}); "
+                "choose a new or empty folder"
+            )
+        if not overwrite:
+            raise ExportError(
+                f"output folder {out} already holds an export; pass overwrite=True "
+                "(gms export --overwrite) to replace it"
+            )
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    if out.is_dir() and any(out.iterdir()):
+        old = out.with_name(f"{stage.name}.old")
+        out.rename(old)
+        stage.rename(out)
+        shutil.rmtree(old)
+        return
+    if out.is_dir():
+        out.rmdir()
+    stage.rename(out)
+
+
+def export_bundle(
+    out: str | Path,
+    sources: ExportSources,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    tensorrt: bool = False,
+    fp16: bool = False,
+    int8_calib: str | Path | None = None,
+    int8_max_images: int = DEFAULT_MAX_IMAGES,
+    parity_image: np.ndarray | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> BundleResult:
+    """Export ``sources`` into the folder ``out`` (see the module docstring for its layout).
+
+    ``tensorrt`` builds fp32 engines, or fp16 ones with ``fp16``. ``parity_image`` (H×W×3 uint8)
+    is the real image of the parity runs; without it a fixed procedural picture is used. Bad
+    input (unsupported opset, ``out`` a file or a foreign folder, TensorRT unavailable, missing
+    calibration folder) fails before anything is exported.
+    """
+    out = Path(out)
+    say = progress or (lambda _msg: None)
+    check_opset(opset)
+    check_destination(out, overwrite)
+    if fp16 and not tensorrt:
+        raise ExportError("fp16 applies to TensorRT engines: add tensorrt=True (--tensorrt)")
+    if tensorrt:
+        from gms_models.export.tensorrt import require_tensorrt
+
+        require_tensorrt()
+    if int8_calib is not None and not Path(int8_calib).is_dir():
+        raise ExportError(f"INT8 calibration folder not found: {int8_calib}")
+    image = default_parity_image() if parity_image is None else parity_image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        result = _export_into(
+            stage,
+            sources,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            tensorrt=tensorrt,
+            precision="fp16" if fp16 else "fp32",
+            int8_calib=int8_calib,
+            int8_max_images=int8_max_images,
+            image=image,
+            say=say,
+        )
+        _move_into_place(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    say(f"wrote {out}")
+    result.folder = out
+    result.results = {name: _moved(r, out) for name, r in result.results.items()}
+    return result
+
+
+def _moved(result: ExportResult, out: Path) -> ExportResult:
+    return ExportResult(
+        out / result.path.name,
+        result.metadata,
+        result.parity,
+        result.cases,
+        result.reference_outputs,
+    )
+
+
+def _export_into(
+    stage: Path,
+    sources: ExportSources,
+    *,
+    opset: int,
+    dynamic_batch: bool,
+    tensorrt: bool,
+    precision: str,
+    int8_calib: str | Path | None,
+    int8_max_images: int,
+    image: np.ndarray,
+    say: Progress,
+) -> BundleResult:
+    arch, img_size = sources.arch, sources.img_size
+    results: dict[str, ExportResult] = {}
+    artifacts: list[Artifact] = []
+
+    say(f"exporting the {arch} encoder to ONNX and checking it")
+    enc = export_encoder_onnx(
+        sources.encoder,
+        stage / f"{arch}.onnx",
+        arch=arch,
+        img_size=img_size,
+        parity_image=image,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        source=sources.encoder_source,
+    )
+    results[enc.path.name] = enc
+    artifacts.append(Artifact(enc.path.name, "encoder", "onnxruntime", "fp32"))
+
+    decoders: dict[bool, ExportResult] = {}
+    if sources.has_decoder:
+        assert sources.prompt_encoder is not None and sources.mask_decoder is not None
+        embedding = enc.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT]
+        for multimask, name in DECODER_FILES.items():
+            say(f"exporting the prompt decoder ({name}) to ONNX and checking it")
+            dec = export_decoder_onnx(
+                sources.prompt_encoder,
+                sources.mask_decoder,
+                stage / name,
+                multimask_output=multimask,
+                image_embedding=embedding,
+                arch=arch,
+                opset=opset,
+                source=sources.decoder_source,
+            )
+            decoders[multimask] = results[name] = dec
+            artifacts.append(Artifact(name, "decoder", "onnxruntime", "fp32", multimask))
+
+    if int8_calib is not None:
+        say(f"quantising the encoder to INT8 on the images of {int8_calib}")
+        q = quantize_encoder_int8(
+            enc,
+            stage / f"{arch}.int8.onnx",
+            int8_calib,
+            max_images=int8_max_images,
+            decoder_onnx=decoders[False].path if False in decoders else None,
+            source=sources.encoder_source,
+        )
+        results[q.path.name] = q
+        artifacts.append(Artifact(q.path.name, "encoder", "onnxruntime", "int8"))
+
+    if tensorrt:
+        artifacts += _export_engines(
+            stage, enc, decoders, precision, dynamic_batch, sources, results, say
+        )
+
+    manifest = BundleManifest(
+        arch=arch,
+        img_size=img_size,
+        pixel_mean=tuple(float(v) for v in PIXEL_MEAN),  # type: ignore[arg-type]
+        pixel_std=tuple(float(v) for v in PIXEL_STD),  # type: ignore[arg-type]
+        artifacts=tuple(artifacts),
+    )
+    (stage / MANIFEST_FILE).write_text(manifest.to_json())
+    return BundleResult(stage, manifest, results)
+
+
+def _export_engines(
+    stage: Path,
+    enc: ExportResult,
+    decoders: dict[bool, ExportResult],
+    precision: str,
+    dynamic_batch: bool,
+    sources: ExportSources,
+    results: dict[str, ExportResult],
+    say: Progress,
+) -> list[Artifact]:
+    from gms_models.export.tensorrt import (
+        decoder_profile,
+        encoder_profile,
+        export_tensorrt_engine,
+    )
+
+    artifacts: list[Artifact] = []
+    say(f"building the TensorRT {precision} encoder engine")
+    engine = export_tensorrt_engine(
+        enc,
+        stage / f"{sources.arch}.{precision}.engine",
+        precision=precision,  # type: ignore[arg-type]
+        profile=encoder_profile(sources.img_size, dynamic_batch),
+        source=sources.encoder_source,
+    )
+    results[engine.path.name] = engine
+    artifacts.append(Artifact(engine.path.name, "encoder", "tensorrt", precision))  # type: ignore[arg-type]
+    for multimask, dec in decoders.items():
+        say(f"building the TensorRT {precision} engine of {dec.path.name}")
+        engine = export_tensorrt_engine(
+            dec,
+            stage / f"{dec.path.stem}.{precision}.engine",
+            precision=precision,  # type: ignore[arg-type]
+            profile=decoder_profile(sources.img_size),
+            source=sources.decoder_source,
+        )
+        results[engine.path.name] = engine
+        artifacts.append(
+            Artifact(engine.path.name, "decoder", "tensorrt", precision, multimask)  # type: ignore[arg-type]
+        )
+    return artifacts

@@ -1,0 +1,121 @@
+"""Export → check → parity → move into place: the one path every ONNX file takes.
+
+The graph is written to a temporary name beside the destination, checked with ``onnx.checker``
+(full check), run under ONNX Runtime against the PyTorch module on every parity case, and only
+then moved to its name, with its metadata JSON beside it. Any failure leaves neither file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
+from gms_models.export.onnx_graph import (
+    EXPORTER,
+    check_onnx,
+    check_opset,
+    export_module,
+    onnx_io_signature,
+    stamp_output_shapes,
+)
+from gms_models.export.parity import (
+    FP32_TOLERANCE,
+    Inputs,
+    Outputs,
+    ParityReport,
+    compare,
+    torch_runner,
+)
+from gms_models.runtime.manifest import metadata_path
+from gms_models.runtime.sessions import OnnxRuntimeSession
+from gms_models.teacher.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """An artifact that passed its checks, with its metadata, the parity inputs and the
+    reference outputs on them (derived artifacts are checked on the same cases)."""
+
+    path: Path
+    metadata: dict[str, Any]
+    parity: ParityReport
+    cases: dict[str, Inputs]
+    reference_outputs: dict[str, Outputs]
+
+    @property
+    def metadata_path(self) -> Path:
+        return metadata_path(self.path)
+
+
+def export_checked_onnx(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    dest: str | Path,
+    *,
+    input_names: tuple[str, ...],
+    output_names: tuple[str, ...],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int,
+    cases: Mapping[str, Inputs],
+    role: str,
+    arch: str,
+    img_size: int,
+    source: SourceCheckpoint | None,
+    tolerance: float = FP32_TOLERANCE,
+    output_shapes: dict[str, list[int | str]] | None = None,
+    **extra_metadata: Any,
+) -> ExportResult:
+    """Export ``module`` to ``dest`` (``.onnx``) with its metadata, or raise and leave nothing."""
+    check_opset(opset)
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        export_module(
+            module,
+            example,
+            tmp,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset=opset,
+        )
+        if output_shapes:
+            stamp_output_shapes(tmp, output_shapes)
+        check_onnx(tmp)
+        session = OnnxRuntimeSession(tmp)
+        report, reference = compare(
+            session.run,
+            torch_runner(module, input_names, output_names),
+            cases,
+            reference_name="pytorch",
+            tolerance=tolerance,
+            what=f"ONNX export {dest.name}",
+        )
+        del session
+        meta = artifact_metadata(
+            tmp,
+            file_name=dest.name,
+            role=role,
+            arch=arch,
+            img_size=img_size,
+            precision="fp32",
+            opset=opset,
+            io=onnx_io_signature(tmp),
+            parity=report,
+            source=source,
+            exporter=EXPORTER,
+            **extra_metadata,
+        )
+    try:
+        write_metadata(dest, meta)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return ExportResult(
+        path=dest, metadata=meta, parity=report, cases=dict(cases), reference_outputs=reference
+    )

@@ -1,0 +1,109 @@
+"""The metadata JSON written beside every exported artifact (``<file>.json``).
+
+It says what the file is and how far to trust it::
+
+    {"format": "gms-export-artifact/1", "file": "gmf_2282.onnx", "role": "encoder",
+     "arch": "gmf_2282", "img_size": 1024, "precision": "fp32", "opset": 17,
+     "inputs": [{"name": "image", "shape": ["batch", 3, 1024, 1024], "dtype": "float32"}],
+     "outputs": [...], "sha256": "...", "bytes": 23456789,
+     "parity": {"metric": "relative_l2", "reference": "pytorch", "max_error": 7e-07, ...},
+     "source_checkpoint": {"path": "...", "sha256": "..."},
+     "versions": {"torch": "2.15.0", "onnx": "1.23.2", "onnxruntime": "1.31.1",
+                  "tensorrt": null}, "exporter": "...", "created_utc": "..."}
+
+Role-specific fields (``multimask_output`` for decoders, calibration for INT8, the optimisation
+profile for engines) are added under their own keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from gms_models.download import sha256_file
+from gms_models.export.parity import ParityReport
+from gms_models.runtime.manifest import metadata_path
+from gms_models.teacher.atomic import atomic_write
+
+ARTIFACT_FORMAT = "gms-export-artifact/1"
+VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "tensorrt")
+
+
+@dataclass(frozen=True)
+class SourceCheckpoint:
+    """The checkpoint an artifact was made from, identified by content."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path) -> SourceCheckpoint:
+        path = Path(path)
+        return cls(path=str(path.resolve()), sha256=sha256_file(path))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "sha256": self.sha256}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that shape an artifact (``None`` if absent)."""
+    versions: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def artifact_metadata(
+    content: Path,
+    *,
+    file_name: str,
+    role: str,
+    arch: str,
+    img_size: int,
+    precision: str,
+    opset: int | None,
+    io: dict[str, list[dict[str, object]]],
+    parity: ParityReport | None,
+    source: SourceCheckpoint | None,
+    exporter: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Metadata of the artifact ``file_name`` whose final bytes are at ``content`` (often a
+    temporary file not yet moved into place)."""
+    return {
+        "format": ARTIFACT_FORMAT,
+        "file": file_name,
+        "role": role,
+        "arch": arch,
+        "img_size": img_size,
+        "precision": precision,
+        "opset": opset,
+        "inputs": io["inputs"],
+        "outputs": io["outputs"],
+        "sha256": sha256_file(content),
+        "bytes": content.stat().st_size,
+        "parity": None if parity is None else parity.to_dict(),
+        "source_checkpoint": None if source is None else source.to_dict(),
+        "versions": library_versions(),
+        "exporter": exporter,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def write_metadata(artifact: Path, meta: dict[str, Any]) -> Path:
+    """Write ``meta`` atomically as the JSON beside ``artifact``; return the JSON's path."""
+    text = json.dumps(meta, indent=2) + "\n"
+    return atomic_write(metadata_path(artifact), lambda fh: fh.write(text.encode()))
+
+
+def read_metadata(artifact: str | Path) -> dict[str, Any]:
+    """The metadata JSON beside ``artifact``."""
+    return json.loads(metadata_path(Path(artifact)).read_text())

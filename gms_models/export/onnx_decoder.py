@@ -1,0 +1,219 @@
+"""SAM's prompt encoder + mask decoder as one exportable module with SAM-ONNX-style inputs.
+
+Inputs (all float32):
+
+* ``image_embeddings`` (E,256,g,g) with E = 1 (one image, many prompts) or E = B;
+* ``point_coords`` (B,N,2), (x, y) pixels in the S×S input frame (resized, padded image);
+* ``point_labels`` (B,N): 1 foreground, 0 background, -1 padding ("not a point"), 2 and 3 the
+  top-left and bottom-right corners of a box. N is dynamic. As in SAM's own ONNX model the caller
+  encodes prompts: a box becomes two corner points labelled 2 and 3, and a prompt without a box
+  gets one padding point (0, 0) labelled -1 appended (see
+  :func:`gms_models.runtime.prompts.encode_prompt_points`);
+* ``mask_input`` (M,1,4g,4g) low-res logits with M = 1 or B, and ``has_mask_input`` (1,): 1 uses
+  ``mask_input``, 0 ignores it (pass zeros) and uses the learned "no mask" embedding.
+
+Outputs: ``iou_predictions`` (B,C) and ``low_res_masks`` (B,C,4g,4g), C = 3 with multimask
+output (SAM's tokens 1..3) or 1 (token 0); the choice is fixed when the module is built.
+
+The label arithmetic uses 0/1 factors instead of boolean indexing so that the graph has no
+data-dependent shapes; the factors are exact (x·1 = x, x·0 = 0), so the results equal the
+PyTorch :class:`~gms_models.sam.sam.Sam` path to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gms_models.export.checked import ExportResult, export_checked_onnx
+from gms_models.export.metadata import SourceCheckpoint
+from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
+from gms_models.export.onnx_graph import DEFAULT_OPSET
+from gms_models.export.parity import FP32_TOLERANCE, Inputs
+from gms_models.runtime.manifest import DECODER_INPUTS, DECODER_OUTPUTS
+from gms_models.runtime.prompts import PADDING_LABEL
+from gms_models.sam.mask_decoder import MaskDecoder
+from gms_models.sam.prompt_encoder import PromptEncoder
+
+
+class SamPromptDecoder(nn.Module):
+    """Prompt encoder + mask decoder of a SAM, taking prompts as labelled points (see module)."""
+
+    def __init__(
+        self, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder, multimask_output: bool
+    ) -> None:
+        super().__init__()
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.multimask_output = multimask_output
+
+    @property
+    def img_size(self) -> int:
+        return int(self.prompt_encoder.input_image_size[0])
+
+    @property
+    def grid(self) -> int:
+        return int(self.prompt_encoder.image_embedding_size[0])
+
+    def _embed_points(self, point_coords: torch.Tensor, point_labels: torch.Tensor) -> torch.Tensor:
+        pe = self.prompt_encoder
+        # Same operations as PositionEmbeddingRandom.forward_with_coords: (p + 0.5) / size.
+        coords = torch.stack(
+            [
+                (point_coords[..., 0] + 0.5) / float(pe.input_image_size[1]),
+                (point_coords[..., 1] + 0.5) / float(pe.input_image_size[0]),
+            ],
+            dim=-1,
+        )
+        embedding = pe.pe_layer._encode(coords)
+        labels = point_labels.unsqueeze(-1)
+        is_padding = (labels == PADDING_LABEL).to(embedding.dtype)
+        embedding = embedding * (1.0 - is_padding) + pe.not_a_point_embed.weight * is_padding
+        for label, table in enumerate(pe.point_embeddings):
+            embedding = embedding + table.weight * (labels == label).to(embedding.dtype)
+        return embedding
+
+    def _embed_mask(self, mask_input: torch.Tensor, has_mask_input: torch.Tensor) -> torch.Tensor:
+        pe = self.prompt_encoder
+        has_mask = has_mask_input.reshape(-1, 1, 1, 1)
+        downscaled = pe.mask_downscaling(mask_input)
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        return downscaled * has_mask + no_mask * (1.0 - has_mask)
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        point_coords: torch.Tensor,
+        point_labels: torch.Tensor,
+        mask_input: torch.Tensor,
+        has_mask_input: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        md = self.mask_decoder
+        sparse = self._embed_points(point_coords, point_labels)
+        dense = self._embed_mask(mask_input, has_mask_input)
+        n_prompts = point_coords.shape[0]
+
+        output_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(n_prompts, -1, -1)
+        tokens = torch.cat((output_tokens, sparse), dim=1)
+        src = (image_embeddings + dense).expand(n_prompts, -1, -1, -1)
+        pos_src = self.prompt_encoder.get_dense_pe().expand(n_prompts, -1, -1, -1)
+        b, c, h, w = src.shape
+
+        hs, src = md.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1 : 1 + md.num_mask_tokens, :]
+        upscaled = md.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(md.output_hypernetworks_mlps)],
+            dim=1,
+        )
+        b, c, h, w = upscaled.shape
+        masks = (hyper_in @ upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
+        iou = md.iou_prediction_head(iou_token_out)
+        selected = slice(1, None) if self.multimask_output else slice(0, 1)
+        return iou[:, selected], masks[:, selected]
+
+
+def decoder_parity_cases(
+    img_size: int, image_embedding: np.ndarray, *, seed: int
+) -> dict[str, Inputs]:
+    """Random prompts on a shared random embedding (no mask input), on per-prompt random
+    embeddings with per-prompt mask inputs, and a box and a point on a real image's embedding."""
+    rng = np.random.default_rng(seed)
+    grid = img_size // 16
+    m = 4 * grid
+
+    def randn(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def coords(b: int, n: int) -> np.ndarray:
+        return rng.uniform(0, img_size, (b, n, 2)).astype(np.float32)
+
+    def case(
+        emb: np.ndarray, xy: np.ndarray, labels: list, masks: np.ndarray, has_mask: float
+    ) -> Inputs:
+        xy = np.asarray(xy, np.float32)
+        values = (emb, xy, np.asarray(labels, np.float32), masks, np.array([has_mask], np.float32))
+        return dict(zip(DECODER_INPUTS, values, strict=True))
+
+    s = float(img_size)
+    return {
+        "random_shared_embedding": case(
+            randn(1, 256, grid, grid),
+            coords(3, 4),
+            [[1, 0, 1, -1], [0, 1, 2, 3], [1, 1, 1, 1]],
+            np.zeros((1, 1, m, m), np.float32),
+            0.0,
+        ),
+        "random_per_prompt_embedding": case(
+            randn(2, 256, grid, grid), coords(2, 2), [[2, 3], [1, -1]], randn(2, 1, m, m), 1.0
+        ),
+        REAL_IMAGE_CASE: case(
+            np.asarray(image_embedding, np.float32),
+            np.array([[[0.25 * s, 0.25 * s], [0.6 * s, 0.7 * s]], [[0.5 * s, 0.5 * s], [0, 0]]]),
+            [[2, 3], [1, -1]],
+            np.zeros((1, 1, m, m), np.float32),
+            0.0,
+        ),
+    }
+
+
+def export_decoder_onnx(
+    prompt_encoder: PromptEncoder,
+    mask_decoder: MaskDecoder,
+    dest: str | Path,
+    *,
+    multimask_output: bool,
+    image_embedding: np.ndarray,
+    arch: str,
+    opset: int = DEFAULT_OPSET,
+    source: SourceCheckpoint | None = None,
+    tolerance: float = FP32_TOLERANCE,
+    seed: int | None = None,
+) -> ExportResult:
+    """Export :class:`SamPromptDecoder` to ``dest`` once the checker and parity run pass.
+
+    ``image_embedding`` (1,256,g,g) is a real image's embedding (from the PyTorch encoder) for the
+    real-image parity case; ``arch`` names the encoder the decoder is shipped with.
+    """
+    module = SamPromptDecoder(prompt_encoder, mask_decoder, multimask_output).eval()
+    img_size, grid = module.img_size, module.grid
+    n_masks = mask_decoder.num_mask_tokens - 1 if multimask_output else 1
+    seed = secrets.randbits(31) if seed is None else seed
+    cases = decoder_parity_cases(img_size, image_embedding, seed=seed)
+    example = tuple(torch.from_numpy(v) for v in cases["random_shared_embedding"].values())
+    dynamic_axes = {
+        "image_embeddings": {0: "embedding_batch"},
+        "point_coords": {0: "batch", 1: "points"},
+        "point_labels": {0: "batch", 1: "points"},
+        "mask_input": {0: "mask_batch"},
+        "iou_predictions": {0: "batch"},
+        "low_res_masks": {0: "batch"},
+    }
+    return export_checked_onnx(
+        module,
+        example,
+        dest,
+        input_names=DECODER_INPUTS,
+        output_names=DECODER_OUTPUTS,
+        dynamic_axes=dynamic_axes,
+        opset=opset,
+        cases=cases,
+        role="decoder",
+        arch=arch,
+        img_size=img_size,
+        source=source,
+        tolerance=tolerance,
+        output_shapes={
+            "iou_predictions": ["batch", n_masks],
+            "low_res_masks": ["batch", n_masks, 4 * grid, 4 * grid],
+        },
+        multimask_output=multimask_output,
+        embedding_grid=grid,
+        parity_seed=seed,
+    )

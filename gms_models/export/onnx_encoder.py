@@ -1,0 +1,87 @@
+"""Image encoder → ONNX: input ``image`` (B,3,S,S) SAM-normalised float32, output
+``image_embeddings`` (B,256,S/16,S/16).
+
+S is fixed at export (TinyViT's window padding and ResNet18's position map depend on it); the
+batch is dynamic with ``dynamic_batch`` and 1 otherwise. Parity is checked on a fresh random batch
+(2 images when the batch is dynamic) and on a real image pre-processed as SAM does.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gms_models.export.checked import ExportResult, export_checked_onnx
+from gms_models.export.metadata import SourceCheckpoint
+from gms_models.export.onnx_graph import DEFAULT_OPSET
+from gms_models.export.parity import FP32_TOLERANCE, Inputs
+from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
+from gms_models.runtime.preprocess import encoder_input
+
+REAL_IMAGE_CASE = "real_image"
+RANDOM_CASE = "random"
+
+
+def default_parity_image() -> np.ndarray:
+    """A fixed procedural picture (textured background, objects) for when no photo is given."""
+    from gms_models.data.demo_scenes import object_scene
+
+    image, _ = object_scene(np.random.default_rng(0), 640, 480, with_large=True, with_crowd=False)
+    return image
+
+
+def encoder_parity_cases(
+    img_size: int, image: np.ndarray, *, batch: int, seed: int
+) -> dict[str, Inputs]:
+    """A random (batch,3,S,S) input and ``image`` pre-processed to (1,3,S,S)."""
+    rng = np.random.default_rng(seed)
+    random = rng.standard_normal((batch, 3, img_size, img_size), dtype=np.float32)
+    real, _ = encoder_input(image, img_size)
+    return {RANDOM_CASE: {ENCODER_INPUT: random}, REAL_IMAGE_CASE: {ENCODER_INPUT: real}}
+
+
+def export_encoder_onnx(
+    encoder: nn.Module,
+    dest: str | Path,
+    *,
+    arch: str,
+    img_size: int,
+    parity_image: np.ndarray,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    source: SourceCheckpoint | None = None,
+    tolerance: float = FP32_TOLERANCE,
+    seed: int | None = None,
+) -> ExportResult:
+    """Export ``encoder`` to ``dest`` after the checker and the parity run pass (see module).
+
+    ``result.reference_outputs["real_image"]["image_embeddings"]`` is the PyTorch embedding of
+    ``parity_image``, for the decoder's parity run.
+    """
+    seed = secrets.randbits(31) if seed is None else seed
+    batch: int | str = "batch" if dynamic_batch else 1
+    cases = encoder_parity_cases(img_size, parity_image, batch=2 if dynamic_batch else 1, seed=seed)
+    return export_checked_onnx(
+        encoder,
+        (torch.zeros(1, 3, img_size, img_size),),
+        dest,
+        input_names=(ENCODER_INPUT,),
+        output_names=(ENCODER_OUTPUT,),
+        dynamic_axes={ENCODER_INPUT: {0: "batch"}, ENCODER_OUTPUT: {0: "batch"}}
+        if dynamic_batch
+        else {},
+        opset=opset,
+        cases=cases,
+        role="encoder",
+        arch=arch,
+        img_size=img_size,
+        source=source,
+        tolerance=tolerance,
+        output_shapes={ENCODER_OUTPUT: [batch, 256, img_size // 16, img_size // 16]},
+        dynamic_batch=dynamic_batch,
+        parity_seed=seed,
+    )

@@ -1,0 +1,108 @@
+"""Parity of an exported graph with its reference, as relative L2 error per output and input case.
+
+``relative L2 = ||exported - reference|| / ||reference||`` over the whole output tensor. A case is
+a named set of inputs: fresh random tensors (drawn per call from a generator seeded by the
+caller), or tensors from a real image. The reference is the PyTorch module for ONNX files and the
+ONNX Runtime session for derived artifacts (TensorRT engines, INT8 models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from gms_models.export.errors import ParityError
+
+FP32_TOLERANCE = 1e-4
+
+Inputs = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
+Runner = Callable[[Inputs], Outputs]
+
+
+def relative_l2(actual: np.ndarray, reference: np.ndarray) -> float:
+    """||actual - reference|| / ||reference|| in float64 (the plain norm if the reference is 0)."""
+    if actual.shape != reference.shape:
+        raise ParityError(f"shape {actual.shape} differs from the reference {reference.shape}")
+    ref = reference.astype(np.float64)
+    diff = float(np.linalg.norm(actual.astype(np.float64) - ref))
+    norm = float(np.linalg.norm(ref))
+    return diff / norm if norm > 0 else diff
+
+
+def torch_runner(
+    module: nn.Module, input_names: tuple[str, ...], output_names: tuple[str, ...]
+) -> Runner:
+    """A :data:`Runner` calling ``module`` (eval, CPU) on the named inputs in order."""
+    module = module.eval()
+
+    def run(inputs: Inputs) -> Outputs:
+        with torch.inference_mode():
+            result = module(
+                *(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in input_names)
+            )
+        result = result if isinstance(result, tuple) else (result,)
+        return {name: t.numpy() for name, t in zip(output_names, result, strict=True)}
+
+    return run
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Relative L2 errors, ``errors[case][output]``, against ``reference`` within ``tolerance``."""
+
+    reference: str
+    tolerance: float | None
+    errors: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def max_error(self) -> float:
+        return max((e for case in self.errors.values() for e in case.values()), default=0.0)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "metric": "relative_l2",
+            "reference": self.reference,
+            "tolerance": self.tolerance,
+            "max_error": self.max_error,
+            "cases": self.errors,
+        }
+
+
+def compare(
+    exported: Runner,
+    reference: Runner,
+    cases: Mapping[str, Inputs],
+    *,
+    reference_name: str,
+    tolerance: float | None = FP32_TOLERANCE,
+    what: str = "exported graph",
+) -> tuple[ParityReport, dict[str, Outputs]]:
+    """Run both on every case; raise :class:`ParityError` if an error exceeds ``tolerance``.
+
+    Returns the report and the reference outputs per case (callers reuse them, e.g. a real
+    image's embedding for the decoder's parity run). ``tolerance=None`` only measures.
+    """
+    errors: dict[str, dict[str, float]] = {}
+    reference_outputs: dict[str, Outputs] = {}
+    for case, inputs in cases.items():
+        ref = reference(inputs)
+        got = exported(inputs)
+        reference_outputs[case] = ref
+        errors[case] = {}
+        for name, ref_value in ref.items():
+            if name not in got:
+                raise ParityError(f"{what} has no output {name!r} (it has {sorted(got)})")
+            err = relative_l2(got[name], ref_value)
+            errors[case][name] = err
+            if tolerance is not None and not err <= tolerance:
+                raise ParityError(
+                    f"{what} output {name!r} differs from {reference_name} on the {case!r} "
+                    f"inputs: relative L2 {err:.3g} > tolerance {tolerance:.1g}"
+                )
+    report = ParityReport(reference=reference_name, tolerance=tolerance, errors=errors)
+    return report, reference_outputs

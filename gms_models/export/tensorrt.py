@@ -1,0 +1,189 @@
+"""TensorRT engines from the checked ONNX files, with the ``tensorrt`` Python API (TensorRT 10).
+
+One optimisation profile per engine: the encoder's batch (1..max, or exactly 1 for a fixed-batch
+export); the decoder's prompt batch, point count, embedding batch and mask batch. ``fp32`` builds
+clear the TF32 flag so that fp32 means fp32; ``fp16`` lets TensorRT pick fp16 kernels (inputs and
+outputs stay float32). Each engine is run against ONNX Runtime on the ONNX file's own parity
+cases before it is moved into place, with a tolerance per precision.
+
+``tensorrt`` (and ``cuda-python`` for running engines) are imported only when an engine is built:
+this module imports anywhere, and asking for an engine where they or a GPU are missing raises a
+:class:`~gms_models.runtime.errors.BackendUnavailableError` that says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Literal
+
+from gms_models.export.checked import ExportResult
+from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
+from gms_models.export.parity import Inputs, compare
+from gms_models.runtime.errors import BackendUnavailableError
+from gms_models.runtime.manifest import DECODER_INPUTS, ENCODER_INPUT
+from gms_models.runtime.sessions import (
+    OnnxRuntimeSession,
+    TensorRTSession,
+    import_cudart,
+    import_tensorrt,
+)
+from gms_models.teacher.atomic import atomic_path
+from gms_models.teacher.tensorrt_backend import DEFAULT_WORKSPACE_BYTES, EngineBuildError
+
+EnginePrecision = Literal["fp32", "fp16"]
+Shape = tuple[int, ...]
+Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
+
+TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
+MAX_BATCH = 8
+MAX_POINTS = 16
+
+
+def require_tensorrt() -> ModuleType:
+    """``tensorrt`` when it, cuda-python and a CUDA GPU are all here; else a clear error."""
+    trt = import_tensorrt()
+    cudart = import_cudart()
+    err, count = cudart.cudaGetDeviceCount()
+    if int(err) != 0 or count == 0:
+        raise BackendUnavailableError(
+            f"TensorRT engines need a CUDA GPU, and none is visible here ({err})"
+        )
+    return trt
+
+
+def gpu_name() -> str:
+    """Name of CUDA device 0, as engines are only valid on the GPU model that built them."""
+    cudart = import_cudart()
+    err, props = cudart.cudaGetDeviceProperties(0)
+    if int(err) != 0:
+        raise BackendUnavailableError(f"cannot query the CUDA device: {err}")
+    name = props.name
+    return (name.split(b"\0", 1)[0].decode() if isinstance(name, bytes) else str(name)).strip()
+
+
+def encoder_profile(img_size: int, dynamic_batch: bool, max_batch: int = MAX_BATCH) -> Profile:
+    """Batch 1..``max_batch`` (tuned for 1) for a dynamic-batch encoder, else exactly 1."""
+    one = (1, 3, img_size, img_size)
+    top = (max_batch if dynamic_batch else 1, 3, img_size, img_size)
+    return {ENCODER_INPUT: (one, one, top)}
+
+
+def decoder_profile(
+    img_size: int, max_batch: int = MAX_BATCH, max_points: int = MAX_POINTS
+) -> Profile:
+    """Prompt batch 1..``max_batch`` and 1..``max_points`` points per prompt (tuned for one
+    prompt of a box or two points); embeddings and mask inputs of batch 1..``max_batch``."""
+    g, m = img_size // 16, img_size // 4
+    embeddings, coords, labels, masks, has_mask = DECODER_INPUTS
+    return {
+        embeddings: ((1, 256, g, g), (1, 256, g, g), (max_batch, 256, g, g)),
+        coords: ((1, 1, 2), (1, 2, 2), (max_batch, max_points, 2)),
+        labels: ((1, 1), (1, 2), (max_batch, max_points)),
+        masks: ((1, 1, m, m), (1, 1, m, m), (max_batch, 1, m, m)),
+        has_mask: ((1,), (1,), (1,)),
+    }
+
+
+def build_engine_bytes(
+    onnx_path: Path,
+    *,
+    precision: EnginePrecision,
+    profile: Profile,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+) -> bytes:
+    """Parse ``onnx_path`` and build a serialised engine with one optimisation profile."""
+    trt = require_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: always explicit batch
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    else:
+        config.clear_flag(trt.BuilderFlag.TF32)
+    opt_profile = builder.create_optimization_profile()
+    for name, (low, opt, high) in profile.items():
+        opt_profile.set_shape(name, low, opt, high)
+    config.add_optimization_profile(opt_profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineBuildError(
+            f"TensorRT failed to build a {precision} engine from {onnx_path} with profile "
+            f"{profile}; see the TensorRT log above"
+        )
+    return bytes(serialized)
+
+
+def profile_fits(inputs: Inputs, profile: Profile) -> bool:
+    """Whether every input's shape lies within the profile's min..max."""
+    return all(
+        all(lo <= s <= hi for s, lo, hi in zip(inputs[name].shape, low, high, strict=True))
+        for name, (low, _, high) in profile.items()
+    )
+
+
+def export_tensorrt_engine(
+    onnx: ExportResult,
+    dest: str | Path,
+    *,
+    precision: EnginePrecision,
+    profile: Profile,
+    source: SourceCheckpoint | None = None,
+    tolerance: float | None = None,
+    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
+) -> ExportResult:
+    """Build the engine of a checked ONNX export, check it against ONNX Runtime on the ONNX
+    file's parity cases (those that fit the profile) and move it with its metadata to ``dest``."""
+    trt = require_tensorrt()
+    dest = Path(dest)
+    tolerance = TOLERANCE[precision] if tolerance is None else tolerance
+    cases = {name: inputs for name, inputs in onnx.cases.items() if profile_fits(inputs, profile)}
+    if not cases:
+        raise EngineBuildError(f"no parity case of {onnx.path.name} fits the profile {profile}")
+    blob = build_engine_bytes(
+        onnx.path, precision=precision, profile=profile, workspace_bytes=workspace_bytes
+    )
+    reference = OnnxRuntimeSession(onnx.path)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(blob)
+        engine = TensorRTSession(tmp)
+        report, _ = compare(
+            engine.run,
+            reference.run,
+            cases,
+            reference_name="onnxruntime",
+            tolerance=tolerance,
+            what=f"TensorRT {precision} engine {dest.name}",
+        )
+        del engine
+        base = onnx.metadata
+        meta = artifact_metadata(
+            tmp,
+            file_name=dest.name,
+            role=base["role"],
+            arch=base["arch"],
+            img_size=base["img_size"],
+            precision=precision,
+            opset=base["opset"],
+            io={"inputs": base["inputs"], "outputs": base["outputs"]},
+            parity=report,
+            source=source,
+            exporter=f"tensorrt {trt.__version__} builder",
+            onnx_file=onnx.path.name,
+            onnx_sha256=base["sha256"],
+            gpu=gpu_name(),
+            optimization_profile={k: [list(s) for s in v] for k, v in profile.items()},
+            multimask_output=base.get("multimask_output"),
+        )
+    try:
+        write_metadata(dest, meta)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return ExportResult(dest, meta, report, cases, {})

@@ -1,0 +1,121 @@
+"""The export folder's table of contents, ``bundle.json``, shared by the exporter and the runtime.
+
+::
+
+    {"format": "gms-export/1", "arch": "gmf_2282", "img_size": 1024,
+     "pixel_mean": [...], "pixel_std": [...],
+     "artifacts": [
+        {"file": "gmf_2282.onnx", "role": "encoder", "runtime": "onnxruntime",
+         "precision": "fp32", "multimask_output": null},
+        {"file": "mask_decoder.multimask.onnx", "role": "decoder", "runtime": "onnxruntime",
+         "precision": "fp32", "multimask_output": true},
+        {"file": "gmf_2282.fp16.engine", "role": "encoder", "runtime": "tensorrt",
+         "precision": "fp16", "multimask_output": null}, ...]}
+
+Every artifact has its metadata beside it in ``<file>.json`` (see ``gms_models.export.metadata``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gms_models.runtime.errors import BundleError
+
+BUNDLE_FORMAT = "gms-export/1"
+MANIFEST_FILE = "bundle.json"
+
+#: Graph I/O names, shared by the exporters, the runtime and the TensorRT profiles.
+ENCODER_INPUT = "image"
+ENCODER_OUTPUT = "image_embeddings"
+DECODER_INPUTS = (
+    "image_embeddings",
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+)
+DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
+
+Role = Literal["encoder", "decoder"]
+RuntimeName = Literal["onnxruntime", "tensorrt"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+def metadata_path(artifact: Path) -> Path:
+    """Where the metadata JSON of ``artifact`` lives: ``<file>.json`` beside it."""
+    return artifact.with_name(artifact.name + ".json")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One exported file of a bundle."""
+
+    file: str
+    role: Role
+    runtime: RuntimeName
+    precision: Precision
+    multimask_output: bool | None = None
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    """What an export folder holds and how its encoder expects images."""
+
+    arch: str
+    img_size: int
+    pixel_mean: tuple[float, float, float]
+    pixel_std: tuple[float, float, float]
+    artifacts: tuple[Artifact, ...] = field(default_factory=tuple)
+    format: str = BUNDLE_FORMAT
+
+    def find(
+        self,
+        role: Role,
+        runtime: RuntimeName,
+        precision: Precision | None = None,
+        multimask_output: bool | None = None,
+    ) -> Artifact | None:
+        """The first artifact with these properties (``None`` matches any precision)."""
+        for art in self.artifacts:
+            if art.role != role or art.runtime != runtime:
+                continue
+            if precision is not None and art.precision != precision:
+                continue
+            if role == "decoder" and art.multimask_output != multimask_output:
+                continue
+            return art
+        return None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def read(cls, folder: str | Path) -> BundleManifest:
+        """Read ``<folder>/bundle.json``; a missing or malformed one raises :class:`BundleError`."""
+        path = Path(folder) / MANIFEST_FILE
+        if not Path(folder).is_dir():
+            raise BundleError(f"export folder not found: {folder}")
+        if not path.is_file():
+            raise BundleError(f"{folder} is not a gms export folder: {MANIFEST_FILE} is missing")
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("format") != BUNDLE_FORMAT:
+                raise BundleError(
+                    f"{path} has format {raw.get('format')!r}; this runtime reads {BUNDLE_FORMAT!r}"
+                )
+            manifest = cls(
+                arch=str(raw["arch"]),
+                img_size=int(raw["img_size"]),
+                pixel_mean=tuple(float(v) for v in raw["pixel_mean"]),  # type: ignore[arg-type]
+                pixel_std=tuple(float(v) for v in raw["pixel_std"]),  # type: ignore[arg-type]
+                artifacts=tuple(Artifact(**a) for a in raw["artifacts"]),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(f"{path} is malformed: {exc}") from exc
+        for art in manifest.artifacts:
+            if not (Path(folder) / art.file).is_file():
+                raise BundleError(f"{path} lists {art.file}, which is missing from {folder}")
+        return manifest

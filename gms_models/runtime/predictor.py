@@ -1,0 +1,215 @@
+"""Segment with an export folder only: what an edge computer runs.
+
+:class:`BundlePredictor` has the predictor interface of ``gms segment`` (``set_image``,
+``set_features``, ``predict_batch``), with the image encoder and the prompt decoder run by ONNX
+Runtime or TensorRT and every other step in numpy. Prompts are in original-image pixels, as with
+the PyTorch predictor, and the results agree with it to float32 rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gms_models.errors import DataError, ImageError
+from gms_models.runtime.errors import BundleError
+from gms_models.runtime.manifest import (
+    ENCODER_INPUT,
+    ENCODER_OUTPUT,
+    BundleManifest,
+    Precision,
+    RuntimeName,
+)
+from gms_models.runtime.preprocess import (
+    PIXEL_MEAN,
+    PIXEL_STD,
+    encoder_input,
+    preprocess_shape,
+    scale_coords,
+    upscale_matrix,
+)
+from gms_models.runtime.prompts import check_prompts, encode_prompt_points
+from gms_models.runtime.sessions import Session, open_session
+
+MASK_THRESHOLD = 0.0
+EMBED_DIM = 256
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Masks for N prompts with C masks each (C = 3 with multimask output, else 1)."""
+
+    masks: np.ndarray  # (N, C, H, W) bool, or float32 logits with return_logits
+    iou_predictions: np.ndarray  # (N, C) float32
+    low_res_logits: np.ndarray  # (N, C, S/4, S/4) float32
+
+
+class BundlePredictor:
+    """Holds one image's embedding from an exported encoder and decodes prompts against it.
+
+    Usually opened with :meth:`from_folder`. ``encoder`` may be ``None`` when embeddings come
+    from elsewhere (:meth:`set_features`); ``decoders`` maps ``multimask_output`` to a session.
+    """
+
+    def __init__(
+        self,
+        img_size: int,
+        encoder: Session | None,
+        decoders: Mapping[bool, Session],
+        *,
+        pixel_mean: Sequence[float] = tuple(PIXEL_MEAN.tolist()),
+        pixel_std: Sequence[float] = tuple(PIXEL_STD.tolist()),
+        name: str = "exported model",
+    ) -> None:
+        self.img_size = img_size
+        self.encoder = encoder
+        self.decoders = dict(decoders)
+        self.pixel_mean = np.asarray(pixel_mean, np.float32)
+        self.pixel_std = np.asarray(pixel_std, np.float32)
+        self.name = name
+        self.features: np.ndarray | None = None
+        self.original_size: tuple[int, int] | None = None
+        self.input_size: tuple[int, int] | None = None
+
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path,
+        runtime: RuntimeName = "onnxruntime",
+        encoder_precision: Precision | None = None,
+        device: str = "cpu",
+    ) -> BundlePredictor:
+        """Open the sessions of an export folder written by ``gms export``.
+
+        ``runtime``: ``onnxruntime`` or ``tensorrt``; ``encoder_precision``: ``fp32`` or ``int8``
+        (ONNX Runtime), ``fp32`` or ``fp16`` (TensorRT), ``None`` for the first one listed;
+        ``device``: ``cpu`` or ``cuda`` for ONNX Runtime (TensorRT always runs on the GPU).
+        """
+        folder = Path(folder)
+        manifest = BundleManifest.read(folder)
+        art = manifest.find("encoder", runtime, encoder_precision)
+        if art is None and encoder_precision is not None:
+            raise BundleError(f"{folder} has no {encoder_precision} {runtime} image encoder")
+        encoder = None if art is None else open_session(folder / art.file, runtime, device=device)
+        decoders = {}
+        for multimask in (False, True):
+            dec = manifest.find("decoder", runtime, None, multimask)
+            if dec is not None:
+                decoders[multimask] = open_session(folder / dec.file, runtime, device=device)
+        return cls(
+            manifest.img_size,
+            encoder,
+            decoders,
+            pixel_mean=manifest.pixel_mean,
+            pixel_std=manifest.pixel_std,
+            name=f"{folder} ({runtime})",
+        )
+
+    @property
+    def grid(self) -> int:
+        return self.img_size // 16
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Embed an H×W×3 uint8 RGB image (resize, normalise, pad, run the encoder)."""
+        if self.encoder is None:
+            raise BundleError(
+                f"{self.name} has no image encoder; use set_features() with embeddings computed "
+                "elsewhere"
+            )
+        x, input_size = encoder_input(image, self.img_size, self.pixel_mean, self.pixel_std)
+        features = self.encoder.run({ENCODER_INPUT: x})[ENCODER_OUTPUT]
+        self.features = features
+        self.original_size = (image.shape[0], image.shape[1])
+        self.input_size = input_size
+
+    def set_features(self, features: np.ndarray, original_size: tuple[int, int]) -> None:
+        """Use an embedding (1,256,g,g) computed earlier for an image of ``original_size``."""
+        feats = np.asarray(features, dtype=np.float32)
+        expected = (1, EMBED_DIM, self.grid, self.grid)
+        if feats.shape != expected:
+            raise DataError(f"image features must have shape {expected}, got {feats.shape}")
+        h, w = int(original_size[0]), int(original_size[1])
+        if h <= 0 or w <= 0:
+            raise ImageError(f"original image size must be positive, got {original_size}")
+        self.features = feats
+        self.original_size = (h, w)
+        self.input_size = preprocess_shape(h, w, self.img_size)
+
+    def get_image_embedding(self) -> np.ndarray:
+        if self.features is None:
+            raise RuntimeError("set an image with set_image() or set_features() before predicting")
+        return self.features
+
+    def predict_batch(
+        self,
+        boxes: np.ndarray | None = None,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+    ) -> Prediction:
+        """N prompts on the current image in one decoder call (see ``SamPredictor``).
+
+        boxes (N,4) xyxy and/or points (N,K,2) with labels (N,K); mask_input (N or 1,1,m,m).
+        """
+        features = self.get_image_embedding()
+        assert self.original_size is not None and self.input_size is not None
+        prompts = check_prompts(
+            self.original_size,
+            boxes=boxes,
+            points=points,
+            labels=labels,
+            mask_input=mask_input,
+            mask_size=4 * self.grid,
+        )
+        coords, point_labels = encode_prompt_points(
+            None if prompts.points is None else self._scale(prompts.points),
+            prompts.labels,
+            None if prompts.boxes is None else self._scale(prompts.boxes.reshape(-1, 2, 2)),
+        )
+        has_mask = prompts.mask_input is not None
+        masks_in = (
+            prompts.mask_input
+            if prompts.mask_input is not None
+            else np.zeros((1, 1, 4 * self.grid, 4 * self.grid), np.float32)
+        )
+        decoder = self.decoders.get(multimask_output)
+        if decoder is None:
+            kind = "multimask" if multimask_output else "single-mask"
+            raise BundleError(
+                f"{self.name} has no {kind} mask decoder; export one with a SAM checkpoint for "
+                "the prompt encoder and mask decoder"
+            )
+        out = decoder.run(
+            {
+                "image_embeddings": features,
+                "point_coords": coords,
+                "point_labels": point_labels,
+                "mask_input": masks_in,
+                "has_mask_input": np.array([float(has_mask)], np.float32),
+            }
+        )
+        low_res = out["low_res_masks"]
+        return Prediction(
+            self._postprocess(low_res, return_logits), out["iou_predictions"], low_res
+        )
+
+    def _scale(self, coords: np.ndarray) -> np.ndarray:
+        assert self.original_size is not None
+        return scale_coords(coords, self.original_size, self.img_size)
+
+    def _postprocess(self, low_res: np.ndarray, return_logits: bool) -> np.ndarray:
+        assert self.original_size is not None and self.input_size is not None
+        n, c, m = low_res.shape[:3]
+        h, w = self.original_size
+        rows = upscale_matrix(m, self.img_size, self.input_size[0], h)
+        cols_t = upscale_matrix(m, self.img_size, self.input_size[1], w).T
+        out = np.empty((n, c, h, w), dtype=np.float32 if return_logits else np.bool_)
+        for i in range(n):  # one prompt at a time bounds the float64 working memory
+            logits = rows @ low_res[i].astype(np.float64) @ cols_t
+            out[i] = logits if return_logits else logits > MASK_THRESHOLD
+        return out

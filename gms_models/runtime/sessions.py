@@ -1,0 +1,178 @@
+"""Inference sessions over exported files: ONNX Runtime (CPU, or CUDA where the build has it)
+and TensorRT engines. Both take and return named numpy arrays, so the predictor does not care
+which one runs.
+
+TensorRT needs the ``tensorrt`` package and CUDA memory management from ``cuda-python``
+(``cuda.bindings.runtime``, or ``cuda.cudart`` in older releases); both are imported only when a
+TensorRT session is opened, so this module imports without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+import numpy as np
+
+from gms_models.runtime.errors import BackendUnavailableError, BundleError
+
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+class Session(Protocol):
+    """Runs one exported graph: named float32 inputs in, named outputs out."""
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class OnnxRuntimeSession:
+    """An ONNX Runtime session; ``device="cuda"`` uses the CUDA provider if this build has it."""
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"ONNX file not found: {path}")
+        available = ort.get_available_providers()
+        if device == "cuda" and CUDA_PROVIDER not in available:
+            raise BackendUnavailableError(
+                f"ONNX Runtime here has no {CUDA_PROVIDER} (available: {', '.join(available)}); "
+                "install onnxruntime-gpu on a CUDA host or run on the CPU"
+            )
+        providers = [CUDA_PROVIDER, CPU_PROVIDER] if device == "cuda" else [CPU_PROVIDER]
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.path = path
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.session.run(list(self.output_names), feeds)
+        return dict(zip(self.output_names, outputs, strict=True))
+
+
+def import_tensorrt() -> ModuleType:
+    """The ``tensorrt`` module, or :class:`BackendUnavailableError` saying how to get it."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "TensorRT is not installed here: the 'tensorrt' Python package is missing. On a CUDA "
+            "host install it with `uv sync --extra tensorrt` (and cuda-python to run engines); "
+            "elsewhere use the ONNX Runtime files"
+        ) from exc
+    return tensorrt
+
+
+def import_cudart() -> ModuleType:
+    """CUDA's runtime API from cuda-python, or :class:`BackendUnavailableError`."""
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart  # cuda-python < 12.8
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "running a TensorRT engine needs cuda-python (`pip install cuda-python`) for "
+                "GPU memory; it is not installed here"
+            ) from exc
+    return cudart
+
+
+def _cuda_call(result: tuple) -> object:
+    """Unwrap a cuda-python ``(error, value...)`` tuple, raising on an error code."""
+    err, *values = result
+    if int(err) != 0:
+        raise RuntimeError(f"CUDA runtime call failed: {err}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+class TensorRTSession:
+    """A deserialised TensorRT engine run on the default GPU with host numpy arrays as I/O.
+
+    Inputs are copied to the GPU, the engine runs on a private CUDA stream, outputs are copied
+    back; the shapes of dynamic inputs (batch, points) are set per call within the engine's
+    optimisation profile.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        trt = import_tensorrt()
+        self._cudart = import_cudart()
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"TensorRT engine not found: {path}")
+        self.path = path
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise BundleError(
+                f"TensorRT could not load {path}: engines only run with the TensorRT version and "
+                "GPU model that built them; rebuild it here with `gms export --tensorrt`"
+            )
+        self.context = self.engine.create_execution_context()
+        self._stream = _cuda_call(self._cudart.cudaStreamCreate())
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        is_input = trt.TensorIOMode.INPUT
+        self.input_names = tuple(n for n in names if self.engine.get_tensor_mode(n) == is_input)
+        self.output_names = tuple(n for n in names if self.engine.get_tensor_mode(n) != is_input)
+        self._trt = trt
+
+    def _malloc(self, nbytes: int) -> int:
+        return int(_cuda_call(self._cudart.cudaMalloc(max(nbytes, 1))))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cudart = self._cudart
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        buffers: list[int] = []
+        try:
+            for name in self.input_names:
+                dtype = self._trt.nptype(self.engine.get_tensor_dtype(name))
+                host = np.ascontiguousarray(feeds[name], dtype=dtype)
+                self.context.set_input_shape(name, host.shape)
+                ptr = self._malloc(host.nbytes)
+                buffers.append(ptr)
+                _cuda_call(
+                    cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, self._stream),
+                )
+                self.context.set_tensor_address(name, ptr)
+            outputs: dict[str, np.ndarray] = {}
+            for name in self.output_names:
+                shape = tuple(self.context.get_tensor_shape(name))
+                dtype = self._trt.nptype(self.engine.get_tensor_dtype(name))
+                outputs[name] = np.empty(shape, dtype=dtype)
+                ptr = self._malloc(outputs[name].nbytes)
+                buffers.append(ptr)
+                self.context.set_tensor_address(name, ptr)
+            if not self.context.execute_async_v3(self._stream):
+                raise RuntimeError(f"TensorRT execution failed for {self.path}")
+            for name, ptr in zip(self.output_names, buffers[len(self.input_names) :], strict=True):
+                host = outputs[name]
+                _cuda_call(
+                    cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, self._stream),
+                )
+            _cuda_call(cudart.cudaStreamSynchronize(self._stream))
+            return {name: out.astype(np.float32, copy=False) for name, out in outputs.items()}
+        finally:
+            for ptr in buffers:
+                cudart.cudaFree(ptr)
+
+
+def open_session(path: str | Path, runtime: str, *, device: str = "cpu") -> Session:
+    """A session for ``path`` under ``runtime`` (``onnxruntime`` or ``tensorrt``)."""
+    if runtime == "onnxruntime":
+        return OnnxRuntimeSession(path, device=device)
+    if runtime == "tensorrt":
+        return TensorRTSession(path)
+    raise BundleError(f"unknown runtime {runtime!r}; choose onnxruntime or tensorrt")
