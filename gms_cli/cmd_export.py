@@ -1,7 +1,7 @@
 """``gms export``: an encoder (teacher or student) and SAM's prompt decoder to a deployment folder.
 
 The folder holds checked ONNX files, optional INT8 and TensorRT versions, a metadata JSON beside
-each and ``bundle.json``; ``gms segment-onnx --onnx DIR`` segments with it.
+each and ``bundle.json``; ``gms segment --onnx DIR`` segments with it.
 """
 
 from __future__ import annotations

@@ -210,6 +210,24 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
         return SamPredictor(build_sam_vit_t(checkpoint=checkpoint, sha256=sha256))
 
 
+def _load_bundle_predictor(
+    folder: Path, runtime: str, precision: str | None, console: Console
+) -> PromptPredictor:
+    from gms_models.errors import ConfigError
+    from gms_models.runtime import BundlePredictor
+
+    if runtime not in ("onnxruntime", "tensorrt"):
+        raise ConfigError(f"--runtime must be onnxruntime or tensorrt, got {runtime!r}")
+    if precision not in (None, "fp32", "fp16", "int8"):
+        raise ConfigError(f"--precision must be fp32, fp16 or int8, got {precision!r}")
+    with console.status(f"opening {folder}"):
+        return BundlePredictor.from_folder(
+            folder,
+            runtime=runtime,  # type: ignore[arg-type]
+            encoder_precision=precision,  # type: ignore[arg-type]
+        )
+
+
 def embed(
     checkpoint: CheckpointOpt,
     image: ImageOpt,
@@ -231,7 +249,6 @@ def embed(
 
 
 def segment_command(
-    checkpoint: CheckpointOpt,
     image: ImageOpt,
     out: Annotated[Path, typer.Option("--out", help="Output .npz (masks, IoU, low-res logits).")],
     box: Annotated[
@@ -267,15 +284,45 @@ def segment_command(
         Path | None, typer.Option("--overlay", help="Also write a PNG of the masks on the image.")
     ] = None,
     sha256: Sha256Opt = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="mobile_sam.pt-layout checkpoint: a path or an http(s) URL (cached). "
+            "Give this or --onnx.",
+        ),
+    ] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--onnx",
+            help="Export folder written by `gms export`: segment with the exported files only "
+            "(no PyTorch model code).",
+        ),
+    ] = None,
+    runtime: Annotated[
+        str, typer.Option("--runtime", help="With --onnx: onnxruntime (CPU) or tensorrt (GPU).")
+    ] = "onnxruntime",
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision", help="With --onnx: encoder file fp32, int8 (ONNX Runtime) or fp16 (TRT)."
+        ),
+    ] = None,
 ) -> None:
-    """Segment an image with box and/or point prompts.
+    """Segment an image with box and/or point prompts (PyTorch checkpoint or exported ONNX).
 
     Writes masks (bool N×H×W), iou_predictions (N), low_res_logits (N×256×256) and
     prompt_index (N) to --out.
     """
+    from gms_models.errors import ConfigError
     from gms_models.image_io import load_rgb
     from gms_models.sam.prompts import validate_prompts
 
+    if (checkpoint is None) == (onnx is None):
+        raise ConfigError("give exactly one of --checkpoint CKPT or --onnx DIR")
+    if onnx is not None and features is not None:
+        raise ConfigError("--features works with --checkpoint only (an ONNX bundle encodes itself)")
     console = Console(stderr=True)
     prompts = parse_prompts(box or [], point or [], mask_input)
     rgb = load_rgb(image)
@@ -288,7 +335,12 @@ def segment_command(
         mask_input=prompts.mask_input,
         mask_size=MASK_SIZE,
     )
-    predictor = _load_predictor(checkpoint, sha256, console)
+    predictor: PromptPredictor
+    if onnx is not None:
+        predictor = _load_bundle_predictor(onnx, runtime, precision, console)
+    else:
+        assert checkpoint is not None
+        predictor = _load_predictor(checkpoint, sha256, console)
     if features is not None:
         predictor.set_features(load_features(features), rgb.shape[:2])
     else:

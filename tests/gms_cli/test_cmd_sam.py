@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gms_cli.main import app
-from gms_models.errors import CheckpointError, DataError, ImageError, PromptError
+from gms_models.errors import CheckpointError, ConfigError, DataError, ImageError, PromptError
 
 GMS = Path(sys.executable).parent / "gms"
 IMAGE_ID = "000000104455"
@@ -318,3 +318,13 @@ def test_exit_status_2_on_a_missing_image(teacher_ckpt: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert result.returncode == 2
     assert "error:" in result.stderr and "missing.jpg" in result.stderr.replace("\n", "")
+
+
+def test_segment_needs_exactly_one_model_source(tmp_path: Path) -> None:
+    image = tmp_path / "img.png"
+    Image.new("RGB", (32, 24)).save(image)
+    common = ["segment", "--image", str(image), "--out", str(tmp_path / "o.npz")]
+    for extra in ([], ["--checkpoint", "a.pt", "--onnx", str(tmp_path)]):
+        result = runner.invoke(app, [*common, "--box", "1,2,10,12", *extra])
+        assert isinstance(result.exception, ConfigError)
+        assert "exactly one of --checkpoint CKPT or --onnx DIR" in str(result.exception)

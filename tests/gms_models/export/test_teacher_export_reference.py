@@ -1,6 +1,6 @@
 """MobileSAM exported at 1024: every file passes the checker and its parity runs, the metadata
 describes it, the ONNX decoder fed the ONNX encoder's embeddings reproduces the official reference
-masks, and ``gms segment-onnx`` gives the masks of ``gms segment``."""
+masks, and ``gms segment --onnx`` gives the masks of ``gms segment``."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def test_segment_onnx_cli_matches_pytorch_segment(
     outputs = {}
     for name, command in (
         ("torch", ["segment", "--checkpoint", str(teacher_ckpt)]),
-        ("onnx", ["segment-onnx", "--onnx", str(teacher_bundle.folder)]),
+        ("onnx", ["segment", "--onnx", str(teacher_bundle.folder)]),
     ):
         out = tmp_path / f"{image_id}-{name}.npz"
         result = runner.invoke(app, [*command, *args, "--out", str(out)])
