@@ -1,0 +1,67 @@
+"""Table 1 of the paper: choosing the encoder family by training Act0/NG classifiers on MALSD.
+
+- :mod:`~gms_models.classify.families`: the twelve families, their sizes and input-size rules;
+- :mod:`~gms_models.classify.config`: the shared recipe (pydantic);
+- :mod:`~gms_models.classify.data`: MALSD splits with the shared augmentation;
+- :mod:`~gms_models.classify.train`: the training/evaluation loop;
+- :mod:`~gms_models.classify.callbacks`: hooks for progress bars and experiment trackers;
+- :mod:`~gms_models.classify.results`: per-epoch metrics and per-family results;
+- :mod:`~gms_models.classify.table`, :mod:`~gms_models.classify.chart`,
+  :mod:`~gms_models.classify.outputs`: the table (markdown, CSV), the bar chart and the files.
+"""
+
+from gms_models.classify.callbacks import ClassifyCallback
+from gms_models.classify.config import AugmentConfig, ClassifyConfig, load_config, parse_config
+from gms_models.classify.families import (
+    TABLE1_FAMILIES,
+    ClassifierFamily,
+    build_classifier,
+    common_img_sizes,
+    family_slugs,
+    get_family,
+    resolve_families,
+)
+from gms_models.classify.outputs import (
+    TableFiles,
+    read_family_metrics,
+    write_family_metrics,
+    write_table_files,
+)
+from gms_models.classify.results import EpochMetrics, FamilyResult
+from gms_models.classify.table import (
+    PAPER_TABLE1,
+    render_csv,
+    render_markdown,
+    table_columns,
+    table_rows,
+)
+from gms_models.classify.train import run_encoder_selection, run_family, train_family
+
+__all__ = [
+    "PAPER_TABLE1",
+    "TABLE1_FAMILIES",
+    "AugmentConfig",
+    "ClassifierFamily",
+    "ClassifyCallback",
+    "ClassifyConfig",
+    "EpochMetrics",
+    "FamilyResult",
+    "TableFiles",
+    "build_classifier",
+    "common_img_sizes",
+    "family_slugs",
+    "get_family",
+    "load_config",
+    "parse_config",
+    "read_family_metrics",
+    "render_csv",
+    "render_markdown",
+    "resolve_families",
+    "run_encoder_selection",
+    "run_family",
+    "table_columns",
+    "table_rows",
+    "train_family",
+    "write_family_metrics",
+    "write_table_files",
+]

@@ -1,0 +1,135 @@
+"""The settings of one encoder-selection run (Table 1), shared by every family.
+
+One pydantic model validates ``params.yaml``, the CLI options and the flow parameters. Every
+family gets the same input size, augmentation, optimiser (AdamW), schedule (linear warm-up, then
+cosine decay to zero, stepped per batch) and epochs; only the architecture differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gms_models.classify.families import common_img_sizes, family_slugs, resolve_families
+from gms_models.errors import ConfigError
+
+PARAMS_SECTION = "classify"
+"""The section of ``params.yaml`` holding these settings."""
+
+
+class AugmentConfig(BaseModel):
+    """Training augmentation; evaluation only resizes to ``img_size``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crop_scale: tuple[float, float] = (0.6, 1.0)
+    """Area fraction range of the random resized crop (aspect ratio 3/4 to 4/3)."""
+    hflip: bool = True
+    """Random horizontal flip with probability 0.5."""
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _valid_scale(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {value}")
+        return value
+
+
+class ClassifyConfig(BaseModel):
+    """Hyper-parameters of the Table 1 classification runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    families: list[str] = Field(default_factory=family_slugs)
+    """Slugs in Table 1 order; accepts ``"all"``, ``"vit,levit"``, slugs or Table 1 names."""
+    img_size: int = 224
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    """Peak learning rate of AdamW."""
+    weight_decay: float = Field(0.05, ge=0)
+    """Applied to weight matrices and conv kernels only (not to biases, norms, embeddings)."""
+    warmup_epochs: int = Field(2, ge=0)
+    """Linear warm-up, capped at ``epochs - 1`` so that every run ends with the cosine decay."""
+    seed: int = Field(0, ge=0)
+    """Seeds model initialisation, batch order and augmentation; reset for every family."""
+    num_workers: int = Field(0, ge=0)
+    device: str = "auto"
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    strict_images: bool = True
+    """Refuse images that are not RGB instead of converting them."""
+    compare_with_paper: bool = True
+    """Show the paper's Table 1 figures beside ours (only meaningful on the real MALSD)."""
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+    @field_validator("families", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any) -> list[str]:
+        if not isinstance(value, str | list | tuple):
+            raise ValueError(f"families must be 'all', 'a,b' or a list, got {value!r}")
+        try:
+            return [f.slug for f in resolve_families(value)]
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("device")
+    @classmethod
+    def _valid_device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @model_validator(mode="after")
+    def _size_fits_every_family(self) -> ClassifyConfig:
+        families = resolve_families(self.families)
+        refusing = [f for f in families if not f.size_rule.accepts(self.img_size)]
+        if refusing:
+            needs = "; ".join(f"{f.slug} needs {f.size_rule.describe()}" for f in refusing)
+            common = ", ".join(map(str, common_img_sizes(families)))
+            raise ValueError(
+                f"img_size={self.img_size} does not suit every chosen family ({needs}); "
+                f"sizes they all take: {common}"
+            )
+        return self
+
+
+def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> ClassifyConfig:
+    """Validate ``values`` (e.g. the ``classify`` section of params.yaml) updated by
+    ``overrides`` (``None`` overrides are ignored); problems raise :class:`ConfigError`."""
+    merged = dict(values or {})
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ClassifyConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid classify config: {problems}") from exc
+
+
+def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:
+    """Read a YAML file holding the settings, or holding them under a ``classify`` section (as
+    ``params.yaml`` does), and apply ``overrides`` as :func:`parse_config` does."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read classify config {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"classify config {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"classify config {path} must hold a mapping, not {type(data).__name__}")
+    if isinstance(data.get(PARAMS_SECTION), dict):
+        data = data[PARAMS_SECTION]
+    try:
+        return parse_config(data, **overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

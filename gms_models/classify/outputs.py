@@ -1,0 +1,59 @@
+"""The files of an encoder-selection run, all written atomically under one folder::
+
+OUT/table1.md            Table 1 (markdown), paper figures beside ours when asked
+OUT/table1.csv           the same rows, full precision
+OUT/table1_val_acc.png   bar chart of val accuracy
+OUT/metrics/<slug>.json  one family: counts, final metrics, per-epoch history
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gms_models.classify.atomic import atomic_write_text
+from gms_models.classify.chart import plot_val_accuracy
+from gms_models.classify.results import FamilyResult
+from gms_models.classify.table import render_csv, render_markdown, table_rows
+
+TABLE_MD = "table1.md"
+TABLE_CSV = "table1.csv"
+CHART_PNG = "table1_val_acc.png"
+METRICS_DIR = "metrics"
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    markdown: Path
+    csv: Path
+    chart: Path
+
+
+def family_metrics_path(out_dir: str | Path, slug: str) -> Path:
+    return Path(out_dir) / METRICS_DIR / f"{slug}.json"
+
+
+def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
+    """Write ``result.as_dict()`` to ``OUT/metrics/<slug>.json``."""
+    text = json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n"
+    return atomic_write_text(family_metrics_path(out_dir, result.slug), text)
+
+
+def read_family_metrics(path: str | Path) -> FamilyResult:
+    """Inverse of :func:`write_family_metrics`."""
+    return FamilyResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def write_table_files(
+    results: Sequence[FamilyResult], out_dir: str | Path, *, with_paper: bool
+) -> TableFiles:
+    """Write the table (markdown and CSV) and the chart for ``results`` under ``out_dir``."""
+    out_dir = Path(out_dir)
+    rows = table_rows(results, with_paper)
+    return TableFiles(
+        markdown=atomic_write_text(out_dir / TABLE_MD, render_markdown(rows)),
+        csv=atomic_write_text(out_dir / TABLE_CSV, render_csv(rows)),
+        chart=plot_val_accuracy(results, out_dir / CHART_PNG, with_paper=with_paper),
+    )

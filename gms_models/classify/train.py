@@ -1,0 +1,212 @@
+"""Train and evaluate Table 1 classifiers: every family under the same recipe.
+
+Recipe (from :class:`~gms_models.classify.config.ClassifyConfig`): cross-entropy, AdamW with
+weight decay on weight matrices and conv kernels only, learning rate warmed up linearly over
+``warmup_epochs`` (at most ``epochs - 1``, so that every run ends with the decay) and then
+decayed to zero on a half cosine (stepped per batch), the same augmentation and input size for
+all. Before each family the Python, NumPy and torch generators
+are reset to ``seed``, so a family's numbers do not depend on which families ran before it (the
+flow may train them in any order or in parallel). On CPU a run is bitwise repeatable; on CUDA,
+non-deterministic kernels may make the last digits differ.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from gms_models.classify.callbacks import ClassifyCallback
+from gms_models.classify.config import ClassifyConfig
+from gms_models.classify.data import malsd_splits
+from gms_models.classify.families import ClassifierFamily, get_family, resolve_families
+from gms_models.classify.results import EpochMetrics, FamilyResult
+from gms_models.errors import ConfigError
+from gms_models.profiling import profile_model
+
+NUM_CLASSES = 2
+LabelledImages = Dataset[tuple[torch.Tensor, int]]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → the first CUDA device when there is one, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor of step ``i`` (0-based): linear ramp to 1, then half cosine to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        decay_steps = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / decay_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """Weight decay on Linear/Conv weights; none on biases, norms, tokens and embeddings."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            is_kernel = isinstance(module, nn.Linear | nn.modules.conv._ConvNd)
+            (decay if is_kernel and name == "weight" else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _loader(
+    dataset: LabelledImages, config: ClassifyConfig, *, train: bool, device: torch.device
+) -> DataLoader:
+    size = len(dataset)  # type: ignore[arg-type]
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=train,
+        # A last training batch of one sample breaks BatchNorm in training mode (LeViT, CvT and
+        # GroupMixFormer at small sizes), so it is dropped; any other remainder is kept.
+        drop_last=train and size > 1 and size % config.batch_size == 1,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` over ``loader`` in eval mode."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        logits = model(images)
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        seen += labels.numel()
+    return loss_sum / seen, correct / seen
+
+
+def train_family(
+    family: ClassifierFamily | str,
+    config: ClassifyConfig,
+    train_set: LabelledImages,
+    val_set: LabelledImages,
+    callbacks: Sequence[ClassifyCallback] = (),
+) -> FamilyResult:
+    """Train one family's classifier on ``train_set``, evaluating on ``val_set`` every epoch."""
+    family = get_family(family) if isinstance(family, str) else family
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    model = family.build(config.img_size, NUM_CLASSES).to(device)
+    profile = profile_model(model, config.img_size)
+    train_loader = _loader(train_set, config, train=True, device=device)
+    val_loader = _loader(val_set, config, train=False, device=device)
+    steps_per_epoch = len(train_loader)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    warmup_epochs = min(config.warmup_epochs, config.epochs - 1)  # always end with the decay
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        warmup_cosine(config.epochs * steps_per_epoch, warmup_epochs * steps_per_epoch),
+    )
+    for cb in callbacks:
+        cb.on_family_start(family, profile, config.epochs, steps_per_epoch)
+
+    started = time.perf_counter()
+    history: list[EpochMetrics] = []
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step, (images, labels) in enumerate(train_loader, start=1):
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            batch_loss = loss.item()
+            loss_sum += batch_loss * labels.numel()
+            correct += int((logits.detach().argmax(dim=1) == labels).sum())
+            seen += labels.numel()
+            for cb in callbacks:
+                cb.on_step_end(family, epoch, step, batch_loss)
+        val_loss, val_acc = evaluate(model, val_loader, device)
+        metrics = EpochMetrics(
+            epoch=epoch,
+            train_loss=loss_sum / seen,
+            train_acc=correct / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - epoch_start,
+        )
+        history.append(metrics)
+        for cb in callbacks:
+            cb.on_epoch_end(family, metrics)
+
+    result = FamilyResult(
+        family=family.name,
+        slug=family.slug,
+        img_size=config.img_size,
+        params=profile.params_thop,
+        params_true=profile.params_true,
+        macs=profile.macs,
+        history=tuple(history),
+        train_images=len(train_set),  # type: ignore[arg-type]
+        val_images=len(val_set),  # type: ignore[arg-type]
+        seconds=time.perf_counter() - started,
+    )
+    for cb in callbacks:
+        cb.on_family_end(result)
+    return result
+
+
+def run_family(
+    malsd_root: str | Path,
+    family: str,
+    config: ClassifyConfig,
+    callbacks: Sequence[ClassifyCallback] = (),
+) -> FamilyResult:
+    """Read the MALSD at ``malsd_root`` and train one family (one arm of the flow's fan-out)."""
+    train_set, val_set = malsd_splits(malsd_root, config)
+    return train_family(family, config, train_set, val_set, callbacks)
+
+
+def run_encoder_selection(
+    malsd_root: str | Path,
+    config: ClassifyConfig,
+    callbacks: Sequence[ClassifyCallback] = (),
+) -> list[FamilyResult]:
+    """Train every family of ``config.families`` in Table 1 order on the MALSD at
+    ``malsd_root``; the data is checked once, before the first family starts."""
+    train_set, val_set = malsd_splits(malsd_root, config)
+    return [
+        train_family(family, config, train_set, val_set, callbacks)
+        for family in resolve_families(config.families)
+    ]
