@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 HUBER_DELTA = 1.0
 FAILURE_FILE = "failure.json"
 #: Config fields that do not change what a run computes: a recorded failure holds across them.
-_NEUTRAL_FIELDS = {"resume", "out_dir", "cache_dir", "device", "num_workers"}
+_NEUTRAL_FIELDS = {"name", "resume", "out_dir", "cache_dir", "device", "num_workers"}
 
 
 class NonFiniteLossError(GmsError):

@@ -215,6 +215,24 @@ def test_resume_after_a_crash_gives_the_weights_of_an_uninterrupted_run(
     assert again.loss_history == full.loss_history and again.epochs_completed == 3
 
 
+def test_resuming_with_another_lr_continues_the_checkpoint_with_the_new_lr(
+    standins: ModuleType, tiny_images: Path, tmp_path: Path
+) -> None:
+    runs = {}
+    for lr in (3e-3, 1e-3):
+        config = standins.tiny_config(tiny_images, tmp_path / f"to{lr:g}", epochs=1, lr=3e-3)
+        _run(standins, config)
+        later = config.model_copy(update={"epochs": 2, "lr": lr, "resume": True})
+        runs[lr] = read_checkpoint(_run(standins, later).state_checkpoint)
+    changed, kept = runs[1e-3], runs[3e-3]
+    assert changed["optimizer"]["param_groups"][0]["lr"] == 1e-3
+    assert changed["scheduler"]["base_lrs"] == [1e-3]
+    assert kept["optimizer"]["param_groups"][0]["lr"] == 3e-3
+    # epoch 1 is shared; epoch 2 differs by its lr only
+    assert changed["loss_history"][0] == kept["loss_history"][0]
+    assert changed["loss_history"][1] != kept["loss_history"][1]
+
+
 class _PoisonedImages(ImageFolderDataset):
     """Item 0 becomes a NaN teacher input from epoch index ``1`` on (a corrupt float input)."""
 

@@ -1,0 +1,310 @@
+"""One teacher pass for many students: arms trained together vs one by one, in one run.
+
+    uv run python benchmarks/bench_multi_student.py [--img-size 256] [--batch-size 2]
+        [--images 8] [--epochs 1] [--reps 3] [--rounds 1] [--threads 1] [--table2]
+
+For N = 3 and N = 5 arms (gmf_2282 at lr 3e-4 and 1e-3, resnet18, gmf_3344, vit_t) it trains
+the arms one by one (``distill`` per arm: its own dataset, teacher and data stream) and together
+(``distill_group``: one stream, one teacher pass per batch), and prints the ratio together / one
+by one beside the ratio predicted from step times measured here first:
+
+    predicted together   = data + T + sum_i S_i          (per batch)
+    predicted one by one = sum_i (data + T + S_i)
+
+where data is decoding and cropping a batch (DataLoader without workers, as in the runs), T the
+teacher's forward pass and S_i student i's forward/backward/Adam step (the trainer's own
+``StudentRun.train_step``), each the median of ``--reps`` repetitions after a warm-up. The runs
+are whole calls (building dataset, teacher and students, the per-epoch pictures and checkpoints
+included), so with few steps per arm the per-run costs that grouping also saves weigh in.
+
+Each round runs N = 3 together, the five arms alone, then N = 5 together (one untimed run warms
+up first-call costs before); ratios are taken within a round, and with ``--rounds`` > 1 their
+median is printed. On the CPU, process CPU time is measured beside wall time: on a shared
+machine other processes stretch wall time by whatever share of the cores they take, while the
+CPU time a run needs barely changes, so its ratio is the steadier figure. The load average is
+printed beside every run.
+
+On a CUDA machine the defaults become input 1024, batch 8, bf16 autocast for students and
+teacher, and ``--table2`` is on: the step times of all ten Table 2 arms are measured and the hours
+of the full ablation (10 arms x 13 epochs x 118,287 COCO train images, batch 8) extrapolated, one
+by one and in the groups ``pack_groups`` makes for this GPU. ``--table2`` also runs on the CPU
+(labelled with the device and input size), which only checks the arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from gms_models.data.image_folder import ImageFolderDataset
+from gms_models.train import (
+    DistillConfig,
+    StudentRun,
+    build_teacher,
+    detect_devices,
+    distill,
+    distill_group,
+    group_by_recipe,
+    pack_groups,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GMS_SHARED", REPO.parent / "shared"))
+TEACHER = SHARED / "reference" / "mobile_sam" / "mobile_sam_random_seed0.pt"
+COCO = SHARED / "data" / "coco-mini" / "val2017"
+
+#: (name, arch, lr) of the arms, in the order N takes them.
+ARMS = (
+    ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),
+    ("gmf_2282-lr1e-3", "gmf_2282", 1e-3),
+    ("resnet18", "resnet18", 3e-4),
+    ("gmf_3344", "gmf_3344", 3e-4),
+    ("vit_t", "vit_t", 3e-4),
+)
+#: The ten arms of Table 2 (the paper's Table 2 minus the teacher row).
+TABLE2 = (
+    ("resnet18", "resnet18", 3e-4),
+    ("vit_t", "vit_t", 3e-4),
+    ("gmf_33124-lr3e-4", "gmf_33124", 3e-4),
+    ("gmf_33124-lr3e-3", "gmf_33124", 3e-3),
+    ("gmf_33124-lr1e-3", "gmf_33124", 1e-3),
+    ("gmf_3312", "gmf_3312", 3e-4),
+    ("gmf_3344", "gmf_3344", 3e-4),
+    ("gmf_2264", "gmf_2264", 3e-4),
+    ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),
+    ("gmf_2282-lr1e-3", "gmf_2282", 1e-3),
+)
+COCO_TRAIN_IMAGES = 118_287
+TABLE2_EPOCHS = 13
+TABLE2_BATCH = 8
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class Took:
+    """Wall and process CPU seconds of something."""
+
+    wall: float
+    cpu: float
+
+    def __add__(self, other: Took) -> Took:
+        return Took(self.wall + other.wall, self.cpu + other.cpu)
+
+
+def timed(run: Callable[[], object], device: torch.device) -> Took:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    sync(device)
+    return Took(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def median_time(run: Callable[[], object], reps: int, device: torch.device) -> Took:
+    """Median wall and CPU time of ``run()`` over ``reps`` calls after one warm-up call."""
+    run()
+    sync(device)
+    times = [timed(run, device) for _ in range(reps)]
+    return Took(statistics.median(t.wall for t in times), statistics.median(t.cpu for t in times))
+
+
+def arm_configs(arms, images: Path, out: Path, args: argparse.Namespace) -> list[DistillConfig]:
+    return [
+        DistillConfig(
+            name=name,
+            arch=arch,
+            lr=lr,
+            images=images,
+            teacher=TEACHER,
+            teacher_backend="torch",
+            teacher_precision=args.teacher_precision,
+            amp=args.amp,
+            img_size=args.img_size,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            num_workers=0,
+            device=args.device,
+            out_dir=out / name,
+        )
+        for name, arch, lr in arms
+    ]
+
+
+def measure_steps(
+    configs: list[DistillConfig], reps: int, out: Path
+) -> tuple[Took, Took, dict[str, Took]]:
+    """(data, teacher, {arch: student step}) seconds per batch, by the trainer's own parts."""
+    first = configs[0]
+    device = torch.device(first.device if first.device != "auto" else "cpu")
+    dataset = ImageFolderDataset(
+        first.images, teacher_size=first.img_size, student_size=first.img_size, seed=first.seed
+    )
+    loader = DataLoader(dataset, batch_size=first.batch_size, shuffle=True)
+    batch = next(iter(loader))
+    data = median_time(lambda: next(iter(loader)), reps, torch.device("cpu"))
+    teacher = build_teacher(first, device)
+    images = batch.teacher.to(device)
+    targets = teacher(images)
+    t = median_time(lambda: teacher(images), reps, device)
+    teacher.close()
+    students: dict[str, Took] = {}
+    for config in configs:
+        if config.arch in students:
+            continue  # the same arch at another lr costs the same
+        student = StudentRun.create(
+            config, device=device, steps_per_epoch=reps + 1, out_dir=out / "probe"
+        )
+        student.begin_epoch(reps + 1)
+        indices = iter(range(reps + 1))
+        students[config.arch] = median_time(
+            lambda s=student, i=indices: s.train_step(images, targets, next(i)), reps, device
+        )
+        del student
+    return data, t, students
+
+
+def table2_hours(
+    args: argparse.Namespace, images: Path, out: Path, device_name: str
+) -> tuple[float, float, int]:
+    """Extrapolated hours of the full ablation: (one by one, packed groups, number of parts)."""
+    configs = arm_configs(TABLE2, images, out, args)
+    configs = [c.model_copy(update={"batch_size": TABLE2_BATCH}) for c in configs]
+    data, t, s = measure_steps(configs, args.reps, out)
+    steps = TABLE2_EPOCHS * math.ceil(COCO_TRAIN_IMAGES / TABLE2_BATCH)
+    alone = steps * sum(data.wall + t.wall + s[c.arch].wall for c in configs)
+    parts = pack_groups(group_by_recipe(configs), detect_devices(device_name))
+    together = steps * sum(
+        data.wall + t.wall + sum(s[c.arch].wall for c in p.configs) for p in parts
+    )
+    return alone / 3600, together / 3600, len(parts)
+
+
+def show(took: Took, digits: int = 3) -> str:
+    """``wall (cpu)`` on the CPU, ``wall`` on a GPU (where process CPU time means nothing)."""
+    if torch.cuda.is_available():
+        return f"{took.wall:.{digits}f}"
+    return f"{took.wall:.{digits}f} ({took.cpu:.{digits}f})"
+
+
+def median_took(times: list[Took]) -> Took:
+    return Took(statistics.median(t.wall for t in times), statistics.median(t.cpu for t in times))
+
+
+def report(round_: int, what: str, took: Took) -> None:
+    print(f"round {round_ + 1} {what}: {show(took, 1)} s (load {loadavg()})", flush=True)
+
+
+def loadavg() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    cuda = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--img-size", type=int, default=1024 if cuda else 256)
+    parser.add_argument("--batch-size", type=int, default=8 if cuda else 2)
+    parser.add_argument("--images", type=int, default=32 if cuda else 8)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=5 if cuda else 3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table2", action=argparse.BooleanOptionalAction, default=cuda)
+    args = parser.parse_args()
+    args.device = "cuda" if cuda else "cpu"
+    args.amp = "bf16" if cuda else "off"
+    args.teacher_precision = "bf16" if cuda else "fp32"
+    torch.set_num_threads(args.threads)
+    device_label = torch.cuda.get_device_name() if cuda else f"CPU, {args.threads} thread(s)"
+    print(f"load average at start: {loadavg()} ({os.cpu_count()} CPUs); device: {device_label}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        images = tmp_path / "images"
+        images.mkdir()
+        for image in sorted(COCO.glob("*.jpg"))[: args.images]:
+            (images / image.name).symlink_to(image)
+        configs = arm_configs(ARMS, images, tmp_path / "runs", args)
+        data, t, s = measure_steps(configs, args.reps, tmp_path)
+        clock = "wall" if cuda else "wall (CPU)"
+        print(
+            f"\nstep times in s, {clock}, at {args.img_size} px, batch {args.batch_size} "
+            f"(median of {args.reps}): data {show(data)}, teacher {show(t)}, "
+            + ", ".join(f"{arch} {show(took)}" for arch, took in s.items()),
+            flush=True,
+        )
+        device = torch.device(args.device)
+        # warm-up (first-call costs: plotting, checkpoint writers), not timed
+        distill(configs[0].model_copy(update={"out_dir": tmp_path / "warm-up"}), progress=False)
+        rounds: list[dict[str, Took]] = []
+        for round_ in range(args.rounds):
+            took: dict[str, Took] = {}
+            # the group runs bracket the solo runs, so that drifting load hits both alike
+            for n in (3, 5):
+                if n == 5:
+                    for config in configs:
+                        folder = tmp_path / f"alone{round_}" / config.run_name
+                        solo = config.model_copy(update={"out_dir": folder})
+                        took[config.run_name] = timed(
+                            lambda c=solo: distill(c, progress=False), device
+                        )
+                        report(round_, f"alone {config.run_name}", took[config.run_name])
+                group = [
+                    c.model_copy(update={"out_dir": tmp_path / f"group{n}-{round_}" / c.run_name})
+                    for c in configs[:n]
+                ]
+                took[f"N={n}"] = timed(lambda g=group: distill_group(g, progress=False), device)
+                report(round_, f"together N={n}", took[f"N={n}"])
+            rounds.append(took)
+
+        steps = args.epochs * math.ceil(args.images / args.batch_size)
+        print(
+            f"\n{args.images} images x {args.epochs} epoch(s) = {steps} steps per arm, "
+            f"input {args.img_size}, batch {args.batch_size}, {device_label}; "
+            f"seconds {clock}, median of {args.rounds} round(s)"
+        )
+        print("N | one by one s   | together s     | ratio measured  | ratio predicted")
+        for n in (3, 5):
+            arms = configs[:n]
+            one_by_one = [sum((r[c.run_name] for c in arms), Took(0, 0)) for r in rounds]
+            together = [r[f"N={n}"] for r in rounds]
+            predicted = (data.wall + t.wall + sum(s[c.arch].wall for c in arms)) / sum(
+                data.wall + t.wall + s[c.arch].wall for c in arms
+            )
+            predicted_cpu = (data.cpu + t.cpu + sum(s[c.arch].cpu for c in arms)) / sum(
+                data.cpu + t.cpu + s[c.arch].cpu for c in arms
+            )
+            pairs = list(zip(together, one_by_one, strict=True))
+            ratio = Took(
+                statistics.median(g.wall / a.wall for g, a in pairs),
+                statistics.median(g.cpu / a.cpu for g, a in pairs),
+            )
+            print(
+                f"{n} | {show(median_took(one_by_one), 1):14} | "
+                f"{show(median_took(together), 1):14} | {show(ratio, 3):15} | "
+                f"{show(Took(predicted, predicted_cpu), 3)}"
+            )
+        if args.table2:
+            hours_alone, hours_together, parts = table2_hours(args, images, tmp_path, args.device)
+            print(
+                f"\nTable 2 extrapolated ({len(TABLE2)} arms x {TABLE2_EPOCHS} epochs x "
+                f"{COCO_TRAIN_IMAGES} images, batch {TABLE2_BATCH}, input {args.img_size}, "
+                f"{device_label}): one by one {hours_alone:.1f} h, together in {parts} "
+                f"group(s) {hours_together:.1f} h (ratio {hours_together / hours_alone:.3f})"
+            )
+    print(f"load average at end: {loadavg()}")
+
+
+if __name__ == "__main__":
+    main()
