@@ -1,0 +1,188 @@
+"""Orchestration overhead: one tiny arm (distil → export → evaluate) run as bare library calls,
+and as the ``distill`` flow (Prefect task runs, MLflow logging of params, metrics, checkpoint,
+ONNX model registration, table), in one process, with the difference in seconds.
+
+    uv run python benchmarks/bench_orchestration.py [--arch gmf_2282] [--img-size 64] \
+        [--epochs 1] [--images 2] [--threads 1]
+
+Both do the same work on the tiny demo data with the same random-weight teacher checkpoint: the
+same DistillConfig, a Params/MACs profile, an ONNX export of the encoder with its checks, the
+ONNX Runtime latency, box-prompt mIoU against the teacher and a mask grid. After an untimed bare
+run (imports, first-call costs), the first flow run of the process is timed alone (it starts
+Prefect's temporary server and creates the MLflow SQLite schema); then ``--repeats`` pairs of
+bare and flow runs are interleaved, so that load from other processes hits both alike (the flow
+runs use the same MLflow store and fresh work folders, so nothing is reused); last, one flow run
+that reuses every cached step. The load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values) + " s"
+
+
+def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> float:
+    """The arm with library calls only; returns its wall time in seconds."""
+    from gms_models.data.coco import CocoInstances
+    from gms_models.evaluate import (
+        build_student_sam,
+        build_teacher_sam,
+        coco_grid_prompts,
+        evaluate_coco_vs_teacher,
+        render_mask_grid,
+    )
+    from gms_models.export import export_bundle, student_sources
+    from gms_models.profiling import profile_model
+    from gms_models.registry import build_encoder
+    from gms_models.train import DistillConfig, distill
+    from tasks.export import measure_latencies
+
+    started = time.perf_counter()
+    config = DistillConfig(
+        arch=args.arch,
+        img_size=args.img_size,
+        images=data / "unlabeled",
+        teacher=teacher,
+        teacher_backend="torch",
+        epochs=args.epochs,
+        batch_size=2,
+        num_workers=0,
+        device="cpu",
+        out_dir=out / "distill",
+        cache_dir=out / "cache",
+    )
+    result = distill(config, progress=False)
+    profile_model(build_encoder(args.arch, img_size=args.img_size), args.img_size)
+    bundle = out / "bundle"
+    export_bundle(bundle, student_sources(args.arch, result.checkpoint), overwrite=True)
+    measure_latencies(
+        bundle, bundle / f"{args.arch}.onnx", result.checkpoint, args.arch, args.img_size,
+        ["onnxruntime"], 1, "cpu",
+    )  # fmt: skip
+    coco = CocoInstances(
+        data / "coco/annotations/instances.json", data / "coco/images", max_images=args.images
+    )
+    student = build_student_sam(args.arch, result.checkpoint, teacher)
+    reference = build_teacher_sam(teacher, args.img_size)
+    evaluate_coco_vs_teacher(student, reference, coco, progress=False)
+    first = coco[0]
+    render_mask_grid(
+        [first.path], [coco_grid_prompts(first)], {"teacher": reference, args.arch: student},
+        out / "grid.png",
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def flow_arm(args: argparse.Namespace, data: Path, teacher: Path, runs: Path, store: str) -> float:
+    """The same arm as the ``distill`` flow; returns its wall time in seconds."""
+    from flows.distill_ablation import distill
+    from flows.params import DistillParams
+    from tasks.specs import (
+        ArmOverride,
+        DataSpec,
+        EvalSpec,
+        ExportSpec,
+        TeacherSource,
+        TrackingSpec,
+        TrainSpec,
+    )
+
+    params = DistillParams(
+        experiment="bench-orchestration",
+        arm=ArmOverride(arch=args.arch),
+        train=TrainSpec(
+            img_size=args.img_size, batch_size=2, epochs=args.epochs, num_workers=0, device="cpu"
+        ),
+        export=ExportSpec(decoder=False),
+        evaluate=EvalSpec(
+            max_images=args.images,
+            mask_grid_images=1,
+            profile_img_size=args.img_size,
+            latency_runtimes=["onnxruntime"],
+            latency_runs=1,
+        ),
+        data=DataSpec(root=data),
+        teacher=TeacherSource(checkpoint=str(teacher), backend="torch"),
+        tracking=TrackingSpec(runs_dir=runs, tracking_uri=store),
+        torch_threads=args.threads,
+    )
+    started = time.perf_counter()
+    distill(**params.flow_kwargs())
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="gmf_2282")
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--images", type=int, default=2, help="COCO images evaluated")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3, help="timed bare/flow pairs")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="gms-bench-orchestration-"))
+    os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    (root / "prefect").mkdir()
+
+    import torch
+
+    from gms_models.data.demo import generate_demo
+    from tasks.teacher import random_teacher
+    from tasks.tracking import local_store_uri
+
+    torch.set_num_threads(args.threads)
+    console = Console()
+    load_before = _load()
+    data = generate_demo(root / "data", seed=0, scale="tiny").parent
+    teacher = random_teacher(root / "teacher", seed=0)
+    store = local_store_uri(root / "store")
+
+    bare_arm(args, data, teacher, root / "bare-warmup")  # imports and first-call costs, untimed
+    cold = flow_arm(args, data, teacher, root / "flow-cold", store)
+    bare, warm = [], []
+    for i in range(args.repeats):
+        bare.append(bare_arm(args, data, teacher, root / f"bare-{i}"))
+        warm.append(flow_arm(args, data, teacher, root / f"flow-{i}", store))
+    reused = flow_arm(args, data, teacher, root / "flow-0", store)
+    load_after = _load()
+
+    base, flow = statistics.median(bare), statistics.median(warm)
+    table = Table(title=f"one {args.arch} arm at {args.img_size} px, {args.epochs} epoch(s)")
+    table.add_column("run")
+    table.add_column("seconds", justify="right")
+    table.add_column("minus bare (s)", justify="right")
+    table.add_row(f"bare library calls (median of {args.repeats})", f"{base:.1f}", "–")
+    for name, value in (
+        (f"flow with MLflow logging (median of {args.repeats})", flow),
+        ("flow, first in process (temporary Prefect server, MLflow schema)", cold),
+        ("flow, every step reused from the cache", reused),
+    ):
+        table.add_row(name, f"{value:.1f}", f"{value - base:+.1f}")
+    console.print(table)
+    console.print(f"bare runs: {_seconds(bare)}; flow runs: {_seconds(warm)}")
+    console.print(
+        f"load average before: {load_before}; after: {load_after} ({os.cpu_count()} cores)"
+    )
+    console.print(f"work folder: {root}")
+
+
+if __name__ == "__main__":
+    main()

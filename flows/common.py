@@ -1,0 +1,62 @@
+"""What every flow does first (threads, code version, tracking store) and how it reads the
+outcome of a task future without letting one failure stop the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+
+from flows.params import FlowParams
+from tasks.caching import CodeVersion, code_version
+from tasks.devices import torch_threads
+from tasks.tracking import resolve_tracking_uri
+
+TABLES_DIR = "tables"
+
+
+@dataclass(frozen=True)
+class FlowSetup:
+    runs_dir: Path
+    """Absolute."""
+    code: CodeVersion
+    tracking_uri: str
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.runs_dir / TABLES_DIR
+
+
+def setup_flow(params: FlowParams) -> FlowSetup:
+    """Apply ``torch_threads``, read the code version, resolve the MLflow store."""
+    torch_threads(params.torch_threads)
+    runs_dir = Path(params.tracking.runs_dir).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    return FlowSetup(
+        runs_dir=runs_dir, code=code_version(), tracking_uri=resolve_tracking_uri(params.tracking)
+    )
+
+
+def parent_run_name(flow: str) -> str:
+    """``<flow> <Prefect flow-run name>`` (just the flow name outside Prefect)."""
+    return f"{flow} {flow_run.name}" if flow_run.name else flow
+
+
+def failure_of(future: PrefectFuture | None) -> str | None:
+    """The error message of a failed task future (waiting for it), None when it completed.
+
+    A task that never ran because an upstream task failed (``NotReady``) also gives None: its
+    upstream's failure is the one to report.
+    """
+    if future is None:
+        return None
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return None
+    if not state.is_failed() and not state.is_crashed():
+        return None
+    error = future.result(raise_on_failure=False)
+    return str(error) if isinstance(error, BaseException) else str(state.message)

@@ -1,0 +1,378 @@
+"""``distill-ablation`` (Table 2) and ``distill`` (one arm).
+
+data → teacher → for every arm, in parallel up to one per device: distil → export → evaluate
+(each arm a child MLflow run of the flow's parent run) → Table 2 (markdown, CSV, Pareto plot)
+→ optionally ``pick`` the champion. An arm that fails keeps its row, marked with the step and
+the reason; the others go on. The flow fails only when every arm failed.
+
+Arms are submitted in *groups* (:func:`group_arms`). Today every group holds one arm and runs
+the three steps of that arm; training the arms of a group over one data stream (one teacher
+pass for all, issue 9's multi-student trainer) replaces the distil step of a group without
+changing the rest of the flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture
+from pydantic import BaseModel
+
+from flows.common import FlowSetup, failure_of, parent_run_name, setup_flow
+from flows.params import ArmGrid, DistillAblationParams, DistillParams
+from tasks.data import prepare_data
+from tasks.distill import distill_arm
+from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
+from tasks.export import export_arm
+from tasks.results import DataInfo, RunRef, TableFiles, TeacherInfo
+from tasks.selection import PickOutputs, pick_encoder
+from tasks.specs import (
+    ArmOverride,
+    ArmSpec,
+    DataSpec,
+    EvalSpec,
+    ExportSpec,
+    PickRule,
+    TeacherSource,
+    TrackingSpec,
+    TrainSpec,
+)
+from tasks.tables import TABLE2_STEM, AblationRow, failure_status, write_ablation_table
+from tasks.teacher import prepare_teacher
+from tasks.tracking import (
+    ensure_experiment,
+    finish_run,
+    log_metrics,
+    log_params,
+    parent_run,
+    provenance_tags,
+    set_tags,
+    start_run,
+)
+
+
+class AblationSummary(BaseModel):
+    """What an ablation flow run returns: where its records and tables are."""
+
+    experiment: str
+    tracking_uri: str
+    parent_run_id: str
+    rows: list[AblationRow]
+    tables: TableFiles
+    champion: PickOutputs | None = None
+
+
+@dataclass(frozen=True)
+class ArmGroup:
+    """Arms submitted together (see the module docstring)."""
+
+    arms: tuple[ArmSpec, ...]
+
+
+def group_arms(arms: list[ArmSpec]) -> list[ArmGroup]:
+    """One group per arm, in order."""
+    return [ArmGroup((arm,)) for arm in arms]
+
+
+@dataclass
+class ArmFutures:
+    arm: ArmSpec
+    run: RunRef
+    distill: PrefectFuture
+    export: PrefectFuture | None
+    evaluate: PrefectFuture
+
+
+def submit_group(
+    group: ArmGroup,
+    runs: dict[str, RunRef],
+    params: DistillAblationParams,
+    data: DataInfo,
+    teacher: TeacherInfo,
+    setup: FlowSetup,
+) -> list[ArmFutures]:
+    """Submit distil → (export, evaluate) for each arm of ``group``."""
+    submitted = []
+    for arm in group.arms:
+        run = runs[arm.name]
+        distilled = distill_arm.submit(
+            arm,
+            params.train,
+            data,
+            teacher,
+            setup.runs_dir,
+            setup.code,
+            run=run,
+            profile_img_size=params.evaluate.profile_img_size,
+        )
+        exported = None
+        if params.export.enabled:
+            exported = export_arm.with_options(task_run_name=f"export-{arm.name}").submit(
+                distilled,
+                teacher,
+                params.export,
+                params.evaluate.latency_runtimes,
+                params.evaluate.latency_runs,
+                setup.runs_dir,
+                setup.code,
+                run=run,
+                device=params.train.device,
+            )
+        evaluated = evaluate_arm.with_options(task_run_name=f"evaluate-{arm.name}").submit(
+            distilled,
+            teacher,
+            data,
+            params.evaluate,
+            setup.runs_dir,
+            setup.code,
+            run=run,
+            device=params.train.device,
+        )
+        submitted.append(ArmFutures(arm, run, distilled, exported, evaluated))
+    return submitted
+
+
+def arm_row(futures: ArmFutures) -> AblationRow:
+    """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
+    arm = futures.arm
+    row = AblationRow(
+        model=arm.name, arch=arm.arch, lr=arm.lr, epochs=arm.epochs, run_id=futures.run.run_id
+    )
+    failures = [
+        (step, failure_of(future))
+        for step, future in (
+            ("distill", futures.distill),
+            ("export", futures.export),
+            ("evaluate", futures.evaluate),
+        )
+    ]
+    failed = [(step, reason) for step, reason in failures if reason is not None]
+    if failed:
+        row.status = failure_status(*failed[0])
+    if failures[0][1] is None:
+        distilled = futures.distill.result()
+        row.depths = distilled.depths
+        row.last_loss = distilled.last_loss
+        row.params_m = distilled.params_m
+        row.macs_g = distilled.macs_g
+    if futures.export is not None and failures[1][1] is None and failures[0][1] is None:
+        row.latency_ms = dict(futures.export.result().latency_ms)
+    if failures[2][1] is None and failures[0][1] is None:
+        metrics = futures.evaluate.result().metrics
+        row.miou = metrics.get("miou")
+        row.miou_small = metrics.get("miou_small")
+        row.miou_medium = metrics.get("miou_medium")
+        row.miou_large = metrics.get("miou_large")
+    return row
+
+
+def arm_knobs(params: DistillAblationParams, teacher: TeacherInfo) -> dict[str, object]:
+    """The knobs every arm shares, logged on each child run before it starts (so a failed arm
+    still shows what it was)."""
+    train = params.train
+    return {
+        "img_size": train.img_size,
+        "teacher_size": train.teacher_size or train.img_size,
+        "batch_size": train.batch_size,
+        "seed": train.seed,
+        "teacher_backend": teacher.backend,
+        "teacher_source": teacher.source,
+        "teacher_random": teacher.random,
+        "teacher_sha256": teacher.sha256,
+        **train.options,
+    }
+
+
+def _notes(
+    params: DistillAblationParams, teacher: TeacherInfo, data: DataInfo, reference: str
+) -> list[str]:
+    train = params.train
+    notes = [
+        f"Setup: student input {train.img_size}, "
+        f"teacher input {train.teacher_size or train.img_size}, "
+        f"batch {train.batch_size}, seed {train.seed}; teacher {teacher.source} "
+        f"(sha256 {teacher.sha256[:12]}); data {data.root}.",
+        f"mIoU: box prompts on {data.coco_annotations.name}"
+        + (f" (first {params.evaluate.max_images} images)" if params.evaluate.max_images else "")
+        + (" against COCO's masks." if reference == "gt" else " against the teacher's masks."),
+        f"Params/MACs: thop convention at {params.evaluate.profile_img_size}×"
+        f"{params.evaluate.profile_img_size}; latency: median of {params.evaluate.latency_runs} "
+        "batch-1 encoder runs.",
+    ]
+    if teacher.random:
+        notes.append(
+            "**The teacher has random weights**: these numbers only show that the pipeline runs."
+        )
+    return notes
+
+
+def _teacher_row(evaluated: PrefectFuture | None, reference: str) -> AblationRow:
+    row = AblationRow(model="ViT-T (teacher)", arch="vit_t", role="T")
+    if evaluated is None:
+        row.status = "reference masks" if reference == "teacher" else "not scored"
+        return row
+    reason = failure_of(evaluated)
+    if reason is not None:
+        row.status = failure_status("evaluate", reason)
+        return row
+    metrics = evaluated.result().metrics
+    row.miou = metrics.get("miou")
+    row.miou_small = metrics.get("miou_small")
+    row.miou_medium = metrics.get("miou_medium")
+    row.miou_large = metrics.get("miou_large")
+    return row
+
+
+def run_ablation(
+    params: DistillAblationParams, *, flow_name: str, table_stem: str
+) -> AblationSummary:
+    """The body of both flows of this module (see the module docstring)."""
+    logger = get_run_logger()
+    setup = setup_flow(params)
+    train = params.train
+    data = prepare_data(params.data, setup.runs_dir)
+    teacher = prepare_teacher(
+        params.teacher,
+        setup.runs_dir,
+        img_size=train.teacher_size or train.img_size,
+        device=train.device,
+        batch_size=train.batch_size,
+    )
+    arms = params.arms.resolve(train)
+    reference = resolve_reference(params.evaluate, teacher)
+    uri = setup.tracking_uri
+    experiment_id = ensure_experiment(uri, params.experiment, setup.runs_dir)
+    tags = provenance_tags(setup.code, data, flow_name)
+    with parent_run(uri, experiment_id, parent_run_name(flow_name), tags) as parent:
+        log_params(parent, params.model_dump(mode="json"))
+        log_params(
+            parent,
+            {
+                "arm_names": ",".join(a.name for a in arms),
+                "eval_reference": reference,
+                "teacher_random": teacher.random,
+                "teacher_sha256": teacher.sha256,
+            },
+        )
+        runs = {
+            arm.name: start_run(uri, experiment_id, arm.name, tags, parent=parent) for arm in arms
+        }
+        knobs = arm_knobs(params, teacher)
+        for arm in arms:
+            log_params(
+                runs[arm.name], {**knobs, **arm.model_dump(exclude={"name"}), "arm": arm.name}
+            )
+        teacher_eval = None
+        if params.evaluate.evaluate_teacher and reference == "gt":
+            teacher_eval = evaluate_teacher.submit(
+                teacher, data, params.evaluate, train.teacher_size or train.img_size,
+                setup.runs_dir, setup.code, run=parent, device=train.device,
+            )  # fmt: skip
+        submitted = [
+            futures
+            for group in group_arms(arms)
+            for futures in submit_group(group, runs, params, data, teacher, setup)
+        ]
+        progress = create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
+        rows = [_teacher_row(teacher_eval, reference)]
+        for done, futures in enumerate(submitted, start=1):
+            row = arm_row(futures)
+            rows.append(row)
+            set_tags(futures.run, {"gms.status": row.status})
+            finish_run(futures.run, ok=row.ok)
+            update_progress_artifact(progress, 100.0 * done / len(submitted))
+            logger.info("arm %s: %s", row.model, row.status)
+        runtimes = list(params.evaluate.latency_runtimes)
+        rule = params.pick or PickRule()
+        pareto_runtime = rule.runtime if rule.runtime in runtimes else runtimes[0]
+        tables = write_ablation_table(
+            rows,
+            runtimes,
+            pareto_runtime,
+            setup.tables_dir,
+            _notes(params, teacher, data, reference),
+            run=parent,
+            stem=table_stem,
+        )
+        champion = None
+        finished = [r for r in rows if r.role == "S" and r.ok]
+        log_metrics(parent, {"arms_ok": len(finished), "arms_failed": len(arms) - len(finished)})
+        if params.pick is not None and finished:
+            picked = pick_encoder.submit(
+                uri, params.experiment, params.pick, params.export.register_model or "",
+                setup.tables_dir, parent_run_id=parent.run_id, log_to=parent,
+            )  # fmt: skip
+            reason = failure_of(picked)
+            if reason is None:
+                champion = picked.result()
+            else:
+                logger.warning("no champion picked: %s", reason)
+        if not finished:
+            raise RuntimeError(
+                f"every arm of {flow_name} failed; see {tables.markdown} for the reasons"
+            )
+    return AblationSummary(
+        experiment=params.experiment,
+        tracking_uri=uri,
+        parent_run_id=parent.run_id,
+        rows=rows,
+        tables=tables,
+        champion=champion,
+    )
+
+
+@flow(name="distill-ablation")
+def distill_ablation(
+    experiment: str = "table2-distill-ablation",
+    arms: ArmGrid = ArmGrid(),
+    train: TrainSpec = TrainSpec(),
+    export: ExportSpec = ExportSpec(),
+    evaluate: EvalSpec = EvalSpec(),
+    pick: PickRule | None = PickRule(),
+    data: DataSpec = DataSpec(),
+    teacher: TeacherSource = TeacherSource(),
+    tracking: TrackingSpec = TrackingSpec(),
+    torch_threads: int | None = None,
+) -> AblationSummary:
+    """Table 2: distil, export and evaluate every arm; write the table and the Pareto plot;
+    pick the champion (see :mod:`flows.distill_ablation`)."""
+    params = DistillAblationParams(
+        experiment=experiment, arms=arms, train=train, export=export, evaluate=evaluate,
+        pick=pick, data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
+    )  # fmt: skip
+    return run_ablation(params, flow_name="distill-ablation", table_stem=TABLE2_STEM)
+
+
+@flow(name="distill")
+def distill(
+    experiment: str = "distill",
+    arm: ArmOverride = ArmOverride(arch="gmf_2282"),
+    train: TrainSpec = TrainSpec(),
+    export: ExportSpec = ExportSpec(),
+    evaluate: EvalSpec = EvalSpec(),
+    data: DataSpec = DataSpec(),
+    teacher: TeacherSource = TeacherSource(),
+    tracking: TrackingSpec = TrackingSpec(),
+    torch_threads: int | None = None,
+) -> AblationSummary:
+    """One arm: distil, export, evaluate, with its one-row table."""
+    params = DistillParams(
+        experiment=experiment, arm=arm, train=train, export=export, evaluate=evaluate,
+        data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
+    )  # fmt: skip
+    ablation = DistillAblationParams(
+        experiment=params.experiment,
+        arms=ArmGrid(archs=[], extra=[params.arm]),
+        train=params.train,
+        export=params.export,
+        evaluate=params.evaluate.model_copy(update={"evaluate_teacher": False}),
+        pick=None,
+        data=params.data,
+        teacher=params.teacher,
+        tracking=params.tracking,
+        torch_threads=params.torch_threads,
+    )
+    name = ablation.arms.resolve(ablation.train)[0].name
+    return run_ablation(ablation, flow_name="distill", table_stem=f"distill_{name}")

@@ -1,0 +1,52 @@
+"""``pick``: choose the encoder to deploy among an ablation run's arms and point the registry
+alias (``gms-encoder@champion``) at it; the decision is logged on the ablation's parent run
+(``pick/pick_decision.md``, tag ``gms.champion``). See :mod:`tasks.selection` for the rule."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.common import setup_flow
+from flows.params import PickParams
+from tasks.results import RunRef
+from tasks.selection import PickError, PickOutputs, latest_parent_run, pick_encoder
+from tasks.specs import PickRule, TrackingSpec
+
+
+def run_pick(params: PickParams) -> PickOutputs:
+    from mlflow import MlflowClient
+
+    setup = setup_flow(params)
+    uri = setup.tracking_uri
+    found = MlflowClient(uri).get_experiment_by_name(params.experiment)
+    if found is None:
+        raise PickError(f"MLflow experiment {params.experiment!r} not found at {uri}")
+    parent = params.ablation_run_id or latest_parent_run(
+        MlflowClient(uri), found.experiment_id, "distill-ablation"
+    )
+    return pick_encoder(
+        uri,
+        params.experiment,
+        params.rule,
+        params.model_name,
+        setup.tables_dir,
+        parent_run_id=parent,
+        log_to=RunRef(tracking_uri=uri, experiment_id=found.experiment_id, run_id=parent),
+    )
+
+
+@flow(name="pick")
+def pick(
+    experiment: str = "table2-distill-ablation",
+    ablation_run_id: str | None = None,
+    rule: PickRule = PickRule(),
+    model_name: str = "gms-encoder",
+    tracking: TrackingSpec = TrackingSpec(),
+    torch_threads: int | None = None,
+) -> PickOutputs:
+    """Pick the champion encoder of an ablation run by the stated rule."""
+    params = PickParams(
+        experiment=experiment, ablation_run_id=ablation_run_id, rule=rule,
+        model_name=model_name, tracking=tracking, torch_threads=torch_threads,
+    )  # fmt: skip
+    return run_pick(params)

@@ -1,0 +1,206 @@
+"""``segment-eval`` (Table 3): the students of an ablation run, with hand-point prompts on MALSD,
+scored against the teacher's masks (the paper takes the original SAM's masks as ground truth;
+here the teacher is the reference SAM).
+
+The students come from MLflow: the ``checkpoint/student.pt`` artifact of every finished child
+run of the ablation (the newest finished one unless ``ablation_run_id`` is given), so this flow
+can run on another host than the ablation did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from flows.common import failure_of, parent_run_name, setup_flow
+from flows.params import SegmentEvalParams
+from gms_models.errors import GmsError
+from tasks.data import prepare_data
+from tasks.evaluate import evaluate_points
+from tasks.results import TableFiles
+from tasks.selection import latest_parent_run
+from tasks.specs import DataSpec, TeacherSource, TrackingSpec
+from tasks.tables import SegmentRow, failure_status, write_segment_table
+from tasks.teacher import prepare_teacher
+from tasks.tracking import (
+    PARENT_TAG,
+    ensure_experiment,
+    finish_run,
+    log_params,
+    parent_run,
+    provenance_tags,
+    set_tags,
+    start_run,
+)
+
+CHECKPOINT_ARTIFACT = "checkpoint/student.pt"
+DOWNLOADS = "downloads"
+
+
+class SegmentEvalSummary(BaseModel):
+    experiment: str
+    tracking_uri: str
+    parent_run_id: str
+    ablation_run_id: str
+    rows: list[SegmentRow]
+    tables: TableFiles
+
+
+class Student(BaseModel):
+    arm: str
+    arch: str
+    run_id: str
+    teacher_sha256: str | None
+
+
+def ablation_students(
+    uri: str, experiment: str, run_id: str | None, arms: list[str] | None
+) -> tuple[str, list[Student]]:
+    """The ablation run used and its finished arms (sorted by name), restricted to ``arms``."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise GmsError(
+            f"ablation experiment {experiment!r} not found at {uri}; run the ablation first"
+        )
+    parent = run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
+    children = client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=1000
+    )
+    students = sorted(
+        (
+            Student(
+                arm=run.data.params.get("arm", run.info.run_name),
+                arch=run.data.params["arch"],
+                run_id=run.info.run_id,
+                teacher_sha256=run.data.params.get("teacher_sha256"),
+            )
+            for run in children
+            if run.info.status == "FINISHED" and "arch" in run.data.params
+        ),
+        key=lambda s: s.arm,
+    )
+    if arms is not None:
+        unknown = sorted(set(arms) - {s.arm for s in students})
+        if unknown:
+            raise GmsError(f"arms {unknown} are not finished arms of ablation run {parent}")
+        students = [s for s in students if s.arm in arms]
+    if not students:
+        raise GmsError(f"ablation run {parent} has no finished arm to evaluate")
+    return parent, students
+
+
+def download_checkpoint(uri: str, student: Student, runs_dir: Path) -> Path:
+    """The arm's ``student.pt`` from MLflow (downloaded once per run id)."""
+    from mlflow import MlflowClient
+
+    dest = runs_dir / DOWNLOADS / student.run_id
+    path = dest / Path(CHECKPOINT_ARTIFACT).name
+    if not path.is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        got = MlflowClient(uri).download_artifacts(student.run_id, CHECKPOINT_ARTIFACT, str(dest))
+        if Path(got).resolve() != path.resolve():
+            Path(got).replace(path)
+    return path
+
+
+def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
+    logger = get_run_logger()
+    setup = setup_flow(params)
+    uri = setup.tracking_uri
+    ablation_run, students = ablation_students(
+        uri, params.ablation_experiment, params.ablation_run_id, params.arms
+    )
+    data = prepare_data(params.data, setup.runs_dir)
+    teacher = prepare_teacher(params.teacher, setup.runs_dir)
+    notes = [
+        f"Students of ablation run `{ablation_run}`; point prompts (palm centre) on "
+        f"{data.malsd}; IoU against the teacher's masks ({teacher.source})."
+    ]
+    mismatched = [s.arm for s in students if s.teacher_sha256 not in (None, teacher.sha256)]
+    if mismatched:
+        notes.append(f"**Warning**: {', '.join(mismatched)} were distilled from another teacher.")
+    if teacher.random:
+        notes.append(
+            "**The teacher has random weights**: these numbers only show that the pipeline runs."
+        )
+    experiment_id = ensure_experiment(uri, params.experiment, setup.runs_dir)
+    tags = provenance_tags(setup.code, data, "segment-eval")
+    with parent_run(uri, experiment_id, parent_run_name("segment-eval"), tags) as parent:
+        log_params(parent, {**params.model_dump(mode="json"), "ablation_run_id": ablation_run})
+        runs = {s.arm: start_run(uri, experiment_id, s.arm, tags, parent=parent) for s in students}
+        futures = {
+            s.arm: evaluate_points.submit(
+                s.arm,
+                s.arch,
+                download_checkpoint(uri, s, setup.runs_dir),
+                teacher,
+                data,
+                params.grid_images,
+                setup.runs_dir,
+                setup.code,
+                run=runs[s.arm],
+                device=params.device,
+            )
+            for s in students
+        }
+        rows = []
+        for student in students:
+            future = futures[student.arm]
+            reason = failure_of(future)
+            if reason is None:
+                result = future.result()
+                row = SegmentRow(
+                    model=student.arm, encoder=student.arch, miou=result.miou, images=result.images
+                )
+            else:
+                row = SegmentRow(
+                    model=student.arm,
+                    encoder=student.arch,
+                    miou=None,
+                    status=failure_status("evaluate", reason),
+                )
+            set_tags(
+                runs[student.arm],
+                {"gms.status": row.status, "gms.ablation_arm_run": student.run_id},
+            )
+            finish_run(runs[student.arm], ok=reason is None)
+            rows.append(row)
+            logger.info("%s: %s", student.arm, row.status)
+        tables = write_segment_table(rows, setup.tables_dir, notes, run=parent)
+        if all(r.miou is None for r in rows):
+            raise RuntimeError(f"every arm failed; see {tables.markdown}")
+    return SegmentEvalSummary(
+        experiment=params.experiment,
+        tracking_uri=uri,
+        parent_run_id=parent.run_id,
+        ablation_run_id=ablation_run,
+        rows=rows,
+        tables=tables,
+    )
+
+
+@flow(name="segment-eval")
+def segment_eval(
+    experiment: str = "table3-segment-eval",
+    ablation_experiment: str = "table2-distill-ablation",
+    ablation_run_id: str | None = None,
+    arms: list[str] | None = None,
+    grid_images: int = 2,
+    device: str = "auto",
+    data: DataSpec = DataSpec(),
+    teacher: TeacherSource = TeacherSource(),
+    tracking: TrackingSpec = TrackingSpec(),
+    torch_threads: int | None = None,
+) -> SegmentEvalSummary:
+    """Table 3: point-prompt mIoU on MALSD of an ablation's students against the teacher."""
+    params = SegmentEvalParams(
+        experiment=experiment, ablation_experiment=ablation_experiment,
+        ablation_run_id=ablation_run_id, arms=arms, grid_images=grid_images, device=device,
+        data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
+    )  # fmt: skip
+    return run_segment_eval(params)

@@ -1,0 +1,238 @@
+"""``gms data fetch``: put the study's data in ``data/`` from the DVC remote, COCO 2017 or the demo.
+
+Sources:
+
+- ``remote``: ``dvc fetch`` + ``dvc checkout`` of ``data.dvc`` from the configured DVC remote
+  (see :mod:`gms_cli.tracked_data`); ``--out`` must be the folder ``data.dvc`` tracks.
+- ``coco``: COCO 2017 from its official zips (``--coco-base-url`` for a mirror, or
+  ``--coco-manifest`` for other zips with their own checksums) into ``OUT/coco``, and MALSD
+  from ``--malsd DIR`` into ``OUT/malsd``; the folder is built beside ``OUT`` and moved into
+  place only when complete.
+- ``demo``: the built-in generated data (seed 0, scale small), byte-identical to what the
+  committed ``data.dvc`` records. When ``OUT`` is the folder ``data.dvc`` tracks, the result is
+  checked against it and copied into the DVC cache, so ``dvc status data.dvc`` is clean.
+- ``auto`` (default): ``remote`` when the repository has a default DVC remote, else ``demo``.
+
+The command joins the ``gms data`` group of :mod:`gms_cli.cmd_data`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gms_models.errors import ConfigError
+
+DEMO_SEED = 0
+DEMO_SCALE = "small"
+DATA_DVC_FILE = "data.dvc"
+
+
+class Source(StrEnum):
+    AUTO = "auto"
+    REMOTE = "remote"
+    COCO = "coco"
+    DEMO = "demo"
+
+
+def _fetch_remote(
+    out: Path, remote_name: str | None, force: bool, attempts: int, console: Console
+) -> None:
+    from gms_cli.tracked_data import configured_remote, find_repo_root, pull_tracked
+
+    root = find_repo_root(Path.cwd())
+    if root is None or not (root / DATA_DVC_FILE).is_file():
+        raise ConfigError(
+            f"--source remote needs a DVC repository with {DATA_DVC_FILE}; none at or above "
+            f"{Path.cwd()}"
+        )
+    if out.resolve() != (root / "data").resolve():
+        raise ConfigError(f"--source remote writes where {DATA_DVC_FILE} says: {root / 'data'}")
+    remote = configured_remote(root, remote_name)
+    if remote is None:
+        raise ConfigError(
+            f"no DVC remote is configured in {root}; add one with `dvc remote add -d NAME "
+            "s3://BUCKET/PREFIX` (and `dvc remote modify NAME endpointurl URL` for a non-AWS "
+            "server), or use --source demo or --source coco"
+        )
+    with console.status(f"pulling {DATA_DVC_FILE} from {remote.describe()}"):
+        pulled = pull_tracked(root, DATA_DVC_FILE, remote, force=force, attempts=attempts)
+    verb = "pulled" if pulled else "already up to date:"
+    console.print(f"{verb} {root / 'data'} from {remote.describe()}", highlight=False)
+
+
+def _fetch_coco(
+    out: Path,
+    *,
+    base_url: str | None,
+    manifest_file: Path | None,
+    malsd: Path | None,
+    train_limit: int | None,
+    val_limit: int | None,
+    force: bool,
+    attempts: int,
+    console: Console,
+) -> None:
+    from gms_models.fetch import (
+        OFFICIAL_MANIFEST,
+        check_malsd_layout,
+        import_coco,
+        import_malsd,
+        load_manifest,
+    )
+    from gms_models.fetch.staging import ensure_replaceable, staged_directory
+
+    manifest = load_manifest(manifest_file) if manifest_file is not None else OFFICIAL_MANIFEST
+    ensure_replaceable(out, force)
+    if malsd is not None:
+        check_malsd_layout(malsd)  # fail before a long download, not after
+    with staged_directory(out, overwrite=force) as staging:
+        result = import_coco(
+            staging / "coco",
+            manifest=manifest,
+            base_url=base_url,
+            train_limit=train_limit,
+            val_limit=val_limit,
+            retries=attempts,
+        )
+        if malsd is not None:
+            import_malsd(malsd, staging / "malsd")
+    images = ", ".join(f"{split} {n}" for split, n in result.images.items())
+    console.print(f"COCO 2017 in {out / 'coco'} ({images} images)", highlight=False)
+    if malsd is None:
+        console.print("[yellow]no --malsd given: Table 1 and Table 3 need data/malsd[/]")
+    else:
+        console.print(f"MALSD in {out / 'malsd'}", highlight=False)
+
+
+def _fetch_demo(out: Path, force: bool, console: Console) -> None:
+    from gms_models.data.demo import generate_demo
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"demo data (seed {DEMO_SEED}, {DEMO_SCALE})", total=None)
+        manifest = generate_demo(
+            out,
+            seed=DEMO_SEED,
+            scale=DEMO_SCALE,
+            overwrite=force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(f"demo data in {manifest.parent}", highlight=False)
+    root = _tracking_repo(out)
+    if root is not None:
+        from gms_cli.tracked_data import commit_tracked
+
+        commit_tracked(root, DATA_DVC_FILE)
+        console.print(f"matches {root / DATA_DVC_FILE}; added to the DVC cache", highlight=False)
+
+
+def _tracking_repo(out: Path) -> Path | None:
+    """The DVC repository whose ``data.dvc`` tracks ``out``, if there is one."""
+    from gms_cli.tracked_data import find_repo_root
+
+    root = find_repo_root(out.resolve().parent)
+    if root is None or not (root / DATA_DVC_FILE).is_file():
+        return None
+    return root if out.resolve() == (root / "data").resolve() else None
+
+
+def _has_default_remote() -> bool:
+    from gms_cli.tracked_data import configured_remote, find_repo_root
+
+    root = find_repo_root(Path.cwd())
+    return (
+        root is not None
+        and (root / DATA_DVC_FILE).is_file()
+        and configured_remote(root) is not None
+    )
+
+
+def fetch_command(
+    source: Annotated[
+        Source,
+        typer.Option(help="Where the data comes from; auto = remote if configured, else demo."),
+    ] = Source.AUTO,
+    out: Annotated[Path, typer.Option(help="Data folder to create.")] = Path("data"),
+    remote: Annotated[
+        str | None, typer.Option(help="DVC remote name. (default: the repository's default)")
+    ] = None,
+    coco_base_url: Annotated[
+        str | None,
+        typer.Option(help="Mirror of images.cocodataset.org with the same paths (coco source)."),
+    ] = None,
+    coco_manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML/JSON of the zips' paths, sizes and checksums (coco source). "
+            "(default: the official release)"
+        ),
+    ] = None,
+    malsd: Annotated[
+        Path | None, typer.Option(help="MALSD folder (train|test/Act0|NG/...) (coco source).")
+    ] = None,
+    train_limit: Annotated[
+        int | None, typer.Option(min=1, help="Keep the first N train2017 images (coco source).")
+    ] = None,
+    val_limit: Annotated[
+        int | None, typer.Option(min=1, help="Keep the first N val2017 images (coco source).")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=1, help="Attempts per download or remote check before giving up.")
+    ] = 3,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing data folder.")
+    ] = False,
+) -> None:
+    """Fetch the study's data: DVC remote, COCO 2017 zips + a MALSD folder, or the demo data."""
+    console = Console(stderr=True)
+    coco_only = {
+        "--coco-base-url": coco_base_url,
+        "--coco-manifest": coco_manifest,
+        "--malsd": malsd,
+        "--train-limit": train_limit,
+        "--val-limit": val_limit,
+    }
+    if source is Source.AUTO:
+        source = Source.REMOTE if _has_default_remote() else Source.DEMO
+        console.print(f"source: {source.value}")
+    given = [name for name, value in coco_only.items() if value is not None]
+    if given and source is not Source.COCO:
+        raise typer.BadParameter(
+            f"{', '.join(given)} only apply to --source coco", param_hint="--source"
+        )
+    if remote is not None and source is not Source.REMOTE:
+        raise typer.BadParameter("--remote only applies to --source remote", param_hint="--remote")
+    if source is Source.REMOTE:
+        _fetch_remote(out, remote, force, retries, console)
+    elif source is Source.COCO:
+        _fetch_coco(
+            out,
+            base_url=coco_base_url,
+            manifest_file=coco_manifest,
+            malsd=malsd,
+            train_limit=train_limit,
+            val_limit=val_limit,
+            force=force,
+            attempts=retries,
+            console=console,
+        )
+    else:
+        _fetch_demo(out, force, console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fetch`` to the ``gms data`` group (typer resolves the group's commands lazily)."""
+    from gms_cli.cmd_data import data_app
+
+    data_app.command("fetch")(fetch_command)

@@ -1,0 +1,152 @@
+"""``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job).
+
+Both run the Prefect flow in-process: with ``PREFECT_API_URL`` set they report to that server,
+otherwise Prefect starts a temporary local one for the run. MLflow records go to
+``MLFLOW_TRACKING_URI`` or the local store under ``runs/`` (no server needed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+RANDOM_TEACHER_BANNER = (
+    "[bold red]NO TEACHER CHECKPOINT:[/] the teacher has [bold]RANDOM WEIGHTS[/]. Every number "
+    "below only shows that the pipeline runs. Pass [bold]--set teacher.checkpoint=PATH_OR_URL[/] "
+    "(a mobile_sam.pt) for real results."
+)
+
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option("--params", help="params.yaml: the flow's section plus data/teacher/tracking."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override one parameter: dotted KEY=VALUE (YAML), repeatable."),
+]
+
+
+def _mlflow_ui_hint(uri: str) -> str:
+    if uri.startswith("sqlite:"):
+        return f"mlflow ui --backend-store-uri {uri}"
+    return f"open {uri}" if uri.startswith("http") else f"MLflow store: {uri}"
+
+
+def _print_where(console: Console, summary: Any, tracking_uri: str) -> None:
+    """The paths and commands to look at after a run."""
+    console.print("\n[bold]Where to look[/]")
+    for label, name in (("data", "root"), ("teacher", "checkpoint")):
+        path = getattr(summary, name, None)
+        if path is not None:
+            console.print(f"  {label}:{' ' * (9 - len(label))}{escape(str(path))}", highlight=False)
+    console.print(f"  MLflow:   {escape(_mlflow_ui_hint(tracking_uri))}")
+    tables = []
+    for part in ("tables", "ablation", "segment_eval", "encoder_selection"):
+        value = getattr(summary, part, None)
+        files = getattr(value, "tables", value)
+        for name in ("markdown", "csv", "plot"):
+            path = getattr(files, name, None)
+            if path is not None:
+                tables.append(path)
+    for path in tables:
+        console.print(f"  table:    {escape(str(path))}", highlight=False)
+    champion = getattr(summary, "champion", None)
+    if champion is not None:
+        console.print(
+            f"  champion: {champion.arm} = {champion.model_name}@{champion.alias} "
+            f"(version {champion.version}); why: {escape(str(champion.decision_md))}",
+            highlight=False,
+        )
+
+
+def isolate_prefect_home(runs_dir: Path) -> None:
+    """Without a Prefect server (``PREFECT_API_URL``) or home (``PREFECT_HOME``) of the user's
+    own, the run's temporary Prefect server keeps its database in ``<runs_dir>/prefect``: a run
+    then never contends for the SQLite file of ``~/.prefect`` with other Prefect processes.
+    Must run before Prefect is imported (its settings are read then)."""
+    if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
+        home = (runs_dir / "prefect").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _run(flow: str, params: Any, console: Console) -> Any:
+    isolate_prefect_home(Path(params.tracking.runs_dir))
+    from flows.registry import FLOWS
+
+    teacher = getattr(params, "teacher", None)
+    if getattr(teacher, "checkpoint", "given") is None:
+        console.print(RANDOM_TEACHER_BANNER)
+    return FLOWS[flow](**params.flow_kwargs())
+
+
+def run_command(
+    flow: Annotated[
+        str,
+        typer.Argument(
+            help="data, teacher, distill, distill-ablation, "
+            "segment-eval, encoder-selection, pick or study."
+        ),
+    ],
+    params: ParamsOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Run one flow in this process with its parameters from params.yaml and --set."""
+    from flows.params import load_flow_params
+    from tasks.tracking import resolve_tracking_uri
+
+    console = Console(stderr=True)
+    flow_params = load_flow_params(flow, params, set_ or ())
+    started = time.perf_counter()
+    summary = _run(flow, flow_params, console)
+    console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
+    _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
+
+
+def study_command(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke-test size: 1 epoch, 4 images, 1 family.")
+    ] = False,
+    params: ParamsOption = None,
+    set_: SetOption = None,
+) -> None:
+    """The whole study at toy scale on the built-in demo data, on this machine: data → teacher
+    → ablation of 3 arms (Table 2) → export → evaluation → Table 3 → Table 1 → pick.
+
+    No server to start: MLflow records go to runs/mlflow.db unless MLFLOW_TRACKING_URI is set.
+    """
+    from flows.params import load_flow_params, study_preset
+    from tasks.tracking import resolve_tracking_uri
+
+    console = Console(stderr=True)
+    base = study_preset("quick" if quick else "toy")
+    study = load_flow_params("study", params, set_ or (), base=base)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    console.print(
+        f"[bold]gms study[/] ({'quick' if quick else 'toy'} scale) on {os.cpu_count()} CPU cores, "
+        f"load average {load:.1f}"
+    )
+    started = time.perf_counter()
+    summary = _run("study", study, console)
+    elapsed = time.perf_counter() - started
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    console.print(
+        f"\n[bold green]study finished[/] in {elapsed / 60:.1f} min "
+        f"(load average {load_after:.1f} at the end)"
+    )
+    if summary.teacher.random:
+        console.print(RANDOM_TEACHER_BANNER)
+    _print_where(console, summary, resolve_tracking_uri(study.tracking))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("study")(study_command)

@@ -1,0 +1,283 @@
+"""DVC-tracked data: pull it from the project's remote with clear errors, check it, cache it.
+
+DVC itself reports an unreachable S3 endpoint or rejected keys only after its own long retries,
+and then as a bare "Forbidden". So an S3 remote is checked first with one cheap listing (bounded
+retries and timeouts), and its failures are explained: endpoint unreachable, credentials missing
+or rejected, bucket missing. Data then comes down in two steps: ``dvc fetch`` fills the cache
+(the data folder is not touched), and only when that succeeded ``dvc checkout`` links the files
+into place from the local cache, so a failed pull leaves no partial data folder.
+
+Credentials are never part of the committed config: DVC and this check both take them from the
+environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, an AWS profile) or from the
+git-ignored ``.dvc/config.local`` (``dvc remote modify --local NAME access_key_id ...``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gms_models.errors import ConfigError, DataError, GmsError
+
+REJECTED_CREDENTIAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "InvalidToken",
+        "SignatureDoesNotMatch",
+        "403",
+    }
+)
+_OUTPUT_TAIL_LINES = 12
+
+
+class RemoteError(GmsError):
+    """The DVC remote could not be used; the message says which remote and why."""
+
+
+class RemoteUnreachableError(RemoteError):
+    """Nothing answered at the remote's endpoint within the retries."""
+
+
+class RemoteCredentialsError(RemoteError):
+    """The remote needs credentials that are missing, or it rejected the ones given."""
+
+
+@dataclass(frozen=True)
+class DvcRemote:
+    """One remote of a DVC repository, with its merged settings (repo, global and --local)."""
+
+    name: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_s3(self) -> bool:
+        return urlsplit(self.url).scheme == "s3"
+
+    @property
+    def endpoint(self) -> str:
+        """Where the remote's server is, for messages: endpointurl, else the AWS default."""
+        return str(self.options.get("endpointurl") or "the default AWS S3 endpoint")
+
+    def describe(self) -> str:
+        return f"DVC remote {self.name!r} ({self.url} at {self.endpoint})"
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding a ``.dvc`` folder, None if none does."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return None
+
+
+def configured_remote(repo_root: Path, name: str | None = None) -> DvcRemote | None:
+    """Remote ``name``, else the default remote (``core.remote``); None when there is none.
+
+    Reads the same configuration levels as DVC, including the git-ignored ``config.local``.
+    """
+    from dvc.config import Config
+    from dvc.config import ConfigError as DvcConfigError
+
+    try:
+        config = Config(dvc_dir=str(Path(repo_root) / ".dvc"))
+    except DvcConfigError as exc:
+        raise ConfigError(f"invalid DVC configuration in {repo_root}/.dvc: {exc}") from exc
+    remotes = config.get("remote", {})
+    chosen = name or config.get("core", {}).get("remote")
+    if chosen is None:
+        return None
+    if chosen not in remotes:
+        known = ", ".join(sorted(remotes)) or "none"
+        raise ConfigError(f"no DVC remote named {chosen!r} in {repo_root} (configured: {known})")
+    options = dict(remotes[chosen])
+    return DvcRemote(name=chosen, url=str(options.pop("url")), options=options)
+
+
+def _credential_source(remote: DvcRemote) -> str:
+    if remote.options.get("access_key_id"):
+        return f"the DVC config (remote.{remote.name}.access_key_id, usually in config.local)"
+    if remote.options.get("profile"):
+        return f"AWS profile {remote.options['profile']!r}"
+    return "the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS config)"
+
+
+def _s3_client(remote: DvcRemote, timeout_s: float) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(profile_name=remote.options.get("profile"))
+    return session.client(
+        "s3",
+        endpoint_url=remote.options.get("endpointurl"),
+        aws_access_key_id=remote.options.get("access_key_id"),
+        aws_secret_access_key=remote.options.get("secret_access_key"),
+        aws_session_token=remote.options.get("session_token"),
+        region_name=remote.options.get("region") or "us-east-1",
+        config=Config(
+            connect_timeout=timeout_s,
+            read_timeout=timeout_s,
+            retries={"max_attempts": 1, "mode": "standard"},
+        ),
+    )
+
+
+def check_s3_remote(
+    remote: DvcRemote, *, attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 5.0
+) -> None:
+    """List one key under the remote's prefix; raise a :class:`RemoteError` that says why not.
+
+    Connection failures and server errors (5xx) are retried ``attempts`` times in all, waiting
+    ``backoff_s``, then twice that, and so on, between tries; each try gives up after
+    ``timeout_s`` seconds. Missing or rejected credentials and a missing bucket fail at once.
+    """
+    import botocore.exceptions as bex
+
+    if attempts < 1:
+        raise ConfigError(f"attempts must be at least 1, got {attempts}")
+    parts = urlsplit(remote.url)
+    bucket, prefix = parts.netloc, parts.path.lstrip("/")
+    client = _s3_client(remote, timeout_s)
+    last_problem = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            return
+        except (bex.NoCredentialsError, bex.PartialCredentialsError) as exc:
+            raise RemoteCredentialsError(
+                f"no usable credentials for {remote.describe()}: {exc}. Set AWS_ACCESS_KEY_ID "
+                f"and AWS_SECRET_ACCESS_KEY, or run `dvc remote modify --local {remote.name} "
+                "access_key_id ...` and `... secret_access_key ...`"
+            ) from exc
+        except bex.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code in REJECTED_CREDENTIAL_CODES or status == 403:
+                raise RemoteCredentialsError(
+                    f"{remote.describe()} rejected the credentials from "
+                    f"{_credential_source(remote)}: {code}: {error.get('Message', '')}"
+                ) from exc
+            if code == "NoSuchBucket":
+                raise RemoteError(
+                    f"bucket {bucket!r} of {remote.describe()} does not exist; create it or fix "
+                    f"the url (`dvc remote modify {remote.name} url s3://BUCKET/PREFIX`)"
+                ) from exc
+            if status < 500:
+                raise RemoteError(f"{remote.describe()} answered {code}: {exc}") from exc
+            last_problem = f"server error {code}: {error.get('Message', '')}"
+        except (bex.EndpointConnectionError, bex.ConnectionError, bex.HTTPClientError) as exc:
+            last_problem = str(exc)
+        if attempt < attempts:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+    raise RemoteUnreachableError(
+        f"cannot reach {remote.describe()} after {attempts} attempts: {last_problem}. Is the S3 "
+        f"server running, and is the endpoint right (`dvc remote modify {remote.name} "
+        "endpointurl URL`)?"
+    )
+
+
+def run_dvc(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``dvc ARGS`` in ``repo_root`` with this environment's DVC; output is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _tail(result: subprocess.CompletedProcess[str]) -> str:
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return "\n".join(lines[-_OUTPUT_TAIL_LINES:])
+
+
+def tracked_status(repo_root: Path, dvc_file: str) -> dict[str, str]:
+    """How the workspace differs from ``dvc_file``: ``{path: "deleted"|"modified"}``, {} if equal.
+
+    Compares the workspace with the recorded hashes only; whether the cache holds a copy does
+    not matter (``dvc status`` would also report "not in cache").
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo_root)) as repo:
+            stage = repo.stage.load_one(str(Path(repo.root_dir) / dvc_file))
+            status: dict[str, str] = {}
+            for out in stage.outs:
+                status.update(out.workspace_status())
+            return status
+    except DvcException as exc:
+        raise DataError(f"cannot read {Path(repo_root) / dvc_file}: {exc}") from exc
+
+
+def commit_tracked(repo_root: Path, dvc_file: str) -> None:
+    """Copy the workspace data of ``dvc_file`` into the DVC cache, after checking it matches.
+
+    Refuses (and leaves ``dvc_file`` as it is) when the workspace differs from the record, so a
+    commit never rewrites the committed hashes.
+    """
+    differs = tracked_status(repo_root, dvc_file)
+    if differs:
+        listed = ", ".join(f"{path} {state}" for path, state in differs.items())
+        raise DataError(f"the workspace does not match {dvc_file} ({listed}); not caching it")
+    result = run_dvc(repo_root, "commit", "--force", "--quiet", dvc_file)
+    if result.returncode != 0:
+        raise DataError(f"`dvc commit {dvc_file}` failed in {repo_root}:\n{_tail(result)}")
+
+
+def pull_tracked(
+    repo_root: Path,
+    dvc_file: str,
+    remote: DvcRemote,
+    *,
+    force: bool = False,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 5.0,
+) -> bool:
+    """Bring what ``dvc_file`` tracks from ``remote`` into the workspace.
+
+    Returns False when the workspace already matched (nothing done), True after a pull. An
+    existing, different copy is replaced only with ``force``. See the module docstring for the
+    check and the fetch-then-checkout order.
+    """
+    repo_root = Path(repo_root)
+    if not (repo_root / dvc_file).is_file():
+        raise DataError(f"{repo_root / dvc_file} does not exist")
+    differs = tracked_status(repo_root, dvc_file)
+    if not differs:
+        return False
+    base = (repo_root / dvc_file).parent
+    out = ", ".join(str(base / path) for path in differs)
+    modified = [str(base / path) for path, state in differs.items() if state != "deleted"]
+    if modified and not force:
+        raise DataError(
+            f"{', '.join(modified)} differs from {dvc_file}; pass --force to replace it with "
+            "the remote's copy"
+        )
+    if remote.is_s3:
+        check_s3_remote(remote, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s)
+    fetched = run_dvc(repo_root, "fetch", "--remote", remote.name, dvc_file)
+    if fetched.returncode != 0:
+        raise RemoteError(
+            f"`dvc fetch` from {remote.describe()} failed (exit {fetched.returncode}); {out} was "
+            f"not changed. DVC said:\n{_tail(fetched)}"
+        )
+    checkout = ["checkout", *(["--force"] if force else []), dvc_file]
+    checked_out = run_dvc(repo_root, *checkout)
+    if checked_out.returncode != 0:
+        raise RemoteError(f"`dvc {' '.join(checkout)}` failed:\n{_tail(checked_out)}")
+    return True

@@ -1,0 +1,250 @@
+"""What the pipeline caches, and on which key.
+
+Every expensive step (distil an arm, export it, evaluate it, evaluate the teacher, classify a
+family, prepare the random teacher) writes its outputs into a *work folder* named by a key::
+
+    <runs_dir>/work/<step>/<name>-<key[:16]>/
+        ...the step's files (checkpoints, ONNX files, evaluation JSON, pictures)...
+        outputs.json      the step's result, written last (atomically)
+
+The key is the sha256 of
+
+- the **code version**: the git commit of the checkout, plus, when ``gms_models/`` or
+  ``tasks/`` differ from that commit (modified, added, deleted or untracked files), a hash of
+  their current content (:func:`code_version`); outside a git checkout, a hash of every file of
+  those packages;
+- the **data**: a content hash of each data folder the step reads (:func:`fingerprint_folder`),
+  and the sha256 of the teacher checkpoint;
+- the step's **parameters** (arch, lr, epochs, sizes, ...), without absolute paths, which the
+  content hashes replace.
+
+A step whose work folder holds a complete ``outputs.json`` (every file it lists still present)
+returns it instead of recomputing (:func:`read_outputs`), and says so in its log and in the
+MLflow run (tag ``gms.reused_from``). So running a flow twice with the same parameters, code and
+data recomputes nothing, while a change to the library — which Prefect's default task cache,
+keyed on the task's own source, would not notice — gives new keys and fresh work folders. A
+training step that was interrupted resumes from its last epoch, since its folder is the same.
+
+The cache is plain files, so a flow run from the CLI, from DVC or from a Prefect worker shares it
+as long as they share ``runs_dir``; deleting ``runs_dir/work`` (or one folder in it) clears it.
+Prefect's own result cache is not used (``NO_CACHE``): it would live in each worker's
+``PREFECT_HOME`` and could outlive the files its results point at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from gms_models.errors import DataError
+
+#: Packages whose source decides the outputs of the steps.
+CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
+OUTPUTS_FILE = "outputs.json"
+WORK_DIR = "work"
+_CHUNK = 1 << 20
+_HASH_MEMO = "file-hashes.json"
+
+Outputs = TypeVar("Outputs", bound="StepOutputs")
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """The code part of every key (see the module docstring)."""
+
+    commit: str | None
+    """Git commit of the checkout; None outside a git checkout."""
+    dirty_hash: str | None
+    """Hash of the changed files of :data:`CODE_PACKAGES`; None when they match the commit."""
+    source_hash: str | None = None
+    """Without git: hash of every file of :data:`CODE_PACKAGES`."""
+
+    @property
+    def dirty(self) -> bool:
+        return self.dirty_hash is not None
+
+    @property
+    def key(self) -> str:
+        if self.commit is None:
+            return f"source-{self.source_hash}"
+        return self.commit + (f"+dirty-{self.dirty_hash}" if self.dirty_hash else "")
+
+
+def repo_root() -> Path:
+    """The checkout holding these packages."""
+    return Path(__file__).resolve().parents[1]
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode("utf-8", "surrogateescape") if done.returncode == 0 else None
+
+
+def _hash_files(root: Path, relpaths: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for rel in sorted(set(relpaths)):
+        path = root / rel
+        digest.update(rel.encode() + b"\0")
+        if path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        else:
+            digest.update(b"<deleted>")
+    return digest.hexdigest()[:16]
+
+
+def _package_files(root: Path) -> list[str]:
+    return [
+        path.relative_to(root).as_posix()
+        for package in CODE_PACKAGES
+        for path in (root / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+
+
+def code_version(root: Path | None = None) -> CodeVersion:
+    """The commit plus a hash of what differs from it in :data:`CODE_PACKAGES`."""
+    root = root or repo_root()
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return CodeVersion(
+            commit=None, dirty_hash=None, source_hash=_hash_files(root, _package_files(root))
+        )
+    status = _git(
+        root, "status", "--porcelain", "-z", "--untracked-files=all", "--", *CODE_PACKAGES
+    )
+    changed: list[str] = []
+    entries = iter((status or "").split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        changed.append(path)
+        if "R" in code or "C" in code:
+            changed.append(next(entries, ""))  # the rename's source path follows
+    changed = [p for p in changed if p and "__pycache__" not in p]
+    return CodeVersion(
+        commit=commit.strip(), dirty_hash=_hash_files(root, changed) if changed else None
+    )
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
+    """Content hash of every file under ``folder`` (relative paths and bytes).
+
+    File hashes are remembered in ``memo_dir/file-hashes.json`` by (path, size, mtime, inode),
+    as DVC does, so a large unchanged dataset is read once, not on every run.
+    """
+    folder = Path(folder).resolve()
+    if folder.is_file():
+        files = [folder]
+        base = folder.parent
+    elif folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        base = folder
+    else:
+        raise DataError(f"data folder not found: {folder}")
+    memo: dict[str, str] = {}
+    memo_path = memo_dir / _HASH_MEMO if memo_dir is not None else None
+    if memo_path is not None and memo_path.is_file():
+        try:
+            memo = json.loads(memo_path.read_text())
+        except ValueError:
+            memo = {}
+    digest = hashlib.sha256()
+    changed = False
+    for path in files:
+        stat = path.stat()
+        stamp = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
+        file_hash = memo.get(stamp)
+        if file_hash is None:
+            file_hash = memo[stamp] = _file_digest(path)
+            changed = True
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0" + file_hash.encode())
+    if memo_path is not None and changed:
+        write_text_atomic(memo_path, json.dumps(memo, sort_keys=True))
+    return digest.hexdigest()[:16]
+
+
+def step_key(step: str, payload: Mapping[str, Any], code: CodeVersion) -> str:
+    """The key of one step: sha256 of the step name, its JSON payload and the code version."""
+    blob = json.dumps(
+        {"step": step, "code": code.key, "payload": payload}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def step_dir(runs_dir: str | Path, step: str, name: str, key: str) -> Path:
+    """``<runs_dir>/work/<step>/<name>-<key[:16]>`` (absolute)."""
+    return (Path(runs_dir) / WORK_DIR / step / f"{name}-{key[:16]}").resolve()
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+class StepOutputs(BaseModel):
+    """Base of every step's result: it knows which files it points at."""
+
+    def files(self) -> list[Path]:
+        """Every file this result refers to (checked before a cached result is reused)."""
+        found: list[Path] = []
+
+        def collect(value: Any) -> None:
+            if isinstance(value, Path):
+                found.append(value)
+            elif isinstance(value, BaseModel):
+                for item in value.__dict__.values():
+                    collect(item)
+            elif isinstance(value, Mapping):
+                for item in value.values():
+                    collect(item)
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    collect(item)
+
+        collect(self)
+        return found
+
+
+def write_outputs(work_dir: Path, outputs: StepOutputs) -> Path:
+    """Record ``outputs`` as the finished result of ``work_dir`` (written last)."""
+    return write_text_atomic(work_dir / OUTPUTS_FILE, outputs.model_dump_json(indent=2))
+
+
+def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
+    """The recorded result of ``work_dir`` when it is complete, else None."""
+    path = work_dir / OUTPUTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        outputs = model.model_validate_json(path.read_text())
+    except ValueError:
+        return None
+    if any(not p.exists() for p in outputs.files()):
+        return None
+    return outputs

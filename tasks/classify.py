@@ -1,0 +1,141 @@
+"""Steps of Table 1 (encoder selection): train one family's Act0/NG classifier on MALSD, and
+write the table and its bar chart (the library renders them in the paper's column order)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from gms_models.classify import (
+    ClassifierFamily,
+    ClassifyCallback,
+    ClassifyConfig,
+    EpochMetrics,
+    FamilyResult,
+    run_family,
+    write_family_metrics,
+    write_table_files,
+)
+from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
+from tasks.data import require_part
+from tasks.devices import device_slot
+from tasks.results import ClassifyOutputs, DataInfo, RunRef, TableFiles
+from tasks.tables import publish
+from tasks.tracking import log_artifact, log_history, log_metrics, log_params, set_tags
+
+
+class ClassifyLog(ClassifyCallback):
+    """Per-epoch metrics into the family's MLflow run (live) and the Prefect log."""
+
+    def __init__(self, run: RunRef | None) -> None:
+        self.run = run
+
+    def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
+        get_run_logger().info(
+            "%s epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f",
+            family.slug,
+            metrics.epoch,
+            metrics.train_loss,
+            metrics.train_acc,
+            metrics.val_loss,
+            metrics.val_acc,
+        )
+        if self.run is not None:
+            values = {k: float(v) for k, v in metrics.as_dict().items() if k != "epoch"}
+            log_metrics(self.run, values, step=metrics.epoch)
+
+
+def final_metrics(result: FamilyResult) -> dict[str, float]:
+    final = result.final
+    return {
+        "train_loss": final.train_loss,
+        "train_acc": final.train_acc,
+        "val_loss": final.val_loss,
+        "val_acc": final.val_acc,
+        "params_m": result.params / 1e6,
+        "params_true_m": result.params_true / 1e6,
+        "macs_g": result.macs / 1e9,
+        "train_time_s": result.seconds,
+    }
+
+
+@task(name="classify-family", task_run_name="classify-{slug}", cache_policy=NO_CACHE)
+def classify_family(
+    slug: str,
+    config: ClassifyConfig,
+    data: DataInfo,
+    runs_dir: Path,
+    code: CodeVersion,
+    run: RunRef | None = None,
+) -> ClassifyOutputs:
+    """Train and evaluate family ``slug`` with the shared recipe ``config`` (or reuse it)."""
+    logger = get_run_logger()
+    require_part(data, "malsd")
+    family_config = config.model_copy(update={"families": [slug]})
+    payload = {
+        "config": family_config.model_dump(mode="json", exclude={"num_workers"}),
+        "malsd": data.fingerprints.get("malsd"),
+    }
+    work_dir = step_dir(runs_dir, "classify", slug, step_key("classify", payload, code))
+    outputs = read_outputs(work_dir, ClassifyOutputs)
+    if outputs is not None:
+        logger.info("%s: reusing the classifier run in %s", slug, work_dir)
+    else:
+        with device_slot(config.device) as slot:
+            result = run_family(
+                data.malsd,
+                slug,
+                family_config.model_copy(update={"device": slot}),
+                callbacks=[ClassifyLog(run)],
+            )
+        outputs = ClassifyOutputs(
+            slug=slug,
+            work_dir=work_dir,
+            result=result.as_dict(),
+            metrics_json=write_family_metrics(result, work_dir),
+            logged_run_id=run.run_id if run is not None else None,
+        )
+        write_outputs(work_dir, outputs)
+    result = FamilyResult.from_dict(outputs.result)
+    if run is not None:
+        log_params(
+            run,
+            {
+                **family_config.model_dump(mode="json", exclude={"families"}),
+                "family": result.family,
+                "slug": slug,
+            },
+        )
+        if outputs.logged_run_id != run.run_id:
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+                log_history(run, key, [getattr(m, key) for m in result.history])
+            set_tags(run, {"gms.reused_from": str(work_dir)})
+        log_metrics(run, final_metrics(result))
+        log_artifact(run, outputs.metrics_json, "metrics")
+    return outputs
+
+
+@task(name="write-selection-table", cache_policy=NO_CACHE)
+def write_selection_table(
+    results: list[dict[str, object]],
+    out_dir: Path,
+    with_paper: bool,
+    run: RunRef | None = None,
+) -> TableFiles:
+    """Table 1 (markdown, CSV, val-accuracy bar chart) under ``out_dir``; published."""
+    from gms_models.classify import render_markdown, table_rows
+
+    families = [FamilyResult.from_dict(r) for r in results]
+    files = write_table_files(families, out_dir, with_paper=with_paper)
+    rows = table_rows(families, with_paper)
+    markdown = render_markdown(rows)
+    publish(
+        run,
+        [files.markdown, files.csv, files.chart],
+        "table1-encoder-selection",
+        markdown,
+        [dict(row) for row in rows],
+    )
+    return TableFiles(markdown=files.markdown, csv=files.csv, plot=files.chart)

@@ -1,0 +1,84 @@
+"""One heavy step per device at a time: arms run in parallel up to one per GPU, one by one on CPU.
+
+Every step that trains, exports or evaluates a model holds a *device slot* while it computes.
+A process has one slot per visible GPU (``CUDA_VISIBLE_DEVICES`` decides which: one Prefect
+worker per GPU sees one), or a single ``cpu`` slot, so a flow that fans out over arms in threads
+runs them one per GPU and, on a CPU box, one after another.
+
+Across flow runs (several flows on one host) a Prefect global concurrency limit named ``gpu``
+caps the steps on CUDA devices, when one exists::
+
+    prefect gcl create gpu --limit <number of GPUs on the host>
+
+Without it the limit is not enforced beyond the process (Prefect's non-strict mode).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+GPU_LIMIT = "gpu"
+_lock = threading.Lock()
+_pools: dict[str, queue.Queue[str]] = {}
+
+
+def visible_devices(requested: str = "auto") -> list[str]:
+    """The devices a step may use: ``cuda:i`` per visible GPU for ``auto``/``cuda``, else the
+    one device asked for."""
+    if requested not in ("auto", "cuda"):
+        return [requested]
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        if requested == "cuda":
+            return ["cuda"]  # the library reports the missing GPU with a clear error
+        return ["cpu"]
+    return [f"cuda:{i}" for i in range(count)]
+
+
+def _pool(requested: str) -> queue.Queue[str]:
+    with _lock:
+        if requested not in _pools:
+            pool: queue.Queue[str] = queue.Queue()
+            for device in visible_devices(requested):
+                pool.put(device)
+            _pools[requested] = pool
+        return _pools[requested]
+
+
+@contextmanager
+def device_slot(requested: str = "auto") -> Iterator[str]:
+    """Hold a device of ``requested`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); yields its name.
+
+    Slots of one device name are shared by every request naming it, so ``auto`` steps and
+    ``cuda:0`` steps do not wait for each other; use one spelling per flow.
+    """
+    pool = _pool(requested)
+    device = pool.get()
+    try:
+        if device.startswith("cuda"):
+            from prefect.concurrency.sync import concurrency
+
+            with concurrency(GPU_LIMIT, occupy=1, strict=False):
+                yield device
+        else:
+            yield device
+    finally:
+        pool.put(device)
+
+
+def torch_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads (None: leave torch's default, ``$OMP_NUM_THREADS`` or the
+    core count). On a small shared CPU one thread per step avoids oversubscription, which slows
+    small models down many times over."""
+    if threads is None:
+        return
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)

@@ -1,0 +1,200 @@
+"""Step: export an arm to a deployable ONNX bundle, time its encoder per runtime, register it.
+
+The bundle (encoder, SAM's prompt decoder, metadata JSON beside each file, ``bundle.json``) comes
+from :func:`gms_models.export.export_bundle`, which checks every file against PyTorch before
+writing it. The encoder is then logged as an MLflow model (``mlflow.onnx``) of the arm's run and
+registered as a version of ``gms-encoder``; ``pick`` later points the ``champion`` alias at one.
+
+Latency: median wall time of a batch-1 encoder forward, per runtime asked for — ``torch`` (the
+PyTorch module on the step's device), ``onnxruntime`` (the ONNX file; CUDA provider on a GPU
+device when the build has it) and ``tensorrt`` (an engine built into the bundle, GPU hosts only).
+A runtime that cannot run here is skipped with its reason, never faked.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
+from tasks.devices import device_slot
+from tasks.results import DistillOutputs, ExportOutputs, RunRef, TeacherInfo
+from tasks.specs import ExportSpec, Runtime
+from tasks.tracking import log_artifact, log_metrics, log_onnx_encoder, log_params
+
+if TYPE_CHECKING:
+    from gms_models.runtime import Session
+
+BUNDLE_DIR = "bundle"
+WARMUP_RUNS = 1
+
+
+def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
+    from gms_models.runtime.manifest import ENCODER_INPUT
+
+    feeds = {
+        ENCODER_INPUT: np.random.default_rng(0).standard_normal(
+            (1, 3, img_size, img_size), dtype=np.float32
+        )
+    }
+    for _ in range(WARMUP_RUNS):
+        session.run(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(feeds)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def measure_latencies(
+    bundle: Path,
+    encoder_onnx: Path,
+    checkpoint: Path,
+    arch: str,
+    img_size: int,
+    runtimes: list[Runtime],
+    runs: int,
+    device: str,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Latency per runtime in ms, and the runtimes skipped with why."""
+    from gms_models.errors import GmsError
+    from gms_models.profiling import measure_latency
+    from gms_models.runtime import BundleManifest, OnnxRuntimeSession, TensorRTSession
+    from gms_models.train import load_student
+
+    latency: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    for runtime in runtimes:
+        try:
+            if runtime == "torch":
+                model = load_student(checkpoint, expected_arch=arch).to(device)
+                latency[runtime] = measure_latency(model, img_size, runs=runs) * 1000
+            elif runtime == "onnxruntime":
+                ort_device = "cuda" if device.startswith("cuda") else "cpu"
+                session = OnnxRuntimeSession(encoder_onnx, device=ort_device)
+                latency[runtime] = _session_latency_ms(session, img_size, runs)
+            else:
+                engine = BundleManifest.read(bundle).find("encoder", "tensorrt")
+                if engine is None:
+                    skipped[runtime] = "no TensorRT engine in the bundle (needs a GPU host)"
+                    continue
+                latency[runtime] = _session_latency_ms(
+                    TensorRTSession(bundle / engine.file), img_size, runs
+                )
+        except GmsError as exc:
+            skipped[runtime] = str(exc)
+    return latency, skipped
+
+
+def _tensorrt_available(device: str) -> bool:
+    if not device.startswith("cuda"):
+        return False
+    from gms_models.teacher import tensorrt_available
+
+    return tensorrt_available()
+
+
+@task(name="export-arm", cache_policy=NO_CACHE)
+def export_arm(
+    distilled: DistillOutputs,
+    teacher: TeacherInfo,
+    spec: ExportSpec,
+    runtimes: list[Runtime],
+    latency_runs: int,
+    runs_dir: Path,
+    code: CodeVersion,
+    run: RunRef | None = None,
+    device: str = "auto",
+) -> ExportOutputs:
+    """Export the arm's student (with the teacher's prompt decoder), time it, log and register
+    the encoder."""
+    from gms_models.download import sha256_file
+    from gms_models.export import export_bundle, student_sources
+
+    logger = get_run_logger()
+    payload = {
+        "student": sha256_file(distilled.checkpoint),
+        "decoder": teacher.sha256,
+        "opset": spec.opset,
+        "with_decoder": spec.decoder,
+        "runtimes": sorted(runtimes),
+        "latency_runs": latency_runs,
+    }
+    work_dir = step_dir(runs_dir, "export", distilled.arm, step_key("export", payload, code))
+    outputs = read_outputs(work_dir, ExportOutputs)
+    if outputs is not None:
+        logger.info("%s: reusing the export in %s", distilled.arm, work_dir)
+    else:
+        with device_slot(device) as slot:
+            sources = student_sources(
+                distilled.arch,
+                distilled.checkpoint,
+                decoder_checkpoint=teacher.checkpoint if spec.decoder else None,
+            )
+            bundle = work_dir / BUNDLE_DIR
+            result = export_bundle(
+                bundle,
+                sources,
+                opset=spec.opset,
+                tensorrt="tensorrt" in runtimes and _tensorrt_available(slot),
+                overwrite=True,
+                progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
+            )
+            encoder_onnx = bundle / f"{distilled.arch}.onnx"
+            latency, skipped = measure_latencies(
+                bundle,
+                encoder_onnx,
+                distilled.checkpoint,
+                distilled.arch,
+                sources.img_size,
+                runtimes,
+                latency_runs,
+                slot,
+            )
+        outputs = ExportOutputs(
+            arm=distilled.arm,
+            work_dir=work_dir,
+            bundle_dir=bundle,
+            bundle_files=sorted(p for p in bundle.iterdir() if p.is_file()),
+            encoder_onnx=encoder_onnx,
+            latency_ms=latency,
+            latency_skipped=skipped,
+        )
+        logger.info(
+            "%s: exported %d files; latency %s",
+            distilled.arm,
+            len(result.manifest.artifacts),
+            ", ".join(f"{k} {v:.1f} ms" for k, v in latency.items()) or "not measured",
+        )
+        write_outputs(work_dir, outputs)
+    if run is not None:
+        log_export_outputs(run, outputs, distilled, spec)
+    return outputs
+
+
+def log_export_outputs(
+    run: RunRef, outputs: ExportOutputs, distilled: DistillOutputs, spec: ExportSpec
+) -> None:
+    """Latency metrics, the bundle files, and the encoder as a registered MLflow model."""
+    log_params(run, {"export_opset": spec.opset})
+    log_metrics(run, {f"latency_ms_{k}": v for k, v in outputs.latency_ms.items()})
+    for path in outputs.bundle_files:
+        log_artifact(run, path, "onnx")
+    log_onnx_encoder(
+        run,
+        outputs.encoder_onnx,
+        registered_model=spec.register_model,
+        tags={
+            "arm": distilled.arm,
+            "arch": distilled.arch,
+            "img_size": str(distilled.config.get("img_size")),
+            "run_id": run.run_id,
+        },
+    )

@@ -1,0 +1,275 @@
+"""Step: pick the encoder to deploy from an ablation's MLflow runs, by a stated rule.
+
+The rule (:class:`~tasks.specs.PickRule`): among the arms whose mIoU is within ``margin`` of the
+reference mIoU — the teacher's, when the ablation scored the teacher against the same masks as
+the arms, else the best arm's — take the fastest on ``runtime``; ties go to the higher mIoU,
+then fewer params, then the arm name. When no arm is within the margin, the most accurate arm
+is taken. Only arms whose run finished with mIoU, latency and a registered encoder version are
+candidates. The same runs always give the same choice: nothing depends on the order MLflow
+returns them in.
+
+The choice becomes the registered model's alias (``champion`` on ``gms-encoder``), and the
+reasoning — the rule, the reference, every candidate with its numbers — a markdown artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from gms_models.errors import GmsError
+from tasks.caching import write_text_atomic
+from tasks.results import RunRef
+from tasks.specs import PickRule, format_lr
+from tasks.tracking import PARENT_TAG, log_artifact, set_tags
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+DECISION_MD = "pick_decision.md"
+
+
+class PickError(GmsError):
+    """No encoder can be picked (no finished arm, no registered version, unknown run)."""
+
+
+class Candidate(BaseModel):
+    arm: str
+    arch: str
+    run_id: str
+    miou: float
+    latency_ms: float
+    params_m: float | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    version: str | None = None
+
+
+class Decision(BaseModel):
+    chosen: Candidate
+    reference_miou: float
+    reference: str
+    """``teacher`` or ``best`` (the one actually used)."""
+    eligible: list[str]
+    within_margin: bool
+    """False when no arm was within the margin and the most accurate was taken."""
+
+
+def _speed_key(c: Candidate) -> tuple[float, float, float, str]:
+    return (c.latency_ms, -c.miou, c.params_m if c.params_m is not None else float("inf"), c.arm)
+
+
+def choose(candidates: Sequence[Candidate], rule: PickRule, teacher_miou: float | None) -> Decision:
+    """Apply ``rule`` (see the module docstring) to ``candidates``."""
+    if not candidates:
+        raise PickError(
+            "no candidate arms: no finished arm has mIoU, latency and an encoder version"
+        )
+    if rule.reference == "teacher" and teacher_miou is not None:
+        reference, reference_miou = "teacher", teacher_miou
+    else:
+        reference, reference_miou = "best", max(c.miou for c in candidates)
+    eligible = sorted(
+        (c for c in candidates if c.miou >= reference_miou - rule.margin), key=_speed_key
+    )
+    if eligible:
+        chosen, within = eligible[0], True
+    else:
+        chosen = min(candidates, key=lambda c: (-c.miou, *_speed_key(c)))
+        within = False
+    return Decision(
+        chosen=chosen,
+        reference_miou=reference_miou,
+        reference=reference,
+        eligible=[c.arm for c in eligible],
+        within_margin=within,
+    )
+
+
+def render_decision(
+    decision: Decision,
+    candidates: Sequence[Candidate],
+    rule: PickRule,
+    model_name: str,
+    parent_run_id: str,
+    teacher_asked_but_missing: bool,
+) -> str:
+    """The markdown artifact: rule, reference, candidates table, choice and why."""
+    ref_text = (
+        f"the teacher's mIoU {decision.reference_miou:.4f}"
+        if decision.reference == "teacher"
+        else f"the best arm's mIoU {decision.reference_miou:.4f}"
+    )
+    lines = [
+        f"# Pick: `{decision.chosen.arm}` → `{model_name}@{rule.alias}` "
+        f"(version {decision.chosen.version})",
+        "",
+        f"Ablation run: `{parent_run_id}`",
+        "",
+        f"**Rule**: among arms with mIoU ≥ reference − {rule.margin:g}, the fastest on "
+        f"`{rule.runtime}` (ties: higher mIoU, fewer params, name). Reference: {ref_text}.",
+    ]
+    if teacher_asked_but_missing:
+        lines += [
+            "",
+            "The rule asks for the teacher's mIoU, but the ablation did not score the teacher "
+            "against the same masks as the arms (e.g. a random-weight teacher scored against its "
+            "own masks), so the best arm's mIoU is the reference.",
+        ]
+    lines += [
+        "",
+        f"| Arm | Arch | Lr | Epochs | mIoU | Latency {rule.runtime} (ms) | Params | Version "
+        "| Within margin |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(candidates, key=_speed_key):
+        lines.append(
+            f"| {c.arm} | {c.arch} | {format_lr(c.lr) if c.lr else '–'} | {c.epochs or '–'} | "
+            f"{c.miou:.4f} | {c.latency_ms:.2f} | "
+            f"{f'{c.params_m:.2f}M' if c.params_m is not None else '–'} | {c.version} | "
+            f"{'yes' if c.arm in decision.eligible else 'no'} |"
+        )
+    chosen = decision.chosen
+    why = (
+        f"`{chosen.arm}` is the fastest of the {len(decision.eligible)} arm(s) within the margin "
+        f"({chosen.latency_ms:.2f} ms on {rule.runtime}, mIoU {chosen.miou:.4f})."
+        if decision.within_margin
+        else f"No arm is within {rule.margin:g} of the reference, so the most accurate arm "
+        f"`{chosen.arm}` (mIoU {chosen.miou:.4f}) is taken."
+    )
+    return "\n".join([*lines, "", f"**Choice**: {why}", ""])
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def read_candidates(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, rule: PickRule, model_name: str
+) -> list[Candidate]:
+    """The finished child runs of ``parent_run_id`` with mIoU, latency and a model version."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=1000
+    )
+    candidates = []
+    for run in runs:
+        metrics, params = run.data.metrics, run.data.params
+        latency = metrics.get(f"latency_ms_{rule.runtime}")
+        if run.info.status != "FINISHED" or "miou" not in metrics or latency is None:
+            continue
+        versions = client.search_model_versions(
+            f"name='{model_name}' and run_id='{run.info.run_id}'"
+        )
+        version = max((int(v.version) for v in versions), default=None)
+        if version is None:
+            continue
+        epochs = _float(params.get("epochs"))
+        candidates.append(
+            Candidate(
+                arm=params.get("arm", run.info.run_name),
+                arch=params.get("arch", "?"),
+                run_id=run.info.run_id,
+                miou=metrics["miou"],
+                latency_ms=latency,
+                params_m=metrics.get("params_m"),
+                lr=_float(params.get("lr")),
+                epochs=int(epochs) if epochs is not None else None,
+                version=str(version),
+            )
+        )
+    return sorted(candidates, key=lambda c: (c.arm, c.run_id))
+
+
+def latest_parent_run(client: MlflowClient, experiment_id: str, flow: str) -> str:
+    """The newest finished parent run of ``flow`` in the experiment."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`gms.flow` = '{flow}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50,
+    )
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    if not parents:
+        raise PickError(f"no finished {flow} run in experiment {experiment_id}")
+    return parents[0].info.run_id
+
+
+class PickOutputs(BaseModel):
+    arm: str
+    arch: str
+    run_id: str
+    version: str
+    alias: str
+    model_name: str
+    parent_run_id: str
+    decision_md: Path
+
+
+@task(name="pick-encoder", cache_policy=NO_CACHE)
+def pick_encoder(
+    tracking_uri: str,
+    experiment: str,
+    rule: PickRule,
+    model_name: str,
+    out_dir: Path,
+    parent_run_id: str | None = None,
+    log_to: RunRef | None = None,
+) -> PickOutputs:
+    """Choose among the arms of ``parent_run_id`` (default: the newest finished ablation run in
+    ``experiment``), point ``model_name@alias`` at the choice, and record why."""
+    from mlflow import MlflowClient
+
+    logger = get_run_logger()
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise PickError(f"MLflow experiment {experiment!r} not found at {tracking_uri}")
+    parent = parent_run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
+    candidates = read_candidates(client, found.experiment_id, parent, rule, model_name)
+    teacher_miou = client.get_run(parent).data.metrics.get("teacher_miou")
+    decision = choose(candidates, rule, teacher_miou)
+    chosen = decision.chosen
+    assert chosen.version is not None
+    client.set_registered_model_alias(model_name, rule.alias, chosen.version)
+    markdown = render_decision(
+        decision,
+        candidates,
+        rule,
+        model_name,
+        parent,
+        teacher_asked_but_missing=rule.reference == "teacher" and teacher_miou is None,
+    )
+    path = write_text_atomic(Path(out_dir) / DECISION_MD, markdown)
+    if log_to is not None:
+        log_artifact(log_to, path, "pick")
+        set_tags(log_to, {"gms.champion": chosen.arm, "gms.champion_version": chosen.version})
+    create_markdown_artifact(
+        markdown=markdown, key="pick-decision", description="pick: why this encoder"
+    )
+    logger.info(
+        "picked %s (%s) as %s@%s version %s",
+        chosen.arm,
+        chosen.run_id,
+        model_name,
+        rule.alias,
+        chosen.version,
+    )
+    return PickOutputs(
+        arm=chosen.arm,
+        arch=chosen.arch,
+        run_id=chosen.run_id,
+        version=chosen.version,
+        alias=rule.alias,
+        model_name=model_name,
+        parent_run_id=parent,
+        decision_md=path,
+    )

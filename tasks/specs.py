@@ -1,0 +1,177 @@
+"""The settings each step takes, as pydantic models (``extra="forbid"``: a typo fails loudly).
+
+The flows compose these into one parameter model per flow (:mod:`flows.params`); the CLI and
+``params.yaml`` validate through the same models. Paths may be relative: they resolve against the
+working directory of the process that runs the flow (the repository root for the CLI, DVC and a
+deployment's worker).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gms_models.teacher.select import BackendName, PrecisionChoice
+from gms_models.train.config import DistillConfig
+
+Runtime = Literal["torch", "onnxruntime", "tensorrt"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackingSpec(Settings):
+    """Where outputs and MLflow records go."""
+
+    runs_dir: Path = Field(
+        Path("runs"),
+        description="work folders, tables and (by default) the MLflow store live here",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<runs_dir>/mlflow.db with artifacts in <runs_dir>/mlartifacts",
+    )
+
+
+class DataSpec(Settings):
+    """The data folder and where each part of it lies (paths relative to ``root``)."""
+
+    root: Path = Field(Path("data"), description="data folder (data.dvc tracks ./data)")
+    generate_demo: bool = Field(
+        True, description="generate the built-in demo data when root is missing or empty"
+    )
+    demo_seed: int = Field(0, ge=0)
+    demo_scale: Literal["tiny", "small", "medium"] = "small"
+    unlabeled: str = Field("unlabeled", description="distillation images (any folder of images)")
+    coco_images: str = "coco/images"
+    coco_annotations: str = "coco/annotations/instances.json"
+    malsd: str = Field("malsd", description="MALSD layout: train|test/Act0|NG, test_points.json")
+
+
+class TeacherSource(Settings):
+    """The teacher: a MobileSAM checkpoint, or random weights when none is given."""
+
+    checkpoint: str | None = Field(
+        None,
+        description="mobile_sam.pt-layout file, or an http(s) URL to download; "
+        "None = random weights (only good for checking the plumbing)",
+    )
+    sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
+    random_seed: int = Field(0, ge=0, description="seed of the random-weight teacher")
+    backend: BackendName = Field("auto", description="teacher runtime for distillation")
+    precision: PrecisionChoice = "auto"
+
+
+#: DistillConfig fields that the pipeline sets itself (per arm, or from the data and teacher).
+_PIPELINE_FIELDS = {"arch", "lr", "epochs", "images", "teacher", "out_dir", "resume", "cache_dir"}
+
+
+class TrainSpec(Settings):
+    """Distillation knobs shared by every arm (the paper's Table 2 setup by default).
+
+    ``lr`` and ``epochs`` are the defaults of arms that do not set their own; ``options`` passes
+    any other :class:`~gms_models.train.DistillConfig` field through (checked against it).
+    """
+
+    img_size: int = Field(1024, gt=0, multiple_of=16)
+    teacher_size: int | None = Field(None, gt=0, multiple_of=16)
+    batch_size: int = Field(8, gt=0)
+    lr: float = Field(3e-4, gt=0)
+    epochs: int = Field(13, gt=0)
+    seed: int = Field(0, ge=0)
+    device: str = "auto"
+    num_workers: int = Field(2, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(DistillConfig.model_fields))
+        reserved = sorted(set(value) & (_PIPELINE_FIELDS | set(cls.model_fields)))
+        if unknown:
+            raise ValueError(f"unknown distillation option(s) {unknown}")
+        if reserved:
+            raise ValueError(f"option(s) {reserved} are set by the pipeline or by train.* fields")
+        return value
+
+
+def format_lr(lr: float) -> str:
+    """3e-4 → ``3e-4``, 0.0015 → ``1.5e-3`` (the paper's spelling)."""
+    mantissa, exponent = f"{lr:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+class ArmSpec(Settings):
+    """One arm of an ablation: a student arch (encoder registry name) with its lr and epochs."""
+
+    name: str = Field(description="unique arm name: the arch, plus -lr/-e suffixes if needed")
+    arch: str
+    lr: float = Field(gt=0)
+    epochs: int = Field(gt=0)
+
+
+class ArmOverride(Settings):
+    """An arm given explicitly in params (lr/epochs default to the train settings)."""
+
+    arch: str
+    lr: float | None = Field(None, gt=0)
+    epochs: int | None = Field(None, gt=0)
+    name: str | None = None
+
+
+class ExportSpec(Settings):
+    """ONNX export of each arm's encoder (and the SAM decoder beside it)."""
+
+    enabled: bool = True
+    opset: int = Field(17, ge=13, le=20)
+    decoder: bool = Field(True, description="also export SAM's prompt encoder + mask decoder")
+    register_model: str | None = Field(
+        "gms-encoder", description="MLflow registered model of the ONNX encoders (None: do not)"
+    )
+
+
+class EvalSpec(Settings):
+    """Box-prompt mIoU on COCO, profile and latency of each arm."""
+
+    reference: Literal["auto", "gt", "teacher"] = Field(
+        "auto",
+        description="masks to score against: COCO ground truth, the teacher's masks, or auto "
+        "(the teacher's when the teacher has random weights, else ground truth)",
+    )
+    max_images: int | None = Field(None, gt=0, description="evaluate only the first N images")
+    batch_prompts: int = Field(64, gt=0)
+    mask_grid_images: int = Field(2, ge=0, description="images in the mask-grid picture")
+    profile_img_size: int = Field(
+        1024, gt=0, multiple_of=16, description="input side of the Params/MACs columns"
+    )
+    latency_runtimes: list[Runtime] = Field(default_factory=lambda: ["torch", "onnxruntime"])
+    latency_runs: int = Field(5, gt=0)
+    evaluate_teacher: bool = Field(True, description="also score the teacher (Table 2's T row)")
+
+
+class PickRule(Settings):
+    """How ``pick`` chooses the encoder to deploy.
+
+    Among the arms whose mIoU is within ``margin`` of the reference (the teacher's mIoU, or the
+    best arm's when the teacher was not scored against the same masks), take the one with the
+    lowest latency on ``runtime``; ties go to the higher mIoU, then fewer params, then the arm
+    name. If no arm is within the margin, the arm with the best mIoU is taken (said in the
+    decision).
+    """
+
+    runtime: Runtime = "onnxruntime"
+    margin: float = Field(0.01, ge=0, description="absolute mIoU below the reference allowed")
+    reference: Literal["teacher", "best"] = "teacher"
+    alias: str = "champion"
+
+    @model_validator(mode="after")
+    def _finite(self) -> PickRule:
+        if not math.isfinite(self.margin):
+            raise ValueError("margin must be finite")
+        return self

@@ -1,0 +1,108 @@
+"""Step: get the teacher checkpoint (file, URL or random weights) and build its engine once.
+
+Building the teacher backend before the fan-out exports its ONNX file (and, on a GPU host with
+TensorRT, builds the engine) into the teacher cache once, instead of once per arm in parallel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from gms_models.errors import CheckpointError
+from tasks.caching import step_dir, write_text_atomic
+from tasks.results import TeacherInfo
+from tasks.specs import TeacherSource
+
+RANDOM_TEACHER_FILE = "mobile_sam_random.pt"
+DOWNLOADS_DIR = "downloads"
+RANDOM_WARNING = (
+    "NO TEACHER CHECKPOINT GIVEN: the teacher has RANDOM WEIGHTS (seed {seed}). The students "
+    "learn to copy random features and every mask is meaningless; this only exercises the "
+    "pipeline. Pass teacher.checkpoint (a mobile_sam.pt path or URL) for real results."
+)
+
+
+def teacher_cache_dir(runs_dir: Path) -> Path:
+    """Where teacher ONNX files and engines are cached for this runs folder."""
+    return Path(runs_dir).resolve() / "cache" / "teacher"
+
+
+def random_teacher(runs_dir: Path, seed: int) -> Path:
+    """A MobileSAM checkpoint with random weights (``torch.manual_seed(seed)``), made once."""
+    import torch
+
+    from gms_models.sam import build_sam_vit_t
+    from gms_models.teacher.atomic import atomic_path
+
+    folder = step_dir(runs_dir, "teacher", f"random-seed{seed}", f"{seed:016d}")
+    path = folder / RANDOM_TEACHER_FILE
+    if not path.is_file():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            sam = build_sam_vit_t(checkpoint=None)
+        with atomic_path(path) as tmp:
+            torch.save(sam.state_dict(), tmp)
+        write_text_atomic(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
+    return path
+
+
+def _local_checkpoint(source: TeacherSource, runs_dir: Path) -> Path:
+    from gms_models.download import download_file, sha256_file
+
+    assert source.checkpoint is not None
+    if urlsplit(source.checkpoint).scheme in ("http", "https"):
+        name = Path(urlsplit(source.checkpoint).path).name or "teacher.pt"
+        dest = Path(runs_dir).resolve() / DOWNLOADS_DIR / name
+        return download_file(source.checkpoint, dest, sha256=source.sha256, progress=False)
+    path = Path(source.checkpoint).resolve()
+    if not path.is_file():
+        raise CheckpointError(f"teacher checkpoint not found: {path} (teacher.checkpoint)")
+    if source.sha256 and sha256_file(path) != source.sha256.lower():
+        raise CheckpointError(f"teacher checkpoint {path} does not match teacher.sha256")
+    return path
+
+
+@task(name="prepare-teacher", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def prepare_teacher(
+    source: TeacherSource,
+    runs_dir: Path,
+    img_size: int | None = None,
+    device: str = "auto",
+    batch_size: int = 8,
+) -> TeacherInfo:
+    """Resolve the checkpoint; with ``img_size``, also build the distillation backend once at
+    that size (warming the ONNX/engine cache that every arm's trainer then reuses)."""
+    from gms_models.download import sha256_file
+    from gms_models.teacher import TeacherSpec, select_teacher
+
+    logger = get_run_logger()
+    if source.checkpoint is None:
+        logger.warning(RANDOM_WARNING.format(seed=source.random_seed))
+        checkpoint = random_teacher(runs_dir, source.random_seed)
+        origin = f"random(seed={source.random_seed})"
+    else:
+        checkpoint = _local_checkpoint(source, runs_dir)
+        origin = source.checkpoint
+    if img_size is not None:
+        backend = select_teacher(
+            source.backend,
+            spec=TeacherSpec.from_checkpoint(checkpoint, img_size),
+            device=device,
+            precision=source.precision,
+            cache_dir=teacher_cache_dir(runs_dir),
+            max_batch=batch_size,
+        )
+        logger.info("teacher %s ready: %s", origin, backend)
+        backend.close()
+    return TeacherInfo(
+        checkpoint=checkpoint,
+        sha256=sha256_file(checkpoint),
+        random=source.checkpoint is None,
+        source=origin,
+        backend=source.backend,
+        precision=source.precision,
+    )

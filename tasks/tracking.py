@@ -1,0 +1,300 @@
+"""MLflow helpers: where the store is, experiments, runs, flat params, metrics, artifacts, models.
+
+Everything goes through an explicit :class:`~tasks.results.RunRef` and ``MlflowClient`` rather
+than MLflow's thread-local "active run", so arms running in parallel threads never log into each
+other's runs.
+
+Store: the ``tracking_uri`` param, else ``$MLFLOW_TRACKING_URI``, else a local SQLite store
+``<runs_dir>/mlflow.db`` with artifacts under ``<runs_dir>/mlartifacts`` — no server needed;
+browse it with ``mlflow ui --backend-store-uri sqlite:///<runs_dir>/mlflow.db``.
+
+Layout: one experiment per table (created once, before any fan-out: concurrent creation races
+on SQLite), a parent run per flow run, a child run per arm (tag ``mlflow.parentRunId``). Runs are
+tagged with the code version, the data hash and ``data.dvc``'s md5, the Prefect flow run (id,
+name, URL) and where the run came from (``gms.source``: ``dvc`` when ``GMS_RUN_SOURCE=dvc``,
+``prefect-deployment`` on a worker, else ``local``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gms_models.train.callbacks import StepEvent, TrainerCallback
+from tasks.caching import CodeVersion
+from tasks.results import DataInfo, RunRef
+from tasks.specs import TrackingSpec
+
+STORE_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_CHARS = 6000
+_BATCH = 100
+
+
+def resolve_tracking_uri(tracking: TrackingSpec) -> str:
+    """The param, else ``$MLFLOW_TRACKING_URI``, else the SQLite store under ``runs_dir``."""
+    if tracking.tracking_uri:
+        return tracking.tracking_uri
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env:
+        return from_env
+    return local_store_uri(tracking.runs_dir)
+
+
+def local_store_uri(runs_dir: Path) -> str:
+    runs_dir = Path(runs_dir).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{runs_dir / STORE_FILE}"
+
+
+def _client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
+    """The id of experiment ``name``, created (or restored) when needed.
+
+    With a local store (SQLite or files) its artifacts go to ``<runs_dir>/mlartifacts/<name>``;
+    a tracking server chooses its own artifact location.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            client.restore_experiment(existing.experiment_id)
+        return existing.experiment_id
+    location = None
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        location = (Path(runs_dir).resolve() / ARTIFACTS_DIR / name).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # created meanwhile by another process
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def run_source() -> str:
+    """``$GMS_RUN_SOURCE`` (``dvc`` in dvc.yaml), else ``prefect-deployment`` or ``local``."""
+    explicit = os.environ.get("GMS_RUN_SOURCE")
+    if explicit:
+        return explicit
+    from prefect.runtime import deployment
+
+    return "prefect-deployment" if deployment.id else "local"
+
+
+def prefect_tags() -> dict[str, str]:
+    """The current Prefect flow run: id, name, flow, deployment and its UI URL."""
+    from prefect.runtime import deployment, flow_run
+
+    if not flow_run.id:
+        return {}
+    tags = {
+        "prefect.flow_run_id": str(flow_run.id),
+        "prefect.flow_run_name": str(flow_run.name),
+        "prefect.flow_name": str(flow_run.flow_name),
+    }
+    url = str(flow_run.ui_url or "")
+    if url.startswith("http"):  # a temporary local server has no UI address
+        tags["prefect.flow_run_url"] = url
+    if deployment.id:
+        tags["prefect.deployment"] = str(deployment.name)
+    return tags
+
+
+def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict[str, str]:
+    """Tags every run of a flow carries (see the module docstring)."""
+    tags = {
+        "gms.flow": flow,
+        "gms.source": run_source(),
+        "gms.code_version": code.key,
+        "git.dirty": str(code.dirty).lower(),
+    }
+    if code.commit:
+        tags["git.commit"] = code.commit
+        tags["mlflow.source.git.commit"] = code.commit
+    if data is not None:
+        tags["data.hash"] = "-".join(f"{k}:{v}" for k, v in sorted(data.fingerprints.items()))
+        tags["data.dvc_md5"] = data.dvc_md5 or "none (no data.dvc tracks this folder)"
+    tags.update(prefect_tags())
+    return tags
+
+
+def start_run(
+    uri: str,
+    experiment_id: str,
+    name: str,
+    tags: Mapping[str, str],
+    parent: RunRef | None = None,
+) -> RunRef:
+    """Create a run (a child of ``parent`` when given) and return its reference."""
+    all_tags = {**tags, "mlflow.runName": name}
+    if parent is not None:
+        all_tags[PARENT_TAG] = parent.run_id
+    run = _client(uri).create_run(experiment_id, run_name=name, tags=all_tags)
+    return RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=run.info.run_id)
+
+
+def finish_run(ref: RunRef, ok: bool = True) -> None:
+    _client(ref.tracking_uri).set_terminated(ref.run_id, "FINISHED" if ok else "FAILED")
+
+
+@contextmanager
+def parent_run(
+    uri: str, experiment_id: str, name: str, tags: Mapping[str, str]
+) -> Iterator[RunRef]:
+    """A run that ends FINISHED when the block completes and FAILED when it raises."""
+    ref = start_run(uri, experiment_id, name, tags)
+    try:
+        yield ref
+    except BaseException:
+        finish_run(ref, ok=False)
+        raise
+    finish_run(ref, ok=True)
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"train": {"lr": 3e-4}}`` → ``{"train.lr": "0.0003"}``; lists are written as JSON-ish
+    text, None as ``"None"``."""
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            text = str(value)
+            flat[name] = (
+                text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
+            )
+    return flat
+
+
+def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
+    """Log ``params`` flattened (see :func:`flatten`); keys already logged are skipped."""
+    from mlflow.entities import Param
+
+    client = _client(ref.tracking_uri)
+    logged = client.get_run(ref.run_id).data.params
+    flat = {k: v for k, v in flatten(params).items() if k not in logged}
+    items = [Param(k, v) for k, v in sorted(flat.items())]
+    for start in range(0, len(items), _BATCH):
+        client.log_batch(ref.run_id, params=items[start : start + _BATCH])
+
+
+def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log the finite values of ``metrics`` (at ``step``, default 0)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [
+        Metric(k, float(v), now, step or 0)
+        for k, v in sorted(metrics.items())
+        if v is not None and math.isfinite(float(v))
+    ]
+    if items:
+        _client(ref.tracking_uri).log_batch(ref.run_id, metrics=items)
+
+
+def log_history(ref: RunRef, key: str, values: Sequence[float], first_step: int = 1) -> None:
+    """Log ``values`` as one metric over steps ``first_step, first_step + 1, ...``."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [
+        Metric(key, float(v), now, first_step + i)
+        for i, v in enumerate(values)
+        if math.isfinite(float(v))
+    ]
+    client = _client(ref.tracking_uri)
+    for start in range(0, len(items), _BATCH):
+        client.log_batch(ref.run_id, metrics=items[start : start + _BATCH])
+
+
+def set_tags(ref: RunRef, tags: Mapping[str, str]) -> None:
+    client = _client(ref.tracking_uri)
+    for key, value in tags.items():
+        client.set_tag(ref.run_id, key, value)
+
+
+def log_artifact(ref: RunRef, path: Path, artifact_path: str | None = None) -> None:
+    _client(ref.tracking_uri).log_artifact(ref.run_id, str(path), artifact_path)
+
+
+def log_text(ref: RunRef, text: str, artifact_file: str) -> None:
+    _client(ref.tracking_uri).log_text(ref.run_id, text, artifact_file)
+
+
+def log_onnx_encoder(
+    ref: RunRef,
+    onnx_path: Path,
+    *,
+    registered_model: str | None,
+    tags: Mapping[str, str],
+) -> str | None:
+    """Log the ONNX encoder as an MLflow model (``mlflow.onnx``) of run ``ref`` and register it
+    as a version of ``registered_model``; returns the version (None when not registered)."""
+    import mlflow
+    import mlflow.onnx
+    import onnx
+
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    info = mlflow.onnx.log_model(
+        onnx.load(str(onnx_path)),
+        name="encoder",
+        registered_model_name=registered_model,
+        pip_requirements=["onnxruntime", "numpy"],
+        save_as_external_data=False,
+        metadata=dict(tags),
+        tags=dict(tags),
+        run_id=ref.run_id,
+    )
+    version = getattr(info, "registered_model_version", None)
+    if registered_model is None or version is None:
+        return None
+    client = _client(ref.tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(registered_model, str(version), key, value)
+    return str(version)
+
+
+class MlflowEpochLogger(TrainerCallback):
+    """Per-epoch metrics and feature pictures of one student, live, into its MLflow run.
+
+    Also logs the running loss every time the trainer reports it (``step_loss`` over the global
+    step), so a long epoch shows progress in the MLflow UI.
+    """
+
+    def __init__(self, ref: RunRef, student: str) -> None:
+        self.ref = ref
+        self.student = student
+
+    def on_step(self, event: StepEvent) -> None:
+        if event.losses and self.student in event.losses:
+            log_metrics(self.ref, {"step_loss": event.losses[self.student]}, event.global_step)
+
+    def on_epoch_end(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float],
+        artifacts: Mapping[str, Path],
+        *,
+        student: str,
+    ) -> None:
+        if student != self.student:
+            return
+        log_metrics(self.ref, metrics, step=epoch)
+        picture = artifacts.get("features")
+        if picture is not None and Path(picture).is_file():
+            log_artifact(self.ref, Path(picture), "features")

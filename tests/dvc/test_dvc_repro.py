@@ -1,0 +1,101 @@
+"""`dvc repro` of the toy study in a scratch clone: end to end, then nothing, then only what a
+changed parameter touches. Stages report to one Prefect server (as under `gms stack up`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gms_cli.stack import free_ports, prefect_api_url, prefect_server_spec, running_services
+from tests.dvc.scratch import DVC_FILES, clean_env, make_scratch_repo, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(3000)]
+CODE = ("gms_models", "tasks", "flows")  # what the stages depend on besides data and params
+
+
+def shrink(params_file: Path) -> None:
+    """Smaller than the toy study: 1 epoch, 4 COCO images, 1 Table 1 family."""
+    params = yaml.safe_load(params_file.read_text())
+    ablation = params["distill_ablation"]
+    ablation["train"]["epochs"] = 1  # the same mapping as distill.train (a YAML alias)
+    ablation["evaluate"].update(max_images=4, mask_grid_images=1)
+    params["encoder_selection"]["classify"]["families"] = ["gmf_m"]
+    params["segment_eval"]["grid_images"] = 1
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture
+def clone(repo_root: Path, tmp_path: Path) -> Path:
+    repo = make_scratch_repo(repo_root, tmp_path / "clone", (*DVC_FILES, "dvc.yaml", "params.yaml"))
+    for package in CODE:
+        shutil.copytree(
+            repo_root / package, repo / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shrink(repo / "params.yaml")
+    fetched = run(["gms", "data", "fetch", "--source", "demo"], cwd=repo)
+    assert fetched.returncode == 0, fetched.stderr
+    return repo
+
+
+@pytest.fixture
+def prefect_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    (port,) = free_ports(1)
+    home = tmp_path / "prefect"
+    with running_services([prefect_server_spec(port, home / "server")], home / "state"):
+        yield clean_env({"PREFECT_API_URL": prefect_api_url(port), "PREFECT_HOME": str(home)})
+
+
+def test_repro_end_to_end_then_nothing_then_only_what_changed(
+    clone: Path, prefect_env: dict[str, str]
+) -> None:
+    listed = run(["dvc", "stage", "list", "--name-only"], cwd=clone, env=prefect_env)
+    every_stage = listed.stdout.split()
+
+    first = run(["dvc", "repro"], cwd=clone, env=prefect_env, timeout=2400)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert sorted(stages_run(first.stdout)) == sorted(every_stage)
+    tables = clone / "runs" / "tables"
+    for name in ("table2_distill_ablation.md", "table3_segment_eval.md", "table1.md"):
+        assert (tables / name).is_file(), name
+    assert "→ `gms-encoder@champion`" in (tables / "pick_decision.md").read_text()
+    flows, sources = mlflow_provenance(clone)
+    assert sources == {"dvc"}
+    assert {"distill", "distill-ablation", "segment-eval", "encoder-selection"} <= flows
+
+    status = run(["dvc", "status", "--json"], cwd=clone, env=prefect_env)
+    assert json.loads(status.stdout) == {}
+    second = run(["dvc", "repro"], cwd=clone, env=prefect_env)
+    assert second.returncode == 0 and stages_run(second.stdout) == []
+
+    params_file = clone / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["segment_eval"]["grid_images"] = 0
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = run(["dvc", "status", "--json"], cwd=clone, env=prefect_env)
+    assert set(json.loads(changed.stdout)) == {"table3"}
+    third = run(["dvc", "repro"], cwd=clone, env=prefect_env, timeout=1200)
+    assert third.returncode == 0, third.stdout[-3000:]
+    assert stages_run(third.stdout) == ["table3"]
+
+
+def mlflow_provenance(repo: Path) -> tuple[set[str | None], set[str | None]]:
+    """The ``gms.flow`` and ``gms.source`` tags of every MLflow run in the clone's store."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'runs' / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, max_results=1000)
+    return (
+        {r.data.tags.get("gms.flow") for r in runs},
+        {r.data.tags.get("gms.source") for r in runs},
+    )
