@@ -1,25 +1,22 @@
 """``gms embed`` (image -> SAM features) and ``gms segment`` (image + prompts -> masks).
 
 The segment core (:func:`parse_prompts`, :func:`segment`, :func:`write_segment_outputs`) takes
-any predictor with ``set_image``/``set_features``/``predict_batch``, so other backends (ONNX)
-reuse it with their own command.
+any predictor with ``set_image``/``set_features``/``predict_batch``: the PyTorch SAM
+(``--checkpoint``) or the exported bundle's runtime (``--onnx``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from gms_models.atomic import atomic_path
 from gms_models.errors import DataError, PromptError
 
 if TYPE_CHECKING:
@@ -147,20 +144,6 @@ def segment(
     )
 
 
-@contextmanager
-def _atomic_file(dest: Path) -> Iterator[BinaryIO]:
-    """A handle on a temporary file beside ``dest`` that replaces ``dest`` on success."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_segment_outputs(
     prediction: Prediction,
     out: Path,
@@ -184,7 +167,7 @@ def write_segment_outputs(
         ).astype(np.float32),
         "prompt_index": np.repeat(np.arange(n, dtype=np.int64), c),
     }
-    with _atomic_file(out) as fh:
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     if overlay is not None:
         if image is None:
@@ -198,7 +181,7 @@ def write_segment_outputs(
             points=None if prompts is None else prompts.points,
             labels=None if prompts is None else prompts.labels,
         )
-        with _atomic_file(overlay) as fh:
+        with atomic_path(overlay) as tmp, open(tmp, "wb") as fh:
             picture.save(fh, format="PNG")
     return arrays
 
@@ -243,7 +226,7 @@ def embed(
     with console.status(f"encoding {image.name}"):
         predictor.set_image(rgb)
     features = predictor.get_image_embedding().cpu().numpy().astype(np.float32)
-    with _atomic_file(out) as fh:
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.save(fh, features)
     typer.echo(f"wrote features {features.shape} to {out}")
 

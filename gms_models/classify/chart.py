@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gms_models.classify.atomic import atomic_write_bytes
+from gms_models.atomic import atomic_write_bytes
 from gms_models.classify.results import FamilyResult
 from gms_models.classify.table import PAPER_TABLE1
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gms_models.atomic import atomic_path
 from gms_models.data.coco import CocoImage
 from gms_models.data.malsd import HandPoints
 from gms_models.errors import ConfigError, PromptError
@@ -26,7 +27,6 @@ from gms_models.image_io import load_rgb
 from gms_models.sam.overlay import draw_overlay
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
-from gms_models.teacher.atomic import atomic_path
 
 
 @dataclass(frozen=True)

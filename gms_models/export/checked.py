@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gms_models.atomic import atomic_path
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.onnx_graph import (
     EXPORTER,
@@ -34,7 +35,6 @@ from gms_models.export.parity import (
 )
 from gms_models.runtime.manifest import metadata_path
 from gms_models.runtime.sessions import OnnxRuntimeSession
-from gms_models.teacher.atomic import atomic_path
 
 
 @dataclass(frozen=True)

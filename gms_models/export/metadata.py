@@ -24,10 +24,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from gms_models.atomic import atomic_write
 from gms_models.download import sha256_file
 from gms_models.export.parity import ParityReport
 from gms_models.runtime.manifest import metadata_path
-from gms_models.teacher.atomic import atomic_write
 
 ARTIFACT_FORMAT = "gms-export-artifact/1"
 VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "tensorrt")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gms_models.atomic import atomic_path
 from gms_models.errors import DataError
 from gms_models.export.checked import ExportResult
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
@@ -30,7 +31,6 @@ from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.predictor import BundlePredictor
 from gms_models.runtime.preprocess import encoder_input
 from gms_models.runtime.sessions import OnnxRuntimeSession, Session
-from gms_models.teacher.atomic import atomic_path
 
 DEFAULT_MAX_IMAGES = 16
 GRID_POINTS = 4

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+from gms_models.atomic import atomic_path
 from gms_models.export.checked import ExportResult
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.parity import Inputs, compare
@@ -28,7 +29,6 @@ from gms_models.runtime.sessions import (
     import_cudart,
     import_tensorrt,
 )
-from gms_models.teacher.atomic import atomic_path
 from gms_models.teacher.tensorrt_backend import DEFAULT_WORKSPACE_BYTES, EngineBuildError
 
 EnginePrecision = Literal["fp32", "fp16"]

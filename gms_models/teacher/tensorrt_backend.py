@@ -23,8 +23,8 @@ from types import ModuleType
 
 import torch
 
+from gms_models.atomic import atomic_write
 from gms_models.errors import ConfigError, GmsError
-from gms_models.teacher.atomic import atomic_write
 from gms_models.teacher.base import (
     ONNX_INPUT_NAME,
     ONNX_OUTPUT_NAME,

@@ -1,7 +1,7 @@
 """Atomic file writes: a reader sees either the old file or the complete new one, never a torn one.
 
-Used for every artifact that a crash could otherwise leave half-written: teacher ONNX files and
-TensorRT engines, cached teacher features and the trainer's checkpoints. The data goes to a
+Used for every artifact that a crash could otherwise leave half-written: checkpoints, ONNX files,
+engines, cached teacher features, tables and metrics. The data goes to a
 temporary file in the destination's folder (same filesystem, so the rename is atomic), is flushed
 and fsync'ed, and is then moved over the destination with :func:`os.replace`.
 """
@@ -60,3 +60,13 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``dest`` atomically (creating its folder); return ``dest``."""
+    return atomic_write(dest, lambda fh: fh.write(data))
+
+
+def atomic_write_text(dest: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``dest`` atomically (creating its folder); return ``dest``."""
+    return atomic_write_bytes(dest, text.encode("utf-8"))
