@@ -177,7 +177,7 @@ def plot_pareto(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gms_models.teacher.atomic import atomic_path
+    from gms_models.atomic import atomic_path
 
     shown = [
         r

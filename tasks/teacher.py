@@ -35,8 +35,8 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
     """A MobileSAM checkpoint with random weights (``torch.manual_seed(seed)``), made once."""
     import torch
 
+    from gms_models.atomic import atomic_path
     from gms_models.sam import build_sam_vit_t
-    from gms_models.teacher.atomic import atomic_path
 
     folder = step_dir(runs_dir, "teacher", f"random-seed{seed}", f"{seed:016d}")
     path = folder / RANDOM_TEACHER_FILE
