@@ -70,7 +70,7 @@ def main() -> None:
         predictor.set_features(sam.image_encoder(x), ORIGINAL_SIZE)
         features = predictor.get_image_embedding()
         scale = 1024 / max(ORIGINAL_SIZE)
-        box = torch.as_tensor(BOX[None] * scale)
+        box = torch.as_tensor(BOX[None] * scale, dtype=torch.float32)
         decoder = median_seconds(
             lambda: sam.decode(features, boxes=box, multimask_output=True), args.decoder_runs
         )
