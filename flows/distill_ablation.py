@@ -1,19 +1,25 @@
 """``distill-ablation`` (Table 2) and ``distill`` (one arm).
 
-data → teacher → for every arm, in parallel up to one per device: distil → export → evaluate
-(each arm a child MLflow run of the flow's parent run) → Table 2 (markdown, CSV, Pareto plot)
-→ optionally ``pick`` the champion. An arm that fails keeps its row, marked with the step and
-the reason; the others go on. The flow fails only when every arm failed.
+data → teacher → arms grouped by data recipe → per group, in parallel up to one per device:
+distil its arms together → per arm: export → evaluate (each arm a child MLflow run of the flow's
+parent run) → Table 2 (markdown, CSV, Pareto plot) → optionally ``pick`` the champion. An arm
+that fails keeps its row, marked with the step and the reason; the others go on. The flow fails
+only when every arm failed.
 
-Arms are submitted in *groups* (:func:`group_arms`). Today every group holds one arm and runs
-the three steps of that arm; training the arms of a group over one data stream (one teacher
-pass for all, issue 9's multi-student trainer) replaces the distil step of a group without
-changing the rest of the flow.
+Grouping (:func:`group_arms`, on by default, ``train_together=False`` turns it off): arms whose
+data recipe is identical (images, crops, teacher size, batch size, epochs, seed) are trained by
+one task over one data stream, so the teacher runs once per batch for all of them
+(:func:`gms_models.train.distill_group`); groups are split and placed on the devices by memory
+estimate (:func:`gms_models.train.pack_groups`). Each arm keeps its own cache entry: a group
+trains only its arms whose work folder is not finished (:mod:`tasks.distill`). A group that
+fails fails its arms only; a student whose loss goes non-finite fails alone. The table's
+``Group`` column says which arms were trained together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -23,7 +29,7 @@ from pydantic import BaseModel
 from flows.common import FlowSetup, failure_of, parent_run_name, setup_flow
 from flows.params import ArmGrid, DistillAblationParams, DistillParams
 from tasks.data import prepare_data
-from tasks.distill import distill_arm
+from tasks.distill import GroupOutputs, distill_config, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
 from tasks.export import export_arm
 from tasks.results import DataInfo, RunRef, TableFiles, TeacherInfo
@@ -62,24 +68,68 @@ class AblationSummary(BaseModel):
     rows: list[AblationRow]
     tables: TableFiles
     champion: PickOutputs | None = None
+    groups: list[GroupOutputs] = []
+    """The groups whose training task finished (what each trained, teacher passes)."""
 
 
 @dataclass(frozen=True)
 class ArmGroup:
-    """Arms submitted together (see the module docstring)."""
+    """Arms trained together by one task, on ``device``."""
 
+    label: str
     arms: tuple[ArmSpec, ...]
+    device: str
+
+    @property
+    def description(self) -> str:
+        """``g1: gmf_2282, resnet18`` (the table's Group column)."""
+        return f"{self.label}: {', '.join(a.name for a in self.arms)}"
 
 
-def group_arms(arms: list[ArmSpec]) -> list[ArmGroup]:
-    """One group per arm, in order."""
-    return [ArmGroup((arm,)) for arm in arms]
+def group_arms(
+    arms: list[ArmSpec],
+    train: TrainSpec,
+    data: DataInfo,
+    teacher: TeacherInfo,
+    runs_dir: Path,
+    *,
+    together: bool = True,
+) -> list[ArmGroup]:
+    """The training groups of ``arms``, labelled g1, g2, ... in order of first arm.
+
+    With ``together``, arms sharing a data recipe form a group, split to fit the devices of
+    ``train.device`` by memory estimate and given one of them; an arm whose arch is not in the
+    encoder registry gets a group of its own (its task fails with the registry's message). Without,
+    every arm is a group of its own on ``train.device``.
+    """
+    from gms_models.registry import list_encoders
+    from gms_models.train import detect_devices, group_by_recipe, pack_groups
+
+    if not together:
+        parts = [((arm,), train.device) for arm in arms]
+    else:
+        known = set(list_encoders())
+        by_name = {arm.name: arm for arm in arms}
+        configs = [
+            distill_config(arm, train, data, teacher, runs_dir) for arm in arms if arm.arch in known
+        ]
+        packed = pack_groups(group_by_recipe(configs), detect_devices(train.device))
+        parts = [(tuple(by_name[n] for n in a.names), a.device.name) for a in packed]
+        parts += [((arm,), train.device) for arm in arms if arm.arch not in known]
+        order = {arm.name: i for i, arm in enumerate(arms)}
+        parts.sort(key=lambda part: order[part[0][0].name])
+    return [
+        ArmGroup(f"g{i}", members, device) for i, (members, device) in enumerate(parts, start=1)
+    ]
 
 
 @dataclass
 class ArmFutures:
     arm: ArmSpec
+    group: ArmGroup
     run: RunRef
+    trained: PrefectFuture
+    """The group's training task."""
     distill: PrefectFuture
     export: PrefectFuture | None
     evaluate: PrefectFuture
@@ -93,20 +143,23 @@ def submit_group(
     teacher: TeacherInfo,
     setup: FlowSetup,
 ) -> list[ArmFutures]:
-    """Submit distil → (export, evaluate) for each arm of ``group``."""
+    """Submit the group's training, then (export, evaluate) for each of its arms."""
+    trained = distill_group_task.submit(
+        group.label,
+        list(group.arms),
+        params.train,
+        data,
+        teacher,
+        setup.runs_dir,
+        setup.code,
+        runs={arm.name: runs[arm.name] for arm in group.arms},
+        profile_img_size=params.evaluate.profile_img_size,
+        device=group.device,
+    )
     submitted = []
     for arm in group.arms:
         run = runs[arm.name]
-        distilled = distill_arm.submit(
-            arm,
-            params.train,
-            data,
-            teacher,
-            setup.runs_dir,
-            setup.code,
-            run=run,
-            profile_img_size=params.evaluate.profile_img_size,
-        )
+        distilled = distilled_arm.submit(trained, arm, teacher, run=run)
         exported = None
         if params.export.enabled:
             exported = export_arm.with_options(task_run_name=f"export-{arm.name}").submit(
@@ -130,7 +183,7 @@ def submit_group(
             run=run,
             device=params.train.device,
         )
-        submitted.append(ArmFutures(arm, run, distilled, exported, evaluated))
+        submitted.append(ArmFutures(arm, group, run, trained, distilled, exported, evaluated))
     return submitted
 
 
@@ -138,20 +191,24 @@ def arm_row(futures: ArmFutures) -> AblationRow:
     """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
     arm = futures.arm
     row = AblationRow(
-        model=arm.name, arch=arm.arch, lr=arm.lr, epochs=arm.epochs, run_id=futures.run.run_id
+        model=arm.name,
+        arch=arm.arch,
+        lr=arm.lr,
+        epochs=arm.epochs,
+        run_id=futures.run.run_id,
+        group=futures.group.description,
     )
+    # a failed group task leaves its arms' tasks not run: its reason is the arms' reason
+    distill_failure = failure_of(futures.trained) or failure_of(futures.distill)
     failures = [
-        (step, failure_of(future))
-        for step, future in (
-            ("distill", futures.distill),
-            ("export", futures.export),
-            ("evaluate", futures.evaluate),
-        )
+        ("distill", distill_failure),
+        ("export", failure_of(futures.export)),
+        ("evaluate", failure_of(futures.evaluate)),
     ]
     failed = [(step, reason) for step, reason in failures if reason is not None]
     if failed:
         row.status = failure_status(*failed[0])
-    if failures[0][1] is None:
+    if distill_failure is None:
         distilled = futures.distill.result()
         row.depths = distilled.depths
         row.last_loss = distilled.last_loss
@@ -270,9 +327,13 @@ def run_ablation(
                 teacher, data, params.evaluate, train.teacher_size or train.img_size,
                 setup.runs_dir, setup.code, run=parent, device=train.device,
             )  # fmt: skip
+        groups = group_arms(
+            arms, train, data, teacher, setup.runs_dir, together=params.train_together
+        )
+        logger.info("training groups: %s", "; ".join(g.description for g in groups))
         submitted = [
             futures
-            for group in group_arms(arms)
+            for group in groups
             for futures in submit_group(group, runs, params, data, teacher, setup)
         ]
         progress = create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
@@ -320,6 +381,11 @@ def run_ablation(
         rows=rows,
         tables=tables,
         champion=champion,
+        groups=[
+            f.trained.result()
+            for f in {id(f.trained): f for f in submitted}.values()
+            if failure_of(f.trained) is None
+        ],
     )
 
 
@@ -335,12 +401,14 @@ def distill_ablation(
     teacher: TeacherSource = TeacherSource(),
     tracking: TrackingSpec = TrackingSpec(),
     torch_threads: int | None = None,
+    train_together: bool = True,
 ) -> AblationSummary:
     """Table 2: distil, export and evaluate every arm; write the table and the Pareto plot;
     pick the champion (see :mod:`flows.distill_ablation`)."""
     params = DistillAblationParams(
         experiment=experiment, arms=arms, train=train, export=export, evaluate=evaluate,
         pick=pick, data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
+        train_together=train_together,
     )  # fmt: skip
     return run_ablation(params, flow_name="distill-ablation", table_stem=TABLE2_STEM)
 

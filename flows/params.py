@@ -80,12 +80,42 @@ class ArmGrid(Settings):
 
     An arm is named by its arch (the encoder registry name); arms sharing an arch get
     ``-lr<lr>`` and/or ``-e<epochs>`` suffixes for whichever of the two differs among them.
+
+    Two shorter spellings are accepted: a list of archs (``[gmf_2282, resnet18]``: the grid at
+    ``train.lr`` and ``train.epochs``), and a mapping of named arms, each with its own settings::
+
+        arms:
+          gmf_2282: {lr: null, epochs: null}      # null = train.lr / train.epochs
+          gmf_2282-fast: {arch: gmf_2282, lr: 1.0e-3}
+          resnet18: {}                            # arch = the arm's name by default
+
+    The mapping form lets DVC key one stage per arm on ``distill_ablation.arms.<name>`` alone.
     """
 
     archs: list[str] = Field(default_factory=lambda: list(TABLE2_ARCHS))
     lrs: list[float] | None = Field(None, description="None = train.lr")
     epochs: list[int] | None = Field(None, description="None = train.epochs")
     extra: list[ArmOverride] = Field(default_factory=lambda: list(TABLE2_EXTRA))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {"archs": value, "extra": []}
+        if not isinstance(value, dict) or set(value) <= set(cls.model_fields):
+            return value
+        if set(value) & set(cls.model_fields):
+            raise ValueError(
+                f"arms mixes grid keys {sorted(set(value) & set(cls.model_fields))} with arm "
+                f"names {sorted(set(value) - set(cls.model_fields))}: use one form"
+            )
+        extra = []
+        for name, spec in value.items():
+            spec = dict(spec or {})
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"arm names must be non-empty strings, got {name!r}")
+            extra.append({"arch": name, **spec, "name": name})
+        return {"archs": [], "extra": extra}
 
     def resolve(self, train: TrainSpec) -> list[ArmSpec]:
         """The arms in order (grid first, then ``extra``), named; duplicates are refused."""
@@ -158,6 +188,9 @@ class DistillAblationParams(FlowParams):
     pick: PickRule | None = PickRule()
     data: DataSpec = DataSpec()
     teacher: TeacherSource = TeacherSource()
+    train_together: bool = Field(
+        True, description="train arms sharing a data recipe together (one teacher pass per batch)"
+    )
 
     @model_validator(mode="after")
     def _arms_resolve(self) -> DistillAblationParams:
@@ -350,6 +383,24 @@ def parse_set(assignment: str) -> dict[str, Any]:
     return value
 
 
+def _arm_by_name(values: dict[str, Any], document: dict[str, Any] | None) -> dict[str, Any]:
+    """``distill``'s ``arm: <name>``: that arm of ``distill_ablation.arms`` in the params file,
+    resolved with the one-arm flow's own ``train`` (its lr and epochs filled in)."""
+    name = values["arm"]
+    ablation = (document or {}).get("distill_ablation") or {}
+    if "arms" not in ablation:
+        raise ValueError(
+            f"arm {name!r} names an arm of distill_ablation.arms, but the params file has none"
+        )
+    train = TrainSpec.model_validate(values.get("train") or {})
+    arms = ArmGrid.model_validate(ablation["arms"]).resolve(train)
+    found = next((arm for arm in arms if arm.name == name), None)
+    if found is None:
+        known = ", ".join(arm.name for arm in arms)
+        raise ValueError(f"arm {name!r} is not in distill_ablation.arms ({known})")
+    return {**values, "arm": found.model_dump()}
+
+
 def load_flow_params(
     flow: str,
     params_file: Path | None = None,
@@ -368,6 +419,7 @@ def load_flow_params(
     model = FLOW_PARAMS[flow]
     values: dict[str, Any] = base.model_dump(mode="json", exclude_unset=False) if base else {}
     source = "the defaults"
+    document: dict[str, Any] | None = None
     if params_file is not None:
         params_file = Path(params_file)
         if not params_file.is_file():
@@ -388,8 +440,12 @@ def load_flow_params(
     for assignment in sets:
         values = _deep_merge(values, parse_set(assignment))
     try:
+        if flow == "distill" and isinstance(values.get("arm"), str):
+            values = _arm_by_name(values, document)
         return model.model_validate(values)
-    except ValidationError as exc:
+    except ValueError as exc:
+        if not isinstance(exc, ValidationError):
+            raise ConfigError(f"invalid parameters of flow {flow!r}: {exc}") from None
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}"
             for err in exc.errors()

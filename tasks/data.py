@@ -2,7 +2,7 @@
 
 A missing or empty folder gets the built-in demo data (when ``generate_demo``); a folder with a
 demo ``manifest.json`` is checked against it (every file present, same sha256). Fetching real
-data from the DVC remote or COCO's zips is ``gms fetch`` / ``dvc pull``, before the flow.
+data from the DVC remote or COCO's zips is ``gms data fetch`` / ``dvc pull``, before the flow.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _ensure_folder(spec: DataSpec, root: Path) -> bool:
     if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         if not spec.generate_demo:
             raise DataError(
-                f"data folder {root} is missing or empty; fetch it first (`gms fetch`, "
+                f"data folder {root} is missing or empty; fetch it first (`gms data fetch`, "
                 "`dvc pull`) or set data.generate_demo: true for the built-in demo data"
             )
         generate_demo(root, seed=spec.demo_seed, scale=spec.demo_scale)

@@ -16,14 +16,13 @@ Without it the limit is not enforced beyond the process (Prefect's non-strict mo
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 GPU_LIMIT = "gpu"
-_lock = threading.Lock()
-_pools: dict[str, queue.Queue[str]] = {}
+_free = threading.Condition()
+_busy: set[str] = set()
 
 
 def visible_devices(requested: str = "auto") -> list[str]:
@@ -41,25 +40,19 @@ def visible_devices(requested: str = "auto") -> list[str]:
     return [f"cuda:{i}" for i in range(count)]
 
 
-def _pool(requested: str) -> queue.Queue[str]:
-    with _lock:
-        if requested not in _pools:
-            pool: queue.Queue[str] = queue.Queue()
-            for device in visible_devices(requested):
-                pool.put(device)
-            _pools[requested] = pool
-        return _pools[requested]
-
-
 @contextmanager
 def device_slot(requested: str = "auto") -> Iterator[str]:
     """Hold a device of ``requested`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); yields its name.
 
-    Slots of one device name are shared by every request naming it, so ``auto`` steps and
-    ``cuda:0`` steps do not wait for each other; use one spelling per flow.
+    A slot is one concrete device, whatever the spelling that asked for it: an ``auto`` step
+    and a ``cpu`` (or ``cuda:0``) step of one process wait for each other on that device.
     """
-    pool = _pool(requested)
-    device = pool.get()
+    candidates = visible_devices(requested)
+    with _free:
+        while all(d in _busy for d in candidates):
+            _free.wait()
+        device = next(d for d in candidates if d not in _busy)
+        _busy.add(device)
     try:
         if device.startswith("cuda"):
             from prefect.concurrency.sync import concurrency
@@ -69,7 +62,9 @@ def device_slot(requested: str = "auto") -> Iterator[str]:
         else:
             yield device
     finally:
-        pool.put(device)
+        with _free:
+            _busy.discard(device)
+            _free.notify_all()
 
 
 def torch_threads(threads: int | None) -> None:

@@ -1,19 +1,25 @@
-"""Step: distil one arm (one student) from the teacher, log it to its MLflow run, profile it.
+"""Step: distil a group of arms (students sharing a data recipe) from one teacher pass, profile
+each, and hand every arm its own result logged to its own MLflow run.
 
-The work folder is keyed (see :mod:`tasks.caching`), and training always runs with ``resume``:
-a finished folder is reused as it is, an interrupted one continues from its last epoch.
+Caching stays per arm: each arm's work folder is keyed by its own config (see
+:mod:`tasks.caching`; the arm's name is not part of the key), so an arm trained
+in a group, alone, or by the one-arm ``distill`` flow lands in the same folder, and a group
+trains only the arms whose folder is not finished (students trained together end with the
+weights they would have had alone). Training always runs with ``resume``: an interrupted folder
+continues from its last epoch, each student from its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field
 
-from gms_models.train import DistillConfig, TrainerCallback
+from gms_models.train import DistillConfig, DistillResult, StepEvent, TrainerCallback
 from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
 from tasks.data import require_part
 from tasks.devices import device_slot
@@ -30,16 +36,17 @@ from tasks.tracking import (
 )
 
 #: DistillConfig fields left out of the key: paths (content hashes stand in) and bookkeeping.
-_UNKEYED = ("images", "teacher", "out_dir", "resume", "cache_dir")
+_UNKEYED = ("images", "teacher", "out_dir", "resume", "cache_dir", "name")
 
 
 def distill_config(
     arm: ArmSpec, train: TrainSpec, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
 ) -> DistillConfig:
-    """The library config of ``arm`` (its folder not set yet)."""
+    """The library config of ``arm`` (named after the arm; its folder not set yet)."""
     return DistillConfig.from_mapping(
         {
             **train.options,
+            "name": arm.name,
             "arch": arm.arch,
             "lr": arm.lr,
             "epochs": arm.epochs,
@@ -107,21 +114,36 @@ class PrefectEpochLog(TrainerCallback):
         )
 
 
-def _train_and_profile(
-    config: DistillConfig, arm: ArmSpec, run: RunRef | None, profile_img_size: int
+class TeacherPassCounter(TrainerCallback):
+    """Counts the steps of the data stream: one teacher pass each, whatever the students."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def on_step(self, event: StepEvent) -> None:
+        self.passes += 1
+
+
+class GroupOutputs(BaseModel):
+    """What one group's training gives: each arm's result, or why it failed."""
+
+    label: str
+    arms: list[str]
+    device: str
+    trained: list[str] = Field(description="arms trained in this run (the others were cached)")
+    teacher_passes: int = Field(description="teacher forward passes (data-stream steps) run")
+    outputs: dict[str, DistillOutputs] = Field(default_factory=dict)
+    failures: dict[str, str] = Field(default_factory=dict)
+
+
+def _profile(
+    config: DistillConfig, arm: ArmSpec, result: DistillResult, run: RunRef | None, size: int
 ) -> DistillOutputs:
     from gms_models.profiling import profile_model
     from gms_models.registry import build_encoder
-    from gms_models.train import distill
 
-    callbacks: list[TrainerCallback] = [PrefectEpochLog()]
-    if run is not None:
-        callbacks.append(MlflowEpochLogger(run, config.arch))
-    result = distill(config, callbacks=callbacks, progress=False)
-    if result.failure is not None:
-        raise RuntimeError(result.failure)
-    encoder = build_encoder(config.arch, img_size=profile_img_size)
-    profile = profile_model(encoder, profile_img_size)
+    encoder = build_encoder(config.arch, img_size=size)
+    profile = profile_model(encoder, size)
     return DistillOutputs(
         arm=arm.name,
         arch=config.arch,
@@ -138,7 +160,7 @@ def _train_and_profile(
         params_m=profile.params_thop / 1e6,
         params_true_m=profile.params_true / 1e6,
         macs_g=profile.macs / 1e9,
-        profile_img_size=profile_img_size,
+        profile_img_size=size,
         logged_run_id=run.run_id if run is not None else None,
     )
 
@@ -176,32 +198,78 @@ def log_distill_outputs(run: RunRef, outputs: DistillOutputs, teacher: TeacherIn
     log_artifact(run, outputs.checkpoint, "checkpoint")
 
 
-@task(name="distill-arm", task_run_name="distill-{arm.name}", cache_policy=NO_CACHE)
-def distill_arm(
-    arm: ArmSpec,
+@task(name="distill-group", task_run_name="distill-{label}", cache_policy=NO_CACHE)
+def distill_group_task(
+    label: str,
+    arms: Sequence[ArmSpec],
     train: TrainSpec,
     data: DataInfo,
     teacher: TeacherInfo,
     runs_dir: Path,
     code: CodeVersion,
-    run: RunRef | None = None,
+    runs: Mapping[str, RunRef] | None = None,
     profile_img_size: int = 1024,
-) -> DistillOutputs:
-    """Distil ``arm`` (or reuse its finished work folder) and log it to ``run``."""
+    device: str | None = None,
+) -> GroupOutputs:
+    """Train the arms of one group together on ``device`` (default ``train.device``) over one
+    data stream, reusing every arm whose work folder is finished. A student whose loss goes
+    non-finite is recorded in ``failures`` while the others finish; an error of the whole group
+    (a bad arch, a crash) fails this task."""
+    from gms_models.train import distill_group
+
     logger = get_run_logger()
     require_part(data, "unlabeled")
-    config = distill_config(arm, train, data, teacher, runs_dir)
-    key = distill_key(config, data, teacher, code, profile_img_size)
-    work_dir = step_dir(runs_dir, "distill", arm.name, key)
-    outputs = read_outputs(work_dir, DistillOutputs)
-    if outputs is not None:
-        logger.info("%s: reusing the finished distillation in %s", arm.name, work_dir)
-    else:
-        with device_slot(train.device) as device:
-            config = config.model_copy(update={"out_dir": work_dir, "device": device})
-            logger.info("%s: distilling %s on %s into %s", arm.name, arm.arch, device, work_dir)
-            outputs = _train_and_profile(config, arm, run, profile_img_size)
-        write_outputs(work_dir, outputs)
+    runs = runs or {}
+    names = [arm.name for arm in arms]
+    group = GroupOutputs(
+        label=label, arms=names, device=device or train.device, trained=[], teacher_passes=0
+    )
+    missing: list[tuple[ArmSpec, DistillConfig]] = []
+    for arm in arms:
+        config = distill_config(arm, train, data, teacher, runs_dir)
+        key = distill_key(config, data, teacher, code, profile_img_size)
+        work_dir = step_dir(runs_dir, "distill", arm.name, key)
+        outputs = read_outputs(work_dir, DistillOutputs)
+        if outputs is not None:
+            logger.info("%s: reusing the finished distillation in %s", arm.name, work_dir)
+            group.outputs[arm.name] = outputs
+        else:
+            missing.append((arm, config.model_copy(update={"out_dir": work_dir})))
+    if not missing:
+        return group
+    counter = TeacherPassCounter()
+    callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter]
+    callbacks += [MlflowEpochLogger(runs[a.name], a.name) for a, _ in missing if a.name in runs]
+    with device_slot(device or train.device) as slot:
+        configs = [c.model_copy(update={"device": slot}) for _, c in missing]
+        logger.info(
+            "group %s: distilling %s together on %s",
+            label,
+            ", ".join(f"{a.name} ({a.arch})" for a, _ in missing),
+            slot,
+        )
+        results = distill_group(configs, callbacks=callbacks, progress=False)
+        group.trained = [a.name for a, _ in missing]
+        group.teacher_passes = counter.passes
+        for (arm, _), config, result in zip(missing, configs, results, strict=True):
+            if result.failure is not None:
+                logger.warning("%s failed in group %s: %s", arm.name, label, result.failure)
+                group.failures[arm.name] = result.failure
+                continue
+            outputs = _profile(config, arm, result, runs.get(arm.name), profile_img_size)
+            write_outputs(config.resolved_out_dir, outputs)
+            group.outputs[arm.name] = outputs
+    return group
+
+
+@task(name="distilled-arm", task_run_name="distill-{arm.name}", cache_policy=NO_CACHE)
+def distilled_arm(
+    group: GroupOutputs, arm: ArmSpec, teacher: TeacherInfo, run: RunRef | None = None
+) -> DistillOutputs:
+    """``arm``'s result out of its group's (its failure raised), logged to ``run``."""
+    if arm.name in group.failures:
+        raise RuntimeError(group.failures[arm.name])
+    outputs = group.outputs[arm.name]
     if run is not None:
         log_distill_outputs(run, outputs, teacher)
     return outputs

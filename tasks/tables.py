@@ -51,6 +51,8 @@ class AblationRow(BaseModel):
     latency_ms: dict[str, float] = Field(default_factory=dict)
     status: str = "ok"
     run_id: str | None = None
+    group: str | None = None
+    """The arms trained together with this one, e.g. ``g1: gmf_2282, resnet18``."""
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ def _columns(runtimes: Sequence[str]) -> list[str]:
         "Params",
         "MACs",
         *(f"Latency {r} (ms)" for r in runtimes),
+        "Group",
         "Status",
     ]
 
@@ -106,6 +109,7 @@ def _display(row: AblationRow, runtimes: Sequence[str]) -> list[str]:
         f"{row.params_m:.2f}M" if row.params_m is not None else DASH,
         f"{row.macs_g * 1000:.2f}M" if row.macs_g is not None else DASH,
         *(_num(row.latency_ms.get(r), ".1f") for r in runtimes),
+        row.group or DASH,
         row.status,
     ]
 
@@ -142,6 +146,7 @@ def render_ablation_csv(rows: Sequence[AblationRow], runtimes: Sequence[str]) ->
         "params_m",
         "macs_g",
         *(f"latency_ms_{r}" for r in runtimes),
+        "group",
         "status",
         "run_id",
     ]

@@ -115,9 +115,9 @@ def load_manifest(path: Path) -> CocoManifest:
 
 
 def default_cache_dir() -> Path:
-    """``$GMS_CACHE_DIR``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``."""
-    if "GMS_CACHE_DIR" in os.environ:
-        return Path(os.environ["GMS_CACHE_DIR"])
+    """``$GMS_CACHE``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``."""
+    if "GMS_CACHE" in os.environ:
+        return Path(os.environ["GMS_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gms"
 
 

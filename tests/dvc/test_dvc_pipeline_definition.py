@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.params import FLOW_PARAMS, load_flow_params
+from flows.params import FLOW_PARAMS, ArmGrid, load_flow_params
 from gms_models.registry import list_encoders
 
 
@@ -48,19 +48,28 @@ def test_one_arm_flow_trains_like_the_ablation(repo_root: Path) -> None:
     assert (one_arm.data, one_arm.teacher) == (ablation.data, ablation.teacher)
 
 
-def test_stages_form_the_study_chain(stages: dict[str, object], params: dict) -> None:
-    archs = params["distill_ablation"]["arms"]["archs"]
-    arm_stages = [f"distill@{arch}" for arch in archs]
+def _arm_names(params: dict) -> list[str]:
+    arms = params["distill_ablation"]["arms"]
+    assert isinstance(arms, dict) and "archs" not in arms, "dvc.yaml needs the mapping form"
+    return list(arms)
+
+
+def test_stages_form_the_study_chain(
+    stages: dict[str, object], params: dict, repo_root: Path
+) -> None:
+    names = _arm_names(params)
+    arm_stages = [f"distill@{name}" for name in names]
     expected = ["data", "teacher", *arm_stages, "table2", "table3", "table1", "pick"]
     assert [name for name in stages if name != "data.dvc"] == expected
     assert "data" in {str(dep) for dep in stages["data"].deps}  # the output of data.dvc
-    assert set(archs) <= set(list_encoders())
+    ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
+    assert {arm.name for arm in ablation.arms.resolve(ablation.train)} == set(names)
+    assert {arm.arch for arm in ablation.arms.resolve(ablation.train)} <= set(list_encoders())
 
     table2_deps = {str(dep) for dep in stages["table2"].deps}
     arm_outputs = {str(out) for name in arm_stages for out in stages[name].outs}
     assert {p for p in arm_outputs if p.endswith(".csv")} <= table2_deps, (
-        "table2 must depend on every arm's table: keep its deps in step with "
-        "distill_ablation.arms.archs"
+        "table2 must depend on every arm's table: keep its deps in step with distill_ablation.arms"
     )
     table2_outs = {str(out) for out in stages["table2"].outs}
     table2_csv = next(p for p in table2_outs if p.endswith(".csv"))
@@ -79,15 +88,26 @@ def test_stages_run_the_flows_tagged_dvc_with_existing_params(stages: dict[str, 
         assert set(values) == set(param_dep.params), name
 
 
-def test_per_arm_stages_differ_only_by_arch(stages: dict[str, object], params: dict) -> None:
-    archs = params["distill_ablation"]["arms"]["archs"]
-    commands = {stages[f"distill@{arch}"].cmd.replace(arch, "ARCH") for arch in archs}
-    assert commands == {
-        "GMS_RUN_SOURCE=dvc gms run distill --params params.yaml --set arm.arch=ARCH"
-    }
-    for arch in archs:
-        outs = {str(out) for out in stages[f"distill@{arch}"].outs}
-        assert outs == {f"runs/tables/distill_{arch}.md", f"runs/tables/distill_{arch}.csv"}
+def test_per_arm_stages_differ_only_by_arm(stages: dict[str, object], params: dict) -> None:
+    names = _arm_names(params)
+    commands = {stages[f"distill@{name}"].cmd.replace(name, "ARM") for name in names}
+    assert commands == {"GMS_RUN_SOURCE=dvc gms run distill --params params.yaml --set arm=ARM"}
+    for name in names:
+        stage = stages[f"distill@{name}"]
+        outs = {str(out) for out in stage.outs}
+        assert outs == {f"runs/tables/distill_{name}.md", f"runs/tables/distill_{name}.csv"}
+        (param_dep,) = _param_deps(stage)
+        arm_keys = {k for k in param_dep.params if k.startswith("distill_ablation")}
+        assert arm_keys == {f"distill_ablation.arms.{name}"}  # not the other arms' entries
+
+
+def test_each_arm_stage_trains_the_ablations_arm(repo_root: Path, params: dict) -> None:
+    ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
+    arms = {arm.name: arm for arm in ablation.arms.resolve(ablation.train)}
+    for name in _arm_names(params):
+        one_arm = load_flow_params("distill", repo_root / "params.yaml", [f"arm={name}"])
+        (resolved,) = ArmGrid(archs=[], extra=[one_arm.arm]).resolve(one_arm.train)
+        assert resolved == arms[name]
 
 
 def test_plots_show_the_pareto_front_and_table1(stages: dict[str, object]) -> None:

@@ -87,6 +87,23 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     assert third.returncode == 0, third.stdout[-3000:]
     assert stages_run(third.stdout) == ["table3"]
 
+    # one arm's lr: its stage and the tables after it re-run, not the other arms nor Table 1
+    params = yaml.safe_load(params_file.read_text())
+    arms = params["distill_ablation"]["arms"]
+    arm = "gmf_3344"
+    assert arm in arms and len(arms) > 1
+    arms[arm]["lr"] = 3.0e-3
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = run(["dvc", "status", "--json"], cwd=clone, env=prefect_env)
+    assert set(json.loads(changed.stdout)) == {f"distill@{arm}", "table2"}
+    fourth = run(["dvc", "repro"], cwd=clone, env=prefect_env, timeout=1200)
+    assert fourth.returncode == 0, fourth.stdout[-3000:]
+    assert sorted(stages_run(fourth.stdout)) == sorted(
+        [f"distill@{arm}", "table2", "table3", "pick"]
+    )
+    table2 = (tables / "table2_distill_ablation.md").read_text()
+    assert f"| {arm} | S |" in table2 and "| 3e-3 |" in table2
+
 
 def mlflow_provenance(repo: Path) -> tuple[set[str | None], set[str | None]]:
     """The ``gms.flow`` and ``gms.source`` tags of every MLflow run in the clone's store."""

@@ -98,7 +98,7 @@ def test_coco_zips_and_malsd_make_one_data_folder(
     mirror: Path, mirror_url: str, malsd: Path, coco_mini: Path, tmp_path: Path
 ) -> None:
     manifest = write_manifest(mirror, tmp_path / "coco.yaml", mirror_url)
-    env = clean_env({"GMS_CACHE_DIR": str(tmp_path / "cache")})
+    env = clean_env({"GMS_CACHE": str(tmp_path / "cache")})
     args = ["--coco-manifest", manifest, "--malsd", malsd, "--val-limit", 2]
     result = run(["gms", "data", "fetch", "--source", "coco", *args], cwd=tmp_path, env=env)
 
@@ -123,7 +123,7 @@ def test_a_corrupt_zip_is_refused_and_leaves_no_data(
     data = bytearray(val_zip.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte changed
     val_zip.write_bytes(bytes(data))
-    env = clean_env({"GMS_CACHE_DIR": str(tmp_path / "cache")})
+    env = clean_env({"GMS_CACHE": str(tmp_path / "cache")})
     before = sorted(p.name for p in tmp_path.iterdir())
 
     result = run(

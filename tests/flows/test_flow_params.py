@@ -46,6 +46,43 @@ def test_duplicate_or_missing_arms_are_refused() -> None:
         DistillAblationParams(arms=ArmGrid(archs=[], extra=[]))
 
 
+def test_arms_as_a_mapping_of_named_arms_or_a_list_of_archs() -> None:
+    train = TrainSpec(lr=3e-4, epochs=2)
+    named = ArmGrid.model_validate(
+        {"gmf_2282": {"lr": None}, "fast": {"arch": "gmf_2282", "lr": 1e-3}, "resnet18": None}
+    )
+    assert [(a.name, a.arch, a.lr, a.epochs) for a in named.resolve(train)] == [
+        ("gmf_2282", "gmf_2282", 3e-4, 2),
+        ("fast", "gmf_2282", 1e-3, 2),
+        ("resnet18", "resnet18", 3e-4, 2),
+    ]
+    listed = ArmGrid.model_validate(["gmf_2282", "resnet18"])
+    assert [a.name for a in listed.resolve(train)] == ["gmf_2282", "resnet18"]
+    with pytest.raises(ValueError, match="use one form"):
+        ArmGrid.model_validate({"archs": ["vit_t"], "resnet18": {}})
+    with pytest.raises(ValueError, match="momentum"):
+        ArmGrid.model_validate({"resnet18": {"momentum": 0.9}})  # a typo fails loudly
+
+
+def test_distill_takes_an_arm_of_the_ablation_by_name(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "distill_ablation:\n"
+        "  arms: {gmf_2282: {lr: 1.0e-3}, slow: {arch: resnet18, epochs: 4}}\n"
+        "distill:\n"
+        "  arm: {arch: vit_t}\n"
+        "  train: {lr: 3.0e-4, epochs: 2}\n"
+    )
+    slow = load_flow_params("distill", params, ["arm=slow"]).arm
+    assert (slow.name, slow.arch, slow.lr, slow.epochs) == ("slow", "resnet18", 3e-4, 4)
+    fast = load_flow_params("distill", params, ["arm=gmf_2282"]).arm
+    assert (fast.name, fast.arch, fast.lr, fast.epochs) == ("gmf_2282", "gmf_2282", 1e-3, 2)
+    with pytest.raises(ConfigError, match=r"'nope' is not in distill_ablation\.arms"):
+        load_flow_params("distill", params, ["arm=nope"])
+    with pytest.raises(ConfigError, match="params file has none"):
+        load_flow_params("distill", None, ["arm=slow"])
+
+
 def test_params_yaml_section_shared_sections_and_set(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(

@@ -36,6 +36,7 @@ def rows() -> list[AblationRow]:
             params_m=3.577968,
             macs_g=21.12809,
             latency_ms={"torch": 12.25, "onnxruntime": 8.5},
+            group="g1: gmf_2282, resnet18",
         ),
         AblationRow(
             model="nope",
@@ -51,12 +52,12 @@ def test_markdown_has_the_paper_columns_and_marks_the_failure() -> None:
     text = render_ablation_markdown(rows(), RUNTIMES, ["Setup: toy."])
     lines = text.splitlines()
     assert lines[0].startswith("| Model | T/S | Depths | Lr | Epoch | Last loss | mIoU |")
-    assert "Latency torch (ms) | Latency onnxruntime (ms) | Status |" in lines[0]
+    assert "Latency torch (ms) | Latency onnxruntime (ms) | Group | Status |" in lines[0]
     assert lines[3] == (
         "| gmf_2282 | S | [2,2,8,2] | 3e-4 | 13 | 0.00034 | 0.703 | 0.600 | 0.710 | 0.800 "
-        "| 3.58M | 21128.09M | 12.2 | 8.5 | ok |"
+        "| 3.58M | 21128.09M | 12.2 | 8.5 | g1: gmf_2282, resnet18 | ok |"
     )
-    assert lines[4].endswith("| failed at distill: unknown encoder 'nope' |")
+    assert lines[4].endswith("| – | failed at distill: unknown encoder 'nope' |")
     assert lines[2].startswith("| ViT-T (teacher) | T | – |")
     assert "Setup: toy." in text
 
@@ -66,7 +67,7 @@ def test_csv_keeps_full_precision_and_empty_cells() -> None:
     assert [r["model"] for r in table] == ["ViT-T (teacher)", "gmf_2282", "nope"]
     arm = table[1]
     assert float(arm["params_m"]) == 3.577968 and float(arm["latency_ms_onnxruntime"]) == 8.5
-    assert arm["depths"] == "2-2-8-2"
+    assert arm["depths"] == "2-2-8-2" and arm["group"] == "g1: gmf_2282, resnet18"
     assert table[2]["miou"] == "" and table[2]["status"].startswith("failed at distill")
 
 
