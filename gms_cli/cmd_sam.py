@@ -300,7 +300,7 @@ def segment_command(
     """
     from gms_models.errors import ConfigError
     from gms_models.image_io import load_rgb
-    from gms_models.sam.prompts import validate_prompts
+    from gms_models.prompts import validate_prompts
 
     if (checkpoint is None) == (onnx is None):
         raise ConfigError("give exactly one of --checkpoint CKPT or --onnx DIR")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gms_models.errors import PromptError
+from gms_models.prompts import as_finite_array, check_inside
 
 PADDING_LABEL = -1
 BOX_CORNER_LABELS = (2, 3)
@@ -35,26 +36,6 @@ class Prompts:
         return arr.shape[0]
 
 
-def _finite(value: object, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PromptError(f"{name} must be numeric, got {value!r}") from exc
-    if not np.isfinite(arr).all():
-        raise PromptError(f"{name} contains NaN or infinite values: {arr.tolist()}")
-    return arr
-
-
-def _inside(xy: np.ndarray, what: str, original_size: tuple[int, int]) -> None:
-    h, w = original_size
-    x, y = xy[..., 0], xy[..., 1]
-    if (x < 0).any() or (x > w).any() or (y < 0).any() or (y > h).any():
-        raise PromptError(
-            f"{what} {xy.tolist()} lies outside the {w}x{h} image "
-            f"(x must be in [0, {w}], y in [0, {h}])"
-        )
-
-
 def check_prompts(
     original_size: tuple[int, int],
     *,
@@ -70,23 +51,23 @@ def check_prompts(
     """
     box_arr = point_arr = label_arr = mask_arr = None
     if boxes is not None:
-        box_arr = _finite(boxes, "box")
+        box_arr = as_finite_array(boxes, "box")
         box_arr = box_arr[None] if box_arr.ndim == 1 else box_arr
         if box_arr.ndim != 2 or box_arr.shape[1] != 4 or not len(box_arr):
             raise PromptError(f"boxes must have shape (N, 4) as x0,y0,x1,y1; got {box_arr.shape}")
         for i, (x0, y0, x1, y1) in enumerate(box_arr):
             if x1 < x0 or y1 < y0:
                 raise PromptError(f"box {i} {box_arr[i].tolist()} has x1 < x0 or y1 < y0")
-            _inside(box_arr[i].reshape(2, 2), f"box {i}", original_size)
+            check_inside(box_arr[i].reshape(2, 2), f"box {i}", original_size)
     if points is not None:
         if labels is None:
             raise PromptError("point labels are missing: give one label (1 or 0) per point")
-        point_arr = _finite(points, "point coordinates")
+        point_arr = as_finite_array(points, "point coordinates")
         if point_arr.ndim != 3 or point_arr.shape[2] != 2 or 0 in point_arr.shape[:2]:
             raise PromptError(
                 f"points must have shape (N, K, 2) with K >= 1; got {point_arr.shape}"
             )
-        label_arr = _finite(labels, "point labels")
+        label_arr = as_finite_array(labels, "point labels")
         if label_arr.shape != point_arr.shape[:2]:
             raise PromptError(
                 f"point labels have shape {label_arr.shape} but the points need "
@@ -98,7 +79,7 @@ def check_prompts(
                 f"{label_arr.tolist()}"
             )
         for i, (xy, lab) in enumerate(zip(point_arr, label_arr, strict=True)):
-            _inside(xy[lab != PADDING_LABEL], f"points of prompt {i}", original_size)
+            check_inside(xy[lab != PADDING_LABEL], f"points of prompt {i}", original_size)
     elif labels is not None:
         raise PromptError("point labels were given without point coordinates")
     if box_arr is None and point_arr is None:
@@ -114,7 +95,7 @@ def check_prompts(
             raise PromptError(f"prompt {int(empty[0])} has only padding points (label -1)")
     n = len(box_arr) if box_arr is not None else len(point_arr)  # type: ignore[arg-type]
     if mask_input is not None:
-        mask_arr = _finite(mask_input, "mask input")
+        mask_arr = as_finite_array(mask_input, "mask input")
         if mask_arr.ndim != 4 or mask_arr.shape[1:] != (1, mask_size, mask_size):
             raise PromptError(
                 f"mask input must have shape (N, 1, {mask_size}, {mask_size}) (low-res logits); "

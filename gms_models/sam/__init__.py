@@ -1,8 +1,8 @@
 """MobileSAM-compatible Segment Anything: ViT-T (TinyViT) encoder, prompt encoder, mask decoder,
 predictor with batched prompts. State-dict compatible with the public ``mobile_sam.pt``."""
 
+from gms_models.prompts import PromptBatch, validate_prompts
 from gms_models.sam.predictor import Prediction, PromptPredictor, SamPredictor
-from gms_models.sam.prompts import PromptBatch, validate_prompts
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t, build_tiny_vit_encoder
 from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
 

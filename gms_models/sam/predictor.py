@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gms_models.errors import DataError, ImageError, PromptError
-from gms_models.sam.prompts import PromptBatch, validate_prompts
+from gms_models.prompts import PromptBatch, validate_prompts
 from gms_models.sam.sam import EMBED_DIM, PATCH_STRIDE, Sam
 from gms_models.sam.transforms import (
     preprocess_shape,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from gms_models.errors import PromptError
+from gms_models.prompts import validate_prompts
 from gms_models.runtime.prompts import check_prompts, encode_prompt_points
-from gms_models.sam.prompts import validate_prompts
 
 SIZE = (100, 200)  # H, W
 

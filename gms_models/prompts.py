@@ -1,6 +1,7 @@
 """Validation of SAM prompts given in original-image pixel coordinates.
 
-Shared by every predictor (PyTorch, ONNX), so that bad prompts fail the same way everywhere:
+Torch-free, so that both the PyTorch predictor and the ONNX runtime use these checks and bad
+prompts fail the same way everywhere:
 with a :class:`~gms_models.errors.PromptError` that names the offending value.
 """
 
@@ -32,7 +33,7 @@ class PromptBatch:
         raise AssertionError("a validated PromptBatch is never empty")
 
 
-def _as_float_array(value: object, name: str) -> np.ndarray:
+def as_finite_array(value: object, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -42,7 +43,7 @@ def _as_float_array(value: object, name: str) -> np.ndarray:
     return arr
 
 
-def _check_inside(arr: np.ndarray, what: str, original_size: tuple[int, int]) -> None:
+def check_inside(arr: np.ndarray, what: str, original_size: tuple[int, int]) -> None:
     """Every (x, y) of ``arr`` (..., 2) must lie in [0, W] × [0, H]."""
     h, w = original_size
     xs, ys = arr[..., 0], arr[..., 1]
@@ -54,7 +55,7 @@ def _check_inside(arr: np.ndarray, what: str, original_size: tuple[int, int]) ->
 
 
 def _validate_boxes(boxes: object, original_size: tuple[int, int]) -> np.ndarray:
-    arr = _as_float_array(boxes, "box")
+    arr = as_finite_array(boxes, "box")
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != 4 or arr.shape[0] == 0:
@@ -65,7 +66,7 @@ def _validate_boxes(boxes: object, original_size: tuple[int, int]) -> np.ndarray
             raise PromptError(
                 f"box {i} {box.tolist()} has x1 < x0 or y1 < y0 (expected x0,y0,x1,y1)"
             )
-        _check_inside(box.reshape(2, 2), f"box {i}", original_size)
+        check_inside(box.reshape(2, 2), f"box {i}", original_size)
     return arr.astype(np.float32)
 
 
@@ -74,10 +75,10 @@ def _validate_points(
 ) -> tuple[np.ndarray, np.ndarray]:
     if labels is None:
         raise PromptError("point labels are missing: give one label (1 or 0) per point")
-    coords = _as_float_array(points, "point coordinates")
+    coords = as_finite_array(points, "point coordinates")
     if coords.ndim != 3 or coords.shape[2] != 2 or coords.shape[1] == 0 or coords.shape[0] == 0:
         raise PromptError(f"points must have shape (N, K, 2) with K >= 1; got {coords.shape}")
-    labs = _as_float_array(labels, "point labels")
+    labs = as_finite_array(labels, "point labels")
     if labs.shape != coords.shape[:2]:
         raise PromptError(
             f"point labels have shape {labs.shape} but the points need {coords.shape[:2]}"
@@ -89,12 +90,12 @@ def _validate_points(
         )
     for i, (prompt_points, prompt_labels) in enumerate(zip(coords, labs, strict=True)):
         real = prompt_labels != -1
-        _check_inside(prompt_points[real], f"points of prompt {i}", original_size)
+        check_inside(prompt_points[real], f"points of prompt {i}", original_size)
     return coords.astype(np.float32), labs.astype(np.int32)
 
 
 def _validate_masks(mask_input: object, n: int | None, mask_size: int) -> np.ndarray:
-    masks = _as_float_array(mask_input, "mask input")
+    masks = as_finite_array(mask_input, "mask input")
     if masks.ndim != 4 or masks.shape[1:] != (1, mask_size, mask_size) or not masks.shape[0]:
         raise PromptError(
             f"mask input must have shape (N, 1, {mask_size}, {mask_size}) (low-res logits); "
