@@ -7,12 +7,28 @@ and never copied into the project.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GMS_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+# One knob for the thread count of every test and every process a test starts: GMS_TEST_THREADS
+# (default 1; on a shared 2-core machine more intra-op threads only contend). Results must not
+# depend on it: the parity tolerances in tests/tolerances.py cover the 1-vs-2-thread noise.
+TEST_THREADS = int(os.environ.get("GMS_TEST_THREADS", "1"))
+os.environ["OMP_NUM_THREADS"] = str(TEST_THREADS)
+
+
+@pytest.fixture(autouse=True)
+def pinned_torch_threads() -> Iterator[None]:
+    """Every test starts with TEST_THREADS torch threads, whatever an earlier test left."""
+    torch.set_num_threads(TEST_THREADS)
+    yield
+    torch.set_num_threads(TEST_THREADS)
 
 
 def _require(path: Path) -> Path:

@@ -29,6 +29,7 @@ from gms_models.classify.config import ClassifyConfig
 from gms_models.classify.data import malsd_splits
 from gms_models.classify.families import ClassifierFamily, get_family, resolve_families
 from gms_models.classify.results import EpochMetrics, FamilyResult
+from gms_models.data.loader import worker_context
 from gms_models.errors import ConfigError
 from gms_models.profiling import profile_model
 
@@ -91,6 +92,7 @@ def _loader(
         # GroupMixFormer at small sizes), so it is dropped; any other remainder is kept.
         drop_last=train and size > 1 and size % config.batch_size == 1,
         num_workers=config.num_workers,
+        multiprocessing_context=worker_context(config.num_workers),
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(config.seed),
     )

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from gms_models.data.loader import worker_context
 from gms_models.data.scan import BadImage
 from gms_models.errors import ConfigError
 from gms_models.teacher import FeatureCache, TeacherBackend, TeacherSpec, recipe_digest
@@ -146,6 +147,7 @@ class Distiller:
             shuffle=True,
             generator=self.generator,
             num_workers=recipe.num_workers,
+            multiprocessing_context=worker_context(recipe.num_workers),
             pin_memory=self.device.type == "cuda",
             drop_last=False,
         )

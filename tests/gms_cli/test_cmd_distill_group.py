@@ -3,11 +3,9 @@ arm diverges while the other finishes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from gms_cli.cmd_distill_group import format_lr, name_arms, parse_arm
@@ -16,14 +14,6 @@ from gms_models.errors import ConfigError
 from gms_models.train.checkpoint import read_checkpoint
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ from gms_models.encoders.groupmixformer import (
     GroupMixFormerConfig,
     groupmixformer_m,
 )
-
-STAGE_ATOL = {1: 1e-5, 2: 1e-5, 3: 5e-5, 4: 1e-5}
+from tests.tolerances import GMF_LOGITS_ATOL, GMF_STAGE_ATOL
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +47,10 @@ def test_reproduces_official_logits_and_stage_outputs(
     for i, stage in enumerate(stages, start=1):
         ref = np.load(gmf_ref / f"stage{i}.npy")
         assert stage.shape == ref.shape
-        np.testing.assert_allclose(stage.numpy(), ref, rtol=0, atol=STAGE_ATOL[i])
-    np.testing.assert_allclose(logits.numpy(), np.load(gmf_ref / "logits.npy"), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(stage.numpy(), ref, rtol=0, atol=GMF_STAGE_ATOL[i])
+    np.testing.assert_allclose(
+        logits.numpy(), np.load(gmf_ref / "logits.npy"), rtol=0, atol=GMF_LOGITS_ATOL
+    )
 
 
 def _config_of(entry: dict, num_classes: int) -> GroupMixFormerConfig:

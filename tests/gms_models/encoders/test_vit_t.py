@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from gms_models.errors import CheckpointError, ConfigError
 from gms_models.profiling import profile_model
 from gms_models.registry import build_encoder
 from gms_models.sam import build_sam_vit_t
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_profile_matches_the_paper() -> None:

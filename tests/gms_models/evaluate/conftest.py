@@ -3,7 +3,6 @@ perturbed copy of it, and a tiny generated MALSD folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from gms_models.sam import Sam
 
 #: Evaluation size of the fast tests: the encoders are 16× cheaper than at 1024.
 FAST_SIZE = 256
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """On a shared 2-core machine, two intra-op threads spin against other processes and run
-    many times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from gms_models.runtime.preprocess import (
     scale_coords,
 )
 from gms_models.sam import transforms as torch_transforms
+from tests.tolerances import BILINEAR_WEIGHTS_ATOL, UPSAMPLED_LOGITS_ATOL
 
 IMAGE_ID = "000000104455"
 
@@ -46,7 +47,7 @@ def test_bilinear_matrix_matches_torch_interpolate(in_size: int, out_size: int) 
     x = torch.randn(1, 1, in_size, 4, generator=torch.Generator().manual_seed(0))
     want = F.interpolate(x, (out_size, 4), mode="bilinear", align_corners=False)[0, 0].numpy()
     got = bilinear_matrix(in_size, out_size) @ x[0, 0].numpy().astype(np.float64)
-    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(got, want, atol=BILINEAR_WEIGHTS_ATOL)
 
 
 @pytest.mark.parametrize(
@@ -59,9 +60,9 @@ def test_postprocess_matches_the_torch_path(
     want = torch_transforms.postprocess_masks(logits, input_size, original_size, 1024).numpy()
     got = postprocess_masks(logits.numpy(), input_size, original_size, 1024)
     assert got.shape == want.shape == (2, 3, *original_size)
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got, want, atol=UPSAMPLED_LOGITS_ATOL)
     flips = (got > 0) != (want > 0)
-    assert np.abs(want[flips]).max(initial=0.0) < 1e-5
+    assert np.abs(want[flips]).max(initial=0.0) < UPSAMPLED_LOGITS_ATOL
 
 
 def test_scale_coords_matches_the_torch_path() -> None:

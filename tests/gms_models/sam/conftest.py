@@ -1,17 +1,14 @@
 """Session fixtures for the SAM tests: the reference model, its BN-calibrated variant and each
 fixture image embedded once (the ViT-T encoder takes seconds on CPU).
 
-Thread counts: the reference outputs were recorded with 2 torch threads, and the BN-calibrated
-features move by up to 1.1e-5 between 1 and 2 threads (reference README), so the reference images
-are embedded with 2 threads. Every other step runs with 1 thread: on a machine shared by many
-processes, two threads synchronising at every small op make tiny models up to ~100x slower.
+The embeddings use the suite's thread count (tests/conftest.py); the tolerances in
+tests/tolerances.py cover the 1-vs-2-thread noise the reference README measured.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +18,6 @@ import torch
 
 from gms_models.image_io import load_rgb
 from gms_models.sam import Sam, SamPredictor, build_sam_vit_t
-
-REFERENCE_THREADS = 2
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +64,7 @@ def _embedding_cache(
     def predictor(image_id: str) -> SamPredictor:
         if image_id not in cache:
             cache[image_id] = SamPredictor(sam)
-            with torch_threads(REFERENCE_THREADS):
-                cache[image_id].set_image(image_rgb(image_id))
+            cache[image_id].set_image(image_rgb(image_id))
         return cache[image_id]
 
     return predictor

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,12 +27,3 @@ def standins() -> ModuleType:
 def tiny_images(tmp_path_factory: pytest.TempPathFactory, standins: ModuleType) -> Path:
     """Twelve small PNGs."""
     return standins.write_images(tmp_path_factory.mktemp("tiny_images"), 12)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """The stand-in models are tiny: on a shared 2-core machine, intra-op threads only contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
