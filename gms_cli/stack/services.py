@@ -146,7 +146,9 @@ def prefect_worker_spec(
     """One Prefect process worker on work pool ``pool`` (created if missing by the worker).
 
     ``env`` is added to the worker's environment and so reaches the flow runs it starts
-    (tracking URI, S3 endpoint and credentials). It starts once service ``server`` is healthy.
+    (tracking URI, S3 endpoint and credentials). ``GMS_HOME`` is the checkout the flow runs work
+    in (prefect.yaml's pull step): ``cwd``, else this process's working directory. It starts once
+    service ``server`` is healthy.
     The worker gets a fresh name so that its health check cannot be fooled by the record of an
     earlier worker in the same Prefect database.
     """
@@ -167,7 +169,13 @@ def prefect_worker_spec(
             "--name",
             worker_name,
         ),
-        env={**TELEMETRY_OFF, **(env or {}), "PREFECT_HOME": str(home), "PREFECT_API_URL": api_url},
+        env={
+            **TELEMETRY_OFF,
+            "GMS_HOME": str(Path(cwd or Path.cwd()).resolve()),
+            **(env or {}),
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api_url,
+        },
         health=prefect_worker_online(api_url, pool, worker_name),
         depends_on=(server,),
         cwd=cwd,
