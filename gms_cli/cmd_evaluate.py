@@ -162,7 +162,6 @@ def evaluate_command(
     """Score a student encoder (or the teacher) by mIoU with the teacher's prompt encoder and
     mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
     from gms_models.data.coco import CocoInstances
-    from gms_models.data.jsonio import write_json
     from gms_models.evaluate import (
         build_student_sam,
         build_teacher_sam,
@@ -172,6 +171,7 @@ def evaluate_command(
         evaluate_points_vs_teacher,
         render_mask_grid,
     )
+    from gms_models.files import write_json
     from gms_models.teacher.base import resolve_device
 
     reference = _check_options(arch, student, teacher_only, coco, images, malsd, against)

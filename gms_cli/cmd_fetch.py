@@ -85,13 +85,13 @@ def _fetch_coco(
         import_malsd,
         load_manifest,
     )
-    from gms_models.fetch.staging import ensure_replaceable, staged_directory
+    from gms_models.files import ensure_replaceable, staged_folder
 
     manifest = load_manifest(manifest_file) if manifest_file is not None else OFFICIAL_MANIFEST
     ensure_replaceable(out, force)
     if malsd is not None:
         check_malsd_layout(malsd)  # fail before a long download, not after
-    with staged_directory(out, overwrite=force) as staging:
+    with staged_folder(out) as staging:
         result = import_coco(
             staging / "coco",
             manifest=manifest,

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gms_models.atomic import atomic_path
 from gms_models.errors import DataError, PromptError
+from gms_models.files import atomic_path
 
 if TYPE_CHECKING:
     from gms_models.sam.predictor import Prediction, PromptPredictor, SamPredictor

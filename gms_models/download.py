@@ -8,7 +8,6 @@ or is complete and correct. A file whose checksum does not match is deleted, nev
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import urllib.error
@@ -25,17 +24,9 @@ from rich.progress import (
 )
 
 from gms_models.errors import DownloadError
+from gms_models.files import sha256_file
 
 _CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fetch_into(url: str, part: Path, timeout: float, progress: Progress | None) -> None:

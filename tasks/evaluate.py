@@ -87,13 +87,13 @@ def evaluate_arm(
     device: str = "auto",
 ) -> EvalOutputs:
     """Box-prompt mIoU of the arm's SAM (student encoder + the teacher's decoder) on COCO."""
-    from gms_models.download import sha256_file
     from gms_models.evaluate import (
         build_student_sam,
         build_teacher_sam,
         evaluate_coco_boxes,
         evaluate_coco_vs_teacher,
     )
+    from gms_models.files import sha256_file
 
     logger = get_run_logger()
     reference = resolve_reference(spec, teacher)
@@ -233,7 +233,6 @@ def evaluate_points(
 ) -> PointEvalOutputs:
     """Point-prompt mIoU on MALSD (hand points) against the teacher's masks: Table 3."""
     from gms_models.data.malsd import read_points
-    from gms_models.download import sha256_file
     from gms_models.evaluate import (
         build_student_sam,
         build_teacher_sam,
@@ -242,6 +241,7 @@ def evaluate_points(
         hand_point_prompt,
         render_mask_grid,
     )
+    from gms_models.files import sha256_file
     from gms_models.train import read_student_checkpoint
 
     logger = get_run_logger()

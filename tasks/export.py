@@ -115,8 +115,8 @@ def export_arm(
 ) -> ExportOutputs:
     """Export the arm's student (with the teacher's prompt decoder), time it, log and register
     the encoder."""
-    from gms_models.download import sha256_file
     from gms_models.export import export_bundle, student_sources
+    from gms_models.files import sha256_file
 
     logger = get_run_logger()
     payload = {

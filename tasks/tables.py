@@ -182,7 +182,7 @@ def plot_pareto(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gms_models.atomic import atomic_path
+    from gms_models.files import atomic_path
 
     shown = [
         r

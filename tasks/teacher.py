@@ -35,7 +35,7 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
     """A MobileSAM checkpoint with random weights (``torch.manual_seed(seed)``), made once."""
     import torch
 
-    from gms_models.atomic import atomic_path
+    from gms_models.files import atomic_path
     from gms_models.sam import build_sam_vit_t
 
     folder = step_dir(runs_dir, "teacher", f"random-seed{seed}", f"{seed:016d}")
@@ -76,7 +76,7 @@ def prepare_teacher(
 ) -> TeacherInfo:
     """Resolve the checkpoint; with ``img_size``, also build the distillation backend once at
     that size (warming the ONNX/engine cache that every arm's trainer then reuses)."""
-    from gms_models.download import sha256_file
+    from gms_models.files import sha256_file
     from gms_models.teacher import TeacherSpec, select_teacher
 
     logger = get_run_logger()

@@ -13,9 +13,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gms_models.atomic import atomic_write_bytes
 from gms_models.classify.results import FamilyResult
 from gms_models.classify.table import PAPER_TABLE1
+from gms_models.files import atomic_write_bytes
 
 
 def render_val_accuracy_png(

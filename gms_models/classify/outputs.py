@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gms_models.atomic import atomic_write_text
 from gms_models.classify.chart import plot_val_accuracy
 from gms_models.classify.results import FamilyResult
 from gms_models.classify.table import render_csv, render_markdown, table_rows
+from gms_models.files import atomic_write_text
 
 TABLE_MD = "table1.md"
 TABLE_CSV = "table1.csv"

@@ -8,5 +8,5 @@ reading a COCO file or generating demo data does not import torch):
 - :mod:`~gms_models.data.demo`: the built-in generated dataset in both layouts;
 - :mod:`~gms_models.data.check`: checking a dataset folder for missing or unreadable files;
 - :mod:`~gms_models.data.scan`, :mod:`~gms_models.data.transforms`,
-  :mod:`~gms_models.data.manifest`, :mod:`~gms_models.data.jsonio`: shared pieces.
+  :mod:`~gms_models.data.manifest`: shared pieces.
 """

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pycocotools.coco import COCO
 
 from gms_models.data.scan import describe_paths
 from gms_models.errors import DataError
+from gms_models.files import read_json
 from gms_models.image_io import load_rgb
 
 AreaBin = Literal["small", "medium", "large"]
@@ -108,12 +108,7 @@ class CocoImageEntry:
 
 
 def _read_json(annotation_file: Path) -> dict[str, Any]:
-    if not annotation_file.is_file():
-        raise DataError(f"COCO annotation file not found: {annotation_file}")
-    try:
-        dataset = json.loads(annotation_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"COCO annotation file {annotation_file} is not valid JSON: {exc}") from exc
+    dataset = read_json(annotation_file, what="COCO annotation file")
     if not isinstance(dataset, dict):
         raise DataError(f"COCO annotation file {annotation_file} must hold a JSON object")
     for key in ("images", "annotations", "categories"):

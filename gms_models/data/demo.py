@@ -24,8 +24,6 @@ timestamps. :data:`GENERATOR_VERSION` is bumped whenever the output bytes change
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,10 +33,10 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from gms_models.data.demo_scenes import SCENE_CATEGORIES, SceneObject, assembly_frame, object_scene
-from gms_models.data.jsonio import write_json
 from gms_models.data.malsd import MALSD_CLASSES, POINTS_FILENAME, write_points
 from gms_models.data.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from gms_models.errors import ConfigError, DataError
+from gms_models.files import staged_folder, write_json
 
 GENERATOR_VERSION = 1
 DEMO_FORMAT = "gms-demo-data"
@@ -223,18 +221,6 @@ def _check_destination(out: Path, overwrite: bool) -> None:
         )
 
 
-def _move_into_place(staged: Path, out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()):
-        trash = out.with_name(f"{staged.name}.old")
-        out.rename(trash)
-        staged.rename(out)
-        shutil.rmtree(trash)
-        return
-    if out.is_dir():
-        out.rmdir()
-    staged.rename(out)
-
-
 def generate_demo(
     out: str | Path,
     *,
@@ -259,7 +245,6 @@ def generate_demo(
         raise ConfigError(f"seed must be >= 0, got {seed}")
     out = Path(out).resolve()
     _check_destination(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
     total = demo_file_count(spec)
     done = 0
 
@@ -269,8 +254,7 @@ def generate_demo(
         if progress is not None:
             progress(done, total)
 
-    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with staged_folder(out) as staged:
         _write_coco(staged, seed, spec, tick)
         _write_unlabeled(staged, seed, spec, tick)
         _write_malsd(staged, seed, spec, tick)
@@ -282,11 +266,6 @@ def generate_demo(
             "scale_spec": asdict(spec),
         }
         write_manifest(staged, meta)
-        staged.chmod(0o755)
-        _move_into_place(staged, out)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
     return out / MANIFEST_NAME
 
 

@@ -48,9 +48,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gms_models.data.jsonio import write_json
 from gms_models.data.scan import BadImage, describe_paths, list_images, scan_images
 from gms_models.errors import DataError, ImageError
+from gms_models.files import write_json
 
 log = logging.getLogger(__name__)
 

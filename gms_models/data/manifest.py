@@ -6,25 +6,13 @@ content have the same manifest bytes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-from gms_models.data.jsonio import write_json
 from gms_models.errors import DataError
+from gms_models.files import read_json, sha256_file, write_json
 
 MANIFEST_NAME = "manifest.json"
-_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tree_files(root: Path) -> list[str]:
@@ -36,7 +24,7 @@ def write_manifest(root: str | Path, meta: dict[str, Any]) -> Path:
     """Write ``ROOT/manifest.json``: ``meta`` plus ``files`` = {relative path: {sha256, bytes}}."""
     root = Path(root)
     files = {
-        rel: {"bytes": (root / rel).stat().st_size, "sha256": sha256_of(root / rel)}
+        rel: {"bytes": (root / rel).stat().st_size, "sha256": sha256_file(root / rel)}
         for rel in _tree_files(root)
     }
     path = root / MANIFEST_NAME
@@ -46,12 +34,7 @@ def write_manifest(root: str | Path, meta: dict[str, Any]) -> Path:
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST_NAME
-    if not path.is_file():
-        raise DataError(f"no {MANIFEST_NAME} in {root}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    manifest = read_json(path, what="dataset manifest")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise DataError(f"{path} has no 'files' table")
     return manifest
@@ -64,7 +47,7 @@ def verify_manifest(root: str | Path) -> list[str]:
     problems = [f"missing: {rel}" for rel in sorted(listed) if not (root / rel).is_file()]
     for rel in sorted(listed):
         path = root / rel
-        if path.is_file() and sha256_of(path) != listed[rel].get("sha256"):
+        if path.is_file() and sha256_file(path) != listed[rel].get("sha256"):
             problems.append(f"changed: {rel} (sha256 differs from {MANIFEST_NAME})")
     problems += [f"not in manifest: {rel}" for rel in _tree_files(root) if rel not in listed]
     return problems

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gms_models.atomic import atomic_path
 from gms_models.data.coco import CocoImage
 from gms_models.data.malsd import HandPoints
 from gms_models.errors import ConfigError, PromptError
 from gms_models.evaluate.coco_boxes import clip_box
 from gms_models.evaluate.masks import Candidates, check_candidates, predict_best
 from gms_models.evaluate.modes import eval_mode
+from gms_models.files import atomic_path
 from gms_models.image_io import load_rgb
 from gms_models.sam.overlay import draw_overlay
 from gms_models.sam.predictor import SamPredictor

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gms_models.data.coco import AREA_BINS, AreaBin
-from gms_models.data.jsonio import write_json
+from gms_models.files import write_json
 
 Reference = Literal["gt", "teacher"]
 

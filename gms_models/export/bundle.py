@@ -16,8 +16,6 @@ folder is assembled under a temporary name beside ``OUT`` and renamed into place
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from gms_models.export.onnx_encoder import (
 from gms_models.export.onnx_graph import DEFAULT_OPSET, check_opset
 from gms_models.export.quantize import DEFAULT_MAX_IMAGES, quantize_encoder_int8
 from gms_models.export.sources import ExportSources
+from gms_models.files import staged_folder
 from gms_models.runtime.manifest import (
     ENCODER_OUTPUT,
     MANIFEST_FILE,
@@ -74,18 +73,6 @@ def check_destination(out: Path, overwrite: bool) -> None:
             )
 
 
-def _move_into_place(stage: Path, out: Path) -> None:
-    if out.is_dir() and any(out.iterdir()):
-        old = out.with_name(f"{stage.name}.old")
-        out.rename(old)
-        stage.rename(out)
-        shutil.rmtree(old)
-        return
-    if out.is_dir():
-        out.rmdir()
-    stage.rename(out)
-
-
 def export_bundle(
     out: str | Path,
     sources: ExportSources,
@@ -121,9 +108,7 @@ def export_bundle(
         raise ExportError(f"INT8 calibration folder not found: {int8_calib}")
     image = default_parity_image() if parity_image is None else parity_image
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_folder(out) as stage:
         result = _export_into(
             stage,
             sources,
@@ -136,10 +121,6 @@ def export_bundle(
             image=image,
             say=say,
         )
-        _move_into_place(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     say(f"wrote {out}")
     result.folder = out
     result.results = {name: _moved(r, out) for name, r in result.results.items()}

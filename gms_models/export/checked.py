@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from gms_models.atomic import atomic_path
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.onnx_graph import (
     EXPORTER,
@@ -33,6 +32,7 @@ from gms_models.export.parity import (
     compare,
     torch_runner,
 )
+from gms_models.files import atomic_path
 from gms_models.runtime.manifest import metadata_path
 from gms_models.runtime.sessions import OnnxRuntimeSession
 

@@ -24,9 +24,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from gms_models.atomic import atomic_write
-from gms_models.download import sha256_file
 from gms_models.export.parity import ParityReport
+from gms_models.files import atomic_write, sha256_file
 from gms_models.runtime.manifest import metadata_path
 
 ARTIFACT_FORMAT = "gms-export-artifact/1"

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gms_models.atomic import atomic_path
 from gms_models.errors import DataError
 from gms_models.export.checked import ExportResult
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.onnx_graph import onnx_io_signature
 from gms_models.export.parity import compare
+from gms_models.files import atomic_path
 from gms_models.image_io import IMAGE_SUFFIXES, load_rgb
 from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.predictor import BundlePredictor

@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
-from gms_models.atomic import atomic_path
 from gms_models.export.checked import ExportResult
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.parity import Inputs, compare
+from gms_models.files import atomic_path
 from gms_models.runtime.errors import BackendUnavailableError
 from gms_models.runtime.manifest import DECODER_INPUTS, ENCODER_INPUT
 from gms_models.runtime.sessions import (

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import zipfile
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from rich.progress import Progress
 
 from gms_models.download import download_file
 from gms_models.errors import ConfigError, DataError, DownloadError
-from gms_models.fetch.staging import ensure_replaceable, staged_directory
+from gms_models.files import default_cache_dir, ensure_replaceable, staged_folder
 
 COCO_SPLITS = ("train2017", "val2017")
 _CHUNK = 1 << 20
@@ -112,13 +111,6 @@ def load_manifest(path: Path) -> CocoManifest:
             f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid COCO manifest {path}: {problems}") from exc
-
-
-def default_cache_dir() -> Path:
-    """``$GMS_CACHE``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``."""
-    if "GMS_CACHE" in os.environ:
-        return Path(os.environ["GMS_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gms"
 
 
 def _digests(path: Path, names: Sequence[str]) -> dict[str, str]:
@@ -283,7 +275,7 @@ def import_coco(
 
     images: dict[str, int] = {}
     annotation_files: dict[str, Path] = {}
-    with staged_directory(dest, overwrite=overwrite) as staging:
+    with staged_folder(dest) as staging:
         for split, zip_path in image_zips.items():
             try:
                 names = _extract_images(

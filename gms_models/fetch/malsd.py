@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from gms_models.errors import DataError
-from gms_models.fetch.staging import ensure_replaceable, staged_directory
+from gms_models.files import ensure_replaceable, staged_folder
 
 MALSD_SPLITS = ("train", "test")
 MALSD_CLASSES = ("Act0", "NG")
@@ -51,7 +51,7 @@ def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str,
     src, dest = Path(src), Path(dest)
     counts = check_malsd_layout(src)
     ensure_replaceable(dest, overwrite)
-    with staged_directory(dest, overwrite=overwrite) as staging:
+    with staged_folder(dest) as staging:
         shutil.copytree(src, staging, dirs_exist_ok=True)
         if check_malsd_layout(staging) != counts:
             raise DataError(f"copying {src} gave different image counts; is it being modified?")

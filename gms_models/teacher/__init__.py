@@ -13,7 +13,6 @@ from gms_models.teacher.base import (
     TeacherPrecision,
     TeacherSpec,
     TeacherUnavailableError,
-    default_cache_dir,
     resolve_device,
 )
 from gms_models.teacher.feature_cache import FeatureCache, recipe_digest
@@ -57,7 +56,6 @@ __all__ = [
     "TensorRTTeacher",
     "TorchTeacher",
     "build_engine",
-    "default_cache_dir",
     "engine_cache_key",
     "ensure_teacher_onnx",
     "export_encoder_onnx",

@@ -13,7 +13,6 @@ features) are keyed by that identity.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ class TeacherSpec:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise CheckpointError(f"teacher checkpoint not found: {checkpoint}")
-        from gms_models.download import sha256_file
+        from gms_models.files import sha256_file
 
         digest = sha256_file(checkpoint)
 
@@ -108,12 +107,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!s} was asked for but CUDA is not available here")
     return resolved
-
-
-def default_cache_dir() -> Path:
-    """Where teacher ONNX files, engines and features are cached: ``$GMS_CACHE`` or
-    ``~/.cache/gms``."""
-    return Path(os.environ.get("GMS_CACHE", Path.home() / ".cache" / "gms"))
 
 
 def check_teacher_input(images: torch.Tensor, img_size: int) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gms_models.atomic import atomic_path
+from gms_models.files import atomic_path
 
 
 def recipe_digest(fields: dict[str, object]) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gms_models.atomic import atomic_path
 from gms_models.errors import ConfigError
+from gms_models.files import atomic_path
 from gms_models.teacher.base import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, TeacherSpec
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gms_models.errors import ConfigError
+from gms_models.files import default_cache_dir
 from gms_models.teacher.base import (
     ONNX_INPUT_NAME,
     ONNX_OUTPUT_NAME,
@@ -22,7 +23,6 @@ from gms_models.teacher.base import (
     TeacherSpec,
     TeacherUnavailableError,
     check_teacher_input,
-    default_cache_dir,
 )
 from gms_models.teacher.onnx_export import ensure_teacher_onnx
 

@@ -23,8 +23,8 @@ from types import ModuleType
 
 import torch
 
-from gms_models.atomic import atomic_write
 from gms_models.errors import ConfigError, GmsError
+from gms_models.files import atomic_write, default_cache_dir
 from gms_models.teacher.base import (
     ONNX_INPUT_NAME,
     ONNX_OUTPUT_NAME,
@@ -33,7 +33,6 @@ from gms_models.teacher.base import (
     TeacherSpec,
     TeacherUnavailableError,
     check_teacher_input,
-    default_cache_dir,
 )
 from gms_models.teacher.onnx_export import ensure_teacher_onnx
 
@@ -172,7 +171,7 @@ class TensorRTTeacher(TeacherBackend):
         self.max_batch = max_batch
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.onnx_path = ensure_teacher_onnx(spec, cache, onnx_path=onnx_path)
-        from gms_models.download import sha256_file
+        from gms_models.files import sha256_file
 
         key = engine_cache_key(
             onnx_sha256=sha256_file(self.onnx_path),

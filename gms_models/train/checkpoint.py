@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gms_models.atomic import atomic_write
 from gms_models.errors import CheckpointError
+from gms_models.files import atomic_write
 
 STUDENT_FORMAT = "gms-student/1"
 STATE_FORMAT = "gms-distill-state/1"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gms_models.atomic import atomic_path
+from gms_models.files import atomic_path
 
 
 def pick_channels(teacher_features: torch.Tensor, count: int) -> list[int]:

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gms_models.atomic import atomic_write
 from gms_models.errors import CheckpointError, ConfigError, GmsError
+from gms_models.files import atomic_write
 from gms_models.train.checkpoint import (
     STATE_FILE,
     STATE_FORMAT,

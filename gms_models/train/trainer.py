@@ -34,8 +34,9 @@ from torch.utils.data import DataLoader
 from gms_models.data.loader import worker_context
 from gms_models.data.scan import BadImage
 from gms_models.errors import ConfigError
+from gms_models.files import default_cache_dir
 from gms_models.teacher import FeatureCache, TeacherBackend, TeacherSpec, recipe_digest
-from gms_models.teacher.base import default_cache_dir, resolve_device
+from gms_models.teacher.base import resolve_device
 from gms_models.teacher.select import select_teacher
 from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
 from gms_models.train.config import DistillConfig

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from gms_models.download import sha256_file
 from gms_models.export import BundleResult, export_bundle, read_metadata, student_sources
+from gms_models.files import sha256_file
 from gms_models.runtime import BundleManifest, BundlePredictor, OnnxRuntimeSession
 from gms_models.sam import SamPredictor, build_sam
 from tests.tolerances import ORT_MASK_FLIP_FRACTION, ORT_STUDENT_IOU_ATOL, ORT_STUDENT_LOGITS_ATOL

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gms_cli.main import app
-from gms_models.download import sha256_file
 from gms_models.export import BundleResult, read_metadata
+from gms_models.files import sha256_file
 from gms_models.runtime import BundleManifest, BundlePredictor
 from tests.tolerances import SEED0_FEATURES_ATOL, SEED0_IOU_ATOL, SEED0_LOGITS_ATOL
 

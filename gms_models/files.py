@@ -1,0 +1,167 @@
+"""Files written whole or not at all, byte-stable JSON, sha256 digests and the cache folder.
+
+Every artifact a crash could leave half-written (checkpoints, ONNX files, engines, features,
+tables, datasets, bundles) goes through :func:`atomic_path` (one file) or :func:`staged_folder`
+(a whole folder): the data is written under a temporary name beside its destination, on the
+same filesystem, and renamed into place only once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gms_models.errors import DataError
+
+
+def default_cache_dir() -> Path:
+    """The gms cache: ``$GMS_CACHE``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``.
+
+    Downloaded checkpoints, COCO zips, teacher ONNX files, engines and features live below it.
+    """
+    if root := os.environ.get("GMS_CACHE"):
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gms"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success it replaces ``dest`` atomically.
+
+    For writers that want a file name rather than a handle (``torch.onnx.export``, ``np.save``).
+    On an exception the temporary file is removed and ``dest`` is left untouched.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name that the writer creates itself, so the file gets the usual umask
+    # permissions (mkstemp would make it private to the owner).
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(handle)`` on a temporary file, then move it over ``dest``; return ``dest``."""
+    dest = Path(dest)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+    return dest
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``dest`` atomically (creating its folder); return ``dest``."""
+    return atomic_write(dest, lambda fh: fh.write(data))
+
+
+def atomic_write_text(dest: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``dest`` atomically (creating its folder); return ``dest``."""
+    return atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def dumps_stable(obj: Any, *, indent: int | None = 2) -> str:
+    """JSON text with sorted keys, fixed separators and a trailing newline (no NaN allowed)."""
+    separators = (",", ": ") if indent is not None else (",", ":")
+    text = json.dumps(obj, indent=indent, sort_keys=True, separators=separators, allow_nan=False)
+    return text + "\n"
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
+    """Write ``obj`` as :func:`dumps_stable` text atomically; return ``path``."""
+    return atomic_write_text(path, dumps_stable(obj, indent=indent))
+
+
+def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
+    """The JSON value in ``path``; a missing or malformed file is a :class:`DataError`.
+
+    ``what`` names the file in the message (``"COCO annotation file"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The ancestors of ``path`` that do not exist yet, nearest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
+def ensure_replaceable(dest: Path, overwrite: bool) -> None:
+    """Refuse early (before any download) when ``dest`` exists and may not be replaced."""
+    if dest.exists() and not overwrite:
+        raise DataError(f"{dest} already exists; pass overwrite=True (--force) to replace it")
+
+
+@contextlib.contextmanager
+def staged_folder(dest: str | Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``dest``; on success it replaces ``dest`` whole.
+
+    The caller decides beforehand whether an existing ``dest`` may be replaced; it is swapped
+    out only once the new folder is complete. On an exception the staging folder is deleted,
+    together with any parent folders created for it, so a failure leaves the file system as it
+    found it.
+    """
+    dest = Path(dest).absolute()
+    created = _missing_parents(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)  # mkdtemp makes it private to the owner
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.replace(dest, old / dest.name)
+            os.replace(staging, dest)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
