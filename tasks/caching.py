@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,12 +44,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from gms_models.errors import DataError
+from gms_models.files import atomic_write_text, sha256_file, write_json
 
 #: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
 OUTPUTS_FILE = "outputs.json"
 WORK_DIR = "work"
-_CHUNK = 1 << 20
 _HASH_MEMO = "file-hashes.json"
 
 Outputs = TypeVar("Outputs", bound="StepOutputs")
@@ -99,7 +98,7 @@ def _hash_files(root: Path, relpaths: Iterable[str]) -> str:
         path = root / rel
         digest.update(rel.encode() + b"\0")
         if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+            digest.update(sha256_file(path).encode())
         else:
             digest.update(b"<deleted>")
     return digest.hexdigest()[:16]
@@ -140,14 +139,6 @@ def code_version(root: Path | None = None) -> CodeVersion:
     )
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
     """Content hash of every file under ``folder`` (relative paths and bytes).
 
@@ -177,11 +168,11 @@ def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
         stamp = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}"
         file_hash = memo.get(stamp)
         if file_hash is None:
-            file_hash = memo[stamp] = _file_digest(path)
+            file_hash = memo[stamp] = sha256_file(path)
             changed = True
         digest.update(path.relative_to(base).as_posix().encode() + b"\0" + file_hash.encode())
     if memo_path is not None and changed:
-        write_text_atomic(memo_path, json.dumps(memo, sort_keys=True))
+        write_json(memo_path, memo, indent=None)
     return digest.hexdigest()[:16]
 
 
@@ -196,15 +187,6 @@ def step_key(step: str, payload: Mapping[str, Any], code: CodeVersion) -> str:
 def step_dir(runs_dir: str | Path, step: str, name: str, key: str) -> Path:
     """``<runs_dir>/work/<step>/<name>-<key[:16]>`` (absolute)."""
     return (Path(runs_dir) / WORK_DIR / step / f"{name}-{key[:16]}").resolve()
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
 
 
 class StepOutputs(BaseModel):
@@ -233,7 +215,7 @@ class StepOutputs(BaseModel):
 
 def write_outputs(work_dir: Path, outputs: StepOutputs) -> Path:
     """Record ``outputs`` as the finished result of ``work_dir`` (written last)."""
-    return write_text_atomic(work_dir / OUTPUTS_FILE, outputs.model_dump_json(indent=2))
+    return atomic_write_text(work_dir / OUTPUTS_FILE, outputs.model_dump_json(indent=2))
 
 
 def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from gms_models.errors import GmsError
-from tasks.caching import write_text_atomic
+from gms_models.files import atomic_write_text
 from tasks.results import RunRef
 from tasks.specs import PickRule, format_lr
 from tasks.tracking import PARENT_TAG, log_artifact, set_tags
@@ -248,7 +248,7 @@ def pick_encoder(
         parent,
         teacher_asked_but_missing=rule.reference == "teacher" and teacher_miou is None,
     )
-    path = write_text_atomic(Path(out_dir) / DECISION_MD, markdown)
+    path = atomic_write_text(Path(out_dir) / DECISION_MD, markdown)
     if log_to is not None:
         log_artifact(log_to, path, "pick")
         set_tags(log_to, {"gms.champion": chosen.arm, "gms.champion_version": chosen.version})

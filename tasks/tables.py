@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
-from tasks.caching import write_text_atomic
+from gms_models.files import atomic_path, atomic_write_text
 from tasks.results import RunRef, TableFiles
 from tasks.specs import format_lr
 from tasks.tracking import log_artifact
@@ -182,8 +182,6 @@ def plot_pareto(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gms_models.files import atomic_path
-
     shown = [
         r
         for r in rows
@@ -250,8 +248,8 @@ def write_ablation_table(
     ``out_dir``; published (see :func:`publish`)."""
     out_dir = Path(out_dir)
     markdown = render_ablation_markdown(rows, runtimes, notes)
-    md = write_text_atomic(out_dir / f"{stem}.md", markdown)
-    csv_path = write_text_atomic(out_dir / f"{stem}.csv", render_ablation_csv(rows, runtimes))
+    md = atomic_write_text(out_dir / f"{stem}.md", markdown)
+    csv_path = atomic_write_text(out_dir / f"{stem}.csv", render_ablation_csv(rows, runtimes))
     teacher = next((r.miou for r in rows if r.role == "T"), None)
     plot = plot_pareto(rows, pareto_runtime, out_dir / f"{stem}_pareto.png", teacher)
     files = [md, csv_path] + ([plot] if plot is not None else [])
@@ -286,12 +284,12 @@ def write_segment_table(
 ) -> TableFiles:
     """Table 3 (markdown, CSV) under ``out_dir``; published (see :func:`publish`)."""
     markdown = render_segment_markdown(rows, notes)
-    md = write_text_atomic(Path(out_dir) / TABLE3_MD, markdown)
+    md = atomic_write_text(Path(out_dir) / TABLE3_MD, markdown)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(SegmentRow.model_fields), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.model_dump().items()})
-    csv_path = write_text_atomic(Path(out_dir) / TABLE3_CSV, buffer.getvalue())
+    csv_path = atomic_write_text(Path(out_dir) / TABLE3_CSV, buffer.getvalue())
     publish(run, [md, csv_path], "table3-segment-eval", markdown, [r.model_dump() for r in rows])
     return TableFiles(markdown=md, csv=csv_path)

@@ -23,6 +23,7 @@ from typing import Any
 from gms_cli.stack import proc
 from gms_cli.stack.errors import StackError
 from gms_cli.stack.ports import check_ports
+from gms_models.files import atomic_write_text
 
 STATE_FILE = "services.json"
 HealthCheck = Callable[[], bool]
@@ -262,11 +263,8 @@ def stop_services(services: Sequence[RunningService], grace_s: float = 10.0) -> 
 
 def write_state(state_dir: Path, services: Sequence[RunningService]) -> Path:
     """Write the state file atomically; return its path."""
-    path = Path(state_dir) / STATE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"services": [s.to_json() for s in services]}, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    state = {"services": [s.to_json() for s in services]}
+    return atomic_write_text(Path(state_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
 def read_state(state_dir: Path) -> list[RunningService]:
