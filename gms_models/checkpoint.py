@@ -1,40 +1,66 @@
-"""Reading checkpoints (local path or URL with sha256 and cache) and strict state-dict loading.
+"""Checkpoint files: the teacher's ``mobile_sam.pt`` layout, gms student checkpoints, URL fetch.
 
-A URL is downloaded once into the cache folder (``$GMS_CACHE/checkpoints``, default
-``~/.cache/gms/checkpoints``) and reused from there without network access when its sha256
-matches. A file whose sha256 does not match is deleted and a :class:`CheckpointError` names the
-expected and actual hash. Loading into a model compares keys and shapes first and reports every
-missing, unexpected and mis-shaped key (a few names of each, plus counts) in one error.
+Teacher and pretrained weights are plain ``torch.save``-d state dicts (or wrapped under
+``"model"``/``"state_dict"``), read from a local path or an http(s) URL. A URL is downloaded once
+into ``<cache>/checkpoints`` (:func:`gms_models.files.default_cache_dir`) and reused without
+network access while its sha256 matches; a file whose sha256 does not match is deleted and a
+:class:`CheckpointError` names the expected and actual hash. Loading into a model compares keys
+and shapes first and reports every missing, unexpected and mis-shaped key in one error.
+
+A distilled student is written by the trainer as two ``torch.save`` dicts per run folder, both
+loadable with ``weights_only=True``:
+
+- ``student.pt``, the student alone, for evaluation and export::
+
+      {"format": "gms-student/1", "arch": "gmf_2282", "img_size": 1024,
+       "state_dict": {...}, "config": {... DistillConfig as JSON ...}}
+
+- ``last.pt``, the training state after the last finished epoch, for ``resume``: the same keys
+  (``format`` is ``"gms-distill-state/1"``) plus ``epoch`` (epochs finished), ``step``,
+  ``optimizer``, ``scheduler``, ``scaler``, ``rng`` (``global``: python/numpy/torch/CUDA,
+  ``loader``: the data loader's generator, ``student``: the student's private torch stream),
+  ``loss_history``, ``images_seen`` and ``feature_pictures``. A failed student's folder also
+  holds ``failure.json`` (see :mod:`gms_models.train.student`).
+
+Either file loads with :func:`load_student`, which builds the encoder from the registry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import logging
 import pickle
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import torch
 from torch import nn
 
-from gms_models.download import download_file, sha256_file
+from gms_models.download import download_file
 from gms_models.errors import CheckpointError
+from gms_models.files import atomic_write, default_cache_dir, sha256_file
+
+log = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
+
+STUDENT_FORMAT = "gms-student/1"
+STATE_FORMAT = "gms-distill-state/1"
+STUDENT_FILE = "student.pt"
+STATE_FILE = "last.pt"
 
 # Training code often saves {"model": state_dict, "optimizer": ...}; accept those wrappers.
 _WRAPPER_KEYS = ("state_dict", "model")
 _NAMES_SHOWN = 5
 
 
-def default_cache_dir() -> Path:
-    """``$GMS_CACHE/checkpoints`` if ``GMS_CACHE`` is set, else ``~/.cache/gms/checkpoints``."""
-    root = os.environ.get("GMS_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "gms") / "checkpoints"
+def checkpoint_cache_dir() -> Path:
+    """Where downloaded checkpoints are kept: ``<cache>/checkpoints``."""
+    return default_cache_dir() / "checkpoints"
 
 
 def is_url(source: str | Path) -> bool:
@@ -56,7 +82,7 @@ def fetch_checkpoint(
     With ``sha256`` a cached file is reused only if its hash matches; a mismatching download is
     deleted. Without ``sha256`` an already cached file is reused as is.
     """
-    dest = cached_path_for(url, cache_dir or default_cache_dir())
+    dest = cached_path_for(url, cache_dir or checkpoint_cache_dir())
     expected = sha256.lower() if sha256 else None
     if dest.is_file():
         if expected is None:
@@ -77,12 +103,44 @@ def fetch_checkpoint(
     return dest
 
 
-def read_state_dict(path: Path) -> StateDict:
-    """Tensors of a ``torch.save``-d state dict (plain, or wrapped under "model"/"state_dict")."""
+def resolve_checkpoint(
+    source: str | Path,
+    *,
+    sha256: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Local file of ``source``: an http(s) URL is fetched into the cache, a path is checked.
+
+    A local file with a wrong ``sha256`` raises :class:`CheckpointError` and is left in place.
+    """
+    if is_url(source):
+        return fetch_checkpoint(str(source), sha256=sha256, cache_dir=cache_dir, progress=progress)
+    path = Path(source)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256.lower():
+            raise CheckpointError(
+                f"sha256 mismatch for checkpoint {path}: expected {sha256.lower()}, got {actual}"
+            )
+    return path
+
+
+def _torch_load(path: Path) -> object:
+    """``torch.load`` on the CPU with ``weights_only=True``; every failure is a CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def read_state_dict(path: Path) -> StateDict:
+    """Tensors of a ``torch.save``-d state dict (plain, or wrapped under "model"/"state_dict")."""
+    obj = _torch_load(path)
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
             if isinstance(obj.get(key), Mapping):
@@ -102,24 +160,8 @@ def read_state_dict(path: Path) -> StateDict:
 def load_checkpoint_state(
     source: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
 ) -> StateDict:
-    """State dict from a local file or an http(s) URL (downloaded into the cache, sha256-checked).
-
-    A local file with a wrong ``sha256`` raises :class:`CheckpointError` and is left in place.
-    """
-    if is_url(source):
-        path = fetch_checkpoint(str(source), sha256=sha256, cache_dir=cache_dir)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint not found: {path}")
-        if sha256 is not None:
-            actual = sha256_file(path)
-            if actual != sha256.lower():
-                raise CheckpointError(
-                    f"sha256 mismatch for checkpoint {path}: expected {sha256.lower()}, "
-                    f"got {actual}"
-                )
-    return read_state_dict(path)
+    """State dict from a local file or an http(s) URL (see :func:`resolve_checkpoint`)."""
+    return read_state_dict(resolve_checkpoint(source, sha256=sha256, cache_dir=cache_dir))
 
 
 def select_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
@@ -193,3 +235,120 @@ def load_state_dict_checked(
             f"{source} does not match {type(module).__name__}: {mismatch.describe(strict=strict)}"
         )
     module.load_state_dict(state, strict=strict)
+
+
+def load_pretrained_backbone(
+    module: nn.Module, path: str | Path, *, layout: str, ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """Load every tensor of ``module`` (but keys starting with ``ignore``) from a local file.
+
+    Each must be in the file with its shape, else :class:`CheckpointError` names ``layout``;
+    keys of the file the module does not use (a classifier head, deeper blocks) are skipped,
+    logged and returned.
+    """
+    path = Path(path)  # a Path is never fetched as a URL: local files only
+    state = load_checkpoint_state(path)
+    own = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore)}
+    mismatch = compare_state_dicts(own, state)
+    if mismatch.missing or mismatch.mis_shaped:
+        raise CheckpointError(
+            f"checkpoint {path} is not in {layout} layout: {mismatch.describe(strict=True)}"
+        )
+    module.load_state_dict({k: state[k] for k in own}, strict=not ignore)
+    skipped = mismatch.unexpected
+    log.info("loaded %d tensors from %s; skipped %d: %s", len(own), path, len(skipped), skipped)
+    return skipped
+
+
+@dataclass(frozen=True)
+class StudentCheckpoint:
+    """A student checkpoint as read from disk."""
+
+    path: Path
+    arch: str
+    img_size: int
+    state_dict: dict[str, torch.Tensor]
+    config: dict[str, Any]
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` ``payload`` to ``path`` atomically (temp file + ``os.replace``)."""
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def save_student(
+    path: str | Path,
+    *,
+    arch: str,
+    img_size: int,
+    state_dict: dict[str, torch.Tensor],
+    config: dict[str, Any],
+) -> Path:
+    """Write a ``student.pt`` (see the module docstring) atomically."""
+    payload = {
+        "format": STUDENT_FORMAT,
+        "arch": arch,
+        "img_size": img_size,
+        "state_dict": state_dict,
+        "config": config,
+    }
+    return save_checkpoint(path, payload)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint dict on the CPU with ``weights_only=True``; problems → CheckpointError."""
+    path = Path(path)
+    payload = _torch_load(path)
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} is not a gms checkpoint: it holds a {type(payload)}")
+    return payload
+
+
+def read_student_checkpoint(
+    path: str | Path, expected_arch: str | None = None
+) -> StudentCheckpoint:
+    """Read a ``student.pt`` or ``last.pt``; ``expected_arch`` must match the stored arch."""
+    path = Path(path)
+    payload = read_checkpoint(path)
+    if payload.get("format") not in (STUDENT_FORMAT, STATE_FORMAT):
+        keys = ", ".join(sorted(str(k) for k in payload)[:8])
+        raise CheckpointError(
+            f"{path} is not a gms student checkpoint (no format {STUDENT_FORMAT!r}; "
+            f"top-level keys: {keys})"
+        )
+    arch = payload["arch"]
+    if expected_arch is not None and arch != expected_arch:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {arch!r} student, but {expected_arch!r} was expected"
+        )
+    return StudentCheckpoint(
+        path=path,
+        arch=arch,
+        img_size=int(payload["img_size"]),
+        state_dict=payload["state_dict"],
+        config=payload.get("config", {}),
+    )
+
+
+def load_student(
+    path: str | Path,
+    expected_arch: str | None = None,
+    *,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """Build the checkpoint's encoder from the registry, load its weights (strict), eval mode.
+
+    Raises :class:`CheckpointError` naming both archs when ``expected_arch`` differs from the
+    checkpoint's, and naming the file when the weights do not fit the architecture.
+    """
+    from gms_models.registry import build_encoder
+
+    checkpoint = read_student_checkpoint(path, expected_arch)
+    model = build_encoder(checkpoint.arch, img_size=checkpoint.img_size)
+    try:
+        model.load_state_dict(checkpoint.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"weights in {checkpoint.path} do not fit encoder {checkpoint.arch!r}: {exc}"
+        ) from exc
+    return model.to(device).eval()

@@ -7,18 +7,17 @@ TensorRT, builds the engine) into the teacher cache once, instead of once per ar
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gms_models.errors import CheckpointError
-from tasks.caching import step_dir, write_text_atomic
+from gms_models.files import atomic_path, atomic_write_text, sha256_file
+from tasks.caching import step_dir
 from tasks.results import TeacherInfo
 from tasks.specs import TeacherSource
 
 RANDOM_TEACHER_FILE = "mobile_sam_random.pt"
-DOWNLOADS_DIR = "downloads"
 RANDOM_WARNING = (
     "NO TEACHER CHECKPOINT GIVEN: the teacher has RANDOM WEIGHTS (seed {seed}). The students "
     "learn to copy random features and every mask is meaningless; this only exercises the "
@@ -35,7 +34,6 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
     """A MobileSAM checkpoint with random weights (``torch.manual_seed(seed)``), made once."""
     import torch
 
-    from gms_models.files import atomic_path
     from gms_models.sam import build_sam_vit_t
 
     folder = step_dir(runs_dir, "teacher", f"random-seed{seed}", f"{seed:016d}")
@@ -46,24 +44,18 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
             sam = build_sam_vit_t(checkpoint=None)
         with atomic_path(path) as tmp:
             torch.save(sam.state_dict(), tmp)
-        write_text_atomic(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
+        atomic_write_text(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
     return path
 
 
-def _local_checkpoint(source: TeacherSource, runs_dir: Path) -> Path:
-    from gms_models.download import download_file, sha256_file
+def _local_checkpoint(checkpoint: str, sha256: str | None) -> Path:
+    """The teacher file: a URL lands in the library's checkpoint cache, a path is checked."""
+    from gms_models.checkpoint import resolve_checkpoint
 
-    assert source.checkpoint is not None
-    if urlsplit(source.checkpoint).scheme in ("http", "https"):
-        name = Path(urlsplit(source.checkpoint).path).name or "teacher.pt"
-        dest = Path(runs_dir).resolve() / DOWNLOADS_DIR / name
-        return download_file(source.checkpoint, dest, sha256=source.sha256, progress=False)
-    path = Path(source.checkpoint).resolve()
-    if not path.is_file():
-        raise CheckpointError(f"teacher checkpoint not found: {path} (teacher.checkpoint)")
-    if source.sha256 and sha256_file(path) != source.sha256.lower():
-        raise CheckpointError(f"teacher checkpoint {path} does not match teacher.sha256")
-    return path
+    try:
+        return resolve_checkpoint(checkpoint, sha256=sha256, progress=False).resolve()
+    except CheckpointError as exc:
+        raise CheckpointError(f"teacher.checkpoint / teacher.sha256: {exc}") from exc
 
 
 @task(name="prepare-teacher", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -76,7 +68,6 @@ def prepare_teacher(
 ) -> TeacherInfo:
     """Resolve the checkpoint; with ``img_size``, also build the distillation backend once at
     that size (warming the ONNX/engine cache that every arm's trainer then reuses)."""
-    from gms_models.files import sha256_file
     from gms_models.teacher import TeacherSpec, select_teacher
 
     logger = get_run_logger()
@@ -85,7 +76,7 @@ def prepare_teacher(
         checkpoint = random_teacher(runs_dir, source.random_seed)
         origin = f"random(seed={source.random_seed})"
     else:
-        checkpoint = _local_checkpoint(source, runs_dir)
+        checkpoint = _local_checkpoint(source.checkpoint, source.sha256)
         origin = source.checkpoint
     if img_size is not None:
         backend = select_teacher(

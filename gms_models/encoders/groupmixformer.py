@@ -43,7 +43,6 @@ detail than the S/16 stages, which the mask decoder's 4× upsampling benefits fr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,11 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gms_models.checkpoint import compare_state_dicts, load_checkpoint_state
-from gms_models.errors import CheckpointError, ConfigError
+from gms_models.checkpoint import load_pretrained_backbone
+from gms_models.errors import ConfigError
 from gms_models.registry import register_encoder
-
-log = logging.getLogger(__name__)
 
 NUM_GROUPS = 5
 """Channel groups of Group-Mix Attention: four aggregated attention groups + one non-attention."""
@@ -440,19 +437,11 @@ def load_release_weights(model: GroupMixFormer, path: str | Path) -> LoadReport:
     head. Keys of the file left unused (the classifier, or blocks and stages beyond a shallower
     student's depth) are listed in the report and logged.
     """
-    path = Path(path)  # a Path is never fetched as a URL: local files only
-    state = load_checkpoint_state(path)
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith(CLASSIFIER_PREFIXES)}
-    mismatch = compare_state_dicts(own, state)
-    if mismatch.missing or mismatch.mis_shaped:
-        raise CheckpointError(
-            f"GroupMixFormer checkpoint {path} does not fit this backbone: "
-            f"{mismatch.describe(strict=True)}"
-        )
-    model.load_state_dict({k: state[k] for k in own}, strict=False)
-    skipped = mismatch.unexpected
-    log.info("loaded %d tensors from %s; skipped %d: %s", len(own), path, len(skipped), skipped)
-    return LoadReport(path, loaded=len(own), skipped=skipped)
+    loaded = sum(not k.startswith(CLASSIFIER_PREFIXES) for k in model.state_dict())
+    skipped = load_pretrained_backbone(
+        model, path, layout="GroupMixFormer release", ignore=CLASSIFIER_PREFIXES
+    )
+    return LoadReport(Path(path), loaded=loaded, skipped=skipped)
 
 
 # --------------------------------------------------------------------------- SAM students

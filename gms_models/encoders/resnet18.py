@@ -16,17 +16,14 @@ it; the true total is 15,831,104 (15.83M).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gms_models.checkpoint import compare_state_dicts, load_checkpoint_state
-from gms_models.errors import CheckpointError, ConfigError
+from gms_models.checkpoint import load_pretrained_backbone
+from gms_models.errors import ConfigError
 from gms_models.registry import register_encoder
-
-log = logging.getLogger(__name__)
 
 FEATURE_DIM = 256
 FEATURE_STRIDE = 16
@@ -72,40 +69,15 @@ class ResNet18SamEncoder(nn.Module):
         return self.proj(self.up_1(last)) + self.pos_embedding
 
 
-def load_timm_resnet18_weights(backbone: nn.Module, path: str | Path) -> list[str]:
-    """Load a timm-layout ResNet18 state dict (plain or under ``"state_dict"``/``"model"``).
-
-    Every backbone key must be present with its shape; the classifier ``fc.*`` (and any other key
-    the feature backbone lacks) is skipped. Returns the skipped keys.
-    """
-    path = Path(path)  # a Path is never fetched as a URL: local files only
-    state = load_checkpoint_state(path)
-    own = backbone.state_dict()
-    mismatch = compare_state_dicts(own, state)
-    if mismatch.missing or mismatch.mis_shaped:
-        raise CheckpointError(
-            f"ResNet18 checkpoint {path} is not in timm resnet18 layout: "
-            f"{mismatch.describe(strict=True)}"
-        )
-    backbone.load_state_dict({k: state[k] for k in own}, strict=True)
-    log.info(
-        "loaded %d tensors from %s; skipped %d: %s",
-        len(own),
-        path,
-        len(mismatch.unexpected),
-        mismatch.unexpected,
-    )
-    return mismatch.unexpected
-
-
 @register_encoder("resnet18")
 def resnet18(img_size: int = 1024, pretrained: str | Path | None = None) -> ResNet18SamEncoder:
     """Table 2 ResNet18 student: 14.78M params (thop; 15.83M true), 45623.54M MACs at 1024.
 
-    ``pretrained`` is a local timm ResNet18 ImageNet checkpoint for the backbone; nothing is
-    downloaded.
+    ``pretrained`` is a local timm ResNet18 ImageNet checkpoint for the backbone (plain or under
+    ``"state_dict"``/``"model"``); every backbone key must be there with its shape, the classifier
+    ``fc.*`` is skipped. Nothing is downloaded.
     """
     model = ResNet18SamEncoder(img_size)
     if pretrained is not None:
-        load_timm_resnet18_weights(model.backbone, pretrained)
+        load_pretrained_backbone(model.backbone, pretrained, layout="timm resnet18")
     return model

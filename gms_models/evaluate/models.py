@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from gms_models.checkpoint import load_student, read_student_checkpoint
 from gms_models.errors import CheckpointError
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
-from gms_models.train.checkpoint import load_student, read_student_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,7 @@ def student_sources(
     """A distilled student (``student.pt``/``last.pt``) whose arch must be ``arch``; its input
     size is the checkpoint's (``img_size``, if given, must agree). The prompt encoder and mask
     decoder come from a ``mobile_sam.pt``-layout ``decoder_checkpoint``, if given."""
-    from gms_models.train.checkpoint import load_student, read_student_checkpoint
+    from gms_models.checkpoint import load_student, read_student_checkpoint
 
     path = _require_file(checkpoint, "student checkpoint")
     stored = read_student_checkpoint(path, expected_arch=arch)

@@ -8,8 +8,7 @@ one data stream. Progress and metrics go to :class:`TrainerCallback` objects; ch
 back with :func:`load_student`.
 """
 
-from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
-from gms_models.train.checkpoint import (
+from gms_models.checkpoint import (
     STATE_FILE,
     STUDENT_FILE,
     StudentCheckpoint,
@@ -17,6 +16,7 @@ from gms_models.train.checkpoint import (
     read_student_checkpoint,
     save_student,
 )
+from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
 from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
 from gms_models.train.feature_picture import pick_channels, save_feature_picture
 from gms_models.train.group import check_group, distill_group, recipe_differences

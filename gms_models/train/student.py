@@ -27,9 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_write
-from gms_models.train.checkpoint import (
+from gms_models.checkpoint import (
     STATE_FILE,
     STATE_FORMAT,
     STUDENT_FILE,
@@ -37,6 +35,8 @@ from gms_models.train.checkpoint import (
     save_checkpoint,
     save_student,
 )
+from gms_models.errors import CheckpointError, ConfigError, GmsError
+from gms_models.files import atomic_write
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import save_feature_picture
 from gms_models.train.rng import TorchRngStream

@@ -15,8 +15,8 @@ import torch
 from typer.testing import CliRunner
 
 from gms_cli.main import app
+from gms_models.checkpoint import read_checkpoint
 from gms_models.errors import ConfigError, DataError
-from gms_models.train.checkpoint import read_checkpoint
 
 runner = CliRunner()
 GMS = str(Path(sys.executable).with_name("gms"))  # the installed console script

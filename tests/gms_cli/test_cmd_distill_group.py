@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from gms_cli.cmd_distill_group import format_lr, name_arms, parse_arm
 from gms_cli.main import app
+from gms_models.checkpoint import read_checkpoint
 from gms_models.errors import ConfigError
-from gms_models.train.checkpoint import read_checkpoint
 
 runner = CliRunner()
 

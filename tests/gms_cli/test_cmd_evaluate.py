@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from gms_cli.main import main
+from gms_models.checkpoint import save_student
 from gms_models.data.demo import demo_paths, generate_demo
 from gms_models.registry import build_encoder
-from gms_models.train.checkpoint import save_student
 
 ARCH = "gmf_2282"
 SIZE = 256

@@ -13,11 +13,11 @@ import torch
 from typer.testing import CliRunner
 
 from gms_cli.main import app
+from gms_models.checkpoint import save_student
 from gms_models.errors import CheckpointError, ConfigError
 from gms_models.export import ExportError
 from gms_models.registry import build_encoder
 from gms_models.runtime import BackendUnavailableError
-from gms_models.train.checkpoint import save_student
 
 runner = CliRunner()
 SIZE = 256

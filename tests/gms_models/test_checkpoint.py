@@ -17,8 +17,8 @@ from torch import nn
 
 from gms_models.checkpoint import (
     cached_path_for,
+    checkpoint_cache_dir,
     compare_state_dicts,
-    default_cache_dir,
     load_checkpoint_state,
     load_state_dict_checked,
 )
@@ -108,7 +108,7 @@ def test_cache_folder_follows_gms_cache(
     base, folder = served
     _save(_small_state(), folder / "small.pt")
     monkeypatch.setenv("GMS_CACHE", str(tmp_path / "gms"))
-    assert default_cache_dir() == tmp_path / "gms" / "checkpoints"
+    assert checkpoint_cache_dir() == tmp_path / "gms" / "checkpoints"
     load_checkpoint_state(f"{base}/small.pt")
     assert len(list((tmp_path / "gms" / "checkpoints").iterdir())) == 1
 

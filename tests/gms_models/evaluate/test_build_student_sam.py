@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gms_models.checkpoint import save_student
 from gms_models.errors import CheckpointError
 from gms_models.evaluate import build_student_sam, checkpoint_teacher_size
 from gms_models.registry import build_encoder
-from gms_models.train.checkpoint import save_student
 
 ARCH = "gmf_2282"
 SIZE = 256

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from gms_models.checkpoint import save_student
 from gms_models.export import BundleResult, export_bundle, teacher_sources
 from gms_models.image_io import load_rgb
 from gms_models.registry import build_encoder
-from gms_models.train.checkpoint import save_student
 
 PARITY_IMAGE = "000000104455"
 STUDENT_SIZE = 256

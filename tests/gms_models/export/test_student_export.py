@@ -124,7 +124,7 @@ def test_resnet18_runtime_segments_like_pytorch(
     teacher_ckpt: Path,
     reference_image: Callable[[str], np.ndarray],
 ) -> None:
-    from gms_models.train.checkpoint import load_student
+    from gms_models.checkpoint import load_student
 
     image = reference_image("000000104455")
     sam = build_sam(

@@ -8,9 +8,9 @@ from types import ModuleType
 import pytest
 import torch
 
+from gms_models.checkpoint import save_checkpoint
 from gms_models.errors import CheckpointError, DataError
 from gms_models.train import DistillConfig, distill, load_student
-from gms_models.train.checkpoint import save_checkpoint
 
 
 def _coco_subset(coco_mini: Path, folder: Path, count: int) -> Path:

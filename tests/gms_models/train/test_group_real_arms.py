@@ -8,8 +8,8 @@ from types import ModuleType
 
 import torch
 
+from gms_models.checkpoint import read_checkpoint
 from gms_models.train import DistillConfig, build_teacher, distill, distill_group
-from gms_models.train.checkpoint import read_checkpoint
 
 ARMS = (  # name, arch, lr
     ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),

@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 import torch
 
+from gms_models.checkpoint import read_checkpoint
 from gms_models.errors import ConfigError
 from gms_models.train import (
     FAILURE_FILE,
@@ -27,7 +28,6 @@ from gms_models.train import (
     distill,
     distill_group,
 )
-from gms_models.train.checkpoint import read_checkpoint
 
 SCRIPT = Path(__file__).resolve().parent / "distill_group_standin_script.py"
 ARMS = (("fast", 3e-3), ("slow", 1e-3), ("slower", 3e-4))  # as in the script

@@ -8,9 +8,9 @@ from types import ModuleType
 import pytest
 import torch
 
+from gms_models.checkpoint import save_checkpoint
 from gms_models.errors import CheckpointError
 from gms_models.train import load_student, read_student_checkpoint, save_student
-from gms_models.train.checkpoint import save_checkpoint
 
 
 def _saved(standins: ModuleType, path: Path) -> dict[str, torch.Tensor]:

@@ -14,8 +14,8 @@ from types import ModuleType
 
 import torch
 
+from gms_models.checkpoint import read_checkpoint
 from gms_models.train import distill
-from gms_models.train.checkpoint import read_checkpoint
 
 SCRIPT = Path(__file__).resolve().parent / "distill_standin_script.py"
 

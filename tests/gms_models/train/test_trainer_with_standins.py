@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gms_models.checkpoint import read_checkpoint
 from gms_models.data.image_folder import ImageFolderDataset
 from gms_models.errors import ConfigError, ImageError
 from gms_models.teacher import FeatureCache
@@ -22,7 +23,6 @@ from gms_models.train import (
     TrainPlan,
     distill,
 )
-from gms_models.train.checkpoint import read_checkpoint
 
 
 class Recorder(TrainerCallback):
