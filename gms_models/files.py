@@ -106,8 +106,8 @@ def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
     return atomic_write_text(path, dumps_stable(obj, indent=indent))
 
 
-def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
-    """The JSON value in ``path``; a missing or malformed file is a :class:`DataError`.
+def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
+    """The JSON object in ``path``; a missing or malformed file is a :class:`DataError`.
 
     ``what`` names the file in the message (``"COCO annotation file"``).
     """
@@ -115,9 +115,12 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{what} {path} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"{what} {path} must hold a JSON object, not {type(value).__name__}")
+    return value
 
 
 def _missing_parents(path: Path) -> list[Path]:

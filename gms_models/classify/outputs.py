@@ -8,7 +8,6 @@ OUT/metrics/<slug>.json  one family: counts, final metrics, per-epoch history
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from gms_models.classify.chart import plot_val_accuracy
 from gms_models.classify.results import FamilyResult
 from gms_models.classify.table import render_csv, render_markdown, table_rows
-from gms_models.files import atomic_write_text
+from gms_models.files import atomic_write_text, read_json, write_json
 
 TABLE_MD = "table1.md"
 TABLE_CSV = "table1.csv"
@@ -37,13 +36,12 @@ def family_metrics_path(out_dir: str | Path, slug: str) -> Path:
 
 def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
     """Write ``result.as_dict()`` to ``OUT/metrics/<slug>.json``."""
-    text = json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n"
-    return atomic_write_text(family_metrics_path(out_dir, result.slug), text)
+    return write_json(family_metrics_path(out_dir, result.slug), result.as_dict())
 
 
 def read_family_metrics(path: str | Path) -> FamilyResult:
     """Inverse of :func:`write_family_metrics`."""
-    return FamilyResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    return FamilyResult.from_dict(read_json(path, what="family metrics file"))
 
 
 def write_table_files(

@@ -109,8 +109,6 @@ class CocoImageEntry:
 
 def _read_json(annotation_file: Path) -> dict[str, Any]:
     dataset = read_json(annotation_file, what="COCO annotation file")
-    if not isinstance(dataset, dict):
-        raise DataError(f"COCO annotation file {annotation_file} must hold a JSON object")
     for key in ("images", "annotations", "categories"):
         if not isinstance(dataset.get(key), list):
             raise DataError(f"COCO annotation file {annotation_file} has no '{key}' list")

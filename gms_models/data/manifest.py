@@ -35,7 +35,7 @@ def write_manifest(root: str | Path, meta: dict[str, Any]) -> Path:
 def read_manifest(root: str | Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST_NAME
     manifest = read_json(path, what="dataset manifest")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+    if not isinstance(manifest.get("files"), dict):
         raise DataError(f"{path} has no 'files' table")
     return manifest
 

@@ -17,7 +17,6 @@ profile for engines) are added under their own keys.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gms_models.export.parity import ParityReport
-from gms_models.files import atomic_write, sha256_file
+from gms_models.files import read_json, sha256_file, write_json
 from gms_models.runtime.manifest import metadata_path
 
 ARTIFACT_FORMAT = "gms-export-artifact/1"
@@ -99,10 +98,9 @@ def artifact_metadata(
 
 def write_metadata(artifact: Path, meta: dict[str, Any]) -> Path:
     """Write ``meta`` atomically as the JSON beside ``artifact``; return the JSON's path."""
-    text = json.dumps(meta, indent=2) + "\n"
-    return atomic_write(metadata_path(artifact), lambda fh: fh.write(text.encode()))
+    return write_json(metadata_path(artifact), meta)
 
 
 def read_metadata(artifact: str | Path) -> dict[str, Any]:
     """The metadata JSON beside ``artifact``."""
-    return json.loads(metadata_path(Path(artifact)).read_text())
+    return read_json(metadata_path(Path(artifact)), what="export metadata")

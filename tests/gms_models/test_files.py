@@ -44,6 +44,9 @@ def test_read_json_names_the_file(tmp_path: Path) -> None:
     bad.write_text("{")
     with pytest.raises(DataError, match=r"bad\.json is not valid JSON"):
         read_json(bad)
+    bad.write_text("[1]")
+    with pytest.raises(DataError, match=r"bad\.json must hold a JSON object"):
+        read_json(bad)
 
 
 def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
