@@ -8,7 +8,7 @@ from types import ModuleType
 
 import torch
 
-from gms_models.train import DistillConfig, build_teacher, distill, distill_group
+from gms_models.train import DistillConfig, build_teacher, distill
 from gms_models.train.checkpoint import read_checkpoint
 
 ARMS = (  # name, arch, lr
@@ -43,12 +43,14 @@ def test_three_arms_together_end_with_the_weights_of_each_trained_alone(
         for name, arch, lr in ARMS
     ]
     teacher = standins.CountingTeacher(build_teacher(configs[0], torch.device("cpu")))
-    together = distill_group(configs, teacher=teacher, progress=False)
+    together = distill(configs, teacher=teacher, progress=False)
     # one teacher pass per image and epoch for all three (plus the feature pictures' probe)
     assert teacher.images == 1 + 2 * 4
 
     alone = [
-        distill(c.model_copy(update={"out_dir": tmp_path / "alone" / c.run_name}), progress=False)
+        distill(
+            [c.model_copy(update={"out_dir": tmp_path / "alone" / c.run_name})], progress=False
+        )[0]
         for c in configs
     ]
     weights = {}
