@@ -119,7 +119,7 @@ def our_trainer(
             num_workers=0,
             out_dir=Path(out_dir) / "run",
         )
-        result = distill(config, teacher=teacher, dataset=data, callbacks=[clock], progress=True)
+        (result,) = distill([config], teacher=teacher, dataset=data, callbacks=[clock])
     return clock.seconds, result.wall_time_s
 
 

@@ -5,8 +5,8 @@
 
 For N = 3 and N = 5 arms (gmf_2282 at lr 3e-4 and 1e-3, resnet18, gmf_3344, vit_t) it trains
 the arms one by one (``distill`` per arm: its own dataset, teacher and data stream) and together
-(``distill_group``: one stream, one teacher pass per batch), and prints the ratio together / one
-by one beside the ratio predicted from step times measured here first:
+(one ``distill`` of the group: one stream, one teacher pass per batch), and prints the ratio
+together / one by one beside the ratio predicted from step times measured here first:
 
     predicted together   = data + T + sum_i S_i          (per batch)
     predicted one by one = sum_i (data + T + S_i)
@@ -49,14 +49,13 @@ from torch.utils.data import DataLoader
 from gms_models.data.image_folder import ImageFolderDataset
 from gms_models.train import (
     DistillConfig,
-    StudentRun,
     build_teacher,
     detect_devices,
     distill,
-    distill_group,
     group_by_recipe,
     pack_groups,
 )
+from gms_models.train.student import StudentRun
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GMS_SHARED", REPO.parent / "shared"))
@@ -163,9 +162,8 @@ def measure_steps(
     for config in configs:
         if config.arch in students:
             continue  # the same arch at another lr costs the same
-        student = StudentRun.create(
-            config, device=device, steps_per_epoch=reps + 1, out_dir=out / "probe"
-        )
+        probe = config.model_copy(update={"out_dir": out / "probe"})
+        student = StudentRun(probe, device=device, steps_per_epoch=reps + 1)
         student.begin_epoch(reps + 1)
         indices = iter(range(reps + 1))
         students[config.arch] = median_time(
@@ -246,7 +244,7 @@ def main() -> None:
         )
         device = torch.device(args.device)
         # warm-up (first-call costs: plotting, checkpoint writers), not timed
-        distill(configs[0].model_copy(update={"out_dir": tmp_path / "warm-up"}), progress=False)
+        distill([configs[0].model_copy(update={"out_dir": tmp_path / "warm-up"})], progress=False)
         rounds: list[dict[str, Took]] = []
         for round_ in range(args.rounds):
             took: dict[str, Took] = {}
@@ -257,14 +255,14 @@ def main() -> None:
                         folder = tmp_path / f"alone{round_}" / config.run_name
                         solo = config.model_copy(update={"out_dir": folder})
                         took[config.run_name] = timed(
-                            lambda c=solo: distill(c, progress=False), device
+                            lambda c=solo: distill([c], progress=False), device
                         )
                         report(round_, f"alone {config.run_name}", took[config.run_name])
                 group = [
                     c.model_copy(update={"out_dir": tmp_path / f"group{n}-{round_}" / c.run_name})
                     for c in configs[:n]
                 ]
-                took[f"N={n}"] = timed(lambda g=group: distill_group(g, progress=False), device)
+                took[f"N={n}"] = timed(lambda g=group: distill(g, progress=False), device)
                 report(round_, f"together N={n}", took[f"N={n}"])
             rounds.append(took)
 

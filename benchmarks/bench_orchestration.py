@@ -66,7 +66,7 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
         out_dir=out / "distill",
         cache_dir=out / "cache",
     )
-    result = distill(config, progress=False)
+    (result,) = distill([config], progress=False)
     profile_model(build_encoder(args.arch, img_size=args.img_size), args.img_size)
     bundle = out / "bundle"
     export_bundle(bundle, student_sources(args.arch, result.checkpoint), overwrite=True)

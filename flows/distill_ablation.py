@@ -9,7 +9,7 @@ only when every arm failed.
 Grouping (:func:`group_arms`, on by default, ``train_together=False`` turns it off): arms whose
 data recipe is identical (images, crops, teacher size, batch size, epochs, seed) are trained by
 one task over one data stream, so the teacher runs once per batch for all of them
-(:func:`gms_models.train.distill_group`); groups are split and placed on the devices by memory
+(:func:`gms_models.train.distill`); groups are split and placed on the devices by memory
 estimate (:func:`gms_models.train.pack_groups`). Each arm keeps its own cache entry: a group
 trains only its arms whose work folder is not finished (:mod:`tasks.distill`). A group that
 fails fails its arms only; a student whose loss goes non-finite fails alone. The table's
@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from flows.common import FlowSetup, failure_of, parent_run_name, setup_flow
 from flows.params import ArmGrid, DistillAblationParams, DistillParams
+from gms_models.tables import AblationRow, failure_status
 from tasks.data import prepare_data
 from tasks.distill import GroupOutputs, distill_config, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
@@ -45,7 +46,7 @@ from tasks.specs import (
     TrackingSpec,
     TrainSpec,
 )
-from tasks.tables import TABLE2_STEM, AblationRow, failure_status, write_ablation_table
+from tasks.tables import TABLE2_STEM, write_ablation_table
 from tasks.teacher import prepare_teacher
 from tasks.tracking import (
     ensure_experiment,

@@ -51,6 +51,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from gms_models.classify import ClassifyConfig
+from gms_models.tables import format_lr
 from tasks.specs import (
     ArmOverride,
     ArmSpec,
@@ -62,7 +63,6 @@ from tasks.specs import (
     TeacherSource,
     TrackingSpec,
     TrainSpec,
-    format_lr,
 )
 
 #: Table 2's students: one arm per arch at the default lr, plus the extra lrs below.

@@ -17,12 +17,13 @@ from pydantic import BaseModel
 from flows.common import failure_of, parent_run_name, setup_flow
 from flows.params import SegmentEvalParams
 from gms_models.errors import GmsError
+from gms_models.tables import SegmentRow, failure_status
 from tasks.data import prepare_data
 from tasks.evaluate import evaluate_points
 from tasks.results import TableFiles
 from tasks.selection import latest_parent_run
 from tasks.specs import DataSpec, TeacherSource, TrackingSpec
-from tasks.tables import SegmentRow, failure_status, write_segment_table
+from tasks.tables import write_segment_table
 from tasks.teacher import prepare_teacher
 from tasks.tracking import (
     PARENT_TAG,

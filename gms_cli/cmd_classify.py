@@ -139,15 +139,9 @@ def classify_command(
     Writes <out>/table1.md, <out>/table1.csv, <out>/table1_val_acc.png and
     <out>/metrics/<slug>.json (per-epoch history, params, MACs).
     """
-    from gms_models.classify import (
-        load_config,
-        parse_config,
-        render_markdown,
-        table_rows,
-        train_family,
-        write_table_files,
-    )
+    from gms_models.classify import load_config, parse_config, train_family, write_table_files
     from gms_models.classify.data import malsd_splits
+    from gms_models.tables import render_table1_markdown, table1_rows
 
     overrides = {
         "families": families,
@@ -181,7 +175,7 @@ def classify_command(
             for family in run_config.families
         ]
     files = write_table_files(results, out, with_paper=run_config.compare_with_paper)
-    typer.echo(render_markdown(table_rows(results, run_config.compare_with_paper)))
+    typer.echo(render_table1_markdown(table1_rows(results, run_config.compare_with_paper)))
     typer.echo(f"wrote {files.markdown}, {files.csv}, {files.chart} and {out / 'metrics'}/")
 
 

@@ -99,7 +99,7 @@ def distill_command(
     else:
         given = {k: v for k, v in overrides.items() if v is not None}
         run_config = DistillConfig.from_mapping(given, source="the command line")
-    result = distill(run_config, progress=progress)
+    (result,) = distill([run_config], progress=progress, raise_if_all_failed=True)
     console = Console(soft_wrap=True)
     console.print(f"student checkpoint: {result.checkpoint}")
     console.print(

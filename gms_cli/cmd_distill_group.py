@@ -207,7 +207,7 @@ def distill_group_command(
     An arm whose loss goes non-finite is dropped and recorded (<out>/<arm>/failure.json) while
     the others go on; the exit status is then 1.
     """
-    from gms_models.train import detect_devices, distill_group, group_by_recipe, pack_groups
+    from gms_models.train import detect_devices, distill, group_by_recipe, pack_groups
 
     shared: dict[str, Any] = {}
     arms: list[dict[str, Any]] = []
@@ -243,7 +243,7 @@ def distill_group_command(
         return
     finished: list[tuple[DistillConfig, DistillResult]] = []
     for assignment in assignments:
-        results = distill_group(
+        results = distill(
             list(assignment.configs), device=assignment.device.name, progress=progress
         )
         finished.extend(zip(assignment.configs, results, strict=True))

@@ -3,7 +3,7 @@ records (paths, metrics, run ids), never tensors:
 
 - :mod:`tasks.data`: prepare/verify the data folder; :mod:`tasks.teacher`: the teacher;
 - :mod:`tasks.distill`, :mod:`tasks.export`, :mod:`tasks.evaluate`: one arm's steps;
-- :mod:`tasks.classify`: one Table 1 family; :mod:`tasks.tables`: the tables and plots;
+- :mod:`tasks.classify`: one Table 1 family; :mod:`tasks.tables`: writing and publishing the tables;
 - :mod:`tasks.selection`: ``pick`` and its rule;
 - :mod:`tasks.tracking` (MLflow), :mod:`tasks.caching` (what is cached, on which key),
   :mod:`tasks.devices` (one heavy step per device), :mod:`tasks.specs` and

@@ -125,12 +125,12 @@ def write_selection_table(
     run: RunRef | None = None,
 ) -> TableFiles:
     """Table 1 (markdown, CSV, val-accuracy bar chart) under ``out_dir``; published."""
-    from gms_models.classify import render_markdown, table_rows
+    from gms_models.tables import render_table1_markdown, table1_rows
 
     families = [FamilyResult.from_dict(r) for r in results]
     files = write_table_files(families, out_dir, with_paper=with_paper)
-    rows = table_rows(families, with_paper)
-    markdown = render_markdown(rows)
+    rows = table1_rows(families, with_paper)
+    markdown = render_table1_markdown(rows)
     publish(
         run,
         [files.markdown, files.csv, files.chart],

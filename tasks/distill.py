@@ -215,7 +215,7 @@ def distill_group_task(
     data stream, reusing every arm whose work folder is finished. A student whose loss goes
     non-finite is recorded in ``failures`` while the others finish; an error of the whole group
     (a bad arch, a crash) fails this task."""
-    from gms_models.train import distill_group
+    from gms_models.train import distill
 
     logger = get_run_logger()
     require_part(data, "unlabeled")
@@ -248,7 +248,7 @@ def distill_group_task(
             ", ".join(f"{a.name} ({a.arch})" for a, _ in missing),
             slot,
         )
-        results = distill_group(configs, callbacks=callbacks, progress=False)
+        results = distill(configs, callbacks=callbacks, progress=False)
         group.trained = [a.name for a, _ in missing]
         group.teacher_passes = counter.passes
         for (arm, _), config, result in zip(missing, configs, results, strict=True):

@@ -25,8 +25,9 @@ from pydantic import BaseModel
 
 from gms_models.errors import GmsError
 from gms_models.files import atomic_write_text
+from gms_models.tables import format_lr
 from tasks.results import RunRef
-from tasks.specs import PickRule, format_lr
+from tasks.specs import PickRule
 from tasks.tracking import PARENT_TAG, log_artifact, set_tags
 
 if TYPE_CHECKING:

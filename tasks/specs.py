@@ -100,13 +100,6 @@ class TrainSpec(Settings):
         return value
 
 
-def format_lr(lr: float) -> str:
-    """3e-4 → ``3e-4``, 0.0015 → ``1.5e-3`` (the paper's spelling)."""
-    mantissa, exponent = f"{lr:.3e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"
-
-
 class ArmSpec(Settings):
     """One arm of an ablation: a student arch (encoder registry name) with its lr and epochs."""
 

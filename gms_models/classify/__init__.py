@@ -6,8 +6,8 @@
 - :mod:`~gms_models.classify.train`: the training/evaluation loop;
 - :mod:`~gms_models.classify.callbacks`: hooks for progress bars and experiment trackers;
 - :mod:`~gms_models.classify.results`: per-epoch metrics and per-family results;
-- :mod:`~gms_models.classify.table`, :mod:`~gms_models.classify.chart`,
-  :mod:`~gms_models.classify.outputs`: the table (markdown, CSV), the bar chart and the files.
+- :mod:`~gms_models.classify.outputs`: the files of a run (the table and chart themselves are
+  rendered by :mod:`gms_models.tables`).
 """
 
 from gms_models.classify.callbacks import ClassifyCallback
@@ -28,17 +28,9 @@ from gms_models.classify.outputs import (
     write_table_files,
 )
 from gms_models.classify.results import EpochMetrics, FamilyResult
-from gms_models.classify.table import (
-    PAPER_TABLE1,
-    render_csv,
-    render_markdown,
-    table_columns,
-    table_rows,
-)
 from gms_models.classify.train import run_encoder_selection, run_family, train_family
 
 __all__ = [
-    "PAPER_TABLE1",
     "TABLE1_FAMILIES",
     "AugmentConfig",
     "ClassifierFamily",
@@ -54,13 +46,9 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_family_metrics",
-    "render_csv",
-    "render_markdown",
     "resolve_families",
     "run_encoder_selection",
     "run_family",
-    "table_columns",
-    "table_rows",
     "train_family",
     "write_family_metrics",
     "write_table_files",

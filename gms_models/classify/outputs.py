@@ -12,10 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gms_models.classify.chart import plot_val_accuracy
 from gms_models.classify.results import FamilyResult
-from gms_models.classify.table import render_csv, render_markdown, table_rows
 from gms_models.files import atomic_write_text, read_json, write_json
+from gms_models.tables import (
+    plot_val_accuracy,
+    render_table1_csv,
+    render_table1_markdown,
+    table1_rows,
+)
 
 TABLE_MD = "table1.md"
 TABLE_CSV = "table1.csv"
@@ -49,9 +53,9 @@ def write_table_files(
 ) -> TableFiles:
     """Write the table (markdown and CSV) and the chart for ``results`` under ``out_dir``."""
     out_dir = Path(out_dir)
-    rows = table_rows(results, with_paper)
+    rows = table1_rows(results, with_paper)
     return TableFiles(
-        markdown=atomic_write_text(out_dir / TABLE_MD, render_markdown(rows)),
-        csv=atomic_write_text(out_dir / TABLE_CSV, render_csv(rows)),
+        markdown=atomic_write_text(out_dir / TABLE_MD, render_table1_markdown(rows)),
+        csv=atomic_write_text(out_dir / TABLE_CSV, render_table1_csv(rows)),
         chart=plot_val_accuracy(results, out_dir / CHART_PNG, with_paper=with_paper),
     )

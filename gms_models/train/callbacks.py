@@ -50,9 +50,9 @@ class TrainPlan:
     device: str
     teacher: str
     """Teacher identity (weights, size, backend, precision)."""
-    archs: tuple[str, ...] = ()
+    archs: tuple[str, ...]
     """Encoder registry name of each student (parallel to ``students``)."""
-    epochs_done: tuple[int, ...] = ()
+    epochs_done: tuple[int, ...]
     """Epochs each student had finished before this run (parallel to ``students``)."""
     failed: tuple[str, ...] = ()
     """Students whose failure an earlier run recorded: they are not trained again."""
@@ -129,9 +129,9 @@ class _ProgressWithTable(Progress):
 class RichProgress(TrainerCallback):
     """A progress bar per epoch in the terminal, plus one log line per epoch and student.
 
-    With one student its latest loss shows beside the bar; with several, a table below the bar
-    lists each student's latest loss, its last epoch's mean loss and its state (training,
-    waiting for the stream to reach its epoch when resumed ahead of others, done, failed).
+    A table below the bar lists each student's latest loss, its last epoch's mean loss and its
+    state (training, waiting for the stream to reach its epoch when resumed ahead of others,
+    done, failed).
 
     ``console`` defaults to stderr. Updates cost a lock and a counter, so per-step calls are
     cheap; rich redraws at most ``refresh_per_second`` times a second from its own thread.
@@ -143,7 +143,6 @@ class RichProgress(TrainerCallback):
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[loss]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
@@ -160,26 +159,25 @@ class RichProgress(TrainerCallback):
             f"{plan.num_images} images, batch {plan.batch_size}, "
             f"epochs {plan.first_epoch}..{plan.epochs}"
         )
-        if len(plan.students) > 1:
-            done = plan.epochs_done or (0,) * len(plan.students)
-            archs = plan.archs or plan.students
-            self._rows = {
-                name: {
-                    "arch": arch,
-                    "epoch": str(epochs_done),
-                    "loss": "",
-                    "epoch loss": "",
-                    "state": "failed earlier" if name in plan.failed else "",
-                }
-                for name, arch, epochs_done in zip(plan.students, archs, done, strict=True)
+        self._rows = {
+            name: {
+                "arch": arch,
+                "epoch": str(epochs_done),
+                "loss": "",
+                "epoch loss": "",
+                "state": "failed earlier" if name in plan.failed else "",
             }
-            self._redraw_table()
+            for name, arch, epochs_done in zip(
+                plan.students, plan.archs, plan.epochs_done, strict=True
+            )
+        }
+        self._redraw_table()
         self.progress.start()
 
     def on_epoch_start(self, epoch: int, steps: int) -> None:
         if self._task is not None:
             self.progress.remove_task(self._task)
-        self._task = self.progress.add_task(f"epoch {epoch}/{self._epochs}", total=steps, loss="")
+        self._task = self.progress.add_task(f"epoch {epoch}/{self._epochs}", total=steps)
         for row in self._rows.values():
             if not row["state"].startswith("failed"):
                 behind = int(row["epoch"]) == epoch - 1
@@ -189,17 +187,11 @@ class RichProgress(TrainerCallback):
     def on_step(self, event: StepEvent) -> None:
         if self._task is None:
             return
-        if event.losses is None:
-            self.progress.advance(self._task)
-            return
-        if self._rows:
+        if event.losses is not None:
             for name, loss in event.losses.items():
                 self._rows[name]["loss"] = f"{loss:.5f}"
             self._redraw_table()
-            self.progress.advance(self._task)
-            return
-        shown = " ".join(f"{name} {loss:.5f}" for name, loss in event.losses.items())
-        self.progress.update(self._task, advance=1, loss=f"loss {shown}")
+        self.progress.advance(self._task)
 
     def on_epoch_end(
         self,
@@ -209,13 +201,12 @@ class RichProgress(TrainerCallback):
         *,
         student: str,
     ) -> None:
-        if student in self._rows:
-            row = self._rows[student]
-            row["epoch"] = str(epoch)
-            row["epoch loss"] = f"{metrics['loss']:.6f}"
-            if epoch == self._epochs:
-                row["state"] = "done"
-            self._redraw_table()
+        row = self._rows[student]
+        row["epoch"] = str(epoch)
+        row["epoch loss"] = f"{metrics['loss']:.6f}"
+        if epoch == self._epochs:
+            row["state"] = "done"
+        self._redraw_table()
         self.console.log(
             f"epoch {epoch}/{self._epochs} {student}: loss {metrics['loss']:.6f}, "
             f"lr {metrics['lr']:.3g}, {metrics['images_per_s']:.1f} img/s, "
@@ -223,9 +214,8 @@ class RichProgress(TrainerCallback):
         )
 
     def on_student_failed(self, student: str, error: NonFiniteLossError) -> None:
-        if student in self._rows:
-            self._rows[student]["state"] = f"failed (epoch {error.epoch}, step {error.step})"
-            self._redraw_table()
+        self._rows[student]["state"] = f"failed (epoch {error.epoch}, step {error.step})"
+        self._redraw_table()
         self.console.log(f"[red]{student} stopped:[/] {error}")
 
     def on_train_end(self, results: Sequence[DistillResult]) -> None:
@@ -239,8 +229,6 @@ class RichProgress(TrainerCallback):
         self.progress.stop()
 
     def _redraw_table(self) -> None:
-        if not self._rows:
-            return
         table = Table(box=None, pad_edge=False)
         for column in ("student", "arch", "epochs done", "loss", "epoch loss", "state"):
             table.add_column(column, justify="right" if "loss" in column else "left")

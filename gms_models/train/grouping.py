@@ -1,22 +1,6 @@
-"""Which students train together, and on which device: grouping by data recipe, packing by memory.
-
-1. :func:`group_by_recipe` puts configs with equal data recipes (:meth:`DistillConfig.data_recipe`)
-   into one group: they can share the data stream and the teacher pass.
-2. :func:`pack_groups` splits each group into parts whose summed memory fits a device, and gives
-   each part a device. The memory of a part is the shared stream (teacher + batch) plus each
-   student's training memory (:mod:`gms_models.train.memory`); a device's budget is its memory
-   times ``headroom`` (the rest is left for what the estimate does not count: the CUDA context,
-   allocator fragmentation, library workspaces).
-
-   Splitting is first-fit decreasing: students in decreasing order of memory, each into the first
-   part that still has room, a new part when none has, so a group becomes as few parts as this
-   greedy rule finds (each part pays the teacher pass once). Parts then go to devices, the
-   heaviest first, each to the device with the least work assigned so far among those whose
-   budget holds it; the work of a part is counted as its number of students plus one for the
-   teacher pass. A student too large for every device alone gets a part of its own on the
-   device with the most memory, marked ``fits=False``.
-
-A CPU box is one device, the host, with a memory budget (default: half of the physical memory).
+"""Which students train together, and on which device: grouping by data recipe
+(:func:`group_by_recipe`, checked by :func:`check_group`) and packing the groups onto devices by
+estimated memory (:func:`pack_groups`, first-fit decreasing; see the README's architecture notes).
 """
 
 from __future__ import annotations
@@ -24,9 +8,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from gms_models.errors import ConfigError
-from gms_models.train.config import DistillConfig
+from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
 from gms_models.train.memory import estimate_stream_memory, estimate_student_memory
 
 GIB = 2**30
@@ -79,6 +64,44 @@ def detect_devices(
     return devices
 
 
+def check_group(configs: Sequence[DistillConfig]) -> None:
+    """Refuse configs that cannot share one data stream, with a :class:`ConfigError` naming the
+    field and the students at fault: differing data recipes, repeated run names, or two students
+    writing into one run folder."""
+    if not configs:
+        raise ConfigError("a distillation group needs at least one config")
+    first, mine = configs[0], configs[0].data_recipe()
+    for other in configs[1:]:
+        theirs = other.data_recipe()
+        differing = [field for field in DATA_RECIPE_FIELDS if mine[field] != theirs[field]]
+        if differing:
+            details = "; ".join(
+                f"{field}: {mine[field]!r} for {first.run_name!r} but {theirs[field]!r} for "
+                f"{other.run_name!r}"
+                for field in differing
+            )
+            raise ConfigError(
+                f"students trained together must share the data recipe; {details} "
+                "(group_by_recipe splits configs into groups that do)"
+            )
+    names = [c.run_name for c in configs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(
+            f"students trained together need unique run names; {repeated} appear more than "
+            "once (give each config a name, e.g. gmf_2282-lr1e-3)"
+        )
+    folders: dict[Path, str] = {}
+    for config in configs:
+        folder = config.resolved_out_dir.resolve()
+        if folder in folders:
+            raise ConfigError(
+                f"students {folders[folder]!r} and {config.run_name!r} would both write into "
+                f"out_dir {config.resolved_out_dir}"
+            )
+        folders[folder] = config.run_name
+
+
 def group_by_recipe(configs: Sequence[DistillConfig]) -> list[list[DistillConfig]]:
     """Configs with equal data recipes together; groups in order of first appearance, configs
     in their given order within a group."""
@@ -91,7 +114,7 @@ def group_by_recipe(configs: Sequence[DistillConfig]) -> list[list[DistillConfig
 
 @dataclass(frozen=True)
 class Assignment:
-    """A part of a group, to train together on ``device`` (one ``distill_group`` call)."""
+    """A part of a group, to train together on ``device`` (one ``distill`` call)."""
 
     device: DeviceInfo
     configs: tuple[DistillConfig, ...]
@@ -139,9 +162,12 @@ def pack_groups(
     *,
     headroom: float = 0.9,
 ) -> list[Assignment]:
-    """Split ``groups`` (from :func:`group_by_recipe`) into parts that fit ``devices`` and give
-    each part a device (see the module docstring). Assignments come in group order, the parts of
-    a group in the order of their first config."""
+    """Split ``groups`` (from :func:`group_by_recipe`) into parts whose stream plus students fit
+    a device's memory times ``headroom`` (:func:`split_to_fit`, so each group pays as few teacher
+    passes as the rule finds), and give each part, heaviest first, to the device with the least
+    work (students + 1 per part) among those that hold it; a student too large for every device
+    gets a part of its own on the largest, marked ``fits=False``. Assignments come in group
+    order, the parts of a group in the order of their first config."""
     if not devices:
         raise ConfigError("packing needs at least one device")
     if not 0 < headroom <= 1:

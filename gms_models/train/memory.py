@@ -1,24 +1,11 @@
-"""How much device memory a student (and the shared data stream) needs while distilling.
+"""How much device memory a student (and the shared data stream) needs while distilling, for
+packing students onto devices (:mod:`gms_models.train.grouping`).
 
-Used to pack students that train together onto a device (:mod:`gms_models.train.grouping`).
-The estimate runs the model once on PyTorch's ``meta`` device — shapes and dtypes only, no data
-and no memory, so a batch of 8 at 1024 pixels costs about a second on any machine — and counts:
-
-- **weights**: 16 bytes per parameter (fp32 weights, gradients, and Adam's two moments), plus the
-  buffers (BatchNorm statistics, fixed positional tables) at their own size;
-- **activations**: every tensor autograd saves for the backward pass of one training step on a
-  batch at the student's input size, Huber loss included, each storage counted once and the
-  parameters left out. They are counted in fp32: under bf16/fp16 autocast part of them is stored
-  in half precision, so the figure is an upper bound there (normalisation, softmax and the
-  residual stream stay fp32, so the real saving is well under half);
-- **transient**: twice the largest saved tensor, for the gradients alive at the peak of the
-  backward pass.
-
-The shared part of a group (:func:`estimate_stream_memory`) is the teacher — MobileSAM's ViT-T at
-the teacher size, weights plus an inference working set of three times its largest intermediate
-tensor, counted in fp32 whatever backend runs it — and the batch: teacher crops, student crops
-and target features. Not counted: the CUDA context, allocator fragmentation and library
-workspaces; :func:`~gms_models.train.grouping.pack_groups` leaves headroom for them.
+The model runs once on PyTorch's ``meta`` device (shapes only, no data, about a second at 1024
+pixels): weights at 16 bytes per parameter plus buffers, the tensors autograd saves (counted in
+fp32, so an upper bound under autocast) and twice the largest of them for the backward peak. The
+stream is the teacher's weights and three times its largest intermediate, plus the batch. The
+CUDA context and allocator fragmentation are left to the packer's headroom.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
-"""One student under distillation: its model, optimiser, schedule, losses and checkpoints.
+"""One student under distillation (:class:`StudentRun`): model, optimiser, lr schedule, losses,
+checkpoints and failure record, so that one loop drives any number of students over one stream.
 
-Everything that belongs to a single student lives in a :class:`StudentRun`, so the trainer can
-drive one student or several over the same data stream (one teacher pass for many students):
-each keeps its own optimiser, learning rate, loss history, run folder and checkpoints, exactly as
-if it ran alone.
-
-Per-step losses stay on the training device in a buffer of one epoch; :meth:`StudentRun.report`
-copies the steps since the last report to the host (the only sync), checks them for NaN/inf and
-returns their mean.
-
-A student whose loss went non-finite writes ``failure.json`` into its run folder. A resumed run
-with the same settings does not train it again (it would fail again at the same step); a run
-whose settings changed (say a lower lr, or grad_clip) retries from the last good checkpoint.
+Per-step losses stay on the device; :meth:`StudentRun.report` copies them to the host every
+``log_every`` steps (the only sync) and checks them for NaN/inf. A student whose loss went
+non-finite writes ``failure.json``; a resumed run with the same settings does not train it
+again, one with changed settings (a lower lr, grad_clip) retries from the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -20,12 +13,15 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
 
 from gms_models.checkpoint import (
     STATE_FILE,
@@ -40,7 +36,6 @@ from gms_models.files import atomic_write
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import save_feature_picture
 from gms_models.train.rng import TorchRngStream
-from gms_models.train.schedule import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +116,46 @@ def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
+def lr_factor(
+    *, warmup_steps: int, total_steps: int, schedule: str, min_ratio: float
+) -> Callable[[int], float]:
+    """Multiplier of the base lr after ``step`` optimiser steps: a linear warm-up, then constant
+    (the paper) or a cosine decay to ``min_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        decay_steps = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / decay_steps)
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def build_scheduler(
+    optimizer: Optimizer,
+    *,
+    warmup_steps: int,
+    total_steps: int,
+    schedule: str,
+    base_lr: float,
+    min_lr: float,
+) -> LambdaLR:
+    """A ``LambdaLR`` following :func:`lr_factor`, stepped once per optimiser step; its state (the
+    step count) goes into the checkpoint, its shape is rebuilt from the config."""
+    return LambdaLR(
+        optimizer,
+        lr_factor(
+            warmup_steps=warmup_steps,
+            total_steps=total_steps,
+            schedule=schedule,
+            min_ratio=min_lr / base_lr,
+        ),
+    )
+
+
 def check_run_folder(config: DistillConfig) -> Path:
     """The run folder; refuses to start over a previous run's checkpoint unless resuming."""
     out_dir = config.resolved_out_dir
@@ -135,40 +170,52 @@ def check_run_folder(config: DistillConfig) -> Path:
 class StudentRun:
     """The per-student state of a distillation run (see the module docstring).
 
-    Build one with :meth:`create`. Attributes of interest: ``name`` (the run name, unique
-    among students sharing a stream), ``arch``, ``model``, ``optimizer``, ``scheduler``,
+    Builds the student (registry ``config.arch``, initialised after
+    ``torch.manual_seed(config.seed)``), its optimiser, schedule and grad scaler, and a private
+    torch RNG stream starting where the global one stands after the initialisation, so that its
+    draws (dropout, drop path) are the same whether it trains alone or beside other students.
+    Call :meth:`restore` afterwards to continue from ``last.pt`` when resuming.
+
+    Attributes of interest: ``name`` (the run name, unique among students sharing a stream),
     ``loss_history`` (mean loss per finished epoch), ``epochs_done``, ``global_step``,
-    ``images_seen``, ``out_dir``, ``failure``, ``stream_rng`` (the data stream's RNG state after
-    epoch ``epochs_done``, from the restored checkpoint; None before the first epoch).
+    ``images_seen``, ``failure``, ``stream_rng`` (the data stream's RNG state after epoch
+    ``epochs_done``, from the restored checkpoint; None before the first epoch).
     """
 
     def __init__(
-        self,
-        *,
-        config: DistillConfig,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
-        scaler: torch.amp.GradScaler | None,
-        device: torch.device,
-        amp_dtype: torch.dtype | None,
-        channels_last: bool,
-        out_dir: Path,
-        rng: TorchRngStream | None,
+        self, config: DistillConfig, *, device: torch.device, steps_per_epoch: int
     ) -> None:
+        from gms_models.registry import build_encoder
+
         self.config = config
         self.name = config.run_name
         self.arch = config.arch
         self.img_size = config.img_size
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.scaler = scaler
         self.device = device
-        self.amp_dtype = amp_dtype
-        self.channels_last = channels_last
-        self.out_dir = out_dir
-        self.rng = rng
+        self.out_dir = config.resolved_out_dir
+        torch.manual_seed(config.seed)
+        self.channels_last = (
+            config.channels_last if config.channels_last is not None else device.type == "cuda"
+        )
+        model = build_encoder(config.arch, img_size=config.img_size).to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.train()
+        optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_cls(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.scheduler = build_scheduler(
+            self.optimizer,
+            warmup_steps=config.warmup_steps,
+            total_steps=config.epochs * steps_per_epoch,
+            schedule=config.schedule,
+            base_lr=config.lr,
+            min_lr=config.min_lr,
+        )
+        self.amp_dtype = resolve_amp(config.amp, device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.rng = TorchRngStream()
         self.epochs_done = 0
         self.global_step = 0
         self.images_seen = 0
@@ -178,62 +225,6 @@ class StudentRun:
         self.stream_rng: dict[str, Any] | None = None
         self._losses = torch.zeros(0, device=device)
         self._reported = 0
-
-    @classmethod
-    def create(
-        cls,
-        config: DistillConfig,
-        *,
-        device: torch.device,
-        steps_per_epoch: int,
-        out_dir: Path | None = None,
-        isolate_rng: bool = True,
-    ) -> StudentRun:
-        """Build the student (registry ``config.arch``, initialised after
-        ``torch.manual_seed(config.seed)``), its optimiser, schedule and grad scaler.
-
-        ``isolate_rng`` gives the student a private torch RNG stream, starting where the global
-        one stands after its initialisation, so that its draws (dropout, drop path) are the
-        same whether it trains alone or beside other students. Call :meth:`restore` afterwards
-        to continue from ``last.pt`` when resuming.
-        """
-        from gms_models.registry import build_encoder
-
-        torch.manual_seed(config.seed)
-        model = build_encoder(config.arch, img_size=config.img_size)
-        channels_last = (
-            config.channels_last if config.channels_last is not None else device.type == "cuda"
-        )
-        model = model.to(device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        model.train()
-        optimizer_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        optimizer = optimizer_cls(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-        scheduler = build_scheduler(
-            optimizer,
-            warmup_steps=config.warmup_steps,
-            total_steps=config.epochs * steps_per_epoch,
-            schedule=config.schedule,
-            base_lr=config.lr,
-            min_lr=config.min_lr,
-        )
-        amp_dtype = resolve_amp(config.amp, device)
-        scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-        return cls(
-            config=config,
-            model=model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
-            device=device,
-            amp_dtype=amp_dtype,
-            channels_last=channels_last,
-            out_dir=out_dir if out_dir is not None else check_run_folder(config),
-            rng=TorchRngStream() if isolate_rng else None,
-        )
 
     @property
     def state_path(self) -> Path:
@@ -288,10 +279,9 @@ class StudentRun:
         self._apply_hyperparameters()
         if self.scaler is not None and payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
-        if self.rng is not None:
-            # a checkpoint of a run without a private stream: its students drew from the
-            # global torch RNG, whose state the checkpoint holds
-            self.rng.load(payload["rng"].get("student", payload["rng"]["global"]))
+        # a checkpoint of a run without a private stream: its student drew from the global
+        # torch RNG, whose state the checkpoint holds
+        self.rng.load(payload["rng"].get("student", payload["rng"]["global"]))
         self.stream_rng = {"global": payload["rng"]["global"], "loader": payload["rng"]["loader"]}
         self.epochs_done = int(payload["epoch"])
         self.global_step = int(payload["step"])
@@ -361,7 +351,7 @@ class StudentRun:
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, index: int) -> None:
         """One Huber-loss step on a batch; the loss is kept on the device at ``index``."""
-        with self.rng if self.rng is not None else contextlib.nullcontext():
+        with self.rng:
             with self._autocast():
                 output = self.model(self.prepare_input(images))
             loss = F.huber_loss(output.float(), targets, delta=HUBER_DELTA)
@@ -458,9 +448,7 @@ class StudentRun:
     def _save(self, stream_rng: dict[str, Any]) -> None:
         config = self.config.model_dump(mode="json")
         state_dict = self.model.state_dict()
-        rng = dict(stream_rng)
-        if self.rng is not None:
-            rng["student"] = self.rng.state()
+        rng = {**stream_rng, "student": self.rng.state()}
         save_checkpoint(
             self.state_path,
             {

@@ -1,21 +1,11 @@
-"""Decoupled distillation (the nanosam recipe): students regress the teacher encoder's features.
+"""The distillation loop (the nanosam recipe): students regress the teacher encoder's features.
 
-:func:`distill` runs one student from a :class:`DistillConfig` (and
-:func:`gms_models.train.group.distill_group` several that share a data recipe). Underneath, a
-:class:`Distiller` drives a data stream — one DataLoader, one teacher pass per batch — and any
-number of :class:`StudentRun` objects, each taking its own step on the same teacher features.
-
-Per epoch and student: the mean Huber loss, a teacher-vs-student feature picture and an atomic
-checkpoint (``last.pt`` with the full training state, ``student.pt`` with the weights). With
-``resume`` a run continues from ``last.pt``; because the crops depend only on
-``(seed, epoch, index)``, the loader's shuffling generator and every RNG state are restored, and
-the student's own RNG draws come from restored state, the final weights equal those of an
-uninterrupted run with the same seed (bit for bit on CPU). Students resumed at different epochs
-(a crash between two students' checkpoints) are caught up: the stream restarts from the state
-saved by the students furthest behind, and the others join when it reaches their epoch.
-
-The hot loop makes no host-device syncs and no host copies except every ``log_every`` steps,
-when the losses since the last report are checked for NaN/inf and reported to the callbacks.
+:func:`distill` is the one entry point, for one student or a group sharing a data recipe: a
+:class:`Distiller` drives one data stream (one DataLoader, one teacher pass per batch) and every
+:class:`~gms_models.train.student.StudentRun` takes its own step on the same features. Resume is
+exact: the crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed, so
+a resumed run ends with the weights of an uninterrupted one (bit for bit on CPU); students
+resumed at different epochs are caught up from the state saved by those furthest behind.
 """
 
 from __future__ import annotations
@@ -41,6 +31,7 @@ from gms_models.teacher.select import select_teacher
 from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import pick_channels
+from gms_models.train.grouping import check_group
 from gms_models.train.rng import global_rng_state, restore_global_rng_state, seed_everything
 from gms_models.train.student import NonFiniteLossError, StudentRun, check_run_folder
 
@@ -93,7 +84,7 @@ class Distiller:
 
     Args:
         recipe: the data-recipe part of the config (dataset order, batch size, epochs, seed,
-            workers); every student's config must share it (:meth:`DistillConfig.data_recipe`).
+            workers), shared by every student (checked by :func:`check_group`).
         teacher: the teacher backend.
         students: the students, with unique names; each already restored if resuming
             (:meth:`StudentRun.restore`). They may stand at different epochs: the stream
@@ -116,21 +107,6 @@ class Distiller:
         log_every: int = 20,
         feature_cache: FeatureCache | None = None,
     ) -> None:
-        if not students:
-            raise ConfigError("a distillation run needs at least one student")
-        for student in students:
-            if student.config.data_recipe() != recipe.data_recipe():
-                raise ConfigError(
-                    f"student {student.name!r} has another data recipe than the run; "
-                    f"students sharing a stream must agree on {sorted(recipe.data_recipe())}"
-                )
-        names = [s.name for s in students]
-        if len(set(names)) != len(names):
-            twice = sorted({n for n in names if names.count(n) > 1})
-            raise ConfigError(
-                f"students sharing a stream need unique names; {twice} appear more than once "
-                "(set DistillConfig.name)"
-            )
         if log_every < 1:
             raise ConfigError(f"log_every must be >= 1, got {log_every}")
         self.recipe = recipe
@@ -395,54 +371,64 @@ def build_feature_cache(
     return FeatureCache(root, teacher.identity, recipe_digest(recipe))
 
 
-def train_students(
+def distill(
     configs: Sequence[DistillConfig],
     *,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
     log_every: int = 20,
+    device: str | None = None,
     teacher: TeacherBackend | None = None,
     dataset: DistillDataset | None = None,
-    raise_if_all_failed: bool = True,
+    raise_if_all_failed: bool = False,
 ) -> list[DistillResult]:
-    """Train the students of ``configs`` over one data stream built from ``configs[0]``.
+    """Distil the students of ``configs`` over one data stream; one :class:`DistillResult` per
+    config, in order. A single student is a group of one.
 
-    The shared body of :func:`distill` and :func:`~gms_models.train.group.distill_group`
-    (which checks the configs first). Each student is built from the encoder registry under
-    ``torch.manual_seed(config.seed)`` with a private RNG stream, then restored from its run
-    folder when resuming. ``teacher`` and ``dataset`` replace the ones the first config would
-    build; a teacher built here is closed at the end.
+    The configs must share the data recipe (:func:`~gms_models.train.grouping.check_group`).
+    ``device`` (e.g. the slot a scheduler handed out) replaces every config's ``device``;
+    ``teacher`` and ``dataset`` replace the ones the first config would build (a teacher built
+    here is closed at the end). Each student is built from the encoder registry under
+    ``torch.manual_seed(config.seed)`` with a private RNG stream and, with ``resume``, continues
+    from its own ``last.pt``, whatever epoch it had reached. ``progress`` adds a
+    :class:`RichProgress` bar on stderr.
+
+    A student whose loss goes non-finite is dropped and the others go on: ``on_student_failed``
+    is called, its ``failure.json`` written and its result's ``failure`` says why. When every
+    student has failed, the last one's :class:`NonFiniteLossError` is raised if
+    ``raise_if_all_failed`` (a resumed run with the same settings raises it again without
+    training). A bad config, or a run folder holding a checkpoint without ``resume``, raises
+    :class:`ConfigError`.
     """
-    recipe = configs[0]
-    device = resolve_device(recipe.device)
+    if device is not None:
+        configs = [c.model_copy(update={"device": device}) for c in configs]
+    check_group(configs)
     for config in configs:
         check_run_folder(config)
+    recipe = configs[0]
+    torch_device = resolve_device(recipe.device)
     if any(config.deterministic for config in configs):
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
+    elif torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     seed_everything(recipe.seed)
     dataset = dataset if dataset is not None else build_dataset(recipe)
     own_teacher = teacher is None
-    teacher = teacher if teacher is not None else build_teacher(recipe, device)
+    teacher = teacher if teacher is not None else build_teacher(recipe, torch_device)
     try:
+        steps_per_epoch = math.ceil(len(dataset) / recipe.batch_size)
         students = []
         for config in configs:
-            student = StudentRun.create(
-                config,
-                device=device,
-                steps_per_epoch=math.ceil(len(dataset) / recipe.batch_size),
-            )
+            student = StudentRun(config, device=torch_device, steps_per_epoch=steps_per_epoch)
             student.restore()
             students.append(student)
-        bar = [RichProgress()] if progress else []
         distiller = Distiller(
             recipe=recipe,
             teacher=teacher,
             students=students,
             dataset=dataset,
-            callbacks=[*bar, *callbacks],
+            callbacks=[*([RichProgress()] if progress else []), *callbacks],
             log_every=log_every,
             feature_cache=build_feature_cache(recipe, teacher, dataset),
         )
@@ -450,33 +436,3 @@ def train_students(
     finally:
         if own_teacher:
             teacher.close()
-
-
-def distill(
-    config: DistillConfig,
-    *,
-    callbacks: Sequence[TrainerCallback] = (),
-    progress: bool = True,
-    log_every: int = 20,
-    teacher: TeacherBackend | None = None,
-    dataset: DistillDataset | None = None,
-) -> DistillResult:
-    """Distil one student as ``config`` says; returns its :class:`DistillResult`.
-
-    ``teacher`` and ``dataset`` replace the ones the config would build. The student is built
-    from the encoder registry under ``torch.manual_seed(config.seed)``. ``progress`` adds a
-    :class:`RichProgress` bar on stderr.
-
-    Raises :class:`NonFiniteLossError` on a NaN/inf loss (the last good checkpoint is kept, and
-    a resumed run with the same settings raises it again without training), and
-    :class:`ConfigError` for a bad config or an existing run folder without ``resume``.
-    """
-    (result,) = train_students(
-        [config],
-        callbacks=callbacks,
-        progress=progress,
-        log_every=log_every,
-        teacher=teacher,
-        dataset=dataset,
-    )
-    return result

@@ -17,12 +17,12 @@ from gms_models.classify import (
     parse_config,
     run_encoder_selection,
     run_family,
-    table_rows,
 )
+from gms_models.tables import table1_rows
 
 
 def _assert_finite_rows(results: list[FamilyResult]) -> None:
-    for row in table_rows(results, with_paper=True):
+    for row in table1_rows(results, with_paper=True):
         numbers = [v for k, v in row.items() if k != "Encoder"]
         assert all(isinstance(v, float) and math.isfinite(v) for v in numbers), row
         assert 0.0 <= row["train acc"] <= 1.0 and 0.0 <= row["val acc"] <= 1.0

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from gms_models.classify import (
-    PAPER_TABLE1,
     TABLE1_FAMILIES,
     build_classifier,
     common_img_sizes,
@@ -21,6 +20,7 @@ from gms_models.classify import (
 )
 from gms_models.classify.families import SizeRule
 from gms_models.errors import ConfigError
+from gms_models.tables import PAPER_TABLE1
 
 
 def _paper_table1(shared_dir: Path) -> list[list[str]]:

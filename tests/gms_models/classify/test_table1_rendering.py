@@ -12,18 +12,20 @@ import pytest
 from PIL import Image
 
 from gms_models.classify import (
-    PAPER_TABLE1,
     EpochMetrics,
     FamilyResult,
     read_family_metrics,
-    render_csv,
-    render_markdown,
-    table_columns,
-    table_rows,
     write_family_metrics,
     write_table_files,
 )
-from gms_models.classify.chart import render_val_accuracy_png
+from gms_models.tables import (
+    PAPER_TABLE1,
+    render_table1_csv,
+    render_table1_markdown,
+    render_val_accuracy_png,
+    table1_columns,
+    table1_rows,
+)
 
 
 def _result(family: str, slug: str, val_acc: float, epochs: int = 2) -> FamilyResult:
@@ -48,18 +50,18 @@ def results() -> list[FamilyResult]:
 
 
 def test_columns_follow_the_paper_with_its_figures_beside_ours() -> None:
-    assert table_columns(False) == [
+    assert table1_columns(False) == [
         "Encoder", "train loss", "train acc", "val loss", "val acc", "params (M)", "MACs (M)",
     ]  # fmt: skip
-    assert table_columns(True)[1:9] == [
+    assert table1_columns(True)[1:9] == [
         "train loss", "paper train loss", "train acc", "paper train acc",
         "val loss", "paper val loss", "val acc", "paper val acc",
     ]  # fmt: skip
 
 
 def test_rows_hold_the_final_epoch_and_the_paper_row(results: list[FamilyResult]) -> None:
-    rows = table_rows(results, with_paper=True)
-    assert [list(r) for r in rows] == [table_columns(True)] * 2
+    rows = table1_rows(results, with_paper=True)
+    assert [list(r) for r in rows] == [table1_columns(True)] * 2
     vit = rows[0]
     assert vit["Encoder"] == "ViT"
     assert vit["val acc"] == results[0].final.val_acc == 0.75
@@ -70,20 +72,20 @@ def test_rows_hold_the_final_epoch_and_the_paper_row(results: list[FamilyResult]
 
 
 def test_a_family_outside_the_paper_gets_empty_paper_cells() -> None:
-    rows = table_rows([_result("Swin", "swin", 0.5)], with_paper=True)
+    rows = table1_rows([_result("Swin", "swin", 0.5)], with_paper=True)
     assert math.isnan(rows[0]["paper val acc"])
-    assert "| Swin |" in render_markdown(rows) and "| – |" in render_markdown(rows)
-    parsed = next(csv.DictReader(io.StringIO(render_csv(rows))))
+    assert "| Swin |" in render_table1_markdown(rows) and "| – |" in render_table1_markdown(rows)
+    parsed = next(csv.DictReader(io.StringIO(render_table1_csv(rows))))
     assert parsed["paper val acc"] == "" and parsed["val acc"] == "0.5"
 
 
 def test_markdown_and_csv(results: list[FamilyResult]) -> None:
-    rows = table_rows(results, with_paper=False)
-    lines = render_markdown(rows).splitlines()
-    assert lines[0] == "| " + " | ".join(table_columns(False)) + " |"
+    rows = table1_rows(results, with_paper=False)
+    lines = render_table1_markdown(rows).splitlines()
+    assert lines[0] == "| " + " | ".join(table1_columns(False)) + " |"
     assert lines[2].startswith("| ViT | 0.5000 | 0.7000 | 1.0000 | 0.7500 | 5.48 | 274.06 |")
     assert len(lines) == 4
-    parsed = list(csv.DictReader(io.StringIO(render_csv(rows))))
+    parsed = list(csv.DictReader(io.StringIO(render_table1_csv(rows))))
     assert [r["Encoder"] for r in parsed] == ["ViT", "GroupMixFormer"]
     assert float(parsed[1]["val acc"]) == 0.875
 

@@ -53,7 +53,7 @@ def test_distilled_student_beats_the_untrained_one(
         out_dir=tmp_path / "run",
         seed=0,
     )
-    result = distill(config, progress=False)
+    (result,) = distill([config], progress=False)
     losses = result.loss_history
     assert len(losses) == 10
     assert losses[-1] < 0.2 * losses[0], losses

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import standins
 
-from gms_models.train import TrainerCallback, distill_group
+from gms_models.train import TrainerCallback, distill
 
 #: The three arms: (name, lr).
 ARMS = (("fast", 3e-3), ("slow", 1e-3), ("slower", 3e-4))
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--hold-after", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = distill_group(
+    results = distill(
         group_configs(args.images, args.out, resume=args.resume),
         teacher=standins.tiny_teacher(),
         callbacks=[Announce(args.hold_after)],

@@ -44,8 +44,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = standins.tiny_config(args.images, args.out, epochs=args.epochs, resume=args.resume)
-    result = distill(
-        config,
+    (result,) = distill(
+        [config],
         teacher=standins.tiny_teacher(),
         callbacks=[Announce(args.step_delay)],
         progress=False,

@@ -40,7 +40,7 @@ def test_gmf_2282_learns_the_teacher_features_on_coco_images(
         num_workers=0,
         out_dir=tmp_path / "run",
     )
-    result = distill(config, progress=False)
+    (result,) = distill([config], progress=False)
     first, *_, last = result.loss_history
     assert len(result.loss_history) == 3 and result.images_seen == 24
     assert last < 0.6 * first, result.loss_history
@@ -61,7 +61,7 @@ def test_empty_image_folder_is_a_clear_error(teacher_ckpt: Path, tmp_path: Path)
         out_dir=tmp_path / "run",
     )
     with pytest.raises(DataError, match=rf"no images .* under {tmp_path / 'empty'}.*empty"):
-        distill(config, progress=False)
+        distill([config], progress=False)
 
 
 def test_resuming_a_run_folder_of_another_arch_names_both(
@@ -74,4 +74,4 @@ def test_resuming_a_run_folder_of_another_arch_names_both(
     )
     config = standins.tiny_config(tiny_images, out_dir, resume=True)
     with pytest.raises(CheckpointError, match=r"'resnet18' student.*trains 'tiny_standin'"):
-        distill(config, teacher=standins.tiny_teacher(), progress=False)
+        distill([config], teacher=standins.tiny_teacher(), progress=False)

@@ -9,7 +9,7 @@ from types import ModuleType
 import torch
 
 from gms_models.checkpoint import read_checkpoint
-from gms_models.train import DistillConfig, build_teacher, distill, distill_group
+from gms_models.train import DistillConfig, build_teacher, distill
 
 ARMS = (  # name, arch, lr
     ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),
@@ -43,12 +43,14 @@ def test_three_arms_together_end_with_the_weights_of_each_trained_alone(
         for name, arch, lr in ARMS
     ]
     teacher = standins.CountingTeacher(build_teacher(configs[0], torch.device("cpu")))
-    together = distill_group(configs, teacher=teacher, progress=False)
+    together = distill(configs, teacher=teacher, progress=False)
     # one teacher pass per image and epoch for all three (plus the feature pictures' probe)
     assert teacher.images == 1 + 2 * 4
 
     alone = [
-        distill(c.model_copy(update={"out_dir": tmp_path / "alone" / c.run_name}), progress=False)
+        distill(
+            [c.model_copy(update={"out_dir": tmp_path / "alone" / c.run_name})], progress=False
+        )[0]
         for c in configs
     ]
     weights = {}

@@ -1,4 +1,4 @@
-"""``distill_group`` with stand-in students: crash and resume per student, failing students
+"""``distill`` of a group with stand-in students: crash and resume per student, failing students
 dropped while the others go on, and the checks on what may share a stream."""
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from gms_models.train import (
     TrainPlan,
     check_group,
     distill,
-    distill_group,
 )
 
 SCRIPT = Path(__file__).resolve().parent / "distill_group_standin_script.py"
@@ -103,7 +102,7 @@ def test_sigkill_between_two_students_checkpoints_then_resume_matches_an_uninter
         stderr=subprocess.PIPE,
         text=True,
     )
-    full = distill_group(
+    full = distill(
         _configs(standins, tiny_images, tmp_path / "full"),
         teacher=standins.tiny_teacher(),
         progress=False,
@@ -117,7 +116,7 @@ def test_sigkill_between_two_students_checkpoints_then_resume_matches_an_uninter
     assert epochs == {"fast": 2, "slow": 1, "slower": 1}
 
     recorder = Recorder()
-    resumed = distill_group(
+    resumed = distill(
         _configs(standins, tiny_images, tmp_path / "killed", resume=True),
         teacher=standins.tiny_teacher(),
         callbacks=[recorder],
@@ -150,7 +149,7 @@ def test_a_diverging_student_is_dropped_and_recorded_while_the_others_finish_as_
     arms = (("fast", 3e-3), ("exploding", 1e30), ("slow", 1e-3))
     configs = _configs(standins, tiny_images, tmp_path / "group", arms=arms)
     recorder = Recorder()
-    results = distill_group(
+    results = distill(
         configs, teacher=standins.tiny_teacher(), callbacks=[recorder], progress=False, log_every=1
     )
     fast, exploding, slow = results
@@ -175,13 +174,13 @@ def test_a_diverging_student_is_dropped_and_recorded_while_the_others_finish_as_
     # the survivors end exactly as they would alone
     for config, together in ((configs[0], fast), (configs[2], slow)):
         alone_config = config.model_copy(update={"out_dir": tmp_path / "alone" / config.name})
-        alone = distill(alone_config, teacher=standins.tiny_teacher(), progress=False)
+        (alone,) = distill([alone_config], teacher=standins.tiny_teacher(), progress=False)
         assert alone.loss_history == together.loss_history
         _assert_same_weights(together, alone)
 
     # resuming with the same settings does not train the failed student again
     again = Recorder()
-    resumed = distill_group(
+    resumed = distill(
         [c.model_copy(update={"resume": True}) for c in configs],
         teacher=standins.tiny_teacher(),
         callbacks=[again],
@@ -193,7 +192,7 @@ def test_a_diverging_student_is_dropped_and_recorded_while_the_others_finish_as_
 
     # with other settings (a sane lr) it is trained again, from the stream's start
     retried_config = configs[1].model_copy(update={"resume": True, "lr": 1e-3})
-    retried = distill_group(
+    retried = distill(
         [c.model_copy(update={"resume": True}) for c in (configs[0], configs[2])]
         + [retried_config],
         teacher=standins.tiny_teacher(),
@@ -209,7 +208,7 @@ def test_when_every_student_fails_the_group_reports_it_without_raising(
 ) -> None:
     arms = (("a", 1e30), ("b", 1e29))
     recorder = Recorder()
-    results = distill_group(
+    results = distill(
         _configs(standins, tiny_images, tmp_path, arms=arms, epochs=2),
         teacher=standins.tiny_teacher(),
         callbacks=[recorder],
@@ -218,12 +217,13 @@ def test_when_every_student_fails_the_group_reports_it_without_raising(
     assert all(r.failure is not None for r in results)
     assert sorted(name for name, _ in recorder.failures) == ["a", "b"]
     assert len(recorder.ended) == 1
-    # the single-student entry keeps raising
+    # asked to (as ``gms distill`` does), it raises
     with pytest.raises(NonFiniteLossError):
         distill(
-            standins.tiny_config(tiny_images, tmp_path / "single", lr=1e30),
+            [standins.tiny_config(tiny_images, tmp_path / "single", lr=1e30)],
             teacher=standins.tiny_teacher(),
             progress=False,
+            raise_if_all_failed=True,
         )
 
 

@@ -17,7 +17,7 @@ from gms_models.train.rng import (
     restore_global_rng_state,
     seed_everything,
 )
-from gms_models.train.schedule import build_scheduler, lr_factor
+from gms_models.train.student import build_scheduler, lr_factor
 
 
 def test_constant_schedule_with_linear_warmup() -> None:

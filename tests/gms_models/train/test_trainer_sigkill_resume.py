@@ -56,7 +56,8 @@ def _one_thread() -> Iterator[None]:
 def _run_here(standins: ModuleType, images: Path, out: Path, *, resume: bool):
     config = standins.tiny_config(images, out, epochs=3, resume=resume)
     with _one_thread():
-        return distill(config, teacher=standins.tiny_teacher(), progress=False, log_every=1)
+        (result,) = distill([config], teacher=standins.tiny_teacher(), progress=False, log_every=1)
+        return result
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(

@@ -15,10 +15,8 @@ from gms_models.data.image_folder import ImageFolderDataset
 from gms_models.errors import ConfigError, ImageError
 from gms_models.teacher import FeatureCache
 from gms_models.train import (
-    Distiller,
     NonFiniteLossError,
     StepEvent,
-    StudentRun,
     TrainerCallback,
     TrainPlan,
     distill,
@@ -64,12 +62,15 @@ def _dataset(config) -> ImageFolderDataset:
 
 
 def _run(standins: ModuleType, config, **kwargs):
-    return distill(
-        config,
+    """One student, raising on its failure (as ``gms distill`` runs it)."""
+    (result,) = distill(
+        [config],
         teacher=kwargs.pop("teacher", None) or standins.tiny_teacher(),
         progress=False,
+        raise_if_all_failed=True,
         **kwargs,
     )
+    return result
 
 
 def test_loss_falls_and_each_epoch_leaves_checkpoint_picture_and_metrics(
@@ -296,16 +297,9 @@ def test_two_students_over_one_stream_match_each_trained_alone(
     together_configs = [
         c.model_copy(update={"out_dir": tmp_path / f"together{i}"}) for i, c in enumerate(configs)
     ]
-    students = [
-        StudentRun.create(c, device=torch.device("cpu"), steps_per_epoch=3, isolate_rng=True)
-        for c in together_configs
-    ]
-    together = Distiller(
-        recipe=together_configs[0],
-        teacher=teacher,
-        students=students,
-        dataset=_dataset(together_configs[0]),
-    ).fit()
+    together = distill(
+        together_configs, teacher=teacher, dataset=_dataset(together_configs[0]), progress=False
+    )
     for one, both in zip(alone, together, strict=True):
         assert one.loss_history == both.loss_history
         ours = read_checkpoint(both.checkpoint)["state_dict"]
@@ -350,7 +344,7 @@ def test_student_whose_features_do_not_match_the_teacher_is_refused(
     config = standins.tiny_config(tiny_images, tmp_path / "mismatch", img_size=64)
     with pytest.raises(ConfigError, match=r"img_size 64 gives features \(256, 4, 4\)"):
         distill(
-            config,
+            [config],
             teacher=standins.tiny_teacher(32),
             dataset=ImageFolderDataset(tiny_images, teacher_size=32, student_size=64),
             progress=False,

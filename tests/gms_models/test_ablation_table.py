@@ -6,10 +6,10 @@ import csv
 import io
 from pathlib import Path
 
-from tasks.specs import format_lr
-from tasks.tables import (
+from gms_models.tables import (
     AblationRow,
     failure_status,
+    format_lr,
     pareto_front,
     plot_pareto,
     render_ablation_csv,

@@ -1,0 +1,424 @@
+"""The study's three tables as markdown and CSV, and their plots, rendered from rows.
+
+Table 1 (encoder families as Act0/NG classifiers, the paper's figures beside ours) with its
+val-accuracy bar chart; Table 2 (distillation ablation) with its Pareto plot of mIoU against
+latency; Table 3 (segmentation on MALSD). Writing and publishing the files is the callers' job.
+Plots are drawn on a standalone Agg canvas (no pyplot state), so they work headless.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from gms_models.files import atomic_path, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from gms_models.classify.results import FamilyResult
+
+DASH = "–"
+MAX_REASON_CHARS = 160
+
+
+def format_lr(lr: float) -> str:
+    """3e-4 → ``3e-4``, 0.0015 → ``1.5e-3`` (the paper's spelling)."""
+    mantissa, exponent = f"{lr:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def failure_status(step: str, reason: str) -> str:
+    """``failed at <step>: <first line of the reason>`` (shortened): a failed row's status."""
+    line = next((s.strip() for s in reason.splitlines() if s.strip()), "unknown error")
+    if len(line) > MAX_REASON_CHARS:
+        line = line[: MAX_REASON_CHARS - 1] + "…"
+    return f"failed at {step}: {line}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    if value is None or not math.isfinite(value):
+        return DASH
+    return format(value, fmt)
+
+
+def markdown_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, rule: str = " --- "
+) -> str:
+    """A GitHub markdown table of formatted cells; ``rule`` is each cell of the line under the
+    header (Table 1 has always been published with the compact ``---``)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    rule_line = "|" + "|".join([rule] * len(columns)) + "|"
+    return "\n".join([line(columns), rule_line, *map(line, rows)]) + "\n"
+
+
+def csv_table(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
+    """CSV with a header line; values at full precision, None and NaN as empty cells."""
+
+    def cell(value: object) -> object:
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return "" if missing else value
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: cell(row.get(k)) for k in fields})
+    return buffer.getvalue()
+
+
+def _new_figure(width: float, height: float, dpi: int | None = None) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+# ------------------------------------------------------------------------------------ Table 1
+
+TABLE1_METRICS: tuple[str, ...] = ("train loss", "train acc", "val loss", "val acc")
+"""The paper's metric columns, in its order."""
+ENCODER_COLUMN = "Encoder"
+PARAMS_COLUMN = "params (M)"
+MACS_COLUMN = "MACs (M)"
+PAPER_PREFIX = "paper "
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One row of the paper's Table 1 (final figures after training on MALSD)."""
+
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+
+    def values(self) -> tuple[float, float, float, float]:
+        return (self.train_loss, self.train_acc, self.val_loss, self.val_acc)
+
+
+PAPER_TABLE1: dict[str, PaperRow] = {
+    "DeepViT": PaperRow(0.3945, 0.8608, 0.4091, 0.8562),
+    "NesT": PaperRow(0.4032, 0.8608, 0.4099, 0.8571),
+    "RegionViT": PaperRow(0.2121, 0.8956, 0.3001, 0.8801),
+    "ViT": PaperRow(0.2082, 0.9098, 0.2934, 0.8819),
+    "CCT": PaperRow(0.1381, 0.9446, 0.2248, 0.8909),
+    "CrossViT": PaperRow(0.0506, 0.9858, 0.3730, 0.8978),
+    "Token-to-Token ViT": PaperRow(0.1284, 0.9562, 0.2305, 0.8988),
+    "PiT": PaperRow(0.2220, 0.9098, 0.2661, 0.8988),
+    "CaiT": PaperRow(0.1095, 0.9665, 0.285, 0.9127),
+    "CvT": PaperRow(0.0057, 0.9920, 0.3573, 0.9266),
+    "LeViT": PaperRow(0.0402, 0.9910, 0.1903, 0.9345),
+    "GroupMixFormer": PaperRow(0.0388, 0.9927, 0.1542, 0.9673),
+}
+"""The paper's Table 1, keyed by its row labels (= :attr:`ClassifierFamily.name`)."""
+
+
+def table1_columns(with_paper: bool) -> list[str]:
+    """Column headers: each metric followed by the paper's figure when ``with_paper``."""
+    metric_columns = [
+        column
+        for metric in TABLE1_METRICS
+        for column in ((metric, PAPER_PREFIX + metric) if with_paper else (metric,))
+    ]
+    return [ENCODER_COLUMN, *metric_columns, PARAMS_COLUMN, MACS_COLUMN]
+
+
+def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[str, str | float]]:
+    """One dict per result, in the given order, keyed by :func:`table1_columns`.
+
+    Metrics are the final epoch's; params are thop-convention counts in millions, MACs in
+    millions at the run's input size. A family missing from the paper gets NaN paper figures.
+    """
+    rows = []
+    for result in results:
+        final = result.final
+        ours = (final.train_loss, final.train_acc, final.val_loss, final.val_acc)
+        paper = PAPER_TABLE1.get(result.family)
+        theirs = paper.values() if paper else (math.nan,) * len(TABLE1_METRICS)
+        row: dict[str, str | float] = {ENCODER_COLUMN: result.family}
+        for metric, our_value, their_value in zip(TABLE1_METRICS, ours, theirs, strict=True):
+            row[metric] = our_value
+            if with_paper:
+                row[PAPER_PREFIX + metric] = their_value
+        row[PARAMS_COLUMN] = result.params / 1e6
+        row[MACS_COLUMN] = result.macs / 1e6
+        rows.append(row)
+    return rows
+
+
+def _table1_cell(column: str, value: str | float) -> str:
+    if isinstance(value, str):
+        return value
+    if column in (PARAMS_COLUMN, MACS_COLUMN):
+        return _num(value, ".2f")
+    return _num(value, ".4f")
+
+
+def render_table1_markdown(rows: Sequence[dict[str, str | float]]) -> str:
+    """Table 1 rows (:func:`table1_rows`) as markdown, losses and accuracies to 4 decimals."""
+    if not rows:
+        raise ValueError("no rows to render")
+    columns = list(rows[0])
+    cells = [[_table1_cell(c, row[c]) for c in columns] for row in rows]
+    return markdown_table(columns, cells, rule="---")
+
+
+def render_table1_csv(rows: Sequence[dict[str, str | float]]) -> str:
+    """Table 1 rows as CSV; numbers at full precision, NaN as an empty cell."""
+    if not rows:
+        raise ValueError("no rows to render")
+    return csv_table(list(rows[0]), rows)
+
+
+def render_val_accuracy_png(
+    results: Sequence[FamilyResult], *, with_paper: bool, dpi: int = 120
+) -> bytes:
+    """Table 1's chart as PNG bytes: one bar per family's final val accuracy (in the order
+    given), the paper's bar beside ours when ``with_paper``."""
+    if not results:
+        raise ValueError("no results to plot")
+    names = [r.family for r in results]
+    ours = np.array([r.final.val_acc for r in results])
+    x = np.arange(len(results))
+    width = 0.4 if with_paper else 0.7
+    offset = width / 2 if with_paper else 0.0
+    fig = _new_figure(max(6.0, 0.8 * len(results) + 2.0), 4.5)
+    ax = fig.subplots()
+    bars = ax.bar(x - offset, ours, width, label=f"ours ({results[0].img_size} px)")
+    ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
+    if with_paper:
+        paper = [PAPER_TABLE1[n].val_acc if n in PAPER_TABLE1 else np.nan for n in names]
+        ax.bar(x + offset, paper, width, label="paper", color="0.7")
+    ax.set_xticks(x, names, rotation=35, ha="right")
+    ax.set_ylim(0.0, 1.3)  # room above the bars and their labels for the legend
+    ax.set_yticks(np.linspace(0.0, 1.0, 6))
+    ax.set_ylabel("val accuracy (MALSD test split)")
+    ax.set_title("Table 1: encoder families as Act0/NG classifiers")
+    ax.legend(loc="upper left", ncols=2)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def plot_val_accuracy(
+    results: Sequence[FamilyResult], path: str | Path, *, with_paper: bool
+) -> Path:
+    """Write :func:`render_val_accuracy_png` to ``path`` atomically; return the path."""
+    return atomic_write_bytes(path, render_val_accuracy_png(results, with_paper=with_paper))
+
+
+# ------------------------------------------------------------------------------------ Table 2
+
+
+class AblationRow(BaseModel):
+    """One row of Table 2: an arm, or the teacher (``role="T"``)."""
+
+    model: str
+    arch: str
+    role: str = "S"
+    depths: list[int] | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    last_loss: float | None = None
+    miou: float | None = None
+    miou_small: float | None = None
+    miou_medium: float | None = None
+    miou_large: float | None = None
+    params_m: float | None = None
+    macs_g: float | None = None
+    latency_ms: dict[str, float] = Field(default_factory=dict)
+    status: str = "ok"
+    run_id: str | None = None
+    group: str | None = None
+    """The arms trained together with this one, e.g. ``g1: gmf_2282, resnet18``."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.status.startswith("failed")
+
+
+def ablation_columns(runtimes: Sequence[str]) -> list[str]:
+    """Table 2's headers: the paper's columns, mIoU by COCO size bin, latency per runtime,
+    the training group and the arm's status."""
+    return [
+        "Model",
+        "T/S",
+        "Depths",
+        "Lr",
+        "Epoch",
+        "Last loss",
+        "mIoU",
+        "mIoU S",
+        "mIoU M",
+        "mIoU L",
+        "Params",
+        "MACs",
+        *(f"Latency {r} (ms)" for r in runtimes),
+        "Group",
+        "Status",
+    ]
+
+
+def ablation_cells(row: AblationRow, runtimes: Sequence[str]) -> list[str]:
+    """``row`` formatted for :func:`ablation_columns`."""
+    depths = "[" + ",".join(map(str, row.depths)) + "]" if row.depths else DASH
+    return [
+        row.model,
+        row.role,
+        depths,
+        format_lr(row.lr) if row.lr is not None else DASH,
+        str(row.epochs) if row.epochs is not None else DASH,
+        _num(row.last_loss, ".5f"),
+        _num(row.miou, ".3f"),
+        _num(row.miou_small, ".3f"),
+        _num(row.miou_medium, ".3f"),
+        _num(row.miou_large, ".3f"),
+        f"{row.params_m:.2f}M" if row.params_m is not None else DASH,
+        f"{row.macs_g * 1000:.2f}M" if row.macs_g is not None else DASH,
+        *(_num(row.latency_ms.get(r), ".1f") for r in runtimes),
+        row.group or DASH,
+        row.status,
+    ]
+
+
+def _notes(notes: Sequence[str]) -> str:
+    return "".join(f"\n{note}\n" for note in notes)
+
+
+def render_ablation_markdown(
+    rows: Sequence[AblationRow], runtimes: Sequence[str], notes: Sequence[str] = ()
+) -> str:
+    """Table 2 as markdown, then one line per note (setup, reference masks, warnings)."""
+    cells = [ablation_cells(r, runtimes) for r in rows]
+    return markdown_table(ablation_columns(runtimes), cells) + _notes(notes)
+
+
+def render_ablation_csv(rows: Sequence[AblationRow], runtimes: Sequence[str]) -> str:
+    """Table 2 as CSV at full precision (empty cells where there is no value)."""
+    fields = [
+        "model",
+        "role",
+        "arch",
+        "depths",
+        "lr",
+        "epochs",
+        "last_loss",
+        "miou",
+        "miou_small",
+        "miou_medium",
+        "miou_large",
+        "params_m",
+        "macs_g",
+        *(f"latency_ms_{r}" for r in runtimes),
+        "group",
+        "status",
+        "run_id",
+    ]
+    values = []
+    for row in rows:
+        value = row.model_dump(exclude={"latency_ms"})
+        value["depths"] = "-".join(map(str, row.depths)) if row.depths else ""
+        value.update({f"latency_ms_{r}": row.latency_ms.get(r) for r in runtimes})
+        values.append(value)
+    return csv_table(fields, values)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points (latency, mIoU) that no other point beats on both: lower or equal
+    latency with higher mIoU. Sorted by latency; ties broken by index."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_pareto(
+    rows: Sequence[AblationRow], runtime: str, out_png: Path, teacher_miou: float | None = None
+) -> Path | None:
+    """mIoU vs latency on ``runtime`` (marker area by params), the front joined; None when no
+    arm has both numbers."""
+    shown = [
+        r
+        for r in rows
+        if r.role == "S" and r.miou is not None and r.latency_ms.get(runtime) is not None
+    ]
+    if not shown:
+        return None
+    points = [(r.latency_ms[runtime], float(r.miou or 0.0)) for r in shown]
+    front = pareto_front(points)
+    figure = _new_figure(6.4, 4.6, dpi=110)
+    ax = figure.subplots()
+    sizes = [40 + 60 * (r.params_m or 0.0) for r in shown]
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=sizes, alpha=0.6)
+    ax.plot(
+        [points[i][0] for i in front],
+        [points[i][1] for i in front],
+        "--",
+        lw=1,
+        label="Pareto front",
+    )
+    for row, (x, y) in zip(shown, points, strict=True):
+        label = f"{row.model} ({row.params_m:.2f}M)" if row.params_m is not None else row.model
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if teacher_miou is not None:
+        ax.axhline(
+            teacher_miou, color="grey", lw=1, ls=":", label=f"teacher mIoU {teacher_miou:.3f}"
+        )
+    ax.margins(x=0.2, y=0.15)
+    ax.set_xlabel(f"encoder latency on {runtime} (ms, batch 1)")
+    ax.set_ylabel("mIoU")
+    ax.set_title("Distillation ablation: accuracy vs latency (marker area ~ params)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(out_png) as tmp:
+        figure.savefig(tmp, format="png")
+    return out_png
+
+
+# ------------------------------------------------------------------------------------ Table 3
+
+
+class SegmentRow(BaseModel):
+    """One row of Table 3."""
+
+    model: str
+    encoder: str
+    miou: float | None
+    images: int = 0
+    status: str = "ok"
+
+
+def render_segment_markdown(rows: Sequence[SegmentRow], notes: Sequence[str] = ()) -> str:
+    """Table 3 as markdown (point prompts on MALSD), then one line per note."""
+    columns = ["Model", "Encoder", "Dataset", "Prompt", "mIoU", "Images", "Status"]
+    cells = [
+        [r.model, r.encoder, "MALSD", "Point", _num(r.miou, ".3f"), str(r.images), r.status]
+        for r in rows
+    ]
+    return markdown_table(columns, cells) + _notes(notes)
+
+
+def render_segment_csv(rows: Sequence[SegmentRow]) -> str:
+    """Table 3 as CSV, one column per :class:`SegmentRow` field."""
+    return csv_table(list(SegmentRow.model_fields), [r.model_dump() for r in rows])
