@@ -7,7 +7,7 @@ quantised encoders for CPU, TensorRT engines, each with a metadata JSON beside i
 
 from gms_models.export.bundle import BundleResult, check_destination, export_bundle
 from gms_models.export.checked import ExportResult, export_checked_onnx
-from gms_models.export.errors import ExportError, ParityError
+from gms_models.export.errors import EngineBuildError, ExportError, ParityError
 from gms_models.export.metadata import SourceCheckpoint, library_versions, read_metadata
 from gms_models.export.onnx_decoder import SamPromptDecoder, export_decoder_onnx
 from gms_models.export.onnx_encoder import default_parity_image, export_encoder_onnx
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_OPSET",
     "MIN_OPSET",
     "BundleResult",
+    "EngineBuildError",
     "ExportError",
     "ExportResult",
     "ExportSources",

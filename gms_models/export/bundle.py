@@ -17,7 +17,7 @@ folder is assembled under a temporary name beside ``OUT`` and renamed into place
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,21 @@ from gms_models.export.onnx_encoder import (
 from gms_models.export.onnx_graph import DEFAULT_OPSET, check_opset
 from gms_models.export.quantize import DEFAULT_MAX_IMAGES, quantize_encoder_int8
 from gms_models.export.sources import ExportSources
+from gms_models.export.tensorrt import (
+    EnginePrecision,
+    Profile,
+    decoder_profile,
+    encoder_profile,
+    export_tensorrt_engine,
+    require_tensorrt,
+)
 from gms_models.files import staged_folder
 from gms_models.runtime.manifest import (
     ENCODER_OUTPUT,
     MANIFEST_FILE,
     Artifact,
     BundleManifest,
+    Role,
 )
 from gms_models.runtime.preprocess import PIXEL_MEAN, PIXEL_STD
 
@@ -101,8 +110,6 @@ def export_bundle(
     if fp16 and not tensorrt:
         raise ExportError("fp16 applies to TensorRT engines: add tensorrt=True (--tensorrt)")
     if tensorrt:
-        from gms_models.export.tensorrt import require_tensorrt
-
         require_tensorrt()
     if int8_calib is not None and not Path(int8_calib).is_dir():
         raise ExportError(f"INT8 calibration folder not found: {int8_calib}")
@@ -123,18 +130,10 @@ def export_bundle(
         )
     say(f"wrote {out}")
     result.folder = out
-    result.results = {name: _moved(r, out) for name, r in result.results.items()}
+    result.results = {
+        name: replace(r, path=out / r.path.name) for name, r in result.results.items()
+    }
     return result
-
-
-def _moved(result: ExportResult, out: Path) -> ExportResult:
-    return ExportResult(
-        out / result.path.name,
-        result.metadata,
-        result.parity,
-        result.cases,
-        result.reference_outputs,
-    )
 
 
 def _export_into(
@@ -144,7 +143,7 @@ def _export_into(
     opset: int,
     dynamic_batch: bool,
     tensorrt: bool,
-    precision: str,
+    precision: EnginePrecision,
     int8_calib: str | Path | None,
     int8_max_images: int,
     image: np.ndarray,
@@ -220,40 +219,27 @@ def _export_engines(
     stage: Path,
     enc: ExportResult,
     decoders: dict[bool, ExportResult],
-    precision: str,
+    precision: EnginePrecision,
     dynamic_batch: bool,
     sources: ExportSources,
     results: dict[str, ExportResult],
     say: Progress,
 ) -> list[Artifact]:
-    from gms_models.export.tensorrt import (
-        decoder_profile,
-        encoder_profile,
-        export_tensorrt_engine,
-    )
-
+    """One engine per ONNX file: the encoder's and each decoder's."""
+    plan: list[tuple[ExportResult, Role, bool | None, Profile]] = [
+        (enc, "encoder", None, encoder_profile(sources.img_size, dynamic_batch))
+    ]
+    plan += [(d, "decoder", mm, decoder_profile(sources.img_size)) for mm, d in decoders.items()]
     artifacts: list[Artifact] = []
-    say(f"building the TensorRT {precision} encoder engine")
-    engine = export_tensorrt_engine(
-        enc,
-        stage / f"{sources.arch}.{precision}.engine",
-        precision=precision,  # type: ignore[arg-type]
-        profile=encoder_profile(sources.img_size, dynamic_batch),
-        source=sources.encoder_source,
-    )
-    results[engine.path.name] = engine
-    artifacts.append(Artifact(engine.path.name, "encoder", "tensorrt", precision))  # type: ignore[arg-type]
-    for multimask, dec in decoders.items():
-        say(f"building the TensorRT {precision} engine of {dec.path.name}")
+    for onnx, role, multimask, profile in plan:
+        say(f"building the TensorRT {precision} engine of {onnx.path.name}")
         engine = export_tensorrt_engine(
-            dec,
-            stage / f"{dec.path.stem}.{precision}.engine",
-            precision=precision,  # type: ignore[arg-type]
-            profile=decoder_profile(sources.img_size),
-            source=sources.decoder_source,
+            onnx,
+            stage / f"{onnx.path.stem}.{precision}.engine",
+            precision=precision,
+            profile=profile,
+            source=sources.encoder_source if role == "encoder" else sources.decoder_source,
         )
         results[engine.path.name] = engine
-        artifacts.append(
-            Artifact(engine.path.name, "decoder", "tensorrt", precision, multimask)  # type: ignore[arg-type]
-        )
+        artifacts.append(Artifact(engine.path.name, role, "tensorrt", precision, multimask))
     return artifacts

@@ -9,3 +9,7 @@ class ExportError(GmsError):
 
 class ParityError(ExportError):
     """An exported graph disagrees with its reference beyond the tolerance."""
+
+
+class EngineBuildError(ExportError):
+    """TensorRT could not parse an ONNX file or build (or load) an engine from it."""

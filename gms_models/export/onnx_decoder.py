@@ -15,9 +15,10 @@ Inputs (all float32):
 Outputs: ``iou_predictions`` (B,C) and ``low_res_masks`` (B,C,4g,4g), C = 3 with multimask
 output (SAM's tokens 1..3) or 1 (token 0); the choice is fixed when the module is built.
 
-The label arithmetic uses 0/1 factors instead of boolean indexing so that the graph has no
-data-dependent shapes; the factors are exact (x·1 = x, x·0 = 0), so the results equal the
-PyTorch :class:`~gms_models.sam.sam.Sam` path to float32 rounding.
+The model's own mask decoder runs the prompts; only the prompt embedding is written anew, with
+0/1 label factors instead of boolean indexing so that the graph has no data-dependent shapes.
+The factors are exact (x·1 = x, x·0 = 0), so the results equal the PyTorch
+:class:`~gms_models.sam.sam.Sam` path to float32 rounding.
 """
 
 from __future__ import annotations
@@ -92,31 +93,16 @@ class SamPromptDecoder(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        md = self.mask_decoder
         sparse = self._embed_points(point_coords, point_labels)
         dense = self._embed_mask(mask_input, has_mask_input)
-        n_prompts = point_coords.shape[0]
-
-        output_tokens = torch.cat([md.iou_token.weight, md.mask_tokens.weight], dim=0)
-        output_tokens = output_tokens.unsqueeze(0).expand(n_prompts, -1, -1)
-        tokens = torch.cat((output_tokens, sparse), dim=1)
-        src = (image_embeddings + dense).expand(n_prompts, -1, -1, -1)
-        pos_src = self.prompt_encoder.get_dense_pe().expand(n_prompts, -1, -1, -1)
-        b, c, h, w = src.shape
-
-        hs, src = md.transformer(src, pos_src, tokens)
-        iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1 : 1 + md.num_mask_tokens, :]
-        upscaled = md.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(md.output_hypernetworks_mlps)],
-            dim=1,
+        masks, iou = self.mask_decoder(
+            image_embeddings,
+            self.prompt_encoder.get_dense_pe(),
+            sparse,
+            dense,
+            multimask_output=self.multimask_output,
         )
-        b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
-        iou = md.iou_prediction_head(iou_token_out)
-        selected = slice(1, None) if self.multimask_output else slice(0, 1)
-        return iou[:, selected], masks[:, selected]
+        return iou, masks
 
 
 def decoder_parity_cases(

@@ -1,4 +1,5 @@
-"""Turning a PyTorch module into a checked ONNX file.
+"""Turning a PyTorch module into a checked ONNX file: the one exporter of the project, used by
+``gms export`` and by the teacher's ONNX Runtime and TensorRT backends alike.
 
 Exporter choice: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``).
 Measured with torch 2.15 on this project's shared 2-core CPU: exporting the ViT-T teacher (at

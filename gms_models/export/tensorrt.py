@@ -1,13 +1,17 @@
-"""TensorRT engines from the checked ONNX files, with the ``tensorrt`` Python API (TensorRT 10).
+"""TensorRT engines, the one place they are built: for the teacher backend and for
+``gms export --tensorrt``, with the ``tensorrt`` Python API (TensorRT 10).
 
 One optimisation profile per engine: the encoder's batch (1..max, or exactly 1 for a fixed-batch
 export); the decoder's prompt batch, point count, embedding batch and mask batch. ``fp32`` builds
-clear the TF32 flag so that fp32 means fp32; ``fp16`` lets TensorRT pick fp16 kernels (inputs and
-outputs stay float32). Each engine is run against ONNX Runtime on the ONNX file's own parity
-cases before it is moved into place, with a tolerance per precision.
+clear the TF32 flag so that fp32 means fp32; ``fp16`` and ``bf16`` let TensorRT pick
+reduced-precision kernels (inputs and outputs stay float32); ``int8`` is for explicitly quantised
+(Q/DQ) ONNX files such as :func:`~gms_models.export.quantize.quantize_encoder_int8` writes.
+Exported engines are run against ONNX Runtime on the ONNX file's own parity cases before they are
+moved into place, with a tolerance per precision.
 
-``tensorrt`` (and ``cuda-python`` for running engines) are imported only when an engine is built:
-this module imports anywhere, and asking for an engine where they or a GPU are missing raises a
+``tensorrt`` (and ``cuda-python`` for running engines) are imported only when an engine is built,
+through the runtime's torch-free :func:`~gms_models.runtime.sessions.import_tensorrt`: this module
+imports anywhere, and asking for an engine where they or a GPU are missing raises a
 :class:`~gms_models.runtime.errors.BackendUnavailableError` that says so.
 """
 
@@ -17,7 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Literal
 
+from gms_models.errors import ConfigError
 from gms_models.export.checked import ExportResult
+from gms_models.export.errors import EngineBuildError
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
 from gms_models.export.parity import Inputs, compare
 from gms_models.files import atomic_path
@@ -29,13 +35,16 @@ from gms_models.runtime.sessions import (
     import_cudart,
     import_tensorrt,
 )
-from gms_models.teacher.tensorrt_backend import DEFAULT_WORKSPACE_BYTES, EngineBuildError
 
-EnginePrecision = Literal["fp32", "fp16"]
+BuildPrecision = Literal["fp32", "fp16", "bf16", "int8"]
+EnginePrecision = Literal["fp32", "fp16"]  # what exported engines are checked at
 Shape = tuple[int, ...]
 Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 
+#: The builder flag each reduced precision sets; fp32 instead clears TF32.
+REDUCED_PRECISION_FLAGS = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
+DEFAULT_WORKSPACE_BYTES = 4 << 30
 MAX_BATCH = 8
 MAX_POINTS = 16
 
@@ -62,11 +71,15 @@ def gpu_name() -> str:
     return (name.split(b"\0", 1)[0].decode() if isinstance(name, bytes) else str(name)).strip()
 
 
-def encoder_profile(img_size: int, dynamic_batch: bool, max_batch: int = MAX_BATCH) -> Profile:
-    """Batch 1..``max_batch`` (tuned for 1) for a dynamic-batch encoder, else exactly 1."""
-    one = (1, 3, img_size, img_size)
-    top = (max_batch if dynamic_batch else 1, 3, img_size, img_size)
-    return {ENCODER_INPUT: (one, one, top)}
+def encoder_profile(
+    img_size: int, dynamic_batch: bool, max_batch: int = MAX_BATCH, opt_batch: int = 1
+) -> Profile:
+    """Batch 1..``max_batch`` (tuned for ``opt_batch``) for a dynamic-batch encoder, else 1."""
+    top = max_batch if dynamic_batch else 1
+    if not 1 <= opt_batch <= top:
+        raise ConfigError(f"need 1 <= opt_batch <= max_batch, got {opt_batch}, {top}")
+    one, opt, high = ((b, 3, img_size, img_size) for b in (1, opt_batch, top))
+    return {ENCODER_INPUT: (one, opt, high)}
 
 
 def decoder_profile(
@@ -85,15 +98,20 @@ def decoder_profile(
     }
 
 
-def build_engine_bytes(
+def build_engine(
     onnx_path: Path,
     *,
-    precision: EnginePrecision,
+    precision: BuildPrecision,
     profile: Profile,
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
 ) -> bytes:
     """Parse ``onnx_path`` and build a serialised engine with one optimisation profile."""
-    trt = require_tensorrt()
+    if precision != "fp32" and precision not in REDUCED_PRECISION_FLAGS:
+        raise EngineBuildError(
+            f"unknown engine precision {precision!r}; choose fp32, "
+            f"{', '.join(REDUCED_PRECISION_FLAGS)}"
+        )
+    trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10: always explicit batch
@@ -103,10 +121,10 @@ def build_engine_bytes(
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    else:
+    if precision == "fp32":
         config.clear_flag(trt.BuilderFlag.TF32)
+    else:
+        config.set_flag(getattr(trt.BuilderFlag, REDUCED_PRECISION_FLAGS[precision]))
     opt_profile = builder.create_optimization_profile()
     for name, (low, opt, high) in profile.items():
         opt_profile.set_shape(name, low, opt, high)
@@ -146,7 +164,7 @@ def export_tensorrt_engine(
     cases = {name: inputs for name, inputs in onnx.cases.items() if profile_fits(inputs, profile)}
     if not cases:
         raise EngineBuildError(f"no parity case of {onnx.path.name} fits the profile {profile}")
-    blob = build_engine_bytes(
+    blob = build_engine(
         onnx.path, precision=precision, profile=profile, workspace_bytes=workspace_bytes
     )
     reference = OnnxRuntimeSession(onnx.path)

@@ -27,11 +27,12 @@ from gms_models.runtime.errors import BundleError
 BUNDLE_FORMAT = "gms-export/1"
 MANIFEST_FILE = "bundle.json"
 
-#: Graph I/O names, shared by the exporters, the runtime and the TensorRT profiles.
+#: Graph I/O names, the one definition shared by the exporters, the runtime, the teacher
+#: backends and the TensorRT profiles. The decoder takes the encoder's output as its first input.
 ENCODER_INPUT = "image"
 ENCODER_OUTPUT = "image_embeddings"
 DECODER_INPUTS = (
-    "image_embeddings",
+    ENCODER_OUTPUT,
     "point_coords",
     "point_labels",
     "mask_input",

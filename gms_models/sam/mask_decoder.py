@@ -68,7 +68,8 @@ class MaskDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res mask logits (B, C, 4h, 4w) and IoU predictions (B, C) for B prompts.
 
-        ``image_embeddings`` (1, 256, h, w) of one image is shared by every prompt. With
+        ``image_embeddings`` (1, 256, h, w) of one image is shared by every prompt (or is
+        (B, 256, h, w), one per prompt, as the exported decoder allows). With
         ``multimask_output`` the three ambiguity masks (tokens 1..3) are returned, else token 0.
         """
         masks, iou_pred = self._predict(
@@ -89,8 +90,8 @@ class MaskDecoder(nn.Module):
         output_tokens = output_tokens.unsqueeze(0).expand(n_prompts, -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
-        src = torch.repeat_interleave(image_embeddings, n_prompts, dim=0) + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, n_prompts, dim=0)
+        src = (image_embeddings + dense_prompt_embeddings).expand(n_prompts, -1, -1, -1)
+        pos_src = image_pe.expand(n_prompts, -1, -1, -1)
         b, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos_src, tokens)

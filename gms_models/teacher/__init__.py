@@ -7,20 +7,14 @@ when the crops are fixed.
 """
 
 from gms_models.teacher.base import (
-    ONNX_INPUT_NAME,
-    ONNX_OUTPUT_NAME,
     TeacherBackend,
     TeacherPrecision,
     TeacherSpec,
-    TeacherUnavailableError,
-    resolve_device,
-)
-from gms_models.teacher.feature_cache import FeatureCache, recipe_digest
-from gms_models.teacher.onnx_export import (
     ensure_teacher_onnx,
-    export_encoder_onnx,
+    resolve_device,
     teacher_onnx_path,
 )
+from gms_models.teacher.feature_cache import FeatureCache, recipe_digest
 from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
 from gms_models.teacher.select import (
     BACKEND_NAMES,
@@ -31,35 +25,25 @@ from gms_models.teacher.select import (
     select_teacher,
 )
 from gms_models.teacher.tensorrt_backend import (
-    EngineBuildError,
     TensorRTTeacher,
-    build_engine,
     engine_cache_key,
-    import_tensorrt,
     tensorrt_available,
 )
 from gms_models.teacher.torch_backend import TorchTeacher
 
 __all__ = [
     "BACKEND_NAMES",
-    "ONNX_INPUT_NAME",
-    "ONNX_OUTPUT_NAME",
     "BackendName",
-    "EngineBuildError",
     "FeatureCache",
     "OnnxRuntimeTeacher",
     "PrecisionChoice",
     "TeacherBackend",
     "TeacherPrecision",
     "TeacherSpec",
-    "TeacherUnavailableError",
     "TensorRTTeacher",
     "TorchTeacher",
-    "build_engine",
     "engine_cache_key",
     "ensure_teacher_onnx",
-    "export_encoder_onnx",
-    "import_tensorrt",
     "onnxruntime_cuda_available",
     "recipe_digest",
     "resolve_backend_name",

@@ -8,11 +8,13 @@ under ONNX Runtime or as a TensorRT engine without the trainer knowing.
 A :class:`TeacherSpec` says *which* teacher: how to build its PyTorch encoder (needed by the torch
 backend, and by the others only to export an ONNX file) and a stable identity string that
 changes whenever the weights or the input size change. Caches (ONNX files, engines, teacher
-features) are keyed by that identity.
+features) are keyed by that identity. The ONNX Runtime and TensorRT backends run the teacher's
+ONNX file, made by the same checked exporter as ``gms export`` (checker, ORT parity, metadata).
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,16 +25,13 @@ import torch
 from torch import nn
 
 from gms_models.errors import CheckpointError, ConfigError
+from gms_models.export.onnx_encoder import default_parity_image, export_encoder_onnx
+from gms_models.export.onnx_graph import DEFAULT_OPSET
+from gms_models.export.sources import TEACHER_ARCH
+
+log = logging.getLogger(__name__)
 
 TeacherPrecision = Literal["fp32", "fp16", "bf16"]
-
-#: Names of the teacher's ONNX input and output, shared by the exporter and the runtimes.
-ONNX_INPUT_NAME = "image"
-ONNX_OUTPUT_NAME = "image_embeddings"
-
-
-class TeacherUnavailableError(ConfigError):
-    """The requested teacher backend cannot run here (a package or CUDA is missing)."""
 
 
 @dataclass(frozen=True)
@@ -117,3 +116,32 @@ def check_teacher_input(images: torch.Tensor, img_size: int) -> None:
         )
     if not images.is_floating_point():
         raise ConfigError(f"teacher input must be a float tensor, got {images.dtype}")
+
+
+def teacher_onnx_path(spec: TeacherSpec, cache_dir: Path) -> Path:
+    """Where the ONNX export of ``spec`` is cached."""
+    return Path(cache_dir) / "teacher" / f"{spec.identity}-opset{DEFAULT_OPSET}.onnx"
+
+
+def ensure_teacher_onnx(
+    spec: TeacherSpec, cache_dir: Path, *, onnx_path: str | Path | None = None
+) -> Path:
+    """The teacher's ONNX file: ``onnx_path`` if given (must exist), else the cached export with
+    a dynamic batch, exporting (and checking) it first when it is not cached yet."""
+    if onnx_path is not None:
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise ConfigError(f"teacher ONNX file not found: {onnx_path}")
+        return onnx_path
+    path = teacher_onnx_path(spec, cache_dir)
+    if not path.is_file():
+        log.info("exporting the teacher %s to %s", spec.identity, path)
+        export_encoder_onnx(
+            spec.build(),
+            path,
+            arch=TEACHER_ARCH,
+            img_size=spec.img_size,
+            parity_image=default_parity_image(),
+            dynamic_batch=True,
+        )
+    return path

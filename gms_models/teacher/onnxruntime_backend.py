@@ -15,19 +15,16 @@ import torch
 
 from gms_models.errors import ConfigError
 from gms_models.files import default_cache_dir
+from gms_models.runtime.errors import BackendUnavailableError
+from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
+from gms_models.runtime.sessions import CPU_PROVIDER, CUDA_PROVIDER
 from gms_models.teacher.base import (
-    ONNX_INPUT_NAME,
-    ONNX_OUTPUT_NAME,
     TeacherBackend,
     TeacherPrecision,
     TeacherSpec,
-    TeacherUnavailableError,
     check_teacher_input,
+    ensure_teacher_onnx,
 )
-from gms_models.teacher.onnx_export import ensure_teacher_onnx
-
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
 
 
 def onnxruntime_cuda_available() -> bool:
@@ -64,7 +61,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
 
         super().__init__(spec, device, precision)
         if device.type == "cuda" and not onnxruntime_cuda_available():
-            raise TeacherUnavailableError(
+            raise BackendUnavailableError(
                 f"onnxruntime teacher on {device} needs onnxruntime-gpu with "
                 f"{CUDA_PROVIDER}; available providers: {', '.join(ort.get_available_providers())}"
             )
@@ -93,7 +90,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
         images = images.to(self.device, dtype=torch.float32, non_blocking=True).contiguous()
         if self.device.type == "cuda":
             return self._run_cuda(images)
-        (features,) = self.session.run([ONNX_OUTPUT_NAME], {ONNX_INPUT_NAME: images.numpy()})
+        (features,) = self.session.run([ENCODER_OUTPUT], {ENCODER_INPUT: images.numpy()})
         return torch.from_numpy(features)
 
     def _run_cuda(self, images: torch.Tensor) -> torch.Tensor:
@@ -103,7 +100,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
         )
         binding = self.session.io_binding()
         binding.bind_input(
-            ONNX_INPUT_NAME,
+            ENCODER_INPUT,
             "cuda",
             self._device_id,
             np.float32,
@@ -111,7 +108,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
             images.data_ptr(),
         )
         binding.bind_output(
-            ONNX_OUTPUT_NAME,
+            ENCODER_OUTPUT,
             "cuda",
             self._device_id,
             np.float32,

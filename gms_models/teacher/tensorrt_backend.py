@@ -1,16 +1,17 @@
 """The teacher as a TensorRT engine built from its ONNX export (the paper's setup for Table 2).
 
-The engine is built with the ``tensorrt`` Python API (TensorRT 10: named I/O tensors,
-``execute_async_v3``) in fp16, bf16 or fp32, with one optimisation profile for a dynamic batch
-of ``1..max_batch``. Building takes minutes, so engines are cached on disk under a key of the
-ONNX file's sha256, the TensorRT version, the GPU name, the precision and the batch profile
-(:func:`engine_cache_key`): an engine is only reused on the hardware and software that built it.
+The engine is built by :func:`gms_models.export.tensorrt.build_engine` (the one engine builder)
+in fp16, bf16 or fp32, with one optimisation profile for a dynamic batch of ``1..max_batch``.
+Building takes minutes, so engines are cached on disk under a key of the ONNX file's sha256, the
+TensorRT version, the GPU name, the precision and the batch profile (:func:`engine_cache_key`):
+an engine is only reused on the hardware and software that built it.
 
 At run time the engine reads and writes torch CUDA tensors directly (their device pointers are
 the engine's I/O addresses) on PyTorch's current stream, so nothing is copied and nothing waits.
 
 ``tensorrt`` is imported lazily: this module imports without it, and asking for the backend where
-it or CUDA is missing raises :class:`TeacherUnavailableError` saying what to install.
+it or CUDA is missing raises :class:`~gms_models.runtime.errors.BackendUnavailableError` saying
+what to install.
 """
 
 from __future__ import annotations
@@ -19,50 +20,32 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
-from gms_models.errors import ConfigError, GmsError
+from gms_models.errors import ConfigError
+from gms_models.export.errors import EngineBuildError
+from gms_models.export.tensorrt import DEFAULT_WORKSPACE_BYTES, build_engine, encoder_profile
 from gms_models.files import atomic_write, default_cache_dir
+from gms_models.runtime.errors import BackendUnavailableError
+from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
+from gms_models.runtime.sessions import import_tensorrt
 from gms_models.teacher.base import (
-    ONNX_INPUT_NAME,
-    ONNX_OUTPUT_NAME,
     TeacherBackend,
     TeacherPrecision,
     TeacherSpec,
-    TeacherUnavailableError,
     check_teacher_input,
+    ensure_teacher_onnx,
 )
-from gms_models.teacher.onnx_export import ensure_teacher_onnx
 
 log = logging.getLogger(__name__)
-
-DEFAULT_WORKSPACE_BYTES = 4 << 30
-
-
-class EngineBuildError(GmsError):
-    """TensorRT could not parse the ONNX file or build an engine from it."""
-
-
-def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module, or :class:`TeacherUnavailableError` saying how to get it."""
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise TeacherUnavailableError(
-            "the tensorrt teacher backend needs the 'tensorrt' Python package, which is not "
-            "installed here; on a CUDA host install it with `uv sync --extra tensorrt`, or choose "
-            "--teacher-backend onnxruntime or torch"
-        ) from exc
-    return tensorrt
 
 
 def tensorrt_available() -> bool:
     """Whether the tensorrt backend can run here: the package imports and CUDA is available."""
     try:
         import_tensorrt()
-    except TeacherUnavailableError:
+    except BackendUnavailableError:
         return False
     return torch.cuda.is_available()
 
@@ -89,47 +72,6 @@ def engine_cache_key(
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def build_engine(
-    onnx_path: Path,
-    *,
-    precision: TeacherPrecision,
-    img_size: int,
-    opt_batch: int,
-    max_batch: int,
-    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
-) -> bytes:
-    """Serialised TensorRT engine for the teacher ONNX at ``onnx_path``."""
-    trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: networks are always explicit-batch
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    elif precision == "bf16":
-        config.set_flag(trt.BuilderFlag.BF16)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(
-        ONNX_INPUT_NAME,
-        (1, 3, img_size, img_size),
-        (opt_batch, 3, img_size, img_size),
-        (max_batch, 3, img_size, img_size),
-    )
-    config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise EngineBuildError(
-            f"TensorRT failed to build a {precision} engine from {onnx_path} "
-            f"(batch 1..{max_batch}, input {img_size}); see the TensorRT log above"
-        )
-    return bytes(serialized)
-
-
 class TensorRTTeacher(TeacherBackend):
     """Runs the teacher as a cached TensorRT engine on a CUDA ``device``.
 
@@ -139,7 +81,7 @@ class TensorRTTeacher(TeacherBackend):
         precision: engine precision, ``fp16`` (as the paper), ``bf16`` or ``fp32``.
         max_batch: largest batch of the optimisation profile; larger batches run in chunks.
         opt_batch: batch the kernels are tuned for (default ``max_batch``).
-        cache_dir: root of the ONNX and engine caches (default :func:`default_cache_dir`).
+        cache_dir: root of the ONNX and engine caches (default: the gms cache folder).
     """
 
     name = "tensorrt"
@@ -158,15 +100,14 @@ class TensorRTTeacher(TeacherBackend):
     ) -> None:
         trt = import_tensorrt()
         if device.type != "cuda" or not torch.cuda.is_available():
-            raise TeacherUnavailableError(
+            raise BackendUnavailableError(
                 f"the tensorrt teacher backend needs a CUDA device, got {device} "
                 f"(torch.cuda.is_available() = {torch.cuda.is_available()})"
             )
         if precision not in ("fp32", "fp16", "bf16"):
             raise ConfigError(f"tensorrt teacher precision must be fp32, fp16 or bf16: {precision}")
         opt_batch = max_batch if opt_batch is None else opt_batch
-        if not 1 <= opt_batch <= max_batch:
-            raise ConfigError(f"need 1 <= opt_batch <= max_batch, got {opt_batch}, {max_batch}")
+        profile = encoder_profile(spec.img_size, True, max_batch=max_batch, opt_batch=opt_batch)
         super().__init__(spec, device, precision)
         self.max_batch = max_batch
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -188,9 +129,7 @@ class TensorRTTeacher(TeacherBackend):
             blob = build_engine(
                 self.onnx_path,
                 precision=precision,
-                img_size=spec.img_size,
-                opt_batch=opt_batch,
-                max_batch=max_batch,
+                profile=profile,
                 workspace_bytes=workspace_bytes,
             )
             atomic_write(self.engine_path, lambda fh: fh.write(blob))
@@ -216,9 +155,9 @@ class TensorRTTeacher(TeacherBackend):
         features = torch.empty(
             (images.shape[0], 256, side, side), dtype=torch.float32, device=self.device
         )
-        self.context.set_input_shape(ONNX_INPUT_NAME, tuple(images.shape))
-        self.context.set_tensor_address(ONNX_INPUT_NAME, images.data_ptr())
-        self.context.set_tensor_address(ONNX_OUTPUT_NAME, features.data_ptr())
+        self.context.set_input_shape(ENCODER_INPUT, tuple(images.shape))
+        self.context.set_tensor_address(ENCODER_INPUT, images.data_ptr())
+        self.context.set_tensor_address(ENCODER_OUTPUT, features.data_ptr())
         stream = torch.cuda.current_stream(self.device)
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"TensorRT execution failed for {self.engine_path}")

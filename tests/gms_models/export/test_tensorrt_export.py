@@ -1,5 +1,6 @@
-"""The TensorRT path: importable and clearly refused without TensorRT; on a GPU host (``-m gpu``)
-fp32 and fp16 engines are built, checked against ONNX Runtime and segment like it."""
+"""The TensorRT path: importable and clearly refused without TensorRT; the builder's precision
+flags and profile against a stand-in ``tensorrt`` module; on a GPU host (``-m gpu``) fp32 and fp16
+engines are built, checked against ONNX Runtime and segment like it."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
-from gms_models.export import export_bundle, read_metadata, student_sources
+from gms_models.errors import ConfigError
+from gms_models.export import EngineBuildError, export_bundle, read_metadata, student_sources
 from gms_models.export.onnx_decoder import decoder_parity_cases
 from gms_models.export.onnx_encoder import encoder_parity_cases
-from gms_models.export.tensorrt import decoder_profile, encoder_profile, profile_fits
+from gms_models.export.tensorrt import (
+    build_engine,
+    decoder_profile,
+    encoder_profile,
+    profile_fits,
+)
 from gms_models.runtime import BackendUnavailableError, BundlePredictor, TensorRTSession
 
 NO_TENSORRT = importlib.util.find_spec("tensorrt") is None
@@ -45,6 +54,109 @@ def test_parity_cases_fit_the_optimisation_profiles() -> None:
     cases = decoder_parity_cases(256, np.zeros((1, 256, 16, 16), np.float32), seed=0)
     assert all(profile_fits(c, decoder_profile(256)) for c in cases.values())
     assert not profile_fits(cases["random_shared_embedding"], decoder_profile(256, max_points=2))
+
+
+def _stand_in_tensorrt(*, parses: bool = True, builds: bool = True) -> tuple[Any, dict]:
+    """Just enough of the TensorRT 10 builder API to record what :func:`build_engine` asks for."""
+    calls: dict[str, Any] = {"set": [], "cleared": [], "shapes": {}}
+
+    class Config:
+        def set_memory_pool_limit(self, pool: str, size: int) -> None:
+            calls["workspace"] = (pool, size)
+
+        def set_flag(self, flag: str) -> None:
+            calls["set"].append(flag)
+
+        def clear_flag(self, flag: str) -> None:
+            calls["cleared"].append(flag)
+
+        def add_optimization_profile(self, profile: object) -> None:
+            calls["profiles"] = calls.get("profiles", 0) + 1
+
+    class OptimizationProfile:
+        def set_shape(self, name: str, *shapes: tuple[int, ...]) -> None:
+            calls["shapes"][name] = shapes
+
+    class Builder:
+        def __init__(self, logger: object) -> None: ...
+
+        def create_network(self, flags: int) -> str:
+            return "network"
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def create_optimization_profile(self) -> OptimizationProfile:
+            return OptimizationProfile()
+
+        def build_serialized_network(self, network: str, config: Config) -> bytes | None:
+            return b"engine" if builds else None
+
+    class Logger:
+        WARNING = "warning"
+
+        def __init__(self, severity: str) -> None: ...
+
+    class OnnxParser:
+        num_errors = 0 if parses else 1
+
+        def __init__(self, network: str, logger: object) -> None: ...
+
+        def parse_from_file(self, path: str) -> bool:
+            return parses
+
+        def get_error(self, index: int) -> str:
+            return "unsupported operator"
+
+    trt = SimpleNamespace(
+        Logger=Logger,
+        Builder=Builder,
+        OnnxParser=OnnxParser,
+        MemoryPoolType=SimpleNamespace(WORKSPACE="workspace"),
+        BuilderFlag=SimpleNamespace(TF32="TF32", FP16="FP16", BF16="BF16", INT8="INT8"),
+    )
+    return trt, calls
+
+
+@pytest.mark.parametrize(
+    ("precision", "set_flags", "cleared_flags"),
+    [
+        ("fp32", [], ["TF32"]),
+        ("fp16", ["FP16"], []),
+        ("bf16", ["BF16"], []),
+        ("int8", ["INT8"], []),
+    ],
+)
+def test_engine_builder_sets_the_precision_flags_and_the_profile(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    precision: str,
+    set_flags: list[str],
+    cleared_flags: list[str],
+) -> None:
+    trt, calls = _stand_in_tensorrt()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    profile = encoder_profile(64, True, max_batch=4, opt_batch=2)
+    blob = build_engine(tmp_path / "m.onnx", precision=precision, profile=profile)  # type: ignore[arg-type]
+    assert blob == b"engine" and calls["profiles"] == 1
+    assert calls["set"] == set_flags and calls["cleared"] == cleared_flags
+    assert calls["shapes"] == {"image": ((1, 3, 64, 64), (2, 3, 64, 64), (4, 3, 64, 64))}
+
+
+def test_engine_builder_failures_say_what_went_wrong(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    profile = encoder_profile(64, False)
+    with pytest.raises(EngineBuildError, match=r"unknown engine precision 'fp8'"):
+        build_engine(tmp_path / "m.onnx", precision="fp8", profile=profile)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "tensorrt", _stand_in_tensorrt(parses=False)[0])
+    with pytest.raises(EngineBuildError, match=r"cannot parse .*m\.onnx: unsupported operator"):
+        build_engine(tmp_path / "m.onnx", precision="fp16", profile=profile)
+    monkeypatch.setitem(sys.modules, "tensorrt", _stand_in_tensorrt(builds=False)[0])
+    with pytest.raises(EngineBuildError, match=r"failed to build a fp16 engine"):
+        build_engine(tmp_path / "m.onnx", precision="fp16", profile=profile)
+    with pytest.raises(ConfigError, match=r"opt_batch <= max_batch, got 2, 1"):
+        encoder_profile(64, False, opt_batch=2)
 
 
 @pytest.mark.gpu

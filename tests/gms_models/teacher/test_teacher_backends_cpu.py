@@ -12,16 +12,15 @@ import torch
 from torch import nn
 
 from gms_models.errors import ConfigError
+from gms_models.export import ExportResult, default_parity_image, export_encoder_onnx
+from gms_models.runtime.errors import BackendUnavailableError
+from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.teacher import (
-    ONNX_INPUT_NAME,
-    ONNX_OUTPUT_NAME,
     OnnxRuntimeTeacher,
     TeacherSpec,
-    TeacherUnavailableError,
     TensorRTTeacher,
     TorchTeacher,
     engine_cache_key,
-    export_encoder_onnx,
     resolve_backend_name,
     select_teacher,
     teacher_onnx_path,
@@ -53,6 +52,17 @@ def _spec(seed: int = 0) -> TeacherSpec:
         return SmallEncoder().eval()
 
     return TeacherSpec(build=build, identity=f"small-{seed}-{SIZE}", img_size=SIZE)
+
+
+def _export(encoder: nn.Module, dest: Path) -> ExportResult:
+    return export_encoder_onnx(
+        encoder,
+        dest,
+        arch="small",
+        img_size=SIZE,
+        parity_image=default_parity_image(),
+        dynamic_batch=True,
+    )
 
 
 def _rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -87,12 +97,12 @@ def test_onnxruntime_teacher_exports_valid_dynamic_batch_onnx_matching_torch(
     onnx.checker.check_model(model, full_check=True)
     (graph_input,) = model.graph.input
     (graph_output,) = model.graph.output
-    assert (graph_input.name, graph_output.name) == (ONNX_INPUT_NAME, ONNX_OUTPUT_NAME)
+    assert (graph_input.name, graph_output.name) == (ENCODER_INPUT, ENCODER_OUTPUT)
     in_dims = graph_input.type.tensor_type.shape.dim
     assert in_dims[0].dim_param and [d.dim_value for d in in_dims[1:]] == [3, SIZE, SIZE]
 
     reference = TorchTeacher(spec, CPU)
-    for batch in (1, 3):  # exported with batch 2: other batch sizes must work
+    for batch in (1, 3):  # parity-checked at batch 2 on export: other sizes must work too
         images = torch.randn(batch, 3, SIZE, SIZE)
         ours = teacher(images)
         assert ours.shape == (batch, 256, 4, 4) and ours.dtype == torch.float32
@@ -108,7 +118,7 @@ def test_onnxruntime_teacher_runs_a_given_onnx_file_and_refuses_other_precisions
     tmp_path: Path,
 ) -> None:
     spec = _spec(seed=1)
-    onnx_file = export_encoder_onnx(spec.build(), tmp_path / "given.onnx", SIZE)
+    onnx_file = _export(spec.build(), tmp_path / "given.onnx").path
     teacher = OnnxRuntimeTeacher(spec, CPU, onnx_path=onnx_file, cache_dir=tmp_path / "cache")
     assert teacher.onnx_path == onnx_file and not (tmp_path / "cache").exists()
     with pytest.raises(ConfigError, match=r"missing\.onnx"):
@@ -124,15 +134,15 @@ def test_failed_export_leaves_no_file(tmp_path: Path) -> None:
 
     dest = tmp_path / "broken.onnx"
     with pytest.raises(Exception, match="cannot trace"):
-        export_encoder_onnx(Broken(), dest, SIZE)
+        _export(Broken(), dest)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt present")
 def test_tensorrt_teacher_explains_what_is_missing_here() -> None:
-    with pytest.raises(TeacherUnavailableError, match=r"'tensorrt' Python package.*--extra"):
+    with pytest.raises(BackendUnavailableError, match=r"'tensorrt' Python package.*--extra"):
         TensorRTTeacher(_spec(), CPU)
-    with pytest.raises(TeacherUnavailableError, match="tensorrt"):
+    with pytest.raises(BackendUnavailableError, match="tensorrt"):
         select_teacher("tensorrt", spec=_spec(), device=CPU)
 
 
