@@ -24,9 +24,10 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from gms_models.errors import GmsError
+from gms_models.train.config import format_lr
 from tasks.caching import write_text_atomic
 from tasks.results import RunRef
-from tasks.specs import PickRule, format_lr
+from tasks.specs import PickRule
 from tasks.tracking import PARENT_TAG, log_artifact, set_tags
 
 if TYPE_CHECKING:

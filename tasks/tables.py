@@ -20,9 +20,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from gms_models.train.config import format_lr
 from tasks.caching import write_text_atomic
 from tasks.results import RunRef, TableFiles
-from tasks.specs import format_lr
 from tasks.tracking import log_artifact
 
 DASH = "–"

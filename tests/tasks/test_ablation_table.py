@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from tasks.specs import format_lr
+from gms_models.train.config import format_lr
 from tasks.tables import (
     AblationRow,
     failure_status,
