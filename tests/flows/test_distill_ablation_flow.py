@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from flows.params import DistillAblationParams, SegmentEvalParams
+from flows.params import DistillAblationParams, PickParams, SegmentEvalParams
 from gms_models.train.config import Arm, DistillSettings
 from tasks.caching import code_version
 from tasks.specs import DataSpec, EvalSpec, ExportSpec, TeacherSource, TrackingSpec
@@ -134,8 +134,8 @@ def test_pick_flow_reads_the_newest_ablation_and_answers_the_same_twice(second_r
     from flows.pick import pick
 
     tracking = TrackingSpec(runs_dir=Path(second_run.tables.markdown).parents[1])
-    first = pick(tracking=tracking)
-    again = pick(tracking=tracking)
+    first = pick(PickParams(tracking=tracking))
+    again = pick(PickParams(tracking=tracking))
     assert first.parent_run_id == second_run.parent_run_id
     assert (first.arm, first.version) == (again.arm, again.version) == ("gmf_2282", first.version)
     client = MlflowClient(second_run.tracking_uri)
