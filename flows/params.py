@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from gms_models.classify import ClassifyConfig
-from gms_models.errors import ConfigError
+from gms_models.errors import ConfigError, validate
 from gms_models.train.config import (
     Arm,
     Arms,
@@ -21,7 +21,6 @@ from gms_models.train.config import (
     RunName,
     merge_layers,
     read_yaml_mapping,
-    validate,
 )
 from tasks.specs import (
     DataSpec,

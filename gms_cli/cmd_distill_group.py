@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_cli.model_options import model_options
-from gms_models.errors import ConfigError
+from gms_models.errors import ConfigError, validate
 from gms_models.train.config import (
     Arm,
     Arms,
@@ -26,7 +26,6 @@ from gms_models.train.config import (
     arm_config,
     format_lr,
     read_yaml_mapping,
-    validate,
 )
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -23,11 +23,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
-from gms_models.errors import ConfigError
+from gms_models.errors import ConfigError, validate
 from gms_models.teacher.select import BackendName, PrecisionChoice
 
 AmpChoice = Literal["auto", "off", "bf16", "fp16"]
@@ -35,7 +34,6 @@ OptimizerName = Literal["adam", "adamw"]
 ScheduleName = Literal["constant", "cosine"]
 OnError = Literal["fail", "skip"]
 RunName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
-Model = TypeVar("Model", bound=BaseModel)
 
 #: Fields that define the data stream; students sharing all of them can share the teacher pass.
 DATA_RECIPE_FIELDS: tuple[str, ...] = (
@@ -200,18 +198,6 @@ def format_lr(lr: float) -> str:
     mantissa, exponent = f"{lr:.3e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}e{int(exponent)}"
-
-
-def validate(model: type[Model], values: Any, what: str) -> Model:
-    """``model`` from ``values``; errors become one :class:`ConfigError` naming each bad field."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid {what}: {problems}") from None
 
 
 def read_yaml_mapping(path: Path, section: str | None = None) -> dict[str, Any]:
