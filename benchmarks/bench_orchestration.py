@@ -92,20 +92,14 @@ def flow_arm(args: argparse.Namespace, data: Path, teacher: Path, runs: Path, st
     """The same arm as the ``distill`` flow; returns its wall time in seconds."""
     from flows.distill_ablation import distill
     from flows.params import DistillParams
-    from tasks.specs import (
-        ArmOverride,
-        DataSpec,
-        EvalSpec,
-        ExportSpec,
-        TeacherSource,
-        TrackingSpec,
-        TrainSpec,
-    )
+    from gms_models.train.config import Arm, DistillSettings
+    from tasks.specs import DataSpec, EvalSpec, ExportSpec, TeacherSource, TrackingSpec
 
     params = DistillParams(
         experiment="bench-orchestration",
-        arm=ArmOverride(arch=args.arch),
-        train=TrainSpec(
+        arm=args.arch,
+        arms={args.arch: Arm()},
+        train=DistillSettings(
             img_size=args.img_size, batch_size=2, epochs=args.epochs, num_workers=0, device="cpu"
         ),
         export=ExportSpec(decoder=False),
@@ -122,7 +116,7 @@ def flow_arm(args: argparse.Namespace, data: Path, teacher: Path, runs: Path, st
         torch_threads=args.threads,
     )
     started = time.perf_counter()
-    distill(**params.flow_kwargs())
+    distill(params)
     return time.perf_counter() - started
 
 

@@ -1,10 +1,14 @@
-"""What every flow does first (threads, code version, tracking store) and how it reads the
-outcome of a task future without letting one failure stop the others."""
+"""What every flow does first (threads, code version, tracking store), its MLflow parent run
+with one child run per part (:func:`fan_out`), and how it reads the outcome of a task future
+without letting one failure stop the others."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
@@ -12,7 +16,17 @@ from prefect.runtime import flow_run
 from flows.params import FlowParams
 from tasks.caching import CodeVersion, code_version
 from tasks.devices import torch_threads
-from tasks.tracking import resolve_tracking_uri
+from tasks.results import DataInfo, RunRef
+from tasks.tracking import (
+    ensure_experiment,
+    finish_run,
+    log_params,
+    parent_run,
+    provenance_tags,
+    resolve_tracking_uri,
+    set_tags,
+    start_run,
+)
 
 TABLES_DIR = "tables"
 
@@ -42,6 +56,40 @@ def setup_flow(params: FlowParams) -> FlowSetup:
 def parent_run_name(flow: str) -> str:
     """``<flow> <Prefect flow-run name>`` (just the flow name outside Prefect)."""
     return f"{flow} {flow_run.name}" if flow_run.name else flow
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """A flow run's MLflow parent run and one child run per part (arm, family)."""
+
+    experiment_id: str
+    parent: RunRef
+    children: dict[str, RunRef]
+
+    def finish(self, name: str, status: str, ok: bool, **tags: str) -> None:
+        """Close child ``name`` with its ``gms.status`` (and ``tags``)."""
+        set_tags(self.children[name], {"gms.status": status, **tags})
+        finish_run(self.children[name], ok=ok)
+
+
+@contextmanager
+def fan_out(
+    setup: FlowSetup,
+    flow: str,
+    experiment: str,
+    data: DataInfo | None,
+    params: Mapping[str, Any],
+    children: Sequence[str],
+) -> Iterator[FanOut]:
+    """The parent run of ``flow`` in ``experiment`` (``params`` logged on it) and a child run
+    per name of ``children``, all tagged with their provenance."""
+    uri = setup.tracking_uri
+    experiment_id = ensure_experiment(uri, experiment, setup.runs_dir)
+    tags = provenance_tags(setup.code, data, flow)
+    with parent_run(uri, experiment_id, parent_run_name(flow), tags) as parent:
+        log_params(parent, params)
+        runs = {name: start_run(uri, experiment_id, name, tags, parent=parent) for name in children}
+        yield FanOut(experiment_id, parent, runs)
 
 
 def failure_of(future: PrefectFuture | None) -> str | None:

@@ -19,45 +19,26 @@ fails fails its arms only; a student whose loss goes non-finite fails alone. The
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture
 from pydantic import BaseModel
 
-from flows.common import FlowSetup, failure_of, parent_run_name, setup_flow
-from flows.params import ArmGrid, DistillAblationParams, DistillParams
+from flows.common import FlowSetup, failure_of, fan_out, setup_flow
+from flows.params import DistillAblationParams, DistillParams
 from gms_models.tables import AblationRow, failure_status
+from gms_models.train import DistillConfig
 from tasks.data import prepare_data
-from tasks.distill import GroupOutputs, distill_config, distill_group_task, distilled_arm
+from tasks.distill import GroupOutputs, distill_configs, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
 from tasks.export import export_arm
 from tasks.results import DataInfo, RunRef, TableFiles, TeacherInfo
 from tasks.selection import PickOutputs, pick_encoder
-from tasks.specs import (
-    ArmOverride,
-    ArmSpec,
-    DataSpec,
-    EvalSpec,
-    ExportSpec,
-    PickRule,
-    TeacherSource,
-    TrackingSpec,
-    TrainSpec,
-)
+from tasks.specs import PickRule
 from tasks.tables import TABLE2_STEM, write_ablation_table
 from tasks.teacher import prepare_teacher
-from tasks.tracking import (
-    ensure_experiment,
-    finish_run,
-    log_metrics,
-    log_params,
-    parent_run,
-    provenance_tags,
-    set_tags,
-    start_run,
-)
+from tasks.tracking import log_metrics, log_params
 
 
 class AblationSummary(BaseModel):
@@ -78,47 +59,38 @@ class ArmGroup:
     """Arms trained together by one task, on ``device``."""
 
     label: str
-    arms: tuple[ArmSpec, ...]
+    arms: tuple[DistillConfig, ...]
     device: str
 
     @property
     def description(self) -> str:
         """``g1: gmf_2282, resnet18`` (the table's Group column)."""
-        return f"{self.label}: {', '.join(a.name for a in self.arms)}"
+        return f"{self.label}: {', '.join(a.run_name for a in self.arms)}"
 
 
-def group_arms(
-    arms: list[ArmSpec],
-    train: TrainSpec,
-    data: DataInfo,
-    teacher: TeacherInfo,
-    runs_dir: Path,
-    *,
-    together: bool = True,
-) -> list[ArmGroup]:
+def group_arms(arms: list[DistillConfig], device: str, *, together: bool = True) -> list[ArmGroup]:
     """The training groups of ``arms``, labelled g1, g2, ... in order of first arm.
 
     With ``together``, arms sharing a data recipe form a group, split to fit the devices of
-    ``train.device`` by memory estimate and given one of them; an arm whose arch is not in the
+    ``device`` by memory estimate and given one of them; an arm whose arch is not in the
     encoder registry gets a group of its own (its task fails with the registry's message). Without,
-    every arm is a group of its own on ``train.device``.
+    every arm is a group of its own on ``device``.
     """
     from gms_models.registry import list_encoders
     from gms_models.train import detect_devices, group_by_recipe, pack_groups
 
     if not together:
-        parts = [((arm,), train.device) for arm in arms]
+        parts = [((arm,), device) for arm in arms]
     else:
         known = set(list_encoders())
-        by_name = {arm.name: arm for arm in arms}
-        configs = [
-            distill_config(arm, train, data, teacher, runs_dir) for arm in arms if arm.arch in known
-        ]
-        packed = pack_groups(group_by_recipe(configs), detect_devices(train.device))
+        by_name = {arm.run_name: arm for arm in arms}
+        packed = pack_groups(
+            group_by_recipe([arm for arm in arms if arm.arch in known]), detect_devices(device)
+        )
         parts = [(tuple(by_name[n] for n in a.names), a.device.name) for a in packed]
-        parts += [((arm,), train.device) for arm in arms if arm.arch not in known]
-        order = {arm.name: i for i, arm in enumerate(arms)}
-        parts.sort(key=lambda part: order[part[0][0].name])
+        parts += [((arm,), device) for arm in arms if arm.arch not in known]
+        order = {arm.run_name: i for i, arm in enumerate(arms)}
+        parts.sort(key=lambda part: order[part[0][0].run_name])
     return [
         ArmGroup(f"g{i}", members, device) for i, (members, device) in enumerate(parts, start=1)
     ]
@@ -126,7 +98,7 @@ def group_arms(
 
 @dataclass
 class ArmFutures:
-    arm: ArmSpec
+    arm: DistillConfig
     group: ArmGroup
     run: RunRef
     trained: PrefectFuture
@@ -148,22 +120,21 @@ def submit_group(
     trained = distill_group_task.submit(
         group.label,
         list(group.arms),
-        params.train,
         data,
         teacher,
         setup.runs_dir,
         setup.code,
-        runs={arm.name: runs[arm.name] for arm in group.arms},
+        runs={arm.run_name: runs[arm.run_name] for arm in group.arms},
         profile_img_size=params.evaluate.profile_img_size,
         device=group.device,
     )
     submitted = []
     for arm in group.arms:
-        run = runs[arm.name]
-        distilled = distilled_arm.submit(trained, arm, teacher, run=run)
+        run = runs[arm.run_name]
+        distilled = distilled_arm.submit(trained, arm.run_name, teacher, run=run)
         exported = None
         if params.export.enabled:
-            exported = export_arm.with_options(task_run_name=f"export-{arm.name}").submit(
+            exported = export_arm.with_options(task_run_name=f"export-{arm.run_name}").submit(
                 distilled,
                 teacher,
                 params.export,
@@ -174,7 +145,7 @@ def submit_group(
                 run=run,
                 device=params.train.device,
             )
-        evaluated = evaluate_arm.with_options(task_run_name=f"evaluate-{arm.name}").submit(
+        evaluated = evaluate_arm.with_options(task_run_name=f"evaluate-{arm.run_name}").submit(
             distilled,
             teacher,
             data,
@@ -192,7 +163,7 @@ def arm_row(futures: ArmFutures) -> AblationRow:
     """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
     arm = futures.arm
     row = AblationRow(
-        model=arm.name,
+        model=arm.run_name,
         arch=arm.arch,
         lr=arm.lr,
         epochs=arm.epochs,
@@ -226,20 +197,15 @@ def arm_row(futures: ArmFutures) -> AblationRow:
     return row
 
 
-def arm_knobs(params: DistillAblationParams, teacher: TeacherInfo) -> dict[str, object]:
-    """The knobs every arm shares, logged on each child run before it starts (so a failed arm
-    still shows what it was)."""
-    train = params.train
+def arm_params(arm: DistillConfig, teacher: TeacherInfo) -> dict[str, object]:
+    """What an arm is, logged on its child run before it starts (so a failed arm still shows
+    it); its work folder and device come with its results."""
     return {
-        "img_size": train.img_size,
-        "teacher_size": train.teacher_size or train.img_size,
-        "batch_size": train.batch_size,
-        "seed": train.seed,
-        "teacher_backend": teacher.backend,
+        **arm.model_dump(mode="json", exclude={"out_dir", "device"}),
+        "arm": arm.run_name,
         "teacher_source": teacher.source,
         "teacher_random": teacher.random,
         "teacher_sha256": teacher.sha256,
-        **train.options,
     }
 
 
@@ -249,7 +215,7 @@ def _notes(
     train = params.train
     notes = [
         f"Setup: student input {train.img_size}, "
-        f"teacher input {train.teacher_size or train.img_size}, "
+        f"teacher input {train.teacher_size}, "
         f"batch {train.batch_size}, seed {train.seed}; teacher {teacher.source} "
         f"(sha256 {teacher.sha256[:12]}); data {data.root}.",
         f"mIoU: box prompts on {data.coco_annotations.name}"
@@ -291,59 +257,38 @@ def run_ablation(
     setup = setup_flow(params)
     train = params.train
     data = prepare_data(params.data, setup.runs_dir)
-    teacher = prepare_teacher(
-        params.teacher,
-        setup.runs_dir,
-        img_size=train.teacher_size or train.img_size,
-        device=train.device,
-        batch_size=train.batch_size,
-    )
-    arms = params.arms.resolve(train)
+    teacher = prepare_teacher(params.teacher, setup.runs_dir, train)
+    arms = distill_configs(params.arms, train, data, teacher, setup.runs_dir)
     reference = resolve_reference(params.evaluate, teacher)
-    uri = setup.tracking_uri
-    experiment_id = ensure_experiment(uri, params.experiment, setup.runs_dir)
-    tags = provenance_tags(setup.code, data, flow_name)
-    with parent_run(uri, experiment_id, parent_run_name(flow_name), tags) as parent:
-        log_params(parent, params.model_dump(mode="json"))
-        log_params(
-            parent,
-            {
-                "arm_names": ",".join(a.name for a in arms),
-                "eval_reference": reference,
-                "teacher_random": teacher.random,
-                "teacher_sha256": teacher.sha256,
-            },
-        )
-        runs = {
-            arm.name: start_run(uri, experiment_id, arm.name, tags, parent=parent) for arm in arms
-        }
-        knobs = arm_knobs(params, teacher)
+    logged = {
+        **params.model_dump(mode="json"),
+        "arm_names": ",".join(params.arms),
+        "eval_reference": reference,
+        "teacher_random": teacher.random,
+        "teacher_sha256": teacher.sha256,
+    }
+    with fan_out(setup, flow_name, params.experiment, data, logged, list(params.arms)) as runs:
         for arm in arms:
-            log_params(
-                runs[arm.name], {**knobs, **arm.model_dump(exclude={"name"}), "arm": arm.name}
-            )
+            log_params(runs.children[arm.run_name], arm_params(arm, teacher))
         teacher_eval = None
         if params.evaluate.evaluate_teacher and reference == "gt":
             teacher_eval = evaluate_teacher.submit(
-                teacher, data, params.evaluate, train.teacher_size or train.img_size,
-                setup.runs_dir, setup.code, run=parent, device=train.device,
+                teacher, data, params.evaluate, train.teacher_size,
+                setup.runs_dir, setup.code, run=runs.parent, device=train.device,
             )  # fmt: skip
-        groups = group_arms(
-            arms, train, data, teacher, setup.runs_dir, together=params.train_together
-        )
+        groups = group_arms(arms, train.device, together=params.train_together)
         logger.info("training groups: %s", "; ".join(g.description for g in groups))
         submitted = [
             futures
             for group in groups
-            for futures in submit_group(group, runs, params, data, teacher, setup)
+            for futures in submit_group(group, runs.children, params, data, teacher, setup)
         ]
         progress = create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
         rows = [_teacher_row(teacher_eval, reference)]
         for done, futures in enumerate(submitted, start=1):
             row = arm_row(futures)
             rows.append(row)
-            set_tags(futures.run, {"gms.status": row.status})
-            finish_run(futures.run, ok=row.ok)
+            runs.finish(row.model, row.status, ok=row.ok)
             update_progress_artifact(progress, 100.0 * done / len(submitted))
             logger.info("arm %s: %s", row.model, row.status)
         runtimes = list(params.evaluate.latency_runtimes)
@@ -355,16 +300,19 @@ def run_ablation(
             pareto_runtime,
             setup.tables_dir,
             _notes(params, teacher, data, reference),
-            run=parent,
+            run=runs.parent,
             stem=table_stem,
         )
         champion = None
         finished = [r for r in rows if r.role == "S" and r.ok]
-        log_metrics(parent, {"arms_ok": len(finished), "arms_failed": len(arms) - len(finished)})
+        log_metrics(
+            runs.parent, {"arms_ok": len(finished), "arms_failed": len(arms) - len(finished)}
+        )
         if params.pick is not None and finished:
             picked = pick_encoder.submit(
-                uri, params.experiment, params.pick, params.export.register_model or "",
-                setup.tables_dir, parent_run_id=parent.run_id, log_to=parent,
+                setup.tracking_uri, params.experiment, params.pick,
+                params.export.register_model or "", setup.tables_dir,
+                parent_run_id=runs.parent.run_id, log_to=runs.parent,
             )  # fmt: skip
             reason = failure_of(picked)
             if reason is None:
@@ -377,8 +325,8 @@ def run_ablation(
             )
     return AblationSummary(
         experiment=params.experiment,
-        tracking_uri=uri,
-        parent_run_id=parent.run_id,
+        tracking_uri=setup.tracking_uri,
+        parent_run_id=runs.parent.run_id,
         rows=rows,
         tables=tables,
         champion=champion,
@@ -391,49 +339,18 @@ def run_ablation(
 
 
 @flow(name="distill-ablation")
-def distill_ablation(
-    experiment: str = "table2-distill-ablation",
-    arms: ArmGrid = ArmGrid(),
-    train: TrainSpec = TrainSpec(),
-    export: ExportSpec = ExportSpec(),
-    evaluate: EvalSpec = EvalSpec(),
-    pick: PickRule | None = PickRule(),
-    data: DataSpec = DataSpec(),
-    teacher: TeacherSource = TeacherSource(),
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
-    train_together: bool = True,
-) -> AblationSummary:
+def distill_ablation(params: DistillAblationParams = DistillAblationParams()) -> AblationSummary:
     """Table 2: distil, export and evaluate every arm; write the table and the Pareto plot;
     pick the champion (see :mod:`flows.distill_ablation`)."""
-    params = DistillAblationParams(
-        experiment=experiment, arms=arms, train=train, export=export, evaluate=evaluate,
-        pick=pick, data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
-        train_together=train_together,
-    )  # fmt: skip
     return run_ablation(params, flow_name="distill-ablation", table_stem=TABLE2_STEM)
 
 
 @flow(name="distill")
-def distill(
-    experiment: str = "distill",
-    arm: ArmOverride = ArmOverride(arch="gmf_2282"),
-    train: TrainSpec = TrainSpec(),
-    export: ExportSpec = ExportSpec(),
-    evaluate: EvalSpec = EvalSpec(),
-    data: DataSpec = DataSpec(),
-    teacher: TeacherSource = TeacherSource(),
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
-) -> AblationSummary:
+def distill(params: DistillParams = DistillParams()) -> AblationSummary:
     """One arm: distil, export, evaluate, with its one-row table."""
-    params = DistillParams(
-        experiment=experiment, arm=arm, train=train, export=export, evaluate=evaluate,
-        data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
-    )  # fmt: skip
     ablation = DistillAblationParams(
         experiment=params.experiment,
-        arms=ArmGrid(archs=[], extra=[params.arm]),
+        arms={params.arm: params.arms[params.arm]},
         train=params.train,
         export=params.export,
         evaluate=params.evaluate.model_copy(update={"evaluate_teacher": False}),
@@ -443,5 +360,4 @@ def distill(
         tracking=params.tracking,
         torch_threads=params.torch_threads,
     )
-    name = ablation.arms.resolve(ablation.train)[0].name
-    return run_ablation(ablation, flow_name="distill", table_stem=f"distill_{name}")
+    return run_ablation(ablation, flow_name="distill", table_stem=f"distill_{params.arm}")

@@ -8,22 +8,11 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from flows.common import failure_of, parent_run_name, setup_flow
+from flows.common import failure_of, fan_out, setup_flow
 from flows.params import EncoderSelectionParams
-from gms_models.classify import ClassifyConfig
 from tasks.classify import classify_family, write_selection_table
 from tasks.data import prepare_data
 from tasks.results import TableFiles
-from tasks.specs import DataSpec, TrackingSpec
-from tasks.tracking import (
-    ensure_experiment,
-    finish_run,
-    log_params,
-    parent_run,
-    provenance_tags,
-    set_tags,
-    start_run,
-)
 
 
 class SelectionSummary(BaseModel):
@@ -38,20 +27,14 @@ class SelectionSummary(BaseModel):
 def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
     logger = get_run_logger()
     setup = setup_flow(params)
-    uri = setup.tracking_uri
     data = prepare_data(params.data, setup.runs_dir)
-    experiment_id = ensure_experiment(uri, params.experiment, setup.runs_dir)
-    tags = provenance_tags(setup.code, data, "encoder-selection")
     config = params.classify
-    with parent_run(uri, experiment_id, parent_run_name("encoder-selection"), tags) as parent:
-        log_params(parent, params.model_dump(mode="json"))
-        runs = {
-            slug: start_run(uri, experiment_id, slug, tags, parent=parent)
-            for slug in config.families
-        }
+    logged = params.model_dump(mode="json")
+    flow = "encoder-selection"
+    with fan_out(setup, flow, params.experiment, data, logged, config.families) as runs:
         futures = {
             slug: classify_family.submit(
-                slug, config, data, setup.runs_dir, setup.code, run=runs[slug]
+                slug, config, data, setup.runs_dir, setup.code, run=runs.children[slug]
             )
             for slug in config.families
         }
@@ -60,20 +43,20 @@ def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
             reason = failure_of(futures[slug])
             if reason is None:
                 results.append(futures[slug].result().result)
+                runs.finish(slug, "ok", ok=True)
             else:
                 failed[slug] = reason
-                set_tags(runs[slug], {"gms.status": f"failed: {reason[:200]}"})
+                runs.finish(slug, f"failed: {reason[:200]}", ok=False)
                 logger.error("%s failed: %s", slug, reason)
-            finish_run(runs[slug], ok=reason is None)
         if not results:
             raise RuntimeError(f"every family failed: {failed}")
         tables = write_selection_table(
-            results, setup.tables_dir, config.compare_with_paper, run=parent
+            results, setup.tables_dir, config.compare_with_paper, run=runs.parent
         )
     return SelectionSummary(
         experiment=params.experiment,
-        tracking_uri=uri,
-        parent_run_id=parent.run_id,
+        tracking_uri=setup.tracking_uri,
+        parent_run_id=runs.parent.run_id,
         families=[str(r["slug"]) for r in results],
         failed=failed,
         tables=tables,
@@ -82,15 +65,7 @@ def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
 
 @flow(name="encoder-selection")
 def encoder_selection(
-    experiment: str = "table1-encoder-selection",
-    classify: ClassifyConfig = ClassifyConfig(),
-    data: DataSpec = DataSpec(),
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
+    params: EncoderSelectionParams = EncoderSelectionParams(),
 ) -> SelectionSummary:
     """Table 1: the encoder families as MALSD classifiers."""
-    params = EncoderSelectionParams(
-        experiment=experiment, classify=classify, data=data, tracking=tracking,
-        torch_threads=torch_threads,
-    )  # fmt: skip
     return run_encoder_selection(params)

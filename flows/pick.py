@@ -10,7 +10,6 @@ from flows.common import setup_flow
 from flows.params import PickParams
 from tasks.results import RunRef
 from tasks.selection import PickError, PickOutputs, latest_parent_run, pick_encoder
-from tasks.specs import PickRule, TrackingSpec
 
 
 def run_pick(params: PickParams) -> PickOutputs:
@@ -36,17 +35,6 @@ def run_pick(params: PickParams) -> PickOutputs:
 
 
 @flow(name="pick")
-def pick(
-    experiment: str = "table2-distill-ablation",
-    ablation_run_id: str | None = None,
-    rule: PickRule = PickRule(),
-    model_name: str = "gms-encoder",
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
-) -> PickOutputs:
+def pick(params: PickParams = PickParams()) -> PickOutputs:
     """Pick the champion encoder of an ablation run by the stated rule."""
-    params = PickParams(
-        experiment=experiment, ablation_run_id=ablation_run_id, rule=rule,
-        model_name=model_name, tracking=tracking, torch_threads=torch_threads,
-    )  # fmt: skip
     return run_pick(params)

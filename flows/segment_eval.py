@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from flows.common import failure_of, parent_run_name, setup_flow
+from flows.common import failure_of, fan_out, setup_flow
 from flows.params import SegmentEvalParams
 from gms_models.errors import GmsError
 from gms_models.tables import SegmentRow, failure_status
@@ -22,19 +22,9 @@ from tasks.data import prepare_data
 from tasks.evaluate import evaluate_points
 from tasks.results import TableFiles
 from tasks.selection import latest_parent_run
-from tasks.specs import DataSpec, TeacherSource, TrackingSpec
 from tasks.tables import write_segment_table
 from tasks.teacher import prepare_teacher
-from tasks.tracking import (
-    PARENT_TAG,
-    ensure_experiment,
-    finish_run,
-    log_params,
-    parent_run,
-    provenance_tags,
-    set_tags,
-    start_run,
-)
+from tasks.tracking import PARENT_TAG
 
 CHECKPOINT_ARTIFACT = "checkpoint/student.pt"
 DOWNLOADS = "downloads"
@@ -129,11 +119,9 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
         notes.append(
             "**The teacher has random weights**: these numbers only show that the pipeline runs."
         )
-    experiment_id = ensure_experiment(uri, params.experiment, setup.runs_dir)
-    tags = provenance_tags(setup.code, data, "segment-eval")
-    with parent_run(uri, experiment_id, parent_run_name("segment-eval"), tags) as parent:
-        log_params(parent, {**params.model_dump(mode="json"), "ablation_run_id": ablation_run})
-        runs = {s.arm: start_run(uri, experiment_id, s.arm, tags, parent=parent) for s in students}
+    logged = {**params.model_dump(mode="json"), "ablation_run_id": ablation_run}
+    arms = [s.arm for s in students]
+    with fan_out(setup, "segment-eval", params.experiment, data, logged, arms) as runs:
         futures = {
             s.arm: evaluate_points.submit(
                 s.arm,
@@ -144,7 +132,7 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
                 params.grid_images,
                 setup.runs_dir,
                 setup.code,
-                run=runs[s.arm],
+                run=runs.children[s.arm],
                 device=params.device,
             )
             for s in students
@@ -165,20 +153,21 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
                     miou=None,
                     status=failure_status("evaluate", reason),
                 )
-            set_tags(
-                runs[student.arm],
-                {"gms.status": row.status, "gms.ablation_arm_run": student.run_id},
+            runs.finish(
+                student.arm,
+                row.status,
+                ok=reason is None,
+                **{"gms.ablation_arm_run": student.run_id},
             )
-            finish_run(runs[student.arm], ok=reason is None)
             rows.append(row)
             logger.info("%s: %s", student.arm, row.status)
-        tables = write_segment_table(rows, setup.tables_dir, notes, run=parent)
+        tables = write_segment_table(rows, setup.tables_dir, notes, run=runs.parent)
         if all(r.miou is None for r in rows):
             raise RuntimeError(f"every arm failed; see {tables.markdown}")
     return SegmentEvalSummary(
         experiment=params.experiment,
         tracking_uri=uri,
-        parent_run_id=parent.run_id,
+        parent_run_id=runs.parent.run_id,
         ablation_run_id=ablation_run,
         rows=rows,
         tables=tables,
@@ -186,22 +175,6 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
 
 
 @flow(name="segment-eval")
-def segment_eval(
-    experiment: str = "table3-segment-eval",
-    ablation_experiment: str = "table2-distill-ablation",
-    ablation_run_id: str | None = None,
-    arms: list[str] | None = None,
-    grid_images: int = 2,
-    device: str = "auto",
-    data: DataSpec = DataSpec(),
-    teacher: TeacherSource = TeacherSource(),
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
-) -> SegmentEvalSummary:
+def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEvalSummary:
     """Table 3: point-prompt mIoU on MALSD of an ablation's students against the teacher."""
-    params = SegmentEvalParams(
-        experiment=experiment, ablation_experiment=ablation_experiment,
-        ablation_run_id=ablation_run_id, arms=arms, grid_images=grid_images, device=device,
-        data=data, teacher=teacher, tracking=tracking, torch_threads=torch_threads,
-    )  # fmt: skip
     return run_segment_eval(params)

@@ -11,13 +11,7 @@ from flows.distill_ablation import AblationSummary
 from flows.distill_ablation import distill_ablation as distill_ablation_flow
 from flows.encoder_selection import SelectionSummary
 from flows.encoder_selection import encoder_selection as encoder_selection_flow
-from flows.params import (
-    DistillAblationParams,
-    EncoderSelectionParams,
-    PickParams,
-    SegmentEvalParams,
-    StudyParams,
-)
+from flows.params import DataParams, DistillAblationParams, StudyParams, TeacherParams
 from flows.pick import pick as pick_flow
 from flows.prepare import data as data_flow
 from flows.prepare import teacher as teacher_flow
@@ -25,7 +19,6 @@ from flows.segment_eval import SegmentEvalSummary
 from flows.segment_eval import segment_eval as segment_eval_flow
 from tasks.results import DataInfo, TeacherInfo
 from tasks.selection import PickOutputs
-from tasks.specs import DataSpec, TeacherSource, TrackingSpec
 
 
 class StudySummary(BaseModel):
@@ -39,54 +32,27 @@ class StudySummary(BaseModel):
 
 
 @flow(name="study")
-def study(
-    data: DataSpec = DataSpec(),
-    teacher: TeacherSource = TeacherSource(),
-    distill_ablation: DistillAblationParams = DistillAblationParams(pick=None),
-    segment_eval: SegmentEvalParams = SegmentEvalParams(),
-    encoder_selection: EncoderSelectionParams | None = EncoderSelectionParams(),
-    pick: PickParams = PickParams(),
-    tracking: TrackingSpec = TrackingSpec(),
-    torch_threads: int | None = None,
-) -> StudySummary:
+def study(params: StudyParams = StudyParams()) -> StudySummary:
     """The study end to end (see :mod:`flows.study`)."""
-    params = StudyParams(
-        data=data, teacher=teacher, distill_ablation=distill_ablation, segment_eval=segment_eval,
-        encoder_selection=encoder_selection, pick=pick, tracking=tracking,
-        torch_threads=torch_threads,
-    )  # fmt: skip
     logger = get_run_logger()
     ablation_params: DistillAblationParams = params.part("distill_ablation")
-    train = ablation_params.train
-    data_info = data_flow(params.data, params.tracking, params.torch_threads)
+    shared = {"tracking": params.tracking, "torch_threads": params.torch_threads}
+    data_info = data_flow(DataParams(data=params.data, **shared))
     teacher_info = teacher_flow(
-        params.teacher,
-        train.teacher_size or train.img_size,
-        train.device,
-        train.batch_size,
-        params.tracking,
-        params.torch_threads,
+        TeacherParams(teacher=params.teacher, train=ablation_params.train, **shared)
     )
-    ablation = distill_ablation_flow(**ablation_params.flow_kwargs())
+    ablation = distill_ablation_flow(ablation_params)
+    from_ablation = {"ablation_run_id": ablation.parent_run_id}
     segment = segment_eval_flow(
-        **params.part("segment_eval")
-        .model_copy(
-            update={
-                "ablation_run_id": ablation.parent_run_id,
-                "ablation_experiment": ablation.experiment,
-            }
+        params.part("segment_eval").model_copy(
+            update={**from_ablation, "ablation_experiment": ablation.experiment}
         )
-        .flow_kwargs()
     )
     selection = None
     if params.encoder_selection is not None:
-        selection = encoder_selection_flow(**params.part("encoder_selection").flow_kwargs())
+        selection = encoder_selection_flow(params.part("encoder_selection"))
     champion = pick_flow(
-        **params.part("pick")
-        .model_copy(
-            update={"ablation_run_id": ablation.parent_run_id, "experiment": ablation.experiment}
-        )
-        .flow_kwargs()
+        params.part("pick").model_copy(update={**from_ablation, "experiment": ablation.experiment})
     )
     logger.info(
         "champion: %s (%s@%s, version %s)",

@@ -3,61 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from gms_cli.model_options import model_options
+from gms_models.train.config import DistillConfig
 
+#: The DistillConfig fields that are options of ``gms distill``.
+DISTILL_OPTIONS = (
+    "arch", "name", "images", "teacher", "teacher_backend", "epochs", "batch_size", "lr",
+    "img_size", "teacher_size", "out_dir", "resume", "seed", "on_error", "num_workers", "device",
+)  # fmt: skip
+
+
+@model_options(DistillConfig, DISTILL_OPTIONS, flags={"out_dir": "--out"})
 def distill_command(
-    arch: Annotated[
-        str | None, typer.Option(help="Student encoder registry name, e.g. gmf_2282.")
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(help="Run name (e.g. gmf_2282-lr1e-3). (default: the arch)"),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option(help="Folder of training images (searched recursively).")
-    ] = None,
-    teacher: Annotated[
-        Path | None, typer.Option(help="Teacher checkpoint in the mobile_sam.pt layout.")
-    ] = None,
-    teacher_backend: Annotated[
-        Literal["auto", "torch", "onnxruntime", "tensorrt"] | None,
-        typer.Option(
-            help="Teacher runtime; auto = tensorrt on CUDA if installed, else onnxruntime, "
-            "else torch. (default: auto)",
-        ),
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs. (default: 13)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size. (default: 8)")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate. (default: 3e-4)")] = None,
-    img_size: Annotated[
-        int | None, typer.Option(help="Student input side. (default: 1024)")
-    ] = None,
-    teacher_size: Annotated[
-        int | None, typer.Option(help="Teacher input side. (default: --img-size)")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Run folder. (default: runs/distill/<name>)")
-    ] = None,
-    resume: Annotated[
-        bool | None, typer.Option("--resume", help="Continue from <out>/last.pt.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed. (default: 0)")] = None,
-    on_error: Annotated[
-        Literal["fail", "skip"] | None,
-        typer.Option(
-            help="Unreadable images: stop, or skip and report them. (default: fail)",
-        ),
-    ] = None,
-    num_workers: Annotated[
-        int | None, typer.Option(help="Data-loader worker processes. (default: 2)")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="auto, cpu, cuda or cuda:N. (default: auto)")
-    ] = None,
+    overrides: dict[str, Any],
     config: Annotated[
         Path | None,
         typer.Option(
@@ -73,32 +36,13 @@ def distill_command(
     <out>/features/epoch_NNN.png (teacher vs student feature maps). To train several students
     over one teacher pass, see `gms distill-group`.
     """
-    from gms_models.train import DistillConfig, distill
+    from gms_models.train import distill
 
-    overrides: dict[str, Any] = {
-        "arch": arch,
-        "name": name,
-        "images": images,
-        "teacher": teacher,
-        "teacher_backend": teacher_backend,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "img_size": img_size,
-        "teacher_size": teacher_size,
-        "out_dir": out,
-        "resume": resume,
-        "seed": seed,
-        "on_error": on_error,
-        "num_workers": num_workers,
-        "device": device,
-    }
     if config is not None:
         section = _config_section(config)
         run_config = DistillConfig.from_yaml(config, section=section, overrides=overrides)
     else:
-        given = {k: v for k, v in overrides.items() if v is not None}
-        run_config = DistillConfig.from_mapping(given, source="the command line")
+        run_config = DistillConfig.from_mapping(overrides, source="the command line")
     (result,) = distill([run_config], progress=progress, raise_if_all_failed=True)
     console = Console(soft_wrap=True)
     console.print(f"student checkpoint: {result.checkpoint}")
@@ -114,13 +58,14 @@ def distill_command(
 
 def _config_section(path: Path) -> str | None:
     """``distill`` when the YAML file has such a section (params.yaml), else None."""
-    import yaml
+    from gms_models.errors import ConfigError
+    from gms_models.train.config import read_yaml_mapping
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml_mapping(path)
+    except ConfigError:
         return None  # DistillConfig.from_yaml reports the problem with the file
-    return "distill" if isinstance(data, dict) and "distill" in data else None
+    return "distill" if "distill" in data else None
 
 
 def register(app: typer.Typer) -> None:

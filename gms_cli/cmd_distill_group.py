@@ -1,102 +1,92 @@
 """``gms distill-group``: distil several students at once, one teacher pass per batch for all.
 
-Arms come from ``--arm`` options or from the ``arms`` list of a YAML file; the other options (or
-the file's top-level fields) are shared. Arms are grouped by data recipe, the groups packed onto
-the devices by memory estimate, and each part trained in one run over one data stream.
+Arms come from ``--arm`` options or from the ``arms`` mapping (name → {arch, lr, epochs}) of a
+YAML file; the other options (or the file's top-level fields) are shared. Arms are grouped by
+data recipe, the groups packed onto the devices by memory estimate, and each part trained in one
+run over one data stream.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from gms_models.errors import ConfigError
+from gms_cli.model_options import model_options
+from gms_models.errors import ConfigError, validate
+from gms_models.tables import format_lr
+from gms_models.train.config import (
+    Arm,
+    Arms,
+    DistillConfig,
+    DistillSettings,
+    arm_config,
+    read_yaml_mapping,
+)
 
 if TYPE_CHECKING:
-    from gms_models.train import Assignment, DistillConfig, DistillResult
+    from gms_models.train import Assignment, DistillResult
+
+DEFAULT_LR = DistillSettings.model_fields["lr"].default
+
+
+class GroupFile(BaseModel):
+    """The ``arms`` of a ``--config`` file."""
+
+    arms: Arms
+
 
 GIB = 2**30
-DEFAULT_LR = 3e-4
+#: The DistillSettings fields that are options of ``gms distill-group`` (shared by every arm).
+SHARED_OPTIONS = (
+    "images", "teacher", "teacher_backend", "epochs", "batch_size", "lr", "img_size",
+    "teacher_size", "resume", "seed", "num_workers", "device",
+)  # fmt: skip
 
 
-def format_lr(lr: float) -> str:
-    """``3e-4`` for 0.0003: the mantissa without trailing zeros, the exponent without padding."""
-    mantissa, exponent = f"{lr:e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def parse_arm(spec: str) -> dict[str, Any]:
-    """``[NAME=]ARCH[:LR]`` → the arm's config fields."""
+def parse_arm(spec: str) -> tuple[str | None, Arm]:
+    """``[NAME=]ARCH[:LR]`` → the arm's name (None when not given) and the arm."""
     name, _, rest = spec.rpartition("=")
     arch, _, lr = rest.partition(":")
     if not arch:
         raise ConfigError(f"--arm {spec!r}: expected [NAME=]ARCH[:LR], e.g. gmf_2282:1e-3")
-    arm: dict[str, Any] = {"arch": arch}
-    if name:
-        arm["name"] = name
-    if lr:
-        try:
-            arm["lr"] = float(lr)
-        except ValueError:
-            raise ConfigError(f"--arm {spec!r}: learning rate {lr!r} is not a number") from None
-    return arm
+    try:
+        rate = float(lr) if lr else None
+    except ValueError:
+        raise ConfigError(f"--arm {spec!r}: learning rate {lr!r} is not a number") from None
+    return name or None, validate(Arm, {"arch": arch, "lr": rate}, f"--arm {spec!r}")
 
 
-def name_arms(arms: list[dict[str, Any]], default_lr: float) -> list[dict[str, Any]]:
-    """Give unnamed arms a name: the arch, plus ``-lr<lr>`` when another arm has the same arch."""
-    archs = [arm["arch"] for arm in arms]
-    named = []
-    for arm in arms:
-        if "name" not in arm:
-            name = arm["arch"]
-            if archs.count(arm["arch"]) > 1:
-                name += f"-lr{format_lr(arm.get('lr', default_lr))}"
-            arm = {**arm, "name": name}
-        named.append(arm)
+def name_arms(arms: list[tuple[str | None, Arm]], default_lr: float) -> Arms:
+    """Name unnamed arms: the arch, plus ``-lr<lr>`` when another arm has the same arch."""
+    archs = [arm.arch for _, arm in arms]
+    named: Arms = {}
+    for name, arm in arms:
+        if name is None:
+            name = str(arm.arch)
+            if archs.count(arm.arch) > 1:
+                name += f"-lr{format_lr(arm.lr or default_lr)}"
+        named[name] = arm
     return named
 
 
-def read_group_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The shared fields and the ``arms`` list of a YAML file (or of its ``distill_group``
-    section)."""
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-    if isinstance(data, dict) and "distill_group" in data:
-        data = data["distill_group"]
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-    shared = dict(data)
-    arms = shared.pop("arms", [])
-    if not isinstance(arms, list) or not all(isinstance(arm, dict) for arm in arms):
-        raise ConfigError(f"config file {path}: 'arms' must be a list of mappings")
-    return shared, arms
-
-
 def build_configs(
-    shared: dict[str, Any], arms: list[dict[str, Any]], out: Path, source: str
+    values: dict[str, Any], arms: Arms, out: Path, source: str
 ) -> list[DistillConfig]:
-    """One config per arm: the shared fields, then the arm's own; out_dir ``out/<name>``."""
-    from gms_models.train import DistillConfig
-
+    """One config per arm: the shared values, then the arm's own; out_dir ``out/<name>``."""
     if not arms:
         raise ConfigError(f"no arms given in {source}: pass --arm ARCH[:LR] (repeatable)")
-    default_lr = float(shared.get("lr", DEFAULT_LR))
-    configs = []
-    for arm in name_arms(arms, default_lr):
-        values = {**shared, **arm}
-        values.setdefault("out_dir", out / arm["name"])
-        configs.append(DistillConfig.from_mapping(values, source=f"{source}, arm {arm['name']}"))
-    return configs
+    shared = {k: v for k, v in values.items() if k in DistillSettings.model_fields}
+    settings = validate(DistillSettings, shared, f"shared settings in {source}")
+    own = {k: v for k, v in values.items() if k not in DistillSettings.model_fields}
+    return [
+        arm_config(name, arm, settings, **{"out_dir": out / name, **own})
+        for name, arm in arms.items()
+    ]
 
 
 def plan_table(assignments: list[Assignment]) -> Table:
@@ -133,7 +123,9 @@ def results_table(results: list[tuple[DistillConfig, DistillResult]]) -> Table:
     return table
 
 
+@model_options(DistillConfig, SHARED_OPTIONS)
 def distill_group_command(
+    overrides: dict[str, Any],
     arm: Annotated[
         list[str] | None,
         typer.Option(
@@ -145,47 +137,14 @@ def distill_group_command(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="YAML file: shared DistillConfig fields plus 'arms', a list of per-arm fields "
-            "(arch, name, lr, epochs, ...), at the top level or under 'distill_group'. "
-            "Options given here override the shared fields.",
+            help="YAML file: shared DistillConfig fields plus 'arms', a mapping of arm names to "
+            "{arch, lr, epochs}, at the top level or under 'distill_group'. Options given here "
+            "override the shared fields.",
         ),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option(help="Folder of training images (searched recursively).")
-    ] = None,
-    teacher: Annotated[
-        Path | None, typer.Option(help="Teacher checkpoint in the mobile_sam.pt layout.")
-    ] = None,
-    teacher_backend: Annotated[
-        Literal["auto", "torch", "onnxruntime", "tensorrt"] | None,
-        typer.Option(help="Teacher runtime. (default: auto)"),
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs. (default: 13)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size. (default: 8)")] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Learning rate of arms without one. (default: 3e-4)")
-    ] = None,
-    img_size: Annotated[
-        int | None, typer.Option(help="Student input side. (default: 1024)")
-    ] = None,
-    teacher_size: Annotated[
-        int | None, typer.Option(help="Teacher input side. (default: --img-size)")
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Base folder: each arm trains into <out>/<arm name>.")
     ] = Path("runs/distill"),
-    resume: Annotated[
-        bool | None,
-        typer.Option("--resume", help="Continue every arm from its own <out>/<arm>/last.pt."),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed. (default: 0)")] = None,
-    num_workers: Annotated[
-        int | None, typer.Option(help="Data-loader worker processes. (default: 2)")
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(help="auto (every visible GPU, else the CPU), cpu, cuda or cuda:N."),
-    ] = None,
     cpu_memory_gb: Annotated[
         float | None,
         typer.Option(help="Memory budget of the CPU for packing. (default: half the RAM)"),
@@ -209,33 +168,21 @@ def distill_group_command(
     """
     from gms_models.train import detect_devices, distill, group_by_recipe, pack_groups
 
-    shared: dict[str, Any] = {}
-    arms: list[dict[str, Any]] = []
+    values: dict[str, Any] = {}
+    named: Arms = {}
     source = "the command line"
     if config is not None:
-        shared, arms = read_group_file(config)
+        values = read_yaml_mapping(config)
+        values = dict(values.get("distill_group", values))
+        named = validate(GroupFile, {"arms": values.pop("arms", {})}, f"arms in {config}").arms
         source = str(config)
-    options = {
-        "images": images,
-        "teacher": teacher,
-        "teacher_backend": teacher_backend,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "img_size": img_size,
-        "teacher_size": teacher_size,
-        "resume": resume,
-        "seed": seed,
-        "num_workers": num_workers,
-        "device": device,
-    }
-    shared.update({k: v for k, v in options.items() if v is not None})
+    values.update(overrides)
     if arm:
-        arms = [parse_arm(spec) for spec in arm]
-    configs = build_configs(shared, arms, out, source)
+        named = name_arms([parse_arm(spec) for spec in arm], values.get("lr", DEFAULT_LR))
+    configs = build_configs(values, named, out, source)
 
     cpu_budget = int(cpu_memory_gb * GIB) if cpu_memory_gb is not None else None
-    devices = detect_devices(shared.get("device", "auto"), cpu_memory_bytes=cpu_budget)
+    devices = detect_devices(configs[0].device, cpu_memory_bytes=cpu_budget)
     assignments = pack_groups(group_by_recipe(configs), devices, headroom=headroom)
     console = Console(soft_wrap=True)
     console.print(plan_table(assignments))

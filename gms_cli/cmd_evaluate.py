@@ -21,8 +21,7 @@ from rich.table import Table
 from gms_models.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gms_models.evaluate import CocoBoxEval, GridPrompt, PointEval
-    from gms_models.sam import Sam
+    from gms_models.evaluate import CocoBoxEval, PointEval
 
 TEACHER_NAME = "teacher (vit_t)"
 
@@ -64,16 +63,6 @@ def _malsd_points(root: Path, max_images: int | None) -> list[Any]:
     class_images(root, "test")
     points = read_points(root)
     return points if max_images is None else points[:max_images]
-
-
-def _grid_inputs(data: Any, n: int, points_mode: bool) -> tuple[list[Path], list[list[GridPrompt]]]:
-    from gms_models.evaluate import coco_grid_prompts, hand_point_prompt
-
-    if points_mode:
-        chosen = data[:n]
-        return [p.path for p in chosen], [[hand_point_prompt(p)] for p in chosen]
-    chosen = [data[i] for i in range(min(n, len(data)))]
-    return [img.path for img in chosen], [coco_grid_prompts(img) for img in chosen]
 
 
 def _print_result(console: Console, name: str, result: CocoBoxEval | PointEval) -> None:
@@ -162,22 +151,11 @@ def evaluate_command(
     """Score a student encoder (or the teacher) by mIoU with the teacher's prompt encoder and
     mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
     from gms_models.data.coco import CocoInstances
-    from gms_models.evaluate import (
-        build_student_sam,
-        build_teacher_sam,
-        checkpoint_teacher_size,
-        evaluate_coco_boxes,
-        evaluate_coco_vs_teacher,
-        evaluate_points_vs_teacher,
-        render_mask_grid,
-    )
+    from gms_models.evaluate import evaluate_checkpoint
     from gms_models.files import write_json
     from gms_models.teacher.base import resolve_device
 
     reference = _check_options(arch, student, teacher_only, coco, images, malsd, against)
-    console = Console(stderr=True)
-    target = resolve_device(device)
-
     # Data first: a bad dataset fails in a second, before any model is built.
     if coco is not None:
         assert images is not None
@@ -186,47 +164,23 @@ def evaluate_command(
         assert malsd is not None
         data = _malsd_points(malsd, max_images)
 
-    name = arch if student is not None else TEACHER_NAME
-    if student is not None:
-        assert arch is not None
-        model = build_student_sam(arch, student, teacher, img_size, device=target)
-        ref_size = teacher_size or checkpoint_teacher_size(student) or 1024
-    else:
-        model = build_teacher_sam(teacher, img_size or 1024, device=target)
-        ref_size = teacher_size or 1024
-    reference_teacher: Sam | None = None
-    if reference == "teacher" or (grid and student is not None):
-        reference_teacher = build_teacher_sam(teacher, ref_size, device=target)
-
-    result: CocoBoxEval | PointEval
-    if malsd is not None:
-        assert reference_teacher is not None
-        result = evaluate_points_vs_teacher(
-            model, reference_teacher, data, candidates=candidates, progress=progress
-        )
-    elif reference == "teacher":
-        assert reference_teacher is not None
-        result = evaluate_coco_vs_teacher(
-            model,
-            reference_teacher,
-            data,
-            batch_prompts=batch_prompts,
-            include_crowd=include_crowd,
-            candidates=candidates,
-            progress=progress,
-        )
-    else:
-        result = evaluate_coco_boxes(
-            model,
-            data,
-            batch_prompts=batch_prompts,
-            include_crowd=include_crowd,
-            candidates=candidates,
-            progress=progress,
-        )
-
     out_dir = out if out is not None else Path("runs") / "evaluate" / (arch or "teacher")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    done = evaluate_checkpoint(
+        teacher,
+        data,
+        out_dir,
+        arch=arch,
+        student=student,
+        against=reference,
+        img_size=img_size,
+        teacher_size=teacher_size,
+        batch_prompts=batch_prompts,
+        include_crowd=include_crowd,
+        candidates=candidates,
+        grid_images=grid,
+        device=str(resolve_device(device)),
+        progress=progress,
+    )
     settings = {
         "arch": arch,
         "student": None if student is None else str(student),
@@ -235,28 +189,13 @@ def evaluate_command(
         "against": reference,
         "max_images": max_images,
     }
-    write_json(out_dir / "metrics.json", {**result.summary(), "settings": settings})
-    records = out_dir / ("per_prompt.json" if malsd is not None else "per_annotation.json")
-    result.to_json(records)
-    written = [out_dir / "metrics.json", records]
-    if grid:
-        models = {name: model}
-        if reference_teacher is not None:
-            models = {TEACHER_NAME: reference_teacher, **models}
-        paths, prompts = _grid_inputs(data, grid, points_mode=malsd is not None)
-        written.append(
-            render_mask_grid(
-                paths,
-                prompts,
-                models,
-                out_dir / "grid.png",
-                candidates=candidates,
-                title="MALSD hand points" if malsd is not None else "COCO box prompts",
-            )
-        )
-    _print_result(Console(), name, result)
-    for path in written:
-        console.print(f"wrote {path}", highlight=False)
+    metrics = out_dir / "metrics.json"
+    write_json(metrics, {**done.result.summary(), "settings": settings})
+    _print_result(Console(), arch or TEACHER_NAME, done.result)
+    console = Console(stderr=True)
+    for path in (metrics, done.records, done.grid):
+        if path is not None:
+            console.print(f"wrote {path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

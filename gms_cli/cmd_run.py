@@ -26,6 +26,8 @@ ParamsOption = Annotated[
     Path | None,
     typer.Option("--params", help="params.yaml: the flow's section plus data/teacher/tracking."),
 ]
+#: The committed params.yaml: the toy study of ``gms study``.
+TOY_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override one parameter: dotted KEY=VALUE (YAML), repeatable."),
@@ -85,7 +87,7 @@ def _run(flow: str, params: Any, console: Console) -> Any:
     teacher = getattr(params, "teacher", None)
     if getattr(teacher, "checkpoint", "given") is None:
         console.print(RANDOM_TEACHER_BANNER)
-    return FLOWS[flow](**params.flow_kwargs())
+    return FLOWS[flow](params)
 
 
 def run_command(
@@ -115,7 +117,13 @@ def study_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Smoke-test size: 1 epoch, 4 images, 1 family.")
     ] = False,
-    params: ParamsOption = None,
+    params: Annotated[
+        Path,
+        typer.Option(
+            "--params",
+            help="params.yaml of the study (default: the repository's, the toy study).",
+        ),
+    ] = TOY_PARAMS,
     set_: SetOption = None,
 ) -> None:
     """The whole study at toy scale on the built-in demo data, on this machine: data → teacher
@@ -123,12 +131,12 @@ def study_command(
 
     No server to start: MLflow records go to runs/mlflow.db unless MLFLOW_TRACKING_URI is set.
     """
-    from flows.params import load_flow_params, study_preset
+    from flows.params import QUICK_SETS, load_flow_params
     from tasks.tracking import resolve_tracking_uri
 
     console = Console(stderr=True)
-    base = study_preset("quick" if quick else "toy")
-    study = load_flow_params("study", params, set_ or (), base=base)
+    sets = [*(QUICK_SETS if quick else ()), *(set_ or ())]
+    study = load_flow_params("study", params, sets)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(
         f"[bold]gms study[/] ({'quick' if quick else 'toy'} scale) on {os.cpu_count()} CPU cores, "

@@ -18,9 +18,10 @@ The key is the sha256 of
 - the step's **parameters** (arch, lr, epochs, sizes, ...), without absolute paths, which the
   content hashes replace.
 
-A step whose work folder holds a complete ``outputs.json`` (every file it lists still present)
-returns it instead of recomputing (:func:`read_outputs`), and says so in its log and in the
-MLflow run (tag ``gms.reused_from``). So running a flow twice with the same parameters, code and
+Every step goes through :func:`cached_step` (distillation, per arm of its group, through
+:func:`read_outputs`): a step whose work folder holds a complete ``outputs.json`` (every file it
+lists still present) returns it instead of recomputing, and says so in its log and in the MLflow
+run (tag ``gms.reused_from``). So running a flow twice with the same parameters, code and
 data recomputes nothing, while a change to the library — which Prefect's default task cache,
 keyed on the task's own source, would not notice — gives new keys and fresh work folders. A
 training step that was interrupted resumes from its last epoch, since its folder is the same.
@@ -36,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ from pydantic import BaseModel
 
 from gms_models.errors import DataError
 from gms_models.files import atomic_write_text, sha256_file, write_json
+from tasks.devices import device_slot
 
 #: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
@@ -229,4 +231,33 @@ def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
         return None
     if any(not p.exists() for p in outputs.files()):
         return None
+    return outputs
+
+
+def cached_step(
+    runs_dir: Path,
+    step: str,
+    name: str,
+    payload: Mapping[str, Any],
+    code: CodeVersion,
+    model: type[Outputs],
+    compute: Callable[[Path, str], Outputs],
+    *,
+    device: str = "auto",
+    key_step: str | None = None,
+) -> Outputs:
+    """Step ``step`` of ``name``: the recorded outputs of its work folder (keyed by ``payload``
+    and ``code``) when complete, else ``compute(work_dir, device)`` run holding a slot of
+    ``device`` and recorded as that folder's outputs. ``key_step`` (default ``step``) names the
+    step in the key, for two steps sharing a folder name."""
+    from prefect import get_run_logger
+
+    work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
+    outputs = read_outputs(work_dir, model)
+    if outputs is not None:
+        get_run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
+        return outputs
+    with device_slot(device) as slot:
+        outputs = compute(work_dir, slot)
+    write_outputs(work_dir, outputs)
     return outputs

@@ -18,9 +18,8 @@ from gms_models.classify import (
     write_family_metrics,
     write_table_files,
 )
-from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
+from tasks.caching import CodeVersion, cached_step
 from tasks.data import require_part
-from tasks.devices import device_slot
 from tasks.results import ClassifyOutputs, DataInfo, RunRef, TableFiles
 from tasks.tables import publish
 from tasks.tracking import log_artifact, log_history, log_metrics, log_params, set_tags
@@ -71,33 +70,31 @@ def classify_family(
     run: RunRef | None = None,
 ) -> ClassifyOutputs:
     """Train and evaluate family ``slug`` with the shared recipe ``config`` (or reuse it)."""
-    logger = get_run_logger()
     require_part(data, "malsd")
     family_config = config.model_copy(update={"families": [slug]})
     payload = {
         "config": family_config.model_dump(mode="json", exclude={"num_workers"}),
         "malsd": data.fingerprints.get("malsd"),
     }
-    work_dir = step_dir(runs_dir, "classify", slug, step_key("classify", payload, code))
-    outputs = read_outputs(work_dir, ClassifyOutputs)
-    if outputs is not None:
-        logger.info("%s: reusing the classifier run in %s", slug, work_dir)
-    else:
-        with device_slot(config.device) as slot:
-            result = run_family(
-                data.malsd,
-                slug,
-                family_config.model_copy(update={"device": slot}),
-                callbacks=[ClassifyLog(run)],
-            )
-        outputs = ClassifyOutputs(
+
+    def compute(work_dir: Path, slot: str) -> ClassifyOutputs:
+        result = run_family(
+            data.malsd,
+            slug,
+            family_config.model_copy(update={"device": slot}),
+            callbacks=[ClassifyLog(run)],
+        )
+        return ClassifyOutputs(
             slug=slug,
             work_dir=work_dir,
             result=result.as_dict(),
             metrics_json=write_family_metrics(result, work_dir),
             logged_run_id=run.run_id if run is not None else None,
         )
-        write_outputs(work_dir, outputs)
+
+    outputs = cached_step(
+        runs_dir, "classify", slug, payload, code, ClassifyOutputs, compute, device=config.device
+    )
     result = FamilyResult.from_dict(outputs.result)
     if run is not None:
         log_params(
@@ -111,7 +108,7 @@ def classify_family(
         if outputs.logged_run_id != run.run_id:
             for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
                 log_history(run, key, [getattr(m, key) for m in result.history])
-            set_tags(run, {"gms.reused_from": str(work_dir)})
+            set_tags(run, {"gms.reused_from": str(outputs.work_dir)})
         log_metrics(run, final_metrics(result))
         log_artifact(run, outputs.metrics_json, "metrics")
     return outputs

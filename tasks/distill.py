@@ -20,11 +20,11 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from gms_models.train import DistillConfig, DistillResult, StepEvent, TrainerCallback
+from gms_models.train.config import Arms, DistillSettings, arm_config
 from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
 from tasks.data import require_part
 from tasks.devices import device_slot
 from tasks.results import DataInfo, DistillOutputs, RunRef, TeacherInfo
-from tasks.specs import ArmSpec, TrainSpec
 from tasks.teacher import teacher_cache_dir
 from tasks.tracking import (
     MlflowEpochLogger,
@@ -39,32 +39,24 @@ from tasks.tracking import (
 _UNKEYED = ("images", "teacher", "out_dir", "resume", "cache_dir", "name")
 
 
-def distill_config(
-    arm: ArmSpec, train: TrainSpec, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
-) -> DistillConfig:
-    """The library config of ``arm`` (named after the arm; its folder not set yet)."""
-    return DistillConfig.from_mapping(
-        {
-            **train.options,
-            "name": arm.name,
-            "arch": arm.arch,
-            "lr": arm.lr,
-            "epochs": arm.epochs,
-            "img_size": train.img_size,
-            "teacher_size": train.teacher_size,
-            "batch_size": train.batch_size,
-            "seed": train.seed,
-            "device": train.device,
-            "num_workers": train.num_workers,
-            "images": data.unlabeled,
-            "teacher": teacher.checkpoint,
-            "teacher_backend": teacher.backend,
-            "teacher_precision": teacher.precision,
-            "cache_dir": teacher_cache_dir(runs_dir),
-            "resume": True,
-        },
-        source=f"arm {arm.name}",
-    )
+def distill_configs(
+    arms: Arms, train: DistillSettings, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
+) -> list[DistillConfig]:
+    """The library config of each arm (named after the arm; its work folder not set yet)."""
+    return [
+        arm_config(
+            name,
+            arm,
+            train,
+            images=data.unlabeled,
+            teacher=teacher.checkpoint,
+            teacher_backend=teacher.backend,
+            teacher_precision=teacher.precision,
+            cache_dir=teacher_cache_dir(runs_dir),
+            resume=True,
+        )
+        for name, arm in arms.items()
+    ]
 
 
 def distill_key(
@@ -137,7 +129,7 @@ class GroupOutputs(BaseModel):
 
 
 def _profile(
-    config: DistillConfig, arm: ArmSpec, result: DistillResult, run: RunRef | None, size: int
+    config: DistillConfig, result: DistillResult, run: RunRef | None, size: int
 ) -> DistillOutputs:
     from gms_models.profiling import profile_model
     from gms_models.registry import build_encoder
@@ -145,7 +137,7 @@ def _profile(
     encoder = build_encoder(config.arch, img_size=size)
     profile = profile_model(encoder, size)
     return DistillOutputs(
-        arm=arm.name,
+        arm=config.run_name,
         arch=config.arch,
         work_dir=config.resolved_out_dir,
         checkpoint=result.checkpoint,
@@ -201,75 +193,73 @@ def log_distill_outputs(run: RunRef, outputs: DistillOutputs, teacher: TeacherIn
 @task(name="distill-group", task_run_name="distill-{label}", cache_policy=NO_CACHE)
 def distill_group_task(
     label: str,
-    arms: Sequence[ArmSpec],
-    train: TrainSpec,
+    configs: Sequence[DistillConfig],
     data: DataInfo,
     teacher: TeacherInfo,
     runs_dir: Path,
     code: CodeVersion,
     runs: Mapping[str, RunRef] | None = None,
     profile_img_size: int = 1024,
-    device: str | None = None,
+    device: str = "auto",
 ) -> GroupOutputs:
-    """Train the arms of one group together on ``device`` (default ``train.device``) over one
-    data stream, reusing every arm whose work folder is finished. A student whose loss goes
-    non-finite is recorded in ``failures`` while the others finish; an error of the whole group
-    (a bad arch, a crash) fails this task."""
+    """Train the arms of one group together on ``device`` over one data stream, reusing every
+    arm whose work folder is finished. A student whose loss goes non-finite is recorded in
+    ``failures`` while the others finish; an error of the whole group (a bad arch, a crash)
+    fails this task."""
     from gms_models.train import distill
 
     logger = get_run_logger()
     require_part(data, "unlabeled")
     runs = runs or {}
-    names = [arm.name for arm in arms]
-    group = GroupOutputs(
-        label=label, arms=names, device=device or train.device, trained=[], teacher_passes=0
-    )
-    missing: list[tuple[ArmSpec, DistillConfig]] = []
-    for arm in arms:
-        config = distill_config(arm, train, data, teacher, runs_dir)
+    names = [config.run_name for config in configs]
+    group = GroupOutputs(label=label, arms=names, device=device, trained=[], teacher_passes=0)
+    missing: list[DistillConfig] = []
+    for config in configs:
         key = distill_key(config, data, teacher, code, profile_img_size)
-        work_dir = step_dir(runs_dir, "distill", arm.name, key)
+        work_dir = step_dir(runs_dir, "distill", config.run_name, key)
         outputs = read_outputs(work_dir, DistillOutputs)
         if outputs is not None:
-            logger.info("%s: reusing the finished distillation in %s", arm.name, work_dir)
-            group.outputs[arm.name] = outputs
+            logger.info("%s: reusing the finished distillation in %s", config.run_name, work_dir)
+            group.outputs[config.run_name] = outputs
         else:
-            missing.append((arm, config.model_copy(update={"out_dir": work_dir})))
+            missing.append(config.model_copy(update={"out_dir": work_dir}))
     if not missing:
         return group
     counter = TeacherPassCounter()
     callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter]
-    callbacks += [MlflowEpochLogger(runs[a.name], a.name) for a, _ in missing if a.name in runs]
-    with device_slot(device or train.device) as slot:
-        configs = [c.model_copy(update={"device": slot}) for _, c in missing]
+    callbacks += [
+        MlflowEpochLogger(runs[c.run_name], c.run_name) for c in missing if c.run_name in runs
+    ]
+    with device_slot(device) as slot:
+        missing = [c.model_copy(update={"device": slot}) for c in missing]
         logger.info(
             "group %s: distilling %s together on %s",
             label,
-            ", ".join(f"{a.name} ({a.arch})" for a, _ in missing),
+            ", ".join(f"{c.run_name} ({c.arch})" for c in missing),
             slot,
         )
-        results = distill(configs, callbacks=callbacks, progress=False)
-        group.trained = [a.name for a, _ in missing]
+        results = distill(missing, callbacks=callbacks, progress=False)
+        group.trained = [c.run_name for c in missing]
         group.teacher_passes = counter.passes
-        for (arm, _), config, result in zip(missing, configs, results, strict=True):
+        for config, result in zip(missing, results, strict=True):
             if result.failure is not None:
-                logger.warning("%s failed in group %s: %s", arm.name, label, result.failure)
-                group.failures[arm.name] = result.failure
+                logger.warning("%s failed in group %s: %s", config.run_name, label, result.failure)
+                group.failures[config.run_name] = result.failure
                 continue
-            outputs = _profile(config, arm, result, runs.get(arm.name), profile_img_size)
+            outputs = _profile(config, result, runs.get(config.run_name), profile_img_size)
             write_outputs(config.resolved_out_dir, outputs)
-            group.outputs[arm.name] = outputs
+            group.outputs[config.run_name] = outputs
     return group
 
 
-@task(name="distilled-arm", task_run_name="distill-{arm.name}", cache_policy=NO_CACHE)
+@task(name="distilled-arm", task_run_name="distill-{arm}", cache_policy=NO_CACHE)
 def distilled_arm(
-    group: GroupOutputs, arm: ArmSpec, teacher: TeacherInfo, run: RunRef | None = None
+    group: GroupOutputs, arm: str, teacher: TeacherInfo, run: RunRef | None = None
 ) -> DistillOutputs:
     """``arm``'s result out of its group's (its failure raised), logged to ``run``."""
-    if arm.name in group.failures:
-        raise RuntimeError(group.failures[arm.name])
-    outputs = group.outputs[arm.name]
+    if arm in group.failures:
+        raise RuntimeError(group.failures[arm])
+    outputs = group.outputs[arm]
     if run is not None:
         log_distill_outputs(run, outputs, teacher)
     return outputs

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Literal
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
+from tasks.caching import CodeVersion, cached_step
 from tasks.data import require_part
-from tasks.devices import device_slot
 from tasks.results import (
     DataInfo,
     DistillOutputs,
@@ -30,12 +29,9 @@ from tasks.tracking import log_artifact, log_metrics, log_params
 
 if TYPE_CHECKING:
     from gms_models.data.coco import CocoInstances
-    from gms_models.sam import Sam
+    from gms_models.evaluate import CheckpointEval
 
 Reference = Literal["gt", "teacher"]
-RESULT_FILE = "coco_boxes.json"
-POINTS_FILE = "malsd_points.json"
-GRID_FILE = "mask_grid.png"
 TEACHER_ARM = "teacher"
 
 
@@ -46,11 +42,6 @@ def resolve_reference(spec: EvalSpec, teacher: TeacherInfo) -> Reference:
     return spec.reference
 
 
-def _teacher_size(distilled: DistillOutputs) -> int:
-    config = distilled.config
-    return int(str(config.get("teacher_size") or config["img_size"]))
-
-
 def _coco(data: DataInfo, spec: EvalSpec) -> CocoInstances:
     from gms_models.data.coco import CocoInstances
 
@@ -58,20 +49,20 @@ def _coco(data: DataInfo, spec: EvalSpec) -> CocoInstances:
     return CocoInstances(data.coco_annotations, data.coco_images, max_images=spec.max_images)
 
 
-def _coco_grid(
-    coco: CocoInstances, spec: EvalSpec, models: dict[str, Sam], out: Path
-) -> Path | None:
-    from gms_models.evaluate import coco_grid_prompts, render_mask_grid
+def _eval_payload(spec: EvalSpec) -> dict[str, object]:
+    return spec.model_dump(mode="json", include={"max_images", "batch_prompts", "mask_grid_images"})
 
-    images = [coco[i] for i in range(min(spec.mask_grid_images, len(coco)))]
-    images = [image for image in images if coco_grid_prompts(image)]
-    if not images:
-        return None
-    return render_mask_grid(
-        [image.path for image in images],
-        [coco_grid_prompts(image) for image in images],
-        models,
-        out,
+
+def _eval_outputs(arm: str, work_dir: Path, reference: str, done: CheckpointEval) -> EvalOutputs:
+    return EvalOutputs(
+        arm=arm,
+        work_dir=work_dir,
+        reference=reference,
+        metrics=done.result.metrics(),
+        images=done.result.images,
+        prompts=done.result.prompts,
+        result_json=done.records,
+        mask_grid=done.grid,
     )
 
 
@@ -87,62 +78,37 @@ def evaluate_arm(
     device: str = "auto",
 ) -> EvalOutputs:
     """Box-prompt mIoU of the arm's SAM (student encoder + the teacher's decoder) on COCO."""
-    from gms_models.evaluate import (
-        build_student_sam,
-        build_teacher_sam,
-        evaluate_coco_boxes,
-        evaluate_coco_vs_teacher,
-    )
+    from gms_models.evaluate import evaluate_checkpoint
     from gms_models.files import sha256_file
 
-    logger = get_run_logger()
     reference = resolve_reference(spec, teacher)
     payload = {
         "student": sha256_file(distilled.checkpoint),
         "teacher": teacher.sha256,
         "coco": data.fingerprints.get("coco"),
         "reference": reference,
-        "eval": spec.model_dump(
-            mode="json", include={"max_images", "batch_prompts", "mask_grid_images"}
-        ),
+        "eval": _eval_payload(spec),
     }
-    work_dir = step_dir(runs_dir, "evaluate", distilled.arm, step_key("evaluate", payload, code))
-    outputs = read_outputs(work_dir, EvalOutputs)
-    if outputs is not None:
-        logger.info("%s: reusing the evaluation in %s", distilled.arm, work_dir)
-    else:
-        coco = _coco(data, spec)
-        with device_slot(device) as slot:
-            student = build_student_sam(
-                distilled.arch, distilled.checkpoint, teacher.checkpoint, device=slot
-            )
-            reference_sam = build_teacher_sam(teacher.checkpoint, _teacher_size(distilled), slot)
-            if reference == "teacher":
-                result = evaluate_coco_vs_teacher(
-                    student, reference_sam, coco, batch_prompts=spec.batch_prompts, progress=False
-                )
-            else:
-                result = evaluate_coco_boxes(
-                    student, coco, batch_prompts=spec.batch_prompts, progress=False
-                )
-            grid = _coco_grid(
-                coco,
-                spec,
-                {TEACHER_ARM: reference_sam, distilled.arm: student},
-                work_dir / GRID_FILE,
-            )
-        outputs = EvalOutputs(
-            arm=distilled.arm,
-            work_dir=work_dir,
-            reference=reference,
-            metrics=result.metrics(),
-            images=result.images,
-            prompts=result.prompts,
-            result_json=result.to_json(work_dir / RESULT_FILE),
-            mask_grid=grid,
+
+    def compute(work_dir: Path, slot: str) -> EvalOutputs:
+        done = evaluate_checkpoint(
+            teacher.checkpoint,
+            _coco(data, spec),
+            work_dir,
+            arch=distilled.arch,
+            student=distilled.checkpoint,
+            name=distilled.arm,
+            against=reference,
+            batch_prompts=spec.batch_prompts,
+            grid_images=spec.mask_grid_images,
+            device=slot,
         )
-        write_outputs(work_dir, outputs)
-    logger.info(
+        return _eval_outputs(distilled.arm, work_dir, reference, done)
+
+    outputs = cached_step(
+        runs_dir, "evaluate", distilled.arm, payload, code, EvalOutputs, compute, device=device
+    )
+    get_run_logger().info(
         "%s: mIoU %.4f vs %s (%d prompts)",
         distilled.arm,
         outputs.metrics["miou"],
@@ -178,40 +144,32 @@ def evaluate_teacher(
     device: str = "auto",
 ) -> EvalOutputs:
     """Box-prompt mIoU of the teacher itself against COCO's masks (Table 2's T row)."""
-    from gms_models.evaluate import build_teacher_sam, evaluate_coco_boxes
+    from gms_models.evaluate import evaluate_checkpoint
 
-    logger = get_run_logger()
     payload = {
         "teacher": teacher.sha256,
         "coco": data.fingerprints.get("coco"),
         "img_size": img_size,
-        "eval": spec.model_dump(
-            mode="json", include={"max_images", "batch_prompts", "mask_grid_images"}
-        ),
+        "eval": _eval_payload(spec),
     }
-    work_dir = step_dir(
-        runs_dir, "evaluate", TEACHER_ARM, step_key("evaluate-teacher", payload, code)
-    )
-    outputs = read_outputs(work_dir, EvalOutputs)
-    if outputs is None:
-        coco = _coco(data, spec)
-        with device_slot(device) as slot:
-            sam = build_teacher_sam(teacher.checkpoint, img_size, slot)
-            result = evaluate_coco_boxes(
-                sam, coco, batch_prompts=spec.batch_prompts, progress=False
-            )
-            grid = _coco_grid(coco, spec, {TEACHER_ARM: sam}, work_dir / GRID_FILE)
-        outputs = EvalOutputs(
-            arm=TEACHER_ARM,
-            work_dir=work_dir,
-            reference="gt",
-            metrics=result.metrics(),
-            images=result.images,
-            prompts=result.prompts,
-            result_json=result.to_json(work_dir / RESULT_FILE),
-            mask_grid=grid,
+
+    def compute(work_dir: Path, slot: str) -> EvalOutputs:
+        done = evaluate_checkpoint(
+            teacher.checkpoint,
+            _coco(data, spec),
+            work_dir,
+            img_size=img_size,
+            batch_prompts=spec.batch_prompts,
+            grid_images=spec.mask_grid_images,
+            device=slot,
         )
-        write_outputs(work_dir, outputs)
+        return _eval_outputs(TEACHER_ARM, work_dir, "gt", done)
+
+    outputs = cached_step(
+        runs_dir, "evaluate", TEACHER_ARM, payload, code, EvalOutputs, compute,
+        device=device, key_step="evaluate-teacher",
+    )  # fmt: skip
+    logger = get_run_logger()
     logger.info("teacher: mIoU %.4f vs gt (%d prompts)", outputs.metrics["miou"], outputs.prompts)
     if run is not None:
         log_eval_outputs(run, outputs, prefix="teacher_")
@@ -233,18 +191,9 @@ def evaluate_points(
 ) -> PointEvalOutputs:
     """Point-prompt mIoU on MALSD (hand points) against the teacher's masks: Table 3."""
     from gms_models.data.malsd import read_points
-    from gms_models.evaluate import (
-        build_student_sam,
-        build_teacher_sam,
-        checkpoint_teacher_size,
-        evaluate_points_vs_teacher,
-        hand_point_prompt,
-        render_mask_grid,
-    )
+    from gms_models.evaluate import evaluate_checkpoint
     from gms_models.files import sha256_file
-    from gms_models.train import read_student_checkpoint
 
-    logger = get_run_logger()
     require_part(data, "malsd")
     payload = {
         "student": sha256_file(checkpoint),
@@ -252,36 +201,35 @@ def evaluate_points(
         "malsd": data.fingerprints.get("malsd"),
         "grid_images": grid_images,
     }
-    work_dir = step_dir(runs_dir, "segment", arm, step_key("points", payload, code))
-    outputs = read_outputs(work_dir, PointEvalOutputs)
-    if outputs is None:
-        points = read_points(data.malsd)
-        img_size = read_student_checkpoint(checkpoint, expected_arch=arch).img_size
-        teacher_size = checkpoint_teacher_size(checkpoint) or img_size
-        with device_slot(device) as slot:
-            student = build_student_sam(arch, checkpoint, teacher.checkpoint, device=slot)
-            reference = build_teacher_sam(teacher.checkpoint, teacher_size, slot)
-            result = evaluate_points_vs_teacher(student, reference, points, progress=False)
-            grid = None
-            if grid_images > 0:
-                shown = points[:grid_images]
-                grid = render_mask_grid(
-                    [entry.path for entry in shown],
-                    [[hand_point_prompt(entry)] for entry in shown],
-                    {TEACHER_ARM: reference, arm: student},
-                    work_dir / GRID_FILE,
-                )
-        outputs = PointEvalOutputs(
+
+    def compute(work_dir: Path, slot: str) -> PointEvalOutputs:
+        done = evaluate_checkpoint(
+            teacher.checkpoint,
+            read_points(data.malsd),
+            work_dir,
+            arch=arch,
+            student=checkpoint,
+            name=arm,
+            against="teacher",
+            grid_images=grid_images,
+            device=slot,
+        )
+        return PointEvalOutputs(
             arm=arm,
             arch=arch,
             work_dir=work_dir,
-            miou=result.miou,
-            images=result.images,
-            prompts=result.prompts,
-            result_json=result.to_json(work_dir / POINTS_FILE),
-            mask_grid=grid,
+            miou=done.result.metrics()["miou"],
+            images=done.result.images,
+            prompts=done.result.prompts,
+            result_json=done.records,
+            mask_grid=done.grid,
         )
-        write_outputs(work_dir, outputs)
+
+    outputs = cached_step(
+        runs_dir, "segment", arm, payload, code, PointEvalOutputs, compute,
+        device=device, key_step="points",
+    )  # fmt: skip
+    logger = get_run_logger()
     logger.info(
         "%s: point mIoU %.4f vs the teacher on %d MALSD images", arm, outputs.miou, outputs.images
     )

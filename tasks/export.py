@@ -22,8 +22,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
-from tasks.devices import device_slot
+from tasks.caching import CodeVersion, cached_step
 from tasks.results import DistillOutputs, ExportOutputs, RunRef, TeacherInfo
 from tasks.specs import ExportSpec, Runtime
 from tasks.tracking import log_artifact, log_metrics, log_onnx_encoder, log_params
@@ -127,38 +126,40 @@ def export_arm(
         "runtimes": sorted(runtimes),
         "latency_runs": latency_runs,
     }
-    work_dir = step_dir(runs_dir, "export", distilled.arm, step_key("export", payload, code))
-    outputs = read_outputs(work_dir, ExportOutputs)
-    if outputs is not None:
-        logger.info("%s: reusing the export in %s", distilled.arm, work_dir)
-    else:
-        with device_slot(device) as slot:
-            sources = student_sources(
-                distilled.arch,
-                distilled.checkpoint,
-                decoder_checkpoint=teacher.checkpoint if spec.decoder else None,
-            )
-            bundle = work_dir / BUNDLE_DIR
-            result = export_bundle(
-                bundle,
-                sources,
-                opset=spec.opset,
-                tensorrt="tensorrt" in runtimes and _tensorrt_available(slot),
-                overwrite=True,
-                progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
-            )
-            encoder_onnx = bundle / f"{distilled.arch}.onnx"
-            latency, skipped = measure_latencies(
-                bundle,
-                encoder_onnx,
-                distilled.checkpoint,
-                distilled.arch,
-                sources.img_size,
-                runtimes,
-                latency_runs,
-                slot,
-            )
-        outputs = ExportOutputs(
+
+    def compute(work_dir: Path, slot: str) -> ExportOutputs:
+        sources = student_sources(
+            distilled.arch,
+            distilled.checkpoint,
+            decoder_checkpoint=teacher.checkpoint if spec.decoder else None,
+        )
+        bundle = work_dir / BUNDLE_DIR
+        result = export_bundle(
+            bundle,
+            sources,
+            opset=spec.opset,
+            tensorrt="tensorrt" in runtimes and _tensorrt_available(slot),
+            overwrite=True,
+            progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
+        )
+        encoder_onnx = bundle / f"{distilled.arch}.onnx"
+        latency, skipped = measure_latencies(
+            bundle,
+            encoder_onnx,
+            distilled.checkpoint,
+            distilled.arch,
+            sources.img_size,
+            runtimes,
+            latency_runs,
+            slot,
+        )
+        logger.info(
+            "%s: exported %d files; latency %s",
+            distilled.arm,
+            len(result.manifest.artifacts),
+            ", ".join(f"{k} {v:.1f} ms" for k, v in latency.items()) or "not measured",
+        )
+        return ExportOutputs(
             arm=distilled.arm,
             work_dir=work_dir,
             bundle_dir=bundle,
@@ -167,13 +168,10 @@ def export_arm(
             latency_ms=latency,
             latency_skipped=skipped,
         )
-        logger.info(
-            "%s: exported %d files; latency %s",
-            distilled.arm,
-            len(result.manifest.artifacts),
-            ", ".join(f"{k} {v:.1f} ms" for k, v in latency.items()) or "not measured",
-        )
-        write_outputs(work_dir, outputs)
+
+    outputs = cached_step(
+        runs_dir, "export", distilled.arm, payload, code, ExportOutputs, compute, device=device
+    )
     if run is not None:
         log_export_outputs(run, outputs, distilled, spec)
     return outputs

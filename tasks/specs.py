@@ -1,21 +1,20 @@
 """The settings each step takes, as pydantic models (``extra="forbid"``: a typo fails loudly).
 
-The flows compose these into one parameter model per flow (:mod:`flows.params`); the CLI and
-``params.yaml`` validate through the same models. Paths may be relative: they resolve against the
-working directory of the process that runs the flow (the repository root for the CLI, DVC and a
-deployment's worker).
+The flows compose these, with the library's :class:`~gms_models.train.DistillSettings` as the
+``train`` section, into one parameter model per flow (:mod:`flows.params`). Paths may be
+relative: they resolve against the working directory of the process that runs the flow (the
+repository root for the CLI, DVC and a deployment's worker).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gms_models.teacher.select import BackendName, PrecisionChoice
-from gms_models.train.config import DistillConfig
 
 Runtime = Literal["torch", "onnxruntime", "tensorrt"]
 
@@ -65,57 +64,6 @@ class TeacherSource(Settings):
     random_seed: int = Field(0, ge=0, description="seed of the random-weight teacher")
     backend: BackendName = Field("auto", description="teacher runtime for distillation")
     precision: PrecisionChoice = "auto"
-
-
-#: DistillConfig fields that the pipeline sets itself (per arm, or from the data and teacher).
-_PIPELINE_FIELDS = {"arch", "lr", "epochs", "images", "teacher", "out_dir", "resume", "cache_dir"}
-
-
-class TrainSpec(Settings):
-    """Distillation knobs shared by every arm (the paper's Table 2 setup by default).
-
-    ``lr`` and ``epochs`` are the defaults of arms that do not set their own; ``options`` passes
-    any other :class:`~gms_models.train.DistillConfig` field through (checked against it).
-    """
-
-    img_size: int = Field(1024, gt=0, multiple_of=16)
-    teacher_size: int | None = Field(None, gt=0, multiple_of=16)
-    batch_size: int = Field(8, gt=0)
-    lr: float = Field(3e-4, gt=0)
-    epochs: int = Field(13, gt=0)
-    seed: int = Field(0, ge=0)
-    device: str = "auto"
-    num_workers: int = Field(2, ge=0)
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("options")
-    @classmethod
-    def _known_options(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(DistillConfig.model_fields))
-        reserved = sorted(set(value) & (_PIPELINE_FIELDS | set(cls.model_fields)))
-        if unknown:
-            raise ValueError(f"unknown distillation option(s) {unknown}")
-        if reserved:
-            raise ValueError(f"option(s) {reserved} are set by the pipeline or by train.* fields")
-        return value
-
-
-class ArmSpec(Settings):
-    """One arm of an ablation: a student arch (encoder registry name) with its lr and epochs."""
-
-    name: str = Field(description="unique arm name: the arch, plus -lr/-e suffixes if needed")
-    arch: str
-    lr: float = Field(gt=0)
-    epochs: int = Field(gt=0)
-
-
-class ArmOverride(Settings):
-    """An arm given explicitly in params (lr/epochs default to the train settings)."""
-
-    arch: str
-    lr: float | None = Field(None, gt=0)
-    epochs: int | None = Field(None, gt=0)
-    name: str | None = None
 
 
 class ExportSpec(Settings):

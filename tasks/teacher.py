@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from gms_models.errors import CheckpointError
 from gms_models.files import atomic_path, atomic_write_text, sha256_file
+from gms_models.train.config import DistillSettings
 from tasks.caching import step_dir
 from tasks.results import TeacherInfo
 from tasks.specs import TeacherSource
@@ -60,14 +61,11 @@ def _local_checkpoint(checkpoint: str, sha256: str | None) -> Path:
 
 @task(name="prepare-teacher", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def prepare_teacher(
-    source: TeacherSource,
-    runs_dir: Path,
-    img_size: int | None = None,
-    device: str = "auto",
-    batch_size: int = 8,
+    source: TeacherSource, runs_dir: Path, train: DistillSettings | None = None
 ) -> TeacherInfo:
-    """Resolve the checkpoint; with ``img_size``, also build the distillation backend once at
-    that size (warming the ONNX/engine cache that every arm's trainer then reuses)."""
+    """Resolve the checkpoint; with ``train``, also build the distillation backend once at its
+    teacher size, device and batch size (warming the ONNX/engine cache that every arm's trainer
+    then reuses)."""
     from gms_models.teacher import TeacherSpec, select_teacher
 
     logger = get_run_logger()
@@ -78,14 +76,14 @@ def prepare_teacher(
     else:
         checkpoint = _local_checkpoint(source.checkpoint, source.sha256)
         origin = source.checkpoint
-    if img_size is not None:
+    if train is not None:
         backend = select_teacher(
             source.backend,
-            spec=TeacherSpec.from_checkpoint(checkpoint, img_size),
-            device=device,
+            spec=TeacherSpec.from_checkpoint(checkpoint, train.teacher_size),
+            device=train.device,
             precision=source.precision,
             cache_dir=teacher_cache_dir(runs_dir),
-            max_batch=batch_size,
+            max_batch=train.batch_size,
         )
         logger.info("teacher %s ready: %s", origin, backend)
         backend.close()

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gms_models.classify.families import common_img_sizes, family_slugs, resolve_families
-from gms_models.errors import ConfigError
+from gms_models.errors import ConfigError, validate
 
 PARAMS_SECTION = "classify"
 """The section of ``params.yaml`` holding these settings."""
@@ -103,14 +103,7 @@ def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> C
     ``overrides`` (``None`` overrides are ignored); problems raise :class:`ConfigError`."""
     merged = dict(values or {})
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return ClassifyConfig.model_validate(merged)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid classify config: {problems}") from exc
+    return validate(ClassifyConfig, merged, "classify config")
 
 
 def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:

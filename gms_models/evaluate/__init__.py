@@ -7,6 +7,8 @@ the teacher), point prompts against the teacher's masks (the paper's Table 3), a
   :class:`PointEval`
 - :func:`render_mask_grid` with :class:`GridPrompt` prompts
 - :func:`build_student_sam`, :func:`build_teacher_sam`: the models to evaluate
+- :func:`evaluate_checkpoint` → :class:`CheckpointEval`: one checkpoint scored, its records and
+  mask grid written (the entry of ``gms evaluate`` and of the pipeline)
 """
 
 from gms_models.evaluate.coco_boxes import (
@@ -32,11 +34,13 @@ from gms_models.evaluate.points_vs_teacher import (
     points_from_coco,
 )
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval, PointEval, PointResult
+from gms_models.evaluate.run import CheckpointEval, evaluate_checkpoint
 
 __all__ = [
     "CANDIDATES",
     "AnnotationResult",
     "Candidates",
+    "CheckpointEval",
     "ChosenMasks",
     "CocoBoxEval",
     "GridPrompt",
@@ -47,6 +51,7 @@ __all__ = [
     "checkpoint_teacher_size",
     "clip_box",
     "coco_grid_prompts",
+    "evaluate_checkpoint",
     "evaluate_coco_boxes",
     "evaluate_coco_vs_teacher",
     "evaluate_points_vs_teacher",

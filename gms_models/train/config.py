@@ -1,31 +1,39 @@
-"""The distillation run's configuration, shared by the CLI, the flows and ``params.yaml``.
+"""The distillation run's configuration: one model for the CLI, the flows and ``params.yaml``.
 
-Defaults follow the paper's Table 2 setup (input 1024, batch 8, Adam at a constant 3e-4,
-13 epochs, Huber loss). Unknown keys are refused so that a typo in ``params.yaml`` fails loudly
-instead of being ignored.
+:class:`DistillSettings` holds the knobs every student of a run shares (the flows' ``train:``
+section); :class:`DistillConfig` adds what names one student (arch, run name, images, teacher,
+folders). :class:`Arm` is one named student of an ablation (``arms: {name: {arch, lr, epochs}}``)
+and :func:`arm_config` turns it into its config. Defaults follow the paper's Table 2 setup; unknown
+keys are refused so that a typo fails loudly. :func:`merge_layers` merges YAML layers and
+``KEY=VALUE`` overrides (OmegaConf) before a model validates the result.
 
-The fields fall into two groups. The *data recipe* (:meth:`DistillConfig.data_recipe`): images,
-teacher and its size, crops, student input size, batch size, epochs and seed; students whose
-recipes are equal can be trained over one data stream with one teacher pass (the stream delivers
-the student crops at one size, so the student size belongs to it). The rest (name, arch,
-optimiser, schedule, precision, output folder) is per student.
+Students whose *data recipe* (:data:`DATA_RECIPE_FIELDS`) is equal can be trained over one data
+stream with one teacher pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from gms_models.errors import ConfigError
+from gms_models.errors import ConfigError, validate
 from gms_models.teacher.select import BackendName, PrecisionChoice
 
 AmpChoice = Literal["auto", "off", "bf16", "fp16"]
 OptimizerName = Literal["adam", "adamw"]
 ScheduleName = Literal["constant", "cosine"]
 OnError = Literal["fail", "skip"]
+RunName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
 
 #: Fields that define the data stream; students sharing all of them can share the teacher pass.
 DATA_RECIPE_FIELDS: tuple[str, ...] = (
@@ -46,42 +54,28 @@ DATA_RECIPE_FIELDS: tuple[str, ...] = (
 )
 
 
-class DistillConfig(BaseModel):
-    """One student's decoupled-distillation run (see the module docstring)."""
+class DistillSettings(BaseModel):
+    """The knobs every student of a run shares (the flows' ``train:`` section)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    # the student
-    arch: str = Field(description="encoder registry name of the student, e.g. gmf_2282")
-    name: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$",
-        description="run name (the ablation arm, e.g. gmf_2282-lr1e-3): names the student in "
-        "progress, callbacks and results, and its default out_dir; default: arch",
-    )
     img_size: int = Field(1024, gt=0, multiple_of=16, description="student input side")
-
-    # the data recipe
-    images: Path = Field(description="folder of training images (searched recursively)")
-    teacher: Path = Field(description="teacher checkpoint in the mobile_sam.pt layout")
-    teacher_backend: BackendName = "auto"
-    teacher_precision: PrecisionChoice = "auto"
-    teacher_size: int | None = Field(
-        None, gt=0, multiple_of=16, description="teacher input side; default: img_size"
+    teacher_size: int = Field(
+        gt=0, multiple_of=16, description="teacher input side; default: img_size"
     )
     fixed_crops: bool = Field(False, description="the same crop of each image in every epoch")
     feature_cache: bool = Field(
         False, description="cache teacher features on disk (fp16); needs fixed_crops"
     )
     on_error: OnError = Field("fail", description="unreadable images: fail, or skip and report")
-    num_workers: int = Field(2, ge=0)
-    epochs: int = Field(13, gt=0)
-    batch_size: int = Field(8, gt=0)
-    seed: int = Field(0, ge=0)
+    num_workers: int = Field(2, ge=0, description="data-loader worker processes")
+    epochs: int = Field(13, gt=0, description="epochs")
+    batch_size: int = Field(8, gt=0, description="batch size")
+    seed: int = Field(0, ge=0, description="seed")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
 
     # optimisation
-    lr: float = Field(3e-4, gt=0)
+    lr: float = Field(3e-4, gt=0, description="learning rate")
     optimizer: OptimizerName = "adam"
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0, description="linear warm-up from 0 over this many steps")
@@ -91,17 +85,18 @@ class DistillConfig(BaseModel):
     grad_clip: float | None = Field(None, gt=0, description="max global grad norm")
     channels_last: bool | None = Field(None, description="NHWC tensors; default: on CUDA only")
     deterministic: bool = Field(False, description="torch deterministic algorithms")
-
-    # output
-    out_dir: Path | None = Field(None, description="run folder; default runs/distill/<name>")
-    resume: bool = Field(False, description="continue from out_dir/last.pt if it exists")
-    cache_dir: Path | None = Field(
-        None, description="teacher ONNX/engine/feature cache; default $GMS_CACHE"
-    )
     feature_channels: int = Field(4, gt=0, le=32, description="channels in the feature picture")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _teacher_size_defaults_to_img_size(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("teacher_size") is None:
+            img_size = data.get("img_size", cls.model_fields["img_size"].default)
+            return {**data, "teacher_size": img_size}
+        return data
+
     @model_validator(mode="after")
-    def _check(self) -> DistillConfig:
+    def _check(self) -> DistillSettings:
         if self.feature_cache and not self.fixed_crops:
             raise ValueError(
                 "feature_cache needs fixed_crops: with fresh crops every epoch the cached "
@@ -111,9 +106,29 @@ class DistillConfig(BaseModel):
             raise ValueError(f"min_lr {self.min_lr} is above lr {self.lr}")
         return self
 
-    @property
-    def resolved_teacher_size(self) -> int:
-        return self.teacher_size if self.teacher_size is not None else self.img_size
+
+class DistillConfig(DistillSettings):
+    """One student's decoupled-distillation run: the shared settings plus what names it."""
+
+    arch: str = Field(description="encoder registry name of the student, e.g. gmf_2282")
+    name: RunName | None = Field(
+        None,
+        description="run name (the ablation arm, e.g. gmf_2282-lr1e-3): names the student in "
+        "progress, callbacks and results, and its default out_dir; default: arch",
+    )
+    images: Path = Field(description="folder of training images (searched recursively)")
+    teacher: Path = Field(description="teacher checkpoint in the mobile_sam.pt layout")
+    teacher_backend: BackendName = Field(
+        "auto",
+        description="teacher runtime; auto = tensorrt on CUDA if installed, else onnxruntime, "
+        "else torch",
+    )
+    teacher_precision: PrecisionChoice = "auto"
+    out_dir: Path | None = Field(None, description="run folder; default runs/distill/<name>")
+    resume: bool = Field(False, description="continue from out_dir/last.pt if it exists")
+    cache_dir: Path | None = Field(
+        None, description="teacher ONNX/engine/feature cache; default $GMS_CACHE"
+    )
 
     @property
     def run_name(self) -> str:
@@ -127,22 +142,13 @@ class DistillConfig(BaseModel):
         return Path("runs") / "distill" / self.run_name
 
     def data_recipe(self) -> dict[str, Any]:
-        """The fields that define the data stream (JSON-able, teacher size resolved)."""
-        recipe = self.model_dump(mode="json", include=set(DATA_RECIPE_FIELDS))
-        recipe["teacher_size"] = self.resolved_teacher_size
-        return recipe
+        """The fields that define the data stream (JSON-able)."""
+        return self.model_dump(mode="json", include=set(DATA_RECIPE_FIELDS))
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any], *, source: str = "config") -> DistillConfig:
+    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "config") -> DistillConfig:
         """Validate ``values``; errors become :class:`ConfigError` naming each bad field."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(f"invalid distillation config in {source}: {problems}") from None
+        return validate(cls, values, f"distillation config in {source}")
 
     @classmethod
     def from_yaml(
@@ -150,22 +156,76 @@ class DistillConfig(BaseModel):
         path: str | Path,
         *,
         section: str | None = None,
-        overrides: dict[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
     ) -> DistillConfig:
-        """Read a YAML mapping (or its ``section`` key, e.g. ``distill`` in ``params.yaml``),
-        apply ``overrides`` (values that are None are ignored), and validate."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if section is not None:
-            if not isinstance(data, dict) or section not in data:
-                raise ConfigError(f"config file {path} has no {section!r} section")
-            data = data[section]
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-        merged = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-        return cls.from_mapping(merged, source=str(path))
+        """Read a YAML mapping (or its ``section`` key), apply ``overrides`` (values that are
+        None are ignored), and validate."""
+        values = read_yaml_mapping(Path(path), section)
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        return cls.from_mapping({**values, **given}, source=str(path))
+
+
+class Arm(BaseModel):
+    """One named student of an ablation: its arch (default: the arm's name) and its own lr and
+    epochs (default: the run's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: str | None = Field(None, description="encoder registry name; default: the arm's name")
+    lr: float | None = Field(None, gt=0)
+    epochs: int | None = Field(None, gt=0)
+
+
+#: The arms of a run, by name (the name is the MLflow run, DVC stage key and table row).
+Arms = dict[RunName, Arm]
+
+
+def arm_config(name: str, arm: Arm, settings: DistillSettings, **fields: Any) -> DistillConfig:
+    """The config of arm ``name``: ``settings`` with the arm's own values, plus ``fields``
+    (images, teacher, out_dir, ...)."""
+    values = {
+        **settings.model_dump(),
+        **arm.model_dump(exclude_none=True),
+        "arch": arm.arch or name,
+        "name": name,
+        **fields,
+    }
+    return DistillConfig.from_mapping(values, source=f"arm {name}")
+
+
+def read_yaml_mapping(path: Path, section: str | None = None) -> dict[str, Any]:
+    """The mapping in YAML file ``path`` (or its ``section`` key), with clear errors."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if section is not None:
+        if not isinstance(data, dict) or section not in data:
+            raise ConfigError(f"config file {path} has no {section!r} section")
+        data = data[section]
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def merge_layers(*layers: Mapping[str, Any], sets: Sequence[str] = ()) -> dict[str, Any]:
+    """Deep-merge mappings (later wins), then apply dotted ``KEY=VALUE`` assignments (values
+    read as YAML), e.g. ``train.epochs=3``."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    bad = [s for s in sets if "=" not in s or not s.partition("=")[0].strip()]
+    if bad:
+        raise ConfigError(
+            f"--set takes KEY=VALUE (dotted keys, e.g. train.epochs=3), got {bad[0]!r}"
+        )
+    try:
+        merged = OmegaConf.merge(*(OmegaConf.create(dict(layer)) for layer in layers))
+        merged.merge_with_dotlist(list(sets))
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot merge the parameters: {exc}") from None
+    result = OmegaConf.to_container(merged, resolve=False)
+    assert isinstance(result, dict)
+    return {str(k): v for k, v in result.items()}

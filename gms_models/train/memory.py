@@ -67,7 +67,7 @@ def estimate_student_memory(config: DistillConfig) -> StudentMemory:
 
 def estimate_stream_memory(config: DistillConfig) -> StreamMemory:
     """The memory of the teacher pass and the batch shared by ``config``'s group."""
-    return _stream_memory(config.resolved_teacher_size, config.img_size, config.batch_size)
+    return _stream_memory(config.teacher_size, config.img_size, config.batch_size)
 
 
 def _meta_model(arch: str, img_size: int) -> nn.Module:

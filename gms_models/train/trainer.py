@@ -328,7 +328,7 @@ def build_dataset(config: DistillConfig) -> DistillDataset:
 
     return ImageFolderDataset(
         config.images,
-        teacher_size=config.resolved_teacher_size,
+        teacher_size=config.teacher_size,
         student_size=config.img_size,
         seed=config.seed,
         fixed_crops=config.fixed_crops,
@@ -339,7 +339,7 @@ def build_dataset(config: DistillConfig) -> DistillDataset:
 
 def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend:
     """The teacher backend of ``config`` on ``device``."""
-    spec = TeacherSpec.from_checkpoint(config.teacher, config.resolved_teacher_size)
+    spec = TeacherSpec.from_checkpoint(config.teacher, config.teacher_size)
     return select_teacher(
         config.teacher_backend,
         spec=spec,
@@ -362,7 +362,7 @@ def build_feature_cache(
     recipe = {
         "images": str(Path(config.images).resolve()),
         "seed": config.seed,
-        "teacher_size": config.resolved_teacher_size,
+        "teacher_size": config.teacher_size,
         "fixed_crops": config.fixed_crops,
         "crop_scale": getattr(dataset, "crop_scale", None),
         "crop_ratio": getattr(dataset, "crop_ratio", None),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.params import FLOW_PARAMS, ArmGrid, load_flow_params
+from flows.params import FLOW_PARAMS, load_flow_params
 from gms_models.registry import list_encoders
 
 
@@ -39,7 +39,7 @@ def test_every_flow_validates_its_section(repo_root: Path, flow: str) -> None:
 
 def test_one_arm_flow_trains_like_the_ablation(repo_root: Path) -> None:
     ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
-    one_arm = load_flow_params("distill", repo_root / "params.yaml", ["arm.arch=resnet18"])
+    one_arm = load_flow_params("distill", repo_root / "params.yaml", ["arm=resnet18"])
     assert (one_arm.train, one_arm.evaluate, one_arm.export) == (
         ablation.train,
         ablation.evaluate,
@@ -50,7 +50,7 @@ def test_one_arm_flow_trains_like_the_ablation(repo_root: Path) -> None:
 
 def _arm_names(params: dict) -> list[str]:
     arms = params["distill_ablation"]["arms"]
-    assert isinstance(arms, dict) and "archs" not in arms, "dvc.yaml needs the mapping form"
+    assert isinstance(arms, dict), "dvc.yaml keys one stage per arm name"
     return list(arms)
 
 
@@ -63,8 +63,8 @@ def test_stages_form_the_study_chain(
     assert [name for name in stages if name != "data.dvc"] == expected
     assert "data" in {str(dep) for dep in stages["data"].deps}  # the output of data.dvc
     ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
-    assert {arm.name for arm in ablation.arms.resolve(ablation.train)} == set(names)
-    assert {arm.arch for arm in ablation.arms.resolve(ablation.train)} <= set(list_encoders())
+    assert set(ablation.arms) == set(names)
+    assert {arm.arch or name for name, arm in ablation.arms.items()} <= set(list_encoders())
 
     table2_deps = {str(dep) for dep in stages["table2"].deps}
     arm_outputs = {str(out) for name in arm_stages for out in stages[name].outs}
@@ -103,11 +103,10 @@ def test_per_arm_stages_differ_only_by_arm(stages: dict[str, object], params: di
 
 def test_each_arm_stage_trains_the_ablations_arm(repo_root: Path, params: dict) -> None:
     ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
-    arms = {arm.name: arm for arm in ablation.arms.resolve(ablation.train)}
     for name in _arm_names(params):
         one_arm = load_flow_params("distill", repo_root / "params.yaml", [f"arm={name}"])
-        (resolved,) = ArmGrid(archs=[], extra=[one_arm.arm]).resolve(one_arm.train)
-        assert resolved == arms[name]
+        assert one_arm.arm == name
+        assert (one_arm.arms[name], one_arm.train) == (ablation.arms[name], ablation.train)
 
 
 def test_plots_show_the_pareto_front_and_table1(stages: dict[str, object]) -> None:

@@ -46,7 +46,7 @@ def prefect_cli(*args: str, api_url: str, timeout: float) -> subprocess.Complete
 def tiny_run_params(tmp_path: Path) -> dict[str, object]:
     return {
         "experiment": EXPERIMENT,
-        "arms": {"archs": ["gmf_2282", "resnet18"], "extra": []},
+        "arms": {"gmf_2282": {}, "resnet18": {}},
         "train": {"img_size": 64, "batch_size": 2, "epochs": 1, "num_workers": 0, "device": "cpu"},
         "export": {"decoder": False},
         "evaluate": {
@@ -87,7 +87,7 @@ def test_deploy_and_run_distill_ablation_through_a_worker(tmp_path: Path) -> Non
 
         run = prefect_cli(
             "deployment", "run", "distill-ablation/toy",
-            "--params", json.dumps(tiny_run_params(tmp_path)),
+            "--params", json.dumps({"params": tiny_run_params(tmp_path)}),
             "--watch", "--watch-interval", "5", "--watch-timeout", "1200",
             api_url=api_url, timeout=1300,
         )  # fmt: skip

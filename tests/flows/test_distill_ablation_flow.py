@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from flows.params import ArmGrid, DistillAblationParams, SegmentEvalParams
+from flows.params import DistillAblationParams, PickParams, SegmentEvalParams
+from gms_models.train.config import Arm, DistillSettings
 from tasks.caching import code_version
-from tasks.specs import DataSpec, EvalSpec, ExportSpec, TeacherSource, TrackingSpec, TrainSpec
+from tasks.specs import DataSpec, EvalSpec, ExportSpec, TeacherSource, TrackingSpec
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("prefect_harness")]
 
@@ -20,8 +21,8 @@ BAD_ARCH = "not_an_encoder"
 
 def tiny_params(data: Path, runs_dir: Path) -> DistillAblationParams:
     return DistillAblationParams(
-        arms=ArmGrid(archs=["gmf_2282", BAD_ARCH], extra=[]),
-        train=TrainSpec(img_size=64, batch_size=2, epochs=1, num_workers=0, device="cpu"),
+        arms={"gmf_2282": Arm(), BAD_ARCH: Arm()},
+        train=DistillSettings(img_size=64, batch_size=2, epochs=1, num_workers=0, device="cpu"),
         export=ExportSpec(decoder=False),
         evaluate=EvalSpec(
             max_images=2,
@@ -47,7 +48,7 @@ def first_run(tiny_data: Path, runs_dir: Path, prefect_harness: None):
     from flows.distill_ablation import distill_ablation
 
     code = code_version()
-    return code, distill_ablation(**tiny_params(tiny_data, runs_dir).flow_kwargs())
+    return code, distill_ablation(tiny_params(tiny_data, runs_dir))
 
 
 def test_failed_arm_is_reported_and_the_other_completes(first_run) -> None:
@@ -109,7 +110,7 @@ def second_run(first_run, tiny_data: Path, runs_dir: Path):
     code, _ = first_run
     if code_version() != code:
         pytest.skip("the library changed on disk between the two runs (shared checkout)")
-    return distill_ablation(**tiny_params(tiny_data, runs_dir).flow_kwargs())
+    return distill_ablation(tiny_params(tiny_data, runs_dir))
 
 
 def test_second_run_reuses_every_step(first_run, second_run) -> None:
@@ -133,8 +134,8 @@ def test_pick_flow_reads_the_newest_ablation_and_answers_the_same_twice(second_r
     from flows.pick import pick
 
     tracking = TrackingSpec(runs_dir=Path(second_run.tables.markdown).parents[1])
-    first = pick(tracking=tracking)
-    again = pick(tracking=tracking)
+    first = pick(PickParams(tracking=tracking))
+    again = pick(PickParams(tracking=tracking))
     assert first.parent_run_id == second_run.parent_run_id
     assert (first.arm, first.version) == (again.arm, again.version) == ("gmf_2282", first.version)
     client = MlflowClient(second_run.tracking_uri)
@@ -155,9 +156,7 @@ def test_segment_eval_scores_the_ablation_students(second_run, tiny_data: Path) 
         device="cpu",
         torch_threads=1,
     )
-    summary = segment_eval(
-        **params.model_copy(update={"ablation_run_id": second_run.parent_run_id}).flow_kwargs()
-    )
+    summary = segment_eval(params.model_copy(update={"ablation_run_id": second_run.parent_run_id}))
     assert [(r.model, r.encoder, r.status) for r in summary.rows] == [
         ("gmf_2282", "gmf_2282", "ok")
     ]

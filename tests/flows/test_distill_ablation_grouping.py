@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.params import ArmGrid, DistillAblationParams
+from flows.params import DistillAblationParams
+from gms_models.train.config import Arm, DistillSettings
 from tasks.caching import code_version
-from tasks.specs import (
-    ArmOverride,
-    DataSpec,
-    EvalSpec,
-    ExportSpec,
-    TeacherSource,
-    TrackingSpec,
-    TrainSpec,
-)
+from tasks.specs import DataSpec, EvalSpec, ExportSpec, TeacherSource, TrackingSpec
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.usefixtures("prefect_harness")]
 
@@ -31,8 +24,8 @@ DIVERGING = "gmf_3344"  # at lr 1e30 its loss is non-finite by the second step
 
 def grouped_params(data: Path, runs_dir: Path) -> DistillAblationParams:
     return DistillAblationParams(
-        arms=ArmGrid(archs=["gmf_2282", "resnet18"], extra=[ArmOverride(arch=DIVERGING, lr=1e30)]),
-        train=TrainSpec(img_size=64, batch_size=BATCH, epochs=1, num_workers=0, device="cpu"),
+        arms={"gmf_2282": Arm(), "resnet18": Arm(), DIVERGING: Arm(lr=1e30)},
+        train=DistillSettings(img_size=64, batch_size=BATCH, epochs=1, num_workers=0, device="cpu"),
         export=ExportSpec(enabled=False, register_model=None),
         evaluate=EvalSpec(
             max_images=1,
@@ -60,7 +53,7 @@ def grouped_run(tiny_data: Path, runs_dir: Path, prefect_harness: None):
     from flows.distill_ablation import distill_ablation
 
     code = code_version()
-    return code, distill_ablation(**grouped_params(tiny_data, runs_dir).flow_kwargs())
+    return code, distill_ablation(grouped_params(tiny_data, runs_dir))
 
 
 def test_arms_sharing_a_recipe_train_in_one_group_with_one_teacher_pass_per_batch(
@@ -97,7 +90,7 @@ def test_a_second_run_trains_nothing_but_the_failed_arm(
     code, first = grouped_run
     if code_version() != code:
         pytest.skip("the library changed on disk between the two runs (shared checkout)")
-    again = distill_ablation(**grouped_params(tiny_data, runs_dir).flow_kwargs())
+    again = distill_ablation(grouped_params(tiny_data, runs_dir))
     (group,) = again.groups
     assert group.trained == [DIVERGING]  # the finished arms come from their own cache entries
     rows = {row.model: row for row in again.rows}

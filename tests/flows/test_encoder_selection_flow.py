@@ -32,7 +32,7 @@ def test_families_become_child_runs_and_table_1(tiny_data: Path, tmp_path: Path)
         tracking=TrackingSpec(runs_dir=tmp_path / "runs"),
         torch_threads=1,
     )
-    summary = encoder_selection(**params.flow_kwargs())
+    summary = encoder_selection(params)
     assert summary.families == ["pit", "gmf_m"] and summary.failed == {}
     table = summary.tables.markdown.read_text()
     assert "| PiT |" in table and "| GroupMixFormer |" in table

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gms_cli.cmd_distill_group import format_lr, name_arms, parse_arm
+from gms_cli.cmd_distill_group import name_arms, parse_arm
 from gms_cli.main import app
 from gms_models.checkpoint import read_checkpoint
 from gms_models.errors import ConfigError
+from gms_models.tables import format_lr
+from gms_models.train.config import Arm
 
 runner = CliRunner()
 
@@ -34,16 +36,16 @@ def test_help_lists_the_options() -> None:
 
 
 def test_arm_specs_and_their_names() -> None:
-    assert parse_arm("gmf_2282") == {"arch": "gmf_2282"}
-    assert parse_arm("gmf_2282:1e-3") == {"arch": "gmf_2282", "lr": 1e-3}
-    assert parse_arm("mine=resnet18:3e-4") == {"name": "mine", "arch": "resnet18", "lr": 3e-4}
+    assert parse_arm("gmf_2282") == (None, Arm(arch="gmf_2282"))
+    assert parse_arm("gmf_2282:1e-3") == (None, Arm(arch="gmf_2282", lr=1e-3))
+    assert parse_arm("mine=resnet18:3e-4") == ("mine", Arm(arch="resnet18", lr=3e-4))
     with pytest.raises(ConfigError, match="not a number"):
         parse_arm("gmf_2282:fast")
     with pytest.raises(ConfigError, match=r"\[NAME=\]ARCH\[:LR\]"):
         parse_arm("x=")
     assert (format_lr(3e-4), format_lr(1e-3), format_lr(2.5e-4)) == ("3e-4", "1e-3", "2.5e-4")
-    arms = [{"arch": "gmf_2282", "lr": 3e-4}, {"arch": "gmf_2282"}, {"arch": "resnet18"}]
-    assert [a["name"] for a in name_arms(arms, default_lr=1e-3)] == [
+    arms = [parse_arm("gmf_2282:3e-4"), parse_arm("gmf_2282"), parse_arm("resnet18")]
+    assert list(name_arms(arms, default_lr=1e-3)) == [
         "gmf_2282-lr3e-4",
         "gmf_2282-lr1e-3",
         "resnet18",
@@ -62,9 +64,9 @@ def test_plan_from_a_yaml_file_groups_arms_by_recipe_and_trains_nothing(
         "  batch_size: 2\n"
         "  epochs: 2\n"
         "  arms:\n"
-        "    - {arch: gmf_2282, lr: 3.0e-4}\n"
-        "    - {arch: gmf_2282, lr: 1.0e-3}\n"
-        "    - {arch: resnet18, epochs: 3}\n"
+        "    gmf_2282-lr3e-4: {arch: gmf_2282, lr: 3.0e-4}\n"
+        "    gmf_2282-lr1e-3: {arch: gmf_2282, lr: 1.0e-3}\n"
+        "    resnet18: {epochs: 3}\n"
     )
     out = tmp_path / "runs"
     result = runner.invoke(

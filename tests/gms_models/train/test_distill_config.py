@@ -23,9 +23,9 @@ def test_defaults_follow_the_paper_table_2_setup() -> None:
     config = _config()
     assert (config.img_size, config.batch_size, config.lr, config.epochs) == (1024, 8, 3e-4, 13)
     assert (config.optimizer, config.schedule, config.warmup_steps) == ("adam", "constant", 0)
-    assert config.resolved_teacher_size == 1024
+    assert config.teacher_size == 1024
     assert config.resolved_out_dir == Path("runs/distill/gmf_2282")
-    assert _config(img_size=256).resolved_teacher_size == 256
+    assert _config(img_size=256).teacher_size == 256
 
 
 @pytest.mark.parametrize(

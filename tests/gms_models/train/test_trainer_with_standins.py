@@ -54,7 +54,7 @@ class Recorder(TrainerCallback):
 def _dataset(config) -> ImageFolderDataset:
     return ImageFolderDataset(
         config.images,
-        teacher_size=config.resolved_teacher_size,
+        teacher_size=config.teacher_size,
         student_size=config.img_size,
         seed=config.seed,
         fixed_crops=config.fixed_crops,
