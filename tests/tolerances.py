@@ -11,8 +11,12 @@ from __future__ import annotations
 
 # --- MobileSAM, seed-0 fixtures ---------------------------------------------------------------
 # Noise: features <= 3.5e-6 (1 vs 2 threads), <= 2.9e-6 (float64 vs float32); low-res logits
-# <= 8.7e-7; iou <= 1.1e-7. The README suggests atol 1e-5 for all three.
-SEED0_FEATURES_ATOL = 1e-5
+# <= 8.7e-7; iou <= 1.1e-7. The README suggests atol 1e-5 for all three. Measured by us on a
+# 2-core AMD EPYC VM: with 1 thread (the README's outputs used 2) our features differ from
+# 000000020992's by up to 1.0e-5 (one element of 1M over 1e-5; |features| up to 4.4), so the
+# feature tolerance sits at twice that. It stays below what the README's sensitivity figures
+# call a real change (BGR input: 2.5e-5; the BN-calibrated fixture catches those by far).
+SEED0_FEATURES_ATOL = 2e-5
 SEED0_LOGITS_ATOL = 1e-5
 SEED0_IOU_ATOL = 1e-5
 # Masks may differ only at pixels whose upsampled logit lies within this band around 0.
