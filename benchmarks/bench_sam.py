@@ -4,17 +4,12 @@ Run: ``uv run python benchmarks/bench_sam.py [--threads 2] [--runs 3] [--decoder
 
 The official figures (reference README) were taken on a 2-core AMD EPYC VM with 2 torch threads,
 torch 2.15.0, float32, on an otherwise idle machine. Other processes slow these timings down
-2-5x, so the load average is printed before and after, and the encoder is also timed,
-interleaved in the same run, against the *official sequence of operations*: our encoder with the
-official attention (explicit ``q kᵀ`` + bias, softmax, ``@ v``) and un-folded Conv+BatchNorm, which
-measured 1.00× the official implementation's time (issue 16). Their ratio is the speed-up of the
-fused attention and the eval-time BatchNorm folding.
+2-5x, so the load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import time
@@ -27,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_models.sam import SamPredictor, build_sam_vit_t
-from gms_models.sam.tiny_vit import Attention, Conv2dBN
 
 OFFICIAL_SECONDS = {
     "encoder": 1.45,  # model.image_encoder(x) at 1024, median of 3 after 1 warm-up
@@ -57,38 +51,6 @@ def median_seconds(
     return statistics.median(wall), min(wall), statistics.median(cpu)
 
 
-def _official_attention(self: Attention, x: torch.Tensor) -> torch.Tensor:
-    b, n, c = x.shape
-    qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3 * self.key_dim)
-    q, k, v = (t.permute(0, 2, 1, 3) for t in qkv.split(self.key_dim, dim=3))
-    bias = self.attention_biases.index_select(1, self.attention_bias_idxs.flatten())
-    attn = (q @ k.transpose(-2, -1)) * self.key_dim**-0.5 + bias.view(self.num_heads, n, n)
-    return self.proj((attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, c))
-
-
-def official_sequence(encoder: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``encoder`` running the official operations (see the module docstring)."""
-    baseline = copy.deepcopy(encoder)
-    for module in baseline.modules():
-        if isinstance(module, Attention):
-            module.forward = _official_attention.__get__(module)  # type: ignore[method-assign]
-        elif isinstance(module, Conv2dBN):
-            module.forward = torch.nn.Sequential.forward.__get__(module)  # type: ignore[method-assign]
-    return baseline
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
-    """Median seconds of each function, one call of each per round, after one warm-up round."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for round_ in range(runs + 1):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            if round_:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (official: 2)")
@@ -103,12 +65,7 @@ def main() -> None:
     x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
     predictor = SamPredictor(sam)
 
-    baseline = official_sequence(sam.image_encoder)
-
     with torch.inference_mode():
-        side_by_side = interleaved_medians(
-            {"ours": lambda: sam.image_encoder(x), "official": lambda: baseline(x)}, args.runs
-        )
         encoder = median_seconds(lambda: sam.image_encoder(x), args.runs)
         predictor.set_features(sam.image_encoder(x), ORIGINAL_SIZE)
         features = predictor.get_image_embedding()
@@ -145,13 +102,7 @@ def main() -> None:
             f"{official:.3f}",
             f"{median / official:.2f}",
         )
-    console = Console()
-    console.print(table)
-    console.print(
-        f"image encoder, interleaved ({args.runs} rounds): ours {side_by_side['ours']:.3f} s, "
-        f"official sequence of operations {side_by_side['official']:.3f} s, "
-        f"ratio {side_by_side['ours'] / side_by_side['official']:.2f}"
-    )
+    Console().print(table)
 
 
 if __name__ == "__main__":

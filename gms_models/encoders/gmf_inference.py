@@ -158,5 +158,6 @@ def fuse_gmf_encoder(encoder: GroupMixFormerSamEncoder) -> GroupMixFormerSamEnco
     fused = copy.deepcopy(encoder).eval()
     stages = fused.backbone.groupmixformer_backbone
     for i, stage in enumerate(stages):
-        stages[i] = FusedGroupMixStage(stage)
+        if not isinstance(stage, FusedGroupMixStage):  # fusing a fused encoder changes nothing
+            stages[i] = FusedGroupMixStage(stage)
     return fused

@@ -14,11 +14,6 @@ official code, neither of which changes the outputs:
 Between blocks the features stay in contiguous NCHW layout, which is the memory layout the official
 implementation ends up using for its convolutions; matching it keeps the float32 results within
 the noise of a thread-count change of the official outputs.
-
-Two inference speed-ups (``benchmarks/bench_sam.py`` measures them against the official sequence
-of operations): attention runs through ``F.scaled_dot_product_attention`` with the relative-
-position bias as its mask, and in eval mode each Conv+BatchNorm pair runs as one convolution
-with the BatchNorm folded into its weights.
 """
 
 from __future__ import annotations
@@ -98,23 +93,6 @@ class Conv2dBN(nn.Sequential):
         nn.init.constant_(bn.weight, bn_weight_init)
         nn.init.zeros_(bn.bias)
         self.add_module("bn", bn)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """In eval mode the BatchNorm is folded into the conv: one pass over the output."""
-        conv, bn = self.c, self.bn
-        if self.training:
-            return bn(conv(x))
-        assert bn.running_var is not None and bn.running_mean is not None
-        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-        return F.conv2d(
-            x,
-            conv.weight * scale[:, None, None, None],
-            bn.bias - bn.running_mean * scale,
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-        )
 
 
 class PatchEmbed(nn.Module):
@@ -205,6 +183,7 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = dim // num_heads
+        self.scale = self.key_dim**-0.5
         self.norm = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -220,11 +199,10 @@ class Attention(nn.Module):
         q, k, v = (t.permute(0, 2, 1, 3) for t in qkv.split(self.key_dim, dim=3))
         # Same as attention_biases[:, idxs] but ~9x faster than advanced indexing on CPU.
         bias = self.attention_biases.index_select(1, self.attention_bias_idxs.flatten())
-        # A 4-D mask (a broadcast view, no copy) lets CPU torch take its fused kernel; a 3-D one
-        # falls back to the unfused path with extra -inf checks.
-        mask = bias.view(1, self.num_heads, n, n).expand(b, -1, -1, -1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        bias = bias.view(self.num_heads, n, n)
+        attn = (q @ k.transpose(-2, -1)) * self.scale + bias
+        attn = attn.softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
 
 
 class TinyViTBlock(nn.Module):
