@@ -2,19 +2,29 @@
 and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run.
 
     uv run python benchmarks/bench_export_latency.py [--runs 5] [--warmup 1] [--threads 2]
-        [--int8-calib DIR] [--int8-images 4] [--encoders vit_t,gmf_2282] [--json out.json]
+        [--spinning] [--busy] [--int8-calib DIR] [--int8-images 4]
+        [--encoders vit_t,gmf_2282] [--json out.json]
 
-Every registered encoder is built with random weights (latency does not depend on them) and
-exported with the checked exporter (checker + parity) into a temporary folder. Runs are
-interleaved, one forward of each (encoder, runtime) per round, so that load from other processes
-hits all alike; PyTorch and ONNX Runtime get the same thread count. The load average before and
-after is printed with the table and stored in the JSON.
+Every registered encoder is built with random weights (latency does not depend on them); PyTorch
+runs its deployed form (``gms_models.encoders.inference_form``: GMF students re-parameterised),
+which is also what the checked exporter (checker + parity) writes into a temporary folder. ONNX
+Runtime runs with the shipped session settings (``OnnxRuntimeSession``: spinning off unless
+``--spinning``). Runs are interleaved, one forward of each (encoder, runtime) per round, so that
+load from other processes hits all alike; PyTorch and ONNX Runtime get the same thread count.
+
+``--busy`` adds, in every round, a second pass of each ONNX Runtime fp32 forward while one
+competing process keeps a core busy (``+busy`` columns, and busy/quiet per encoder): how much a
+neighbour on the machine multiplies the encoder's time. With ``--int8-calib`` the INT8 column comes
+with its mIoU cost: 1 - mean IoU of single masks decoded from int8 vs fp32 embeddings (a 4×4
+point grid per calibration image, through a seeded random-weight SAM decoder). The load average
+before and after is printed with the table and stored in the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -27,19 +37,44 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from gms_models.encoders import inference_form
 from gms_models.export import default_parity_image, export_encoder_onnx, library_versions
+from gms_models.export.onnx_decoder import export_decoder_onnx
+from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.quantize import quantize_encoder_int8
 from gms_models.registry import build_encoder, list_encoders
 from gms_models.runtime import OnnxRuntimeSession
+from gms_models.runtime.manifest import ENCODER_OUTPUT
+from gms_models.sam import build_sam_vit_t
 
 REFERENCE = "vit_t"
 SIZE = 1024
+BUSY = "+busy"
 
 Forward = Callable[[], object]
 
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def _export_decoder(folder: Path, embedding: object) -> Path:
+    """A single-mask decoder ONNX from a seeded random-weight SAM, for the INT8 mIoU cost."""
+    torch.manual_seed(0)
+    sam = build_sam_vit_t(img_size=SIZE).eval()
+    return export_decoder_onnx(
+        sam.prompt_encoder,
+        sam.mask_decoder,
+        folder / "mask_decoder.single.onnx",
+        multimask_output=False,
+        image_embedding=embedding,  # type: ignore[arg-type]
+        arch=REFERENCE,
+    ).path
 
 
 def _tensorrt_ready() -> bool:
@@ -56,21 +91,25 @@ def prepare(
     names: list[str],
     folder: Path,
     threads: int,
+    spinning: bool,
     calib: Path | None,
     calib_images: int,
     say: Callable[[str], object],
-) -> tuple[dict[tuple[str, str], Forward], dict[str, str]]:
-    """Forward callables per (encoder, runtime), and the reason for each one that is missing."""
+) -> tuple[dict[tuple[str, str], Forward], dict[str, str], dict[str, float]]:
+    """Forward callables per (encoder, runtime), the reason for each one that is missing, and
+    the INT8 mIoU cost per encoder."""
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     x_np = x.numpy()
     image = default_parity_image()
     use_trt = _tensorrt_ready()
     forwards: dict[tuple[str, str], Forward] = {}
     skipped: dict[str, str] = {}
+    miou_cost: dict[str, float] = {}
+    decoder: Path | None = None
     for name in names:
         torch.manual_seed(0)
         model = build_encoder(name, img_size=SIZE).eval()
-        forwards[(name, "torch")] = lambda m=model: m(x)
+        forwards[(name, "torch")] = lambda m=inference_form(model): m(x)
         say(f"exporting {name}")
         try:
             exported = export_encoder_onnx(
@@ -79,14 +118,24 @@ def prepare(
         except Exception as exc:  # recorded in the output, the other encoders still run
             skipped[f"{name}/onnxruntime"] = f"export failed: {exc}"
             continue
-        session = OnnxRuntimeSession(exported.path, threads=threads)
+        session = OnnxRuntimeSession(exported.path, threads=threads, spinning=spinning)
         forwards[(name, "ort_fp32")] = lambda s=session: s.run({"image": x_np})
         if calib is not None:
+            if decoder is None:
+                say("exporting a decoder for the INT8 mIoU cost")
+                decoder = _export_decoder(
+                    folder, exported.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT]
+                )
             say(f"quantising {name}")
             q = quantize_encoder_int8(
-                exported, folder / f"{name}.int8.onnx", calib, max_images=calib_images
+                exported,
+                folder / f"{name}.int8.onnx",
+                calib,
+                max_images=calib_images,
+                decoder_onnx=decoder,
             )
-            q_session = OnnxRuntimeSession(q.path, threads=threads)
+            miou_cost[name] = float(q.metadata["miou_cost"])  # type: ignore[arg-type]
+            q_session = OnnxRuntimeSession(q.path, threads=threads, spinning=spinning)
             forwards[(name, "ort_int8")] = lambda s=q_session: s.run({"image": x_np})
         if use_trt:
             from gms_models.export.tensorrt import encoder_profile, export_tensorrt_engine
@@ -103,18 +152,39 @@ def prepare(
             forwards[(name, "trt_fp16")] = lambda s=trt_session: s.run({"image": x_np})
     if not use_trt:
         skipped["tensorrt"] = "no TensorRT + CUDA GPU here"
-    return forwards, skipped
+    return forwards, skipped, miou_cost
+
+
+def _time_round(forwards: dict[tuple[str, str], Forward]) -> dict[tuple[str, str], float]:
+    times = {}
+    for key, forward in forwards.items():
+        start = time.perf_counter()
+        forward()
+        times[key] = time.perf_counter() - start
+    return times
 
 
 @torch.inference_mode()
-def interleaved(forwards: dict[tuple[str, str], Forward], runs: int, warmup: int) -> dict:
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in forwards}
+def interleaved(
+    forwards: dict[tuple[str, str], Forward], runs: int, warmup: int, busy: bool
+) -> dict[tuple[str, str], list[float]]:
+    """Seconds per forward; with ``busy`` each round also re-times the ``ort_fp32`` forwards while
+    a competing process spins (keys ``(name, "ort_fp32+busy")``)."""
+    contended = {(n, r + BUSY): f for (n, r), f in forwards.items() if busy and r == "ort_fp32"}
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in [*forwards, *contended]}
     for round_ in range(warmup + runs):
-        for key, forward in forwards.items():
-            start = time.perf_counter()
-            forward()
-            if round_ >= warmup:
-                times[key].append(time.perf_counter() - start)
+        measured = _time_round(forwards)
+        if contended:
+            neighbour = multiprocessing.Process(target=_spin, daemon=True)
+            neighbour.start()
+            try:
+                measured |= _time_round(contended)
+            finally:
+                neighbour.kill()
+                neighbour.join()
+        if round_ >= warmup:
+            for key, seconds in measured.items():
+                times[key].append(seconds)
     return times
 
 
@@ -123,6 +193,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads, torch and ORT")
+    parser.add_argument("--spinning", action="store_true", help="ORT worker threads spin")
+    parser.add_argument("--busy", action="store_true", help="also time ORT fp32 beside a spinner")
     parser.add_argument("--encoders", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--int8-calib", type=Path, default=None, help="image folder: add INT8")
     parser.add_argument("--int8-images", type=int, default=4, help="calibration images")
@@ -134,24 +206,38 @@ def main() -> None:
     names = [n for n in args.encoders.split(",") if n] or list_encoders()
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp, console.status("preparing") as status:
-        forwards, skipped = prepare(
-            names, Path(tmp), args.threads, args.int8_calib, args.int8_images, status.update
+        forwards, skipped, miou_cost = prepare(
+            names,
+            Path(tmp),
+            args.threads,
+            args.spinning,
+            args.int8_calib,
+            args.int8_images,
+            status.update,
         )
         status.update(f"timing {len(forwards)} forwards, {args.warmup}+{args.runs} rounds")
-        times = interleaved(forwards, args.runs, args.warmup)
+        times = interleaved(forwards, args.runs, args.warmup, args.busy)
     load_after = _load()
 
     median = {key: statistics.median(t) for key, t in times.items()}
     runtimes = [
-        r for r in ("torch", "ort_fp32", "ort_int8", "trt_fp16") if any(k[1] == r for k in median)
+        r
+        for r in ("torch", "ort_fp32", "ort_fp32" + BUSY, "ort_int8", "trt_fp16")
+        if any(k[1] == r for k in median)
     ]
+    spin = "on" if args.spinning else "off"
     table = Table(
         title=f"Latency at {SIZE}, batch 1, median of {args.runs}: ms (ratio to {REFERENCE})",
-        caption=f"load average before {load_before}, after {load_after}; {args.threads} threads",
+        caption=f"load average before {load_before}, after {load_after}; {args.threads} threads"
+        f", ORT spinning {spin}",
     )
     table.add_column("encoder")
     for runtime in runtimes:
         table.add_column(runtime, justify="right")
+    if args.busy:
+        table.add_column("busy / quiet (ort_fp32)", justify="right")
+    if miou_cost:
+        table.add_column("int8 mIoU cost", justify="right")
     rows = []
     for name in names:
         cells = []
@@ -173,6 +259,11 @@ def main() -> None:
                 if value is None
                 else f"{1000 * value:.0f}" + ("" if ratio is None else f" ({ratio:.2f})")
             )
+        busy = median.get((name, "ort_fp32" + BUSY))
+        if args.busy:
+            cells.append("-" if busy is None else f"{busy / median[(name, 'ort_fp32')]:.2f}")
+        if miou_cost:
+            cells.append(f"{miou_cost[name]:.4f}" if name in miou_cost else "-")
         table.add_row(name, *cells)
     console.print(table)
     for what, why in skipped.items():
@@ -184,6 +275,8 @@ def main() -> None:
             "runs": args.runs,
             "warmup": args.warmup,
             "threads": args.threads,
+            "ort_spinning": args.spinning,
+            "int8_miou_cost": miou_cost,
             "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
             "load_average_before": load_before,

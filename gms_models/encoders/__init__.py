@@ -1,5 +1,15 @@
 """Student and teacher image encoders, one module per family; importing registers them."""
 
+from torch import nn
+
 from gms_models.encoders import groupmixformer, resnet18, vit_t
 
-__all__ = ["groupmixformer", "resnet18", "vit_t"]
+
+def inference_form(encoder: nn.Module) -> nn.Module:
+    """What to deploy for ``encoder``: its ``fuse_for_inference()`` copy where the family has one
+    (GMF students), else ``encoder`` itself in eval mode. Outputs agree within float32 noise."""
+    fuse = getattr(encoder, "fuse_for_inference", None)
+    return fuse() if fuse is not None else encoder.eval()
+
+
+__all__ = ["groupmixformer", "inference_form", "resnet18", "vit_t"]

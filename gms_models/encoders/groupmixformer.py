@@ -49,6 +49,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timm.layers import DropPath, Mlp
 from torch import nn
 
 from gms_models.checkpoint import load_pretrained_backbone
@@ -289,32 +290,6 @@ class ConvPosEnc(nn.Module):
         return (self.proj(img) + img).flatten(2).transpose(1, 2)
 
 
-class DropPath(nn.Module):
-    """Stochastic depth: in training, zero a sample's residual branch with probability ``p``."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = 1 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class GroupMixBlock(nn.Module):
     def __init__(
         self,
@@ -329,7 +304,7 @@ class GroupMixBlock(nn.Module):
         self.att = GroupMixAttention(dim, cfg.num_heads, cfg.qkv_bias, cfg.crpe_windows)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))  # keys fc1, fc2 as released
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         x = self.cpe(x, size)
@@ -484,6 +459,12 @@ class GroupMixFormerSamEncoder(nn.Module):
         feats = self.backbone.forward_features(x)
         fine = F.avg_pool2d(feats[self.fine_stage], 2)
         return self.neck(torch.cat([feats[-1], fine], dim=1))
+
+    def fuse_for_inference(self) -> GroupMixFormerSamEncoder:
+        """An equivalent eval-mode copy for deployment (see :mod:`.gmf_inference`)."""
+        from gms_models.encoders.gmf_inference import fuse_gmf_encoder
+
+        return fuse_gmf_encoder(self)
 
 
 def build_gmf_student(

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gms_models.checkpoint import load_student, read_student_checkpoint
+from gms_models.encoders import inference_form
 from gms_models.errors import CheckpointError
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
 
@@ -55,6 +56,7 @@ def build_student_sam(
         img_size = stored.img_size
     else:
         encoder = _load_student_at(arch, stored.path, stored.state_dict, stored.img_size, img_size)
+    encoder = inference_form(encoder)
     if teacher_ckpt is None:
         log.warning(
             "no teacher checkpoint: the prompt encoder and mask decoder of the %s SAM are "

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gms_models.encoders import inference_form
 from gms_models.export.checked import ExportResult, export_checked_onnx
 from gms_models.export.metadata import SourceCheckpoint
 from gms_models.export.onnx_graph import DEFAULT_OPSET
@@ -66,7 +67,7 @@ def export_encoder_onnx(
     batch: int | str = "batch" if dynamic_batch else 1
     cases = encoder_parity_cases(img_size, parity_image, batch=2 if dynamic_batch else 1, seed=seed)
     return export_checked_onnx(
-        encoder,
+        inference_form(encoder),
         (torch.zeros(1, 3, img_size, img_size),),
         dest,
         input_names=(ENCODER_INPUT,),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from timm.models.tiny_vit import NormMlp
 from torch import nn
 
 from gms_models.errors import ConfigError
@@ -160,20 +161,6 @@ class ConvLayer(nn.Module):
         return self.downsample(x)
 
 
-class Mlp(nn.Module):
-    """Pre-norm MLP: LayerNorm, Linear, GELU, Linear (on channels-last tokens)."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-        self.act = nn.GELU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(x))))
-
-
 def relative_offset_index(window_size: int) -> torch.Tensor:
     """(N,N) index into the bias table of each (query, key) pair of an N = ws² window.
 
@@ -227,7 +214,7 @@ class TinyViTBlock(nn.Module):
         super().__init__()
         self.window_size = window_size
         self.attn = Attention(dim, num_heads, window_size)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = NormMlp(dim, int(dim * mlp_ratio))  # keys norm, fc1, fc2
         self.local_conv = Conv2dBN(dim, dim, local_conv_size, 1, local_conv_size // 2, groups=dim)
 
     def _window_attention(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,44 @@
+"""The re-parameterised GMF student equals the release-layout one within float32 noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gms_models.encoders import inference_form
+from gms_models.encoders.gmf_inference import FusedGroupMixStage
+from gms_models.encoders.groupmixformer import build_gmf_student
+
+# Official GroupMixFormer-M weights (perturbed BatchNorm statistics) in a 4-stage student; the
+# fused form's float32 noise is of the order of the release's own (README: stage3 1.1e-5).
+ATOL = 2e-5
+
+
+def _student(gmf_ref: Path, depths: tuple[int, ...]) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_gmf_student(depths, img_size=64, pretrained=gmf_ref / "gmf_m_random_seed0.pt")
+
+
+@torch.inference_mode()
+def test_fused_student_matches_the_release_layout(gmf_ref: Path) -> None:
+    for depths in ((3, 3, 12, 4), (3, 3, 12)):
+        model = _student(gmf_ref, depths).eval()
+        fused = inference_form(model)
+        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        expected = model(x)
+        assert expected.abs().max() > 0.1  # a real signal, not a vanishing one
+        torch.testing.assert_close(fused(x), expected, rtol=0, atol=ATOL)
+        assert all(
+            isinstance(s, FusedGroupMixStage) for s in fused.backbone.groupmixformer_backbone
+        )
+
+
+def test_fusing_leaves_the_trained_module_alone(gmf_ref: Path) -> None:
+    model = _student(gmf_ref, (2, 2, 8, 2)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fused = inference_form(model)
+    assert model.training and not fused.training
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
