@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import gms_cli
 from gms_models.errors import GmsError
@@ -34,5 +35,8 @@ def main() -> None:
     try:
         app()
     except GmsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # The message is the user's text (paths, values): never markup, never wrapped.
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False
+        )
         sys.exit(2)
