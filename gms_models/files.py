@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +48,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A unique name that the writer creates itself, so the file gets the usual umask
     # permissions (mkstemp would make it private to the owner).
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp = _sibling_temp(dest)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -59,6 +58,19 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(dest.parent)
+
+
+def _sibling_temp(dest: Path) -> Path:
+    """A new hidden name beside ``dest``: ``.NAME.PID.HEX.tmp``."""
+    return dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def _staging_dir(dest: Path) -> Path:
+    """An empty folder beside ``dest``, made by :func:`os.mkdir` so that it gets the usual umask
+    permissions (``tempfile.mkdtemp`` makes it private to the owner, and the finished folder)."""
+    folder = _sibling_temp(dest)
+    folder.mkdir()
+    return folder
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -151,12 +163,11 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest).absolute()
     created = _missing_parents(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    staging = _staging_dir(dest)
     try:
         yield staging
-        staging.chmod(0o755)  # mkdtemp makes it private to the owner
         if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            old = _staging_dir(dest)
             os.replace(dest, old / dest.name)
             os.replace(staging, dest)
             shutil.rmtree(old)

@@ -85,6 +85,7 @@ def test_bomb_is_refused_by_the_reader_naming_the_file(tmp_path: Path, bomb_png:
     assert str(Image.MAX_IMAGE_PIXELS) in str(refused.value)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_bomb_between_one_and_two_limits_is_refused_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
