@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 
 import gms_cli
-from gms_models.atomic import os_error_in
 from gms_models.errors import GmsError
+from gms_models.files import os_error_in
 
 app = typer.Typer(
     name="gms",

@@ -50,14 +50,43 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     # permissions (mkstemp would make it private to the owner).
     tmp = _sibling_temp(dest)
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        with _os_errors_naming(dest):
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(dest.parent)
+
+
+@contextlib.contextmanager
+def _os_errors_naming(dest: Path) -> Iterator[None]:
+    """Re-raise a failed write as the :class:`OSError` it is, naming ``dest``.
+
+    Also when the writer wrapped it (torch reports ENOSPC as ``RuntimeError: unexpected pos``) or
+    named a temporary file, or nothing at all.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        cause = os_error_in(exc)
+        if cause is None or cause.errno is None:
+            raise
+        raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(dest)) from exc
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The first :class:`OSError` in ``exc``'s chain of causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _sibling_temp(dest: Path) -> Path:
@@ -69,7 +98,8 @@ def _staging_dir(dest: Path) -> Path:
     """An empty folder beside ``dest``, made by :func:`os.mkdir` so that it gets the usual umask
     permissions (``tempfile.mkdtemp`` makes it private to the owner, and the finished folder)."""
     folder = _sibling_temp(dest)
-    folder.mkdir()
+    with _os_errors_naming(dest):
+        folder.mkdir()
     return folder
 
 

@@ -15,7 +15,7 @@ from typing import IO
 
 import pytest
 
-import gms_models.atomic
+import gms_models.files
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def full_disk_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
             return real_open("/dev/full", mode, *args, **kwargs)
         return real_open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(gms_models.atomic, "open", open_on_full_disk, raising=False)
+    monkeypatch.setattr(gms_models.files, "open", open_on_full_disk, raising=False)
 
 
 @pytest.mark.usefixtures("full_disk_checkpoints")
@@ -69,7 +69,7 @@ def test_disk_full_while_saving_a_checkpoint(
 def test_disk_full_names_the_checkpoint_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     import torch
 
-    from gms_models.train.checkpoint import save_checkpoint
+    from gms_models.checkpoint import save_checkpoint
 
     dest = tmp_path / "last.pt"
     with pytest.raises(OSError, match="No space left on device") as failed:
@@ -102,8 +102,8 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_export_into_a_read_only_folder(gms, read_only_dir: Path, tmp_path: Path) -> None:
+    from gms_models.checkpoint import save_student
     from gms_models.registry import build_encoder
-    from gms_models.train.checkpoint import save_student
 
     student = tmp_path / "student.pt"
     model = build_encoder("resnet18", img_size=64)

@@ -47,8 +47,8 @@ def test_import_folder_is_not_private(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("umask_027")
 def test_export_folder_is_not_private(gms, tmp_path: Path) -> None:
+    from gms_models.checkpoint import save_student
     from gms_models.registry import build_encoder
-    from gms_models.train.checkpoint import save_student
 
     model = build_encoder("resnet18", img_size=64)
     student = tmp_path / "student.pt"
