@@ -3,6 +3,7 @@
 ``gms`` calls :func:`gms_cli.main.main` in-process (the same error-to-exit-status mapping as the
 installed command, without paying a new interpreter per case) and returns the exit status and
 everything printed. ``demo`` is a private copy of the tiny demo data that a test may break.
+``distill_args`` gives the arguments of a seconds-long ``gms distill`` run.
 """
 
 from __future__ import annotations
@@ -51,3 +52,16 @@ def demo_pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo(demo_pristine: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny demo data for one test to break."""
     return Path(shutil.copytree(demo_pristine, tmp_path / "data"))
+
+
+@pytest.fixture
+def distill_args(teacher_ckpt: Path) -> Callable[..., list[str]]:
+    """``distill_args(images, out, *extra)``: one epoch of gmf_2282 at 64 px on the CPU."""
+
+    def args(images: Path, out: Path, *extra: str) -> list[str]:
+        fixed = "--arch gmf_2282 --teacher-backend torch --img-size 64 --batch-size 2 --epochs 1"
+        fixed += " --num-workers 0 --no-progress"
+        paths = ["--images", str(images), "--teacher", str(teacher_ckpt), "--out", str(out)]
+        return ["distill", *fixed.split(), *paths, *extra]
+
+    return args

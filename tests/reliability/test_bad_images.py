@@ -108,46 +108,20 @@ def test_bomb_in_data_check(gms, demo: Path, bomb_png: bytes) -> None:
     assert "DecompressionBombError" not in output and "Traceback" not in output
 
 
-def _distill(images: Path, teacher: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "distill",
-        "--arch",
-        "gmf_2282",
-        "--images",
-        str(images),
-        "--teacher",
-        str(teacher),
-        "--teacher-backend",
-        "torch",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "1",
-        "--num-workers",
-        "0",
-        "--out",
-        str(out),
-        "--no-progress",
-        *extra,
-    ]
-
-
 @pytest.mark.slow
 def test_bomb_in_a_distillation_folder(
-    gms, demo: Path, teacher_ckpt: Path, tmp_path: Path, bomb_png: bytes
+    gms, distill_args, demo: Path, tmp_path: Path, bomb_png: bytes
 ) -> None:
     images = demo / "unlabeled"
     bomb = images / "line" / "a_huge.png"  # first in folder order: met in the first batch
     bomb.write_bytes(bomb_png)
 
-    code, output = gms(*_distill(images, teacher_ckpt, tmp_path / "fail"))
+    code, output = gms(*distill_args(images, tmp_path / "fail"))
     assert code == 2, output
     assert "error:" in output and str(bomb) in output
     assert "DecompressionBombError" not in output and "Traceback" not in output
 
-    code, output = gms(*_distill(images, teacher_ckpt, tmp_path / "skip", "--on-error", "skip"))
+    code, output = gms(*distill_args(images, tmp_path / "skip", "--on-error", "skip"))
     assert code == 0, output
     assert "skipped 1 unreadable images" in output and str(bomb) in output
     assert (tmp_path / "skip" / "student.pt").is_file()

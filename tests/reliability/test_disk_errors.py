@@ -33,32 +33,9 @@ def full_disk_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("full_disk_checkpoints")
 @pytest.mark.slow
-def test_disk_full_while_saving_a_checkpoint(
-    gms, demo: Path, teacher_ckpt: Path, tmp_path: Path
-) -> None:
+def test_disk_full_while_saving_a_checkpoint(gms, distill_args, demo: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code, output = gms(
-        "distill",
-        "--arch",
-        "resnet18",
-        "--images",
-        demo / "unlabeled",
-        "--teacher",
-        teacher_ckpt,
-        "--teacher-backend",
-        "torch",
-        "--img-size",
-        "32",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "1",
-        "--num-workers",
-        "0",
-        "--out",
-        out,
-        "--no-progress",
-    )
+    code, output = gms(*distill_args(demo / "unlabeled", out))
     assert code == 2, output
     assert f"error: {out / 'last.pt'}: No space left on device (ENOSPC)" in output
     assert "unexpected pos" not in output and "Traceback" not in output

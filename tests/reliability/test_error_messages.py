@@ -27,34 +27,11 @@ def test_bracketed_file_name_survives_the_error_line(
 
 @pytest.mark.slow
 def test_bracketed_file_name_survives_the_skip_report(
-    gms, demo: Path, teacher_ckpt: Path, tmp_path: Path
+    gms, distill_args, demo: Path, tmp_path: Path
 ) -> None:
     corrupt = demo / "unlabeled" / "line" / "cam[left].jpg"
     corrupt.write_bytes(b"not a jpeg")
-    code, output = gms(
-        "distill",
-        "--arch",
-        "gmf_2282",
-        "--images",
-        demo / "unlabeled",
-        "--teacher",
-        teacher_ckpt,
-        "--teacher-backend",
-        "torch",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "2",
-        "--epochs",
-        "1",
-        "--num-workers",
-        "0",
-        "--on-error",
-        "skip",
-        "--out",
-        tmp_path / "run",
-        "--no-progress",
-    )
+    code, output = gms(*distill_args(demo / "unlabeled", tmp_path / "run", "--on-error", "skip"))
     assert code == 0, output
     assert f"  {corrupt}: cannot decode image" in output
 
