@@ -68,8 +68,9 @@ def check(
     ),
     max_listed: int = typer.Option(20, "--max-listed", help="List at most this many per kind."),
 ) -> None:
-    """Scan a dataset folder; list unreadable images and missing files. Exit 1 if any."""
+    """Scan a dataset folder; list unreadable images and missing files. Exit status 2 if any."""
     from gms_models.data.check import LAYOUTS, check_dataset
+    from gms_models.errors import DataError
 
     if layout != "auto" and layout not in LAYOUTS:
         choices = ", ".join(LAYOUTS)
@@ -99,7 +100,10 @@ def check(
         highlight=False,
     )
     if not report.ok:
-        raise typer.Exit(code=1)
+        raise DataError(
+            f"{report.root} failed the {report.layout} check: {len(report.bad_images)} bad "
+            f"images, {len(report.problems)} problems (listed above)"
+        )
 
 
 def register(app: typer.Typer) -> None:

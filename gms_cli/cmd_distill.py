@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gms_cli.model_options import model_options
 from gms_models.train.config import DistillConfig
@@ -45,7 +46,7 @@ def distill_command(
         run_config = DistillConfig.from_mapping(overrides, source="the command line")
     (result,) = distill([run_config], progress=progress, raise_if_all_failed=True)
     console = Console(soft_wrap=True)
-    console.print(f"student checkpoint: {result.checkpoint}")
+    console.print(f"student checkpoint: {escape(str(result.checkpoint))}", highlight=False)
     console.print(
         f"epochs {result.epochs_completed}, last loss {result.last_loss:.6f}, "
         f"images seen {result.images_seen}, wall time {result.wall_time_s:.1f} s"
@@ -53,7 +54,7 @@ def distill_command(
     if result.skipped_images:
         console.print(f"[yellow]skipped {len(result.skipped_images)} unreadable images:[/]")
         for bad in result.skipped_images:
-            console.print(f"  {bad.path}: {bad.reason}", highlight=False)
+            console.print(f"  {escape(str(bad.path))}: {escape(bad.reason)}", highlight=False)
 
 
 def _config_section(path: Path) -> str | None:

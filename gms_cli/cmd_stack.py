@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gms_cli.stack import (
@@ -71,7 +72,7 @@ def up(
     with console.status("starting the stack...") as spinner:
 
         def report(message: str) -> None:
-            console.print(f"[dim]{time.monotonic() - began:6.1f} s[/]  {message}")
+            console.print(f"[dim]{time.monotonic() - began:6.1f} s[/]  {escape(message)}")
             spinner.update(f"starting the stack... ({message})")
 
         services = start_local_stack(
@@ -93,7 +94,7 @@ def down(
     """Stop the services recorded in the stack folder (SIGTERM, then SIGKILL), nothing else."""
     recorded = read_state(stack_dir)
     if not recorded:
-        console.print(f"no stack recorded in {stack_dir.resolve()}")
+        console.print(f"no stack recorded in {escape(str(stack_dir.resolve()))}")
         return
     stopped = {s.name for s in stop_local_stack(stack_dir, grace)}
     for service in recorded:
@@ -107,7 +108,7 @@ def status(stack_dir: DirOption = DEFAULT_STACK_DIR) -> None:
     """Show each recorded service: pid, alive, port, url, memory, log."""
     services = read_state(stack_dir)
     if not services:
-        console.print(f"no stack recorded in {stack_dir.resolve()}")
+        console.print(f"no stack recorded in {escape(str(stack_dir.resolve()))}")
         raise typer.Exit(1)
     console.print(_status_table(services))
     if not all(s.is_alive() for s in services):

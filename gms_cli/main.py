@@ -6,15 +6,19 @@ onnxruntime, prefect, ...) inside the command functions so that ``gms --help`` s
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import gms_cli
 from gms_models.errors import GmsError
+from gms_models.files import os_error_in
 
 app = typer.Typer(
     name="gms",
@@ -29,10 +33,44 @@ for _module in sorted(pkgutil.iter_modules(gms_cli.__path__), key=lambda m: m.na
         importlib.import_module(f"gms_cli.{_module.name}").register(app)
 
 
+#: File-system failures that are the environment's, not a bug: reported as ``error:``, exit 2.
+ENVIRONMENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+    }
+)
+
+
 def main() -> None:
-    """Run the CLI; a :class:`GmsError` becomes ``error: <message>`` and exit status 2."""
+    """Run the CLI; bad input becomes ``error: <message>`` and exit status 2.
+
+    Bad input is a :class:`GmsError`, or a file-system failure of the environment (disk full,
+    read-only folder, no permission, missing path), also when a writer wrapped it (torch does).
+    """
     try:
         app()
     except GmsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _fail(str(exc))
+    except (OSError, RuntimeError) as exc:
+        cause = os_error_in(exc)
+        if cause is None or cause.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{cause.filename}: " if cause.filename is not None else ""
+        reason = cause.strerror or os.strerror(cause.errno)
+        _fail(f"{where}{reason} ({errno.errorcode[cause.errno]})")
+
+
+def _fail(message: str) -> None:
+    # The message is the user's text (paths, values): never markup, never wrapped.
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False
+    )
+    sys.exit(2)

@@ -80,8 +80,15 @@ def fetch_checkpoint(
     """Local path of ``url``'s file, downloading it into the cache unless already there.
 
     With ``sha256`` a cached file is reused only if its hash matches; a mismatching download is
-    deleted. Without ``sha256`` an already cached file is reused as is.
+    deleted. Without ``sha256`` an already cached file is reused as is, and a plain-http URL is
+    warned about (anyone on the way could have altered it).
     """
+    if sha256 is None and urlparse(url).scheme == "http":
+        log.warning(
+            "checkpoint %s comes over plain http without a sha256: anyone on the way could "
+            "alter it; give its sha256 to have it verified",
+            url,
+        )
     dest = cached_path_for(url, cache_dir or checkpoint_cache_dir())
     expected = sha256.lower() if sha256 else None
     if dest.is_file():

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,16 +48,59 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A unique name that the writer creates itself, so the file gets the usual umask
     # permissions (mkstemp would make it private to the owner).
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp = _sibling_temp(dest)
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        with _os_errors_naming(dest):
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(dest.parent)
+
+
+@contextlib.contextmanager
+def _os_errors_naming(dest: Path) -> Iterator[None]:
+    """Re-raise a failed write as the :class:`OSError` it is, naming ``dest``.
+
+    Also when the writer wrapped it (torch reports ENOSPC as ``RuntimeError: unexpected pos``) or
+    named a temporary file, or nothing at all.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        cause = os_error_in(exc)
+        if cause is None or cause.errno is None:
+            raise
+        raise OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(dest)) from exc
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The first :class:`OSError` in ``exc``'s chain of causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _sibling_temp(dest: Path) -> Path:
+    """A new hidden name beside ``dest``: ``.NAME.PID.HEX.tmp``."""
+    return dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def _staging_dir(dest: Path) -> Path:
+    """An empty folder beside ``dest``, made by :func:`os.mkdir` so that it gets the usual umask
+    permissions (``tempfile.mkdtemp`` makes it private to the owner, and the finished folder)."""
+    folder = _sibling_temp(dest)
+    with _os_errors_naming(dest):
+        folder.mkdir()
+    return folder
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -151,12 +193,11 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest).absolute()
     created = _missing_parents(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    staging = _staging_dir(dest)
     try:
         yield staging
-        staging.chmod(0o755)  # mkdtemp makes it private to the owner
         if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            old = _staging_dir(dest)
             os.replace(dest, old / dest.name)
             os.replace(staging, dest)
             shutil.rmtree(old)

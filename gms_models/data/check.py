@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image, UnidentifiedImageError
-
 from gms_models.data.coco import coco_image_entries
 from gms_models.data.malsd import MALSD_SPLITS, POINTS_FILENAME, read_points, survey_layout
 from gms_models.data.manifest import MANIFEST_NAME, verify_manifest
 from gms_models.data.scan import BadImage, ProgressFn, list_images, scan_images
-from gms_models.errors import DataError
+from gms_models.errors import DataError, ImageError
+from gms_models.image_io import open_image
 
 Layout = Literal["demo", "coco", "malsd", "images"]
 LAYOUTS: tuple[Layout, ...] = ("demo", "coco", "malsd", "images")
@@ -111,9 +110,9 @@ def _check_coco(root: Path, strict: bool, progress: ProgressFn | None) -> CheckR
                 continue
             present.append(entry.path)
             try:
-                with Image.open(entry.path) as img:
+                with open_image(entry.path) as img:
                     size = img.size
-            except (UnidentifiedImageError, OSError):
+            except ImageError:
                 continue  # reported by the decode scan below
             if size != (entry.width, entry.height):
                 report.problems.append(
@@ -134,7 +133,7 @@ def _check_malsd(root: Path, strict: bool, progress: ProgressFn | None) -> Check
         try:
             points = read_points(root)
             report.notes.append(f"{POINTS_FILENAME}: point prompts for {len(points)} images")
-        except DataError as exc:
+        except (DataError, ImageError) as exc:
             report.problems.append(str(exc))
     else:
         report.notes.append(f"no {POINTS_FILENAME}: point-prompt evaluation is not possible")

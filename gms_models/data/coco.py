@@ -125,12 +125,34 @@ def _read_json(annotation_file: Path) -> dict[str, Any]:
             raise DataError(
                 f"{annotation_file}: annotation #{index} (id {ann.get('id')}) lacks {missing}"
             )
+        problem = _geometry_problem(ann)
+        if problem is not None:
+            raise DataError(f"{annotation_file}: annotation {ann['id']} has {problem}")
         if ann["image_id"] not in image_ids:
             raise DataError(
                 f"{annotation_file}: annotation {ann['id']} refers to image id "
                 f"{ann['image_id']}, which is not in 'images'"
             )
     return dataset
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _geometry_problem(ann: dict[str, Any]) -> str | None:
+    """What is wrong with an annotation's ``bbox`` or ``area`` (NaN, negative sizes), or None."""
+    bbox = ann["bbox"]
+    if not (
+        isinstance(bbox, list)
+        and len(bbox) == 4
+        and all(_finite(v) for v in bbox)
+        and min(bbox[2:]) >= 0
+    ):
+        return f"bbox {bbox}: expected [x, y, width, height], finite, width and height >= 0"
+    if not _finite(ann["area"]) or ann["area"] < 0:
+        return f"area {ann['area']}: expected a finite number >= 0"
+    return None
 
 
 def coco_image_entries(annotation_file: str | Path, image_dir: str | Path) -> list[CocoImageEntry]:

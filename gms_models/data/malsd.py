@@ -25,8 +25,8 @@ the dataset is opened.
       ]
     }
 
-- ``file``: POSIX path relative to ROOT; each file at most once; images without a visible hand
-  may be left out.
+- ``file``: POSIX path relative to ROOT and inside it (no ``..``, not absolute); each file at
+  most once; images without a visible hand may be left out.
 - ``points``: one or more ``[x, y]`` in pixels of the original image, the coordinates SAM's
   predictor takes (x to the right, y down, origin at the top-left corner;
   ``0 <= x < width``, ``0 <= y < height``). The paper's prompt is the centre of the worker's hand.
@@ -41,16 +41,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gms_models.data.scan import BadImage, describe_paths, list_images, scan_images
 from gms_models.errors import DataError, ImageError
 from gms_models.files import write_json
+from gms_models.image_io import open_image
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +130,9 @@ def check_rgb_modes(paths: Sequence[Path]) -> None:
     wrong: list[str] = []
     for path in paths:
         try:
-            with Image.open(path) as img:
+            with open_image(path) as img:
                 mode = img.mode
-        except (UnidentifiedImageError, OSError) as exc:
+        except ImageError as exc:
             wrong.append(f"{path} (cannot be read: {exc})")
             continue
         if mode != "RGB":
@@ -162,8 +170,19 @@ class HandPoints:
 class _PointsEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     file: str
-    points: list[tuple[float, float]] = Field(min_length=1)
+    points: list[tuple[FiniteFloat, FiniteFloat]] = Field(min_length=1)
     labels: list[Literal[0, 1]]
+
+    @field_validator("file")
+    @classmethod
+    def _inside_root(cls, file: str) -> str:
+        relative = PurePosixPath(file)
+        if relative.is_absolute() or ".." in relative.parts or "\\" in file:
+            raise ValueError(
+                f"file {file!r} must be a POSIX path inside the MALSD folder "
+                "(no '..', not absolute)"
+            )
+        return file
 
     @model_validator(mode="after")
     def _same_length(self) -> _PointsEntry:
@@ -204,7 +223,7 @@ def read_points(root: str | Path, *, filename: str = POINTS_FILENAME) -> list[Ha
             missing.append(path)
             continue
         points = np.asarray(entry.points, dtype=np.float32).reshape(-1, 2)
-        with Image.open(path) as img:
+        with open_image(path) as img:
             width, height = img.size
         outside = (points[:, 0] < 0) | (points[:, 0] >= width)
         outside |= (points[:, 1] < 0) | (points[:, 1] >= height)

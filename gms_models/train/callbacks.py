@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -155,7 +156,8 @@ class RichProgress(TrainerCallback):
     def on_train_start(self, plan: TrainPlan) -> None:
         self._epochs = plan.epochs
         self.console.log(
-            f"distilling {', '.join(plan.students)} from {plan.teacher} on {plan.device}: "
+            f"distilling {', '.join(plan.students)} from {escape(str(plan.teacher))} on "
+            f"{plan.device}: "
             f"{plan.num_images} images, batch {plan.batch_size}, "
             f"epochs {plan.first_epoch}..{plan.epochs}"
         )
@@ -216,7 +218,7 @@ class RichProgress(TrainerCallback):
     def on_student_failed(self, student: str, error: NonFiniteLossError) -> None:
         self._rows[student]["state"] = f"failed (epoch {error.epoch}, step {error.step})"
         self._redraw_table()
-        self.console.log(f"[red]{student} stopped:[/] {error}")
+        self.console.log(f"[red]{student} stopped:[/] {escape(str(error))}")
 
     def on_train_end(self, results: Sequence[DistillResult]) -> None:
         self.close()

@@ -32,7 +32,8 @@ def test_demo_then_check(tmp_path: Path) -> None:
     bad = out / "malsd" / "train" / "Act0" / "act0_0001.jpg"
     bad.write_bytes(b"broken")
     result = runner.invoke(app, ["data", "check", str(out / "malsd")])
-    assert result.exit_code == 1
+    assert isinstance(result.exception, DataError)  # `gms` prints it as error: ..., exit 2
+    assert "failed the malsd check: 1 bad images" in str(result.exception)
     assert str(bad) in result.output
     assert "FAILED: malsd layout" in result.output
 
