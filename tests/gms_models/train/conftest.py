@@ -8,6 +8,7 @@ from types import ModuleType
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def tiny_images(tmp_path_factory: pytest.TempPathFactory, standins: ModuleType) -> Path:
     """Twelve small PNGs."""
