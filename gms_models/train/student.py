@@ -32,7 +32,7 @@ from gms_models.checkpoint import (
     save_student,
 )
 from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_write
+from gms_models.files import atomic_write, remove_stale_temps
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import save_feature_picture
 from gms_models.train.rng import TorchRngStream
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 HUBER_DELTA = 1.0
 FAILURE_FILE = "failure.json"
+FEATURES_DIR = "features"
 
 
 class NonFiniteLossError(GmsError):
@@ -246,6 +247,8 @@ class StudentRun:
         """Load ``last.pt`` into this student if resuming and it exists; return the payload
         (its ``rng`` entry holds the data-stream state, kept in ``stream_rng``), else None.
 
+        First the temporary files that a killed earlier run left in the run folder are removed.
+
         A checkpoint whose run used other trajectory settings (lr, seed, batch size, ...; see
         :meth:`DistillConfig.resume_conflicts`) is refused with a :class:`ConfigError` naming
         them, unless this is the retry of a recorded failure or ``resume_with_changes`` is set.
@@ -253,6 +256,8 @@ class StudentRun:
         into ``failure`` (the student is not trained again); without ``resume`` an old record
         is removed.
         """
+        for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
+            remove_stale_temps(folder)  # of an earlier run killed while writing
         if not self.config.resume:
             self.failure_path.unlink(missing_ok=True)
             return None
@@ -438,7 +443,7 @@ class StudentRun:
         picture = save_feature_picture(
             probe_teacher[0],
             self.features(probe_images)[0],
-            self.out_dir / "features" / f"epoch_{epoch:03d}.png",
+            self.out_dir / FEATURES_DIR / f"epoch_{epoch:03d}.png",
             channels=channels,
             title=f"{self.name}, epoch {epoch}: teacher (top) vs student (bottom)",
         )
