@@ -6,7 +6,8 @@
   (the paper's Table 3); the folder must have the MALSD layout.
 
 Writes ``metrics.json`` (summary and settings), ``per_annotation.json`` (COCO) or
-``per_prompt.json`` (MALSD), and ``grid.png`` (images × {teacher, student} masks) to ``--out``.
+``per_prompt.json`` (MALSD), and ``grid.png`` (images × {teacher, student} masks) to ``--out``,
+as one set: they replace those of an earlier run only together, once all are written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from gms_models.evaluate import CocoBoxEval, PointEval
 
 TEACHER_NAME = "teacher (vit_t)"
+#: Everything the command writes into --out, replaced as one set by each run.
+OUTPUT_FILES = ("metrics.json", "per_annotation.json", "per_prompt.json", "grid.png")
 
 
 def _check_options(
@@ -152,7 +155,7 @@ def evaluate_command(
     mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
     from gms_models.data.coco import CocoInstances
     from gms_models.evaluate import evaluate_checkpoint
-    from gms_models.files import write_json
+    from gms_models.files import output_set, write_json
     from gms_models.teacher.base import resolve_device
 
     reference = _check_options(arch, student, teacher_only, coco, images, malsd, against)
@@ -165,22 +168,6 @@ def evaluate_command(
         data = _malsd_points(malsd, max_images)
 
     out_dir = out if out is not None else Path("runs") / "evaluate" / (arch or "teacher")
-    done = evaluate_checkpoint(
-        teacher,
-        data,
-        out_dir,
-        arch=arch,
-        student=student,
-        against=reference,
-        img_size=img_size,
-        teacher_size=teacher_size,
-        batch_prompts=batch_prompts,
-        include_crowd=include_crowd,
-        candidates=candidates,
-        grid_images=grid,
-        device=str(resolve_device(device)),
-        progress=progress,
-    )
     settings = {
         "arch": arch,
         "student": None if student is None else str(student),
@@ -189,13 +176,32 @@ def evaluate_command(
         "against": reference,
         "max_images": max_images,
     }
-    metrics = out_dir / "metrics.json"
-    write_json(metrics, {**done.result.summary(), "settings": settings})
+    # one set: a killed or failed run never leaves a grid of an earlier run beside new metrics
+    with output_set(out_dir, OUTPUT_FILES) as staged:
+        done = evaluate_checkpoint(
+            teacher,
+            data,
+            staged,
+            arch=arch,
+            student=student,
+            against=reference,
+            img_size=img_size,
+            teacher_size=teacher_size,
+            batch_prompts=batch_prompts,
+            include_crowd=include_crowd,
+            candidates=candidates,
+            grid_images=grid,
+            device=str(resolve_device(device)),
+            progress=progress,
+        )
+        metrics = write_json(
+            staged / "metrics.json", {**done.result.summary(), "settings": settings}
+        )
     _print_result(Console(), arch or TEACHER_NAME, done.result)
     console = Console(stderr=True)
     for path in (metrics, done.records, done.grid):
         if path is not None:
-            console.print(f"wrote {path}", highlight=False)
+            console.print(f"wrote {out_dir / path.name}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

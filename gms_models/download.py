@@ -8,6 +8,7 @@ or is complete and correct. A file whose checksum does not match is deleted, nev
 
 from __future__ import annotations
 
+import http.client
 import os
 import time
 import urllib.error
@@ -23,7 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from gms_models.errors import DownloadError
+from gms_models.errors import DownloadError, is_transient
 from gms_models.files import sha256_file
 
 _CHUNK = 1 << 20
@@ -56,6 +57,18 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: Progress | None)
             raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
 
 
+def _download_error(
+    url: str, part: Path, exc: Exception, attempts: int, *, transient: bool
+) -> DownloadError:
+    """The error for a download given up after ``attempts`` requests."""
+    reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else exc
+    if transient:
+        tries = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        kept = f" (partial file kept for resuming: {part})" if part.exists() else ""
+        return DownloadError(f"could not download {url} {tries}: {reason}{kept}", transient=True)
+    return DownloadError(f"could not download {url}: {reason} (a permanent error, not retried)")
+
+
 def download_file(
     url: str,
     dest: Path,
@@ -68,9 +81,10 @@ def download_file(
 ) -> Path:
     """Download ``url`` to ``dest`` (resumable, atomic, sha256-checked); return ``dest``.
 
-    An existing ``dest`` whose sha256 matches is returned without touching the network. Network
-    errors are retried ``retries`` times with exponential backoff, each try resuming the partial
-    file; HTTP 4xx errors other than 408/429 are not retried.
+    An existing ``dest`` whose sha256 matches is returned without touching the network.
+    Transient errors (:func:`~gms_models.errors.is_transient`: timeouts, dropped connections,
+    HTTP 5xx) are retried ``retries`` times with exponential backoff, each try resuming the
+    partial file; permanent ones (HTTP 404, a full disk) and a checksum mismatch fail at once.
     """
     dest = Path(dest)
     if dest.exists() and sha256 is not None and sha256_file(dest) == sha256.lower():
@@ -89,29 +103,22 @@ def download_file(
         if progress
         else None
     )
-    last_error: Exception | None = None
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             if bar is not None:
                 with bar:
                     _fetch_into(url, part, timeout, bar)
             else:
                 _fetch_into(url, part, timeout, None)
-            last_error = None
             break
-        except urllib.error.HTTPError as exc:
-            last_error = exc
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                break
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
-            last_error = exc
-        if attempt < retries:
-            time.sleep(backoff * 2**attempt)
-    if last_error is not None:
-        raise DownloadError(
-            f"could not download {url} after {retries + 1} attempt(s): {last_error}"
-            + (f" (partial file kept for resuming: {part})" if part.exists() else "")
-        )
+        except (OSError, http.client.HTTPException) as exc:  # urllib's and the socket's errors
+            transient = is_transient(exc)
+            if transient and attempt <= retries:
+                time.sleep(backoff * 2 ** (attempt - 1))
+                continue
+            raise _download_error(url, part, exc, attempt, transient=transient) from exc
     if sha256 is not None:
         actual = sha256_file(part)
         if actual != sha256.lower():

@@ -3,7 +3,14 @@
 Every artifact a crash could leave half-written (checkpoints, ONNX files, engines, features,
 tables, datasets, bundles) goes through :func:`atomic_path` (one file) or :func:`staged_folder`
 (a whole folder): the data is written under a temporary name beside its destination, on the
-same filesystem, and renamed into place only once complete.
+same filesystem, and renamed into place only once complete. :func:`output_set` publishes several
+files that belong together (a report's metrics and figures) so that they never mix two attempts.
+
+A process killed mid-write leaves its temporary file or folder behind. Their names say which
+process on which host wrote them (``.<dest>.<pid>-<host>.<token>.tmp``), so that
+:func:`remove_stale_temps` removes exactly those whose writer is gone: :func:`staged_folder` and
+:func:`output_set` sweep their destination's leftovers before writing, and a folder's owner (a
+training run on start) sweeps the folder.
 """
 
 from __future__ import annotations
@@ -12,13 +19,60 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from gms_models.errors import DataError
+
+#: This host in temporary names: a process id means something only on the host that issued it.
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_OUTPUT_SET = "output-set"  # the name in the staging folders of output_set
+_TEMP_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.[a-z0-9_]+\.tmp$")
+
+
+def _temp_prefix(dest_name: str) -> str:
+    """The start of a temporary name for ``dest_name`` written by this process."""
+    return f".{dest_name}.{os.getpid()}-{_HOST}."
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left in ``folder`` (only
+    those for ``dest_name`` when given); return what was removed.
+
+    A temporary is stale when it was written on this host by a process that no longer runs;
+    those of live writers and of other hosts sharing the folder are left alone.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or match["host"] != _HOST or _writer_alive(int(match["pid"])):
+            continue
+        if dest_name is not None and match["dest"] != dest_name:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def default_cache_dir() -> Path:
@@ -90,8 +144,8 @@ def os_error_in(exc: BaseException) -> OSError | None:
 
 
 def _sibling_temp(dest: Path) -> Path:
-    """A new hidden name beside ``dest``: ``.NAME.PID.HEX.tmp``."""
-    return dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    """A new hidden name beside ``dest`` that says who writes it: ``.NAME.PID-HOST.HEX.tmp``."""
+    return dest.parent / f"{_temp_prefix(dest.name)}{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _staging_dir(dest: Path) -> Path:
@@ -188,11 +242,12 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
     The caller decides beforehand whether an existing ``dest`` may be replaced; it is swapped
     out only once the new folder is complete. On an exception the staging folder is deleted,
     together with any parent folders created for it, so a failure leaves the file system as it
-    found it.
+    found it. The staging folders of killed earlier attempts are removed first.
     """
     dest = Path(dest).absolute()
     created = _missing_parents(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest.parent, dest.name)
     staging = _staging_dir(dest)
     try:
         yield staging
@@ -209,3 +264,34 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+@contextlib.contextmanager
+def output_set(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
+    """Yield an empty staging folder for outputs that belong together; on success they replace
+    the set ``names`` in ``folder`` at once.
+
+    Every file of the set that is in ``folder`` is removed before the new ones are moved in, so
+    ``folder`` never holds files of two attempts side by side (a figure of the previous run
+    beside new metrics), and a set member not written this time is gone afterwards. Until
+    then ``folder`` keeps the previous set whole: an exception, or a kill, leaves it as it was
+    (a kill's staging folder is removed by the next attempt). Only files named in ``names`` are
+    touched, so ``folder`` may hold other things.
+    """
+    folder = Path(folder)
+    names = set(names)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder, _OUTPUT_SET)
+    staging = _staging_dir(folder / _OUTPUT_SET)
+    try:
+        yield staging
+        extra = sorted(p.name for p in staging.iterdir() if p.name not in names)
+        if extra:
+            raise ValueError(f"outputs {extra} are not in the declared set {sorted(names)}")
+        for name in names:
+            (folder / name).unlink(missing_ok=True)
+        for path in staging.iterdir():
+            os.replace(path, folder / path.name)
+        _fsync_dir(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,6 @@ records (paths, metrics, run ids), never tensors:
 - :mod:`tasks.classify`: one Table 1 family; :mod:`tasks.tables`: writing and publishing the tables;
 - :mod:`tasks.selection`: ``pick`` and its rule;
 - :mod:`tasks.tracking` (MLflow), :mod:`tasks.caching` (what is cached, on which key),
-  :mod:`tasks.devices` (one heavy step per device), :mod:`tasks.specs` and
-  :mod:`tasks.results` (the steps' inputs and outputs).
+  :mod:`tasks.devices` (one heavy step per device), :mod:`tasks.retrying` (what is retried),
+  :mod:`tasks.specs` and :mod:`tasks.results` (the steps' inputs and outputs).
 """

@@ -16,6 +16,7 @@ from gms_models.files import atomic_path, atomic_write_text, sha256_file
 from gms_models.train.config import DistillSettings
 from tasks.caching import step_dir
 from tasks.results import TeacherInfo
+from tasks.retrying import retry_if_transient
 from tasks.specs import TeacherSource
 
 RANDOM_TEACHER_FILE = "mobile_sam_random.pt"
@@ -59,7 +60,13 @@ def _local_checkpoint(checkpoint: str, sha256: str | None) -> Path:
         raise CheckpointError(f"teacher.checkpoint / teacher.sha256: {exc}") from exc
 
 
-@task(name="prepare-teacher", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(
+    name="prepare-teacher",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_if_transient,
+)
 def prepare_teacher(
     source: TeacherSource, runs_dir: Path, train: DistillSettings | None = None
 ) -> TeacherInfo:

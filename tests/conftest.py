@@ -6,9 +6,12 @@ and never copied into the project.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -71,3 +74,15 @@ def coco_mini() -> Path:
 @pytest.fixture(scope="session")
 def teacher_ckpt(mobile_sam_ref: Path) -> Path:
     return mobile_sam_ref / "mobile_sam_random_seed0.pt"
+
+
+@pytest.fixture(scope="session")
+def standins() -> ModuleType:
+    """``tests/gms_models/train/standins.py`` (tiny stand-in student and teacher) as a module."""
+    path = REPO_ROOT / "tests" / "gms_models" / "train" / "standins.py"
+    spec = importlib.util.spec_from_file_location("gms_train_standins", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

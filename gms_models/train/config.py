@@ -8,7 +8,9 @@ keys are refused so that a typo fails loudly. :func:`merge_layers` merges YAML l
 ``KEY=VALUE`` overrides (OmegaConf) before a model validates the result.
 
 Students whose *data recipe* (:data:`DATA_RECIPE_FIELDS`) is equal can be trained over one data
-stream with one teacher pass.
+stream with one teacher pass. The *neutral* fields (:data:`NEUTRAL_FIELDS`: names, folders,
+placement) do not change what a run computes; every other field does, so a resumed run must keep
+them (:meth:`DistillConfig.resume_conflicts`) to end as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ DATA_RECIPE_FIELDS: tuple[str, ...] = (
     "num_workers",
     "device",
     "img_size",
+)
+
+#: Fields that do not change a run's trajectory: a resume and a recorded failure hold across them.
+NEUTRAL_FIELDS = frozenset(
+    {
+        "name",
+        "resume",
+        "resume_with_changes",
+        "out_dir",
+        "cache_dir",
+        "device",
+        "num_workers",
+        "feature_channels",
+    }
 )
 
 
@@ -126,6 +142,11 @@ class DistillConfig(DistillSettings):
     teacher_precision: PrecisionChoice = "auto"
     out_dir: Path | None = Field(None, description="run folder; default runs/distill/<name>")
     resume: bool = Field(False, description="continue from out_dir/last.pt if it exists")
+    resume_with_changes: bool = Field(
+        False,
+        description="with resume: continue last.pt even where its run used other settings "
+        "(lr, seed, batch size, ...); the result is then not that of an uninterrupted run",
+    )
     cache_dir: Path | None = Field(
         None, description="teacher ONNX/engine/feature cache; default $GMS_CACHE"
     )
@@ -144,6 +165,26 @@ class DistillConfig(DistillSettings):
     def data_recipe(self) -> dict[str, Any]:
         """The fields that define the data stream (JSON-able)."""
         return self.model_dump(mode="json", include=set(DATA_RECIPE_FIELDS))
+
+    def trajectory_settings(self) -> dict[str, Any]:
+        """The fields that change what the run computes (all but :data:`NEUTRAL_FIELDS`)."""
+        return self.model_dump(mode="json", exclude=set(NEUTRAL_FIELDS))
+
+    def resume_conflicts(self, saved: dict[str, Any], epochs_done: int) -> list[str]:
+        """``field: old -> new`` for each trajectory field where ``saved`` (the config stored
+        in a checkpoint after ``epochs_done`` epochs) differs from this config.
+
+        More epochs under a constant schedule is no conflict: the lr never depends on the total
+        then, so the run ends as an uninterrupted one of the new length would.
+        """
+        conflicts = []
+        for key, value in self.trajectory_settings().items():
+            if key not in saved or saved[key] == value:
+                continue
+            if key == "epochs" and self.schedule == "constant" and value >= epochs_done:
+                continue
+            conflicts.append(f"{key}: {saved[key]!r} -> {value!r}")
+        return conflicts
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "config") -> DistillConfig:

@@ -32,7 +32,7 @@ from gms_models.checkpoint import (
     save_student,
 )
 from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_write
+from gms_models.files import atomic_write, remove_stale_temps
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import save_feature_picture
 from gms_models.train.rng import TorchRngStream
@@ -41,8 +41,7 @@ log = logging.getLogger(__name__)
 
 HUBER_DELTA = 1.0
 FAILURE_FILE = "failure.json"
-#: Config fields that do not change what a run computes: a recorded failure holds across them.
-_NEUTRAL_FIELDS = {"name", "resume", "out_dir", "cache_dir", "device", "num_workers"}
+FEATURES_DIR = "features"
 
 
 class NonFiniteLossError(GmsError):
@@ -248,16 +247,38 @@ class StudentRun:
         """Load ``last.pt`` into this student if resuming and it exists; return the payload
         (its ``rng`` entry holds the data-stream state, kept in ``stream_rng``), else None.
 
+        First the temporary files that a killed earlier run left in the run folder are removed.
+
+        A checkpoint whose run used other trajectory settings (lr, seed, batch size, ...; see
+        :meth:`DistillConfig.resume_conflicts`) is refused with a :class:`ConfigError` naming
+        them, unless this is the retry of a recorded failure or ``resume_with_changes`` is set.
         When resuming, a failure recorded by an earlier run with the same settings is restored
         into ``failure`` (the student is not trained again); without ``resume`` an old record
         is removed.
         """
+        for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
+            remove_stale_temps(folder)  # of an earlier run killed while writing
         if not self.config.resume:
             self.failure_path.unlink(missing_ok=True)
             return None
-        payload = self._load_state() if self.state_path.is_file() else None
+        payload = None
+        if self.state_path.is_file():
+            payload = self._load_state()
+            if not (self.config.resume_with_changes or self.failure_path.is_file()):
+                self._check_unchanged(payload)
         self.failure = self._recorded_failure()
         return payload
+
+    def _check_unchanged(self, payload: dict[str, Any]) -> None:
+        """Refuse a checkpoint trained with other trajectory settings than this run's."""
+        conflicts = self.config.resume_conflicts(payload.get("config", {}), self.epochs_done)
+        if conflicts:
+            raise ConfigError(
+                f"cannot resume {self.state_path}: it was trained with other settings "
+                f"({'; '.join(conflicts)}), so the result would not be that of an uninterrupted "
+                "run. Resume with the checkpoint's values, choose another out_dir (--out), or "
+                "set resume_with_changes to continue it anyway"
+            )
 
     def _load_state(self) -> dict[str, Any]:
         payload = read_checkpoint(self.state_path)
@@ -302,9 +323,6 @@ class StudentRun:
             group["weight_decay"] = self.config.weight_decay
         self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
 
-    def _settings(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json", exclude=_NEUTRAL_FIELDS)
-
     def _recorded_failure(self) -> NonFiniteLossError | None:
         """The failure in ``failure.json`` if it was recorded with the current settings."""
         if not self.failure_path.is_file():
@@ -316,7 +334,7 @@ class StudentRun:
             raise CheckpointError(
                 f"cannot read the failure record {self.failure_path}: {exc}"
             ) from exc
-        if record.get("settings") != self._settings():
+        if record.get("settings") != self.config.trajectory_settings():
             log.info(
                 "%s: the settings changed since the failure recorded in %s; training it again "
                 "from its last good checkpoint",
@@ -329,7 +347,7 @@ class StudentRun:
         return failure
 
     def _record_failure(self, failure: NonFiniteLossError) -> None:
-        record = {**failure.to_record(), "settings": self._settings()}
+        record = {**failure.to_record(), "settings": self.config.trajectory_settings()}
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(self.failure_path, lambda fh: fh.write(text.encode()))
 
@@ -425,7 +443,7 @@ class StudentRun:
         picture = save_feature_picture(
             probe_teacher[0],
             self.features(probe_images)[0],
-            self.out_dir / "features" / f"epoch_{epoch:03d}.png",
+            self.out_dir / FEATURES_DIR / f"epoch_{epoch:03d}.png",
             channels=channels,
             title=f"{self.name}, epoch {epoch}: teacher (top) vs student (bottom)",
         )

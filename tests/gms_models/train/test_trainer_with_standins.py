@@ -223,7 +223,9 @@ def test_resuming_with_another_lr_continues_the_checkpoint_with_the_new_lr(
     for lr in (3e-3, 1e-3):
         config = standins.tiny_config(tiny_images, tmp_path / f"to{lr:g}", epochs=1, lr=3e-3)
         _run(standins, config)
-        later = config.model_copy(update={"epochs": 2, "lr": lr, "resume": True})
+        later = config.model_copy(
+            update={"epochs": 2, "lr": lr, "resume": True, "resume_with_changes": True}
+        )
         runs[lr] = read_checkpoint(_run(standins, later).state_checkpoint)
     changed, kept = runs[1e-3], runs[3e-3]
     assert changed["optimizer"]["param_groups"][0]["lr"] == 1e-3
