@@ -20,7 +20,9 @@ from gms_models.errors import DataError, PromptError
 from gms_models.files import atomic_path
 
 if TYPE_CHECKING:
-    from gms_models.sam.predictor import Prediction, PromptPredictor, SamPredictor
+    from gms_models.geometry import Prediction
+    from gms_models.runtime import BundlePredictor
+    from gms_models.sam.predictor import SamPredictor
 
 CONVERSION_NOTE = (
     "Grayscale, palette and RGBA images are converted to RGB (alpha dropped) with a warning."
@@ -132,7 +134,7 @@ def parse_prompts(
 
 
 def segment(
-    predictor: PromptPredictor, prompts: SegmentPrompts, multimask_output: bool
+    predictor: SamPredictor | BundlePredictor, prompts: SegmentPrompts, multimask_output: bool
 ) -> Prediction:
     """Masks for every prompt on the predictor's current image, in one decoder call."""
     return predictor.predict_batch(
@@ -195,7 +197,7 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
 
 def _load_bundle_predictor(
     folder: Path, runtime: str, precision: str | None, console: Console
-) -> PromptPredictor:
+) -> BundlePredictor:
     from gms_models.errors import ConfigError
     from gms_models.runtime import BundlePredictor
 
@@ -299,8 +301,8 @@ def segment_command(
     prompt_index (N) to --out.
     """
     from gms_models.errors import ConfigError
+    from gms_models.geometry import validate_prompts
     from gms_models.image_io import load_rgb
-    from gms_models.prompts import validate_prompts
 
     if (checkpoint is None) == (onnx is None):
         raise ConfigError("give exactly one of --checkpoint CKPT or --onnx DIR")
@@ -318,7 +320,7 @@ def segment_command(
         mask_input=prompts.mask_input,
         mask_size=MASK_SIZE,
     )
-    predictor: PromptPredictor
+    predictor: SamPredictor | BundlePredictor
     if onnx is not None:
         predictor = _load_bundle_predictor(onnx, runtime, precision, console)
     else:

@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-#: SAM's pixel mean and std, on 0-255 RGB.
-SAM_PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
-SAM_PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+from gms_models.geometry import PIXEL_MEAN, PIXEL_STD
 
 #: torchvision's RandomResizedCrop defaults, which nanosam uses.
 DEFAULT_CROP_SCALE: tuple[float, float] = (0.08, 1.0)
@@ -87,20 +85,20 @@ def resized_crop(image: Image.Image, box: CropBox, size: int) -> np.ndarray:
 
 
 def sam_normalize(rgb: np.ndarray) -> torch.Tensor:
-    """H×W×3 uint8 RGB → (3, H, W) float32, ``(pixel - SAM_PIXEL_MEAN) / SAM_PIXEL_STD``."""
+    """H×W×3 uint8 RGB → (3, H, W) float32, ``(pixel - PIXEL_MEAN) / PIXEL_STD``."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 RGB array, got {rgb.shape} {rgb.dtype}")
     writable = np.require(rgb, requirements=["C", "W"])  # torch refuses read-only arrays
     # shuffle the uint8 channels first, then one float pass and in-place arithmetic: about ten
     # times faster than converting a strided view and allocating per operation
     chw = torch.from_numpy(writable).permute(2, 0, 1).contiguous().to(torch.float32)
-    chw.sub_(torch.tensor(SAM_PIXEL_MEAN, dtype=torch.float32).view(3, 1, 1))
-    chw.div_(torch.tensor(SAM_PIXEL_STD, dtype=torch.float32).view(3, 1, 1))
+    chw.sub_(torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(3, 1, 1))
+    chw.div_(torch.tensor(PIXEL_STD, dtype=torch.float32).view(3, 1, 1))
     return chw
 
 
 def sam_denormalize(chw: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`sam_normalize` on (..., 3, H, W); returns float 0-255 values."""
-    mean = torch.tensor(SAM_PIXEL_MEAN, dtype=chw.dtype, device=chw.device).view(3, 1, 1)
-    std = torch.tensor(SAM_PIXEL_STD, dtype=chw.dtype, device=chw.device).view(3, 1, 1)
+    mean = torch.tensor(PIXEL_MEAN, dtype=chw.dtype, device=chw.device).view(3, 1, 1)
+    std = torch.tensor(PIXEL_STD, dtype=chw.dtype, device=chw.device).view(3, 1, 1)
     return chw * std + mean

@@ -12,7 +12,7 @@ the chosen mask is a :data:`Candidates` value:
 - ``"single"``: token 0 only (``multimask_output=False``).
 
 Ties in predicted IoU go to the lowest token. Masks are the upsampled logits thresholded at
-``> 0`` (the predictor's ``mask_threshold``).
+``> 0`` (:data:`gms_models.geometry.MASK_THRESHOLD`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Literal, get_args
 import numpy as np
 
 from gms_models.errors import ConfigError
-from gms_models.sam.predictor import Prediction, SamPredictor
+from gms_models.geometry import Prediction
+from gms_models.sam.predictor import SamPredictor
 
 Candidates = Literal["multimask", "all", "single"]
 CANDIDATES: tuple[str, ...] = get_args(Candidates)

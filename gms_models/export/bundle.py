@@ -42,6 +42,7 @@ from gms_models.export.tensorrt import (
     require_tensorrt,
 )
 from gms_models.files import staged_folder
+from gms_models.geometry import PIXEL_MEAN, PIXEL_STD
 from gms_models.runtime.manifest import (
     ENCODER_OUTPUT,
     MANIFEST_FILE,
@@ -49,7 +50,6 @@ from gms_models.runtime.manifest import (
     BundleManifest,
     Role,
 )
-from gms_models.runtime.preprocess import PIXEL_MEAN, PIXEL_STD
 
 DECODER_FILES = {True: "mask_decoder.multimask.onnx", False: "mask_decoder.single.onnx"}
 
@@ -207,8 +207,8 @@ def _export_into(
     manifest = BundleManifest(
         arch=arch,
         img_size=img_size,
-        pixel_mean=tuple(float(v) for v in PIXEL_MEAN),  # type: ignore[arg-type]
-        pixel_std=tuple(float(v) for v in PIXEL_STD),  # type: ignore[arg-type]
+        pixel_mean=PIXEL_MEAN,
+        pixel_std=PIXEL_STD,
         artifacts=tuple(artifacts),
     )
     (stage / MANIFEST_FILE).write_text(manifest.to_json())

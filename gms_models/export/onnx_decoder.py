@@ -8,7 +8,7 @@ Inputs (all float32):
   top-left and bottom-right corners of a box. N is dynamic. As in SAM's own ONNX model the caller
   encodes prompts: a box becomes two corner points labelled 2 and 3, and a prompt without a box
   gets one padding point (0, 0) labelled -1 appended (see
-  :func:`gms_models.runtime.prompts.encode_prompt_points`);
+  :func:`gms_models.geometry.encode_prompt_points`);
 * ``mask_input`` (M,1,4g,4g) low-res logits with M = 1 or B, and ``has_mask_input`` (1,): 1 uses
   ``mask_input``, 0 ignores it (pass zeros) and uses the learned "no mask" embedding.
 
@@ -35,8 +35,8 @@ from gms_models.export.metadata import SourceCheckpoint
 from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.onnx_graph import DEFAULT_OPSET
 from gms_models.export.parity import FP32_TOLERANCE, Inputs
+from gms_models.geometry import PADDING_LABEL
 from gms_models.runtime.manifest import DECODER_INPUTS, DECODER_OUTPUTS
-from gms_models.runtime.prompts import PADDING_LABEL
 from gms_models.sam.mask_decoder import MaskDecoder
 from gms_models.sam.prompt_encoder import PromptEncoder
 

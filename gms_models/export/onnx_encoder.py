@@ -20,8 +20,8 @@ from gms_models.export.checked import ExportResult, export_checked_onnx
 from gms_models.export.metadata import SourceCheckpoint
 from gms_models.export.onnx_graph import DEFAULT_OPSET
 from gms_models.export.parity import FP32_TOLERANCE, Inputs
+from gms_models.geometry import encoder_input
 from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
-from gms_models.runtime.preprocess import encoder_input
 
 REAL_IMAGE_CASE = "real_image"
 RANDOM_CASE = "random"

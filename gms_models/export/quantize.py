@@ -26,10 +26,10 @@ from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, writ
 from gms_models.export.onnx_graph import onnx_io_signature
 from gms_models.export.parity import compare
 from gms_models.files import atomic_path
+from gms_models.geometry import encoder_input
 from gms_models.image_io import IMAGE_SUFFIXES, load_rgb
 from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.predictor import BundlePredictor
-from gms_models.runtime.preprocess import encoder_input
 from gms_models.runtime.sessions import OnnxRuntimeSession, Session
 
 DEFAULT_MAX_IMAGES = 16

@@ -16,7 +16,7 @@ from gms_models.runtime.manifest import (
     BundleManifest,
     metadata_path,
 )
-from gms_models.runtime.predictor import BundlePredictor, Prediction
+from gms_models.runtime.predictor import BundlePredictor
 from gms_models.runtime.sessions import (
     OnnxRuntimeSession,
     Session,
@@ -34,7 +34,6 @@ __all__ = [
     "BundleManifest",
     "BundlePredictor",
     "OnnxRuntimeSession",
-    "Prediction",
     "Session",
     "TensorRTSession",
     "import_tensorrt",

@@ -9,12 +9,24 @@ the PyTorch predictor, and the results agree with it to float32 rounding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gms_models.errors import DataError, ImageError
+from gms_models.geometry import (
+    MASK_THRESHOLD,
+    PATCH_STRIDE,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    Prediction,
+    check_features,
+    encode_prompt_points,
+    encoder_input,
+    postprocess_masks,
+    scale_boxes,
+    scale_coords,
+    validate_prompts,
+)
 from gms_models.runtime.errors import BundleError
 from gms_models.runtime.manifest import (
     ENCODER_INPUT,
@@ -23,28 +35,7 @@ from gms_models.runtime.manifest import (
     Precision,
     RuntimeName,
 )
-from gms_models.runtime.preprocess import (
-    PIXEL_MEAN,
-    PIXEL_STD,
-    encoder_input,
-    preprocess_shape,
-    scale_coords,
-    upscale_matrix,
-)
-from gms_models.runtime.prompts import check_prompts, encode_prompt_points
 from gms_models.runtime.sessions import Session, open_session
-
-MASK_THRESHOLD = 0.0
-EMBED_DIM = 256
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Masks for N prompts with C masks each (C = 3 with multimask output, else 1)."""
-
-    masks: np.ndarray  # (N, C, H, W) bool, or float32 logits with return_logits
-    iou_predictions: np.ndarray  # (N, C) float32
-    low_res_logits: np.ndarray  # (N, C, S/4, S/4) float32
 
 
 class BundlePredictor:
@@ -60,15 +51,15 @@ class BundlePredictor:
         encoder: Session | None,
         decoders: Mapping[bool, Session],
         *,
-        pixel_mean: Sequence[float] = tuple(PIXEL_MEAN.tolist()),
-        pixel_std: Sequence[float] = tuple(PIXEL_STD.tolist()),
+        pixel_mean: Sequence[float] = PIXEL_MEAN,
+        pixel_std: Sequence[float] = PIXEL_STD,
         name: str = "exported model",
     ) -> None:
         self.img_size = img_size
         self.encoder = encoder
         self.decoders = dict(decoders)
-        self.pixel_mean = np.asarray(pixel_mean, np.float32)
-        self.pixel_std = np.asarray(pixel_std, np.float32)
+        self.pixel_mean = tuple(pixel_mean)
+        self.pixel_std = tuple(pixel_std)
         self.name = name
         self.features: np.ndarray | None = None
         self.original_size: tuple[int, int] | None = None
@@ -110,7 +101,7 @@ class BundlePredictor:
 
     @property
     def grid(self) -> int:
-        return self.img_size // 16
+        return self.img_size // PATCH_STRIDE
 
     def set_image(self, image: np.ndarray) -> None:
         """Embed an H×W×3 uint8 RGB image (resize, normalise, pad, run the encoder)."""
@@ -128,15 +119,10 @@ class BundlePredictor:
     def set_features(self, features: np.ndarray, original_size: tuple[int, int]) -> None:
         """Use an embedding (1,256,g,g) computed earlier for an image of ``original_size``."""
         feats = np.asarray(features, dtype=np.float32)
-        expected = (1, EMBED_DIM, self.grid, self.grid)
-        if feats.shape != expected:
-            raise DataError(f"image features must have shape {expected}, got {feats.shape}")
-        h, w = int(original_size[0]), int(original_size[1])
-        if h <= 0 or w <= 0:
-            raise ImageError(f"original image size must be positive, got {original_size}")
+        self.original_size, self.input_size = check_features(
+            feats.shape, original_size, self.img_size
+        )
         self.features = feats
-        self.original_size = (h, w)
-        self.input_size = preprocess_shape(h, w, self.img_size)
 
     def get_image_embedding(self) -> np.ndarray:
         if self.features is None:
@@ -158,18 +144,20 @@ class BundlePredictor:
         """
         features = self.get_image_embedding()
         assert self.original_size is not None and self.input_size is not None
-        prompts = check_prompts(
-            self.original_size,
+        size = self.original_size
+        prompts = validate_prompts(
+            size,
             boxes=boxes,
             points=points,
             labels=labels,
             mask_input=mask_input,
             mask_size=4 * self.grid,
+            allow_mask_only=False,
         )
         coords, point_labels = encode_prompt_points(
-            None if prompts.points is None else self._scale(prompts.points),
+            None if prompts.points is None else scale_coords(prompts.points, size, self.img_size),
             prompts.labels,
-            None if prompts.boxes is None else self._scale(prompts.boxes.reshape(-1, 2, 2)),
+            None if prompts.boxes is None else scale_boxes(prompts.boxes, size, self.img_size),
         )
         has_mask = prompts.mask_input is not None
         masks_in = (
@@ -194,22 +182,6 @@ class BundlePredictor:
             }
         )
         low_res = out["low_res_masks"]
-        return Prediction(
-            self._postprocess(low_res, return_logits), out["iou_predictions"], low_res
-        )
-
-    def _scale(self, coords: np.ndarray) -> np.ndarray:
-        assert self.original_size is not None
-        return scale_coords(coords, self.original_size, self.img_size)
-
-    def _postprocess(self, low_res: np.ndarray, return_logits: bool) -> np.ndarray:
-        assert self.original_size is not None and self.input_size is not None
-        n, c, m = low_res.shape[:3]
-        h, w = self.original_size
-        rows = upscale_matrix(m, self.img_size, self.input_size[0], h)
-        cols_t = upscale_matrix(m, self.img_size, self.input_size[1], w).T
-        out = np.empty((n, c, h, w), dtype=np.float32 if return_logits else np.bool_)
-        for i in range(n):  # one prompt at a time bounds the float64 working memory
-            logits = rows @ low_res[i].astype(np.float64) @ cols_t
-            out[i] = logits if return_logits else logits > MASK_THRESHOLD
-        return out
+        threshold = None if return_logits else MASK_THRESHOLD
+        masks = postprocess_masks(low_res, self.input_size, size, self.img_size, threshold)
+        return Prediction(masks, out["iou_predictions"], low_res)

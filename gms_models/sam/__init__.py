@@ -1,15 +1,11 @@
 """MobileSAM-compatible Segment Anything: ViT-T (TinyViT) encoder, prompt encoder, mask decoder,
 predictor with batched prompts. State-dict compatible with the public ``mobile_sam.pt``."""
 
-from gms_models.prompts import PromptBatch, validate_prompts
-from gms_models.sam.predictor import Prediction, PromptPredictor, SamPredictor
+from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t, build_tiny_vit_encoder
 from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
 
 __all__ = [
-    "Prediction",
-    "PromptBatch",
-    "PromptPredictor",
     "Sam",
     "SamPredictor",
     "TinyViT",
@@ -17,5 +13,4 @@ __all__ = [
     "build_sam",
     "build_sam_vit_t",
     "build_tiny_vit_encoder",
-    "validate_prompts",
 ]

@@ -7,58 +7,24 @@ image in one decoder call — e.g. every box of an image). Prompts are in origin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 import numpy as np
 import torch
 
-from gms_models.errors import DataError, ImageError, PromptError
-from gms_models.prompts import PromptBatch, validate_prompts
-from gms_models.sam.sam import EMBED_DIM, PATCH_STRIDE, Sam
-from gms_models.sam.transforms import (
-    preprocess_shape,
-    resize_longest_side,
+from gms_models.errors import PromptError
+from gms_models.geometry import (
+    MASK_THRESHOLD,
+    Prediction,
+    PromptBatch,
+    check_features,
+    encoder_input,
     scale_boxes,
     scale_coords,
+    validate_prompts,
 )
+from gms_models.sam.sam import Sam
 
 # Upsampling many masks to S×S at once can take gigabytes; bound each chunk to ~128 MiB.
 _POSTPROCESS_CHUNK_FLOATS = 1 << 25
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Masks for N prompts with C masks each (C = 3 with multimask output, else 1)."""
-
-    masks: np.ndarray  # (N, C, H, W) bool, or float32 logits with return_logits
-    iou_predictions: np.ndarray  # (N, C) float32
-    low_res_logits: np.ndarray  # (N, C, S/4, S/4) float32
-
-
-class PromptPredictor(Protocol):
-    """What the segment command needs from a predictor (PyTorch here, ONNX elsewhere)."""
-
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict_batch(
-        self,
-        boxes: np.ndarray | None = None,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-        return_logits: bool = False,
-    ) -> Prediction: ...
-
-
-def check_rgb_image(image: np.ndarray) -> None:
-    """Raise :class:`ImageError` unless ``image`` is a non-empty H×W×3 uint8 array."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        kind = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
-        raise ImageError(f"image must be an H×W×3 uint8 RGB array, got {kind}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ImageError(f"image must be an H×W×3 uint8 RGB array, got shape {image.shape}")
 
 
 class SamPredictor:
@@ -87,10 +53,8 @@ class SamPredictor:
 
     def prepare_image(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """The encoder input (1,3,S,S) float32 of an H×W×3 uint8 RGB image, and its input size."""
-        check_rgb_image(image)
-        resized = resize_longest_side(image, self.img_size)
-        chw = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        return self.model.preprocess(chw), (resized.shape[0], resized.shape[1])
+        x, input_size = encoder_input(image, self.img_size)
+        return torch.from_numpy(x).to(self.device), input_size
 
     @torch.inference_mode()
     def set_image(self, image: np.ndarray) -> None:
@@ -107,16 +71,10 @@ class SamPredictor:
     ) -> None:
         """Use an embedding computed earlier (e.g. by ``gms embed``) for an image of that size."""
         feats = torch.as_tensor(features)
-        grid = self.img_size // PATCH_STRIDE
-        expected = (1, EMBED_DIM, grid, grid)
-        if tuple(feats.shape) != expected:
-            raise DataError(f"image features must have shape {expected}, got {tuple(feats.shape)}")
-        h, w = int(original_size[0]), int(original_size[1])
-        if h <= 0 or w <= 0:
-            raise ImageError(f"original image size must be positive, got {original_size}")
+        self.original_size, self.input_size = check_features(
+            tuple(feats.shape), original_size, self.img_size
+        )
         self.features = feats.to(device=self.device, dtype=torch.float32)
-        self.original_size = (h, w)
-        self.input_size = preprocess_shape(h, w, self.img_size)
 
     def get_image_embedding(self) -> torch.Tensor:
         self._require_image()
@@ -188,11 +146,11 @@ class SamPredictor:
         coords = labels = boxes = masks = None
         if prompts.points is not None:
             scaled = scale_coords(prompts.points, self.original_size, self.img_size)
-            coords = torch.as_tensor(scaled, dtype=torch.float32, device=dev)
+            coords = torch.as_tensor(scaled, device=dev)
             labels = torch.as_tensor(prompts.labels, dtype=torch.int32, device=dev)
         if prompts.boxes is not None:
             scaled = scale_boxes(prompts.boxes, self.original_size, self.img_size)
-            boxes = torch.as_tensor(scaled, dtype=torch.float32, device=dev)
+            boxes = torch.as_tensor(scaled, device=dev)
         if prompts.mask_input is not None:
             masks = torch.as_tensor(prompts.mask_input, dtype=torch.float32, device=dev)
         return self.model.decode(
@@ -209,6 +167,6 @@ class SamPredictor:
             logits = self.model.postprocess_masks(
                 low_res[start : start + step], self.input_size, self.original_size
             )
-            chunk = logits if return_logits else logits > self.model.mask_threshold
+            chunk = logits if return_logits else logits > MASK_THRESHOLD
             out[start : start + step] = chunk.cpu().numpy()
         return out

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gms_models.checkpoint import (
@@ -20,14 +21,12 @@ from gms_models.checkpoint import (
     load_state_dict_checked,
 )
 from gms_models.errors import CheckpointError, ConfigError
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
 from gms_models.sam.mask_decoder import MaskDecoder
 from gms_models.sam.prompt_encoder import PromptEncoder
 from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
 from gms_models.sam.transformer import TwoWayTransformer
-from gms_models.sam.transforms import PIXEL_MEAN, PIXEL_STD, normalize_and_pad, postprocess_masks
 
-EMBED_DIM = 256
-PATCH_STRIDE = 16
 DECODER_PARTS = ("prompt_encoder.", "mask_decoder.")
 
 Checkpoint = str | Path | Mapping[str, torch.Tensor]
@@ -35,8 +34,6 @@ Checkpoint = str | Path | Mapping[str, torch.Tensor]
 
 class Sam(nn.Module):
     """Segment Anything: encode an S×S image once, then decode masks for any prompts."""
-
-    mask_threshold: float = 0.0
 
     def __init__(
         self,
@@ -50,16 +47,10 @@ class Sam(nn.Module):
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
         self.img_size = img_size
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), False)
 
     @property
     def device(self) -> torch.device:
-        return self.pixel_mean.device
-
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Resized (B,3,h,w) 0-255 images -> normalised, zero-padded (B,3,S,S) float32."""
-        return normalize_and_pad(images, self.img_size, self.pixel_mean, self.pixel_std)
+        return next(self.parameters()).device
 
     def postprocess_masks(
         self,
@@ -67,8 +58,15 @@ class Sam(nn.Module):
         input_size: tuple[int, int],
         original_size: tuple[int, int],
     ) -> torch.Tensor:
-        """(B,C,S/4,S/4) logits -> (B,C,H,W) logits at the original image size."""
-        return postprocess_masks(low_res_logits, input_size, original_size, self.img_size)
+        """(B,C,S/4,S/4) logits -> (B,C,H,W) logits at the original image size.
+
+        Bilinear to S×S, crop to the resized image, bilinear to the original size, as the official
+        ``Sam``; :func:`gms_models.geometry.postprocess_masks` is the torch-free equivalent.
+        """
+        size = (self.img_size, self.img_size)
+        masks = F.interpolate(low_res_logits, size, mode="bilinear", align_corners=False)
+        masks = masks[..., : input_size[0], : input_size[1]]
+        return F.interpolate(masks, original_size, mode="bilinear", align_corners=False)
 
     def decode(
         self,

@@ -14,13 +14,12 @@ from torch.utils.data import DataLoader
 from gms_models.data.demo import demo_paths
 from gms_models.data.image_folder import DistillSample, ImageFolderDataset
 from gms_models.data.transforms import (
-    SAM_PIXEL_MEAN,
-    SAM_PIXEL_STD,
     crop_rng,
     sam_denormalize,
     sample_crop,
 )
 from gms_models.errors import ConfigError, DataError, ImageError
+from gms_models.geometry import PIXEL_MEAN, PIXEL_STD
 
 
 def _write(path: Path, rgb: np.ndarray) -> Path:
@@ -81,7 +80,7 @@ def test_sam_normalisation_values(tmp_path: Path) -> None:
     colour = np.array([200, 30, 120], dtype=np.uint8)
     _write(tmp_path / "flat.png", np.broadcast_to(colour, (40, 50, 3)).copy())
     item = ImageFolderDataset(tmp_path, teacher_size=16)[0]
-    expected = (colour.astype(np.float64) - np.array(SAM_PIXEL_MEAN)) / np.array(SAM_PIXEL_STD)
+    expected = (colour.astype(np.float64) - np.array(PIXEL_MEAN)) / np.array(PIXEL_STD)
     for channel in range(3):
         assert torch.allclose(
             item.teacher[channel], torch.full((16, 16), float(expected[channel])), atol=1e-5

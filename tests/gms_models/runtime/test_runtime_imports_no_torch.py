@@ -13,12 +13,13 @@ import sys
 import numpy as np
 import gms_models.runtime
 from gms_models.runtime import BundlePredictor
-from gms_models.runtime.preprocess import encoder_input, postprocess_masks
-from gms_models.runtime.prompts import check_prompts, encode_prompt_points
+from gms_models.geometry import (
+    encode_prompt_points, encoder_input, postprocess_masks, validate_prompts
+)
 
 x, size = encoder_input(np.zeros((30, 40, 3), np.uint8), 64)
 postprocess_masks(np.zeros((1, 1, 16, 16), np.float32), size, (30, 40), 64)
-prompts = check_prompts((30, 40), boxes=np.array([[1, 2, 10, 20]]))
+prompts = validate_prompts((30, 40), boxes=np.array([[1, 2, 10, 20]]))
 encode_prompt_points(None, None, prompts.boxes)
 BundlePredictor(64, None, {{}})
 bad = sorted(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from gms_models.geometry import resize_longest_side
 from gms_models.sam import Sam, SamPredictor
-from gms_models.sam.transforms import resize_longest_side
 from tests.tolerances import (
     BN_FEATURES_ATOL,
     BN_IOU_ATOL,
