@@ -20,8 +20,7 @@ from gms_models.errors import DataError, PromptError
 from gms_models.files import atomic_path
 
 if TYPE_CHECKING:
-    from gms_models.geometry import Prediction
-    from gms_models.runtime import BundlePredictor
+    from gms_models.prompt_predictor import Prediction, PromptPredictor
     from gms_models.sam.predictor import SamPredictor
 
 CONVERSION_NOTE = (
@@ -78,16 +77,22 @@ def parse_point(text: str) -> tuple[float, float, int]:
     return values[0], values[1], int(label)
 
 
-def load_mask_input(path: Path) -> np.ndarray:
-    """A low-res logits array (256×256, 1×256×256 or N×1×256×256) as (N, 1, 256, 256) float32."""
+def load_npy(path: Path, what: str) -> np.ndarray:
+    """The array of a .npy file; ``what`` ("mask input", "features file") names it in errors."""
     if not path.is_file():
-        raise DataError(f"mask input not found: {path}")
+        raise DataError(f"{what} not found: {path}")
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read mask input {path}: {exc}") from exc
+        raise DataError(f"cannot read {what} {path}: {exc}") from exc
     if not isinstance(arr, np.ndarray):
-        raise DataError(f"mask input {path} must be a .npy array, not an archive")
+        raise DataError(f"{what} {path} must be a .npy array, not an archive")
+    return arr
+
+
+def load_mask_input(path: Path) -> np.ndarray:
+    """A low-res logits array (256×256, 1×256×256 or N×1×256×256) as (N, 1, 256, 256) float32."""
+    arr = load_npy(path, "mask input")
     shape = arr.shape
     while arr.ndim < 4:
         arr = arr[None]
@@ -97,19 +102,6 @@ def load_mask_input(path: Path) -> np.ndarray:
             f"logits as (256,256), (1,256,256) or (N,1,256,256)"
         )
     return arr.astype(np.float32)
-
-
-def load_features(path: Path) -> np.ndarray:
-    """An image embedding saved by ``gms embed`` (shape checked by the predictor)."""
-    if not path.is_file():
-        raise DataError(f"features file not found: {path}")
-    try:
-        features = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read features {path}: {exc}") from exc
-    if not isinstance(features, np.ndarray):
-        raise DataError(f"features file {path} must be a .npy array, not an archive")
-    return features
 
 
 def parse_prompts(
@@ -134,7 +126,7 @@ def parse_prompts(
 
 
 def segment(
-    predictor: SamPredictor | BundlePredictor, prompts: SegmentPrompts, multimask_output: bool
+    predictor: PromptPredictor, prompts: SegmentPrompts, multimask_output: bool
 ) -> Prediction:
     """Masks for every prompt on the predictor's current image, in one decoder call."""
     return predictor.predict_batch(
@@ -197,7 +189,7 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
 
 def _load_bundle_predictor(
     folder: Path, runtime: str, precision: str | None, console: Console
-) -> BundlePredictor:
+) -> PromptPredictor:
     from gms_models.errors import ConfigError
     from gms_models.runtime import BundlePredictor
 
@@ -320,14 +312,14 @@ def segment_command(
         mask_input=prompts.mask_input,
         mask_size=MASK_SIZE,
     )
-    predictor: SamPredictor | BundlePredictor
+    predictor: PromptPredictor
     if onnx is not None:
         predictor = _load_bundle_predictor(onnx, runtime, precision, console)
     else:
         assert checkpoint is not None
         predictor = _load_predictor(checkpoint, sha256, console)
     if features is not None:
-        predictor.set_features(load_features(features), rgb.shape[:2])
+        predictor.set_features(load_npy(features, "features file"), rgb.shape[:2])
     else:
         with console.status(f"encoding {image.name}"):
             predictor.set_image(rgb)

@@ -4,7 +4,7 @@ One implementation of every step between an image with prompts in original pixel
 frame the networks see, used by the PyTorch predictor, the exported-model runtime and the
 exporters: the official ``ResizeLongestSide`` resize, normalisation and padding, prompt checks,
 coordinate scaling, the labelled points of SAM's ONNX decoders, and the upsampling of low-res
-logits back to the image. It also holds the :class:`Prediction` both predictors return.
+logits back to the image.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from gms_models.errors import DataError, ImageError, PromptError
+from gms_models.errors import ImageError, PromptError
 
 PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)  # 0-255 RGB
 PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
@@ -69,21 +69,6 @@ def encoder_input(
     out = np.zeros((1, 3, img_size, img_size), dtype=np.float32)
     out[0, :, :h, :w] = ((resized.astype(np.float32) - mean) / std).transpose(2, 0, 1)
     return out, (h, w)
-
-
-def check_features(
-    shape: tuple[int, ...], original_size: tuple[int, int], img_size: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The (original, resized) sizes for an embedding of ``shape`` computed earlier for an image
-    of ``original_size``; raises unless the embedding is one image's (1,256,S/16,S/16)."""
-    grid = img_size // PATCH_STRIDE
-    expected = (1, EMBED_DIM, grid, grid)
-    if tuple(shape) != expected:
-        raise DataError(f"image features must have shape {expected}, got {tuple(shape)}")
-    h, w = int(original_size[0]), int(original_size[1])
-    if h <= 0 or w <= 0:
-        raise ImageError(f"original image size must be positive, got {original_size}")
-    return (h, w), preprocess_shape(h, w, img_size)
 
 
 def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
@@ -313,12 +298,3 @@ def encode_prompt_points(
     if not coords:
         raise PromptError("empty prompt: give at least one box or point")
     return np.concatenate(coords, axis=1), np.concatenate(labels, axis=1)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Masks for N prompts with C masks each (C = 3 with multimask output, else 1)."""
-
-    masks: np.ndarray  # (N, C, H, W) bool, or float32 logits with return_logits
-    iou_predictions: np.ndarray  # (N, C) float32
-    low_res_logits: np.ndarray  # (N, C, S/4, S/4) float32

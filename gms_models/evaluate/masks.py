@@ -23,7 +23,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from gms_models.errors import ConfigError
-from gms_models.geometry import Prediction
+from gms_models.prompt_predictor import Prediction
 from gms_models.sam.predictor import SamPredictor
 
 Candidates = Literal["multimask", "all", "single"]

@@ -18,15 +18,11 @@ from gms_models.geometry import (
     PATCH_STRIDE,
     PIXEL_MEAN,
     PIXEL_STD,
-    Prediction,
-    check_features,
+    PromptBatch,
     encode_prompt_points,
-    encoder_input,
     postprocess_masks,
-    scale_boxes,
-    scale_coords,
-    validate_prompts,
 )
+from gms_models.prompt_predictor import Prediction, PromptPredictor
 from gms_models.runtime.errors import BundleError
 from gms_models.runtime.manifest import (
     ENCODER_INPUT,
@@ -38,12 +34,14 @@ from gms_models.runtime.manifest import (
 from gms_models.runtime.sessions import Session, open_session
 
 
-class BundlePredictor:
+class BundlePredictor(PromptPredictor[np.ndarray]):
     """Holds one image's embedding from an exported encoder and decodes prompts against it.
 
     Usually opened with :meth:`from_folder`. ``encoder`` may be ``None`` when embeddings come
     from elsewhere (:meth:`set_features`); ``decoders`` maps ``multimask_output`` to a session.
     """
+
+    allow_mask_only = False  # the exported decoder always encodes a point
 
     def __init__(
         self,
@@ -55,15 +53,10 @@ class BundlePredictor:
         pixel_std: Sequence[float] = PIXEL_STD,
         name: str = "exported model",
     ) -> None:
-        self.img_size = img_size
+        super().__init__(img_size, pixel_mean, pixel_std)
         self.encoder = encoder
         self.decoders = dict(decoders)
-        self.pixel_mean = tuple(pixel_mean)
-        self.pixel_std = tuple(pixel_std)
         self.name = name
-        self.features: np.ndarray | None = None
-        self.original_size: tuple[int, int] | None = None
-        self.input_size: tuple[int, int] | None = None
 
     @classmethod
     def from_folder(
@@ -103,62 +96,26 @@ class BundlePredictor:
     def grid(self) -> int:
         return self.img_size // PATCH_STRIDE
 
-    def set_image(self, image: np.ndarray) -> None:
-        """Embed an H×W×3 uint8 RGB image (resize, normalise, pad, run the encoder)."""
+    def _embed(self, x: np.ndarray) -> np.ndarray:
         if self.encoder is None:
             raise BundleError(
                 f"{self.name} has no image encoder; use set_features() with embeddings computed "
                 "elsewhere"
             )
-        x, input_size = encoder_input(image, self.img_size, self.pixel_mean, self.pixel_std)
-        features = self.encoder.run({ENCODER_INPUT: x})[ENCODER_OUTPUT]
-        self.features = features
-        self.original_size = (image.shape[0], image.shape[1])
-        self.input_size = input_size
+        return self.encoder.run({ENCODER_INPUT: x})[ENCODER_OUTPUT]
 
-    def set_features(self, features: np.ndarray, original_size: tuple[int, int]) -> None:
-        """Use an embedding (1,256,g,g) computed earlier for an image of ``original_size``."""
-        feats = np.asarray(features, dtype=np.float32)
-        self.original_size, self.input_size = check_features(
-            feats.shape, original_size, self.img_size
-        )
-        self.features = feats
+    def _as_features(self, features: object) -> np.ndarray:
+        return np.asarray(features, dtype=np.float32)
 
-    def get_image_embedding(self) -> np.ndarray:
-        if self.features is None:
-            raise RuntimeError("set an image with set_image() or set_features() before predicting")
-        return self.features
-
-    def predict_batch(
+    def _decode(
         self,
-        boxes: np.ndarray | None = None,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-        return_logits: bool = False,
+        features: np.ndarray,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
     ) -> Prediction:
-        """N prompts on the current image in one decoder call (see ``SamPredictor``).
-
-        boxes (N,4) xyxy and/or points (N,K,2) with labels (N,K); mask_input (N or 1,1,m,m).
-        """
-        features = self.get_image_embedding()
         assert self.original_size is not None and self.input_size is not None
-        size = self.original_size
-        prompts = validate_prompts(
-            size,
-            boxes=boxes,
-            points=points,
-            labels=labels,
-            mask_input=mask_input,
-            mask_size=4 * self.grid,
-            allow_mask_only=False,
-        )
-        coords, point_labels = encode_prompt_points(
-            None if prompts.points is None else scale_coords(prompts.points, size, self.img_size),
-            prompts.labels,
-            None if prompts.boxes is None else scale_boxes(prompts.boxes, size, self.img_size),
-        )
+        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
         has_mask = prompts.mask_input is not None
         masks_in = (
             prompts.mask_input
@@ -183,5 +140,7 @@ class BundlePredictor:
         )
         low_res = out["low_res_masks"]
         threshold = None if return_logits else MASK_THRESHOLD
-        masks = postprocess_masks(low_res, self.input_size, size, self.img_size, threshold)
+        masks = postprocess_masks(
+            low_res, self.input_size, self.original_size, self.img_size, threshold
+        )
         return Prediction(masks, out["iou_predictions"], low_res)

@@ -11,79 +11,31 @@ import numpy as np
 import torch
 
 from gms_models.errors import PromptError
-from gms_models.geometry import (
-    MASK_THRESHOLD,
-    Prediction,
-    PromptBatch,
-    check_features,
-    encoder_input,
-    scale_boxes,
-    scale_coords,
-    validate_prompts,
-)
+from gms_models.geometry import MASK_THRESHOLD, PromptBatch
+from gms_models.prompt_predictor import Prediction, PromptPredictor
 from gms_models.sam.sam import Sam
 
 # Upsampling many masks to S×S at once can take gigabytes; bound each chunk to ~128 MiB.
 _POSTPROCESS_CHUNK_FLOATS = 1 << 25
 
 
-class SamPredictor:
-    """Holds one image's embedding and decodes prompts against it."""
+class SamPredictor(PromptPredictor[torch.Tensor]):
+    """Holds one image's embedding and decodes prompts against it with the PyTorch SAM."""
 
     def __init__(self, sam: Sam) -> None:
+        super().__init__(sam.img_size)
         self.model = sam
-        self.features: torch.Tensor | None = None
-        self.original_size: tuple[int, int] | None = None
-        self.input_size: tuple[int, int] | None = None
-
-    @property
-    def img_size(self) -> int:
-        return self.model.img_size
 
     @property
     def device(self) -> torch.device:
         return self.model.device
 
-    @property
-    def is_image_set(self) -> bool:
-        return self.features is not None
-
-    def reset_image(self) -> None:
-        self.features = self.original_size = self.input_size = None
-
-    def prepare_image(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
-        """The encoder input (1,3,S,S) float32 of an H×W×3 uint8 RGB image, and its input size."""
-        x, input_size = encoder_input(image, self.img_size)
-        return torch.from_numpy(x).to(self.device), input_size
-
     @torch.inference_mode()
-    def set_image(self, image: np.ndarray) -> None:
-        """Embed an H×W×3 uint8 RGB image (resize, normalise, pad, run the image encoder)."""
-        x, input_size = self.prepare_image(image)
-        self.features = self.model.image_encoder(x)
-        self.original_size = (image.shape[0], image.shape[1])
-        self.input_size = input_size
+    def _embed(self, x: np.ndarray) -> torch.Tensor:
+        return self.model.image_encoder(torch.from_numpy(x).to(self.device))
 
-    def set_features(
-        self,
-        features: torch.Tensor | np.ndarray,
-        original_size: tuple[int, int],
-    ) -> None:
-        """Use an embedding computed earlier (e.g. by ``gms embed``) for an image of that size."""
-        feats = torch.as_tensor(features)
-        self.original_size, self.input_size = check_features(
-            tuple(feats.shape), original_size, self.img_size
-        )
-        self.features = feats.to(device=self.device, dtype=torch.float32)
-
-    def get_image_embedding(self) -> torch.Tensor:
-        self._require_image()
-        assert self.features is not None
-        return self.features
-
-    def _require_image(self) -> None:
-        if not self.is_image_set:
-            raise RuntimeError("set an image with set_image() or set_features() before predicting")
+    def _as_features(self, features: object) -> torch.Tensor:
+        return torch.as_tensor(features).to(device=self.device, dtype=torch.float32)
 
     def predict(
         self,
@@ -110,52 +62,25 @@ class SamPredictor:
         return pred.masks[0], pred.iou_predictions[0], pred.low_res_logits[0]
 
     @torch.inference_mode()
-    def predict_batch(
-        self,
-        boxes: np.ndarray | None = None,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-        return_logits: bool = False,
-    ) -> Prediction:
-        """N prompts on the current image in one decoder call.
-
-        boxes (N, 4) xyxy and/or points (N, K, 2) with labels (N, K) (1 foreground, 0
-        background, -1 padding for prompts with fewer points); mask_input (N or 1, 1, 256, 256).
-        """
-        self._require_image()
-        assert self.original_size is not None and self.input_size is not None
-        prompts = validate_prompts(
-            self.original_size,
-            boxes=boxes,
-            points=points,
-            labels=labels,
-            mask_input=mask_input,
-            mask_size=self.img_size // 4,
-        )
-        low_res, iou = self._decode(prompts, multimask_output)
-        masks = self._postprocess(low_res, return_logits)
-        return Prediction(masks, iou.cpu().numpy(), low_res.cpu().numpy())
-
     def _decode(
-        self, prompts: PromptBatch, multimask_output: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        assert self.original_size is not None
+        self,
+        features: torch.Tensor,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
+    ) -> Prediction:
         dev = self.device
         coords = labels = boxes = masks = None
         if prompts.points is not None:
-            scaled = scale_coords(prompts.points, self.original_size, self.img_size)
-            coords = torch.as_tensor(scaled, device=dev)
+            coords = torch.as_tensor(prompts.points, device=dev)
             labels = torch.as_tensor(prompts.labels, dtype=torch.int32, device=dev)
         if prompts.boxes is not None:
-            scaled = scale_boxes(prompts.boxes, self.original_size, self.img_size)
-            boxes = torch.as_tensor(scaled, device=dev)
+            boxes = torch.as_tensor(prompts.boxes, device=dev)
         if prompts.mask_input is not None:
             masks = torch.as_tensor(prompts.mask_input, dtype=torch.float32, device=dev)
-        return self.model.decode(
-            self.get_image_embedding(), coords, labels, boxes, masks, multimask_output
-        )
+        low_res, iou = self.model.decode(features, coords, labels, boxes, masks, multimask_output)
+        masks_out = self._postprocess(low_res, return_logits)
+        return Prediction(masks_out, iou.cpu().numpy(), low_res.cpu().numpy())
 
     def _postprocess(self, low_res: torch.Tensor, return_logits: bool) -> np.ndarray:
         assert self.original_size is not None and self.input_size is not None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from gms_models.geometry import resize_longest_side
+from gms_models.geometry import encoder_input, resize_longest_side
 from gms_models.sam import Sam, SamPredictor
 from tests.tolerances import (
     BN_FEATURES_ATOL,
@@ -93,7 +93,9 @@ def test_resize_equals_reference_resized_image(
 def test_encoder_input_equals_reference(
     teacher_sam: Sam, image_rgb: Callable[[str], np.ndarray], mobile_sam_ref: Path
 ) -> None:
-    x, input_size = SamPredictor(teacher_sam).prepare_image(image_rgb("000000104455"))
+    """The predictor's encoder input (``encoder_input``, as ``set_image`` runs it)."""
+    x, input_size = encoder_input(image_rgb("000000104455"), teacher_sam.img_size)
+    x = torch.from_numpy(x)
     meta = json.loads((mobile_sam_ref / "000000104455_encoder_input_meta.json").read_text())
     assert list(x.shape) == meta["shape"] and x.dtype == torch.float32
     assert list(input_size) == meta["input_size"]
