@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -126,7 +126,7 @@ def parse_prompts(
 
 
 def segment(
-    predictor: PromptPredictor, prompts: SegmentPrompts, multimask_output: bool
+    predictor: PromptPredictor[Any], prompts: SegmentPrompts, multimask_output: bool
 ) -> Prediction:
     """Masks for every prompt on the predictor's current image, in one decoder call."""
     return predictor.predict_batch(
@@ -189,7 +189,7 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
 
 def _load_bundle_predictor(
     folder: Path, runtime: str, precision: str | None, console: Console
-) -> PromptPredictor:
+) -> PromptPredictor[Any]:
     from gms_models.errors import ConfigError
     from gms_models.runtime import BundlePredictor
 
@@ -312,7 +312,7 @@ def segment_command(
         mask_input=prompts.mask_input,
         mask_size=MASK_SIZE,
     )
-    predictor: PromptPredictor
+    predictor: PromptPredictor[Any]
     if onnx is not None:
         predictor = _load_bundle_predictor(onnx, runtime, precision, console)
     else:

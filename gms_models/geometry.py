@@ -112,7 +112,8 @@ def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
 def upscale_matrix(low_res: int, img_size: int, resized: int, original: int) -> np.ndarray:
     """(original, low_res) map along one axis: low-res -> S, crop to ``resized``, -> original."""
     to_input = bilinear_matrix(low_res, img_size)[:resized]
-    return bilinear_matrix(resized, original) @ to_input
+    matrix: np.ndarray = bilinear_matrix(resized, original) @ to_input
+    return matrix
 
 
 def postprocess_masks(
@@ -133,7 +134,9 @@ def postprocess_masks(
     n, c, m = low_res_logits.shape[:3]
     rows = upscale_matrix(m, img_size, input_size[0], original_size[0])
     cols_t = upscale_matrix(m, img_size, input_size[1], original_size[1]).T
-    out = np.empty((n, c, *original_size), dtype=np.float32 if threshold is None else np.bool_)
+    out: np.ndarray = np.empty(
+        (n, c, *original_size), dtype=np.float32 if threshold is None else np.bool_
+    )
     for i in range(n):
         logits = rows @ low_res_logits[i].astype(np.float64) @ cols_t
         out[i] = logits if threshold is None else logits > threshold

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -30,7 +30,13 @@ from gms_models.geometry import (
     validate_prompts,
 )
 
-Features = TypeVar("Features")  # the image embedding: a torch tensor or a numpy array
+
+class _Array(Protocol):
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+Features = TypeVar("Features", bound=_Array)  # the embedding: a torch tensor or a numpy array
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class PromptPredictor(ABC, Generic[Features]):
         feats = self._as_features(features)
         grid = self.img_size // PATCH_STRIDE
         expected = (1, EMBED_DIM, grid, grid)
-        shape = tuple(np.shape(feats))
+        shape = tuple(feats.shape)
         if shape != expected:
             raise DataError(f"image features must have shape {expected}, got {shape}")
         h, w = int(original_size[0]), int(original_size[1])

@@ -32,7 +32,8 @@ class SamPredictor(PromptPredictor[torch.Tensor]):
 
     @torch.inference_mode()
     def _embed(self, x: np.ndarray) -> torch.Tensor:
-        return self.model.image_encoder(torch.from_numpy(x).to(self.device))
+        features: torch.Tensor = self.model.image_encoder(torch.from_numpy(x).to(self.device))
+        return features
 
     def _as_features(self, features: object) -> torch.Tensor:
         return torch.as_tensor(features).to(device=self.device, dtype=torch.float32)
@@ -57,7 +58,7 @@ class SamPredictor(PromptPredictor[torch.Tensor]):
         boxes = None if box is None else np.asarray(box).reshape(1, 4)
         masks = None if mask_input is None else np.asarray(mask_input)[None]
         if points is not None and points.ndim != 3:
-            raise PromptError(f"point_coords must have shape (K, 2), got {np.shape(point_coords)}")
+            raise PromptError(f"point_coords must have shape (K, 2), got {points.shape[1:]}")
         pred = self.predict_batch(boxes, points, labels, masks, multimask_output, return_logits)
         return pred.masks[0], pred.iou_predictions[0], pred.low_res_logits[0]
 
@@ -87,7 +88,7 @@ class SamPredictor(PromptPredictor[torch.Tensor]):
         n, c = low_res.shape[:2]
         step = max(1, _POSTPROCESS_CHUNK_FLOATS // (c * self.img_size * self.img_size))
         h, w = self.original_size
-        out = np.empty((n, c, h, w), dtype=np.float32 if return_logits else np.bool_)
+        out: np.ndarray = np.empty((n, c, h, w), dtype=np.float32 if return_logits else np.bool_)
         for start in range(0, n, step):
             logits = self.model.postprocess_masks(
                 low_res[start : start + step], self.input_size, self.original_size
