@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from gms_models.files import sha256_file
 from gms_models.runtime.errors import BundleError
 
 BUNDLE_FORMAT = "gms-export/1"
@@ -119,4 +120,33 @@ class BundleManifest:
         for art in manifest.artifacts:
             if not (Path(folder) / art.file).is_file():
                 raise BundleError(f"{path} lists {art.file}, which is missing from {folder}")
+            manifest.verify(Path(folder) / art.file, art)
         return manifest
+
+    def verify(self, file: Path, art: Artifact) -> None:
+        """Check ``file`` against the metadata written beside it at export: the same bytes
+        (sha256), the role the manifest gives it and, for an encoder, the manifest's input size.
+
+        A changed, truncated or swapped file would otherwise run and give other masks.
+        """
+        meta_file = metadata_path(file)
+        try:
+            meta = json.loads(meta_file.read_text())
+            expected, role = str(meta["sha256"]), meta["role"]
+        except FileNotFoundError:
+            raise BundleError(f"{meta_file} is missing: {file} cannot be verified") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise BundleError(f"{meta_file} is malformed: {exc}") from exc
+        actual = sha256_file(file)
+        if actual != expected:
+            raise BundleError(
+                f"{file} does not match {meta_file.name} (sha256 {actual[:12]}… instead of "
+                f"{expected[:12]}…): the file was changed or damaged since export; export again"
+            )
+        if role != art.role:
+            raise BundleError(f"{file} is a {role} but {MANIFEST_FILE} lists it as the {art.role}")
+        if art.role == "encoder" and meta.get("img_size") != self.img_size:
+            raise BundleError(
+                f"{MANIFEST_FILE} in {file.parent} says img_size {self.img_size}, but {file.name} "
+                f"was exported for {meta.get('img_size')}"
+            )

@@ -3,6 +3,7 @@ what its folder lacks: each gives an error that names the folder or file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -32,9 +33,16 @@ def _manifest(tmp_path: Path, **changes: object) -> Path:
     return tmp_path
 
 
+def _artifact(folder: Path, name: str, content: bytes, role: str = "encoder") -> None:
+    """An exported file with the metadata JSON the exporter writes beside it."""
+    (folder / name).write_bytes(content)
+    meta = {"role": role, "img_size": 64, "sha256": hashlib.sha256(content).hexdigest()}
+    (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
 def test_manifest_round_trip_and_lookup(tmp_path: Path) -> None:
     folder = _manifest(tmp_path)
-    (folder / "tiny.onnx").write_bytes(b"")
+    _artifact(folder, "tiny.onnx", b"")
     manifest = BundleManifest.read(folder)
     assert manifest.pixel_std == (4.0, 5.0, 6.0)
     assert manifest.find("encoder", "onnxruntime") == manifest.artifacts[0]
