@@ -26,7 +26,8 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel
 
 from flows.common import FlowSetup, failure_of, fan_out, setup_flow
-from flows.params import DistillAblationParams, DistillParams
+from flows.dispatch import run_groups
+from flows.params import DistillAblationParams, DistillParams, Preset, apply_preset
 from gms_models.tables import AblationRow, failure_status
 from gms_models.train import DistillConfig
 from tasks.data import prepare_data
@@ -36,6 +37,7 @@ from tasks.export import export_arm
 from tasks.results import DataInfo, RunRef, TableFiles, TeacherInfo
 from tasks.selection import PickOutputs, pick_encoder
 from tasks.specs import PickRule
+from tasks.store import push
 from tasks.tables import TABLE2_STEM, write_ablation_table
 from tasks.teacher import prepare_teacher
 from tasks.tracking import log_metrics, log_params
@@ -159,17 +161,20 @@ def submit_group(
     return submitted
 
 
-def arm_row(futures: ArmFutures) -> AblationRow:
-    """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
-    arm = futures.arm
-    row = AblationRow(
+def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef) -> AblationRow:
+    return AblationRow(
         model=arm.run_name,
         arch=arm.arch,
         lr=arm.lr,
         epochs=arm.epochs,
-        run_id=futures.run.run_id,
-        group=futures.group.description,
+        run_id=run.run_id,
+        group=group.description,
     )
+
+
+def arm_row(futures: ArmFutures) -> AblationRow:
+    """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
+    row = _arm_row(futures.arm, futures.group, futures.run)
     # a failed group task leaves its arms' tasks not run: its reason is the arms' reason
     distill_failure = failure_of(futures.trained) or failure_of(futures.distill)
     failures = [
@@ -249,10 +254,16 @@ def _teacher_row(evaluated: PrefectFuture | None, reference: str) -> AblationRow
     return row
 
 
+#: Under the tables folder: the tables of the ``distill`` flow (one per arm or group), which
+#: dvc.yaml's table2 stage depends on as a whole, whatever the arms of params.yaml.
+ARM_TABLES = "arms"
+
+
 def run_ablation(
-    params: DistillAblationParams, *, flow_name: str, table_stem: str
+    params: DistillAblationParams, *, flow_name: str, table_stem: str, table_folder: str = ""
 ) -> AblationSummary:
-    """The body of both flows of this module (see the module docstring)."""
+    """The body of both flows of this module (see the module docstring); the tables go to
+    ``table_folder`` under the tables folder."""
     logger = get_run_logger()
     setup = setup_flow(params)
     train = params.train
@@ -278,19 +289,36 @@ def run_ablation(
             )  # fmt: skip
         groups = group_arms(arms, train.device, together=params.train_together)
         logger.info("training groups: %s", "; ".join(g.description for g in groups))
+        dispatched: dict[str, str] = {}  # label → why its flow run failed
+        if params.dispatch == "deployments":
+            dispatched = run_groups({g.label: [a.run_name for a in g.arms] for g in groups}, params)
         submitted = [
             futures
             for group in groups
+            if group.label not in dispatched
             for futures in submit_group(group, runs.children, params, data, teacher, setup)
         ]
         progress = create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
-        rows = [_teacher_row(teacher_eval, reference)]
-        for done, futures in enumerate(submitted, start=1):
-            row = arm_row(futures)
-            rows.append(row)
+        failed = [
+            (arm, group) for group in groups if group.label in dispatched for arm in group.arms
+        ]
+        arm_rows: list[AblationRow] = []
+        for item in [*failed, *submitted]:
+            if isinstance(item, ArmFutures):
+                row = arm_row(item)  # waits for the arm's tasks
+            else:
+                arm, group = item
+                row = _arm_row(arm, group, runs.children[arm.run_name])
+                row.status = failure_status("distill", dispatched[group.label])
+            arm_rows.append(row)
             runs.finish(row.model, row.status, ok=row.ok)
-            update_progress_artifact(progress, 100.0 * done / len(submitted))
+            update_progress_artifact(progress, 100.0 * len(arm_rows) / len(arms))
             logger.info("arm %s: %s", row.model, row.status)
+        order = list(params.arms)
+        rows = [
+            _teacher_row(teacher_eval, reference),
+            *sorted(arm_rows, key=lambda r: order.index(r.model)),
+        ]
         runtimes = list(params.evaluate.latency_runtimes)
         rule = params.pick or PickRule()
         pareto_runtime = rule.runtime if rule.runtime in runtimes else runtimes[0]
@@ -298,11 +326,12 @@ def run_ablation(
             rows,
             runtimes,
             pareto_runtime,
-            setup.tables_dir,
+            setup.tables_dir / table_folder,
             _notes(params, teacher, data, reference),
             run=runs.parent,
             stem=table_stem,
         )
+        push(setup.runs_dir, setup.tables_dir / table_folder)
         champion = None
         finished = [r for r in rows if r.role == "S" and r.ok]
         log_metrics(
@@ -339,18 +368,25 @@ def run_ablation(
 
 
 @flow(name="distill-ablation")
-def distill_ablation(params: DistillAblationParams = DistillAblationParams()) -> AblationSummary:
+def distill_ablation(
+    params: DistillAblationParams = DistillAblationParams(), preset: Preset | None = None
+) -> AblationSummary:
     """Table 2: distil, export and evaluate every arm; write the table and the Pareto plot;
-    pick the champion (see :mod:`flows.distill_ablation`)."""
+    pick the champion (see :mod:`flows.distill_ablation`). ``preset`` (``paper``) puts
+    ``params`` over the paper's setup and refuses a run without a real teacher and data; it is
+    a parameter of its own so that ``--param params=...`` does not replace it."""
+    params = apply_preset(params, preset)
     return run_ablation(params, flow_name="distill-ablation", table_stem=TABLE2_STEM)
 
 
 @flow(name="distill")
 def distill(params: DistillParams = DistillParams()) -> AblationSummary:
-    """One arm: distil, export, evaluate, with its one-row table."""
+    """One arm (or a group of arms trained together): distil, export, evaluate, with its
+    table (``distill_<arm>``, arms joined by ``+``)."""
+    names = params.arm_names
     ablation = DistillAblationParams(
         experiment=params.experiment,
-        arms={params.arm: params.arms[params.arm]},
+        arms={name: params.arms[name] for name in names},
         train=params.train,
         export=params.export,
         evaluate=params.evaluate.model_copy(update={"evaluate_teacher": False}),
@@ -360,4 +396,9 @@ def distill(params: DistillParams = DistillParams()) -> AblationSummary:
         tracking=params.tracking,
         torch_threads=params.torch_threads,
     )
-    return run_ablation(ablation, flow_name="distill", table_stem=f"distill_{params.arm}")
+    return run_ablation(
+        ablation,
+        flow_name="distill",
+        table_stem=f"distill_{'+'.join(names)}",
+        table_folder=ARM_TABLES,
+    )

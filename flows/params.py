@@ -6,9 +6,10 @@ Each flow takes its model as its one parameter, ``params``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -46,6 +47,18 @@ TABLE2_ARMS: Arms = {
     "gmf_2282-lr1e-3": Arm(arch="gmf_2282", lr=1e-3),
 }
 SHARED_SECTIONS = ("data", "teacher", "tracking", "torch_threads")
+Dispatch = Literal["local", "deployments"]
+Preset = Literal["paper"]
+PRESETS: tuple[str, ...] = get_args(Preset)
+#: ``preset: paper``: Table 2's setup (../PAPER.md), put under the parameters given. The arms
+#: (:data:`TABLE2_ARMS`: each lr of the table, 13 epochs) are the model's default already.
+PAPER_PRESET: dict[str, Any] = {
+    "train": {"img_size": 1024, "teacher_size": 1024, "batch_size": 8, "lr": 3e-4, "epochs": 13},
+    "data": {"generate_demo": False},
+    "evaluate": {"max_images": None},
+    "dispatch": "deployments",
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: ``gms study --quick``: the toy study made smaller.
 QUICK_SETS = (
     "distill_ablation.train.epochs=1",
@@ -94,6 +107,20 @@ class DistillAblationParams(FlowParams):
     train_together: bool = Field(
         True, description="train arms sharing a data recipe together (one teacher pass per batch)"
     )
+    dispatch: Dispatch = Field(
+        "local",
+        description="local: train the arm groups in this flow run; deployments: each group is "
+        "a flow run of the `distill` deployment, taken by any worker of its pool",
+    )
+    arm_deployment: str = Field(
+        "distill/default", description="the deployment of the groups with dispatch: deployments"
+    )
+    arm_retries: int = Field(
+        1,
+        ge=0,
+        description="re-runs of a group's flow run that crashed or failed (its worker "
+        "died): it resumes from the last checkpoint in the work folder",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DistillAblationParams:
@@ -108,10 +135,11 @@ class DistillAblationParams(FlowParams):
 
 class DistillParams(FlowParams):
     """``distill``: one arm, named by ``arm``, of ``arms`` (params.yaml: the
-    ``distill_ablation.arms`` unless the section has its own) distilled, exported, evaluated."""
+    ``distill_ablation.arms`` unless the section has its own) distilled, exported, evaluated;
+    or, with ``arm`` a list, a group of arms trained together over one teacher pass."""
 
     experiment: str = "distill"
-    arm: RunName = "gmf_2282"
+    arm: RunName | list[RunName] = "gmf_2282"
     arms: Arms = Field(default_factory=lambda: {"gmf_2282": Arm()})
     train: DistillSettings = DistillSettings()
     export: ExportSpec = ExportSpec()
@@ -119,10 +147,19 @@ class DistillParams(FlowParams):
     data: DataSpec = DataSpec()
     teacher: TeacherSource = TeacherSource()
 
+    @property
+    def arm_names(self) -> list[str]:
+        """``arm`` as a list."""
+        return [self.arm] if isinstance(self.arm, str) else list(self.arm)
+
     @model_validator(mode="after")
     def _arm_is_listed(self) -> DistillParams:
-        if self.arm not in self.arms:
-            raise ValueError(f"arm {self.arm!r} is not in arms ({', '.join(self.arms)})")
+        unknown = [name for name in self.arm_names if name not in self.arms]
+        if unknown or not self.arm_names:
+            raise ValueError(
+                f"arm {', '.join(map(repr, unknown)) or '[]'} is not in arms "
+                f"({', '.join(self.arms)})"
+            )
         return self
 
 
@@ -177,6 +214,53 @@ class StudyParams(FlowParams):
         return part.model_copy(
             update={k: v for k, v in shared.items() if k in type(part).model_fields}
         )
+
+
+def paper_problems(params: DistillAblationParams) -> list[str]:
+    """Why ``params`` cannot be the paper's run: what would make it the toy (a random teacher,
+    demo data, small images) or could not be checked (a teacher without its sha256). Lr and
+    epochs may differ from Table 2's (e.g. a shorter first try)."""
+    problems = []
+    if params.teacher.checkpoint is None:
+        problems.append(
+            "teacher.checkpoint is required: a mobile_sam.pt path or http(s) URL "
+            "(without it the teacher has random weights)"
+        )
+    if params.teacher.sha256 is None or not _SHA256.match(params.teacher.sha256):
+        problems.append(
+            f"teacher.sha256 must be the checkpoint's sha256 (64 lowercase hex digits), "
+            f"got {params.teacher.sha256!r}"
+        )
+    setup = {"img_size": 1024, "teacher_size": 1024, "batch_size": 8}
+    problems += [
+        f"train.{name} must be {value} as in Table 2, got {getattr(params.train, name)}"
+        for name, value in setup.items()
+        if getattr(params.train, name) != value
+    ]
+    if params.data.generate_demo:
+        problems.append(
+            "data.generate_demo must be false: the paper runs on real data in "
+            f"{params.data.root} (`gms data fetch --source remote` or `--source coco`)"
+        )
+    return problems
+
+
+def apply_preset(params: DistillAblationParams, preset: Preset | None) -> DistillAblationParams:
+    """``params`` over ``preset``'s values (only the fields given replace the preset's), checked
+    for what the preset requires; ``params`` itself without a preset. Cheap: a flow calls it
+    before any work, so a run missing its teacher fails at once."""
+    if preset is None:
+        return params
+    given = params.model_dump(mode="json", exclude_unset=True)
+    merged = validate(
+        DistillAblationParams,
+        merge_layers(PAPER_PRESET, given),
+        f"parameters of the {preset} preset",
+    )
+    problems = paper_problems(merged)
+    if problems:
+        raise ConfigError(f"the {preset} preset refuses these parameters: " + "; ".join(problems))
+    return merged
 
 
 FLOW_PARAMS: dict[str, type[FlowParams]] = {

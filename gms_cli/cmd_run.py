@@ -80,14 +80,14 @@ def isolate_prefect_home(runs_dir: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _run(flow: str, params: Any, console: Console) -> Any:
+def _run(flow: str, params: Any, console: Console, **flow_args: Any) -> Any:
     isolate_prefect_home(Path(params.tracking.runs_dir))
     from flows.registry import FLOWS
 
     teacher = getattr(params, "teacher", None)
     if getattr(teacher, "checkpoint", "given") is None:
         console.print(RANDOM_TEACHER_BANNER)
-    return FLOWS[flow](params)
+    return FLOWS[flow](params, **flow_args)
 
 
 def run_command(
@@ -100,15 +100,33 @@ def run_command(
     ],
     params: ParamsOption = None,
     set_: SetOption = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="distill-ablation only: 'paper' = Table 2's setup under --params/--set; "
+            "refuses a run without teacher.checkpoint, teacher.sha256 and real data.",
+        ),
+    ] = None,
 ) -> None:
     """Run one flow in this process with its parameters from params.yaml and --set."""
-    from flows.params import load_flow_params
+    from flows.params import PRESETS, apply_preset, load_flow_params
+    from gms_models.errors import ConfigError
     from tasks.tracking import resolve_tracking_uri
 
     console = Console(stderr=True)
     flow_params = load_flow_params(flow, params, set_ or ())
+    flow_args: dict[str, Any] = {}
+    if preset is not None:
+        if flow != "distill-ablation" or preset not in PRESETS:
+            raise ConfigError(
+                f"--preset {preset!r}: presets are {', '.join(PRESETS)}, of distill-ablation only"
+            )
+        # checked here, before Prefect starts, and again by the flow (as for a deployment)
+        flow_params = apply_preset(flow_params, preset)  # type: ignore[arg-type]
+        flow_args["preset"] = preset
     started = time.perf_counter()
-    summary = _run(flow, flow_params, console)
+    summary = _run(flow, flow_params, console, **flow_args)
     console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
     _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
 

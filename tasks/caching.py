@@ -28,6 +28,8 @@ training step that was interrupted resumes from its last epoch, since its folder
 
 The cache is plain files, so a flow run from the CLI, from DVC or from a Prefect worker shares it
 as long as they share ``runs_dir``; deleting ``runs_dir/work`` (or one folder in it) clears it.
+With ``GMS_STORE`` set, each work folder is also mirrored on an object store
+(:mod:`tasks.store`), so workers on other hosts share it too.
 Prefect's own result cache is not used (``NO_CACHE``): it would live in each worker's
 ``PREFECT_HOME`` and could outlive the files its results point at.
 """
@@ -47,6 +49,7 @@ from pydantic import BaseModel
 from gms_models.errors import DataError
 from gms_models.files import atomic_write_text, sha256_file, write_json
 from tasks.devices import device_slot
+from tasks.store import pull, push
 
 #: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
@@ -253,6 +256,7 @@ def cached_step(
     from prefect import get_run_logger
 
     work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
+    pull(runs_dir, work_dir)
     outputs = read_outputs(work_dir, model)
     if outputs is not None:
         get_run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
@@ -260,4 +264,5 @@ def cached_step(
     with device_slot(device) as slot:
         outputs = compute(work_dir, slot)
     write_outputs(work_dir, outputs)
+    push(runs_dir, work_dir)
     return outputs

@@ -25,6 +25,7 @@ from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_o
 from tasks.data import require_part
 from tasks.devices import device_slot
 from tasks.results import DataInfo, DistillOutputs, RunRef, TeacherInfo
+from tasks.store import pull, push
 from tasks.teacher import teacher_cache_dir
 from tasks.tracking import (
     MlflowEpochLogger,
@@ -104,6 +105,25 @@ class PrefectEpochLog(TrainerCallback):
             metrics["images_per_s"],
             metrics["epoch_time_s"],
         )
+
+
+class EpochPush(TrainerCallback):
+    """Each student's work folder pushed to the shared store after every epoch (its checkpoint
+    with it), so that another worker can resume the arm (:mod:`tasks.store`)."""
+
+    def __init__(self, runs_dir: Path, work_dirs: Mapping[str, Path]) -> None:
+        self.runs_dir = runs_dir
+        self.work_dirs = dict(work_dirs)
+
+    def on_epoch_end(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float],
+        artifacts: Mapping[str, Path],
+        *,
+        student: str,
+    ) -> None:
+        push(self.runs_dir, self.work_dirs[student])
 
 
 class TeacherPassCounter(TrainerCallback):
@@ -217,6 +237,7 @@ def distill_group_task(
     for config in configs:
         key = distill_key(config, data, teacher, code, profile_img_size)
         work_dir = step_dir(runs_dir, "distill", config.run_name, key)
+        pull(runs_dir, work_dir)  # another worker's finished or half-trained arm
         outputs = read_outputs(work_dir, DistillOutputs)
         if outputs is not None:
             logger.info("%s: reusing the finished distillation in %s", config.run_name, work_dir)
@@ -226,7 +247,8 @@ def distill_group_task(
     if not missing:
         return group
     counter = TeacherPassCounter()
-    callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter]
+    store_push = EpochPush(runs_dir, {c.run_name: c.resolved_out_dir for c in missing})
+    callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter, store_push]
     callbacks += [
         MlflowEpochLogger(runs[c.run_name], c.run_name) for c in missing if c.run_name in runs
     ]
@@ -248,6 +270,7 @@ def distill_group_task(
                 continue
             outputs = _profile(config, result, runs.get(config.run_name), profile_img_size)
             write_outputs(config.resolved_out_dir, outputs)
+            push(runs_dir, config.resolved_out_dir)
             group.outputs[config.run_name] = outputs
     return group
 

@@ -131,3 +131,4 @@ class TableFiles(StepOutputs):
     markdown: Path
     csv: Path
     plot: Path | None = None
+    metrics: Path | None = None

@@ -11,7 +11,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from gms_models.files import atomic_write_text
+from gms_models.files import atomic_write_text, write_json
 from gms_models.tables import (
     AblationRow,
     SegmentRow,
@@ -52,19 +52,34 @@ def write_ablation_table(
     run: RunRef | None = None,
     stem: str = TABLE2_STEM,
 ) -> TableFiles:
-    """Table 2 as ``<stem>.md``/``.csv`` and its Pareto plot ``<stem>_pareto.png`` under
-    ``out_dir``; published (see :func:`publish`)."""
+    """Table 2 as ``<stem>.md``/``.csv``, its numbers by arm as ``<stem>_metrics.json`` (DVC's
+    metrics) and its Pareto plot ``<stem>_pareto.png`` under ``out_dir``; published (see
+    :func:`publish`)."""
     out_dir = Path(out_dir)
     markdown = render_ablation_markdown(rows, runtimes, notes)
     md = atomic_write_text(out_dir / f"{stem}.md", markdown)
     csv_path = atomic_write_text(out_dir / f"{stem}.csv", render_ablation_csv(rows, runtimes))
+    metrics = write_json(out_dir / f"{stem}_metrics.json", ablation_metrics(rows))
     teacher = next((r.miou for r in rows if r.role == "T"), None)
     plot = plot_pareto(rows, pareto_runtime, out_dir / f"{stem}_pareto.png", teacher)
-    files = [md, csv_path] + ([plot] if plot is not None else [])
+    files = [md, csv_path, metrics] + ([plot] if plot is not None else [])
     columns = ablation_columns(runtimes)
     table = [dict(zip(columns, ablation_cells(r, runtimes), strict=True)) for r in rows]
     publish(run, files, stem.replace("_", "-"), markdown, table)
-    return TableFiles(markdown=md, csv=csv_path, plot=plot)
+    return TableFiles(markdown=md, csv=csv_path, plot=plot, metrics=metrics)
+
+
+def ablation_metrics(rows: Sequence[AblationRow]) -> dict[str, dict[str, float]]:
+    """The numbers of each row by model name (what ``dvc metrics show``/``diff`` compare)."""
+    metrics: dict[str, dict[str, float]] = {}
+    for row in rows:
+        values = row.model_dump(
+            include={"last_loss", "miou", "miou_small", "miou_medium", "miou_large",
+                     "params_m", "macs_g"},
+        )  # fmt: skip
+        values.update({f"latency_ms_{k}": v for k, v in row.latency_ms.items()})
+        metrics[row.model] = {k: v for k, v in values.items() if v is not None}
+    return metrics
 
 
 @task(name="write-segment-table", cache_policy=NO_CACHE)

@@ -68,8 +68,9 @@ def test_stages_form_the_study_chain(
 
     table2_deps = {str(dep) for dep in stages["table2"].deps}
     arm_outputs = {str(out) for name in arm_stages for out in stages[name].outs}
-    assert {p for p in arm_outputs if p.endswith(".csv")} <= table2_deps, (
-        "table2 must depend on every arm's table: keep its deps in step with distill_ablation.arms"
+    assert "runs/tables/arms" in table2_deps
+    assert all(p.startswith("runs/tables/arms/") for p in arm_outputs), (
+        "table2 must depend on every arm's table: the arm stages write into its arms folder"
     )
     table2_outs = {str(out) for out in stages["table2"].outs}
     table2_csv = next(p for p in table2_outs if p.endswith(".csv"))
@@ -95,7 +96,14 @@ def test_per_arm_stages_differ_only_by_arm(stages: dict[str, object], params: di
     for name in names:
         stage = stages[f"distill@{name}"]
         outs = {str(out) for out in stage.outs}
-        assert outs == {f"runs/tables/distill_{name}.md", f"runs/tables/distill_{name}.csv"}
+        arm_dir = "runs/tables/arms"
+        assert outs == {
+            f"{arm_dir}/distill_{name}.md",
+            f"{arm_dir}/distill_{name}.csv",
+            f"{arm_dir}/distill_{name}_metrics.json",
+        }
+        metrics = [str(o) for o in stage.outs if o.metric]
+        assert metrics == [f"{arm_dir}/distill_{name}_metrics.json"]
         (param_dep,) = _param_deps(stage)
         arm_keys = {k for k in param_dep.params if k.startswith("distill_ablation")}
         assert arm_keys == {f"distill_ablation.arms.{name}"}  # not the other arms' entries

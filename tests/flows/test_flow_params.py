@@ -144,13 +144,19 @@ def test_bad_parameters_name_the_field(tmp_path: Path) -> None:
 
 
 def test_every_flow_takes_its_model_as_its_one_parameter() -> None:
+    """... plus, for distill-ablation, ``preset`` (beside ``params``, so that a deployment's
+    preset survives ``--param params=...``, which replaces ``params`` as a whole)."""
     from flows.registry import FLOWS
 
     assert set(FLOWS) == set(FLOW_PARAMS)
     for name, flow in FLOWS.items():
         model = FLOW_PARAMS[name]
-        (parameter,) = inspect.signature(flow.fn).parameters.values()
+        parameter, *others = inspect.signature(flow.fn).parameters.values()
+        assert [(p.name, p.default) for p in others] == (
+            [("preset", None)] if name == "distill-ablation" else []
+        )
         assert parameter.name == "params" and parameter.annotation in (model, model.__name__)
         assert parameter.default == model(), name
-        assert flow.validate_parameters({"params": {}}) == {"params": model()}, name
+        extra = {p.name: p.default for p in others}
+        assert flow.validate_parameters({"params": {}}) == {"params": model(), **extra}, name
         assert section_name(name) == name.replace("-", "_")

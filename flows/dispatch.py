@@ -1,0 +1,102 @@
+"""``dispatch: deployments``: each arm group of an ablation is a flow run of the ``distill``
+deployment, so that every worker of the pool — one per GPU, on any host — takes groups in
+parallel; the ablation's own run waits for them, then builds Table 2 from their work folders
+(found in the shared cache, :mod:`tasks.store`, without training again).
+
+A group whose flow run failed or crashed (its worker died) is started again, up to
+``arm_retries`` times, on whichever worker takes it; it resumes from the last checkpoint its
+predecessor pushed to the shared store. A flow run whose process was killed stays ``Running``
+until Prefect marks it ``Crashed`` (the README's zombie-run automation does, from the missed
+heartbeats of ``PREFECT_RUNNER_HEARTBEAT_FREQUENCY``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from prefect import get_run_logger
+
+from flows.params import DistillAblationParams, DistillParams
+
+POLL_SECONDS = 5.0
+
+
+#: What a group's flow run takes over from the ablation's parameters.
+GROUP_FIELDS = {"train", "export", "evaluate", "data", "teacher", "tracking", "torch_threads"}
+
+
+def group_params(names: Sequence[str], params: DistillAblationParams) -> DistillParams:
+    """The ``distill`` parameters of one group: its arms over the ablation's settings."""
+    return DistillParams.model_validate(
+        {
+            **dict(params.model_dump(include=GROUP_FIELDS)),
+            "experiment": f"{params.experiment}-groups",
+            "arm": list(names),
+            "arms": {name: params.arms[name] for name in names},
+        }
+    )
+
+
+def _start(deployment: str, label: str, attempt: int, params: DistillParams) -> UUID:
+    from prefect.deployments import run_deployment
+
+    started = run_deployment(
+        deployment,
+        parameters={"params": params.model_dump(mode="json")},
+        flow_run_name=f"{label}-try{attempt}",
+        timeout=0,  # returns once created; the runs are awaited together below
+        tags=["arm-group"],
+    )
+    return started.id
+
+
+def _wait(runs: Mapping[str, UUID]) -> dict[str, Any]:
+    """The final state of each flow run of ``runs`` (by label), polling the API."""
+    from prefect import get_client
+
+    states: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        while len(states) < len(runs):
+            for label, run_id in runs.items():
+                if label not in states:
+                    state = client.read_flow_run(run_id).state
+                    if state is not None and state.is_final():
+                        states[label] = state
+            if len(states) < len(runs):
+                time.sleep(POLL_SECONDS)
+    return states
+
+
+def run_groups(
+    groups: Mapping[str, Sequence[str]], params: DistillAblationParams
+) -> dict[str, str]:
+    """Run every group (label → its arm names) as a flow run of ``params.arm_deployment`` and
+    wait; returns why each group that never completed failed (by label), after
+    ``params.arm_retries`` re-runs."""
+    logger = get_run_logger()
+    pending = dict(groups)
+    failures: dict[str, str] = {}
+    for attempt in range(params.arm_retries + 1):
+        runs = {
+            label: _start(params.arm_deployment, label, attempt, group_params(names, params))
+            for label, names in pending.items()
+        }
+        logger.info(
+            "started %s on %s (try %d)", ", ".join(runs), params.arm_deployment, attempt + 1
+        )
+        states = _wait(runs)
+        failures = {
+            label: f"flow run {runs[label]} of {params.arm_deployment} ended "
+            f"{state.type.value}: {state.message or ''}".strip()
+            for label, state in states.items()
+            if not state.is_completed()
+        }
+        for label, reason in failures.items():
+            logger.warning("group %s: %s", label, reason)
+        pending = {label: pending[label] for label in failures}
+        if not pending:
+            break
+    return failures

@@ -1,0 +1,152 @@
+"""The shared store: a run's work folders and tables mirrored on an object store, for many hosts.
+
+With ``GMS_STORE`` set to an fsspec URL (``s3://bucket/prefix``; a plain folder works too), a
+folder under ``runs_dir`` has a copy at ``<store>/<its path under runs_dir>``: a cached step
+looks there before computing (:func:`pull`) and uploads its folder once finished (:func:`push`);
+training pushes its folder after every epoch, so a worker on another host resumes an arm from
+its last checkpoint. Keys stay those of :mod:`tasks.caching` (content-addressed), so two
+checkouts of one commit share the work. Without ``GMS_STORE``, ``runs_dir`` on local disk is the
+only copy (one machine). The S3 endpoint is ``AWS_ENDPOINT_URL``, else
+``MLFLOW_S3_ENDPOINT_URL`` (MinIO, moto); credentials come from the usual ``AWS_*`` variables.
+
+``outputs.json`` records absolute paths: a folder pulled into another ``runs_dir`` gets them
+rewritten from the pusher's ``runs_dir`` (kept beside it on the store, ``store.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gms_models.files import atomic_write_text, write_json
+
+STORE_ENV = "GMS_STORE"
+ORIGIN_FILE = "store.json"
+#: Local record of each file last pushed or pulled: [local size:mtime, remote version]; a file
+#: unchanged on both sides is not copied again.
+STAMPS_FILE = ".store-stamps.json"
+OUTPUTS_FILE = "outputs.json"
+
+
+@dataclass(frozen=True)
+class Store:
+    """An fsspec filesystem and the root path of the store in it."""
+
+    fs: Any
+    root: str
+
+    def remote(self, runs_dir: Path, folder: Path) -> str:
+        """Where ``folder`` (under ``runs_dir``) lies on the store."""
+        relative = folder.resolve().relative_to(runs_dir.resolve()).as_posix()
+        return f"{self.root}/{relative}"
+
+
+def shared_store() -> Store | None:
+    """The store named by ``GMS_STORE``, None when it is not set."""
+    url = os.environ.get(STORE_ENV, "").strip()
+    if not url:
+        return None
+    from fsspec.core import url_to_fs
+
+    options: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("MLFLOW_S3_ENDPOINT_URL")
+    if url.startswith("s3://") and endpoint:
+        options["endpoint_url"] = endpoint
+    fs, root = url_to_fs(url, **options)
+    return Store(fs, root.rstrip("/"))
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _version(info: dict[str, Any]) -> str:
+    """A remote file's version: its ETag on S3, its size and mtime on other filesystems."""
+    return str(info.get("ETag") or f"{info.get('size')}:{info.get('mtime') or info.get('created')}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+
+
+def _relocate(value: Any, origin: str, here: str) -> Any:
+    if isinstance(value, str) and (value == origin or value.startswith(origin + "/")):
+        return here + value[len(origin) :]
+    if isinstance(value, dict):
+        return {k: _relocate(v, origin, here) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocate(v, origin, here) for v in value]
+    return value
+
+
+def pull(runs_dir: Path, folder: Path) -> bool:
+    """Bring the store's copy of ``folder`` here (files missing or changed locally); True when
+    the store has one. A no-op without a store."""
+    store = shared_store()
+    if store is None:
+        return False
+    remote = store.remote(runs_dir, folder)
+    store.fs.invalidate_cache(remote)  # another host may have written since the last listing
+    if not store.fs.exists(remote):
+        return False
+    listed = store.fs.find(remote, detail=True)
+    stamps_path = folder / STAMPS_FILE
+    stamps = _read_json(stamps_path)
+    pulled: list[str] = []
+    for path, info in listed.items():
+        relative = path[len(remote) + 1 :]
+        if not relative or relative == ORIGIN_FILE:
+            continue
+        local = folder / relative
+        synced = stamps.get(relative)
+        if local.is_file() and synced == [_stamp(local), _version(info)]:
+            continue  # unchanged here and there since the last push or pull
+        local.parent.mkdir(parents=True, exist_ok=True)
+        store.fs.get_file(path, str(local))
+        stamps[relative] = [_stamp(local), _version(info)]
+        pulled.append(relative)
+    origin_path = f"{remote}/{ORIGIN_FILE}"
+    outputs = folder / OUTPUTS_FILE
+    if OUTPUTS_FILE in pulled and store.fs.exists(origin_path):
+        origin = json.loads(store.fs.cat_file(origin_path))["runs_dir"]
+        here = str(runs_dir.resolve())
+        if origin != here:
+            relocated = _relocate(json.loads(outputs.read_text()), origin, here)
+            atomic_write_text(outputs, json.dumps(relocated, indent=2))
+            stamps[OUTPUTS_FILE] = [_stamp(outputs), stamps[OUTPUTS_FILE][1]]
+    if pulled:
+        write_json(stamps_path, stamps, indent=None)
+    return True
+
+
+def push(runs_dir: Path, folder: Path) -> None:
+    """Upload the files of ``folder`` changed since its last push or pull, ``outputs.json``
+    last (a reader never sees a result before its files). A no-op without a store."""
+    store = shared_store()
+    if store is None or not folder.is_dir():
+        return
+    remote = store.remote(runs_dir, folder)
+    stamps_path = folder / STAMPS_FILE
+    stamps = _read_json(stamps_path)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != STAMPS_FILE)
+    files.sort(key=lambda p: p.name == OUTPUTS_FILE)
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
+        stamp = _stamp(path)
+        if stamps.get(relative, [None])[0] == stamp:
+            continue
+        target = f"{remote}/{relative}"
+        store.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # folder stores need them
+        if relative == OUTPUTS_FILE:
+            origin = json.dumps({"runs_dir": str(runs_dir.resolve())})
+            store.fs.pipe_file(f"{remote}/{ORIGIN_FILE}", origin.encode())
+        store.fs.put_file(str(path), target)
+        stamps[relative] = [stamp, _version(store.fs.info(target))]
+    write_json(stamps_path, stamps, indent=None)
