@@ -46,7 +46,7 @@ def _linear(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
 
 
 def _softmax(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    assert isinstance(m, nn.Softmax)
+    assert isinstance(m, nn.Softmax) and m.dim is not None
     n = x.shape[m.dim]
     return (x.numel() // n) * (3 * n - 1)
 

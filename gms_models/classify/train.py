@@ -67,7 +67,8 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
     """Weight decay on Linear/Conv weights; none on biases, norms, tokens and embeddings."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
@@ -82,7 +83,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, objec
 
 def _loader(
     dataset: LabelledImages, config: ClassifyConfig, *, train: bool, device: torch.device
-) -> DataLoader:
+) -> DataLoader[tuple[torch.Tensor, int]]:
     size = len(dataset)  # type: ignore[arg-type]
     return DataLoader(
         dataset,
@@ -99,7 +100,9 @@ def _loader(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader[tuple[torch.Tensor, int]], device: torch.device
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` over ``loader`` in eval mode."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0

@@ -216,7 +216,8 @@ class CocoInstances:
             )
 
     def image_path(self, image_id: int) -> Path:
-        return self.image_dir / self.coco.imgs[image_id]["file_name"]
+        file_name: str = self.coco.imgs[image_id]["file_name"]  # pycocotools is untyped
+        return self.image_dir / file_name
 
     def missing_images(self) -> list[Path]:
         """Paths of selected images that are not files."""

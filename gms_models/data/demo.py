@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -94,7 +95,7 @@ def _save_png(rgb: np.ndarray, path: Path) -> None:
     Image.fromarray(rgb).save(path, format="PNG", compress_level=6)
 
 
-def _uncompressed_rle(mask: np.ndarray) -> dict:
+def _uncompressed_rle(mask: np.ndarray) -> dict[str, list[int]]:
     """COCO's crowd encoding: run lengths of the column-major mask, starting with a 0-run."""
     flat = np.asfortranarray(mask).ravel(order="F").astype(np.int8)
     changes = np.flatnonzero(np.diff(flat)) + 1
@@ -105,9 +106,11 @@ def _uncompressed_rle(mask: np.ndarray) -> dict:
     return {"counts": [int(c) for c in counts], "size": [int(mask.shape[0]), int(mask.shape[1])]}
 
 
-def _coco_annotation(obj: SceneObject, ann_id: int, image_id: int, w: int, h: int) -> dict:
+def _coco_annotation(
+    obj: SceneObject, ann_id: int, image_id: int, w: int, h: int
+) -> dict[str, Any]:
     if obj.crowd:
-        segmentation: list | dict = _uncompressed_rle(obj.mask)
+        segmentation: list[list[float]] | dict[str, list[int]] = _uncompressed_rle(obj.mask)
         rle = mask_utils.frPyObjects(segmentation, h, w)
     else:
         segmentation = [[float(v) for v in poly.reshape(-1)] for poly in obj.polygons]
@@ -125,7 +128,8 @@ def _coco_annotation(obj: SceneObject, ann_id: int, image_id: int, w: int, h: in
 
 def _write_coco(root: Path, seed: int, scale: DemoScale, tick: Callable[[], None]) -> None:
     width, height = scale.coco_size
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for index in range(scale.coco_images):
         image_id = index + 1
         rgb, objects = object_scene(

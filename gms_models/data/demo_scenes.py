@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 
 Polygon = np.ndarray
@@ -47,7 +48,9 @@ def _value_noise(rng: np.random.Generator, width: int, height: int, cells: int) 
     return np.asarray(smooth, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
-def _grain(rng: np.random.Generator, width: int, height: int, amplitude: float) -> np.ndarray:
+def _grain(
+    rng: np.random.Generator, width: int, height: int, amplitude: float
+) -> npt.NDArray[np.float32]:
     levels = rng.integers(-100, 101, size=(height, width, 1)).astype(np.float32)
     return levels * np.float32(amplitude / 100.0)
 
@@ -68,9 +71,9 @@ def _disc_mask(centres: list[tuple[float, float, float]], width: int, height: in
     return np.asarray(canvas) > 0
 
 
-def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
+def _rotate(points: npt.NDArray[np.float64], angle: float) -> npt.NDArray[np.float64]:
     c, s = math.cos(angle), math.sin(angle)
-    return points @ np.array([[c, s], [-s, c]])
+    return points @ np.array([[c, s], [-s, c]], dtype=np.float64)
 
 
 def _shoelace(poly: Polygon) -> float:
@@ -85,7 +88,7 @@ def _ring(n: int) -> np.ndarray:
 
 def _rect(cx: float, cy: float, half_w: float, half_h: float, angle: float) -> Polygon:
     corners = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h], [-half_w, half_h]])
-    return _rotate(corners, angle) + np.array([cx, cy])
+    return _rotate(corners, angle) + np.array([cx, cy], dtype=np.float64)
 
 
 def _bar(start: tuple[float, float], end: tuple[float, float], width: float) -> Polygon:
@@ -199,7 +202,9 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return canvas
 
 
-def _finish(canvas: np.ndarray, rng: np.random.Generator, grain: float) -> np.ndarray:
+def _finish(
+    canvas: npt.NDArray[np.float32], rng: np.random.Generator, grain: float
+) -> npt.NDArray[np.uint8]:
     height, width = canvas.shape[:2]
     canvas = canvas * np.float32(rng.uniform(0.85, 1.1)) + _grain(rng, width, height, grain)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
@@ -294,7 +299,8 @@ def object_scene(
     """
     canvas = _background(rng, width, height)
     sizes: list[SizeBin] = ["large"] if with_large else []
-    sizes += ["medium"] * int(rng.integers(1, 3)) + ["small"] * int(rng.integers(2, 5))
+    sizes += ["medium"] * int(rng.integers(1, 3))
+    sizes += ["small"] * int(rng.integers(2, 5))
     taken: list[Box] = []
     objects: list[SceneObject] = []
     for size in sizes:

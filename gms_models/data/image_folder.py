@@ -59,7 +59,7 @@ class DistillSample(NamedTuple):
     """(3, T, T) float32, SAM-normalised crop at the teacher size."""
     student: torch.Tensor
     """(3, S, S) float32, the same crop at the student size (the same tensor when S == T)."""
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; callers use the name
     """Dataset index of the item (key for a teacher-feature cache); a tensor after collation."""
 
 

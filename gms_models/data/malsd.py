@@ -64,11 +64,10 @@ log = logging.getLogger(__name__)
 
 #: Class folder names in label order: ``Act0`` → 0, ``NG`` → 1.
 MALSD_CLASSES: tuple[str, str] = ("Act0", "NG")
-MALSD_SPLITS: tuple[str, str] = ("train", "test")
+Split = Literal["train", "test"]
+MALSD_SPLITS: tuple[Split, Split] = ("train", "test")
 POINTS_FILENAME = "test_points.json"
 POINTS_VERSION = 1
-
-Split = Literal["train", "test"]
 
 
 def _class_folder_images(class_dir: Path) -> tuple[list[Path], str | None]:

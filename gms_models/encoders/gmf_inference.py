@@ -21,6 +21,7 @@ the aggregators, to tokens for the projection + MLP, back to image for the next 
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -55,9 +56,14 @@ def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
     conv = nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=bias is not None)
     conv.weight.data.copy_(weight)
     if bias is not None:
-        assert conv.bias is not None
-        conv.bias.data.copy_(bias)
+        _bias(conv).data.copy_(bias)
     return conv
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a convolution built with one (``nn.Conv2d.bias`` is typed optional)."""
+    assert conv.bias is not None
+    return conv.bias
 
 
 def _channel_layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
@@ -80,7 +86,7 @@ class FusedGroupMixBlock(nn.Module):
 
         cpe = block.cpe.proj.weight.detach().clone()
         cpe[:, :, 1, 1] += 1.0
-        self.cpe = _depthwise(cpe, block.cpe.proj.bias.detach())
+        self.cpe = _depthwise(cpe, _bias(block.cpe.proj).detach())
         self.norm1, self.norm2, self.mlp = block.norm1, block.norm2, block.mlp
 
         # qkv output channel s*dim + j*g + i (s: q/k/v, j: group) -> group-major: [q0 k0 v0 |
@@ -105,12 +111,12 @@ class FusedGroupMixBlock(nn.Module):
         self.agg_pw.weight.data.copy_(
             torch.cat([b for b in blocks for _ in range(3)])[..., None, None]
         )
-        self.agg_pw.bias.data.copy_(torch.cat([t for t in shifts for _ in range(3)]))
+        _bias(self.agg_pw).data.copy_(torch.cat([t for t in shifts for _ in range(3)]))
 
-        crpe = att.crpe.conv_list
+        crpe = cast(list[nn.Conv2d], list(att.crpe.conv_list))  # ModuleList items are Modules
         self.crpe = _depthwise(
             torch.cat([_padded(c.weight) for c in crpe]).detach(),
-            torch.cat([c.bias for c in crpe]).detach(),
+            torch.cat([_bias(c) for c in crpe]).detach(),
         )
         self.branch_conv = agg.agg0.conv
         self.branch_norm = agg.agg0.norm
@@ -134,7 +140,7 @@ class FusedGroupMixBlock(nn.Module):
         out = torch.cat([attn, branch], dim=1).flatten(2).transpose(1, 2)
         tokens = tokens + self.proj(out)
         tokens = tokens + self.mlp(self.norm2(tokens))
-        return tokens.transpose(1, 2).reshape(b, c, h, w)
+        return cast(torch.Tensor, tokens.transpose(1, 2).reshape(b, c, h, w))
 
 
 class FusedGroupMixStage(nn.Module):
@@ -142,10 +148,11 @@ class FusedGroupMixStage(nn.Module):
 
     def __init__(self, stage: GroupMixStage) -> None:
         super().__init__()
-        self.blocks = nn.Sequential(*(FusedGroupMixBlock(b) for b in stage.gma_stage))
+        blocks = cast(list[GroupMixBlock], list(stage.gma_stage))  # ModuleList items are Modules
+        self.blocks = nn.Sequential(*(FusedGroupMixBlock(b) for b in blocks))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
+        return cast(torch.Tensor, self.blocks(x))  # nn.Module.__call__ is typed as Any
 
 
 @torch.no_grad()
@@ -159,5 +166,5 @@ def fuse_gmf_encoder(encoder: GroupMixFormerSamEncoder) -> GroupMixFormerSamEnco
     stages = fused.backbone.groupmixformer_backbone
     for i, stage in enumerate(stages):
         if not isinstance(stage, FusedGroupMixStage):  # fusing a fused encoder changes nothing
-            stages[i] = FusedGroupMixStage(stage)
+            stages[i] = FusedGroupMixStage(cast(GroupMixStage, stage))
     return fused

@@ -46,10 +46,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp
+from timm.layers.drop import DropPath
+from timm.layers.mlp import Mlp
 from torch import nn
 
 from gms_models.checkpoint import load_pretrained_backbone
@@ -143,7 +145,7 @@ class SeparableConv2d(nn.Module):
         self.pointwise_conv = nn.Conv2d(in_ch, out_ch, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise_conv(self.conv1(x))
+        return cast(torch.Tensor, self.pointwise_conv(self.conv1(x)))  # Module calls are Any
 
 
 class ConvStem(nn.Module):
@@ -160,7 +162,7 @@ class ConvStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.norm1(self.proj1(x)))
-        return self.act2(self.norm2(self.proj2(x)))
+        return cast(torch.Tensor, self.act2(self.norm2(self.proj2(x))))
 
 
 class PatchEmbed(nn.Module):
@@ -173,7 +175,7 @@ class PatchEmbed(nn.Module):
         self.act = nn.Hardswish()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.proj(x)))
+        return cast(torch.Tensor, self.act(self.norm(self.proj(x))))
 
 
 class NonAttentionBranch(nn.Module):
@@ -188,7 +190,7 @@ class NonAttentionBranch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B,3g,H,W) -> tokens (B,H·W,g)."""
         x = self.conv(x).flatten(2).transpose(1, 2)
-        return self.act(self.norm(x))
+        return cast(torch.Tensor, self.act(self.norm(x)))
 
 
 class GroupAggregator(nn.Module):
@@ -274,7 +276,7 @@ class GroupMixAttention(nn.Module):
         context = k.softmax(dim=2).transpose(-1, -2) @ v
         attn = self.scale * (q @ context) + self.crpe(q, v, size)
         attn = attn.transpose(1, 2).reshape(b, n, -1)
-        return self.proj(torch.cat([attn, branch], dim=-1))
+        return cast(torch.Tensor, self.proj(torch.cat([attn, branch], dim=-1)))
 
 
 class ConvPosEnc(nn.Module):
@@ -287,7 +289,7 @@ class ConvPosEnc(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         b, _, c = x.shape
         img = x.transpose(1, 2).reshape(b, c, *size)
-        return (self.proj(img) + img).flatten(2).transpose(1, 2)
+        return (cast(torch.Tensor, self.proj(img)) + img).flatten(2).transpose(1, 2)
 
 
 class GroupMixBlock(nn.Module):
@@ -309,7 +311,7 @@ class GroupMixBlock(nn.Module):
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         x = self.cpe(x, size)
         x = x + self.drop_path(self.att(self.norm1(x), size))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return x + cast(torch.Tensor, self.drop_path(self.mlp(self.norm2(x))))
 
 
 class GroupMixStage(nn.Module):
@@ -364,7 +366,7 @@ class GroupMixFormer(nn.Module):
     def forward_head(self, last: torch.Tensor) -> torch.Tensor:
         if self.cfg.num_classes == 0:
             raise ConfigError("this GroupMixFormer was built with num_classes=0 (no head)")
-        return self.head(self.norm4(last).mean(dim=(2, 3)))
+        return cast(torch.Tensor, self.head(self.norm4(last).mean(dim=(2, 3))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, num_classes)."""
@@ -458,7 +460,7 @@ class GroupMixFormerSamEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone.forward_features(x)
         fine = F.avg_pool2d(feats[self.fine_stage], 2)
-        return self.neck(torch.cat([feats[-1], fine], dim=1))
+        return cast(torch.Tensor, self.neck(torch.cat([feats[-1], fine], dim=1)))
 
     def fuse_for_inference(self) -> GroupMixFormerSamEncoder:
         """An equivalent eval-mode copy for deployment (see :mod:`.gmf_inference`)."""

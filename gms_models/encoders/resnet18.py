@@ -17,6 +17,7 @@ it; the true total is 15,831,104 (15.83M).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -44,7 +45,9 @@ class ResNet18SamEncoder(nn.Module):
         self.backbone = timm.create_model(
             "resnet18", pretrained=False, features_only=True, out_indices=(4,)
         )
-        in_ch = self.backbone.feature_info.channels()[-1]
+        # timm's FeatureInfo is unannotated (and nn.Module attributes are typed Tensor | Module)
+        feature_info: Any = self.backbone.feature_info
+        in_ch: int = feature_info.channels()[-1]
         c = neck_channels
         self.up_1 = nn.Sequential(
             nn.Conv2d(in_ch, c, 3, padding=1),
@@ -66,7 +69,8 @@ class ResNet18SamEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (last,) = self.backbone(x)
-        return self.proj(self.up_1(last)) + self.pos_embedding
+        # nn.Module.__call__ is typed as returning Any
+        return cast(torch.Tensor, self.proj(self.up_1(last))) + self.pos_embedding
 
 
 @register_encoder("resnet18")

@@ -74,14 +74,15 @@ class SamPromptDecoder(nn.Module):
         labels = point_labels.unsqueeze(-1)
         is_padding = (labels == PADDING_LABEL).to(embedding.dtype)
         embedding = embedding * (1.0 - is_padding) + pe.not_a_point_embed.weight * is_padding
-        for label, table in enumerate(pe.point_embeddings):
-            embedding = embedding + table.weight * (labels == label).to(embedding.dtype)
+        for label in range(len(pe.point_embeddings)):
+            weight = pe.point_embedding(label)
+            embedding = embedding + weight * (labels == label).to(embedding.dtype)
         return embedding
 
     def _embed_mask(self, mask_input: torch.Tensor, has_mask_input: torch.Tensor) -> torch.Tensor:
         pe = self.prompt_encoder
         has_mask = has_mask_input.reshape(-1, 1, 1, 1)
-        downscaled = pe.mask_downscaling(mask_input)
+        downscaled: torch.Tensor = pe.mask_downscaling(mask_input)
         no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
         return downscaled * has_mask + no_mask * (1.0 - has_mask)
 
@@ -121,7 +122,7 @@ def decoder_parity_cases(
         return rng.uniform(0, img_size, (b, n, 2)).astype(np.float32)
 
     def case(
-        emb: np.ndarray, xy: np.ndarray, labels: list, masks: np.ndarray, has_mask: float
+        emb: np.ndarray, xy: np.ndarray, labels: list[list[int]], masks: np.ndarray, has_mask: float
     ) -> Inputs:
         xy = np.asarray(xy, np.float32)
         values = (emb, xy, np.asarray(labels, np.float32), masks, np.array([has_mask], np.float32))

@@ -19,7 +19,7 @@ native ``LayerNormalization`` and is read by ONNX Runtime and TensorRT 8.6+/10.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -58,7 +58,8 @@ def export_module(
     module = module.eval().to("cpu")
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # TracerWarning is public in torch.jit but missing from its __all__
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
         try:
             torch.onnx.export(
                 module,
@@ -77,7 +78,7 @@ def export_module(
             ) from exc
 
 
-def stamp_output_shapes(path: Path, shapes: dict[str, Sequence[int | str]]) -> None:
+def stamp_output_shapes(path: Path, shapes: Mapping[str, Sequence[int | str]]) -> None:
     """Write known output shapes (ints, or names for dynamic axes) into the graph's outputs.
 
     The tracer leaves axes computed through reshapes unnamed; stating them lets ONNX Runtime,
@@ -117,7 +118,7 @@ def onnx_io_signature(path: Path) -> dict[str, list[dict[str, object]]]:
     model = onnx.load(str(path), load_external_data=False)
 
     def describe(values: Sequence[onnx.ValueInfoProto]) -> list[dict[str, object]]:
-        out = []
+        out: list[dict[str, object]] = []
         for value in values:
             tensor = value.type.tensor_type
             dims: list[int | str] = [

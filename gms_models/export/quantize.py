@@ -81,7 +81,7 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Reader(_Reader, CalibrationDataReader):
+    class Reader(_Reader, CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
         pass
 
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".pre.onnx", dir=dest.parent)

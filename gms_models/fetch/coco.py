@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -201,7 +202,7 @@ def _extract_images(
     return [info.filename.rsplit("/", 1)[-1] for info in members]
 
 
-def _subset_annotations(data: dict, keep: set[str]) -> dict:
+def _subset_annotations(data: dict[str, Any], keep: set[str]) -> dict[str, Any]:
     images = [img for img in data["images"] if img["file_name"] in keep]
     ids = {img["id"] for img in images}
     return {

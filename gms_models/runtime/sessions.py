@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def import_tensorrt() -> ModuleType:
             "host install it with `uv sync --extra tensorrt` (and cuda-python to run engines); "
             "elsewhere use the ONNX Runtime files"
         ) from exc
-    return tensorrt
+    return cast(ModuleType, tensorrt)  # untyped without stubs, and absent on CPU hosts
 
 
 def import_cudart() -> ModuleType:
@@ -99,10 +99,10 @@ def import_cudart() -> ModuleType:
                 "running a TensorRT engine needs cuda-python (`pip install cuda-python`) for "
                 "GPU memory; it is not installed here"
             ) from exc
-    return cudart
+    return cast(ModuleType, cudart)  # untyped without stubs, and absent on CPU hosts
 
 
-def _cuda_call(result: tuple) -> object:
+def _cuda_call(result: tuple[Any, ...]) -> Any:
     """Unwrap a cuda-python ``(error, value...)`` tuple, raising on an error code."""
     err, *values = result
     if int(err) != 0:

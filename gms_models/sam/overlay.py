@@ -4,6 +4,7 @@ and the prompts (boxes, points) drawn on top."""
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 # Colour-blind-friendly palette (Okabe-Ito), cycled when there are more masks.
@@ -21,7 +22,7 @@ NEGATIVE_POINT = (220, 0, 0)
 BOX_COLOUR = (255, 255, 255)
 
 
-def mask_outline(mask: np.ndarray) -> np.ndarray:
+def mask_outline(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Pixels of ``mask`` with at least one 4-neighbour outside it (or on the image border)."""
     padded = np.pad(mask, 1, constant_values=False)
     interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & mask

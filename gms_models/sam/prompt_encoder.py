@@ -8,6 +8,7 @@ padded S×S image), in pixels, (x, y) order.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ from gms_models.sam.common import LayerNorm2d
 
 class PositionEmbeddingRandom(nn.Module):
     """Random Fourier features of normalised (x, y) positions."""
+
+    positional_encoding_gaussian_matrix: torch.Tensor  # a buffer
 
     def __init__(self, num_pos_feats: int = 64) -> None:
         super().__init__()
@@ -84,7 +87,14 @@ class PromptEncoder(nn.Module):
 
     def get_dense_pe(self) -> torch.Tensor:
         """Positional encoding of the image embedding grid, (1, C, h, w)."""
-        return self.pe_layer(self.image_embedding_size).unsqueeze(0)
+        # nn.Module.__call__ is typed as returning Any
+        return cast(torch.Tensor, self.pe_layer(self.image_embedding_size)).unsqueeze(0)
+
+    def point_embedding(self, index: int) -> torch.Tensor:
+        """(1, C) embedding ``index``: 0 background, 1 foreground, 2/3 box top-left/bottom-right."""
+        embedding = self.point_embeddings[index]
+        assert isinstance(embedding, nn.Embedding)
+        return embedding.weight
 
     def _embed_points(self, points: torch.Tensor, labels: torch.Tensor, pad: bool) -> torch.Tensor:
         points = points + 0.5  # pixel centres
@@ -96,15 +106,15 @@ class PromptEncoder(nn.Module):
         embedding = self.pe_layer.forward_with_coords(points, self.input_image_size)
         embedding[labels == -1] = 0.0
         embedding[labels == -1] += self.not_a_point_embed.weight
-        embedding[labels == 0] += self.point_embeddings[0].weight
-        embedding[labels == 1] += self.point_embeddings[1].weight
+        embedding[labels == 0] += self.point_embedding(0)
+        embedding[labels == 1] += self.point_embedding(1)
         return embedding
 
     def _embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         corners = (boxes + 0.5).reshape(-1, 2, 2)
         embedding = self.pe_layer.forward_with_coords(corners, self.input_image_size)
-        embedding[:, 0, :] += self.point_embeddings[2].weight
-        embedding[:, 1, :] += self.point_embeddings[3].weight
+        embedding[:, 0, :] += self.point_embedding(2)
+        embedding[:, 1, :] += self.point_embedding(3)
         return embedding
 
     @staticmethod

@@ -83,13 +83,14 @@ class Sam(nn.Module):
         """
         points = None if point_coords is None else (point_coords, point_labels)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-        return self.mask_decoder(
+        decoded: tuple[torch.Tensor, torch.Tensor] = self.mask_decoder(
             image_embeddings=features,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output,
         )
+        return decoded
 
 
 def build_tiny_vit_encoder(img_size: int = 1024, with_head: bool = False) -> TinyViT:

@@ -19,6 +19,7 @@ the noise of a thread-count change of the official outputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,7 @@ class TinyViTConfig:
     @property
     def output_stride(self) -> int:
         """Input pixels per output pixel: 4 (patch embed) × 2 per merge, the last one stride 1."""
-        return 4 * 2 ** (len(self.embed_dims) - 2)
+        return int(4 * 2 ** (len(self.embed_dims) - 2))  # int ** int is typed as Any
 
 
 class Conv2dBN(nn.Sequential):
@@ -107,7 +108,7 @@ class PatchEmbed(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+        return cast(torch.Tensor, self.seq(x))  # nn.Module.__call__ is typed as Any
 
 
 class MBConv(nn.Module):
@@ -128,7 +129,7 @@ class MBConv(nn.Module):
         y = self.act2(self.conv2(y))
         y = self.conv3(y)
         y += x  # in place: the BatchNorm output is not needed for its backward
-        return self.act3(y)
+        return cast(torch.Tensor, self.act3(y))
 
 
 class PatchMerging(nn.Module):
@@ -144,7 +145,7 @@ class PatchMerging(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
-        return self.conv3(x)
+        return cast(torch.Tensor, self.conv3(x))
 
 
 class ConvLayer(nn.Module):
@@ -158,7 +159,7 @@ class ConvLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
-        return self.downsample(x)
+        return cast(torch.Tensor, self.downsample(x))
 
 
 def relative_offset_index(window_size: int) -> torch.Tensor:
@@ -178,6 +179,8 @@ def relative_offset_index(window_size: int) -> torch.Tensor:
 
 class Attention(nn.Module):
     """Windowed multi-head self-attention with a learned bias per head and relative offset."""
+
+    attention_bias_idxs: torch.Tensor  # a buffer
 
     def __init__(self, dim: int, num_heads: int, window_size: int) -> None:
         super().__init__()
@@ -202,7 +205,7 @@ class Attention(nn.Module):
         bias = bias.view(self.num_heads, n, n)
         attn = (q @ k.transpose(-2, -1)) * self.scale + bias
         attn = attn.softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+        return cast(torch.Tensor, self.proj((attn @ v).transpose(1, 2).reshape(b, n, c)))
 
 
 class TinyViTBlock(nn.Module):
@@ -230,7 +233,7 @@ class TinyViTBlock(nn.Module):
         ph, pw = h + pad_b, w + pad_r
         nh, nw = ph // ws, pw // ws
         windows = x.reshape(b, nh, ws, nw, ws, c).transpose(2, 3).reshape(b * nh * nw, ws * ws, c)
-        out = self.attn(windows)
+        out: torch.Tensor = self.attn(windows)
         out = out.view(b, nh, nw, ws, ws, c).transpose(2, 3).reshape(b, ph, pw, c)
         return out[:, :h, :w]
 
@@ -238,7 +241,7 @@ class TinyViTBlock(nn.Module):
         """x: (B,C,H,W) contiguous; returns the same shape and layout."""
         x = x + self._window_attention(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = self.local_conv(x)
-        return x + self.mlp(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return x + cast(torch.Tensor, self.mlp(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
 class BasicLayer(nn.Module):
@@ -315,7 +318,7 @@ class TinyViT(nn.Module):
         x = self.patch_embed(x)
         for layer in self.layers:
             x = layer(x)
-        return self.neck(x)
+        return cast(torch.Tensor, self.neck(x))
 
 
 def _init_weights(module: nn.Module) -> None:

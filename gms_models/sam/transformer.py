@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ class MLPBlock(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        return cast(torch.Tensor, self.lin2(self.act(self.lin1(x))))  # Module calls are Any
 
 
 class Attention(nn.Module):
@@ -48,7 +49,7 @@ class Attention(nn.Module):
         attn = torch.softmax(attn, dim=-1)
         out = attn @ v
         b, h, n, c = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * c))
+        return cast(torch.Tensor, self.out_proj(out.transpose(1, 2).reshape(b, n, h * c)))
 
 
 class TwoWayAttentionBlock(nn.Module):

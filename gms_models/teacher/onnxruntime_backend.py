@@ -77,7 +77,9 @@ class OnnxRuntimeTeacher(TeacherBackend):
                 "device_id": index,
                 "user_compute_stream": str(torch.cuda.current_stream(index).cuda_stream),
             }
-            providers: list = [(CUDA_PROVIDER, provider_options)]
+            providers: list[str | tuple[str, dict[str, object]]] = [
+                (CUDA_PROVIDER, provider_options)
+            ]
         else:
             self._device_id = 0
             providers = [CPU_PROVIDER]

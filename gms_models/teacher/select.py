@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from gms_models.errors import ConfigError
-from gms_models.teacher.base import TeacherBackend, TeacherSpec, resolve_device
+from gms_models.teacher.base import TeacherBackend, TeacherPrecision, TeacherSpec, resolve_device
 from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
 from gms_models.teacher.tensorrt_backend import TensorRTTeacher, tensorrt_available
 from gms_models.teacher.torch_backend import TorchTeacher
@@ -35,7 +35,9 @@ def resolve_backend_name(name: BackendName, device: torch.device) -> str:
     return "onnxruntime" if device.type == "cpu" else "torch"
 
 
-def resolve_precision(precision: PrecisionChoice, backend: str, device: torch.device) -> str:
+def resolve_precision(
+    precision: PrecisionChoice, backend: str, device: torch.device
+) -> TeacherPrecision:
     """``auto`` → fp16 for TensorRT (the paper's engine), fp32 for the others."""
     if precision != "auto":
         return precision

@@ -62,7 +62,7 @@ class TorchTeacher(TeacherBackend):
         # no_grad, not inference_mode: the features become a loss target, and autograd may
         # save a target for the backward pass, which inference tensors do not allow.
         with torch.no_grad(), autocast:
-            features = self.module(images)
+            features: torch.Tensor = self.module(images)
         return features.float()
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -32,7 +33,8 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from gms_models.train.trainer import DistillResult, NonFiniteLossError
+    from gms_models.train.student import NonFiniteLossError
+    from gms_models.train.trainer import DistillResult
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class RichProgress(TrainerCallback):
             console=self.console,
             refresh_per_second=refresh_per_second,
         )
-        self._task: int | None = None
+        self._task: TaskID | None = None
         self._epochs = 0
         self._rows: dict[str, dict[str, str]] = {}
 

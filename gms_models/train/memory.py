@@ -84,7 +84,7 @@ def _meta_model(arch: str, img_size: int) -> nn.Module:
 
 
 def _storage_id(tensor: torch.Tensor) -> int:
-    return tensor.untyped_storage()._cdata
+    return int(tensor.untyped_storage()._cdata)
 
 
 @functools.lru_cache(maxsize=64)

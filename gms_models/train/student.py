@@ -362,7 +362,7 @@ class StudentRun:
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -393,7 +393,7 @@ class StudentRun:
     def report(self, upto: int, epoch: int) -> float:
         """Mean loss of steps ``[last report, upto)`` of this epoch; raises
         :class:`NonFiniteLossError` (and records it in ``failure``) on a NaN/inf loss."""
-        values = self._losses[self._reported : upto].tolist()
+        values: list[float] = self._losses[self._reported : upto].tolist()
         for offset, value in enumerate(values):
             if not math.isfinite(value):
                 step = self._reported + offset + 1
@@ -416,7 +416,8 @@ class StudentRun:
         self.model.eval()
         try:
             with torch.no_grad(), self._autocast():
-                return self.model(self.prepare_input(images.to(self.device))).float()
+                features: torch.Tensor = self.model(self.prepare_input(images.to(self.device)))
+                return features.float()
         finally:
             self.model.train()
 

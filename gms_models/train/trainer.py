@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from gms_models.data.image_folder import DistillSample
 from gms_models.data.loader import worker_context
 from gms_models.data.scan import BadImage
 from gms_models.errors import ConfigError
@@ -118,7 +119,7 @@ class Distiller:
         self.feature_cache = feature_cache
         self.device = students[0].device
         self.generator = torch.Generator().manual_seed(recipe.seed)
-        self.loader = DataLoader(
+        self.loader: DataLoader[DistillSample] = DataLoader(
             dataset,  # type: ignore[arg-type]
             batch_size=recipe.batch_size,
             shuffle=True,
