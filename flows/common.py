@@ -92,7 +92,7 @@ def fan_out(
         yield FanOut(experiment_id, parent, runs)
 
 
-def failure_of(future: PrefectFuture | None) -> str | None:
+def failure_of(future: PrefectFuture[Any] | None) -> str | None:
     """The error message of a failed task future (waiting for it), None when it completed.
 
     A task that never ran because an upstream task failed (``NotReady``) also gives None: its

@@ -19,6 +19,8 @@ fails fails its arms only; a student whose loss goes non-finite fails alone. The
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -34,7 +36,15 @@ from tasks.data import prepare_data
 from tasks.distill import GroupOutputs, distill_configs, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
 from tasks.export import export_arm
-from tasks.results import DataInfo, RunRef, TableFiles, TeacherInfo
+from tasks.results import (
+    DataInfo,
+    DistillOutputs,
+    EvalOutputs,
+    ExportOutputs,
+    RunRef,
+    TableFiles,
+    TeacherInfo,
+)
 from tasks.selection import PickOutputs, pick_encoder
 from tasks.specs import PickRule
 from tasks.store import push
@@ -82,7 +92,7 @@ def group_arms(arms: list[DistillConfig], device: str, *, together: bool = True)
     from gms_models.train import detect_devices, group_by_recipe, pack_groups
 
     if not together:
-        parts = [((arm,), device) for arm in arms]
+        parts: list[tuple[tuple[DistillConfig, ...], str]] = [((arm,), device) for arm in arms]
     else:
         known = set(list_encoders())
         by_name = {arm.run_name: arm for arm in arms}
@@ -103,11 +113,11 @@ class ArmFutures:
     arm: DistillConfig
     group: ArmGroup
     run: RunRef
-    trained: PrefectFuture
+    trained: PrefectFuture[GroupOutputs]
     """The group's training task."""
-    distill: PrefectFuture
-    export: PrefectFuture | None
-    evaluate: PrefectFuture
+    distill: PrefectFuture[DistillOutputs]
+    export: PrefectFuture[ExportOutputs] | None
+    evaluate: PrefectFuture[EvalOutputs]
 
 
 def submit_group(
@@ -133,7 +143,10 @@ def submit_group(
     submitted = []
     for arm in group.arms:
         run = runs[arm.run_name]
-        distilled = distilled_arm.submit(trained, arm.run_name, teacher, run=run)
+        # Prefect resolves a future given as an argument; its typing of submit does not know that
+        distilled = distilled_arm.submit(  # type: ignore[call-overload]
+            trained, arm.run_name, teacher, run=run
+        )
         exported = None
         if params.export.enabled:
             exported = export_arm.with_options(task_run_name=f"export-{arm.run_name}").submit(
@@ -237,7 +250,7 @@ def _notes(
     return notes
 
 
-def _teacher_row(evaluated: PrefectFuture | None, reference: str) -> AblationRow:
+def _teacher_row(evaluated: PrefectFuture[EvalOutputs] | None, reference: str) -> AblationRow:
     row = AblationRow(model="ViT-T (teacher)", arch="vit_t", role="T")
     if evaluated is None:
         row.status = "reference masks" if reference == "teacher" else "not scored"
@@ -298,7 +311,10 @@ def run_ablation(
             if group.label not in dispatched
             for futures in submit_group(group, runs.children, params, data, teacher, setup)
         ]
-        progress = create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
+        # sync_compatible: a UUID in this synchronous flow, not a coroutine
+        progress = cast(
+            UUID, create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
+        )
         failed = [
             (arm, group) for group in groups if group.label in dispatched for arm in group.arms
         ]

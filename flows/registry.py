@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import Flow
 
 from flows.distill_ablation import distill, distill_ablation
@@ -11,7 +13,7 @@ from flows.prepare import data, teacher
 from flows.segment_eval import segment_eval
 from flows.study import study
 
-FLOWS: dict[str, Flow] = {
+FLOWS: dict[str, Flow[..., Any]] = {
     f.name: f
     for f in (
         data,

@@ -155,7 +155,7 @@ def classify_command(
         "compare_with_paper": paper,
         "strict_images": strict,
     }
-    run_config = load_config(config, **overrides) if config else parse_config(**overrides)
+    run_config = load_config(config, **overrides) if config else parse_config(None, **overrides)
     train_set, val_set = malsd_splits(malsd, run_config)  # bad data fails before any output
     console = Console(stderr=True)
     with Progress(

@@ -23,6 +23,7 @@ from gms_models.errors import ConfigError
 
 if TYPE_CHECKING:
     from gms_models.evaluate import CocoBoxEval, PointEval
+    from gms_models.evaluate.results import Reference
 
 TEACHER_NAME = "teacher (vit_t)"
 #: Everything the command writes into --out, replaced as one set by each run.
@@ -36,8 +37,8 @@ def _check_options(
     coco: Path | None,
     images: Path | None,
     malsd: Path | None,
-    against: str | None,
-) -> str:
+    against: Reference | None,
+) -> Reference:
     """Refuse impossible option combinations; return the resolved ``--against``."""
     if (student is None) == (not teacher_only):
         raise ConfigError("give either --student CKPT or --teacher-only (exactly one of them)")
@@ -49,7 +50,7 @@ def _check_options(
         raise ConfigError("--coco needs --images DIR (the folder of the annotated images)")
     if malsd is not None and images is not None:
         raise ConfigError("--images goes with --coco; a MALSD folder holds its own images")
-    resolved = against or ("gt" if coco is not None else "teacher")
+    resolved: Reference = against or ("gt" if coco is not None else "teacher")
     if malsd is not None and resolved == "gt":
         raise ConfigError("--against gt needs --coco: MALSD has no ground-truth masks")
     if teacher_only and resolved == "teacher":

@@ -130,7 +130,7 @@ def profile(
         raise ConfigError("give exactly one of --arch NAME or --all")
     if latency_runs < 1:
         raise ConfigError(f"--latency-runs must be >= 1, got {latency_runs}")
-    names = list_encoders() if all_encoders else [arch]
+    names = list_encoders() if arch is None else [arch]
     runs = latency_runs if latency else None
     rows = profile_rows(names, img_size, runs, Console(stderr=True))
     if as_json:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -201,7 +201,7 @@ def latest_parent_run(client: MlflowClient, experiment_id: str, flow: str) -> st
     parents = [r for r in runs if PARENT_TAG not in r.data.tags]
     if not parents:
         raise PickError(f"no finished {flow} run in experiment {experiment_id}")
-    return parents[0].info.run_id
+    return cast(str, parents[0].info.run_id)  # mlflow's entities are untyped
 
 
 class PickOutputs(BaseModel):

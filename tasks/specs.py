@@ -91,7 +91,9 @@ class EvalSpec(Settings):
     profile_img_size: int = Field(
         1024, gt=0, multiple_of=16, description="input side of the Params/MACs columns"
     )
-    latency_runtimes: list[Runtime] = Field(default_factory=lambda: ["torch", "onnxruntime"])
+    latency_runtimes: list[Runtime] = Field(
+        default_factory=lambda: list[Runtime](("torch", "onnxruntime"))
+    )
     latency_runs: int = Field(5, gt=0)
     evaluate_teacher: bool = Field(True, description="also score the teacher (Table 2's T row)")
 

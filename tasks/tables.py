@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -32,7 +33,7 @@ TABLE3_CSV = "table3_segment_eval.csv"
 
 
 def publish(
-    run: RunRef | None, files: Sequence[Path], key: str, markdown: str, table: list[dict]
+    run: RunRef | None, files: Sequence[Path], key: str, markdown: str, table: list[dict[str, Any]]
 ) -> None:
     """The tables as MLflow artifacts (``tables/``) and Prefect table + markdown artifacts."""
     if run is not None:
@@ -45,7 +46,7 @@ def publish(
 @task(name="write-ablation-table", cache_policy=NO_CACHE)
 def write_ablation_table(
     rows: list[AblationRow],
-    runtimes: list[str],
+    runtimes: Sequence[str],
     pareto_runtime: str,
     out_dir: Path,
     notes: list[str],

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gms_models.train.callbacks import StepEvent, TrainerCallback
 from tasks.caching import CodeVersion
@@ -72,17 +72,17 @@ def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
     if existing is not None:
         if existing.lifecycle_stage == "deleted":
             client.restore_experiment(existing.experiment_id)
-        return existing.experiment_id
+        return cast(str, existing.experiment_id)  # mlflow's entities are untyped
     location = None
     if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
         location = (Path(runs_dir).resolve() / ARTIFACTS_DIR / name).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return cast(str, client.create_experiment(name, artifact_location=location))
     except MlflowException:
         found = client.get_experiment_by_name(name)  # created meanwhile by another process
         if found is None:
             raise
-        return found.experiment_id
+        return cast(str, found.experiment_id)
 
 
 def run_source() -> str:

@@ -17,7 +17,8 @@ def http_ok(url: str) -> HealthCheck:
     def probe() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT_S) as response:
-                return 200 <= response.status < 300
+                status: int = response.status  # typeshed types urlopen's result as Any
+                return 200 <= status < 300
         except (urllib.error.URLError, OSError, ValueError):
             return False
 

@@ -64,7 +64,7 @@ def is_same_process(pid: int, recorded_ticks: int | None) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     """Pids of the live (non-zombie) processes in group ``pgid``; empty without ``/proc``."""
-    members = []
+    members: list[int] = []
     if not _PROC.is_dir():
         return members
     for entry in _PROC.iterdir():
