@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 uv run ruff check .
 uv run ruff format --check .
+uv run mypy
 exec uv run pytest "$@"
