@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -41,6 +41,7 @@ def group_params(names: Sequence[str], params: DistillAblationParams) -> Distill
 
 
 def _start(deployment: str, label: str, attempt: int, params: DistillParams) -> UUID:
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     started = run_deployment(
@@ -50,7 +51,7 @@ def _start(deployment: str, label: str, attempt: int, params: DistillParams) -> 
         timeout=0,  # returns once created; the runs are awaited together below
         tags=["arm-group"],
     )
-    return started.id
+    return cast(FlowRun, started).id  # sync_compatible: a FlowRun here, not a coroutine
 
 
 def _wait(runs: Mapping[str, UUID]) -> dict[str, Any]:

@@ -319,7 +319,8 @@ def run_ablation(
             (arm, group) for group in groups if group.label in dispatched for arm in group.arms
         ]
         arm_rows: list[AblationRow] = []
-        for item in [*failed, *submitted]:
+        items: list[tuple[DistillConfig, ArmGroup] | ArmFutures] = [*failed, *submitted]
+        for item in items:
             if isinstance(item, ArmFutures):
                 row = arm_row(item)  # waits for the arm's tasks
             else:

@@ -162,7 +162,8 @@ def write_segment_outputs(
         "prompt_index": np.repeat(np.arange(n, dtype=np.int64), c),
     }
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        # numpy's stub gives **kwds the type of allow_pickle too, so a dict of arrays clashes
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
     if overlay is not None:
         if image is None:
             raise ValueError("the overlay needs the image")
