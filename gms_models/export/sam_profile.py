@@ -3,9 +3,9 @@
 The interface is documented in :mod:`gms_models.runtime.sam_onnx`. Both graphs wrap the live
 PyTorch modules: :class:`SamImageEncoder` normalises and pads the resized image before the
 encoder, :class:`SamMaskDecoder` runs :class:`~gms_models.export.onnx_decoder.SamPromptDecoder`
-(single-mask output) and upsamples the low-res logits to ``orig_im_size`` as SAM's
-``postprocess_masks`` does. The profile is fixed at 1024: an encoder trained at another size is
-rebuilt at 1024 by :func:`deployment_sources`.
+(single-mask output) and upsamples the low-res logits to ``orig_im_size`` with
+:meth:`gms_models.sam.sam.Sam.postprocess_masks`. The profile is fixed at 1024: an encoder
+trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from gms_models.export.errors import ExportError
 from gms_models.export.onnx_decoder import SamPromptDecoder, decoder_parity_cases
 from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.sources import ExportSources
+from gms_models.geometry import PIXEL_MEAN, PIXEL_STD, resize_longest_side
 from gms_models.runtime.manifest import ENCODER_OUTPUT, Artifact
-from gms_models.runtime.preprocess import PIXEL_MEAN, PIXEL_STD, resize_longest_side
 from gms_models.runtime.sam_onnx import (
     SAM_DECODER_INPUTS,
     SAM_DECODER_OUTPUTS,
     SAM_ENCODER_INPUT,
     SAM_IMG_SIZE,
 )
-from gms_models.sam.transforms import normalize_and_pad, postprocess_masks
+from gms_models.sam.sam import Sam
 
 SAM_ENCODER_FILE = "{arch}.sam_encoder.onnx"
 SAM_DECODER_FILE = "sam_decoder.onnx"
@@ -43,20 +43,25 @@ class SamImageEncoder(nn.Module):
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
-        self.register_buffer("pixel_mean", torch.from_numpy(PIXEL_MEAN).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.from_numpy(PIXEL_STD).view(-1, 1, 1), False)
+        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), False)
 
     def forward(self, input_image: torch.Tensor) -> torch.Tensor:
-        image = input_image.permute(2, 0, 1).unsqueeze(0)
-        return self.encoder(normalize_and_pad(image, SAM_IMG_SIZE, self.pixel_mean, self.pixel_std))
+        # SAM's pre-processing after the resize: normalise, then zero-pad bottom/right to S×S.
+        x = (input_image.permute(2, 0, 1).unsqueeze(0) - self.pixel_mean) / self.pixel_std
+        h, w = x.shape[-2:]
+        return self.encoder(F.pad(x, (0, SAM_IMG_SIZE - w, 0, SAM_IMG_SIZE - h)))
 
 
 class SamMaskDecoder(nn.Module):
     """SAM's ONNX decoder interface: prompts in, logits at the original size out."""
 
-    def __init__(self, prompt_decoder: SamPromptDecoder) -> None:
+    def __init__(self, sam: Sam) -> None:
         super().__init__()
-        self.prompt_decoder = prompt_decoder
+        self.sam = sam
+        self.prompt_decoder = SamPromptDecoder(
+            sam.prompt_encoder, sam.mask_decoder, multimask_output=False
+        )
 
     def forward(
         self,
@@ -74,11 +79,10 @@ class SamMaskDecoder(nn.Module):
         scale = SAM_IMG_SIZE / torch.max(orig_im_size)
         input_size = torch.floor(orig_im_size * scale + 0.5).to(torch.int64)
         original = orig_im_size.to(torch.int64)
-        masks = postprocess_masks(
+        masks = self.sam.postprocess_masks(
             low_res,
             (input_size[0], input_size[1]),  # type: ignore[arg-type]
             (original[0], original[1]),  # type: ignore[arg-type]
-            SAM_IMG_SIZE,
         )
         return masks, iou, low_res
 
@@ -172,9 +176,8 @@ def export_sam_profile(
     sizes = {REAL_IMAGE_CASE: parity_image.shape[:2]}
     for name, case in cases.items():
         case["orig_im_size"] = np.array(sizes.get(name, (600, 800)), np.float32)
-    decoder = SamMaskDecoder(
-        SamPromptDecoder(sources.prompt_encoder, sources.mask_decoder, multimask_output=False)
-    ).eval()
+    sam = Sam(sources.encoder, sources.prompt_encoder, sources.mask_decoder, SAM_IMG_SIZE)
+    decoder = SamMaskDecoder(sam).eval()
     dec = export_checked_onnx(
         decoder,
         tuple(torch.from_numpy(v) for v in cases[REAL_IMAGE_CASE].values()),

@@ -21,12 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from gms_models.geometry import (
+    MASK_THRESHOLD,
+    PromptBatch,
+    check_rgb_image,
+    encode_prompt_points,
+    resize_longest_side,
+)
+from gms_models.prompt_predictor import Prediction, PromptPredictor
 from gms_models.runtime.errors import BundleError
 from gms_models.runtime.manifest import ENCODER_OUTPUT, BundleManifest
-from gms_models.runtime.predictor import MASK_THRESHOLD, Prediction
-from gms_models.runtime.preprocess import check_rgb_image, resize_longest_side, scale_coords
-from gms_models.runtime.prompts import check_prompts, encode_prompt_points
-from gms_models.runtime.sessions import OnnxRuntimeSession
+from gms_models.runtime.sessions import OnnxRuntimeSession, Session
 
 SAM_PROFILE = "sam"
 SAM_IMG_SIZE = 1024
@@ -43,15 +48,20 @@ SAM_DECODER_INPUTS = (
 SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
-class SamOnnxPredictor:
-    """One image's embedding from the SAM-profile encoder, prompts decoded against it."""
+class SamOnnxPredictor(PromptPredictor[np.ndarray]):
+    """One image's embedding from the SAM-profile encoder, prompts decoded against it.
 
-    def __init__(self, encoder: OnnxRuntimeSession, decoder: OnnxRuntimeSession, name: str):
+    The checks and the scaling of prompts are :class:`PromptPredictor`'s; the graphs normalise,
+    pad and upsample themselves, so only the resize and the decoder feed are done here.
+    """
+
+    allow_mask_only = False  # the decoder always encodes a point
+
+    def __init__(self, encoder: Session, decoder: Session, name: str = "SAM-profile model"):
+        super().__init__(SAM_IMG_SIZE)
         self.encoder = encoder
         self.decoder = decoder
         self.name = name
-        self.features: np.ndarray | None = None
-        self.original_size: tuple[int, int] | None = None
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SamOnnxPredictor:
@@ -73,60 +83,45 @@ class SamOnnxPredictor:
         )
 
     def set_image(self, image: np.ndarray) -> None:
-        """Embed an H×W×3 uint8 RGB image (resized here; normalised and padded by the graph)."""
+        """Embed an H×W×3 uint8 RGB image: resized here, normalised and padded by the graph."""
         check_rgb_image(image)
-        resized = resize_longest_side(image, SAM_IMG_SIZE).astype(np.float32)
-        self.features = self.encoder.run({SAM_ENCODER_INPUT: resized})[ENCODER_OUTPUT]
+        resized = resize_longest_side(image, SAM_IMG_SIZE)
+        feeds = {SAM_ENCODER_INPUT: resized.astype(np.float32)}
+        self.features = self.encoder.run(feeds)[ENCODER_OUTPUT]
         self.original_size = (image.shape[0], image.shape[1])
+        self.input_size = (resized.shape[0], resized.shape[1])
 
-    def predict_batch(
+    def _embed(self, x: np.ndarray) -> np.ndarray:
+        raise BundleError(f"{self.name}: the SAM-profile encoder takes the image; use set_image()")
+
+    def _as_features(self, features: object) -> np.ndarray:
+        return np.asarray(features, dtype=np.float32)
+
+    def _decode(
         self,
-        boxes: np.ndarray | None = None,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = False,
+        features: np.ndarray,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
     ) -> Prediction:
-        """N prompts in original-image pixels: boxes (N,4) and/or points (N,K,2), labels (N,K).
-
-        The profile's decoder gives one mask per prompt (SAM's single-mask token).
-        """
-        if self.features is None or self.original_size is None:
-            raise BundleError("set an image with set_image() before predicting")
+        assert self.original_size is not None
         if multimask_output:
-            raise BundleError(f"{self.name}: the SAM profile decoder gives one mask per prompt")
-        prompts = check_prompts(
-            self.original_size,
-            boxes=boxes,
-            points=points,
-            labels=labels,
-            mask_input=mask_input,
-            mask_size=SAM_MASK_SIZE,
-        )
+            raise BundleError(f"{self.name}: the SAM-profile decoder gives one mask per prompt")
         if prompts.mask_input is not None and prompts.mask_input.shape[0] != 1:
-            raise BundleError("the SAM profile takes one mask input (1,1,256,256) per call")
-        coords, point_labels = encode_prompt_points(
-            None if prompts.points is None else self._scale(prompts.points),
-            prompts.labels,
-            None if prompts.boxes is None else self._scale(prompts.boxes.reshape(-1, 2, 2)),
-        )
+            raise BundleError("the SAM-profile decoder takes one mask input (1,1,256,256) per call")
+        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
         has_mask = prompts.mask_input is not None
         out = self.decoder.run(
             {
-                "image_embeddings": self.features,
+                "image_embeddings": features,
                 "point_coords": coords,
                 "point_labels": point_labels,
                 "mask_input": prompts.mask_input
-                if has_mask
+                if prompts.mask_input is not None
                 else np.zeros((1, 1, SAM_MASK_SIZE, SAM_MASK_SIZE), np.float32),
                 "has_mask_input": np.array([float(has_mask)], np.float32),
                 "orig_im_size": np.array(self.original_size, np.float32),
             }
         )
-        return Prediction(
-            out["masks"] > MASK_THRESHOLD, out["iou_predictions"], out["low_res_masks"]
-        )
-
-    def _scale(self, coords: np.ndarray) -> np.ndarray:
-        assert self.original_size is not None
-        return scale_coords(coords, self.original_size, SAM_IMG_SIZE)
+        masks = out["masks"] if return_logits else out["masks"] > MASK_THRESHOLD
+        return Prediction(masks, out["iou_predictions"], out["low_res_masks"])
