@@ -237,14 +237,11 @@ def _resolve(client: MlflowClient, model_uri: str) -> ModelVersion:
         raise RegistryError(f"{model_uri} names no model version: {exc.message}") from exc
 
 
-def _missing_files(version: ModelVersion) -> bool:
+def _missing_files(version: ModelVersion, tracking_uri: str) -> bool:
     import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
 
-    try:
-        return not mlflow.artifacts.list_artifacts(artifact_uri=version.source)
-    except (MlflowException, OSError):
-        return True
+    found = mlflow.artifacts.list_artifacts(artifact_uri=version.source, tracking_uri=tracking_uri)
+    return not found
 
 
 def _package_path(model_dir: Path) -> str:
@@ -264,7 +261,7 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
     client = _client(tracking_uri)
     version = _resolve(client, model_uri)
     what = f"{model_uri} (version {version.version} of {version.name}, files at {version.source})"
-    if _missing_files(version):
+    if _missing_files(version, tracking_uri):
         raise RegistryError(
             f"{what}: the artifact store holds no files for it (was the store wiped, e.g. by "
             "`gms stack down`?); re-run the flow that registered it"
@@ -286,6 +283,6 @@ def lost_versions(tracking_uri: str) -> list[str]:
     lost = []
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name='{model.name}'"):
-            if _missing_files(version):
+            if _missing_files(version, tracking_uri):
                 lost.append(f"{model.name}/{version.version} -> {version.source}")
     return lost

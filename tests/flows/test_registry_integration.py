@@ -154,7 +154,7 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
             assert tag in again.tags, tag
         assert "Table 2 row" in again.description and "Picked as `champion`" in again.description
         experiment = client.get_experiment_by_name("it-registry")
-        logged = client.get_logged_model(again.model_id)
+        logged = client.get_logged_model(again.source.removeprefix("models:/"))
         assert logged.experiment_id == experiment.experiment_id
         assert client.get_run(first.champion.run_id).data.tags["gms.champion"] == "champion"
 
