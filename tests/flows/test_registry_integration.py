@@ -28,6 +28,11 @@ from gms_cli.stack.services import s3_server_spec
 from gms_models.train.config import Arm
 from tasks.registry import RegistryError, download_package, lost_versions
 from tests.flows.test_distill_ablation_flow import tiny_params
+from tests.tolerances import (
+    ORT_MASK_FLIP_FRACTION,
+    ORT_STUDENT_IOU_ATOL,
+    ORT_STUDENT_LOGITS_ATOL,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -96,6 +101,20 @@ def gms_segment(out: Path, image: Path, *prompts: str) -> dict[str, np.ndarray]:
     assert result.exit_code == 0, (result.output, result.exception)
     with np.load(out) as npz:
         return dict(npz)
+
+
+def assert_same_answer(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """Two ONNX Runtime processes agree to float32 noise; a mask may flip where a logit is ~0."""
+    np.testing.assert_allclose(
+        got["low_res_logits"], expected["low_res_logits"], atol=ORT_STUDENT_LOGITS_ATOL
+    )
+    np.testing.assert_allclose(
+        got["iou_predictions"], expected["iou_predictions"], atol=ORT_STUDENT_IOU_ATOL
+    )
+    masks = np.asarray(got["masks"], bool)
+    assert masks.shape == expected["masks"].shape
+    flipped = int((masks != expected["masks"]).sum())
+    assert flipped <= max(5, ORT_MASK_FLIP_FRACTION * masks.size), flipped
 
 
 def serve(python: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -184,8 +203,7 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-4000:]
         with np.load(predicted) as npz:
-            for key, value in expected.items():
-                np.testing.assert_array_equal(npz[key], value, err_msg=key)
+            assert_same_answer(dict(npz), expected)
 
         process = serve(python, serve_port, tmp_path / "serve.log")
         try:
@@ -199,7 +217,7 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        np.testing.assert_array_equal(np.array(served["masks"], bool), expected["masks"])
+        assert_same_answer({k: np.array(v) for k, v in served.items()}, expected)
 
         assert not list(tmp_path.rglob("mlruns")) and (REPO / "mlruns").exists() == mlruns_before
 
