@@ -36,6 +36,7 @@ from tasks.data import prepare_data
 from tasks.distill import GroupOutputs, distill_configs, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
 from tasks.export import export_arm
+from tasks.registry import describe_version
 from tasks.results import (
     DataInfo,
     DistillOutputs,
@@ -329,6 +330,8 @@ def run_ablation(
                 row.status = failure_status("distill", dispatched[group.label])
             arm_rows.append(row)
             runs.finish(row.model, row.status, ok=row.ok)
+            if row.ok and params.export.enabled and params.export.register_model:
+                describe_version(runs.children[row.model], params.export.register_model, row)
             update_progress_artifact(progress, 100.0 * len(arm_rows) / len(arms))
             logger.info("arm %s: %s", row.model, row.status)
         order = list(params.arms)

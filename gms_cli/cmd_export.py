@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_models.errors import ConfigError
+from gms_models.runtime.manifest import PROFILES
 
 
 def export_command(
@@ -60,6 +61,14 @@ def export_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier export in --out.")
     ] = False,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="nanosam: encoder at its own size + 5-input decoders (TensorRT consumers); sam: "
+            "the SAM-standard encoder/decoder pair at 1024 that SAM-family tools run.",
+        ),
+    ] = "nanosam",
 ) -> None:
     """Export an image encoder and SAM's prompt decoder to checked ONNX (and TensorRT) files."""
     from gms_models.export import (
@@ -75,6 +84,8 @@ def export_command(
         raise ConfigError("give exactly one of --student CKPT or --teacher CKPT")
     if teacher is not None and decoder_checkpoint is not None:
         raise ConfigError("--decoder-checkpoint is for --student exports; a teacher has its own")
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     check_opset(opset)
     check_destination(out, overwrite)
     console = Console(stderr=True)
@@ -101,8 +112,9 @@ def export_command(
             parity_image=image,
             overwrite=overwrite,
             progress=lambda msg: status.update(msg),
+            profile=profile,  # type: ignore[arg-type]
         )
-    table = Table(title=f"{sources.arch} at {sources.img_size} → {result.folder}")
+    table = Table(title=f"{sources.arch} at {result.manifest.img_size} → {result.folder}")
     table.add_column("file", overflow="fold")
     for column in ("precision", "MB", "max rel. L2 (vs)"):
         table.add_column(column, justify="right")

@@ -7,6 +7,7 @@ any predictor with ``set_image``/``set_features``/``predict_batch``: the PyTorch
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -192,18 +193,37 @@ def _load_bundle_predictor(
     folder: Path, runtime: str, precision: str | None, console: Console
 ) -> PromptPredictor[Any]:
     from gms_models.errors import ConfigError
-    from gms_models.runtime import BundlePredictor
+    from gms_models.runtime import BundleManifest, BundlePredictor
+    from gms_models.runtime.sam_onnx import SAM_PROFILE, SamOnnxPredictor
 
     if runtime not in ("onnxruntime", "tensorrt"):
         raise ConfigError(f"--runtime must be onnxruntime or tensorrt, got {runtime!r}")
     if precision not in (None, "fp32", "fp16", "int8"):
         raise ConfigError(f"--precision must be fp32, fp16 or int8, got {precision!r}")
     with console.status(f"opening {folder}"):
+        if BundleManifest.read(folder).profile == SAM_PROFILE:
+            return SamOnnxPredictor.from_folder(folder)
         return BundlePredictor.from_folder(
             folder,
             runtime=runtime,  # type: ignore[arg-type]
             encoder_precision=precision,  # type: ignore[arg-type]
         )
+
+
+def _load_registered_predictor(model_uri: str, console: Console) -> PromptPredictor[Any]:
+    """The SAM-profile files of a registered package (sessions hold the graphs in memory, so
+    the download folder can go once they are open)."""
+    from gms_models.runtime.sam_onnx import SamOnnxPredictor
+    from tasks.registry import download_package
+    from tasks.specs import TrackingSpec
+    from tasks.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(TrackingSpec())
+    with (
+        console.status(f"downloading {model_uri} from {uri}"),
+        tempfile.TemporaryDirectory(prefix="gms-model-") as folder,
+    ):
+        return SamOnnxPredictor.from_folder(download_package(model_uri, uri, Path(folder)))
 
 
 def embed(
@@ -278,6 +298,14 @@ def segment_command(
             "(no PyTorch model code).",
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Registered package, e.g. models:/gms-encoder@champion (tracking store: "
+            "$MLFLOW_TRACKING_URI, else runs/mlflow.db): the files `mlflow models serve` serves.",
+        ),
+    ] = None,
     runtime: Annotated[
         str, typer.Option("--runtime", help="With --onnx: onnxruntime (CPU) or tensorrt (GPU).")
     ] = "onnxruntime",
@@ -297,10 +325,12 @@ def segment_command(
     from gms_models.geometry import validate_prompts
     from gms_models.image_io import load_rgb
 
-    if (checkpoint is None) == (onnx is None):
-        raise ConfigError("give exactly one of --checkpoint CKPT or --onnx DIR")
-    if onnx is not None and features is not None:
-        raise ConfigError("--features works with --checkpoint only (an ONNX bundle encodes itself)")
+    if sum(x is not None for x in (checkpoint, onnx, model)) != 1:
+        raise ConfigError("give exactly one of --checkpoint CKPT, --onnx DIR or --model URI")
+    if checkpoint is None and features is not None:
+        raise ConfigError(
+            "--features works with --checkpoint only (exported files encode themselves)"
+        )
     console = Console(stderr=True)
     prompts = parse_prompts(box or [], point or [], mask_input)
     rgb = load_rgb(image)
@@ -314,7 +344,9 @@ def segment_command(
         mask_size=MASK_SIZE,
     )
     predictor: PromptPredictor[Any]
-    if onnx is not None:
+    if model is not None:
+        predictor = _load_registered_predictor(model, console)
+    elif onnx is not None:
         predictor = _load_bundle_predictor(onnx, runtime, precision, console)
     else:
         assert checkpoint is not None

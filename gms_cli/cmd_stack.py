@@ -84,6 +84,18 @@ def up(
     console.print(
         "[yellow]The S3 server (moto) keeps objects in memory: `gms stack down` discards them.[/]"
     )
+    _warn_lost_models(client_env(ports)["MLFLOW_TRACKING_URI"])
+
+
+def _warn_lost_models(tracking_uri: str) -> None:
+    """The registry outlives the in-memory object store: name the versions whose files are gone."""
+    from tasks.registry import lost_versions
+
+    for line in lost_versions(tracking_uri):
+        console.print(
+            f"[yellow]warning:[/] registered model version {line} has no files in the artifact "
+            "store any more (lost with the S3 server's memory); re-run the flow that registered it"
+        )
 
 
 @stack_app.command("down")

@@ -2,8 +2,9 @@
 
 The bundle (encoder, SAM's prompt decoder, metadata JSON beside each file, ``bundle.json``) comes
 from :func:`gms_models.export.export_bundle`, which checks every file against PyTorch before
-writing it. The encoder is then logged as an MLflow model (``mlflow.onnx``) of the arm's run and
-registered as a version of ``gms-encoder``; ``pick`` later points the ``champion`` alias at one.
+writing it. With a registered model name, the deployable package is exported too (the
+SAM-standard profile at 1024, with the teacher's prompt decoder) and registered as a version of
+``gms-encoder`` by :mod:`tasks.registry`; ``pick`` later points the ``champion`` alias at one.
 
 Latency: median wall time of a batch-1 encoder forward, per runtime asked for — ``torch`` (the
 PyTorch module on the step's device), ``onnxruntime`` (the ONNX file; CUDA provider on a GPU
@@ -23,14 +24,16 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.caching import CodeVersion, cached_step
+from tasks.registry import register_package
 from tasks.results import DistillOutputs, ExportOutputs, RunRef, TeacherInfo
 from tasks.specs import ExportSpec, Runtime
-from tasks.tracking import log_artifact, log_metrics, log_onnx_encoder, log_params
+from tasks.tracking import log_artifact, log_metrics, log_params
 
 if TYPE_CHECKING:
     from gms_models.runtime import Session
 
 BUNDLE_DIR = "bundle"
+PACKAGE_DIR = "package"
 WARMUP_RUNS = 1
 
 
@@ -125,6 +128,7 @@ def export_arm(
         "with_decoder": spec.decoder,
         "runtimes": sorted(runtimes),
         "latency_runs": latency_runs,
+        "package": spec.register_model is not None,
     }
 
     def compute(work_dir: Path, slot: str) -> ExportOutputs:
@@ -143,6 +147,19 @@ def export_arm(
             progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
         )
         encoder_onnx = bundle / f"{distilled.arch}.onnx"
+        package = None
+        if spec.register_model is not None:
+            package = work_dir / PACKAGE_DIR
+            export_bundle(
+                package,
+                student_sources(
+                    distilled.arch, distilled.checkpoint, decoder_checkpoint=teacher.checkpoint
+                ),
+                opset=spec.opset,
+                overwrite=True,
+                progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
+                profile="sam",
+            )
         latency, skipped = measure_latencies(
             bundle,
             encoder_onnx,
@@ -165,6 +182,7 @@ def export_arm(
             bundle_dir=bundle,
             bundle_files=sorted(p for p in bundle.iterdir() if p.is_file()),
             encoder_onnx=encoder_onnx,
+            package_dir=package,
             latency_ms=latency,
             latency_skipped=skipped,
         )
@@ -180,19 +198,22 @@ def export_arm(
 def log_export_outputs(
     run: RunRef, outputs: ExportOutputs, distilled: DistillOutputs, spec: ExportSpec
 ) -> None:
-    """Latency metrics, the bundle files, and the encoder as a registered MLflow model."""
+    """Latency metrics, the bundle files, and the deployable package as a model version."""
     log_params(run, {"export_opset": spec.opset})
     log_metrics(run, {f"latency_ms_{k}": v for k, v in outputs.latency_ms.items()})
     for path in outputs.bundle_files:
         log_artifact(run, path, "onnx")
-    log_onnx_encoder(
-        run,
-        outputs.encoder_onnx,
-        registered_model=spec.register_model,
-        tags={
-            "arm": distilled.arm,
-            "arch": distilled.arch,
-            "img_size": str(distilled.config.get("img_size")),
-            "run_id": run.run_id,
-        },
+    if spec.register_model is None or outputs.package_dir is None:
+        return
+    tags = {
+        "arm": distilled.arm,
+        "arch": distilled.arch,
+        "train_img_size": str(distilled.config.get("img_size")),
+        "deploy_img_size": "1024",
+        "onnx_profile": "sam",
+    }
+    description = (
+        f"Arm `{distilled.arm}` ({distilled.arch}): SAM-profile encoder + prompt decoder at "
+        f"1024 as one pyfunc, from run {run.run_id}."
     )
+    register_package(run, outputs.package_dir, spec.register_model, tags, description)

@@ -84,6 +84,8 @@ class ExportOutputs(StepOutputs):
     bundle_dir: Path
     bundle_files: list[Path] = Field(description="ONNX graphs, their metadata JSON, manifest")
     encoder_onnx: Path
+    package_dir: Path | None = None
+    """The deployable SAM-profile folder at 1024 (registered as a model version), if any."""
     latency_ms: dict[str, float] = Field(default_factory=dict)
     """Encoder latency (median, batch 1) per runtime that could run here."""
     latency_skipped: dict[str, str] = Field(default_factory=dict)

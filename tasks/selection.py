@@ -5,11 +5,14 @@ reference mIoU — the teacher's, when the ablation scored the teacher against t
 the arms, else the best arm's — take the fastest on ``runtime``; ties go to the higher mIoU,
 then fewer params, then the arm name. When no arm is within the margin, the most accurate arm
 is taken. Only arms whose run finished with mIoU, latency and a registered encoder version are
-candidates. The same runs always give the same choice: nothing depends on the order MLflow
-returns them in.
+candidates (the version is the arm run's ``gms.model_version`` tag: a re-run whose package has
+identical bytes points at the existing version). The same runs always give the same choice:
+nothing depends on the order MLflow returns them in.
 
-The choice becomes the registered model's alias (``champion`` on ``gms-encoder``), and the
-reasoning — the rule, the reference, every candidate with its numbers — a markdown artifact.
+The choice becomes the registered model's alias (``champion`` on ``gms-encoder``; it moves only
+when the chosen version changes), the rule and reason go into that version's description and
+tags, and the reasoning — the rule, the reference, every candidate with its numbers — into a
+markdown artifact.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import BaseModel
 from gms_models.errors import GmsError
 from gms_models.files import atomic_write_text
 from gms_models.tables import format_lr
+from tasks.registry import VERSION_TAG, mark_champion
 from tasks.results import RunRef
 from tasks.specs import PickRule
 from tasks.tracking import PARENT_TAG, log_artifact, set_tags
@@ -136,15 +140,21 @@ def render_decision(
             f"{f'{c.params_m:.2f}M' if c.params_m is not None else '–'} | {c.version} | "
             f"{'yes' if c.arm in decision.eligible else 'no'} |"
         )
+    return "\n".join([*lines, "", f"**Choice**: {decision_reason(decision, rule)}", ""])
+
+
+def decision_reason(decision: Decision, rule: PickRule) -> str:
+    """Why the chosen arm won, in one sentence."""
     chosen = decision.chosen
-    why = (
-        f"`{chosen.arm}` is the fastest of the {len(decision.eligible)} arm(s) within the margin "
-        f"({chosen.latency_ms:.2f} ms on {rule.runtime}, mIoU {chosen.miou:.4f})."
-        if decision.within_margin
-        else f"No arm is within {rule.margin:g} of the reference, so the most accurate arm "
+    if decision.within_margin:
+        return (
+            f"`{chosen.arm}` is the fastest of the {len(decision.eligible)} arm(s) within the "
+            f"margin ({chosen.latency_ms:.2f} ms on {rule.runtime}, mIoU {chosen.miou:.4f})."
+        )
+    return (
+        f"No arm is within {rule.margin:g} of the reference, so the most accurate arm "
         f"`{chosen.arm}` (mIoU {chosen.miou:.4f}) is taken."
     )
-    return "\n".join([*lines, "", f"**Choice**: {why}", ""])
 
 
 def _float(value: str | None) -> float | None:
@@ -155,7 +165,7 @@ def _float(value: str | None) -> float | None:
 
 
 def read_candidates(
-    client: MlflowClient, experiment_id: str, parent_run_id: str, rule: PickRule, model_name: str
+    client: MlflowClient, experiment_id: str, parent_run_id: str, rule: PickRule
 ) -> list[Candidate]:
     """The finished child runs of ``parent_run_id`` with mIoU, latency and a model version."""
     runs = client.search_runs(
@@ -167,10 +177,7 @@ def read_candidates(
         latency = metrics.get(f"latency_ms_{rule.runtime}")
         if run.info.status != "FINISHED" or "miou" not in metrics or latency is None:
             continue
-        versions = client.search_model_versions(
-            f"name='{model_name}' and run_id='{run.info.run_id}'"
-        )
-        version = max((int(v.version) for v in versions), default=None)
+        version = run.data.tags.get(VERSION_TAG)  # set when its package was registered
         if version is None:
             continue
         epochs = _float(params.get("epochs"))
@@ -184,7 +191,7 @@ def read_candidates(
                 params_m=metrics.get("params_m"),
                 lr=_float(params.get("lr")),
                 epochs=int(epochs) if epochs is not None else None,
-                version=str(version),
+                version=version,
             )
         )
     return sorted(candidates, key=lambda c: (c.arm, c.run_id))
@@ -235,12 +242,11 @@ def pick_encoder(
     if found is None:
         raise PickError(f"MLflow experiment {experiment!r} not found at {tracking_uri}")
     parent = parent_run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
-    candidates = read_candidates(client, found.experiment_id, parent, rule, model_name)
+    candidates = read_candidates(client, found.experiment_id, parent, rule)
     teacher_miou = client.get_run(parent).data.metrics.get("teacher_miou")
     decision = choose(candidates, rule, teacher_miou)
     chosen = decision.chosen
     assert chosen.version is not None
-    client.set_registered_model_alias(model_name, rule.alias, chosen.version)
     markdown = render_decision(
         decision,
         candidates,
@@ -248,6 +254,16 @@ def pick_encoder(
         model_name,
         parent,
         teacher_asked_but_missing=rule.reference == "teacher" and teacher_miou is None,
+    )
+    mark_champion(
+        client,
+        model_name,
+        chosen.version,
+        rule.alias,
+        chosen.run_id,
+        rule=f"among arms with mIoU >= {decision.reference} mIoU "
+        f"({decision.reference_miou:.4f}) - {rule.margin:g}, the fastest on {rule.runtime}",
+        reason=decision_reason(decision, rule),
     )
     path = atomic_write_text(Path(out_dir) / DECISION_MD, markdown)
     if log_to is not None:

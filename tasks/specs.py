@@ -73,7 +73,8 @@ class ExportSpec(Settings):
     opset: int = Field(17, ge=13, le=20)
     decoder: bool = Field(True, description="also export SAM's prompt encoder + mask decoder")
     register_model: str | None = Field(
-        "gms-encoder", description="MLflow registered model of the ONNX encoders (None: do not)"
+        "gms-encoder",
+        description="MLflow registered model of the deployable packages (None: do not register)",
     )
 
 

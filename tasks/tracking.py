@@ -1,4 +1,4 @@
-"""MLflow helpers: where the store is, experiments, runs, flat params, metrics, artifacts, models.
+"""MLflow helpers: where the store is, experiments, runs, flat params, metrics, artifacts.
 
 Everything goes through an explicit :class:`~tasks.results.RunRef` and ``MlflowClient`` rather
 than MLflow's thread-local "active run", so arms running in parallel threads never log into each
@@ -234,39 +234,6 @@ def log_artifact(ref: RunRef, path: Path, artifact_path: str | None = None) -> N
 
 def log_text(ref: RunRef, text: str, artifact_file: str) -> None:
     _client(ref.tracking_uri).log_text(ref.run_id, text, artifact_file)
-
-
-def log_onnx_encoder(
-    ref: RunRef,
-    onnx_path: Path,
-    *,
-    registered_model: str | None,
-    tags: Mapping[str, str],
-) -> str | None:
-    """Log the ONNX encoder as an MLflow model (``mlflow.onnx``) of run ``ref`` and register it
-    as a version of ``registered_model``; returns the version (None when not registered)."""
-    import mlflow
-    import mlflow.onnx
-    import onnx
-
-    mlflow.set_tracking_uri(ref.tracking_uri)
-    info = mlflow.onnx.log_model(
-        onnx.load(str(onnx_path)),
-        name="encoder",
-        registered_model_name=registered_model,
-        pip_requirements=["onnxruntime", "numpy"],
-        save_as_external_data=False,
-        metadata=dict(tags),
-        tags=dict(tags),
-        run_id=ref.run_id,
-    )
-    version = getattr(info, "registered_model_version", None)
-    if registered_model is None or version is None:
-        return None
-    client = _client(ref.tracking_uri)
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_model, str(version), key, value)
-    return str(version)
 
 
 class MlflowEpochLogger(TrainerCallback):

@@ -9,6 +9,10 @@
     OUT/<arch>.int8.onnx                 with int8_calib: statically quantised encoder (CPU)
     OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
 
+That is the ``nanosam`` profile (at the encoder's own size). ``profile="sam"`` writes the
+SAM-standard pair instead, at 1024 (:mod:`gms_models.export.sam_profile`):
+``OUT/<arch>.sam_encoder.onnx`` and ``OUT/sam_decoder.onnx``.
+
 Every file passed its checks before it was written (see :mod:`gms_models.export.checked`). The
 folder is assembled under a temporary name beside ``OUT`` and renamed into place at the end, so
 ``OUT`` is either the complete new bundle or what it was before.
@@ -32,6 +36,7 @@ from gms_models.export.onnx_encoder import (
 )
 from gms_models.export.onnx_graph import DEFAULT_OPSET, check_opset
 from gms_models.export.quantize import DEFAULT_MAX_IMAGES, quantize_encoder_int8
+from gms_models.export.sam_profile import deployment_sources, export_sam_profile
 from gms_models.export.sources import ExportSources
 from gms_models.export.tensorrt import (
     EnginePrecision,
@@ -48,6 +53,7 @@ from gms_models.runtime.manifest import (
     MANIFEST_FILE,
     Artifact,
     BundleManifest,
+    OnnxProfile,
     Role,
 )
 
@@ -95,6 +101,7 @@ def export_bundle(
     parity_image: np.ndarray | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    profile: OnnxProfile = "nanosam",
 ) -> BundleResult:
     """Export ``sources`` into the folder ``out`` (see the module docstring for its layout).
 
@@ -111,23 +118,31 @@ def export_bundle(
         raise ExportError("fp16 applies to TensorRT engines: add tensorrt=True (--tensorrt)")
     if tensorrt:
         require_tensorrt()
+    if profile == "sam" and (tensorrt or int8_calib is not None or dynamic_batch):
+        raise ExportError(
+            "the SAM profile is the two fp32 ONNX files of SAM tools: TensorRT, INT8 and "
+            "--dynamic-batch apply to the nanosam profile"
+        )
     if int8_calib is not None and not Path(int8_calib).is_dir():
         raise ExportError(f"INT8 calibration folder not found: {int8_calib}")
     image = default_parity_image() if parity_image is None else parity_image
 
     with staged_folder(out) as stage:
-        result = _export_into(
-            stage,
-            sources,
-            opset=opset,
-            dynamic_batch=dynamic_batch,
-            tensorrt=tensorrt,
-            precision="fp16" if fp16 else "fp32",
-            int8_calib=int8_calib,
-            int8_max_images=int8_max_images,
-            image=image,
-            say=say,
-        )
+        if profile == "sam":
+            result = _export_sam_into(stage, deployment_sources(sources), opset, image, say)
+        else:
+            result = _export_into(
+                stage,
+                sources,
+                opset=opset,
+                dynamic_batch=dynamic_batch,
+                tensorrt=tensorrt,
+                precision="fp16" if fp16 else "fp32",
+                int8_calib=int8_calib,
+                int8_max_images=int8_max_images,
+                image=image,
+                say=say,
+            )
     say(f"wrote {out}")
     result.folder = out
     result.results = {
@@ -210,6 +225,23 @@ def _export_into(
         pixel_mean=PIXEL_MEAN,
         pixel_std=PIXEL_STD,
         artifacts=tuple(artifacts),
+    )
+    (stage / MANIFEST_FILE).write_text(manifest.to_json())
+    return BundleResult(stage, manifest, results)
+
+
+def _export_sam_into(
+    stage: Path, sources: ExportSources, opset: int, image: np.ndarray, say: Progress
+) -> BundleResult:
+    say(f"exporting the {sources.arch} SAM-profile encoder and decoder to ONNX and checking them")
+    artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
+    manifest = BundleManifest(
+        arch=sources.arch,
+        img_size=sources.img_size,
+        pixel_mean=tuple(float(v) for v in PIXEL_MEAN),  # type: ignore[arg-type]
+        pixel_std=tuple(float(v) for v in PIXEL_STD),  # type: ignore[arg-type]
+        artifacts=tuple(artifacts),
+        profile="sam",
     )
     (stage / MANIFEST_FILE).write_text(manifest.to_json())
     return BundleResult(stage, manifest, results)

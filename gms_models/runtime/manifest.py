@@ -2,7 +2,7 @@
 
 ::
 
-    {"format": "gms-export/1", "arch": "gmf_2282", "img_size": 1024,
+    {"format": "gms-export/1", "profile": "nanosam", "arch": "gmf_2282", "img_size": 1024,
      "pixel_mean": [...], "pixel_std": [...],
      "artifacts": [
         {"file": "gmf_2282.onnx", "role": "encoder", "runtime": "onnxruntime",
@@ -12,6 +12,9 @@
         {"file": "gmf_2282.fp16.engine", "role": "encoder", "runtime": "tensorrt",
          "precision": "fp16", "multimask_output": null}, ...]}
 
+``profile`` names the graphs' interface: ``nanosam`` (the encoder takes the normalised, padded
+(B,3,S,S) tensor; 5-input decoder) or ``sam`` (the SAM-standard files of
+:mod:`gms_models.runtime.sam_onnx`); files written before profiles existed read as ``nanosam``.
 Every artifact has its metadata beside it in ``<file>.json`` (see ``gms_models.export.metadata``).
 """
 
@@ -44,6 +47,8 @@ DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
 Role = Literal["encoder", "decoder"]
 RuntimeName = Literal["onnxruntime", "tensorrt"]
 Precision = Literal["fp32", "fp16", "int8"]
+OnnxProfile = Literal["nanosam", "sam"]
+PROFILES: tuple[OnnxProfile, ...] = ("nanosam", "sam")
 
 
 def metadata_path(artifact: Path) -> Path:
@@ -72,6 +77,7 @@ class BundleManifest:
     pixel_std: tuple[float, float, float]
     artifacts: tuple[Artifact, ...] = field(default_factory=tuple)
     format: str = BUNDLE_FORMAT
+    profile: OnnxProfile = "nanosam"
 
     def find(
         self,
@@ -114,9 +120,14 @@ class BundleManifest:
                 pixel_mean=tuple(float(v) for v in raw["pixel_mean"]),  # type: ignore[arg-type]
                 pixel_std=tuple(float(v) for v in raw["pixel_std"]),  # type: ignore[arg-type]
                 artifacts=tuple(Artifact(**a) for a in raw["artifacts"]),
+                profile=raw.get("profile", "nanosam"),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"{path} is malformed: {exc}") from exc
+        if manifest.profile not in PROFILES:
+            raise BundleError(
+                f"{path} has profile {manifest.profile!r}; this runtime reads {', '.join(PROFILES)}"
+            )
         for art in manifest.artifacts:
             if not (Path(folder) / art.file).is_file():
                 raise BundleError(f"{path} lists {art.file}, which is missing from {folder}")

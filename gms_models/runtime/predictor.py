@@ -74,6 +74,11 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
         """
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
+        if manifest.profile != "nanosam":
+            raise BundleError(
+                f"{folder} holds the {manifest.profile!r} ONNX profile; open it with "
+                "gms_models.runtime.sam_onnx.SamOnnxPredictor"
+            )
         art = manifest.find("encoder", runtime, encoder_precision)
         if art is None and encoder_precision is not None:
             raise BundleError(f"{folder} has no {encoder_precision} {runtime} image encoder")

@@ -324,4 +324,6 @@ def test_segment_needs_exactly_one_model_source(tmp_path: Path) -> None:
     for extra in ([], ["--checkpoint", "a.pt", "--onnx", str(tmp_path)]):
         result = runner.invoke(app, [*common, "--box", "1,2,10,12", *extra])
         assert isinstance(result.exception, ConfigError)
-        assert "exactly one of --checkpoint CKPT or --onnx DIR" in str(result.exception)
+        assert "exactly one of --checkpoint CKPT, --onnx DIR or --model URI" in str(
+            result.exception
+        )

@@ -16,6 +16,7 @@ from gms_models.runtime import BundlePredictor
 from gms_models.geometry import (
     encode_prompt_points, encoder_input, postprocess_masks, validate_prompts
 )
+from gms_models.runtime.sam_onnx import SamOnnxPredictor
 
 x, size = encoder_input(np.zeros((30, 40, 3), np.uint8), 64)
 postprocess_masks(np.zeros((1, 1, 16, 16), np.float32), size, (30, 40), 64)

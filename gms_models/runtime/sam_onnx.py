@@ -1,0 +1,127 @@
+"""Segment with the SAM-standard ONNX profile: the two files SAM-family tools run.
+
+The profile is the interface of the official segment-anything ONNX decoder, plus an encoder that
+takes the resized image itself:
+
+* encoder: ``input_image`` (H,W,3) float32 RGB 0-255 with the longer side 1024 -> normalised and
+  zero-padded inside -> ``image_embeddings`` (1,256,64,64);
+* decoder: ``image_embeddings``, ``point_coords`` (B,N,2) in the resized-1024 frame,
+  ``point_labels`` (B,N) (1/0 points, 2/3 box corners, -1 padding), ``mask_input`` (1,1,256,256),
+  ``has_mask_input`` (1,), ``orig_im_size`` (2,) -> ``masks`` (B,C,H,W) logits at the original
+  size, ``iou_predictions`` (B,C), ``low_res_masks`` (B,C,256,256). SAM tools pass B = 1; B
+  prompts at once is this export's extension.
+
+:class:`SamOnnxPredictor` drives the two files with the predictor interface of ``gms segment``
+(``set_image``, ``predict_batch``), with numpy, Pillow and ONNX Runtime only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gms_models.geometry import (
+    MASK_THRESHOLD,
+    PromptBatch,
+    check_rgb_image,
+    encode_prompt_points,
+    resize_longest_side,
+)
+from gms_models.prompt_predictor import Prediction, PromptPredictor
+from gms_models.runtime.errors import BundleError
+from gms_models.runtime.manifest import ENCODER_OUTPUT, BundleManifest
+from gms_models.runtime.sessions import OnnxRuntimeSession, Session
+
+SAM_PROFILE = "sam"
+SAM_IMG_SIZE = 1024
+SAM_MASK_SIZE = 256
+SAM_ENCODER_INPUT = "input_image"
+SAM_DECODER_INPUTS = (
+    "image_embeddings",
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+    "orig_im_size",
+)
+SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
+
+
+class SamOnnxPredictor(PromptPredictor[np.ndarray]):
+    """One image's embedding from the SAM-profile encoder, prompts decoded against it.
+
+    The checks and the scaling of prompts are :class:`PromptPredictor`'s; the graphs normalise,
+    pad and upsample themselves, so only the resize and the decoder feed are done here.
+    """
+
+    allow_mask_only = False  # the decoder always encodes a point
+
+    def __init__(self, encoder: Session, decoder: Session, name: str = "SAM-profile model"):
+        super().__init__(SAM_IMG_SIZE)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.name = name
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> SamOnnxPredictor:
+        """Open a folder written by ``gms export --profile sam``."""
+        folder = Path(folder)
+        manifest = BundleManifest.read(folder)
+        if manifest.profile != SAM_PROFILE:
+            raise BundleError(
+                f"{folder} holds the {manifest.profile!r} ONNX profile, not {SAM_PROFILE!r}"
+            )
+        encoder = manifest.find("encoder", "onnxruntime", "fp32")
+        decoder = manifest.find("decoder", "onnxruntime", "fp32", False)
+        if encoder is None or decoder is None:
+            raise BundleError(f"{folder} lacks the SAM-profile encoder or decoder ONNX file")
+        return cls(
+            OnnxRuntimeSession(folder / encoder.file),
+            OnnxRuntimeSession(folder / decoder.file),
+            name=str(folder),
+        )
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Embed an H×W×3 uint8 RGB image: resized here, normalised and padded by the graph."""
+        check_rgb_image(image)
+        resized = resize_longest_side(image, SAM_IMG_SIZE)
+        feeds = {SAM_ENCODER_INPUT: resized.astype(np.float32)}
+        self.features = self.encoder.run(feeds)[ENCODER_OUTPUT]
+        self.original_size = (image.shape[0], image.shape[1])
+        self.input_size = (resized.shape[0], resized.shape[1])
+
+    def _embed(self, x: np.ndarray) -> np.ndarray:
+        raise BundleError(f"{self.name}: the SAM-profile encoder takes the image; use set_image()")
+
+    def _as_features(self, features: object) -> np.ndarray:
+        return np.asarray(features, dtype=np.float32)
+
+    def _decode(
+        self,
+        features: np.ndarray,
+        prompts: PromptBatch,
+        multimask_output: bool,
+        return_logits: bool,
+    ) -> Prediction:
+        assert self.original_size is not None
+        if multimask_output:
+            raise BundleError(f"{self.name}: the SAM-profile decoder gives one mask per prompt")
+        if prompts.mask_input is not None and prompts.mask_input.shape[0] != 1:
+            raise BundleError("the SAM-profile decoder takes one mask input (1,1,256,256) per call")
+        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
+        has_mask = prompts.mask_input is not None
+        out = self.decoder.run(
+            {
+                "image_embeddings": features,
+                "point_coords": coords,
+                "point_labels": point_labels,
+                "mask_input": prompts.mask_input
+                if prompts.mask_input is not None
+                else np.zeros((1, 1, SAM_MASK_SIZE, SAM_MASK_SIZE), np.float32),
+                "has_mask_input": np.array([float(has_mask)], np.float32),
+                "orig_im_size": np.array(self.original_size, np.float32),
+            }
+        )
+        masks = out["masks"] if return_logits else out["masks"] > MASK_THRESHOLD
+        return Prediction(masks, out["iou_predictions"], out["low_res_masks"])

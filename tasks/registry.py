@@ -1,0 +1,288 @@
+"""The model registry: one registered version = one deployable package, and honest downloads.
+
+A package is an MLflow pyfunc (:mod:`tasks.sam_pyfunc`) holding the SAM-profile ONNX folder
+(encoder + prompt decoder + ``bundle.json``), with a signature and an input example. It is logged
+as a LoggedModel of the arm's run *in the arm's experiment*, so its files land under that
+experiment's artifact root (``mlflow.<flavor>.log_model`` alone files the model under the active
+experiment, experiment 0 and ``./mlruns`` for a client that never set one). The package's sha256
+is a version tag: registering the same bytes again returns the existing version, so re-runs
+neither add versions nor move the champion.
+
+Tags and description carry the arm's Table 2 row (:func:`describe_version`) and, for the
+champion, the pick rule and reason (:func:`mark_champion`). Downloads check that the store still
+holds the files (:func:`download_package`); :func:`lost_versions` lists versions whose files are
+gone (an in-memory object store restarted under a persistent registry).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gms_models.errors import GmsError
+from tasks.results import RunRef
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from gms_models.tables import AblationRow
+
+
+SHA_TAG = "gms.sha256"
+VERSION_TAG = "gms.model_version"
+"""Set on the arm's run: the version its package is (the first run that registered it, or a
+later one with identical bytes)."""
+MODEL_NAME = "sam-package"
+PACKAGE_ARTIFACT = "package"  # the key tasks/sam_pyfunc.py reads
+PYFUNC_FILE = Path(__file__).with_name("sam_pyfunc.py")
+REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pillow")
+# The torch-free modules the package's code needs (gms_models.runtime and what it imports).
+RUNTIME_CODE = ("__init__.py", "errors.py", "geometry.py", "prompt_predictor.py", "runtime")
+HASHED_SUFFIXES = (".onnx", "bundle.json")
+"""What identifies a package: the graphs and the manifest (the metadata JSON beside each graph
+holds its export's random parity seed, so it is shipped but not hashed)."""
+
+
+class RegistryError(GmsError):
+    """A registered version whose files are missing, or a model URI that names nothing."""
+
+
+def package_sha256(folder: Path) -> str:
+    """sha256 over the names and bytes of the package's graphs and manifest, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.name.endswith(HASHED_SUFFIXES)):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _client(uri: str) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _version_with_sha(client: MlflowClient, name: str, sha: str) -> ModelVersion | None:
+    versions = client.search_model_versions(f"name='{name}'")
+    found = [v for v in versions if v.tags.get(SHA_TAG) == sha]
+    return min(found, key=lambda v: int(v.version), default=None)
+
+
+def _runtime_code(into: Path) -> Path:
+    """A copy of the torch-free ``gms_models`` modules the pyfunc imports."""
+    import gms_models
+
+    source = Path(gms_models.__file__).parent
+    package = into / "gms_models"
+    package.mkdir()
+    for name in RUNTIME_CODE:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, package / name, ignore=shutil.ignore_patterns("*.pyc"))
+        else:
+            shutil.copy2(source / name, package / name)
+    return package
+
+
+def _input_example(folder: Path) -> list[dict[str, Any]]:
+    """A small real request: a grey 32×48 PNG with a box prompt and a point prompt."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((32, 48, 3), 128, np.uint8)).save(buffer, format="PNG")
+    return [
+        {
+            "image": base64.b64encode(buffer.getvalue()).decode(),
+            "prompts": [{"box": [4.0, 4.0, 30.0, 20.0]}, {"points": [[24.0, 16.0]], "labels": [1]}],
+        }
+    ]
+
+
+def log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
+    """Log ``folder`` (SAM profile) as a pyfunc LoggedModel of run ``ref`` in its experiment;
+    returns the ``models:/<model_id>`` URI."""
+    import mlflow
+
+    mlflow.set_tracking_uri(ref.tracking_uri)
+    logged = mlflow.initialize_logged_model(
+        name=MODEL_NAME,
+        source_run_id=ref.run_id,
+        experiment_id=ref.experiment_id,
+        tags=dict(tags),
+    )
+    with tempfile.TemporaryDirectory(prefix="gms-code-") as code:
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(PYFUNC_FILE),
+            artifacts={PACKAGE_ARTIFACT: str(folder)},
+            code_paths=[str(_runtime_code(Path(code)))],
+            input_example=_input_example(folder),
+            pip_requirements=[f"{p}=={importlib.metadata.version(p)}" for p in REQUIREMENTS],
+            model_id=logged.model_id,
+        )
+    return info.model_uri
+
+
+def register_package(
+    ref: RunRef, folder: Path, model_name: str, tags: Mapping[str, str], description: str
+) -> str:
+    """The version of ``model_name`` holding the package ``folder``: an existing one with the
+    same sha256, else a new one logged from run ``ref``. The arm's run gets the version tag."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(ref.tracking_uri)
+    sha = package_sha256(folder)
+    existing = _version_with_sha(client, model_name, sha)
+    if existing is not None:
+        version = str(existing.version)
+    else:
+        with contextlib.suppress(MlflowException):  # registered already (maybe by another arm)
+            client.create_registered_model(model_name)
+        uri = log_package(ref, folder, tags)
+        created = client.create_model_version(
+            model_name,
+            source=uri,
+            run_id=ref.run_id,
+            tags={**tags, SHA_TAG: sha},
+            description=description,
+            model_id=uri.removeprefix("models:/"),
+        )
+        version = str(created.version)
+    client.set_tag(ref.run_id, VERSION_TAG, version)
+    return version
+
+
+def row_tags(row: AblationRow) -> dict[str, str]:
+    """The arm's Table 2 row as version tags: mIoU (all, S/M/L), latency per runtime, size."""
+    values: dict[str, float | None] = {
+        "miou": row.miou,
+        "miou_small": row.miou_small,
+        "miou_medium": row.miou_medium,
+        "miou_large": row.miou_large,
+        "params_m": row.params_m,
+        "macs_g": row.macs_g,
+        **{f"latency_ms_{k}": v for k, v in sorted(row.latency_ms.items())},
+    }
+    return {k: f"{v:.4g}" for k, v in values.items() if v is not None}
+
+
+def describe_version(ref: RunRef, model_name: str, row: AblationRow) -> None:
+    """Write the arm's Table 2 row into its version's tags and description."""
+    client = _client(ref.tracking_uri)
+    version = client.get_run(ref.run_id).data.tags.get(VERSION_TAG)
+    if version is None:
+        return
+    tags = row_tags(row)
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    cells = ", ".join(f"{k} {v}" for k, v in tags.items())
+    client.update_model_version(
+        model_name,
+        version,
+        description=f"Arm `{row.model}` ({row.arch}, lr {row.lr}, {row.epochs} epochs) of the "
+        f"distillation ablation, run {ref.run_id}. Table 2 row: {cells}.",
+    )
+
+
+def mark_champion(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    alias: str,
+    arm_run_id: str,
+    rule: str,
+    reason: str,
+) -> None:
+    """Point ``alias`` at ``version`` (a no-op when it points there already), and write the pick
+    rule and reason into the version's tags and description and the arm run's tags."""
+    client.set_registered_model_alias(model_name, alias, version)
+    described = client.get_model_version(model_name, version).description or ""
+    pick_text = f"Picked as `{alias}`. Rule: {rule}. Reason: {reason}"
+    if pick_text not in described:
+        text = described.split("\n\nPicked as")[0]
+        client.update_model_version(model_name, version, description=f"{text}\n\n{pick_text}")
+    client.set_model_version_tag(model_name, version, "gms.pick_rule", rule)
+    client.set_model_version_tag(model_name, version, "gms.pick_reason", reason)
+    client.set_tag(arm_run_id, "gms.champion", alias)
+
+
+def _resolve(client: MlflowClient, model_uri: str) -> ModelVersion:
+    """``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` -> the model version."""
+    from mlflow.exceptions import MlflowException
+
+    path = model_uri.removeprefix("models:/")
+    if path == model_uri or not path:
+        raise RegistryError(
+            f"{model_uri!r} is not a models:/NAME@ALIAS or models:/NAME/VERSION URI"
+        )
+    try:
+        if "@" in path:
+            name, alias = path.split("@", 1)
+            return client.get_model_version_by_alias(name, alias)
+        name, _, version = path.partition("/")
+        return client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"{model_uri} names no model version: {exc.message}") from exc
+
+
+def _missing_files(version: ModelVersion, tracking_uri: str) -> bool:
+    import mlflow.artifacts
+
+    found = mlflow.artifacts.list_artifacts(artifact_uri=version.source, tracking_uri=tracking_uri)
+    return not found
+
+
+def _package_path(model_dir: Path) -> str:
+    """Where the pyfunc's ``package`` artifact sits inside a downloaded model (from MLmodel)."""
+    from mlflow.models import Model
+
+    flavor = Model.load(str(model_dir)).flavors.get("python_function", {})
+    return str(flavor.get("artifacts", {}).get(PACKAGE_ARTIFACT, {}).get("path", PACKAGE_ARTIFACT))
+
+
+def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
+    """Download the package of ``model_uri`` into ``dest``; its SAM-profile folder is returned.
+    A version whose files the artifact store no longer holds is a :class:`RegistryError`
+    naming the version and its source, never an empty folder."""
+    import mlflow.artifacts
+
+    client = _client(tracking_uri)
+    version = _resolve(client, model_uri)
+    what = f"{model_uri} (version {version.version} of {version.name}, files at {version.source})"
+    if _missing_files(version, tracking_uri):
+        raise RegistryError(
+            f"{what}: the artifact store holds no files for it (was the store wiped, e.g. by "
+            "`gms stack down`?); re-run the flow that registered it"
+        )
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(dest), tracking_uri=tracking_uri
+        )
+    )
+    package = local / _package_path(local)
+    if not (package / "bundle.json").is_file():
+        raise RegistryError(f"{what}: the download at {local} holds no SAM package")
+    return package
+
+
+def lost_versions(tracking_uri: str) -> list[str]:
+    """``NAME/VERSION -> SOURCE`` for every registered version whose files are missing."""
+    client = _client(tracking_uri)
+    lost = []
+    for model in client.search_registered_models():
+        for version in client.search_model_versions(f"name='{model.name}'"):
+            if _missing_files(version, tracking_uri):
+                lost.append(f"{model.name}/{version.version} -> {version.source}")
+    return lost

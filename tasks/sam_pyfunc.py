@@ -1,0 +1,100 @@
+"""The registered model's code: an MLflow pyfunc that segments with the SAM-profile ONNX files.
+
+MLflow stores this file with the model ("model from code", :func:`mlflow.models.set_model`) and
+runs it where the model is loaded or served, with only mlflow, onnxruntime, numpy and Pillow
+installed: it imports neither torch nor Prefect nor the ``tasks`` package, and the torch-free
+``gms_models.runtime`` travels in the model's ``code/`` folder. Request (one per image)::
+
+    {"image": "<base64 PNG/JPEG>"} or {"image_array": HxWx3 uint8 nested lists},
+    "prompts": [{"box": [x0, y0, x1, y1]}, {"points": [[x, y]], "labels": [1]}, ...]
+
+in original-image pixels; a prompt has a box, points, or both. Answer (one per image), one mask
+per prompt in order: ``masks`` (P,H,W) bool, ``iou_predictions`` (P,), ``low_res_logits``
+(P,256,256) — the arrays ``gms segment`` writes.
+
+No ``from __future__ import annotations`` here: MLflow reads the signature from ``predict``'s
+type hints, which must be real types, not strings.
+"""
+
+import base64
+import binascii
+import io
+from typing import Any
+
+import numpy as np
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel, PythonModelContext
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
+
+PACKAGE_ARTIFACT = "package"
+
+
+class Prompt(BaseModel):
+    box: list[float] | None = None
+    points: list[list[float]] | None = None
+    labels: list[float] | None = None
+
+
+class SegmentRequest(BaseModel):
+    image: str | None = None
+    image_array: list[list[list[int]]] | None = None
+    prompts: list[Prompt]
+
+
+def request_image(request: SegmentRequest) -> np.ndarray:
+    """The request's H×W×3 uint8 RGB image; a bad one raises ``ValueError`` saying why."""
+    if (request.image is None) == (request.image_array is None):
+        raise ValueError("give exactly one of 'image' (base64 PNG/JPEG) or 'image_array'")
+    if request.image_array is not None:
+        array = np.asarray(request.image_array)
+        if array.ndim != 3 or array.shape[2] != 3 or array.min() < 0 or array.max() > 255:
+            raise ValueError(f"'image_array' must be H×W×3 values 0-255, got shape {array.shape}")
+        return array.astype(np.uint8)
+    try:
+        data = base64.b64decode(request.image, validate=True)
+        with Image.open(io.BytesIO(data)) as picture:
+            return np.asarray(picture.convert("RGB"))
+    except (binascii.Error, UnidentifiedImageError) as exc:
+        raise ValueError(f"'image' is not a base64 PNG or JPEG: {exc}") from exc
+
+
+class SamPackage(PythonModel):
+    """Encoder + prompt decoder of the package's ``package`` artifact (a SAM-profile folder)."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        from gms_models.runtime.sam_onnx import SamOnnxPredictor
+
+        self.predictor = SamOnnxPredictor.from_folder(context.artifacts[PACKAGE_ARTIFACT])
+
+    def predict(
+        self, model_input: list[SegmentRequest], params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        answers = []
+        for request in model_input:
+            if not request.prompts:
+                raise ValueError("a request needs at least one prompt (a box and/or points)")
+            self.predictor.set_image(request_image(request))
+            masks, ious, logits = [], [], []
+            for prompt in request.prompts:
+                has_points = prompt.points is not None
+                prediction = self.predictor.predict_batch(
+                    boxes=None if prompt.box is None else np.array([prompt.box]),
+                    points=np.array([prompt.points]) if has_points else None,
+                    labels=np.array([prompt.labels]) if prompt.labels is not None else None,
+                    multimask_output=False,
+                )
+                masks.append(prediction.masks[0, 0])
+                ious.append(prediction.iou_predictions[0, 0])
+                logits.append(prediction.low_res_logits[0, 0])
+            answers.append(
+                {
+                    "masks": np.stack(masks),
+                    "iou_predictions": np.array(ious, np.float32),
+                    "low_res_logits": np.stack(logits),
+                }
+            )
+        return answers
+
+
+set_model(SamPackage())

@@ -1,0 +1,239 @@
+"""The champion is deployable from the registry, for real: an MLflow server with its artifacts in
+S3 (moto) and Prefect's test server on 127.0.0.1; a toy ablation and its pick, twice; then the
+champion's package loaded by ``mlflow.pyfunc`` in an environment without torch, served by
+``mlflow models serve``, and used by ``gms segment --model`` — the same masks all three ways; no
+``mlruns/`` anywhere; and a wiped store reported as an error, not an empty download."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flows.params import DistillAblationParams
+from gms_cli.main import app
+from gms_cli.stack import S3Endpoint, free_ports, mlflow_server_spec, running_services
+from gms_cli.stack.services import s3_server_spec
+from gms_models.train.config import Arm
+from tasks.registry import RegistryError, download_package, lost_versions
+from tests.flows.test_distill_ablation_flow import tiny_params
+from tests.tolerances import (
+    ORT_MASK_FLIP_FRACTION,
+    ORT_STUDENT_IOU_ATOL,
+    ORT_STUDENT_LOGITS_ATOL,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.usefixtures("prefect_harness"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "000000104455"
+BOXES = ["40,60,300,380", "320,100,600,400"]
+POINT = "250,200"
+CHAMPION = "models:/gms-encoder@champion"
+# An import hook that makes torch and Prefect unimportable, as in an environment without them.
+NO_TORCH = """
+import importlib.abc, sys
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "prefect", "tasks"):
+            raise ModuleNotFoundError(f"No module named {name!r} (not installed here)")
+sys.meta_path.insert(0, _Absent())
+"""
+PREDICT = """
+import base64, json, sys
+import mlflow.pyfunc, numpy as np
+request = json.load(open(sys.argv[1]))
+model = mlflow.pyfunc.load_model(sys.argv[2])
+(answer,) = model.predict([request])
+np.savez(sys.argv[3], **answer)
+assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "prefect")]
+"""
+
+
+def torch_free_python(folder: Path) -> Path:
+    """A fresh venv. With ``GMS_TEST_PIP_INSTALL=1`` (a reachable package index) it gets mlflow,
+    onnxruntime, numpy and pillow installed; otherwise it reuses this environment's packages
+    with torch, Prefect and the repository's code made unimportable."""
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = Path(
+        subprocess.check_output([python, "-c", "import site; print(site.getsitepackages()[0])"])
+        .decode()
+        .strip()
+    )
+    if os.environ.get("GMS_TEST_PIP_INSTALL") == "1":
+        packages = ["mlflow", "onnxruntime", "numpy", "pillow"]
+        subprocess.run(["uv", "pip", "install", "--python", python, *packages], check=True)
+    else:
+        (site / "project_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        (site / "no_torch.py").write_text(NO_TORCH)
+        (site / "zz_no_torch.pth").write_text("import no_torch\n")
+    return python
+
+
+def one_arm_params(data: Path, runs_dir: Path) -> DistillAblationParams:
+    """The toy ablation of the flow tests with its one good arm, in an experiment of its own."""
+    return tiny_params(data, runs_dir).model_copy(
+        update={"experiment": "it-registry", "arms": {"gmf_2282": Arm()}}
+    )
+
+
+def gms_segment(out: Path, image: Path, *prompts: str) -> dict[str, np.ndarray]:
+    result = CliRunner().invoke(
+        app, ["segment", "--model", CHAMPION, "--image", str(image), "--out", str(out), *prompts]
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    with np.load(out) as npz:
+        return dict(npz)
+
+
+def assert_same_answer(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """Two ONNX Runtime processes agree to float32 noise; a mask may flip where a logit is ~0."""
+    np.testing.assert_allclose(
+        got["low_res_logits"], expected["low_res_logits"], atol=ORT_STUDENT_LOGITS_ATOL
+    )
+    np.testing.assert_allclose(
+        got["iou_predictions"], expected["iou_predictions"], atol=ORT_STUDENT_IOU_ATOL
+    )
+    masks = np.asarray(got["masks"], bool)
+    assert masks.shape == expected["masks"].shape
+    flipped = int((masks != expected["masks"]).sum())
+    assert flipped <= max(5, ORT_MASK_FLIP_FRACTION * masks.size), flipped
+
+
+def serve(python: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [python, "-m", "mlflow", "models", "serve", "-m", CHAMPION]
+    command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                return process
+        except OSError:
+            assert process.poll() is None, log.read_text()[-3000:]
+            time.sleep(2)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError(f"mlflow models serve did not answer: {log.read_text()[-3000:]}")
+
+
+def test_champion_package_loads_serves_and_segments_like_gms_segment(
+    tmp_path: Path, tiny_data: Path, coco_mini: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    from flows.distill_ablation import distill_ablation
+
+    s3_port, mlflow_port, serve_port = free_ports(3)
+    s3 = S3Endpoint(url=f"http://127.0.0.1:{s3_port}")
+    specs = [
+        s3_server_spec(s3_port, endpoint=s3),
+        mlflow_server_spec(mlflow_port, tmp_path / "mlflow", s3=s3),
+    ]
+    tracking_uri = f"http://127.0.0.1:{mlflow_port}"
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    mlruns_before = (REPO / "mlruns").exists()
+    image = coco_mini / "val2017" / f"{IMAGE}.jpg"
+    with running_services(specs, tmp_path / "stack"):
+        client = MlflowClient(tracking_uri)
+        params = one_arm_params(tiny_data, tmp_path / "runs")
+        first = distill_ablation(params)
+        versions = client.search_model_versions("name='gms-encoder'")
+        champion = client.get_model_version_by_alias("gms-encoder", "champion")
+        second = distill_ablation(params)
+        assert first.champion is not None and second.champion is not None
+        assert len(client.search_model_versions("name='gms-encoder'")) == len(versions) == 1
+        again = client.get_model_version_by_alias("gms-encoder", "champion")
+        assert again.version == champion.version == first.champion.version
+
+        # The version is the package, described where users look.
+        for tag in ("gms.sha256", "miou", "latency_ms_onnxruntime", "params_m", "gms.pick_reason"):
+            assert tag in again.tags, tag
+        assert "Table 2 row" in again.description and "Picked as `champion`" in again.description
+        experiment = client.get_experiment_by_name("it-registry")
+        logged = client.get_logged_model(again.source.removeprefix("models:/"))
+        assert logged.experiment_id == experiment.experiment_id
+        assert client.get_run(first.champion.run_id).data.tags["gms.champion"] == "champion"
+
+        by_boxes = gms_segment(tmp_path / "boxes.npz", image, "--box", BOXES[0], "--box", BOXES[1])
+        by_point = gms_segment(tmp_path / "point.npz", image, "--point", POINT)
+        expected = {
+            k: np.concatenate([by_boxes[k], by_point[k]])
+            for k in ("masks", "iou_predictions", "low_res_logits")
+        }
+        request = {
+            "image": base64.b64encode(image.read_bytes()).decode(),
+            "prompts": [
+                {"box": [float(v) for v in BOXES[0].split(",")]},
+                {"box": [float(v) for v in BOXES[1].split(",")]},
+                {"points": [[float(v) for v in POINT.split(",")]], "labels": [1]},
+            ],
+        }
+        request_file = tmp_path / "request.json"
+        request_file.write_text(json.dumps(request))
+
+        python = torch_free_python(tmp_path / "venv")
+        predicted = tmp_path / "pyfunc.npz"
+        env = {**os.environ, "PYTHONPATH": "", "PYTHONSAFEPATH": "1"}
+        run = subprocess.run(
+            [python, "-c", PREDICT, request_file, CHAMPION, predicted],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-4000:]
+        with np.load(predicted) as npz:
+            assert_same_answer(dict(npz), expected)
+
+        process = serve(python, serve_port, tmp_path / "serve.log")
+        try:
+            post = urllib.request.Request(
+                f"http://127.0.0.1:{serve_port}/invocations",
+                data=json.dumps({"inputs": [request]}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(post, timeout=300) as response:
+                (served,) = json.load(response)["predictions"]
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        assert_same_answer({k: np.array(v) for k, v in served.items()}, expected)
+
+        assert not list(tmp_path.rglob("mlruns")) and (REPO / "mlruns").exists() == mlruns_before
+
+        # The store loses the files (as moto does on `gms stack down`): every path says so.
+        import boto3
+
+        bucket = boto3.resource(
+            "s3",
+            endpoint_url=s3.url,
+            aws_access_key_id=s3.access_key,
+            aws_secret_access_key=s3.secret_key,
+            region_name=s3.region,
+        ).Bucket("gms-mlflow")
+        bucket.objects.all().delete()
+        with pytest.raises(
+            RegistryError, match=rf"version {again.version} of gms-encoder.*models:/"
+        ):
+            download_package(CHAMPION, tracking_uri, tmp_path / "gone")
+        assert lost_versions(tracking_uri) == [f"gms-encoder/{again.version} -> {again.source}"]
