@@ -112,7 +112,7 @@ def export_command(
             parity_image=image,
             overwrite=overwrite,
             progress=lambda msg: status.update(msg),
-            profile=profile,  # type: ignore[arg-type]
+            profile=profile,
         )
     table = Table(title=f"{sources.arch} at {result.manifest.img_size} → {result.folder}")
     table.add_column("file", overflow="fold")

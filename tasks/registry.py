@@ -132,7 +132,7 @@ def log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
             pip_requirements=[f"{p}=={importlib.metadata.version(p)}" for p in REQUIREMENTS],
             model_id=logged.model_id,
         )
-    return info.model_uri
+    return str(info.model_uri)
 
 
 def register_package(

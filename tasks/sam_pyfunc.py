@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from mlflow.models import set_model
-from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel
 
@@ -51,6 +51,7 @@ def request_image(request: SegmentRequest) -> np.ndarray:
         if array.ndim != 3 or array.shape[2] != 3 or array.min() < 0 or array.max() > 255:
             raise ValueError(f"'image_array' must be H×W×3 values 0-255, got shape {array.shape}")
         return array.astype(np.uint8)
+    assert request.image is not None  # exactly one of the two is given (checked above)
     try:
         data = base64.b64decode(request.image, validate=True)
         with Image.open(io.BytesIO(data)) as picture:
@@ -67,7 +68,8 @@ class SamPackage(PythonModel):
 
         self.predictor = SamOnnxPredictor.from_folder(context.artifacts[PACKAGE_ARTIFACT])
 
-    def predict(
+    # MLflow 3 derives the signature from these type hints (no context argument).
+    def predict(  # type: ignore[override]
         self, model_input: list[SegmentRequest], params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         answers = []

@@ -40,6 +40,9 @@ SAM_DECODER_FILE = "sam_decoder.onnx"
 class SamImageEncoder(nn.Module):
     """``input_image`` (H,W,3) float32 RGB 0-255, longer side 1024 -> ``image_embeddings``."""
 
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
@@ -50,7 +53,10 @@ class SamImageEncoder(nn.Module):
         # SAM's pre-processing after the resize: normalise, then zero-pad bottom/right to S×S.
         x = (input_image.permute(2, 0, 1).unsqueeze(0) - self.pixel_mean) / self.pixel_std
         h, w = x.shape[-2:]
-        return self.encoder(F.pad(x, (0, SAM_IMG_SIZE - w, 0, SAM_IMG_SIZE - h)))
+        embeddings: torch.Tensor = self.encoder(
+            F.pad(x, (0, SAM_IMG_SIZE - w, 0, SAM_IMG_SIZE - h))
+        )
+        return embeddings
 
 
 class SamMaskDecoder(nn.Module):
