@@ -8,9 +8,10 @@ and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run.
 Every registered encoder is built with random weights (latency does not depend on them); PyTorch
 runs its deployed form (``gms_models.encoders.inference_form``: GMF students re-parameterised),
 which is also what the checked exporter (checker + parity) writes into a temporary folder. ONNX
-Runtime runs with the shipped session settings (``OnnxRuntimeSession``: spinning off unless
-``--spinning``). Runs are interleaved, one forward of each (encoder, runtime) per round, so that
-load from other processes hits all alike; PyTorch and ONNX Runtime get the same thread count.
+Runtime runs with the shipped session settings (``OrtSettings``, which ``gms export`` saves in
+the bundle: spinning off unless ``--spinning``). Runs are interleaved, one forward of each
+(encoder, runtime) per round, so that load from other processes hits all alike; PyTorch and ONNX
+Runtime get the same thread count.
 
 ``--busy`` adds, in every round, a second pass of each ONNX Runtime fp32 forward while one
 competing process keeps a core busy (``+busy`` columns, and busy/quiet per encoder): how much a
@@ -43,7 +44,7 @@ from gms_models.export.onnx_decoder import export_decoder_onnx
 from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.quantize import quantize_encoder_int8
 from gms_models.registry import build_encoder, list_encoders
-from gms_models.runtime import OnnxRuntimeSession
+from gms_models.runtime import OnnxRuntimeSession, OrtSettings
 from gms_models.runtime.manifest import ENCODER_OUTPUT
 from gms_models.sam import build_sam_vit_t
 
@@ -90,8 +91,7 @@ def _tensorrt_ready() -> bool:
 def prepare(
     names: list[str],
     folder: Path,
-    threads: int,
-    spinning: bool,
+    ort: OrtSettings,
     calib: Path | None,
     calib_images: int,
     say: Callable[[str], object],
@@ -118,7 +118,7 @@ def prepare(
         except Exception as exc:  # recorded in the output, the other encoders still run
             skipped[f"{name}/onnxruntime"] = f"export failed: {exc}"
             continue
-        session = OnnxRuntimeSession(exported.path, threads=threads, spinning=spinning)
+        session = OnnxRuntimeSession(exported.path, settings=ort)
         forwards[(name, "ort_fp32")] = lambda s=session: s.run({"image": x_np})
         if calib is not None:
             if decoder is None:
@@ -135,7 +135,7 @@ def prepare(
                 decoder_onnx=decoder,
             )
             miou_cost[name] = float(q.metadata["miou_cost"])  # type: ignore[arg-type]
-            q_session = OnnxRuntimeSession(q.path, threads=threads, spinning=spinning)
+            q_session = OnnxRuntimeSession(q.path, settings=ort)
             forwards[(name, "ort_int8")] = lambda s=q_session: s.run({"image": x_np})
         if use_trt:
             from gms_models.export.tensorrt import encoder_profile, export_tensorrt_engine
@@ -209,8 +209,7 @@ def main() -> None:
         forwards, skipped, miou_cost = prepare(
             names,
             Path(tmp),
-            args.threads,
-            args.spinning,
+            OrtSettings(threads=args.threads, spinning=args.spinning),
             args.int8_calib,
             args.int8_images,
             status.update,

@@ -58,6 +58,17 @@ def export_command(
         Path | None,
         typer.Option("--parity-image", help="Real image for the parity runs (default: built-in)."),
     ] = None,
+    ort_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--ort-threads",
+            help="ONNX Runtime intra-op threads the bundle runs with (default: one per core).",
+        ),
+    ] = None,
+    ort_spinning: Annotated[
+        bool,
+        typer.Option("--ort-spinning", help="ONNX Runtime worker threads spin between ops."),
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier export in --out.")
     ] = False,
@@ -79,6 +90,7 @@ def export_command(
         teacher_sources,
     )
     from gms_models.image_io import load_rgb
+    from gms_models.runtime import OrtSettings
 
     if (student is None) == (teacher is None):
         raise ConfigError("give exactly one of --student CKPT or --teacher CKPT")
@@ -88,6 +100,7 @@ def export_command(
         raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     check_opset(opset)
     check_destination(out, overwrite)
+    ort_settings = OrtSettings(threads=ort_threads, spinning=ort_spinning)
     console = Console(stderr=True)
     image = None if parity_image is None else load_rgb(parity_image)
     with console.status("loading the checkpoint") as status:
@@ -110,6 +123,7 @@ def export_command(
             int8_calib=int8_calib,
             int8_max_images=int8_max_images,
             parity_image=image,
+            ort_settings=ort_settings,
             overwrite=overwrite,
             progress=lambda msg: status.update(msg),
             profile=profile,

@@ -56,6 +56,7 @@ from gms_models.runtime.manifest import (
     OnnxProfile,
     Role,
 )
+from gms_models.runtime.sessions import OrtSettings
 
 DECODER_FILES = {True: "mask_decoder.multimask.onnx", False: "mask_decoder.single.onnx"}
 
@@ -99,6 +100,7 @@ def export_bundle(
     int8_calib: str | Path | None = None,
     int8_max_images: int = DEFAULT_MAX_IMAGES,
     parity_image: np.ndarray | None = None,
+    ort_settings: OrtSettings = OrtSettings(),
     overwrite: bool = False,
     progress: Progress | None = None,
     profile: OnnxProfile = "nanosam",
@@ -106,7 +108,9 @@ def export_bundle(
     """Export ``sources`` into the folder ``out`` (see the module docstring for its layout).
 
     ``tensorrt`` builds fp32 engines, or fp16 ones with ``fp16``. ``parity_image`` (H×W×3 uint8)
-    is the real image of the parity runs; without it a fixed procedural picture is used. Bad
+    is the real image of the parity runs; without it a fixed procedural picture is used.
+    ``ort_settings`` are saved in the manifest; the runtime opens the bundle's ONNX Runtime
+    sessions with them, so a deployed bundle runs as it was benchmarked. Bad
     input (unsupported opset, ``out`` a file or a foreign folder, TensorRT unavailable, missing
     calibration folder) fails before anything is exported.
     """
@@ -129,7 +133,9 @@ def export_bundle(
 
     with staged_folder(out) as stage:
         if profile == "sam":
-            result = _export_sam_into(stage, deployment_sources(sources), opset, image, say)
+            result = _export_sam_into(
+                stage, deployment_sources(sources), opset, image, ort_settings, say
+            )
         else:
             result = _export_into(
                 stage,
@@ -141,6 +147,7 @@ def export_bundle(
                 int8_calib=int8_calib,
                 int8_max_images=int8_max_images,
                 image=image,
+                ort_settings=ort_settings,
                 say=say,
             )
     say(f"wrote {out}")
@@ -162,6 +169,7 @@ def _export_into(
     int8_calib: str | Path | None,
     int8_max_images: int,
     image: np.ndarray,
+    ort_settings: OrtSettings,
     say: Progress,
 ) -> BundleResult:
     arch, img_size = sources.arch, sources.img_size
@@ -225,13 +233,19 @@ def _export_into(
         pixel_mean=PIXEL_MEAN,
         pixel_std=PIXEL_STD,
         artifacts=tuple(artifacts),
+        ort_settings=ort_settings,
     )
     (stage / MANIFEST_FILE).write_text(manifest.to_json())
     return BundleResult(stage, manifest, results)
 
 
 def _export_sam_into(
-    stage: Path, sources: ExportSources, opset: int, image: np.ndarray, say: Progress
+    stage: Path,
+    sources: ExportSources,
+    opset: int,
+    image: np.ndarray,
+    ort_settings: OrtSettings,
+    say: Progress,
 ) -> BundleResult:
     say(f"exporting the {sources.arch} SAM-profile encoder and decoder to ONNX and checking them")
     artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
@@ -241,6 +255,7 @@ def _export_sam_into(
         pixel_mean=tuple(float(v) for v in PIXEL_MEAN),  # type: ignore[arg-type]
         pixel_std=tuple(float(v) for v in PIXEL_STD),  # type: ignore[arg-type]
         artifacts=tuple(artifacts),
+        ort_settings=ort_settings,
         profile="sam",
     )
     (stage / MANIFEST_FILE).write_text(manifest.to_json())

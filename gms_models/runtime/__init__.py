@@ -19,6 +19,7 @@ from gms_models.runtime.manifest import (
 from gms_models.runtime.predictor import BundlePredictor
 from gms_models.runtime.sessions import (
     OnnxRuntimeSession,
+    OrtSettings,
     Session,
     TensorRTSession,
     import_tensorrt,
@@ -34,6 +35,7 @@ __all__ = [
     "BundleManifest",
     "BundlePredictor",
     "OnnxRuntimeSession",
+    "OrtSettings",
     "Session",
     "TensorRTSession",
     "import_tensorrt",

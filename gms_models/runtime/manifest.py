@@ -10,7 +10,8 @@
         {"file": "mask_decoder.multimask.onnx", "role": "decoder", "runtime": "onnxruntime",
          "precision": "fp32", "multimask_output": true},
         {"file": "gmf_2282.fp16.engine", "role": "encoder", "runtime": "tensorrt",
-         "precision": "fp16", "multimask_output": null}, ...]}
+         "precision": "fp16", "multimask_output": null}, ...],
+     "ort_settings": {"threads": null, "spinning": false, "graph_optimization": "all"}}
 
 ``profile`` names the graphs' interface: ``nanosam`` (the encoder takes the normalised, padded
 (B,3,S,S) tensor; 5-input decoder) or ``sam`` (the SAM-standard files of
@@ -27,6 +28,7 @@ from typing import Literal
 
 from gms_models.files import sha256_file
 from gms_models.runtime.errors import BundleError
+from gms_models.runtime.sessions import OrtSettings
 
 BUNDLE_FORMAT = "gms-export/1"
 MANIFEST_FILE = "bundle.json"
@@ -69,13 +71,15 @@ class Artifact:
 
 @dataclass(frozen=True)
 class BundleManifest:
-    """What an export folder holds and how its encoder expects images."""
+    """What an export folder holds, how its encoder expects images, and the ONNX Runtime
+    settings it was exported to run with (a bundle without them gets the defaults)."""
 
     arch: str
     img_size: int
     pixel_mean: tuple[float, float, float]
     pixel_std: tuple[float, float, float]
     artifacts: tuple[Artifact, ...] = field(default_factory=tuple)
+    ort_settings: OrtSettings = field(default_factory=OrtSettings)
     format: str = BUNDLE_FORMAT
     profile: OnnxProfile = "nanosam"
 
@@ -121,6 +125,7 @@ class BundleManifest:
                 pixel_std=tuple(float(v) for v in raw["pixel_std"]),  # type: ignore[arg-type]
                 artifacts=tuple(Artifact(**a) for a in raw["artifacts"]),
                 profile=raw.get("profile", "nanosam"),
+                ort_settings=_read_ort_settings(path, raw.get("ort_settings", {})),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"{path} is malformed: {exc}") from exc
@@ -161,3 +166,11 @@ class BundleManifest:
                 f"{MANIFEST_FILE} in {file.parent} says img_size {self.img_size}, but {file.name} "
                 f"was exported for {meta.get('img_size')}"
             )
+
+
+def _read_ort_settings(path: Path, raw: dict[str, object]) -> OrtSettings:
+    """The ``ort_settings`` of ``path``; a bad value raises :class:`BundleError` naming the file."""
+    try:
+        return OrtSettings(**raw)  # type: ignore[arg-type]
+    except BundleError as exc:
+        raise BundleError(f"{path} has bad ort_settings: {exc}") from exc

@@ -71,6 +71,7 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
         ``runtime``: ``onnxruntime`` or ``tensorrt``; ``encoder_precision``: ``fp32`` or ``int8``
         (ONNX Runtime), ``fp32`` or ``fp16`` (TensorRT), ``None`` for the first one listed;
         ``device``: ``cpu`` or ``cuda`` for ONNX Runtime (TensorRT always runs on the GPU).
+        ONNX Runtime sessions use the settings saved in the bundle.
         """
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
@@ -82,12 +83,16 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
         art = manifest.find("encoder", runtime, encoder_precision)
         if art is None and encoder_precision is not None:
             raise BundleError(f"{folder} has no {encoder_precision} {runtime} image encoder")
-        encoder = None if art is None else open_session(folder / art.file, runtime, device=device)
+
+        def session(file: str) -> Session:
+            return open_session(folder / file, runtime, device=device, ort=manifest.ort_settings)
+
+        encoder = None if art is None else session(art.file)
         decoders = {}
         for multimask in (False, True):
             dec = manifest.find("decoder", runtime, None, multimask)
             if dec is not None:
-                decoders[multimask] = open_session(folder / dec.file, runtime, device=device)
+                decoders[multimask] = session(dec.file)
         return cls(
             manifest.img_size,
             encoder,

@@ -65,7 +65,7 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SamOnnxPredictor:
-        """Open a folder written by ``gms export --profile sam``."""
+        """Open a folder written by ``gms export --profile sam``, with its saved ORT settings."""
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
         if manifest.profile != SAM_PROFILE:
@@ -76,9 +76,10 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
         decoder = manifest.find("decoder", "onnxruntime", "fp32", False)
         if encoder is None or decoder is None:
             raise BundleError(f"{folder} lacks the SAM-profile encoder or decoder ONNX file")
+        settings = manifest.ort_settings
         return cls(
-            OnnxRuntimeSession(folder / encoder.file),
-            OnnxRuntimeSession(folder / decoder.file),
+            OnnxRuntimeSession(folder / encoder.file, settings=settings),
+            OnnxRuntimeSession(folder / decoder.file, settings=settings),
             name=str(folder),
         )
 

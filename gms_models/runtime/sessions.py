@@ -9,6 +9,7 @@ TensorRT session is opened, so this module imports without them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, cast
@@ -30,22 +31,67 @@ class Session(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
-class OnnxRuntimeSession:
-    """An ONNX Runtime session; ``device="cuda"`` uses the CUDA provider if this build has it.
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
-    CPU settings (see the README's benchmarks): all graph optimisations (constant folding,
-    Conv+BatchNorm folding, the blocked NCHWc convolution layout), ``threads`` intra-op threads
-    (ONNX Runtime's default, one per physical core, when None) and, unless ``spinning``, worker
-    threads that sleep instead of spinning between ops: a spinning thread burns a core that a
-    busy neighbour needs, and a preempted one stalls every op it takes part in.
+
+@dataclass(frozen=True)
+class OrtSettings:
+    """ONNX Runtime session settings: the one definition the benchmark measures, ``gms export``
+    saves in ``bundle.json`` and the runtime predictor opens the bundle's sessions with.
+
+    The defaults are the deployment choice (see the README's benchmarks): all graph
+    optimisations (constant folding, Conv+BatchNorm folding, the blocked NCHWc convolution
+    layout), ONNX Runtime's own thread count (one per physical core) unless ``threads`` is set,
+    and worker threads that sleep instead of spinning between ops: a spinning thread burns a core
+    that a busy neighbour needs, and a preempted one stalls every op it takes part in.
     """
+
+    threads: int | None = None
+    spinning: bool = False
+    graph_optimization: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise BundleError(
+                f"ONNX Runtime threads must be a positive integer or null, got {self.threads!r}"
+            )
+        if not isinstance(self.spinning, bool):
+            raise BundleError(f"ONNX Runtime spinning must be true or false, got {self.spinning!r}")
+        if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
+            raise BundleError(
+                f"ONNX Runtime graph_optimization {self.graph_optimization!r} is not one of "
+                f"{', '.join(GRAPH_OPTIMIZATION_LEVELS)}"
+            )
+
+    def session_options(self) -> Any:
+        """These settings as an ``onnxruntime.SessionOptions``."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        level = GRAPH_OPTIMIZATION_LEVELS[self.graph_optimization]
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(self.spinning)))
+        return options
+
+
+class OnnxRuntimeSession:
+    """An ONNX Runtime session with ``settings``; ``device="cuda"`` uses the CUDA provider if
+    this build has it."""
 
     def __init__(
         self,
         path: str | Path,
         device: str = "cpu",
-        threads: int | None = None,
-        spinning: bool = False,
+        settings: OrtSettings = OrtSettings(),
     ) -> None:
         import onnxruntime as ort
 
@@ -59,13 +105,11 @@ class OnnxRuntimeSession:
                 "install onnxruntime-gpu on a CUDA host or run on the CPU"
             )
         providers = [CUDA_PROVIDER, CPU_PROVIDER] if device == "cuda" else [CPU_PROVIDER]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         self.path = path
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.settings = settings
+        self.session = ort.InferenceSession(
+            str(path), sess_options=settings.session_options(), providers=providers
+        )
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
 
@@ -184,10 +228,12 @@ class TensorRTSession:
                 cudart.cudaFree(ptr)
 
 
-def open_session(path: str | Path, runtime: str, *, device: str = "cpu") -> Session:
-    """A session for ``path`` under ``runtime`` (``onnxruntime`` or ``tensorrt``)."""
+def open_session(
+    path: str | Path, runtime: str, *, device: str = "cpu", ort: OrtSettings = OrtSettings()
+) -> Session:
+    """A session for ``path`` under ``runtime`` (``onnxruntime``, with ``ort``, or ``tensorrt``)."""
     if runtime == "onnxruntime":
-        return OnnxRuntimeSession(path, device=device)
+        return OnnxRuntimeSession(path, device=device, settings=ort)
     if runtime == "tensorrt":
         return TensorRTSession(path)
     raise BundleError(f"unknown runtime {runtime!r}; choose onnxruntime or tensorrt")

@@ -13,12 +13,13 @@ import pytest
 
 from gms_models.export import BundleResult, export_bundle, read_metadata, student_sources
 from gms_models.files import sha256_file
-from gms_models.runtime import BundleManifest, BundlePredictor, OnnxRuntimeSession
+from gms_models.runtime import BundleManifest, BundlePredictor, OnnxRuntimeSession, OrtSettings
 from gms_models.sam import SamPredictor, build_sam
 from tests.tolerances import ORT_MASK_FLIP_FRACTION, ORT_STUDENT_IOU_ATOL, ORT_STUDENT_LOGITS_ATOL
 
 SIZE = 256
 CALIBRATION_IMAGES = 4
+ORT_SETTINGS = OrtSettings(threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ def resnet18_bundle(
         int8_calib=coco_mini / "val2017",
         int8_max_images=CALIBRATION_IMAGES,
         parity_image=reference_image("000000243204"),
+        ort_settings=ORT_SETTINGS,
     )
 
 
@@ -84,6 +86,7 @@ def test_resnet18_bundle_files_and_metadata(
     resnet18_bundle: BundleResult, student_checkpoint: Callable[[str], Path], teacher_ckpt: Path
 ) -> None:
     folder = resnet18_bundle.folder
+    assert BundleManifest.read(folder).ort_settings == ORT_SETTINGS
     _check_encoder_file(folder / "resnet18.onnx", "resnet18", student_checkpoint("resnet18"))
     for name, masks in (("mask_decoder.multimask.onnx", 3), ("mask_decoder.single.onnx", 1)):
         onnx.checker.check_model(str(folder / name), full_check=True)
@@ -134,6 +137,8 @@ def test_resnet18_runtime_segments_like_pytorch(
     )
     torch_predictor = SamPredictor(sam)
     onnx_predictor = BundlePredictor.from_folder(resnet18_bundle.folder)
+    assert isinstance(onnx_predictor.encoder, OnnxRuntimeSession)
+    assert onnx_predictor.encoder.settings == ORT_SETTINGS  # runs as it was exported to
     torch_predictor.set_image(image)
     onnx_predictor.set_image(image)
     prompts = {
