@@ -43,8 +43,6 @@ MODEL_NAME = "sam-package"
 PACKAGE_ARTIFACT = "package"  # the key tasks/sam_pyfunc.py reads
 PYFUNC_FILE = Path(__file__).with_name("sam_pyfunc.py")
 REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pillow")
-# The torch-free modules the package's code needs (gms_models.runtime and what it imports).
-RUNTIME_CODE = ("__init__.py", "errors.py", "geometry.py", "prompt_predictor.py", "runtime")
 HASHED_SUFFIXES = (".onnx", "bundle.json")
 """What identifies a package: the graphs and the manifest (the metadata JSON beside each graph
 holds its export's random parity seed, so it is shipped but not hashed)."""
@@ -78,18 +76,23 @@ def _version_with_sha(client: MlflowClient, name: str, sha: str) -> ModelVersion
 
 
 def _runtime_code(into: Path) -> Path:
-    """A copy of the torch-free ``gms_models`` modules the pyfunc imports."""
+    """A copy of the ``gms_models`` modules the pyfunc imports: the torch-free runtime and what
+    it imports, found by :mod:`modulefinder` so that the list follows the code."""
+    import modulefinder
+
     import gms_models
 
-    source = Path(gms_models.__file__).parent
-    package = into / "gms_models"
-    package.mkdir()
-    for name in RUNTIME_CODE:
-        if (source / name).is_dir():
-            shutil.copytree(source / name, package / name, ignore=shutil.ignore_patterns("*.pyc"))
-        else:
-            shutil.copy2(source / name, package / name)
-    return package
+    root = Path(gms_models.__file__).parent
+    script = root / "runtime" / "sam_onnx.py"
+    finder = modulefinder.ModuleFinder(path=[str(root.parent)])
+    finder.run_script(str(script))
+    found = finder.modules.items()  # modulefinder.Module keeps the path in __file__ (untyped)
+    files = {Path(vars(m)["__file__"]) for n, m in found if n.startswith("gms_models")}
+    for path in files | {script}:
+        dest = into / path.relative_to(root.parent)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    return into / "gms_models"
 
 
 def _input_example(folder: Path) -> list[dict[str, Any]]:
