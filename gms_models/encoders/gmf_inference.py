@@ -33,16 +33,10 @@ from gms_models.encoders.groupmixformer import (
     GroupMixFormerSamEncoder,
     GroupMixStage,
 )
+from gms_models.fusion import bn_affine
 
 KERNEL = 7
 """Kernel of the merged relative-position conv: its largest window."""
-
-
-def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode BatchNorm as ``x * scale + shift``."""
-    assert bn.running_var is not None and bn.running_mean is not None
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
 
 
 def _padded(kernel: torch.Tensor, size: int = KERNEL) -> torch.Tensor:
@@ -101,10 +95,10 @@ class FusedGroupMixBlock(nn.Module):
         self.agg_dw = nn.ModuleList(
             _depthwise(sep.conv1.weight.detach().repeat(3, 1, 1, 1), None) for sep in separable
         )
-        s0, t0 = _bn_affine(agg.norm0)
+        s0, t0 = bn_affine(agg.norm0)
         blocks, shifts = [torch.diag(s0)], [t0]
         for sep, bn in zip(separable, (agg.norm1, agg.norm2, agg.norm3), strict=True):
-            scale, shift = _bn_affine(bn)
+            scale, shift = bn_affine(bn)
             blocks.append(scale[:, None] * sep.pointwise_conv.weight[:, :, 0, 0])
             shifts.append(shift)
         self.agg_pw = nn.Conv2d(12 * g, 12 * g, 1, groups=12)

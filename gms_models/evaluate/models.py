@@ -22,8 +22,11 @@ RANDOM_DECODER_SEED = 0
 def build_teacher_sam(
     teacher_ckpt: str | Path, img_size: int = 1024, device: str | torch.device = "cpu"
 ) -> Sam:
-    """MobileSAM (ViT-T) from a ``mobile_sam.pt``-layout checkpoint, at input ``img_size``."""
-    return build_sam_vit_t(teacher_ckpt, img_size=img_size).to(device).eval()
+    """MobileSAM (ViT-T) from a ``mobile_sam.pt``-layout checkpoint, at input ``img_size``, its
+    image encoder in the deployed form (as the students')."""
+    sam = build_sam_vit_t(teacher_ckpt, img_size=img_size)
+    sam.image_encoder = inference_form(sam.image_encoder)
+    return sam.to(device).eval()
 
 
 def checkpoint_teacher_size(student_ckpt: str | Path) -> int | None:

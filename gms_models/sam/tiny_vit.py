@@ -12,8 +12,10 @@ official code, neither of which changes the outputs:
   divisible by 16 (students are trained at 256).
 
 For speed on CPU, the attention runs through the fused ``scaled_dot_product_attention`` with the
-relative-position bias as its additive mask, and in eval mode each BatchNorm is folded into its
-convolution in every call; both stay within float32 noise of the official outputs.
+relative-position bias as its additive mask. :meth:`TinyViT.fuse_for_inference` gives the deployed
+form, each ``Conv2dBN`` folded into one convolution; both stay within float32 noise of the official
+outputs. The module itself keeps the separate convolution and BatchNorm, so parameter and MAC
+counts follow the architecture the paper profiles.
 
 Between blocks the features stay in contiguous NCHW layout, which is the memory layout the official
 implementation ends up using for its convolutions; matching it keeps the float32 results within
@@ -22,6 +24,7 @@ the noise of a thread-count change of the official outputs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,6 +34,7 @@ from timm.models.tiny_vit import NormMlp
 from torch import nn
 
 from gms_models.errors import ConfigError
+from gms_models.fusion import fold_conv_bn
 from gms_models.sam.common import LayerNorm2d
 
 
@@ -101,23 +105,6 @@ class Conv2dBN(nn.Sequential):
         nn.init.constant_(bn.weight, bn_weight_init)
         nn.init.zeros_(bn.bias)
         self.add_module("bn", bn)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """In eval mode the BatchNorm is folded into the kernel, saving a pass over the output;
-        folded in every call, so weights loaded after ``.eval()`` are used."""
-        conv, bn = self.c, self.bn
-        if bn.training or bn.running_mean is None or bn.running_var is None:
-            return cast(torch.Tensor, bn(conv(x)))
-        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-        return F.conv2d(
-            x,
-            conv.weight * scale[:, None, None, None],
-            bn.bias - bn.running_mean * scale,
-            conv.stride,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-        )
 
 
 class PatchEmbed(nn.Module):
@@ -338,6 +325,14 @@ class TinyViT(nn.Module):
             nn.Conv2d(cfg.out_chans, cfg.out_chans, kernel_size=3, padding=1, bias=False),
             LayerNorm2d(cfg.out_chans),
         )
+
+    def fuse_for_inference(self) -> TinyViT:
+        """An eval-mode copy with every ``Conv2dBN`` folded into one convolution (deployment)."""
+        fused = copy.deepcopy(self).eval()
+        pairs = [(name, m) for name, m in fused.named_modules() if isinstance(m, Conv2dBN)]
+        for name, module in pairs:
+            fused.set_submodule(name, fold_conv_bn(module.c, module.bn))
+        return fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)

@@ -6,6 +6,7 @@ import contextlib
 
 import torch
 
+from gms_models.encoders import inference_form
 from gms_models.errors import ConfigError
 from gms_models.teacher.base import (
     TeacherBackend,
@@ -18,7 +19,7 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TorchTeacher(TeacherBackend):
-    """Runs ``spec.build()`` on ``device`` under ``torch.no_grad``.
+    """Runs the deployed form of ``spec.build()`` on ``device`` under ``torch.no_grad``.
 
     ``precision="bf16"``/``"fp16"`` wraps the forward in CUDA autocast; the features are returned
     as float32 either way. ``channels_last`` stores the weights and inputs in NHWC, which is
@@ -44,7 +45,7 @@ class TorchTeacher(TeacherBackend):
             )
         super().__init__(spec, device, precision)
         self.channels_last = channels_last
-        module = spec.build().eval().requires_grad_(False).to(device)
+        module = inference_form(spec.build()).requires_grad_(False).to(device)
         if channels_last:
             module = module.to(memory_format=torch.channels_last)
         self.module = module

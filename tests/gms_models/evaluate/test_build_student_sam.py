@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gms_models.checkpoint import save_student
+from gms_models.checkpoint import load_student, save_student
 from gms_models.errors import CheckpointError
 from gms_models.evaluate import build_student_sam, checkpoint_teacher_size
 from gms_models.registry import build_encoder
+from tests.tolerances import FUSED_FORM_ATOL
 
 ARCH = "gmf_2282"
 SIZE = 256
@@ -36,9 +37,13 @@ def _decoder_state(sam: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_student_behind_the_teachers_decoder(student_ckpt: Path, teacher_ckpt: Path) -> None:
     sam = build_student_sam(ARCH, student_ckpt, teacher_ckpt)
     assert sam.img_size == SIZE and not sam.training
-    stored = torch.load(student_ckpt, weights_only=True)["state_dict"]
-    for key, value in sam.image_encoder.state_dict().items():
-        assert torch.equal(value, stored[key]), key
+    # The encoder is the deployed (re-parameterised) form of the stored student.
+    student = load_student(student_ckpt, expected_arch=ARCH).eval()
+    x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = student(x)
+        torch.testing.assert_close(sam.image_encoder(x), expected, rtol=0, atol=FUSED_FORM_ATOL)
+    assert expected.abs().max() > 0.1
     teacher_state = torch.load(teacher_ckpt, weights_only=True)
     for key, value in _decoder_state(sam).items():
         assert torch.equal(value, teacher_state[key]), key

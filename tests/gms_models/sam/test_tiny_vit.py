@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from gms_models.errors import ConfigError
-from gms_models.sam import build_sam_vit_t
-from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig, relative_offset_index
+from gms_models.sam import Sam, build_sam_vit_t
+from gms_models.sam.tiny_vit import Conv2dBN, TinyViT, TinyViTConfig, relative_offset_index
+from tests.tolerances import FUSED_FORM_ATOL
 
 
 def test_state_dict_layout_equals_public_checkpoint(mobile_sam_ref: Path) -> None:
@@ -103,3 +105,17 @@ def test_head_is_built_only_on_request() -> None:
 def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TinyViTConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@torch.inference_mode()
+def test_deployed_form_folds_every_batchnorm_and_keeps_the_outputs(bn_calibrated_sam: Sam) -> None:
+    """BN-calibrated statistics make the fold a real change of every kernel, not a near no-op."""
+    encoder = bn_calibrated_sam.image_encoder
+    assert isinstance(encoder, TinyViT)
+    fused = encoder.fuse_for_inference()
+    assert not any(isinstance(m, (Conv2dBN, nn.BatchNorm2d)) for m in fused.modules())
+    assert any(isinstance(m, Conv2dBN) for m in encoder.modules())  # the original is untouched
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    expected = encoder(x)
+    assert expected.abs().max() > 0.1
+    torch.testing.assert_close(fused(x), expected, rtol=0, atol=FUSED_FORM_ATOL)
