@@ -19,7 +19,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
-from gms_models.train import DistillConfig, DistillResult, StepEvent, TrainerCallback
+from gms_models.train import DistillConfig, DistillResult, EpochEnd, StepEvent, TrainerCallback
 from gms_models.train.config import Arms, DistillSettings, arm_config
 from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
 from tasks.data import require_part
@@ -89,21 +89,14 @@ def encoder_depths(model: Any) -> list[int] | None:
 class PrefectEpochLog(TrainerCallback):
     """One line per epoch in the Prefect task run's log."""
 
-    def on_epoch_end(
-        self,
-        epoch: int,
-        metrics: Mapping[str, float],
-        artifacts: Mapping[str, Path],
-        *,
-        student: str,
-    ) -> None:
+    def on_epoch_end(self, event: EpochEnd) -> None:
         get_run_logger().info(
             "%s epoch %d: loss %.6f, %.1f images/s, %.1f s",
-            student,
-            epoch,
-            metrics["loss"],
-            metrics["images_per_s"],
-            metrics["epoch_time_s"],
+            event.student,
+            event.epoch,
+            event.metrics["loss"],
+            event.metrics["images_per_s"],
+            event.metrics["epoch_time_s"],
         )
 
 
@@ -115,15 +108,8 @@ class EpochPush(TrainerCallback):
         self.runs_dir = runs_dir
         self.work_dirs = dict(work_dirs)
 
-    def on_epoch_end(
-        self,
-        epoch: int,
-        metrics: Mapping[str, float],
-        artifacts: Mapping[str, Path],
-        *,
-        student: str,
-    ) -> None:
-        push(self.runs_dir, self.work_dirs[student])
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        push(self.runs_dir, self.work_dirs[event.student])
 
 
 class TeacherPassCounter(TrainerCallback):

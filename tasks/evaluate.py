@@ -8,8 +8,9 @@ when the teacher has random weights, see :func:`resolve_reference`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -66,6 +67,51 @@ def _eval_outputs(arm: str, work_dir: Path, reference: str, done: CheckpointEval
     )
 
 
+def _box_miou(
+    arm: str,
+    payload: Mapping[str, object],
+    reference: Reference,
+    teacher: TeacherInfo,
+    data: DataInfo,
+    spec: EvalSpec,
+    runs_dir: Path,
+    code: CodeVersion,
+    device: str,
+    key_step: str | None = None,
+    **model: Any,
+) -> EvalOutputs:
+    """The cached box-prompt evaluation of one model: the student in ``model`` (``arch``,
+    ``student``) or, without one, the teacher at ``model["img_size"]``."""
+    from gms_models.evaluate import evaluate_checkpoint
+
+    def compute(work_dir: Path, slot: str) -> EvalOutputs:
+        done = evaluate_checkpoint(
+            teacher.checkpoint,
+            _coco(data, spec),
+            work_dir,
+            name=arm,
+            against=reference,
+            batch_prompts=spec.batch_prompts,
+            grid_images=spec.mask_grid_images,
+            device=slot,
+            **model,
+        )
+        return _eval_outputs(arm, work_dir, reference, done)
+
+    outputs = cached_step(
+        runs_dir, "evaluate", arm, {**payload, "eval": _eval_payload(spec)}, code, EvalOutputs,
+        compute, device=device, key_step=key_step,
+    )  # fmt: skip
+    get_run_logger().info(
+        "%s: mIoU %.4f vs %s (%d prompts)",
+        arm,
+        outputs.metrics["miou"],
+        reference,
+        outputs.prompts,
+    )
+    return outputs
+
+
 @task(name="evaluate-arm", cache_policy=NO_CACHE)
 def evaluate_arm(
     distilled: DistillOutputs,
@@ -78,7 +124,6 @@ def evaluate_arm(
     device: str = "auto",
 ) -> EvalOutputs:
     """Box-prompt mIoU of the arm's SAM (student encoder + the teacher's decoder) on COCO."""
-    from gms_models.evaluate import evaluate_checkpoint
     from gms_models.files import sha256_file
 
     reference = resolve_reference(spec, teacher)
@@ -87,34 +132,11 @@ def evaluate_arm(
         "teacher": teacher.sha256,
         "coco": data.fingerprints.get("coco"),
         "reference": reference,
-        "eval": _eval_payload(spec),
     }
-
-    def compute(work_dir: Path, slot: str) -> EvalOutputs:
-        done = evaluate_checkpoint(
-            teacher.checkpoint,
-            _coco(data, spec),
-            work_dir,
-            arch=distilled.arch,
-            student=distilled.checkpoint,
-            name=distilled.arm,
-            against=reference,
-            batch_prompts=spec.batch_prompts,
-            grid_images=spec.mask_grid_images,
-            device=slot,
-        )
-        return _eval_outputs(distilled.arm, work_dir, reference, done)
-
-    outputs = cached_step(
-        runs_dir, "evaluate", distilled.arm, payload, code, EvalOutputs, compute, device=device
-    )
-    get_run_logger().info(
-        "%s: mIoU %.4f vs %s (%d prompts)",
-        distilled.arm,
-        outputs.metrics["miou"],
-        reference,
-        outputs.prompts,
-    )
+    outputs = _box_miou(
+        distilled.arm, payload, reference, teacher, data, spec, runs_dir, code, device,
+        arch=distilled.arch, student=distilled.checkpoint,
+    )  # fmt: skip
     if run is not None:
         log_eval_outputs(run, outputs)
     return outputs
@@ -144,33 +166,15 @@ def evaluate_teacher(
     device: str = "auto",
 ) -> EvalOutputs:
     """Box-prompt mIoU of the teacher itself against COCO's masks (Table 2's T row)."""
-    from gms_models.evaluate import evaluate_checkpoint
-
     payload = {
         "teacher": teacher.sha256,
         "coco": data.fingerprints.get("coco"),
         "img_size": img_size,
-        "eval": _eval_payload(spec),
     }
-
-    def compute(work_dir: Path, slot: str) -> EvalOutputs:
-        done = evaluate_checkpoint(
-            teacher.checkpoint,
-            _coco(data, spec),
-            work_dir,
-            img_size=img_size,
-            batch_prompts=spec.batch_prompts,
-            grid_images=spec.mask_grid_images,
-            device=slot,
-        )
-        return _eval_outputs(TEACHER_ARM, work_dir, "gt", done)
-
-    outputs = cached_step(
-        runs_dir, "evaluate", TEACHER_ARM, payload, code, EvalOutputs, compute,
-        device=device, key_step="evaluate-teacher",
+    outputs = _box_miou(
+        TEACHER_ARM, payload, "gt", teacher, data, spec, runs_dir, code, device,
+        key_step="evaluate-teacher", img_size=img_size,
     )  # fmt: skip
-    logger = get_run_logger()
-    logger.info("teacher: mIoU %.4f vs gt (%d prompts)", outputs.metrics["miou"], outputs.prompts)
     if run is not None:
         log_eval_outputs(run, outputs, prefix="teacher_")
     return outputs

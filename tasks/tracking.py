@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from gms_models.train.callbacks import StepEvent, TrainerCallback
+from gms_models.train.callbacks import EpochEnd, StepEvent, TrainerCallback
 from tasks.caching import CodeVersion
 from tasks.results import DataInfo, RunRef
 from tasks.specs import TrackingSpec
@@ -251,17 +251,10 @@ class MlflowEpochLogger(TrainerCallback):
         if event.losses and self.student in event.losses:
             log_metrics(self.ref, {"step_loss": event.losses[self.student]}, event.global_step)
 
-    def on_epoch_end(
-        self,
-        epoch: int,
-        metrics: Mapping[str, float],
-        artifacts: Mapping[str, Path],
-        *,
-        student: str,
-    ) -> None:
-        if student != self.student:
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        if event.student != self.student:
             return
-        log_metrics(self.ref, metrics, step=epoch)
-        picture = artifacts.get("features")
+        log_metrics(self.ref, event.metrics, step=event.epoch)
+        picture = event.artifacts.get("features")
         if picture is not None and Path(picture).is_file():
             log_artifact(self.ref, Path(picture), "features")

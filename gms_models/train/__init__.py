@@ -14,7 +14,13 @@ from gms_models.checkpoint import (
     read_student_checkpoint,
     save_student,
 )
-from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
+from gms_models.train.callbacks import (
+    EpochEnd,
+    RichProgress,
+    StepEvent,
+    TrainerCallback,
+    TrainPlan,
+)
 from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
 from gms_models.train.grouping import (
     Assignment,
@@ -38,6 +44,7 @@ __all__ = [
     "DeviceInfo",
     "DistillConfig",
     "DistillResult",
+    "EpochEnd",
     "NonFiniteLossError",
     "RichProgress",
     "StepEvent",

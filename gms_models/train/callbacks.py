@@ -77,6 +77,21 @@ class StepEvent:
     """Per student, the mean loss over the steps since the last report; None between reports."""
 
 
+@dataclass(frozen=True)
+class EpochEnd:
+    """One student finished an epoch; its checkpoint is on disk."""
+
+    student: str
+    epoch: int
+    """1-based epoch number."""
+    metrics: Mapping[str, float]
+    """``loss`` (mean Huber loss of the epoch), ``lr``, ``epoch_time_s``, ``images_per_s``,
+    ``images_seen``."""
+    artifacts: Mapping[str, Path]
+    """``checkpoint`` (``last.pt``), ``student`` (``student.pt``), ``features`` (the
+    teacher-vs-student picture)."""
+
+
 class TrainerCallback:
     """Hooks called by the trainer; every method is optional (the defaults do nothing)."""
 
@@ -89,20 +104,8 @@ class TrainerCallback:
     def on_step(self, event: StepEvent) -> None:
         """After every step."""
 
-    def on_epoch_end(
-        self,
-        epoch: int,
-        metrics: Mapping[str, float],
-        artifacts: Mapping[str, Path],
-        *,
-        student: str,
-    ) -> None:
-        """After ``student`` finished 1-based ``epoch`` and its checkpoint is on disk.
-
-        ``metrics``: ``loss`` (mean Huber loss of the epoch), ``lr``, ``epoch_time_s``,
-        ``images_per_s``, ``images_seen``. ``artifacts``: ``checkpoint`` (``last.pt``),
-        ``student`` (``student.pt``), ``features`` (the teacher-vs-student picture).
-        """
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        """After a student finished an epoch."""
 
     def on_student_failed(self, student: str, error: NonFiniteLossError) -> None:
         """``student`` stopped (non-finite loss); its last good checkpoint is kept and the
@@ -197,22 +200,16 @@ class RichProgress(TrainerCallback):
             self._redraw_table()
         self.progress.advance(self._task)
 
-    def on_epoch_end(
-        self,
-        epoch: int,
-        metrics: Mapping[str, float],
-        artifacts: Mapping[str, Path],
-        *,
-        student: str,
-    ) -> None:
-        row = self._rows[student]
-        row["epoch"] = str(epoch)
-        row["epoch loss"] = f"{metrics['loss']:.6f}"
-        if epoch == self._epochs:
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        row = self._rows[event.student]
+        row["epoch"] = str(event.epoch)
+        row["epoch loss"] = f"{event.metrics['loss']:.6f}"
+        if event.epoch == self._epochs:
             row["state"] = "done"
         self._redraw_table()
+        metrics = event.metrics
         self.console.log(
-            f"epoch {epoch}/{self._epochs} {student}: loss {metrics['loss']:.6f}, "
+            f"epoch {event.epoch}/{self._epochs} {event.student}: loss {metrics['loss']:.6f}, "
             f"lr {metrics['lr']:.3g}, {metrics['images_per_s']:.1f} img/s, "
             f"{metrics['epoch_time_s']:.1f} s"
         )

@@ -29,7 +29,13 @@ from gms_models.files import default_cache_dir
 from gms_models.teacher import FeatureCache, TeacherBackend, TeacherSpec, recipe_digest
 from gms_models.teacher.base import resolve_device
 from gms_models.teacher.select import select_teacher
-from gms_models.train.callbacks import RichProgress, StepEvent, TrainerCallback, TrainPlan
+from gms_models.train.callbacks import (
+    EpochEnd,
+    RichProgress,
+    StepEvent,
+    TrainerCallback,
+    TrainPlan,
+)
 from gms_models.train.config import DistillConfig
 from gms_models.train.feature_picture import pick_channels
 from gms_models.train.grouping import check_group
@@ -286,7 +292,7 @@ class Distiller:
                 probe_teacher=probe_teacher,
                 channels=channels,
             )
-            self._emit("on_epoch_end", epoch, metrics, artifacts, student=student.name)
+            self._emit("on_epoch_end", EpochEnd(student.name, epoch, metrics, artifacts))
         return True
 
     def _report(self, active: list[StudentRun], upto: int, epoch: int) -> dict[str, float]:

@@ -37,9 +37,9 @@ class Announce(TrainerCallback):
     def __init__(self, hold_after: int | None) -> None:
         self.hold_after = hold_after
 
-    def on_epoch_end(self, epoch, metrics, artifacts, *, student):
-        print(f"EPOCH_END {epoch} {student}", flush=True)
-        if epoch == self.hold_after and student == ARMS[0][0]:
+    def on_epoch_end(self, event):
+        print(f"EPOCH_END {event.epoch} {event.student}", flush=True)
+        if event.epoch == self.hold_after and event.student == ARMS[0][0]:
             time.sleep(300)
 
 

@@ -30,8 +30,8 @@ class Announce(TrainerCallback):
         print(f"STEP {event.epoch} {event.step}", flush=True)
         time.sleep(self.delay)
 
-    def on_epoch_end(self, epoch, metrics, artifacts, *, student):
-        print(f"EPOCH_END {epoch}", flush=True)
+    def on_epoch_end(self, event):
+        print(f"EPOCH_END {event.epoch}", flush=True)
 
 
 def main() -> None:

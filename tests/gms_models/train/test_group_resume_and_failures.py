@@ -46,8 +46,8 @@ class Recorder(TrainerCallback):
     def on_step(self, event):
         self.steps.append(event)
 
-    def on_epoch_end(self, epoch, metrics, artifacts, *, student):
-        self.epoch_ends.append((epoch, student))
+    def on_epoch_end(self, event):
+        self.epoch_ends.append((event.epoch, event.student))
 
     def on_student_failed(self, student, error):
         self.failures.append((student, error))

@@ -38,8 +38,8 @@ class Recorder(TrainerCallback):
     def on_step(self, event):
         self.steps.append(event)
 
-    def on_epoch_end(self, epoch, metrics, artifacts, *, student):
-        self.epochs.append((epoch, student, dict(metrics), dict(artifacts)))
+    def on_epoch_end(self, event):
+        self.epochs.append((event.epoch, event.student, dict(event.metrics), dict(event.artifacts)))
 
     def on_student_failed(self, student, error):
         self.failures.append((student, error))
