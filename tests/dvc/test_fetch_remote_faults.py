@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +33,8 @@ def test_unreachable_remote_fails_after_bounded_retries_and_leaves_no_data(
     add_s3_remote(scratch_repo, f"http://127.0.0.1:{port}")
     before = entries(scratch_repo)
 
-    started = time.monotonic()
+    # Bounded: the message counts the attempts made; a hang would hit the module's timeout.
     result = run(["gms", "data", "fetch", "--retries", "2"], cwd=scratch_repo, env=clean_env(KEYS))
-    elapsed = time.monotonic() - started
 
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())
@@ -46,7 +44,6 @@ def test_unreachable_remote_fails_after_bounded_retries_and_leaves_no_data(
     )
     assert "after 2 attempts" in message
     assert entries(scratch_repo) == before  # no data/, no staging folder
-    assert elapsed < 60
 
 
 def test_missing_credentials_are_named(scratch_repo: Path, tmp_path: Path) -> None:
