@@ -5,6 +5,7 @@ new value (exit status 2 from the CLI); neutral fields (folders, workers, device
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -56,10 +57,13 @@ def test_a_changed_trajectory_field_is_refused_naming_it(
 def test_neutral_fields_may_differ_and_the_opt_in_accepts_changes(
     standins: ModuleType, trained: DistillConfig, tmp_path: Path
 ) -> None:
+    # A copy: resuming with changes trains on, which must not touch the other tests' run.
+    shutil.copytree(trained.resolved_out_dir, tmp_path / "copy")
+    copy = trained.model_copy(update={"out_dir": tmp_path / "copy"})
     neutral = {"name": "renamed", "num_workers": 1, "device": "cpu", "feature_channels": 2}
-    (result,) = _resume(standins, trained, cache_dir=tmp_path / "cache", **neutral)
+    (result,) = _resume(standins, copy, cache_dir=tmp_path / "cache", **neutral)
     assert result.epochs_completed == 1 and result.failure is None
-    (result,) = _resume(standins, trained, epochs=2, resume_with_changes=True)
+    (result,) = _resume(standins, copy, epochs=2, resume_with_changes=True)
     assert result.epochs_completed == 2
 
 
