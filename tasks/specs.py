@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gms_models.teacher.select import BackendName, PrecisionChoice
+from gms_models.teacher_options import BackendName, PrecisionChoice
 
 Runtime = Literal["torch", "onnxruntime", "tensorrt"]
 

@@ -8,7 +8,6 @@ when the crops are fixed.
 
 from gms_models.teacher.base import (
     TeacherBackend,
-    TeacherPrecision,
     TeacherSpec,
     ensure_teacher_onnx,
     resolve_device,
@@ -18,8 +17,6 @@ from gms_models.teacher.feature_cache import FeatureCache, recipe_digest
 from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
 from gms_models.teacher.select import (
     BACKEND_NAMES,
-    BackendName,
-    PrecisionChoice,
     resolve_backend_name,
     resolve_precision,
     select_teacher,
@@ -30,6 +27,7 @@ from gms_models.teacher.tensorrt_backend import (
     tensorrt_available,
 )
 from gms_models.teacher.torch_backend import TorchTeacher
+from gms_models.teacher_options import BackendName, PrecisionChoice, TeacherPrecision
 
 __all__ = [
     "BACKEND_NAMES",

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -28,10 +28,9 @@ from gms_models.errors import CheckpointError, ConfigError
 from gms_models.export.onnx_encoder import default_parity_image, export_encoder_onnx
 from gms_models.export.onnx_graph import DEFAULT_OPSET
 from gms_models.export.sources import TEACHER_ARCH
+from gms_models.teacher_options import TeacherPrecision
 
 log = logging.getLogger(__name__)
-
-TeacherPrecision = Literal["fp32", "fp16", "bf16"]
 
 
 @dataclass(frozen=True)

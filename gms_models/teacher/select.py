@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from gms_models.errors import ConfigError
-from gms_models.teacher.base import TeacherBackend, TeacherPrecision, TeacherSpec, resolve_device
+from gms_models.teacher.base import TeacherBackend, TeacherSpec, resolve_device
 from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
 from gms_models.teacher.tensorrt_backend import TensorRTTeacher, tensorrt_available
 from gms_models.teacher.torch_backend import TorchTeacher
+from gms_models.teacher_options import BackendName, PrecisionChoice, TeacherPrecision
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["auto", "torch", "onnxruntime", "tensorrt"]
-PrecisionChoice = Literal["auto", "fp32", "fp16", "bf16"]
 BACKEND_NAMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "tensorrt")
 
 

@@ -32,11 +32,11 @@ from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.sessions import import_tensorrt
 from gms_models.teacher.base import (
     TeacherBackend,
-    TeacherPrecision,
     TeacherSpec,
     check_teacher_input,
     ensure_teacher_onnx,
 )
+from gms_models.teacher_options import TeacherPrecision
 
 log = logging.getLogger(__name__)
 

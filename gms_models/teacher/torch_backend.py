@@ -8,12 +8,8 @@ import torch
 
 from gms_models.encoders import inference_form
 from gms_models.errors import ConfigError
-from gms_models.teacher.base import (
-    TeacherBackend,
-    TeacherPrecision,
-    TeacherSpec,
-    check_teacher_input,
-)
+from gms_models.teacher.base import TeacherBackend, TeacherSpec, check_teacher_input
+from gms_models.teacher_options import TeacherPrecision
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

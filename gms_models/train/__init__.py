@@ -4,36 +4,57 @@
 one data stream and returns a :class:`DistillResult` per student; :func:`group_by_recipe` and
 :func:`pack_groups` decide which students go together on which device. Progress and metrics go
 to :class:`TrainerCallback` objects; checkpoints load back with :func:`load_student`.
+
+The package imports its parts on first use (PEP 562), so that the settings model
+(:mod:`gms_models.train.config`) can be read — by the CLI's option parsing, say — without
+loading torch.
 """
 
-from gms_models.checkpoint import (
-    STATE_FILE,
-    STUDENT_FILE,
-    StudentCheckpoint,
-    load_student,
-    read_student_checkpoint,
-    save_student,
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gms_models.checkpoint import (
+        STATE_FILE,
+        STUDENT_FILE,
+        StudentCheckpoint,
+        load_student,
+        read_student_checkpoint,
+        save_student,
+    )
+    from gms_models.train.callbacks import (
+        EpochEnd,
+        RichProgress,
+        StepEvent,
+        TrainerCallback,
+        TrainPlan,
+    )
+    from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
+    from gms_models.train.grouping import (
+        Assignment,
+        DeviceInfo,
+        check_group,
+        detect_devices,
+        group_by_recipe,
+        pack_groups,
+        split_to_fit,
+    )
+    from gms_models.train.memory import estimate_stream_memory, estimate_student_memory
+    from gms_models.train.student import FAILURE_FILE, NonFiniteLossError
+    from gms_models.train.trainer import DistillResult, build_teacher, distill
+
+# Where the names live, lightest first: a name is looked up in these in order.
+_PARTS = (
+    "gms_models.train.config",
+    "gms_models.train.callbacks",
+    "gms_models.checkpoint",
+    "gms_models.train.grouping",
+    "gms_models.train.memory",
+    "gms_models.train.student",
+    "gms_models.train.trainer",
 )
-from gms_models.train.callbacks import (
-    EpochEnd,
-    RichProgress,
-    StepEvent,
-    TrainerCallback,
-    TrainPlan,
-)
-from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
-from gms_models.train.grouping import (
-    Assignment,
-    DeviceInfo,
-    check_group,
-    detect_devices,
-    group_by_recipe,
-    pack_groups,
-    split_to_fit,
-)
-from gms_models.train.memory import estimate_stream_memory, estimate_student_memory
-from gms_models.train.student import FAILURE_FILE, NonFiniteLossError
-from gms_models.train.trainer import DistillResult, build_teacher, distill
 
 __all__ = [
     "DATA_RECIPE_FIELDS",
@@ -64,3 +85,12 @@ __all__ = [
     "save_student",
     "split_to_fit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        for part in _PARTS:
+            module = importlib.import_module(part)
+            if hasattr(module, name):
+                return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from gms_models.errors import ConfigError, validate
-from gms_models.teacher.select import BackendName, PrecisionChoice
+from gms_models.teacher_options import BackendName, PrecisionChoice
 
 AmpChoice = Literal["auto", "off", "bf16", "fp16"]
 OptimizerName = Literal["adam", "adamw"]

@@ -14,7 +14,8 @@ GMS = str(Path(sys.executable).parent / "gms")
 
 def gms(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real CLI; rich wraps long lines, so output comes back with spaces collapsed."""
-    result = subprocess.run([GMS, *args], capture_output=True, text=True, timeout=60)
+    # The timeout guards against a hang only: start-up under a loaded CI machine takes a while.
+    result = subprocess.run([GMS, *args], capture_output=True, text=True, timeout=600)
     result.stdout, result.stderr = (" ".join(t.split()) for t in (result.stdout, result.stderr))
     return result
 
