@@ -50,10 +50,10 @@ CHAMPION = "models:/gms-encoder@champion"
 PREDICT = """
 import base64, json, sys
 import mlflow.pyfunc, numpy as np
-request = json.load(open(sys.argv[1]))
+requests = json.load(open(sys.argv[1]))
 model = mlflow.pyfunc.load_model(sys.argv[2])
-(answer,) = model.predict([request])
-np.savez(sys.argv[3], **answer)
+answers = model.predict(requests)
+np.savez(sys.argv[3], **{f"{k}.{i}": v for i, a in enumerate(answers) for k, v in a.items()})
 assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "prefect")]
 """
 PACKAGE_REQUIREMENTS = {"mlflow", "onnxruntime", "numpy", "pillow"}
@@ -199,8 +199,14 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
                 {"points": [[float(v) for v in POINT.split(",")]], "labels": [1]},
             ],
         }
-        request_file = tmp_path / "request.json"
-        request_file.write_text(json.dumps(request))
+        # One point is ambiguous: SAM's three candidates, as `gms segment --multimask`.
+        by_point_3 = gms_segment(tmp_path / "point3.npz", image, "--point", POINT, "--multimask")
+        multimask = {**request, "prompts": request["prompts"][2:], "multimask": True}
+        expected_3 = {
+            k: by_point_3[k][None] for k in ("masks", "iou_predictions", "low_res_logits")
+        }
+        request_file = tmp_path / "requests.json"
+        request_file.write_text(json.dumps([request, multimask]))
 
         python = torch_free_python(tmp_path / "venv", CHAMPION)
         predicted = tmp_path / "pyfunc.npz"
@@ -210,7 +216,8 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-4000:]
         with np.load(predicted) as npz:
-            assert_same_answer(dict(npz), expected)
+            for i, want in enumerate((expected, expected_3)):
+                assert_same_answer({k: npz[f"{k}.{i}"] for k in want}, want)
 
         process = serve(python, serve_port, tmp_path / "serve.log")
         try:
