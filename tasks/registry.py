@@ -267,9 +267,7 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
             )
         )
     except MlflowException as exc:
-        raise RegistryError(
-            f"{what}: downloading it failed: {exc.message}"
-        ) from exc
+        raise RegistryError(f"{what}: downloading it failed: {exc.message}") from exc
     if not any(local.iterdir()):
         raise RegistryError(
             f"{what}: the artifact store holds no files for it (was the store wiped, e.g. by "
