@@ -77,7 +77,7 @@ def export_command(
         typer.Option(
             "--profile",
             help="nanosam: encoder at its own size + 5-input decoders (TensorRT consumers); sam: "
-            "the SAM-standard encoder/decoder pair at 1024 that SAM-family tools run.",
+            "the SAM-standard encoder and single-/multimask decoders at 1024 that SAM tools run.",
         ),
     ] = "nanosam",
 ) -> None:

@@ -240,13 +240,6 @@ def _resolve(client: MlflowClient, model_uri: str) -> ModelVersion:
         raise RegistryError(f"{model_uri} names no model version: {exc.message}") from exc
 
 
-def _missing_files(version: ModelVersion, tracking_uri: str) -> bool:
-    import mlflow.artifacts
-
-    found = mlflow.artifacts.list_artifacts(artifact_uri=version.source, tracking_uri=tracking_uri)
-    return not found
-
-
 def _package_path(model_dir: Path) -> str:
     """Where the pyfunc's ``package`` artifact sits inside a downloaded model (from MLmodel)."""
     from mlflow.models import Model
@@ -257,23 +250,31 @@ def _package_path(model_dir: Path) -> str:
 
 def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
     """Download the package of ``model_uri`` into ``dest``; its SAM-profile folder is returned.
-    A version whose files the artifact store no longer holds is a :class:`RegistryError`
-    naming the version and its source, never an empty folder."""
+    A version whose files the artifact store no longer holds (MLflow then downloads an empty
+    folder without a word) or cannot serve is a :class:`RegistryError` naming the version and
+    its source."""
     import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
     version = _resolve(client, model_uri)
     what = f"{model_uri} (version {version.version} of {version.name}, files at {version.source})"
-    if _missing_files(version, tracking_uri):
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=version.source, dst_path=str(dest), tracking_uri=tracking_uri
+            )
+        )
+    except MlflowException as exc:
+        raise RegistryError(f"{what}: downloading it failed: {exc.message}") from exc
+    if not any(local.iterdir()):
         raise RegistryError(
             f"{what}: the artifact store holds no files for it (was the store wiped, e.g. by "
             "`gms stack down`?); re-run the flow that registered it"
         )
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=version.source, dst_path=str(dest), tracking_uri=tracking_uri
-        )
-    )
+    if not (local / "MLmodel").is_file():
+        raise RegistryError(f"{what}: the download at {local} is no MLflow model (no MLmodel)")
     package = local / _package_path(local)
     if not (package / "bundle.json").is_file():
         raise RegistryError(f"{what}: the download at {local} holds no SAM package")
@@ -281,11 +282,21 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
 
 
 def lost_versions(tracking_uri: str) -> list[str]:
-    """``NAME/VERSION -> SOURCE`` for every registered version whose files are missing."""
+    """``NAME/VERSION -> SOURCE`` for every registered version whose files are missing (with
+    the store's error when it failed to list them)."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
     client = _client(tracking_uri)
     lost = []
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name='{model.name}'"):
-            if _missing_files(version, tracking_uri):
-                lost.append(f"{model.name}/{version.version} -> {version.source}")
+            where = f"{model.name}/{version.version} -> {version.source}"
+            try:
+                if not mlflow.artifacts.list_artifacts(
+                    artifact_uri=version.source, tracking_uri=tracking_uri
+                ):
+                    lost.append(where)
+            except MlflowException as exc:
+                lost.append(f"{where} (listing its files failed: {exc.message})")
     return lost

@@ -6,11 +6,14 @@ installed: it imports neither torch nor Prefect nor the ``tasks`` package, and t
 ``gms_models.runtime`` travels in the model's ``code/`` folder. Request (one per image)::
 
     {"image": "<base64 PNG/JPEG>"} or {"image_array": HxWx3 uint8 nested lists},
-    "prompts": [{"box": [x0, y0, x1, y1]}, {"points": [[x, y]], "labels": [1]}, ...]
+    "prompts": [{"box": [x0, y0, x1, y1]}, {"points": [[x, y]], "labels": [1]}, ...],
+    "multimask": false (optional)
 
 in original-image pixels; a prompt has a box, points, or both. Answer (one per image), one mask
 per prompt in order: ``masks`` (P,H,W) bool, ``iou_predictions`` (P,), ``low_res_logits``
-(P,256,256) — the arrays ``gms segment`` writes.
+(P,256,256) — the arrays ``gms segment`` writes. With ``"multimask": true`` each prompt gets
+SAM's three candidate masks (for an ambiguous prompt such as one point), as ``gms segment
+--multimask``: ``masks`` (P,3,H,W), ``iou_predictions`` (P,3), ``low_res_logits`` (P,3,256,256).
 
 No ``from __future__ import annotations`` here: MLflow reads the signature from ``predict``'s
 type hints, which must be real types, not strings.
@@ -40,6 +43,7 @@ class SegmentRequest(BaseModel):
     image: str | None = None
     image_array: list[list[list[int]]] | None = None
     prompts: list[Prompt]
+    multimask: bool = False
 
 
 def request_image(request: SegmentRequest) -> np.ndarray:
@@ -78,17 +82,18 @@ class SamPackage(PythonModel):
                 raise ValueError("a request needs at least one prompt (a box and/or points)")
             self.predictor.set_image(request_image(request))
             masks, ious, logits = [], [], []
+            pick = slice(None) if request.multimask else 0  # all three masks, or the one
             for prompt in request.prompts:
                 has_points = prompt.points is not None
                 prediction = self.predictor.predict_batch(
                     boxes=None if prompt.box is None else np.array([prompt.box]),
                     points=np.array([prompt.points]) if has_points else None,
                     labels=np.array([prompt.labels]) if prompt.labels is not None else None,
-                    multimask_output=False,
+                    multimask_output=request.multimask,
                 )
-                masks.append(prediction.masks[0, 0])
-                ious.append(prediction.iou_predictions[0, 0])
-                logits.append(prediction.low_res_logits[0, 0])
+                masks.append(prediction.masks[0, pick])
+                ious.append(prediction.iou_predictions[0, pick])
+                logits.append(prediction.low_res_logits[0, pick])
             answers.append(
                 {
                     "masks": np.stack(masks),

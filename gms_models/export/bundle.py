@@ -10,8 +10,8 @@
     OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
 
 That is the ``nanosam`` profile (at the encoder's own size). ``profile="sam"`` writes the
-SAM-standard pair instead, at 1024 (:mod:`gms_models.export.sam_profile`):
-``OUT/<arch>.sam_encoder.onnx`` and ``OUT/sam_decoder.onnx``.
+SAM-standard files instead, at 1024 (:mod:`gms_models.export.sam_profile`):
+``OUT/<arch>.sam_encoder.onnx``, ``OUT/sam_decoder.onnx`` and ``OUT/sam_decoder.multimask.onnx``.
 
 Every file passed its checks before it was written (see :mod:`gms_models.export.checked`). The
 folder is assembled under a temporary name beside ``OUT`` and renamed into place at the end, so
@@ -247,7 +247,7 @@ def _export_sam_into(
     ort_settings: OrtSettings,
     say: Progress,
 ) -> BundleResult:
-    say(f"exporting the {sources.arch} SAM-profile encoder and decoder to ONNX and checking them")
+    say(f"exporting the {sources.arch} SAM-profile encoder and decoders to ONNX and checking them")
     artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
     manifest = BundleManifest(
         arch=sources.arch,

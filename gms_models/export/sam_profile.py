@@ -1,11 +1,13 @@
 """The SAM-standard ONNX profile: the encoder and decoder files SAM-family tools run as they are.
 
-The interface is documented in :mod:`gms_models.runtime.sam_onnx`. Both graphs wrap the live
+The interface is documented in :mod:`gms_models.runtime.sam_onnx`. The graphs wrap the live
 PyTorch modules: :class:`SamImageEncoder` normalises and pads the resized image before the
 encoder, :class:`SamMaskDecoder` runs :class:`~gms_models.export.onnx_decoder.SamPromptDecoder`
-(single-mask output) and upsamples the low-res logits to ``orig_im_size`` with
-:meth:`gms_models.sam.sam.Sam.postprocess_masks`. The profile is fixed at 1024: an encoder
-trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
+and upsamples the low-res logits to ``orig_im_size`` with
+:meth:`gms_models.sam.sam.Sam.postprocess_masks`. Two decoder files share that interface:
+``sam_decoder.onnx`` (C = 1, SAM's single-mask token) and ``sam_decoder.multimask.onnx`` (C = 3,
+the multimask tokens, for ambiguous prompts such as one point). The profile is fixed at 1024:
+an encoder trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from gms_models.runtime.sam_onnx import (
     SAM_DECODER_OUTPUTS,
     SAM_ENCODER_INPUT,
     SAM_IMG_SIZE,
+    SAM_MASK_SIZE,
 )
 from gms_models.sam.sam import Sam
 
 SAM_ENCODER_FILE = "{arch}.sam_encoder.onnx"
-SAM_DECODER_FILE = "sam_decoder.onnx"
+SAM_DECODER_FILES = {False: "sam_decoder.onnx", True: "sam_decoder.multimask.onnx"}
 
 
 class SamImageEncoder(nn.Module):
@@ -60,13 +63,15 @@ class SamImageEncoder(nn.Module):
 
 
 class SamMaskDecoder(nn.Module):
-    """SAM's ONNX decoder interface: prompts in, logits at the original size out."""
+    """SAM's ONNX decoder interface: prompts in, logits at the original size out; C = 3 masks
+    per prompt with ``multimask_output`` (those of ``SamPredictor.predict(multimask_output=True)``),
+    else 1."""
 
-    def __init__(self, sam: Sam) -> None:
+    def __init__(self, sam: Sam, multimask_output: bool) -> None:
         super().__init__()
         self.sam = sam
         self.prompt_decoder = SamPromptDecoder(
-            sam.prompt_encoder, sam.mask_decoder, multimask_output=False
+            sam.prompt_encoder, sam.mask_decoder, multimask_output
         )
 
     def forward(
@@ -147,8 +152,8 @@ def deployment_sources(sources: ExportSources) -> ExportSources:
 def export_sam_profile(
     folder: Path, sources: ExportSources, *, parity_image: np.ndarray, opset: int
 ) -> tuple[list[Artifact], dict[str, ExportResult]]:
-    """Write the SAM-profile encoder and decoder into ``folder``, each checked against PyTorch
-    on ``parity_image`` (and on random inputs); ``sources`` must be at 1024."""
+    """Write the SAM-profile encoder and the two decoders into ``folder``, each checked against
+    PyTorch on ``parity_image`` (and on random inputs); ``sources`` must be at 1024."""
     if sources.img_size != SAM_IMG_SIZE or not sources.has_decoder:
         raise ExportError("export_sam_profile needs deployment_sources(...) (1024, with decoder)")
     assert sources.prompt_encoder is not None and sources.mask_decoder is not None
@@ -183,39 +188,40 @@ def export_sam_profile(
     for name, case in cases.items():
         case["orig_im_size"] = np.array(sizes.get(name, (600, 800)), np.float32)
     sam = Sam(sources.encoder, sources.prompt_encoder, sources.mask_decoder, SAM_IMG_SIZE)
-    decoder = SamMaskDecoder(sam).eval()
-    dec = export_checked_onnx(
-        decoder,
-        tuple(torch.from_numpy(v) for v in cases[REAL_IMAGE_CASE].values()),
-        folder / SAM_DECODER_FILE,
-        input_names=SAM_DECODER_INPUTS,
-        output_names=SAM_DECODER_OUTPUTS,
-        dynamic_axes={
-            "image_embeddings": {0: "embedding_batch"},
-            "point_coords": {0: "batch", 1: "points"},
-            "point_labels": {0: "batch", 1: "points"},
-            "mask_input": {0: "mask_batch"},
-            "masks": {0: "batch", 2: "height", 3: "width"},
-            "iou_predictions": {0: "batch"},
-            "low_res_masks": {0: "batch"},
-        },
-        opset=opset,
-        cases=cases,
-        role="decoder",
-        arch=sources.arch,
-        img_size=SAM_IMG_SIZE,
-        source=sources.decoder_source,
-        output_shapes={
-            "masks": ["batch", 1, "height", "width"],
-            "iou_predictions": ["batch", 1],
-            "low_res_masks": ["batch", 1, 4 * SAM_IMG_SIZE // 16, 4 * SAM_IMG_SIZE // 16],
-        },
-        profile="sam",
-        multimask_output=False,
-        parity_seed=seed,
-    )
-    artifacts = [
-        Artifact(enc.path.name, "encoder", "onnxruntime", "fp32"),
-        Artifact(dec.path.name, "decoder", "onnxruntime", "fp32", False),
-    ]
-    return artifacts, {enc.path.name: enc, dec.path.name: dec}
+    artifacts = [Artifact(enc.path.name, "encoder", "onnxruntime", "fp32")]
+    results = {enc.path.name: enc}
+    for multimask, name in SAM_DECODER_FILES.items():
+        n_masks = sam.mask_decoder.num_mask_tokens - 1 if multimask else 1
+        dec = export_checked_onnx(
+            SamMaskDecoder(sam, multimask).eval(),
+            tuple(torch.from_numpy(v) for v in cases[REAL_IMAGE_CASE].values()),
+            folder / name,
+            input_names=SAM_DECODER_INPUTS,
+            output_names=SAM_DECODER_OUTPUTS,
+            dynamic_axes={
+                "image_embeddings": {0: "embedding_batch"},
+                "point_coords": {0: "batch", 1: "points"},
+                "point_labels": {0: "batch", 1: "points"},
+                "mask_input": {0: "mask_batch"},
+                "masks": {0: "batch", 2: "height", 3: "width"},
+                "iou_predictions": {0: "batch"},
+                "low_res_masks": {0: "batch"},
+            },
+            opset=opset,
+            cases=cases,
+            role="decoder",
+            arch=sources.arch,
+            img_size=SAM_IMG_SIZE,
+            source=sources.decoder_source,
+            output_shapes={
+                "masks": ["batch", n_masks, "height", "width"],
+                "iou_predictions": ["batch", n_masks],
+                "low_res_masks": ["batch", n_masks, SAM_MASK_SIZE, SAM_MASK_SIZE],
+            },
+            profile="sam",
+            multimask_output=multimask,
+            parity_seed=seed,
+        )
+        artifacts.append(Artifact(dec.path.name, "decoder", "onnxruntime", "fp32", multimask))
+        results[dec.path.name] = dec
+    return artifacts, results

@@ -9,7 +9,11 @@ takes the resized image itself:
   ``point_labels`` (B,N) (1/0 points, 2/3 box corners, -1 padding), ``mask_input`` (1,1,256,256),
   ``has_mask_input`` (1,), ``orig_im_size`` (2,) -> ``masks`` (B,C,H,W) logits at the original
   size, ``iou_predictions`` (B,C), ``low_res_masks`` (B,C,256,256). SAM tools pass B = 1; B
-  prompts at once is this export's extension.
+  prompts at once is this export's extension. Two decoder files: C = 1 (SAM's single-mask token,
+  what ``gms segment`` gives) and C = 3 (the multimask tokens 1..3, what ``gms segment
+  --multimask`` gives). The official exporter's ``return_single_mask=False`` returns all four
+  tokens (C = 4, the single-mask one first); a tool that picks the best mask by
+  ``iou_predictions`` works with either of ours.
 
 :class:`SamOnnxPredictor` drives the two files with the predictor interface of ``gms segment``
 (``set_image``, ``predict_batch``), with numpy, Pillow and ONNX Runtime only.
@@ -57,10 +61,17 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
 
     allow_mask_only = False  # the decoder always encodes a point
 
-    def __init__(self, encoder: Session, decoder: Session, name: str = "SAM-profile model"):
+    def __init__(
+        self,
+        encoder: Session,
+        decoders: dict[bool, Session],
+        name: str = "SAM-profile model",
+    ):
+        """``decoders`` by ``multimask_output``; packages exported before the multimask file
+        existed have only the single-mask one."""
         super().__init__(SAM_IMG_SIZE)
         self.encoder = encoder
-        self.decoder = decoder
+        self.decoders = decoders
         self.name = name
 
     @classmethod
@@ -73,13 +84,20 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
                 f"{folder} holds the {manifest.profile!r} ONNX profile, not {SAM_PROFILE!r}"
             )
         encoder = manifest.find("encoder", "onnxruntime", "fp32")
-        decoder = manifest.find("decoder", "onnxruntime", "fp32", False)
-        if encoder is None or decoder is None:
+        decoders = {
+            multimask: found
+            for multimask in (False, True)
+            if (found := manifest.find("decoder", "onnxruntime", "fp32", multimask)) is not None
+        }
+        if encoder is None or False not in decoders:
             raise BundleError(f"{folder} lacks the SAM-profile encoder or decoder ONNX file")
         settings = manifest.ort_settings
         return cls(
             OnnxRuntimeSession(folder / encoder.file, settings=settings),
-            OnnxRuntimeSession(folder / decoder.file, settings=settings),
+            {
+                k: OnnxRuntimeSession(folder / a.file, settings=settings)
+                for k, a in decoders.items()
+            },
             name=str(folder),
         )
 
@@ -106,13 +124,17 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
         return_logits: bool,
     ) -> Prediction:
         assert self.original_size is not None
-        if multimask_output:
-            raise BundleError(f"{self.name}: the SAM-profile decoder gives one mask per prompt")
+        decoder = self.decoders.get(multimask_output)
+        if decoder is None:
+            raise BundleError(
+                f"{self.name} has no multimask decoder (exported before it existed); "
+                "re-export it with `gms export --profile sam`"
+            )
         if prompts.mask_input is not None and prompts.mask_input.shape[0] != 1:
             raise BundleError("the SAM-profile decoder takes one mask input (1,1,256,256) per call")
         coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
         has_mask = prompts.mask_input is not None
-        out = self.decoder.run(
+        out = decoder.run(
             {
                 "image_embeddings": features,
                 "point_coords": coords,

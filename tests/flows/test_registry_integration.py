@@ -1,7 +1,8 @@
 """The champion is deployable from the registry, for real: an MLflow server with its artifacts in
 S3 (moto) and Prefect's test server on 127.0.0.1; a toy ablation and its pick, twice; then the
-champion's package loaded by ``mlflow.pyfunc`` in an environment without torch, served by
-``mlflow models serve``, and used by ``gms segment --model`` — the same masks all three ways; no
+champion's package loaded by ``mlflow.pyfunc`` in a fresh venv holding only the package's own
+requirements (no torch, no Prefect, no repository code) and served by ``mlflow models serve``
+from that venv, and used by ``gms segment --model`` — the same masks all three ways; no
 ``mlruns/`` anywhere; and a wiped store reported as an error, not an empty download."""
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.request
 from pathlib import Path
@@ -46,45 +47,50 @@ IMAGE = "000000104455"
 BOXES = ["40,60,300,380", "320,100,600,400"]
 POINT = "250,200"
 CHAMPION = "models:/gms-encoder@champion"
-# An import hook that makes torch and Prefect unimportable, as in an environment without them.
-NO_TORCH = """
-import importlib.abc, sys
-class _Absent(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "prefect", "tasks"):
-            raise ModuleNotFoundError(f"No module named {name!r} (not installed here)")
-sys.meta_path.insert(0, _Absent())
-"""
 PREDICT = """
 import base64, json, sys
 import mlflow.pyfunc, numpy as np
-request = json.load(open(sys.argv[1]))
+requests = json.load(open(sys.argv[1]))
 model = mlflow.pyfunc.load_model(sys.argv[2])
-(answer,) = model.predict([request])
-np.savez(sys.argv[3], **answer)
+answers = model.predict(requests)
+np.savez(sys.argv[3], **{f"{k}.{i}": v for i, a in enumerate(answers) for k, v in a.items()})
 assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "prefect")]
 """
+PACKAGE_REQUIREMENTS = {"mlflow", "onnxruntime", "numpy", "pillow"}
 
 
-def torch_free_python(folder: Path) -> Path:
-    """A fresh venv. With ``GMS_TEST_PIP_INSTALL=1`` (a reachable package index) it gets mlflow,
-    onnxruntime, numpy and pillow installed; otherwise it reuses this environment's packages
-    with torch, Prefect and the repository's code made unimportable."""
+def torch_free_python(folder: Path, model_uri: str) -> Path:
+    """A fresh venv holding what the package's ``requirements.txt`` names and nothing of this
+    project: no torch, no Prefect, no repository code. What those requirements pull in is held
+    to uv.lock's versions (so uv installs from its cache; ``UV_OFFLINE=1`` where no index can
+    be reached)."""
+    import mlflow.pyfunc
+    from packaging.requirements import Requirement
+
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri, format="pip"))
+    lines = requirements.read_text().split()
+    assert {Requirement(line).name.lower() for line in lines} == PACKAGE_REQUIREMENTS, lines
+    constraints = folder.with_name("uv-lock-constraints.txt")
+    export = ["uv", "export", "--frozen", "--no-hashes", "--no-emit-project", "-q"]
+    constraints.write_text(subprocess.check_output(export, cwd=REPO, text=True))
     subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(folder)], check=True)
     python = folder / "bin" / "python"
-    site = Path(
-        subprocess.check_output([python, "-c", "import site; print(site.getsitepackages()[0])"])
-        .decode()
-        .strip()
+    install = ["uv", "pip", "install", "-q", "--python", str(python)]
+    subprocess.run([*install, "-r", str(requirements), "-c", str(constraints)], check=True)
+    absent = (
+        "import importlib.util as u; print([m for m in ('torch', 'prefect', 'tasks', "
+        "'gms_models') if u.find_spec(m)])"
     )
-    if os.environ.get("GMS_TEST_PIP_INSTALL") == "1":
-        packages = ["mlflow", "onnxruntime", "numpy", "pillow"]
-        subprocess.run(["uv", "pip", "install", "--python", python, *packages], check=True)
-    else:
-        (site / "project_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        (site / "no_torch.py").write_text(NO_TORCH)
-        (site / "zz_no_torch.pth").write_text("import no_torch\n")
+    found = subprocess.check_output([python, "-c", absent], text=True, env=venv_env(python))
+    assert found.strip() == "[]", found
     return python
+
+
+def venv_env(python: Path) -> dict[str, str]:
+    """This process's environment with the venv's ``bin`` first on PATH (``mlflow models serve``
+    starts ``uvicorn`` from PATH) and no path into this repository."""
+    path = f"{python.parent}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": path, "PYTHONPATH": "", "PYTHONSAFEPATH": "1"}
 
 
 def one_arm_params(data: Path, runs_dir: Path) -> DistillAblationParams:
@@ -120,9 +126,11 @@ def assert_same_answer(got: dict[str, np.ndarray], expected: dict[str, np.ndarra
 def serve(python: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [python, "-m", "mlflow", "models", "serve", "-m", CHAMPION]
     command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    env = venv_env(python)
+    assert shutil.which("uvicorn", path=env["PATH"]) == str(python.parent / "uvicorn")
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -191,19 +199,25 @@ def test_champion_package_loads_serves_and_segments_like_gms_segment(
                 {"points": [[float(v) for v in POINT.split(",")]], "labels": [1]},
             ],
         }
-        request_file = tmp_path / "request.json"
-        request_file.write_text(json.dumps(request))
+        # One point is ambiguous: SAM's three candidates, as `gms segment --multimask`.
+        by_point_3 = gms_segment(tmp_path / "point3.npz", image, "--point", POINT, "--multimask")
+        multimask = {**request, "prompts": request["prompts"][2:], "multimask": True}
+        expected_3 = {
+            k: by_point_3[k][None] for k in ("masks", "iou_predictions", "low_res_logits")
+        }
+        request_file = tmp_path / "requests.json"
+        request_file.write_text(json.dumps([request, multimask]))
 
-        python = torch_free_python(tmp_path / "venv")
+        python = torch_free_python(tmp_path / "venv", CHAMPION)
         predicted = tmp_path / "pyfunc.npz"
-        env = {**os.environ, "PYTHONPATH": "", "PYTHONSAFEPATH": "1"}
         run = subprocess.run(
             [python, "-c", PREDICT, request_file, CHAMPION, predicted],
-            capture_output=True, text=True, env=env, timeout=600,
+            capture_output=True, text=True, env=venv_env(python), cwd=work, timeout=600,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-4000:]
         with np.load(predicted) as npz:
-            assert_same_answer(dict(npz), expected)
+            for i, want in enumerate((expected, expected_3)):
+                assert_same_answer({k: npz[f"{k}.{i}"] for k in want}, want)
 
         process = serve(python, serve_port, tmp_path / "serve.log")
         try:

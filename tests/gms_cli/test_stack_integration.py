@@ -21,6 +21,7 @@ from gms_cli.stack import (
 )
 from gms_cli.stack.health import prefect_worker_online
 from gms_cli.stack.proc import group_exists
+from tests.tasks.test_registry_wiped_store import register_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 GMS = str(Path(sys.executable).parent / "gms")
@@ -78,14 +79,21 @@ def _mlflow_artifact_lands_in_s3(tracking_uri: str, s3: S3Endpoint, tmp_path: Pa
     return [obj["Key"] for obj in listing]
 
 
-def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sentinel) -> None:
-    prefect, mlflow, s3 = free_ports(3)
+def stack_up(
+    stack_dir: Path, prefect: int, mlflow: int, s3: int
+) -> subprocess.CompletedProcess[str]:
     up = gms(
         "stack", "up", "--dir", stack_dir,
         "--prefect-port", prefect, "--mlflow-port", mlflow, "--s3-port", s3,
         timeout=300,
     )  # fmt: skip
     assert up.returncode == 0, up.stdout + up.stderr
+    return up
+
+
+def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sentinel) -> None:
+    prefect, mlflow, s3 = free_ports(3)
+    up = stack_up(stack_dir, prefect, mlflow, s3)
     assert f"export PREFECT_API_URL=http://127.0.0.1:{prefect}/api" in up.stdout
     assert f"export MLFLOW_TRACKING_URI=http://127.0.0.1:{mlflow}" in up.stdout
     assert f"export MLFLOW_S3_ENDPOINT_URL=http://127.0.0.1:{s3}" in up.stdout
@@ -128,3 +136,25 @@ def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sent
     assert read_state(stack_dir) == []
     assert all(port_is_free(p) for p in (prefect, mlflow, s3))
     assert sentinel.poll() is None  # an unrelated process is untouched
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_up_after_down_names_the_versions_whose_files_the_store_lost(
+    stack_dir: Path, tmp_path: Path
+) -> None:
+    """The registry (SQLite in the stack folder) outlives the S3 server's memory."""
+    ports = free_ports(3)
+    first = stack_up(stack_dir, *ports)
+    assert "warning" not in first.stdout
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "MLmodel").write_text("flavors: {}\n")
+    version, source = register_files(f"http://127.0.0.1:{ports[1]}", package)
+    assert gms("stack", "down", "--dir", stack_dir).returncode == 0
+
+    again = stack_up(stack_dir, *ports)
+    assert (
+        f"warning: registered model version gms-encoder/{version} -> {source} has no files in "
+        "the artifact store any more" in again.stdout
+    ), again.stdout

@@ -47,10 +47,17 @@ def _resize_like_sam(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     return np.asarray(resized, np.float32), new_w / w, new_h / h
 
 
-def _consumer(folder: Path, image: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> list:
+def _consumer(
+    folder: Path,
+    image: np.ndarray,
+    coords: np.ndarray,
+    labels: np.ndarray,
+    decoder_file: str = "sam_decoder.onnx",
+    n_masks: int = 1,
+) -> list:
     """One SAM-ONNX decoder call per prompt, as SAM tools make it; outputs by position."""
     encoder = ort.InferenceSession(str(next(folder.glob("*.sam_encoder.onnx"))))
-    decoder = ort.InferenceSession(str(folder / "sam_decoder.onnx"))
+    decoder = ort.InferenceSession(str(folder / decoder_file))
     resized, sx, sy = _resize_like_sam(image)
     (embedding,) = encoder.run(None, {"input_image": resized})
     assert embedding.shape == (1, 256, 64, 64)
@@ -69,14 +76,16 @@ def _consumer(folder: Path, image: np.ndarray, coords: np.ndarray, labels: np.nd
             },
         )
         masks, iou, low_res = outputs
-        assert masks.shape == (1, 1, *image.shape[:2]) and low_res.shape == (1, 1, 256, 256)
-        results.append((masks[0, 0] > 0.0, iou[0], low_res[0]))
+        assert masks.shape == (1, n_masks, *image.shape[:2])
+        assert low_res.shape == (1, n_masks, 256, 256) and iou.shape == (1, n_masks)
+        results.append((masks[0] > 0.0, iou[0], low_res[0]))
     return results
 
 
-def _gms_segment(tmp_path: Path, image: Path, ckpt: Path, args: list[str]) -> dict:
+def _gms_segment(tmp_path: Path, image: Path, model: list[str], args: list[str]) -> dict:
+    """``gms segment`` with ``model`` (``--checkpoint CKPT`` or ``--onnx DIR``)."""
     out = tmp_path / f"segment-{len(list(tmp_path.iterdir()))}.npz"
-    cmd = ["segment", "--checkpoint", str(ckpt), "--image", str(image), "--out", str(out), *args]
+    cmd = ["segment", *model, "--image", str(image), "--out", str(out), *args]
     result = CliRunner().invoke(app, cmd)
     assert result.exit_code == 0, (result.output, result.exception)
     with np.load(out) as npz:
@@ -87,20 +96,22 @@ def test_the_sam_profile_is_what_sam_tools_expect(sam_bundle: BundleResult) -> N
     manifest = BundleManifest.read(sam_bundle.folder)
     assert manifest.profile == "sam" and manifest.img_size == 1024
     encoder = ort.InferenceSession(str(next(sam_bundle.folder.glob("*.sam_encoder.onnx"))))
-    decoder = ort.InferenceSession(str(sam_bundle.folder / "sam_decoder.onnx"))
     assert [(i.name, i.type) for i in encoder.get_inputs()] == [("input_image", "tensor(float)")]
     assert len(encoder.get_inputs()[0].shape) == 3
     assert [o.name for o in encoder.get_outputs()] == ["image_embeddings"]
-    assert [i.name for i in decoder.get_inputs()] == [
-        "image_embeddings",
-        "point_coords",
-        "point_labels",
-        "mask_input",
-        "has_mask_input",
-        "orig_im_size",
-    ]
-    assert all(i.type == "tensor(float)" for i in decoder.get_inputs())
-    assert [o.name for o in decoder.get_outputs()] == ["masks", "iou_predictions", "low_res_masks"]
+    for name in ("sam_decoder.onnx", "sam_decoder.multimask.onnx"):
+        decoder = ort.InferenceSession(str(sam_bundle.folder / name))
+        assert [i.name for i in decoder.get_inputs()] == [
+            "image_embeddings",
+            "point_coords",
+            "point_labels",
+            "mask_input",
+            "has_mask_input",
+            "orig_im_size",
+        ]
+        assert all(i.type == "tensor(float)" for i in decoder.get_inputs())
+        outputs = [o.name for o in decoder.get_outputs()]
+        assert outputs == ["masks", "iou_predictions", "low_res_masks"]
 
 
 def test_sam_consumer_masks_equal_gms_segment(
@@ -113,11 +124,39 @@ def test_sam_consumer_masks_equal_gms_segment(
     got = _consumer(sam_bundle.folder, image, np.array(coords), np.array(labels))
 
     box_args = [a for b in BOXES for a in ("--box", ",".join(map(str, b)))]
-    by_boxes = _gms_segment(tmp_path, image_path, teacher_ckpt, box_args)
-    by_point = _gms_segment(tmp_path, image_path, teacher_ckpt, ["--point", "250,200"])
+    torch_model = ["--checkpoint", str(teacher_ckpt)]
+    by_boxes = _gms_segment(tmp_path, image_path, torch_model, box_args)
+    by_point = _gms_segment(tmp_path, image_path, torch_model, ["--point", "250,200"])
     expected = [(by_boxes, 0), (by_boxes, 1), (by_point, 0)]
-    for (mask, iou, low_res), (ref, i) in zip(got, expected, strict=True):
-        np.testing.assert_allclose(low_res[0], ref["low_res_logits"][i], atol=SEED0_LOGITS_ATOL)
-        np.testing.assert_allclose(iou[0], ref["iou_predictions"][i], atol=SEED0_IOU_ATOL)
-        flipped = int((mask != ref["masks"][i]).sum())
-        assert flipped <= max(5, ORT_MASK_FLIP_FRACTION * mask.size), flipped
+    for (masks, iou, low_res), (ref, i) in zip(got, expected, strict=True):
+        _assert_like_gms_segment(masks[0], iou[0], low_res[0], ref, i)
+
+
+def _assert_like_gms_segment(
+    mask: np.ndarray, iou: np.ndarray, low_res: np.ndarray, ref: dict, i: int
+) -> None:
+    np.testing.assert_allclose(low_res, ref["low_res_logits"][i], atol=SEED0_LOGITS_ATOL)
+    np.testing.assert_allclose(iou, ref["iou_predictions"][i], atol=SEED0_IOU_ATOL)
+    flipped = int((mask != ref["masks"][i]).sum())
+    assert flipped <= max(5, ORT_MASK_FLIP_FRACTION * mask.size), flipped
+
+
+def test_sam_consumer_multimask_masks_equal_gms_segment_multimask(
+    sam_bundle: BundleResult, coco_mini: Path, teacher_ckpt: Path, tmp_path: Path
+) -> None:
+    """One point is ambiguous: the multimask decoder gives SAM's three candidates (C = 3)."""
+    image_path = coco_mini / "val2017" / f"{IMAGE}.jpg"
+    image = np.asarray(Image.open(image_path).convert("RGB"))
+    coords, labels = np.array([[POINT, (0.0, 0.0)]]), np.array([[1, -1]])
+    ((masks, iou, low_res),) = _consumer(
+        sam_bundle.folder, image, coords, labels, "sam_decoder.multimask.onnx", n_masks=3
+    )
+    args = ["--point", "250,200", "--multimask"]
+    ref = _gms_segment(tmp_path, image_path, ["--checkpoint", str(teacher_ckpt)], args)
+    by_onnx = _gms_segment(tmp_path, image_path, ["--onnx", str(sam_bundle.folder)], args)
+    assert ref["masks"].shape[0] == by_onnx["masks"].shape[0] == 3
+    for k in range(3):
+        _assert_like_gms_segment(masks[k], iou[k], low_res[k], ref, k)
+        _assert_like_gms_segment(
+            by_onnx["masks"][k], by_onnx["iou_predictions"][k], by_onnx["low_res_logits"][k], ref, k
+        )
