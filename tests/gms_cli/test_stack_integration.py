@@ -23,11 +23,11 @@ from gms_cli.stack.health import prefect_worker_online
 from gms_cli.stack.proc import group_exists
 from tests.tasks.test_registry_wiped_store import register_files
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 GMS = str(Path(sys.executable).parent / "gms")
 
 
-def gms(*args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def gms(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "250"}  # a wide table: no cell is cut short
     result = subprocess.run(
         [GMS, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
