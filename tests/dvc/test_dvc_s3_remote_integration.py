@@ -130,6 +130,7 @@ def s3_keys(endpoint: S3Endpoint, bucket: str) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
+@pytest.mark.slow  # 154 s on a quiet 2-core machine (CI log): out of the 10-minute default run
 def test_push_wipe_pull_is_byte_identical(
     shared: Servers, scratch_repo: Path, tmp_path: Path
 ) -> None:

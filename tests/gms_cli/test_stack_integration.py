@@ -91,6 +91,7 @@ def stack_up(
     return up
 
 
+@pytest.mark.slow  # 152 s on a quiet 2-core machine (CI log): out of the 10-minute default run
 def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sentinel) -> None:
     prefect, mlflow, s3 = free_ports(3)
     up = stack_up(stack_dir, prefect, mlflow, s3)
