@@ -39,11 +39,13 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from gms_models.errors import DataError
@@ -237,6 +239,27 @@ def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
     return outputs
 
 
+@contextmanager
+def work_lock(work_dir: Path) -> Iterator[None]:
+    """Hold the advisory lock of ``work_dir`` (``.<folder>.lock`` beside it): two runs on one
+    ``runs_dir`` then never compute the same step at once; the second waits, then finds the
+    first one's outputs. The lock is the operating system's (``flock``), so a killed holder
+    releases it."""
+    from prefect import get_run_logger
+
+    work_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(work_dir.parent / f".{work_dir.name}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        get_run_logger().info("%s: another run is computing it, waiting", work_dir)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def cached_step(
     runs_dir: Path,
     step: str,
@@ -251,18 +274,20 @@ def cached_step(
 ) -> Outputs:
     """Step ``step`` of ``name``: the recorded outputs of its work folder (keyed by ``payload``
     and ``code``) when complete, else ``compute(work_dir, device)`` run holding a slot of
-    ``device`` and recorded as that folder's outputs. ``key_step`` (default ``step``) names the
+    ``device`` and recorded as that folder's outputs; all under the folder's
+    :func:`work_lock`. ``key_step`` (default ``step``) names the
     step in the key, for two steps sharing a folder name."""
     from prefect import get_run_logger
 
     work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
-    pull(runs_dir, work_dir)
-    outputs = read_outputs(work_dir, model)
-    if outputs is not None:
-        get_run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
+    with work_lock(work_dir):
+        pull(runs_dir, work_dir)
+        outputs = read_outputs(work_dir, model)
+        if outputs is not None:
+            get_run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
+            return outputs
+        with device_slot(device) as slot:
+            outputs = compute(work_dir, slot)
+        write_outputs(work_dir, outputs)
+        push(runs_dir, work_dir)
         return outputs
-    with device_slot(device) as slot:
-        outputs = compute(work_dir, slot)
-    write_outputs(work_dir, outputs)
-    push(runs_dir, work_dir)
-    return outputs

@@ -12,6 +12,7 @@ continues from its last epoch, each student from its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from pydantic import BaseModel, Field
 
 from gms_models.train import DistillConfig, DistillResult, EpochEnd, StepEvent, TrainerCallback
 from gms_models.train.config import Arms, DistillSettings, arm_config
-from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, write_outputs
+from tasks.caching import (
+    CodeVersion,
+    read_outputs,
+    step_dir,
+    step_key,
+    work_lock,
+    write_outputs,
+)
 from tasks.data import require_part
 from tasks.devices import device_slot
 from tasks.results import DataInfo, DistillOutputs, RunRef, TeacherInfo
@@ -212,26 +220,54 @@ def distill_group_task(
     arm whose work folder is finished. A student whose loss goes non-finite is recorded in
     ``failures`` while the others finish; an error of the whole group (a bad arch, a crash)
     fails this task."""
-    from gms_models.train import distill
-
     logger = get_run_logger()
     require_part(data, "unlabeled")
     runs = runs or {}
     names = [config.run_name for config in configs]
     group = GroupOutputs(label=label, arms=names, device=device, trained=[], teacher_passes=0)
-    missing: list[DistillConfig] = []
-    for config in configs:
-        key = distill_key(config, data, teacher, code, profile_img_size)
-        work_dir = step_dir(runs_dir, "distill", config.run_name, key)
-        pull(runs_dir, work_dir)  # another worker's finished or half-trained arm
-        outputs = read_outputs(work_dir, DistillOutputs)
-        if outputs is not None:
-            logger.info("%s: reusing the finished distillation in %s", config.run_name, work_dir)
-            group.outputs[config.run_name] = outputs
-        else:
-            missing.append(config.model_copy(update={"out_dir": work_dir}))
-    if not missing:
-        return group
+    work_dirs = {
+        config.run_name: step_dir(
+            runs_dir,
+            "distill",
+            config.run_name,
+            distill_key(config, data, teacher, code, profile_img_size),
+        )
+        for config in configs
+    }
+    with ExitStack() as locks:
+        # every run takes the locks in one order, so two groups sharing arms cannot deadlock
+        for work_dir in sorted(work_dirs.values()):
+            locks.enter_context(work_lock(work_dir))
+        missing: list[DistillConfig] = []
+        for config in configs:
+            work_dir = work_dirs[config.run_name]
+            pull(runs_dir, work_dir)  # another worker's finished or half-trained arm
+            outputs = read_outputs(work_dir, DistillOutputs)
+            if outputs is not None:
+                logger.info(
+                    "%s: reusing the finished distillation in %s", config.run_name, work_dir
+                )
+                group.outputs[config.run_name] = outputs
+            else:
+                missing.append(config.model_copy(update={"out_dir": work_dir}))
+        if missing:
+            _train_missing(group, missing, runs, runs_dir, profile_img_size, device)
+    return group
+
+
+def _train_missing(
+    group: GroupOutputs,
+    missing: list[DistillConfig],
+    runs: Mapping[str, RunRef],
+    runs_dir: Path,
+    profile_img_size: int,
+    device: str,
+) -> None:
+    """Train ``missing`` together and record each finished arm's outputs in its work folder
+    and in ``group`` (a non-finite student in ``group.failures``)."""
+    from gms_models.train import distill
+
+    logger = get_run_logger()
     counter = TeacherPassCounter()
     store_push = EpochPush(runs_dir, {c.run_name: c.resolved_out_dir for c in missing})
     callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter, store_push]
@@ -242,7 +278,7 @@ def distill_group_task(
         missing = [c.model_copy(update={"device": slot}) for c in missing]
         logger.info(
             "group %s: distilling %s together on %s",
-            label,
+            group.label,
             ", ".join(f"{c.run_name} ({c.arch})" for c in missing),
             slot,
         )
@@ -251,14 +287,15 @@ def distill_group_task(
         group.teacher_passes = counter.passes
         for config, result in zip(missing, results, strict=True):
             if result.failure is not None:
-                logger.warning("%s failed in group %s: %s", config.run_name, label, result.failure)
+                logger.warning(
+                    "%s failed in group %s: %s", config.run_name, group.label, result.failure
+                )
                 group.failures[config.run_name] = result.failure
                 continue
             outputs = _profile(config, result, runs.get(config.run_name), profile_img_size)
             write_outputs(config.resolved_out_dir, outputs)
             push(runs_dir, config.resolved_out_dir)
             group.outputs[config.run_name] = outputs
-    return group
 
 
 @task(name="distilled-arm", task_run_name="distill-{arm}", cache_policy=NO_CACHE)

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the reference checkpoints and the COCO sample live.
+"""Shared fixtures: where the reference checkpoints and the COCO sample live; Prefect's test
+harness for in-process flows.
 
 ``../shared`` beside the checkout holds them (override with ``GMS_SHARED``). They are read by path
 and never copied into the project.
@@ -24,6 +25,15 @@ SHARED = Path(os.environ.get("GMS_SHARED", REPO_ROOT.parent / "shared")).resolve
 # depend on it: the parity tolerances in tests/tolerances.py cover the 1-vs-2-thread noise.
 TEST_THREADS = int(os.environ.get("GMS_TEST_THREADS", "1"))
 os.environ["OMP_NUM_THREADS"] = str(TEST_THREADS)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's test harness: a temporary server and database for the session's flow runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 @pytest.fixture(autouse=True)

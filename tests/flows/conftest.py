@@ -1,20 +1,11 @@
-"""Flow tests run in-process under Prefect's test harness (a temporary server for the session)
-with a tmp MLflow SQLite store, on the tiny demo data."""
+"""Flow tests run in-process under Prefect's test harness (``prefect_harness``, a temporary
+server for the session) with a tmp MLflow SQLite store, on the tiny demo data."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture(scope="session")
