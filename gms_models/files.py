@@ -21,33 +21,21 @@ import json
 import os
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from gms_models.errors import DataError
+from gms_models.owner import OWNER_PATTERN, owner_gone, owner_token
 
-#: This host in temporary names: a process id means something only on the host that issued it.
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _OUTPUT_SET = "output-set"  # the name in the staging folders of output_set
-_TEMP_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.[a-z0-9_]+\.tmp$")
+_TEMP_NAME = re.compile(rf"^\.(?P<dest>.+)\.(?P<owner>{OWNER_PATTERN})\.[a-z0-9_]+\.tmp$")
 
 
 def _temp_prefix(dest_name: str) -> str:
     """The start of a temporary name for ``dest_name`` written by this process."""
-    return f".{dest_name}.{os.getpid()}-{_HOST}."
-
-
-def _writer_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
+    return f".{dest_name}.{owner_token()}."
 
 
 def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list[Path]:
@@ -63,7 +51,7 @@ def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list
     removed = []
     for entry in folder.iterdir():
         match = _TEMP_NAME.match(entry.name)
-        if match is None or match["host"] != _HOST or _writer_alive(int(match["pid"])):
+        if match is None or not owner_gone(match["owner"]):
             continue
         if dest_name is not None and match["dest"] != dest_name:
             continue
