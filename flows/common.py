@@ -18,6 +18,7 @@ from tasks.caching import CodeVersion, code_version
 from tasks.devices import torch_threads
 from tasks.results import DataInfo, RunRef
 from tasks.tracking import (
+    end_orphaned_runs,
     ensure_experiment,
     finish_run,
     log_params,
@@ -82,9 +83,11 @@ def fan_out(
     children: Sequence[str],
 ) -> Iterator[FanOut]:
     """The parent run of ``flow`` in ``experiment`` (``params`` logged on it) and a child run
-    per name of ``children``, all tagged with their provenance."""
+    per name of ``children``, all tagged with their provenance; runs that a killed flow run
+    left RUNNING in ``experiment`` are ended first."""
     uri = setup.tracking_uri
     experiment_id = ensure_experiment(uri, experiment, setup.runs_dir)
+    end_orphaned_runs(uri, experiment_id)
     tags = provenance_tags(setup.code, data, flow)
     with parent_run(uri, experiment_id, parent_run_name(flow), tags) as parent:
         log_params(parent, params)

@@ -1,14 +1,16 @@
 """``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job).
 
 Both run the Prefect flow in-process: with ``PREFECT_API_URL`` set they report to that server,
-otherwise Prefect starts a temporary local one for the run. MLflow records go to
-``MLFLOW_TRACKING_URI`` or the local store under ``runs/`` (no server needed).
+otherwise to a temporary local one that stops with the run, also when the run is killed. MLflow
+records go to ``MLFLOW_TRACKING_URI`` or the local store under ``runs/`` (no server needed).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,27 +69,40 @@ def _print_where(console: Console, summary: Any, tracking_uri: str) -> None:
         )
 
 
-def isolate_prefect_home(runs_dir: Path) -> None:
-    """Without a Prefect server (``PREFECT_API_URL``) or home (``PREFECT_HOME``) of the user's
-    own, the run's temporary Prefect server keeps its database in ``<runs_dir>/prefect``: a run
-    then never contends for the SQLite file of ``~/.prefect`` with other Prefect processes.
-    Must run before Prefect is imported (its settings are read then)."""
-    if "PREFECT_API_URL" not in os.environ and "PREFECT_HOME" not in os.environ:
-        home = (runs_dir / "prefect").resolve()
-        home.mkdir(parents=True, exist_ok=True)
-        os.environ["PREFECT_HOME"] = str(home)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+@contextmanager
+def prefect_api(runs_dir: Path) -> Iterator[None]:
+    """The Prefect server of the run: the user's (``PREFECT_API_URL``), else a temporary one
+    that dies with this process (:mod:`gms_cli.stack.temporary`), its database under
+    ``PREFECT_HOME``, else ``<runs_dir>/prefect``: a run then never contends for the SQLite file
+    of ``~/.prefect`` with other Prefect processes."""
+    if "PREFECT_API_URL" in os.environ:
+        yield
+        return
+    home = Path(os.environ.get("PREFECT_HOME") or runs_dir / "prefect").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(home)  # read once, when Prefect is first imported (below)
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from gms_cli.stack.temporary import temporary_prefect_server
+
+    with temporary_prefect_server(home) as url, temporary_settings({PREFECT_API_URL: url}):
+        try:
+            yield
+        finally:  # the run's last logs and events reach the server before it stops
+            APILogWorker.drain_all(timeout=5)
+            EventsWorker.drain_all(timeout=5)
 
 
 def _run(flow: str, params: Any, console: Console, **flow_args: Any) -> Any:
-    isolate_prefect_home(Path(params.tracking.runs_dir))
-    from flows.registry import FLOWS
+    with prefect_api(Path(params.tracking.runs_dir)):
+        from flows.registry import FLOWS
 
-    teacher = getattr(params, "teacher", None)
-    if getattr(teacher, "checkpoint", "given") is None:
-        console.print(RANDOM_TEACHER_BANNER)
-    return FLOWS[flow](params, **flow_args)
+        teacher = getattr(params, "teacher", None)
+        if getattr(teacher, "checkpoint", "given") is None:
+            console.print(RANDOM_TEACHER_BANNER)
+        return FLOWS[flow](params, **flow_args)
 
 
 def run_command(

@@ -13,6 +13,10 @@ on SQLite), a parent run per flow run, a child run per arm (tag ``mlflow.parentR
 tagged with the code version, the data hash and ``data.dvc``'s md5, the Prefect flow run (id,
 name, URL) and where the run came from (``gms.source``: ``dvc`` when ``GMS_RUN_SOURCE=dvc``,
 ``prefect-deployment`` on a worker, else ``local``).
+
+Kills: every run is tagged with the process that owns it (``gms.owner``, ``<pid>-<host>``). A
+run killed with its process stays RUNNING in MLflow; the next flow run in the same experiment
+ends such runs as KILLED (:func:`end_orphaned_runs`) when their owner is gone from this host.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
+from gms_models.owner import owner_gone, owner_token
 from gms_models.train.callbacks import EpochEnd, StepEvent, TrainerCallback
 from tasks.caching import CodeVersion
 from tasks.results import DataInfo, RunRef
@@ -33,6 +38,7 @@ from tasks.specs import TrackingSpec
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 PARENT_TAG = "mlflow.parentRunId"
+OWNER_TAG = "gms.owner"
 MAX_PARAM_CHARS = 6000
 _BATCH = 100
 
@@ -85,6 +91,23 @@ def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
         return cast(str, found.experiment_id)
 
 
+def end_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
+    """End as KILLED the RUNNING runs of the experiment whose owner process is gone (see the
+    module docstring); return their ids."""
+    from mlflow.entities import RunStatus
+
+    client = _client(uri)
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    ended = []
+    for run in running:
+        if owner_gone(run.data.tags.get(OWNER_TAG, "")):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            ended.append(run.info.run_id)
+    return ended
+
+
 def run_source() -> str:
     """``$GMS_RUN_SOURCE`` (``dvc`` in dvc.yaml), else ``prefect-deployment`` or ``local``."""
     explicit = os.environ.get("GMS_RUN_SOURCE")
@@ -121,6 +144,7 @@ def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict
         "gms.source": run_source(),
         "gms.code_version": code.key,
         "git.dirty": str(code.dirty).lower(),
+        OWNER_TAG: owner_token(),
     }
     if code.commit:
         tags["git.commit"] = code.commit

@@ -10,10 +10,12 @@ groups: SIGTERM, a grace period, then SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,7 @@ from gms_cli.stack.ports import check_ports
 from gms_models.files import atomic_write_text
 
 STATE_FILE = "services.json"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 HealthCheck = Callable[[], bool]
 
 
@@ -37,7 +40,8 @@ class ServiceSpec:
     counts as ready as soon as it runs. ``on_ready`` runs once after it is healthy (create buckets,
     say). ``depends_on`` names services that must be healthy before this one is launched.
     ``makedirs`` are created just before launch (not when the spec is built, so a refused start
-    leaves no folders behind).
+    leaves no folders behind). ``die_with_parent`` (Linux): the service gets SIGTERM when the
+    process that started it dies, even by SIGKILL (``PR_SET_PDEATHSIG``).
     """
 
     name: str
@@ -51,6 +55,7 @@ class ServiceSpec:
     cwd: Path | None = None
     makedirs: tuple[Path, ...] = ()
     startup_timeout: float = 180.0
+    die_with_parent: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,22 @@ def _validate(specs: Sequence[ServiceSpec]) -> None:
         seen.add(spec.name)
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux send SIGTERM to the child when this process dies; None
+    elsewhere. libc is loaded here, before the fork, so the child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
 def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.Popen[bytes]]:
     for folder in spec.makedirs:
         folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +164,7 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
                 env=env,
                 cwd=spec.cwd,
                 start_new_session=True,
+                preexec_fn=_parent_death_signal() if spec.die_with_parent else None,
             )
         except OSError as exc:
             raise StackError(f"cannot start {spec.name} ({spec.command[0]}): {exc}") from exc
