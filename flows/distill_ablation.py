@@ -66,6 +66,11 @@ class AblationSummary(BaseModel):
     groups: list[GroupOutputs] = []
     """The groups whose training task finished (what each trained, teacher passes)."""
 
+    @property
+    def failures(self) -> dict[str, str]:
+        """Each failed arm's status (``failed at <step>: <reason>``)."""
+        return {row.model: row.status for row in self.rows if row.role == "S" and not row.ok}
+
 
 @dataclass(frozen=True)
 class ArmGroup:

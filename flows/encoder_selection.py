@@ -23,6 +23,11 @@ class SelectionSummary(BaseModel):
     failed: dict[str, str]
     tables: TableFiles
 
+    @property
+    def failures(self) -> dict[str, str]:
+        """Each failed family's reason."""
+        return self.failed
+
 
 def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
     logger = get_run_logger()

@@ -38,6 +38,11 @@ class SegmentEvalSummary(BaseModel):
     rows: list[SegmentRow]
     tables: TableFiles
 
+    @property
+    def failures(self) -> dict[str, str]:
+        """Each failed arm's status."""
+        return {row.model: row.status for row in self.rows if not row.ok}
+
 
 class Student(BaseModel):
     arm: str

@@ -30,6 +30,21 @@ class StudySummary(BaseModel):
     encoder_selection: SelectionSummary | None
     champion: PickOutputs
 
+    @property
+    def failures(self) -> dict[str, str]:
+        """The failed parts of every table, as ``<flow>/<arm or family>``."""
+        parts = {
+            "distill-ablation": self.ablation,
+            "segment-eval": self.segment_eval,
+            "encoder-selection": self.encoder_selection,
+        }
+        return {
+            f"{flow}/{name}": status
+            for flow, summary in parts.items()
+            if summary is not None
+            for name, status in summary.failures.items()
+        }
+
 
 @flow(name="study")
 def study(params: StudyParams = StudyParams()) -> StudySummary:

@@ -34,6 +34,15 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override one parameter: dotted KEY=VALUE (YAML), repeatable."),
 ]
+AllowPartialOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-partial",
+        help="Exit 0 although some arms or families failed (their rows say why).",
+    ),
+]
+#: Exit status of a run that finished with failed arms (bad input is 2).
+PARTIAL_EXIT = 1
 
 
 def _mlflow_ui_hint(uri: str) -> str:
@@ -67,6 +76,29 @@ def _print_where(console: Console, summary: Any, tracking_uri: str) -> None:
             f"(version {champion.version}); why: {escape(str(champion.decision_md))}",
             highlight=False,
         )
+
+
+def _report_failures(console: Console, summary: Any, allow_partial: bool) -> None:
+    """List the failed arms (or families) of the run; without ``allow_partial`` exit with
+    :data:`PARTIAL_EXIT`."""
+    failures: dict[str, str] = getattr(summary, "failures", {})
+    if not failures:
+        return
+    listed = "".join(f"\n  {escape(name)}: {escape(why)}" for name, why in failures.items())
+    if allow_partial:
+        console.print(
+            f"[bold yellow]partial:[/] {len(failures)} failed, accepted (--allow-partial):{listed}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(
+        f"[bold red]error:[/] {len(failures)} failed; the tables keep their rows with the "
+        f"reason (--allow-partial accepts a partial result):{listed}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(PARTIAL_EXIT)
 
 
 @contextmanager
@@ -123,6 +155,7 @@ def run_command(
             "refuses a run without teacher.checkpoint, teacher.sha256 and real data.",
         ),
     ] = None,
+    allow_partial: AllowPartialOption = False,
 ) -> None:
     """Run one flow in this process with its parameters from params.yaml and --set."""
     from flows.params import PRESETS, apply_preset, load_flow_params
@@ -144,6 +177,7 @@ def run_command(
     summary = _run(flow, flow_params, console, **flow_args)
     console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
     _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
+    _report_failures(console, summary, allow_partial)
 
 
 def study_command(
@@ -158,6 +192,7 @@ def study_command(
         ),
     ] = TOY_PARAMS,
     set_: SetOption = None,
+    allow_partial: AllowPartialOption = False,
 ) -> None:
     """The whole study at toy scale on the built-in demo data, on this machine: data → teacher
     → ablation of 3 arms (Table 2) → export → evaluation → Table 3 → Table 1 → pick.
@@ -186,6 +221,7 @@ def study_command(
     if summary.teacher.random:
         console.print(RANDOM_TEACHER_BANNER)
     _print_where(console, summary, resolve_tracking_uri(study.tracking))
+    _report_failures(console, summary, allow_partial)
 
 
 def register(app: typer.Typer) -> None:

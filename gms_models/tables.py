@@ -45,6 +45,11 @@ def failure_status(step: str, reason: str) -> str:
     return f"failed at {step}: {line}"
 
 
+def status_ok(status: str) -> bool:
+    """False for a row whose status is a :func:`failure_status`."""
+    return not status.startswith("failed")
+
+
 def _num(value: float | None, fmt: str) -> str:
     if value is None or not math.isfinite(value):
         return DASH
@@ -250,7 +255,7 @@ class AblationRow(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return not self.status.startswith("failed")
+        return status_ok(self.status)
 
 
 def ablation_columns(runtimes: Sequence[str]) -> list[str]:
@@ -407,6 +412,10 @@ class SegmentRow(BaseModel):
     miou: float | None
     images: int = 0
     status: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        return status_ok(self.status)
 
 
 def render_segment_markdown(rows: Sequence[SegmentRow], notes: Sequence[str] = ()) -> str:

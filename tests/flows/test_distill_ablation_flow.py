@@ -58,6 +58,7 @@ def test_failed_arm_is_reported_and_the_other_completes(first_run) -> None:
     assert rows["gmf_2282"].miou is not None and 0.0 <= rows["gmf_2282"].miou <= 1.0
     assert rows["gmf_2282"].latency_ms["onnxruntime"] > 0
     assert rows[BAD_ARCH].status.startswith(f"failed at distill: unknown encoder '{BAD_ARCH}'")
+    assert summary.failures == {BAD_ARCH: rows[BAD_ARCH].status}  # what `gms run` lists
     # an arch the registry does not know cannot be packed: it gets a group of its own
     assert (rows["gmf_2282"].group, rows[BAD_ARCH].group) == ("g1: gmf_2282", f"g2: {BAD_ARCH}")
     table = summary.tables.markdown.read_text()

@@ -68,8 +68,11 @@ def test_run_data_flow_from_params_yaml(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_quick_study_end_to_end(tmp_path: Path) -> None:
-    done = gms("study", "--quick", cwd=tmp_path, timeout=1700)
+def test_quick_study_end_to_end(tmp_path: Path, repo_root: Path) -> None:
+    # the committed params.yaml, named as a user in the checkout would (issue 17 item 7)
+    done = gms(
+        "study", "--quick", "--params", repo_root / "params.yaml", cwd=tmp_path, timeout=1700
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     out = done.stderr
     assert "RANDOM WEIGHTS" in out and "study finished" in out
