@@ -60,7 +60,11 @@ class TeacherSource(Settings):
         description="mobile_sam.pt-layout file, or an http(s) URL to download; "
         "None = random weights (only good for checking the plumbing)",
     )
-    sha256: str | None = Field(None, description="expected sha256 of the checkpoint")
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="expected sha256 of the checkpoint (64 lowercase hex digits)",
+    )
     random_seed: int = Field(0, ge=0, description="seed of the random-weight teacher")
     backend: BackendName = Field("auto", description="teacher runtime for distillation")
     precision: PrecisionChoice = "auto"
