@@ -1,6 +1,5 @@
-"""What every flow does first (threads, code version, tracking store), its MLflow parent run
-with one child run per part (:func:`fan_out`), and how it reads the outcome of a task future
-without letting one failure stop the others."""
+"""What every flow does first (threads, code version, tracking store) and its MLflow parent run
+with one child run per part (:func:`fan_out`)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 
 from flows.params import FlowParams
@@ -93,21 +91,3 @@ def fan_out(
         log_params(parent, params)
         runs = {name: start_run(uri, experiment_id, name, tags, parent=parent) for name in children}
         yield FanOut(experiment_id, parent, runs)
-
-
-def failure_of(future: PrefectFuture[Any] | None) -> str | None:
-    """The error message of a failed task future (waiting for it), None when it completed.
-
-    A task that never ran because an upstream task failed (``NotReady``) also gives None: its
-    upstream's failure is the one to report.
-    """
-    if future is None:
-        return None
-    future.wait()
-    state = future.state
-    if state.is_completed():
-        return None
-    if not state.is_failed() and not state.is_crashed():
-        return None
-    error = future.result(raise_on_failure=False)
-    return str(error) if isinstance(error, BaseException) else str(state.message)

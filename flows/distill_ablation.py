@@ -18,23 +18,26 @@ fails fails its arms only; a student whose loss goes non-finite fails alone. The
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import PrefectFuture
 from pydantic import BaseModel
 
-from flows.common import FlowSetup, failure_of, fan_out, setup_flow
+from flows.common import FlowSetup, fan_out, setup_flow
 from flows.dispatch import run_groups
 from flows.params import DistillAblationParams, DistillParams, Preset, apply_preset
+from gms_models.errors import ConfigError
 from gms_models.tables import AblationRow, failure_status
 from gms_models.train import DistillConfig
+from gms_models.train.config import Arms
 from tasks.data import prepare_data
 from tasks.distill import GroupOutputs, distill_configs, distill_group_task, distilled_arm
 from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
+from tasks.execution import StepFuture, call, failure_of, in_flow_run, run_logger, submit
 from tasks.export import export_arm
 from tasks.registry import describe_version
 from tasks.results import (
@@ -74,11 +77,13 @@ class AblationSummary(BaseModel):
 
 @dataclass(frozen=True)
 class ArmGroup:
-    """Arms trained together by one task, on ``device``."""
+    """Arms trained together by one task, on ``device``; ``companions`` are trained in the same
+    teacher pass only to fill their work folders (not exported, evaluated or tabled here)."""
 
     label: str
     arms: tuple[DistillConfig, ...]
     device: str
+    companions: tuple[DistillConfig, ...] = ()
 
     @property
     def description(self) -> str:
@@ -86,31 +91,51 @@ class ArmGroup:
         return f"{self.label}: {', '.join(a.run_name for a in self.arms)}"
 
 
-def group_arms(arms: list[DistillConfig], device: str, *, together: bool = True) -> list[ArmGroup]:
+def group_arms(
+    arms: list[DistillConfig],
+    device: str,
+    *,
+    together: bool = True,
+    companions: Sequence[DistillConfig] = (),
+) -> list[ArmGroup]:
     """The training groups of ``arms``, labelled g1, g2, ... in order of first arm.
 
     With ``together``, arms sharing a data recipe form a group, split to fit the devices of
     ``device`` by memory estimate and given one of them; an arm whose arch is not in the
     encoder registry gets a group of its own (its task fails with the registry's message). Without,
-    every arm is a group of its own on ``device``.
+    every arm is a group of its own on ``device``. ``companions`` (with ``together`` only) are
+    packed with the arms and join the groups of arms they share a recipe with; the others are
+    left out.
     """
     from gms_models.registry import list_encoders
     from gms_models.train import detect_devices, group_by_recipe, pack_groups
 
+    Part = tuple[tuple[DistillConfig, ...], tuple[DistillConfig, ...], str]
     if not together:
-        parts: list[tuple[tuple[DistillConfig, ...], str]] = [((arm,), device) for arm in arms]
+        parts: list[Part] = [((arm,), (), device) for arm in arms]
     else:
         known = set(list_encoders())
         by_name = {arm.run_name: arm for arm in arms}
+        extra = {c.run_name: c for c in companions if c.arch in known and c.run_name not in by_name}
         packed = pack_groups(
-            group_by_recipe([arm for arm in arms if arm.arch in known]), detect_devices(device)
+            group_by_recipe([c for c in [*arms, *extra.values()] if c.arch in known]),
+            detect_devices(device),
         )
-        parts = [(tuple(by_name[n] for n in a.names), a.device.name) for a in packed]
-        parts += [((arm,), device) for arm in arms if arm.arch not in known]
+        parts = [
+            (
+                tuple(by_name[n] for n in a.names if n in by_name),
+                tuple(extra[n] for n in a.names if n in extra),
+                a.device.name,
+            )
+            for a in packed
+        ]
+        parts = [part for part in parts if part[0]]  # companions alone are not trained here
+        parts += [((arm,), (), device) for arm in arms if arm.arch not in known]
         order = {arm.run_name: i for i, arm in enumerate(arms)}
         parts.sort(key=lambda part: order[part[0][0].run_name])
     return [
-        ArmGroup(f"g{i}", members, device) for i, (members, device) in enumerate(parts, start=1)
+        ArmGroup(f"g{i}", members, where, joining)
+        for i, (members, joining, where) in enumerate(parts, start=1)
     ]
 
 
@@ -119,11 +144,11 @@ class ArmFutures:
     arm: DistillConfig
     group: ArmGroup
     run: RunRef
-    trained: PrefectFuture[GroupOutputs]
+    trained: StepFuture[GroupOutputs]
     """The group's training task."""
-    distill: PrefectFuture[DistillOutputs]
-    export: PrefectFuture[ExportOutputs] | None
-    evaluate: PrefectFuture[EvalOutputs]
+    distill: StepFuture[DistillOutputs]
+    export: StepFuture[ExportOutputs] | None
+    evaluate: StepFuture[EvalOutputs]
 
 
 def submit_group(
@@ -135,9 +160,10 @@ def submit_group(
     setup: FlowSetup,
 ) -> list[ArmFutures]:
     """Submit the group's training, then (export, evaluate) for each of its arms."""
-    trained = distill_group_task.submit(
+    trained = submit(
+        distill_group_task,
         group.label,
-        list(group.arms),
+        [*group.arms, *group.companions],
         data,
         teacher,
         setup.runs_dir,
@@ -149,13 +175,11 @@ def submit_group(
     submitted = []
     for arm in group.arms:
         run = runs[arm.run_name]
-        # Prefect resolves a future given as an argument; its typing of submit does not know that
-        distilled = distilled_arm.submit(  # type: ignore[call-overload]
-            trained, arm.run_name, teacher, run=run
-        )
+        distilled = submit(distilled_arm, trained, arm.run_name, teacher, run=run)
         exported = None
         if params.export.enabled:
-            exported = export_arm.with_options(task_run_name=f"export-{arm.run_name}").submit(
+            exported = submit(
+                export_arm.with_options(task_run_name=f"export-{arm.run_name}"),
                 distilled,
                 teacher,
                 params.export,
@@ -166,7 +190,8 @@ def submit_group(
                 run=run,
                 device=params.train.device,
             )
-        evaluated = evaluate_arm.with_options(task_run_name=f"evaluate-{arm.run_name}").submit(
+        evaluated = submit(
+            evaluate_arm.with_options(task_run_name=f"evaluate-{arm.run_name}"),
             distilled,
             teacher,
             data,
@@ -256,7 +281,7 @@ def _notes(
     return notes
 
 
-def _teacher_row(evaluated: PrefectFuture[EvalOutputs] | None, reference: str) -> AblationRow:
+def _teacher_row(evaluated: StepFuture[EvalOutputs] | None, reference: str) -> AblationRow:
     row = AblationRow(model="ViT-T (teacher)", arch="vit_t", role="T")
     if evaluated is None:
         row.status = "reference masks" if reference == "teacher" else "not scored"
@@ -279,15 +304,26 @@ ARM_TABLES = "arms"
 
 
 def run_ablation(
-    params: DistillAblationParams, *, flow_name: str, table_stem: str, table_folder: str = ""
+    params: DistillAblationParams,
+    *,
+    flow_name: str,
+    table_stem: str,
+    table_folder: str = "",
+    companions: Arms | None = None,
 ) -> AblationSummary:
     """The body of both flows of this module (see the module docstring); the tables go to
-    ``table_folder`` under the tables folder."""
-    logger = get_run_logger()
+    ``table_folder`` under the tables folder. ``companions`` join the groups of the arms they
+    share a data recipe with (:func:`group_arms`)."""
+    if params.dispatch == "deployments" and not in_flow_run():
+        raise ConfigError(
+            "dispatch: deployments starts flow runs of the distill deployment, "
+            "which needs a Prefect server: set PREFECT_API_URL"
+        )
+    logger = run_logger()
     setup = setup_flow(params)
     train = params.train
-    data = prepare_data(params.data, setup.runs_dir)
-    teacher = prepare_teacher(params.teacher, setup.runs_dir, train)
+    data = call(prepare_data, params.data, setup.runs_dir)
+    teacher = call(prepare_teacher, params.teacher, setup.runs_dir, train)
     arms = distill_configs(params.arms, train, data, teacher, setup.runs_dir)
     reference = resolve_reference(params.evaluate, teacher)
     logged = {
@@ -302,12 +338,23 @@ def run_ablation(
             log_params(runs.children[arm.run_name], arm_params(arm, teacher))
         teacher_eval = None
         if params.evaluate.evaluate_teacher and reference == "gt":
-            teacher_eval = evaluate_teacher.submit(
-                teacher, data, params.evaluate, train.teacher_size,
+            teacher_eval = submit(
+                evaluate_teacher, teacher, data, params.evaluate, train.teacher_size,
                 setup.runs_dir, setup.code, run=runs.parent, device=train.device,
             )  # fmt: skip
-        groups = group_arms(arms, train.device, together=params.train_together)
+        groups = group_arms(
+            arms,
+            train.device,
+            together=params.train_together,
+            companions=distill_configs(companions or {}, train, data, teacher, setup.runs_dir),
+        )
         logger.info("training groups: %s", "; ".join(g.description for g in groups))
+        for group in groups:
+            if group.companions:
+                names = ", ".join(c.run_name for c in group.companions)
+                logger.info(
+                    "%s shares its teacher pass with %s (for their own runs)", group.label, names
+                )
         dispatched: dict[str, str] = {}  # label → why its flow run failed
         if params.dispatch == "deployments":
             dispatched = run_groups({g.label: [a.run_name for a in g.arms] for g in groups}, params)
@@ -317,10 +364,11 @@ def run_ablation(
             if group.label not in dispatched
             for futures in submit_group(group, runs.children, params, data, teacher, setup)
         ]
-        # sync_compatible: a UUID in this synchronous flow, not a coroutine
-        progress = cast(
-            UUID, create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
-        )
+        progress = None
+        if in_flow_run():  # sync_compatible: a UUID in this synchronous flow, not a coroutine
+            progress = cast(
+                UUID, create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
+            )
         failed = [
             (arm, group) for group in groups if group.label in dispatched for arm in group.arms
         ]
@@ -337,7 +385,8 @@ def run_ablation(
             runs.finish(row.model, row.status, ok=row.ok)
             if row.ok and params.export.enabled and params.export.register_model:
                 describe_version(runs.children[row.model], params.export.register_model, row)
-            update_progress_artifact(progress, 100.0 * len(arm_rows) / len(arms))
+            if progress is not None:
+                update_progress_artifact(progress, 100.0 * len(arm_rows) / len(arms))
             logger.info("arm %s: %s", row.model, row.status)
         order = list(params.arms)
         rows = [
@@ -347,7 +396,8 @@ def run_ablation(
         runtimes = list(params.evaluate.latency_runtimes)
         rule = params.pick or PickRule()
         pareto_runtime = rule.runtime if rule.runtime in runtimes else runtimes[0]
-        tables = write_ablation_table(
+        tables = call(
+            write_ablation_table,
             rows,
             runtimes,
             pareto_runtime,
@@ -363,8 +413,8 @@ def run_ablation(
             runs.parent, {"arms_ok": len(finished), "arms_failed": len(arms) - len(finished)}
         )
         if params.pick is not None and finished:
-            picked = pick_encoder.submit(
-                setup.tracking_uri, params.experiment, params.pick,
+            picked = submit(
+                pick_encoder, setup.tracking_uri, params.experiment, params.pick,
                 params.export.register_model or "", setup.tables_dir,
                 parent_run_id=runs.parent.run_id, log_to=runs.parent,
             )  # fmt: skip
@@ -407,7 +457,8 @@ def distill_ablation(
 @flow(name="distill")
 def distill(params: DistillParams = DistillParams()) -> AblationSummary:
     """One arm (or a group of arms trained together): distil, export, evaluate, with its
-    table (``distill_<arm>``, arms joined by ``+``)."""
+    table (``distill_<arm>``, arms joined by ``+``); with ``share_teacher_pass``, the other arms
+    of the same data recipe are trained in the same teacher pass, for their own runs."""
     names = params.arm_names
     ablation = DistillAblationParams(
         experiment=params.experiment,
@@ -426,4 +477,7 @@ def distill(params: DistillParams = DistillParams()) -> AblationSummary:
         flow_name="distill",
         table_stem=f"distill_{'+'.join(names)}",
         table_folder=ARM_TABLES,
+        companions={n: a for n, a in params.arms.items() if n not in names}
+        if params.share_teacher_pass
+        else None,
     )

@@ -5,13 +5,14 @@ is left out of the table; the flow fails only when every family failed."""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import failure_of, fan_out, setup_flow
+from flows.common import fan_out, setup_flow
 from flows.params import EncoderSelectionParams
 from tasks.classify import classify_family, write_selection_table
 from tasks.data import prepare_data
+from tasks.execution import call, failure_of, run_logger, submit
 from tasks.results import TableFiles
 
 
@@ -30,16 +31,22 @@ class SelectionSummary(BaseModel):
 
 
 def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
-    logger = get_run_logger()
+    logger = run_logger()
     setup = setup_flow(params)
-    data = prepare_data(params.data, setup.runs_dir)
+    data = call(prepare_data, params.data, setup.runs_dir)
     config = params.classify
     logged = params.model_dump(mode="json")
     flow = "encoder-selection"
     with fan_out(setup, flow, params.experiment, data, logged, config.families) as runs:
         futures = {
-            slug: classify_family.submit(
-                slug, config, data, setup.runs_dir, setup.code, run=runs.children[slug]
+            slug: submit(
+                classify_family,
+                slug,
+                config,
+                data,
+                setup.runs_dir,
+                setup.code,
+                run=runs.children[slug],
             )
             for slug in config.families
         }
@@ -55,8 +62,12 @@ def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
                 logger.error("%s failed: %s", slug, reason)
         if not results:
             raise RuntimeError(f"every family failed: {failed}")
-        tables = write_selection_table(
-            results, setup.tables_dir, config.compare_with_paper, run=runs.parent
+        tables = call(
+            write_selection_table,
+            results,
+            setup.tables_dir,
+            config.compare_with_paper,
+            run=runs.parent,
         )
     return SelectionSummary(
         experiment=params.experiment,

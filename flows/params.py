@@ -147,6 +147,12 @@ class DistillParams(FlowParams):
     evaluate: EvalSpec = EvalSpec()
     data: DataSpec = DataSpec()
     teacher: TeacherSource = TeacherSource()
+    share_teacher_pass: bool = Field(
+        False,
+        description="also train the other arms of `arms` that share the data recipe of `arm` "
+        "in its teacher pass, into their work folders (their own runs then find them done): "
+        "dvc.yaml's one-arm stages share a teacher pass this way",
+    )
 
     @property
     def arm_names(self) -> list[str]:

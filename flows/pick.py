@@ -8,6 +8,7 @@ from prefect import flow
 
 from flows.common import setup_flow
 from flows.params import PickParams
+from tasks.execution import call
 from tasks.results import RunRef
 from tasks.selection import PickError, PickOutputs, latest_parent_run, pick_encoder
 
@@ -23,7 +24,8 @@ def run_pick(params: PickParams) -> PickOutputs:
     parent = params.ablation_run_id or latest_parent_run(
         MlflowClient(uri), found.experiment_id, "distill-ablation"
     )
-    return pick_encoder(
+    return call(
+        pick_encoder,
         uri,
         params.experiment,
         params.rule,

@@ -8,6 +8,7 @@ from prefect import flow
 from flows.common import setup_flow
 from flows.params import DataParams, TeacherParams
 from tasks.data import prepare_data
+from tasks.execution import call
 from tasks.results import DataInfo, TeacherInfo
 from tasks.teacher import prepare_teacher
 
@@ -16,7 +17,7 @@ from tasks.teacher import prepare_teacher
 def data(params: DataParams = DataParams()) -> DataInfo:
     """Generate (demo) or check the data folder; report its content hashes."""
     setup = setup_flow(params)
-    return prepare_data(params.data, setup.runs_dir)
+    return call(prepare_data, params.data, setup.runs_dir)
 
 
 @flow(name="teacher")
@@ -24,4 +25,4 @@ def teacher(params: TeacherParams = TeacherParams()) -> TeacherInfo:
     """Resolve the teacher checkpoint (random weights when none, said loudly) and build its
     distillation engine at ``train.teacher_size``."""
     setup = setup_flow(params)
-    return prepare_teacher(params.teacher, setup.runs_dir, params.train)
+    return call(prepare_teacher, params.teacher, setup.runs_dir, params.train)

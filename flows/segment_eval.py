@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import failure_of, fan_out, setup_flow
+from flows.common import fan_out, setup_flow
 from flows.params import SegmentEvalParams
 from gms_models.errors import GmsError
 from gms_models.tables import SegmentRow, failure_status
 from tasks.data import prepare_data
 from tasks.evaluate import evaluate_points
+from tasks.execution import call, failure_of, run_logger, submit
 from tasks.results import TableFiles
 from tasks.selection import latest_parent_run
 from tasks.tables import write_segment_table
@@ -105,14 +106,14 @@ def download_checkpoint(uri: str, student: Student, runs_dir: Path) -> Path:
 
 
 def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
-    logger = get_run_logger()
+    logger = run_logger()
     setup = setup_flow(params)
     uri = setup.tracking_uri
     ablation_run, students = ablation_students(
         uri, params.ablation_experiment, params.ablation_run_id, params.arms
     )
-    data = prepare_data(params.data, setup.runs_dir)
-    teacher = prepare_teacher(params.teacher, setup.runs_dir)
+    data = call(prepare_data, params.data, setup.runs_dir)
+    teacher = call(prepare_teacher, params.teacher, setup.runs_dir)
     notes = [
         f"Students of ablation run `{ablation_run}`; point prompts (palm centre) on "
         f"{data.malsd}; IoU against the teacher's masks ({teacher.source})."
@@ -128,7 +129,8 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
     arms = [s.arm for s in students]
     with fan_out(setup, "segment-eval", params.experiment, data, logged, arms) as runs:
         futures = {
-            s.arm: evaluate_points.submit(
+            s.arm: submit(
+                evaluate_points,
                 s.arm,
                 s.arch,
                 download_checkpoint(uri, s, setup.runs_dir),
@@ -166,7 +168,7 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
             )
             rows.append(row)
             logger.info("%s: %s", student.arm, row.status)
-        tables = write_segment_table(rows, setup.tables_dir, notes, run=runs.parent)
+        tables = call(write_segment_table, rows, setup.tables_dir, notes, run=runs.parent)
         if all(r.miou is None for r in rows):
             raise RuntimeError(f"every arm failed; see {tables.markdown}")
     return SegmentEvalSummary(

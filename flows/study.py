@@ -4,7 +4,7 @@ run with its own MLflow parent run. ``gms study`` runs it at toy scale on the de
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from pydantic import BaseModel
 
 from flows.distill_ablation import AblationSummary
@@ -17,6 +17,7 @@ from flows.prepare import data as data_flow
 from flows.prepare import teacher as teacher_flow
 from flows.segment_eval import SegmentEvalSummary
 from flows.segment_eval import segment_eval as segment_eval_flow
+from tasks.execution import call, run_logger
 from tasks.results import DataInfo, TeacherInfo
 from tasks.selection import PickOutputs
 
@@ -49,25 +50,27 @@ class StudySummary(BaseModel):
 @flow(name="study")
 def study(params: StudyParams = StudyParams()) -> StudySummary:
     """The study end to end (see :mod:`flows.study`)."""
-    logger = get_run_logger()
+    logger = run_logger()
     ablation_params: DistillAblationParams = params.part("distill_ablation")
     shared = {"tracking": params.tracking, "torch_threads": params.torch_threads}
-    data_info = data_flow(DataParams(data=params.data, **shared))
-    teacher_info = teacher_flow(
-        TeacherParams(teacher=params.teacher, train=ablation_params.train, **shared)
+    data_info = call(data_flow, DataParams(data=params.data, **shared))
+    teacher_info = call(
+        teacher_flow, TeacherParams(teacher=params.teacher, train=ablation_params.train, **shared)
     )
-    ablation = distill_ablation_flow(ablation_params)
+    ablation = call(distill_ablation_flow, ablation_params)
     from_ablation = {"ablation_run_id": ablation.parent_run_id}
-    segment = segment_eval_flow(
+    segment = call(
+        segment_eval_flow,
         params.part("segment_eval").model_copy(
             update={**from_ablation, "ablation_experiment": ablation.experiment}
-        )
+        ),
     )
     selection = None
     if params.encoder_selection is not None:
-        selection = encoder_selection_flow(params.part("encoder_selection"))
-    champion = pick_flow(
-        params.part("pick").model_copy(update={**from_ablation, "experiment": ablation.experiment})
+        selection = call(encoder_selection_flow, params.part("encoder_selection"))
+    champion = call(
+        pick_flow,
+        params.part("pick").model_copy(update={**from_ablation, "experiment": ablation.experiment}),
     )
     logger.info(
         "champion: %s (%s@%s, version %s)",

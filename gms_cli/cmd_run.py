@@ -1,7 +1,9 @@
 """``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job).
 
 Both run the Prefect flow in-process: with ``PREFECT_API_URL`` set they report to that server,
-otherwise to a temporary local one that stops with the run, also when the run is killed. MLflow
+otherwise to a temporary local one that stops with the run, also when the run is killed; with
+``--no-temporary-server`` (dvc.yaml's stages) and no ``PREFECT_API_URL``, ``gms run`` calls the
+flow's function instead, its steps run without Prefect (:mod:`tasks.execution`). MLflow
 records go to ``MLFLOW_TRACKING_URI`` or the local store under ``runs/`` (no server needed).
 """
 
@@ -127,13 +129,21 @@ def prefect_api(runs_dir: Path) -> Iterator[None]:
             EventsWorker.drain_all(timeout=5)
 
 
-def _run(flow: str, params: Any, console: Console, **flow_args: Any) -> Any:
+def _run(
+    flow: str, params: Any, console: Console, *, temporary_server: bool = True, **flow_args: Any
+) -> Any:
+    """Run ``flow`` as a Prefect flow run (:func:`prefect_api`), or, without ``PREFECT_API_URL``
+    and with ``temporary_server`` off, its function alone, without Prefect."""
+    teacher = getattr(params, "teacher", None)
+    if getattr(teacher, "checkpoint", "given") is None:
+        console.print(RANDOM_TEACHER_BANNER)
+    if not temporary_server and "PREFECT_API_URL" not in os.environ:
+        from flows.registry import FLOWS
+
+        return FLOWS[flow].fn(params, **flow_args)
     with prefect_api(Path(params.tracking.runs_dir)):
         from flows.registry import FLOWS
 
-        teacher = getattr(params, "teacher", None)
-        if getattr(teacher, "checkpoint", "given") is None:
-            console.print(RANDOM_TEACHER_BANNER)
         return FLOWS[flow](params, **flow_args)
 
 
@@ -156,6 +166,14 @@ def run_command(
         ),
     ] = None,
     allow_partial: AllowPartialOption = False,
+    temporary_server: Annotated[
+        bool,
+        typer.Option(
+            "--temporary-server/--no-temporary-server",
+            help="Without PREFECT_API_URL: start Prefect's temporary server for the flow run, "
+            "or run the flow's steps in this process without Prefect (dvc.yaml's stages).",
+        ),
+    ] = True,
 ) -> None:
     """Run one flow in this process with its parameters from params.yaml and --set."""
     from flows.params import PRESETS, apply_preset, load_flow_params
@@ -174,7 +192,7 @@ def run_command(
         flow_params = apply_preset(flow_params, preset)  # type: ignore[arg-type]
         flow_args["preset"] = preset
     started = time.perf_counter()
-    summary = _run(flow, flow_params, console, **flow_args)
+    summary = _run(flow, flow_params, console, temporary_server=temporary_server, **flow_args)
     console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
     _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
     _report_failures(console, summary, allow_partial)

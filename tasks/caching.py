@@ -245,14 +245,14 @@ def work_lock(work_dir: Path) -> Iterator[None]:
     ``runs_dir`` then never compute the same step at once; the second waits, then finds the
     first one's outputs. The lock is the operating system's (``flock``), so a killed holder
     releases it."""
-    from prefect import get_run_logger
+    from tasks.execution import run_logger
 
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(work_dir.parent / f".{work_dir.name}.lock")
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        get_run_logger().info("%s: another run is computing it, waiting", work_dir)
+        run_logger().info("%s: another run is computing it, waiting", work_dir)
         lock.acquire()
     try:
         yield
@@ -277,14 +277,14 @@ def cached_step(
     ``device`` and recorded as that folder's outputs; all under the folder's
     :func:`work_lock`. ``key_step`` (default ``step``) names the
     step in the key, for two steps sharing a folder name."""
-    from prefect import get_run_logger
+    from tasks.execution import run_logger
 
     work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
     with work_lock(work_dir):
         pull(runs_dir, work_dir)
         outputs = read_outputs(work_dir, model)
         if outputs is not None:
-            get_run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
+            run_logger().info("%s: reusing the %s outputs in %s", name, step, work_dir)
             return outputs
         with device_slot(device) as slot:
             outputs = compute(work_dir, slot)

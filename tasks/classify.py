@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from gms_models.classify import (
@@ -20,6 +20,7 @@ from gms_models.classify import (
 )
 from tasks.caching import CodeVersion, cached_step
 from tasks.data import require_part
+from tasks.execution import run_logger
 from tasks.results import ClassifyOutputs, DataInfo, RunRef, TableFiles
 from tasks.tables import publish
 from tasks.tracking import log_artifact, log_history, log_metrics, log_params, set_tags
@@ -32,7 +33,7 @@ class ClassifyLog(ClassifyCallback):
         self.run = run
 
     def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
-        get_run_logger().info(
+        run_logger().info(
             "%s epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f",
             family.slug,
             metrics.epoch,

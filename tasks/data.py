@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from gms_models.errors import DataError
 from tasks.caching import fingerprint_folder
+from tasks.execution import run_logger
 from tasks.results import DataInfo
 from tasks.specs import DataSpec
 
@@ -66,7 +67,7 @@ def _ensure_folder(spec: DataSpec, root: Path) -> bool:
 @task(name="prepare-data", cache_policy=NO_CACHE)
 def prepare_data(spec: DataSpec, runs_dir: Path) -> DataInfo:
     """Generate or check the data folder; return where its parts are and their hashes."""
-    logger = get_run_logger()
+    logger = run_logger()
     root = Path(spec.root).resolve()
     generated = _ensure_folder(spec, root)
     if generated:

@@ -10,7 +10,8 @@ caps the steps on CUDA devices, when one exists::
 
     prefect gcl create gpu --limit <number of GPUs on the host>
 
-Without it the limit is not enforced beyond the process (Prefect's non-strict mode).
+Without it the limit is not enforced beyond the process (Prefect's non-strict mode), nor
+outside a flow run (no server to hold it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from tasks.execution import in_flow_run
 
 GPU_LIMIT = "gpu"
 _free = threading.Condition()
@@ -54,7 +57,7 @@ def device_slot(requested: str = "auto") -> Iterator[str]:
         device = next(d for d in candidates if d not in _busy)
         _busy.add(device)
     try:
-        if device.startswith("cuda"):
+        if device.startswith("cuda") and in_flow_run():
             from prefect.concurrency.sync import concurrency
 
             with concurrency(GPU_LIMIT, occupy=1, strict=False):

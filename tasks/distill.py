@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,7 @@ from tasks.caching import (
 )
 from tasks.data import require_part
 from tasks.devices import device_slot
+from tasks.execution import run_logger
 from tasks.results import DataInfo, DistillOutputs, RunRef, TeacherInfo
 from tasks.store import pull, push
 from tasks.teacher import teacher_cache_dir
@@ -98,7 +99,7 @@ class PrefectEpochLog(TrainerCallback):
     """One line per epoch in the Prefect task run's log."""
 
     def on_epoch_end(self, event: EpochEnd) -> None:
-        get_run_logger().info(
+        run_logger().info(
             "%s epoch %d: loss %.6f, %.1f images/s, %.1f s",
             event.student,
             event.epoch,
@@ -220,7 +221,7 @@ def distill_group_task(
     arm whose work folder is finished. A student whose loss goes non-finite is recorded in
     ``failures`` while the others finish; an error of the whole group (a bad arch, a crash)
     fails this task."""
-    logger = get_run_logger()
+    logger = run_logger()
     require_part(data, "unlabeled")
     runs = runs or {}
     names = [config.run_name for config in configs]
@@ -267,7 +268,7 @@ def _train_missing(
     and in ``group`` (a non-finite student in ``group.failures``)."""
     from gms_models.train import distill
 
-    logger = get_run_logger()
+    logger = run_logger()
     counter = TeacherPassCounter()
     store_push = EpochPush(runs_dir, {c.run_name: c.resolved_out_dir for c in missing})
     callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter, store_push]

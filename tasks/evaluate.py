@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.caching import CodeVersion, cached_step
 from tasks.data import require_part
+from tasks.execution import run_logger
 from tasks.results import (
     DataInfo,
     DistillOutputs,
@@ -102,7 +103,7 @@ def _box_miou(
         runs_dir, "evaluate", arm, {**payload, "eval": _eval_payload(spec)}, code, EvalOutputs,
         compute, device=device, key_step=key_step,
     )  # fmt: skip
-    get_run_logger().info(
+    run_logger().info(
         "%s: mIoU %.4f vs %s (%d prompts)",
         arm,
         outputs.metrics["miou"],
@@ -233,7 +234,7 @@ def evaluate_points(
         runs_dir, "segment", arm, payload, code, PointEvalOutputs, compute,
         device=device, key_step="points",
     )  # fmt: skip
-    logger = get_run_logger()
+    logger = run_logger()
     logger.info(
         "%s: point mIoU %.4f vs the teacher on %d MALSD images", arm, outputs.miou, outputs.images
     )

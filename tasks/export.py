@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.caching import CodeVersion, cached_step
+from tasks.execution import run_logger
 from tasks.registry import register_package
 from tasks.results import DistillOutputs, ExportOutputs, RunRef, TeacherInfo
 from tasks.specs import ExportSpec, Runtime
@@ -120,7 +121,7 @@ def export_arm(
     from gms_models.export import export_bundle, student_sources
     from gms_models.files import sha256_file
 
-    logger = get_run_logger()
+    logger = run_logger()
     payload = {
         "student": sha256_file(distilled.checkpoint),
         "decoder": teacher.sha256,

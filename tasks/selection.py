@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from gms_models.errors import GmsError
 from gms_models.files import atomic_write_text
 from gms_models.tables import format_lr
+from tasks.execution import in_flow_run, run_logger
 from tasks.registry import VERSION_TAG, mark_champion
 from tasks.results import RunRef
 from tasks.specs import PickRule
@@ -236,7 +237,7 @@ def pick_encoder(
     ``experiment``), point ``model_name@alias`` at the choice, and record why."""
     from mlflow import MlflowClient
 
-    logger = get_run_logger()
+    logger = run_logger()
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -269,9 +270,10 @@ def pick_encoder(
     if log_to is not None:
         log_artifact(log_to, path, "pick")
         set_tags(log_to, {"gms.champion": chosen.arm, "gms.champion_version": chosen.version})
-    create_markdown_artifact(
-        markdown=markdown, key="pick-decision", description="pick: why this encoder"
-    )
+    if in_flow_run():
+        create_markdown_artifact(
+            markdown=markdown, key="pick-decision", description="pick: why this encoder"
+        )
     logger.info(
         "picked %s (%s) as %s@%s version %s",
         chosen.arm,

@@ -24,6 +24,7 @@ from gms_models.tables import (
     render_segment_csv,
     render_segment_markdown,
 )
+from tasks.execution import in_flow_run
 from tasks.results import RunRef, TableFiles
 from tasks.tracking import log_artifact
 
@@ -35,10 +36,13 @@ TABLE3_CSV = "table3_segment_eval.csv"
 def publish(
     run: RunRef | None, files: Sequence[Path], key: str, markdown: str, table: list[dict[str, Any]]
 ) -> None:
-    """The tables as MLflow artifacts (``tables/``) and Prefect table + markdown artifacts."""
+    """The tables as MLflow artifacts (``tables/``) and, in a flow run, Prefect table + markdown
+    artifacts."""
     if run is not None:
         for path in files:
             log_artifact(run, path, "tables")
+    if not in_flow_run():
+        return
     create_table_artifact(table=table, key=key, description=f"{key} (table)")
     create_markdown_artifact(markdown=markdown, key=f"{key}-markdown", description=key)
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from gms_models.errors import CheckpointError
 from gms_models.files import atomic_path, atomic_write_text, sha256_file
 from gms_models.train.config import DistillSettings
 from tasks.caching import step_dir
+from tasks.execution import run_logger
 from tasks.results import TeacherInfo
 from tasks.retrying import retry_if_transient
 from tasks.specs import TeacherSource
@@ -75,7 +76,7 @@ def prepare_teacher(
     then reuses)."""
     from gms_models.teacher import TeacherSpec, select_teacher
 
-    logger = get_run_logger()
+    logger = run_logger()
     if source.checkpoint is None:
         logger.warning(RANDOM_WARNING.format(seed=source.random_seed))
         checkpoint = random_teacher(runs_dir, source.random_seed)

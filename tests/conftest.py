@@ -44,6 +44,17 @@ def pinned_torch_threads() -> Iterator[None]:
     torch.set_num_threads(TEST_THREADS)
 
 
+@pytest.fixture
+def no_prefect_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to start Prefect's temporary server fails the test."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        raise AssertionError("a Prefect server was started")
+
+    monkeypatch.setattr(SubprocessASGIServer, "start", refuse)
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(

@@ -84,6 +84,7 @@ def test_stages_run_the_flows_tagged_dvc_with_existing_params(stages: dict[str, 
             continue
         assert stage.cmd.startswith("GMS_RUN_SOURCE=dvc gms run "), name
         assert "--params params.yaml" in stage.cmd, name
+        assert "--no-temporary-server" in stage.cmd, name  # no Prefect server per stage
         (param_dep,) = _param_deps(stage)
         values = param_dep.read_params()  # raises when a listed key is missing
         assert set(values) == set(param_dep.params), name
@@ -92,7 +93,10 @@ def test_stages_run_the_flows_tagged_dvc_with_existing_params(stages: dict[str, 
 def test_per_arm_stages_differ_only_by_arm(stages: dict[str, object], params: dict) -> None:
     names = _arm_names(params)
     commands = {stages[f"distill@{name}"].cmd.replace(name, "ARM") for name in names}
-    assert commands == {"GMS_RUN_SOURCE=dvc gms run distill --params params.yaml --set arm=ARM"}
+    assert commands == {
+        "GMS_RUN_SOURCE=dvc gms run distill --params params.yaml --no-temporary-server "
+        "--set arm=ARM"
+    }
     for name in names:
         stage = stages[f"distill@{name}"]
         outs = {str(out) for out in stage.outs}

@@ -1,0 +1,102 @@
+"""How a flow's steps run: as Prefect task (and subflow) runs inside a flow run, or, with no flow
+run, as plain calls of the same functions in this process, so that no Prefect server is needed.
+
+``gms run FLOW --no-temporary-server`` without ``PREFECT_API_URL`` (what dvc.yaml's stages run)
+calls the flow's function outside Prefect; the flows reach their steps through :func:`call` and
+:func:`submit`, so either way the same task functions produce the same outputs in the same
+work-folder cache. Without a flow run the steps run one after another, logs go to the console,
+and no Prefect artifact is written (the MLflow records are the same).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from prefect import Flow, Task
+from prefect.futures import PrefectFuture
+
+R = TypeVar("R")
+
+#: A submitted step: a Prefect future in a flow run, else an already finished (or, when an
+#: upstream step failed, cancelled) standard future.
+StepFuture = PrefectFuture[R] | Future[R]
+
+
+def in_flow_run() -> bool:
+    """Whether this code runs inside a Prefect flow or task run."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run's logger in a run, else a console logger."""
+    from prefect import get_run_logger
+    from prefect.logging import get_logger
+
+    if in_flow_run():
+        return get_run_logger()
+    return get_logger("gms")
+
+
+def call(step: Task[..., R] | Flow[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run ``step`` now and return its result: a task (or subflow) run inside a flow run, else
+    its function."""
+    if in_flow_run():
+        return step(*args, **kwargs)  # type: ignore[no-any-return]
+    return step.fn(*args, **kwargs)
+
+
+def _upstream_failed(values: list[Any]) -> bool:
+    return any(
+        isinstance(v, Future) and (v.cancelled() or v.exception() is not None) for v in values
+    )
+
+
+def _resolved(value: Any) -> Any:
+    return value.result() if isinstance(value, Future) else value
+
+
+def submit(step: Task[..., R], *args: Any, **kwargs: Any) -> StepFuture[R]:
+    """``step.submit(...)`` inside a flow run; else run its function now into a finished
+    future: failed with its exception, or cancelled (not run) when an argument is the future of
+    a failed step, as Prefect leaves a task whose upstream failed."""
+    if in_flow_run():
+        submitted: PrefectFuture[R] = step.submit(*args, **kwargs)
+        return submitted
+    future: Future[R] = Future()
+    if _upstream_failed([*args, *kwargs.values()]):
+        future.cancel()
+        return future
+    try:
+        result = step.fn(*map(_resolved, args), **{key: _resolved(v) for key, v in kwargs.items()})
+    except Exception as error:  # the step's failure is its future's outcome, as in Prefect
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+    return future
+
+
+def failure_of(future: StepFuture[Any] | None) -> str | None:
+    """The error message of a failed step (waiting for it), None when it completed.
+
+    A step that never ran because an upstream step failed (Prefect's ``NotReady``, a cancelled
+    future here) also gives None: its upstream's failure is the one to report.
+    """
+    if future is None:
+        return None
+    if isinstance(future, Future):
+        if future.cancelled():
+            return None
+        error = future.exception()
+        return None if error is None else str(error)
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return None
+    if not state.is_failed() and not state.is_crashed():
+        return None
+    outcome = future.result(raise_on_failure=False)
+    return str(outcome) if isinstance(outcome, BaseException) else str(state.message)
