@@ -1,0 +1,123 @@
+"""``dvc repro`` of the toy study against the same study as one ``gms study``, in one run.
+
+    uv run python benchmarks/bench_dvc.py [--keep DIR]
+
+Two copies of the checkout's committed files (``git ls-files``), each a fresh git repository
+with the demo data fetched (``gms data fetch --source demo``, untimed), run the committed
+``params.yaml`` from scratch, without ``PREFECT_API_URL`` (as a user on one machine): one
+``gms study`` (one process, Prefect's temporary server), then ``dvc repro`` (one process per
+stage, no Prefect server: see dvc.yaml). Each copy has its own ``runs/`` and ``$GMS_CACHE``,
+so neither reuses the other's work. Prints both wall times, their ratio (target <= 1.3), the
+stages DVC ran and the load average before and after each.
+
+``--keep DIR`` leaves the two copies in DIR (the DVC copy's ``dvc.lock`` is the pipeline's
+record of the committed code, parameters and demo data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+#: The target of issue 14: dvc repro within 1.3x of one gms study.
+TARGET = 1.3
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def copy_checkout(dest: Path) -> Path:
+    """The committed files of this checkout in ``dest``, committed in a new git repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
+        subprocess.run([*git, *args], cwd=dest, check=True)
+    return dest
+
+
+def environment(copy: Path) -> dict[str, str]:
+    """This environment without a Prefect server or an MLflow/AWS store, this venv first on
+    PATH, the copy's own cache."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "MLFLOW_", "PREFECT_API_", "GMS_STORE"))
+    }
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        GMS_CACHE=str(copy / "cache"),
+        DVC_NO_ANALYTICS="1",
+        DO_NOT_TRACK="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    return env
+
+
+def timed(command: list[str], copy: Path) -> tuple[float, str]:
+    """Wall seconds of ``command`` in ``copy`` and its output; its failure stops the benchmark."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=copy, env=environment(copy), capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        output = done.stdout[-3000:] + done.stderr[-3000:]
+        sys.exit(f"{' '.join(command)} failed in {copy}:\n{output}")
+    return elapsed, done.stdout + done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="leave the two copies in this folder")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="gms-bench-dvc-"))
+    console = Console()
+    copies = {name: copy_checkout(root / name) for name in ("study", "dvc")}
+    for copy in copies.values():
+        timed(["gms", "data", "fetch", "--source", "demo"], copy)
+
+    rows = []
+    load = _load()
+    study_s, _ = timed(["gms", "study", "--params", "params.yaml"], copies["study"])
+    rows.append(("gms study", study_s, load, _load(), "1 process"))
+    load = _load()
+    dvc_s, output = timed(["dvc", "repro"], copies["dvc"])
+    stages = re.findall(r"Running stage '([^']+)'", output)
+    rows.append(("dvc repro", dvc_s, load, _load(), f"{len(stages)} stages"))
+
+    table = Table(title=f"Toy study, {os.cpu_count()} CPU cores")
+    for column in ("run", "wall", "load before", "load after", "processes"):
+        table.add_column(column)
+    for name, seconds, before, after, what in rows:
+        table.add_row(name, f"{seconds / 60:.1f} min ({seconds:.0f} s)", before, after, what)
+    console.print(table)
+    ratio = dvc_s / study_s
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    console.print(f"dvc repro / gms study = [bold]{ratio:.2f}[/] (target <= {TARGET}: {verdict})")
+    console.print(f"stages: {', '.join(stages)}")
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        console.print(f"copies kept in {root}")
+
+
+if __name__ == "__main__":
+    main()
