@@ -2,7 +2,7 @@
 
     uv run python benchmarks/bench_dvc.py [--keep DIR]
 
-Two copies of the checkout's committed files (``git ls-files``), each a fresh git repository
+Two copies of the checkout's HEAD commit (``git archive``), each a fresh git repository
 with the demo data fetched (``gms data fetch --source demo``, untimed), run the committed
 ``params.yaml`` from scratch, without ``PREFECT_API_URL`` (as a user on one machine): one
 ``gms study`` (one process, Prefect's temporary server), then ``dvc repro`` (one process per
@@ -40,14 +40,10 @@ def _load() -> str:
 
 
 def copy_checkout(dest: Path) -> Path:
-    """The committed files of this checkout in ``dest``, committed in a new git repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
+    """The files of this checkout's HEAD commit in ``dest``, committed in a new git repository."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
         subprocess.run([*git, *args], cwd=dest, check=True)

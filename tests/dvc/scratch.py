@@ -49,3 +49,20 @@ def make_scratch_repo(repo_root: Path, dest: Path, files: Sequence[str] = DVC_FI
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo_root / name, target)
     return dest
+
+
+#: What dvc.yaml's stages depend on besides the data and params.yaml.
+CODE = ("gms_models", "tasks", "flows")
+PIPELINE_FILES = (*DVC_FILES, "dvc.yaml", "params.yaml")
+
+
+def make_pipeline_clone(repo_root: Path, dest: Path, files: Sequence[str] = PIPELINE_FILES) -> Path:
+    """A scratch repository with ``files`` and the stages' code folders, the demo data fetched."""
+    repo = make_scratch_repo(repo_root, dest, files)
+    for package in CODE:
+        shutil.copytree(
+            repo_root / package, repo / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    fetched = run(["gms", "data", "fetch", "--source", "demo"], cwd=repo)
+    assert fetched.returncode == 0, fetched.stderr
+    return repo

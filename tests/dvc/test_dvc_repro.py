@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +12,9 @@ import pytest
 import yaml
 
 from gms_cli.stack import free_ports, prefect_api_url, prefect_server_spec, running_services
-from tests.dvc.scratch import DVC_FILES, clean_env, make_scratch_repo, run
+from tests.dvc.scratch import clean_env, make_pipeline_clone, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(3000)]
-CODE = ("gms_models", "tasks", "flows")  # what the stages depend on besides data and params
 
 
 def shrink(params_file: Path) -> None:
@@ -36,14 +34,8 @@ def stages_run(output: str) -> list[str]:
 
 @pytest.fixture
 def clone(repo_root: Path, tmp_path: Path) -> Path:
-    repo = make_scratch_repo(repo_root, tmp_path / "clone", (*DVC_FILES, "dvc.yaml", "params.yaml"))
-    for package in CODE:
-        shutil.copytree(
-            repo_root / package, repo / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
+    repo = make_pipeline_clone(repo_root, tmp_path / "clone")
     shrink(repo / "params.yaml")
-    fetched = run(["gms", "data", "fetch", "--source", "demo"], cwd=repo)
-    assert fetched.returncode == 0, fetched.stderr
     return repo
 
 
