@@ -65,6 +65,9 @@ def environment(copy: Path) -> dict[str, str]:
         DO_NOT_TRACK="1",
         MLFLOW_DISABLE_TELEMETRY="true",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # under load the temporary server of gms study takes minutes to start (its database
+        # migrations); Prefect's default wait would fail the baseline
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="900",
     )
     return env
 
