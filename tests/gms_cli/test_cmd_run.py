@@ -66,6 +66,17 @@ def test_run_data_flow_from_params_yaml(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.timeout(600)
+def test_run_without_a_temporary_server_starts_no_prefect(tmp_path: Path) -> None:
+    """What dvc.yaml's stages run: the same flow, its steps as plain calls, no server."""
+    (tmp_path / "params.yaml").write_text("data: {root: demo, demo_scale: tiny}\n")
+    done = gms("run", "data", "--params", "params.yaml", "--no-temporary-server", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "data finished" in done.stderr and "prefect.gms" in done.stderr  # the steps' log
+    assert (tmp_path / "demo" / "manifest.json").is_file()
+    assert not (tmp_path / "runs" / "prefect").exists()  # no server database, no server
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_quick_study_end_to_end(tmp_path: Path, repo_root: Path) -> None:
