@@ -87,8 +87,7 @@ class TeacherParams(FlowParams):
     (teacher_size, device, batch_size; params.yaml: ``distill_ablation.train``)."""
 
     teacher: TeacherSource = TeacherSource()
-    # teacher_size is filled from img_size by a before-validator that mypy does not see
-    train: DistillSettings = DistillSettings()  # type: ignore[call-arg]
+    train: DistillSettings = DistillSettings()
 
 
 class DistillAblationParams(FlowParams):
@@ -97,8 +96,7 @@ class DistillAblationParams(FlowParams):
 
     experiment: str = "table2-distill-ablation"
     arms: Arms = Field(default_factory=lambda: dict(TABLE2_ARMS))
-    # teacher_size is filled from img_size by a before-validator that mypy does not see
-    train: DistillSettings = DistillSettings()  # type: ignore[call-arg]
+    train: DistillSettings = DistillSettings()
     export: ExportSpec = ExportSpec()
     evaluate: EvalSpec = EvalSpec()
     pick: PickRule | None = PickRule()
@@ -141,8 +139,7 @@ class DistillParams(FlowParams):
     experiment: str = "distill"
     arm: RunName | list[RunName] = "gmf_2282"
     arms: Arms = Field(default_factory=lambda: {"gmf_2282": Arm()})
-    # teacher_size is filled from img_size by a before-validator that mypy does not see
-    train: DistillSettings = DistillSettings()  # type: ignore[call-arg]
+    train: DistillSettings = DistillSettings()
     export: ExportSpec = ExportSpec()
     evaluate: EvalSpec = EvalSpec()
     data: DataSpec = DataSpec()

@@ -76,8 +76,13 @@ class DistillSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     img_size: int = Field(1024, gt=0, multiple_of=16, description="student input side")
+    # a default, not a required field, in the JSON schema (Prefect validates deployment
+    # parameters by it): a run that leaves it out gets img_size
     teacher_size: int = Field(
-        gt=0, multiple_of=16, description="teacher input side; default: img_size"
+        default_factory=lambda data: data.get("img_size"),
+        gt=0,
+        multiple_of=16,
+        description="teacher input side; default: img_size",
     )
     fixed_crops: bool = Field(False, description="the same crop of each image in every epoch")
     feature_cache: bool = Field(
@@ -105,10 +110,10 @@ class DistillSettings(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _teacher_size_defaults_to_img_size(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("teacher_size") is None:
-            img_size = data.get("img_size", cls.model_fields["img_size"].default)
-            return {**data, "teacher_size": img_size}
+    def _teacher_size_none_is_unset(cls, data: Any) -> Any:
+        """``teacher_size: null`` (a CLI option left out) takes the default, img_size."""
+        if isinstance(data, Mapping) and "teacher_size" in data and data["teacher_size"] is None:
+            return {k: v for k, v in data.items() if k != "teacher_size"}
         return data
 
     @model_validator(mode="after")
