@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from gms_models.errors import CheckpointError
-from gms_models.files import atomic_path, atomic_write_text, sha256_file
+from gms_models.files import atomic_write, atomic_write_text, sha256_file
 from gms_models.train.config import DistillSettings
 from tasks.caching import step_dir
 from tasks.execution import run_logger
@@ -45,8 +45,10 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             sam = build_sam_vit_t(checkpoint=None)
-        with atomic_path(path) as tmp:
-            torch.save(sam.state_dict(), tmp)
+        # saved through a file object: torch names the archive's records after a file path's
+        # stem (here a random temporary name), so the bytes, hence the sha256 in every cache
+        # key, would differ between hosts and the shared store would never match
+        atomic_write(path, lambda handle: torch.save(sam.state_dict(), handle))
         atomic_write_text(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
     return path
 
