@@ -46,13 +46,19 @@ from tasks.tracking import (
 )
 
 #: DistillConfig fields left out of the key: paths (content hashes stand in) and bookkeeping.
-_UNKEYED = ("images", "teacher", "out_dir", "resume", "cache_dir", "name")
+_UNKEYED = ("images", "teacher", "out_dir", "resume", "resume_with_changes", "cache_dir", "name")
 
 
 def distill_configs(
     arms: Arms, train: DistillSettings, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
 ) -> list[DistillConfig]:
-    """The library config of each arm (named after the arm; its work folder not set yet)."""
+    """The library config of each arm (named after the arm; its work folder not set yet).
+
+    ``resume_with_changes``: a work folder's key already holds every trajectory setting and the
+    content of the images and the teacher, so its checkpoint can differ from this config only
+    in their paths (another host's or checkout's, pulled from the shared store), which the
+    library's resume check would refuse.
+    """
     return [
         arm_config(
             name,
@@ -64,6 +70,7 @@ def distill_configs(
             teacher_precision=teacher.precision,
             cache_dir=teacher_cache_dir(runs_dir),
             resume=True,
+            resume_with_changes=True,
         )
         for name, arm in arms.items()
     ]
