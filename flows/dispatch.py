@@ -6,8 +6,8 @@ parallel; the ablation's own run waits for them, then builds Table 2 from their 
 A group whose flow run failed or crashed (its worker died) is started again, up to
 ``arm_retries`` times, on whichever worker takes it; it resumes from the last checkpoint its
 predecessor pushed to the shared store. A flow run whose process was killed stays ``Running``
-until Prefect marks it ``Crashed`` (the README's zombie-run automation does, from the missed
-heartbeats of ``PREFECT_RUNNER_HEARTBEAT_FREQUENCY``).
+until Prefect marks it ``Crashed`` (the automation of ``prefect-automations.yaml`` does, from the
+missed heartbeats of ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``).
 """
 
 from __future__ import annotations

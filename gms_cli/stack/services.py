@@ -11,6 +11,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gms_cli.stack.errors import StackError
 from gms_cli.stack.health import http_ok, prefect_worker_online, s3_ready
@@ -47,6 +48,18 @@ class S3Endpoint:
             "MLFLOW_S3_ENDPOINT_URL": self.url,
         }
 
+    def client(self) -> Any:
+        """A boto3 S3 client of this endpoint."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
 
 def executable(name: str) -> str:
     """Path of a console script of this environment (beside the running Python), else on PATH."""
@@ -61,15 +74,7 @@ def executable(name: str) -> str:
 
 def create_buckets(endpoint: S3Endpoint, buckets: tuple[str, ...]) -> None:
     """Create ``buckets`` on ``endpoint`` unless they exist already."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint.url,
-        aws_access_key_id=endpoint.access_key,
-        aws_secret_access_key=endpoint.secret_key,
-        region_name=endpoint.region,
-    )
+    client = endpoint.client()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for bucket in buckets:
         if bucket not in existing:
@@ -139,11 +144,13 @@ def prefect_worker_spec(
     pool: str = "gpu",
     name: str = "worker",
     server: str = "prefect-server",
-    limit: int = 1,
+    limit: int | None = 1,
+    queues: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ServiceSpec:
-    """One Prefect process worker on work pool ``pool`` (created if missing by the worker).
+    """One Prefect process worker on work pool ``pool`` (created if missing by the worker),
+    polling ``queues`` (all of the pool's when empty), at most ``limit`` flow runs at a time.
 
     ``env`` is added to the worker's environment and so reaches the flow runs it starts
     (tracking URI, S3 endpoint and credentials). ``GMS_HOME`` is the checkout the flow runs work
@@ -164,10 +171,10 @@ def prefect_worker_spec(
             pool,
             "--type",
             "process",
-            "--limit",
-            str(limit),
+            *(("--limit", str(limit)) if limit is not None else ()),
             "--name",
             worker_name,
+            *(arg for queue in queues for arg in ("--work-queue", queue)),
         ),
         env={
             **TELEMETRY_OFF,

@@ -243,11 +243,14 @@ def test_docker_pool_hands_each_container_its_gpus(docker_dir: Path) -> None:
 
 
 def test_flow_runs_work_in_the_checkout_their_worker_names(
-    repo_root: Path, docker_dir: Path
+    repo_root: Path, docker_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """prefect.yaml's pull step enters $GMS_HOME: its inputs resolved as Prefect's run_step
+    resolves them, against the upstream steps' outputs (none), then the worker's environment."""
     spec = yaml.safe_load((repo_root / "prefect.yaml").read_text())
-    (step,) = spec["pull"]
-    assert step == {
-        "prefect.deployments.steps.set_working_directory": {"directory": "{{ GMS_HOME }}"}
-    }
+    ((fqn, inputs),) = [step.popitem() for step in spec["pull"]]
+    assert fqn == "prefect.deployments.steps.set_working_directory"
+    monkeypatch.setenv("GMS_HOME", "/opt/gms")
+    resolved = apply_values(apply_values(inputs, {}), dict(os.environ))
+    assert resolved == {"directory": "/opt/gms"}
     assert "GMS_HOME=/opt/gms" in (docker_dir / "worker.Dockerfile").read_text()
