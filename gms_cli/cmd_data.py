@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gms_cli.progress import progress_bar
 
 data_app = typer.Typer(
     help="Datasets: generate the built-in demo data, check a dataset folder.",
     no_args_is_help=True,
 )
-
-
-@contextmanager
-def _progress_bar(description: str, console: Console) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar driven by ``progress(done, total)`` callbacks."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
 
 
 @data_app.command("demo")
@@ -49,7 +30,7 @@ def demo(
     console = Console(stderr=True)
     if scale not in DEMO_SCALES:
         raise typer.BadParameter(f"choose one of {', '.join(DEMO_SCALES)}", param_hint="--scale")
-    with _progress_bar(f"demo data (seed {seed}, {scale})", console) as progress:
+    with progress_bar(f"demo data (seed {seed}, {scale})", console) as progress:
         manifest_path = generate_demo(
             out, seed=seed, scale=scale, overwrite=overwrite, progress=progress
         )
@@ -76,7 +57,7 @@ def check(
         choices = ", ".join(LAYOUTS)
         raise typer.BadParameter(f"choose auto or one of {choices}", param_hint="--layout")
     console = Console(stderr=True)
-    with _progress_bar(f"checking {root}", console) as progress:
+    with progress_bar(f"checking {root}", console) as progress:
         report = check_dataset(root, layout=layout, strict=strict, progress=progress)
 
     out = Console(soft_wrap=True)

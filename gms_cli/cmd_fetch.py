@@ -24,8 +24,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gms_cli.progress import progress_bar
 from gms_models.errors import ConfigError
 
 DEMO_SEED = 0
@@ -113,20 +113,9 @@ def _fetch_coco(
 def _fetch_demo(out: Path, force: bool, console: Console) -> None:
     from gms_models.data.demo import generate_demo
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task(f"demo data (seed {DEMO_SEED}, {DEMO_SCALE})", total=None)
+    with progress_bar(f"demo data (seed {DEMO_SEED}, {DEMO_SCALE})", console) as update:
         manifest = generate_demo(
-            out,
-            seed=DEMO_SEED,
-            scale=DEMO_SCALE,
-            overwrite=force,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            out, seed=DEMO_SEED, scale=DEMO_SCALE, overwrite=force, progress=update
         )
     console.print(f"demo data in {manifest.parent}", highlight=False)
     root = _tracking_repo(out)
