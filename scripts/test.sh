@@ -6,4 +6,6 @@ source scripts/env.sh
 uv run ruff check .
 uv run ruff format --check .
 uv run mypy
-exec uv run pytest "$@"
+# Two test processes: every test runs torch on GMS_TEST_THREADS (default 1) threads, so one
+# process leaves the second core of a 2-core machine idle. A module stays on one process.
+exec uv run pytest -n 2 --dist loadfile "$@"
