@@ -7,5 +7,6 @@ uv run ruff check .
 uv run ruff format --check .
 uv run mypy
 # Two test processes: every test runs torch on GMS_TEST_THREADS (default 1) threads, so one
-# process leaves the second core of a 2-core machine idle. A module stays on one process.
-exec uv run pytest -n 2 --dist loadfile "$@"
+# process leaves the second core of a 2-core machine idle. A module stays on one process, and the
+# modules that use Prefect's test harness share one (groups set in tests/conftest.py).
+exec uv run pytest -n 2 --dist loadgroup "$@"

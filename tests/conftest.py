@@ -27,6 +27,28 @@ TEST_THREADS = int(os.environ.get("GMS_TEST_THREADS", "1"))
 os.environ["OMP_NUM_THREADS"] = str(TEST_THREADS)
 
 
+PREFECT_HARNESS_GROUP = "prefect-harness"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Test-process groups for ``--dist loadgroup`` (``scripts/test.sh``): a module runs whole
+    in one process (its module fixtures are built once), and every module that uses Prefect's
+    test harness runs in the same process, so that the harness's server starts once per run."""
+    harness_modules = {
+        _module_of(item) for item in items if "prefect_harness" in item.fixturenames
+    }
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = _module_of(item)
+            group = PREFECT_HARNESS_GROUP if module in harness_modules else module
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _module_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """Prefect's test harness: a temporary server and database for the session's flow runs."""

@@ -19,10 +19,10 @@ from gms_models.geometry import (
     PIXEL_MEAN,
     PIXEL_STD,
     PromptBatch,
-    encode_prompt_points,
     postprocess_masks,
 )
-from gms_models.prompt_predictor import Prediction, PromptPredictor
+from gms_models.prompt_predictor import Prediction
+from gms_models.runtime.decoder_feeds import OnnxPromptPredictor
 from gms_models.runtime.errors import BundleError
 from gms_models.runtime.manifest import (
     ENCODER_INPUT,
@@ -34,14 +34,12 @@ from gms_models.runtime.manifest import (
 from gms_models.runtime.sessions import Session, open_session
 
 
-class BundlePredictor(PromptPredictor[np.ndarray]):
+class BundlePredictor(OnnxPromptPredictor):
     """Holds one image's embedding from an exported encoder and decodes prompts against it.
 
     Usually opened with :meth:`from_folder`. ``encoder`` may be ``None`` when embeddings come
     from elsewhere (:meth:`set_features`); ``decoders`` maps ``multimask_output`` to a session.
     """
-
-    allow_mask_only = False  # the exported decoder always encodes a point
 
     def __init__(
         self,
@@ -114,9 +112,6 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
             )
         return self.encoder.run({ENCODER_INPUT: x})[ENCODER_OUTPUT]
 
-    def _as_features(self, features: object) -> np.ndarray:
-        return np.asarray(features, dtype=np.float32)
-
     def _decode(
         self,
         features: np.ndarray,
@@ -125,13 +120,6 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
         return_logits: bool,
     ) -> Prediction:
         assert self.original_size is not None and self.input_size is not None
-        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
-        has_mask = prompts.mask_input is not None
-        masks_in = (
-            prompts.mask_input
-            if prompts.mask_input is not None
-            else np.zeros((1, 1, 4 * self.grid, 4 * self.grid), np.float32)
-        )
         decoder = self.decoders.get(multimask_output)
         if decoder is None:
             kind = "multimask" if multimask_output else "single-mask"
@@ -139,15 +127,7 @@ class BundlePredictor(PromptPredictor[np.ndarray]):
                 f"{self.name} has no {kind} mask decoder; export one with a SAM checkpoint for "
                 "the prompt encoder and mask decoder"
             )
-        out = decoder.run(
-            {
-                "image_embeddings": features,
-                "point_coords": coords,
-                "point_labels": point_labels,
-                "mask_input": masks_in,
-                "has_mask_input": np.array([float(has_mask)], np.float32),
-            }
-        )
+        out = decoder.run(self.decoder_feeds(features, prompts, 4 * self.grid))
         low_res = out["low_res_masks"]
         threshold = None if return_logits else MASK_THRESHOLD
         masks = postprocess_masks(

@@ -29,10 +29,10 @@ from gms_models.geometry import (
     MASK_THRESHOLD,
     PromptBatch,
     check_rgb_image,
-    encode_prompt_points,
     resize_longest_side,
 )
-from gms_models.prompt_predictor import Prediction, PromptPredictor
+from gms_models.prompt_predictor import Prediction
+from gms_models.runtime.decoder_feeds import OnnxPromptPredictor
 from gms_models.runtime.errors import BundleError
 from gms_models.runtime.manifest import ENCODER_OUTPUT, BundleManifest
 from gms_models.runtime.sessions import OnnxRuntimeSession, Session
@@ -52,14 +52,12 @@ SAM_DECODER_INPUTS = (
 SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
-class SamOnnxPredictor(PromptPredictor[np.ndarray]):
+class SamOnnxPredictor(OnnxPromptPredictor):
     """One image's embedding from the SAM-profile encoder, prompts decoded against it.
 
     The checks and the scaling of prompts are :class:`PromptPredictor`'s; the graphs normalise,
     pad and upsample themselves, so only the resize and the decoder feed are done here.
     """
-
-    allow_mask_only = False  # the decoder always encodes a point
 
     def __init__(
         self,
@@ -113,9 +111,6 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
     def _embed(self, x: np.ndarray) -> np.ndarray:
         raise BundleError(f"{self.name}: the SAM-profile encoder takes the image; use set_image()")
 
-    def _as_features(self, features: object) -> np.ndarray:
-        return np.asarray(features, dtype=np.float32)
-
     def _decode(
         self,
         features: np.ndarray,
@@ -132,19 +127,8 @@ class SamOnnxPredictor(PromptPredictor[np.ndarray]):
             )
         if prompts.mask_input is not None and prompts.mask_input.shape[0] != 1:
             raise BundleError("the SAM-profile decoder takes one mask input (1,1,256,256) per call")
-        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
-        has_mask = prompts.mask_input is not None
-        out = decoder.run(
-            {
-                "image_embeddings": features,
-                "point_coords": coords,
-                "point_labels": point_labels,
-                "mask_input": prompts.mask_input
-                if prompts.mask_input is not None
-                else np.zeros((1, 1, SAM_MASK_SIZE, SAM_MASK_SIZE), np.float32),
-                "has_mask_input": np.array([float(has_mask)], np.float32),
-                "orig_im_size": np.array(self.original_size, np.float32),
-            }
-        )
+        feeds = self.decoder_feeds(features, prompts, SAM_MASK_SIZE)
+        feeds["orig_im_size"] = np.array(self.original_size, np.float32)
+        out = decoder.run(feeds)
         masks = out["masks"] if return_logits else out["masks"] > MASK_THRESHOLD
         return Prediction(masks, out["iou_predictions"], out["low_res_masks"])

@@ -1,0 +1,35 @@
+"""What the two ONNX predictors share: embeddings as float32 arrays, and the feed of SAM's ONNX
+decoder interface (points, box corners as labels 2/3, an optional mask input)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gms_models.geometry import PromptBatch, encode_prompt_points
+from gms_models.prompt_predictor import PromptPredictor
+
+
+class OnnxPromptPredictor(PromptPredictor[np.ndarray]):
+    """A predictor whose decoder is an ONNX graph with SAM's decoder inputs."""
+
+    allow_mask_only = False  # the exported decoders always encode a point
+
+    def _as_features(self, features: object) -> np.ndarray:
+        return np.asarray(features, dtype=np.float32)
+
+    @staticmethod
+    def decoder_feeds(
+        features: np.ndarray, prompts: PromptBatch, mask_size: int
+    ) -> dict[str, np.ndarray]:
+        """The five inputs both decoder layouts share; ``mask_size`` is the mask input's side."""
+        coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
+        has_mask = prompts.mask_input is not None
+        return {
+            "image_embeddings": features,
+            "point_coords": coords,
+            "point_labels": point_labels,
+            "mask_input": prompts.mask_input
+            if prompts.mask_input is not None
+            else np.zeros((1, 1, mask_size, mask_size), np.float32),
+            "has_mask_input": np.array([float(has_mask)], np.float32),
+        }
