@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from gms_models.classify import ClassifyConfig
+from gms_models.classify.config import ClassifyConfig
 from gms_models.errors import ConfigError, validate
 from gms_models.train.config import (
     Arm,

@@ -178,7 +178,6 @@ def run_command(
     """Run one flow in this process with its parameters from params.yaml and --set."""
     from flows.params import PRESETS, apply_preset, load_flow_params
     from gms_models.errors import ConfigError
-    from tasks.tracking import resolve_tracking_uri
 
     console = Console(stderr=True)
     flow_params = load_flow_params(flow, params, set_ or ())
@@ -194,6 +193,8 @@ def run_command(
     started = time.perf_counter()
     summary = _run(flow, flow_params, console, temporary_server=temporary_server, **flow_args)
     console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
+    from tasks.tracking import resolve_tracking_uri
+
     _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
     _report_failures(console, summary, allow_partial)
 

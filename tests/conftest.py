@@ -35,9 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Test-process groups for ``--dist loadgroup`` (``scripts/test.sh``): a module runs whole
     in one process (its module fixtures are built once), and every module that uses Prefect's
     test harness runs in the same process, so that the harness's server starts once per run."""
-    harness_modules = {
-        _module_of(item) for item in items if "prefect_harness" in item.fixturenames
-    }
+    harness_modules = {_module_of(item) for item in items if "prefect_harness" in item.fixturenames}
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             module = _module_of(item)

@@ -8,27 +8,47 @@
 - :mod:`~gms_models.classify.results`: per-epoch metrics and per-family results;
 - :mod:`~gms_models.classify.outputs`: the files of a run (the table and chart themselves are
   rendered by :mod:`gms_models.tables`).
+
+The package imports its parts on first use (PEP 562): the settings model
+(:mod:`~gms_models.classify.config`) loads without torch, for the flows' parameter checks.
 """
 
-from gms_models.classify.callbacks import ClassifyCallback
-from gms_models.classify.config import AugmentConfig, ClassifyConfig, load_config, parse_config
-from gms_models.classify.families import (
-    TABLE1_FAMILIES,
-    ClassifierFamily,
-    build_classifier,
-    common_img_sizes,
-    family_slugs,
-    get_family,
-    resolve_families,
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gms_models.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from gms_models.classify.callbacks import ClassifyCallback
+    from gms_models.classify.config import AugmentConfig, ClassifyConfig, load_config, parse_config
+    from gms_models.classify.families import (
+        TABLE1_FAMILIES,
+        ClassifierFamily,
+        build_classifier,
+        common_img_sizes,
+        family_slugs,
+        get_family,
+        resolve_families,
+    )
+    from gms_models.classify.outputs import (
+        TableFiles,
+        read_family_metrics,
+        write_family_metrics,
+        write_table_files,
+    )
+    from gms_models.classify.results import EpochMetrics, FamilyResult
+    from gms_models.classify.train import run_encoder_selection, run_family, train_family
+
+# Where the names live, lightest first.
+_PARTS = (
+    "gms_models.classify.config",
+    "gms_models.classify.families",
+    "gms_models.classify.results",
+    "gms_models.classify.callbacks",
+    "gms_models.classify.outputs",
+    "gms_models.classify.train",
 )
-from gms_models.classify.outputs import (
-    TableFiles,
-    read_family_metrics,
-    write_family_metrics,
-    write_table_files,
-)
-from gms_models.classify.results import EpochMetrics, FamilyResult
-from gms_models.classify.train import run_encoder_selection, run_family, train_family
 
 __all__ = [
     "TABLE1_FAMILIES",
@@ -53,3 +73,5 @@ __all__ = [
     "write_family_metrics",
     "write_table_files",
 ]
+
+__getattr__ = lazy_attributes(__name__, _PARTS, __all__)

@@ -12,8 +12,9 @@ loading torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gms_models.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from gms_models.checkpoint import (
@@ -86,11 +87,4 @@ __all__ = [
     "split_to_fit",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        for part in _PARTS:
-            module = importlib.import_module(part)
-            if hasattr(module, name):
-                return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _PARTS, __all__)

@@ -1,0 +1,26 @@
+"""Package attributes imported on first use (PEP 562), so that a package's light parts (its
+settings models, say) load without torch."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def lazy_attributes(
+    package: str, parts: Sequence[str], names: Sequence[str]
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that finds each of ``names`` in the first of ``parts`` (module
+    names, lightest first) that defines it, importing only the modules it looks in."""
+    exported = frozenset(names)
+
+    def lookup(name: str) -> Any:
+        if name in exported:
+            for part in parts:
+                module = importlib.import_module(part)
+                if hasattr(module, name):
+                    return getattr(module, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return lookup
