@@ -8,5 +8,5 @@ uv run ruff format --check .
 uv run mypy
 # Two test processes: every test runs torch on GMS_TEST_THREADS (default 1) threads, so one
 # process leaves the second core of a 2-core machine idle. A module stays on one process, and the
-# modules that use Prefect's test harness share one (groups set in tests/conftest.py).
-exec uv run pytest -n 2 --dist loadgroup "$@"
+# modules that use Prefect's test harness share one (tests/conftest.py's scheduler).
+exec uv run pytest -n 2 --dist loadfile "$@"

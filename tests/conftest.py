@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -27,24 +28,29 @@ TEST_THREADS = int(os.environ.get("GMS_TEST_THREADS", "1"))
 os.environ["OMP_NUM_THREADS"] = str(TEST_THREADS)
 
 
-PREFECT_HARNESS_GROUP = "prefect-harness"
+HARNESS_FIXTURE = "prefect_harness"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Test-process groups for ``--dist loadgroup`` (``scripts/test.sh``): a module runs whole
-    in one process (its module fixtures are built once), and every module that uses Prefect's
-    test harness runs in the same process, so that the harness's server starts once per run."""
-    harness_modules = {_module_of(item) for item in items if "prefect_harness" in item.fixturenames}
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = _module_of(item)
-            group = PREFECT_HARNESS_GROUP if module in harness_modules else module
-            item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (``scripts/test.sh``) with one change: every module that uses Prefect's
+    test harness runs in the same test process, so that the harness's server starts once per run
+    instead of once per process. The controller does not collect tests, so a module's use of the
+    harness is read from its source (each such module names the fixture)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
 
+    uses_harness: dict[str, bool] = {}
 
-def _module_of(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
+    class HarnessOnceScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in uses_harness:
+                path = config.rootpath / module
+                uses_harness[module] = path.is_file() and HARNESS_FIXTURE in path.read_text()
+            return HARNESS_FIXTURE if uses_harness[module] else module
+
+    return HarnessOnceScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
