@@ -43,7 +43,7 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
         build_student_sam,
         build_teacher_sam,
         coco_grid_prompts,
-        evaluate_coco_vs_teacher,
+        evaluate_coco_boxes,
         render_mask_grid,
     )
     from gms_models.export import export_bundle, student_sources
@@ -79,7 +79,7 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
     )
     student = build_student_sam(args.arch, result.checkpoint, teacher)
     reference = build_teacher_sam(teacher, args.img_size)
-    evaluate_coco_vs_teacher(student, reference, coco, progress=False)
+    evaluate_coco_boxes(student, coco, teacher=reference, progress=False)
     first = coco[0]
     render_mask_grid(
         [first.path], [coco_grid_prompts(first)], {"teacher": reference, args.arch: student},

@@ -2,7 +2,7 @@
 the teacher), point prompts against the teacher's masks (the paper's Table 3), and mask grids
 (the paper's Figures 3 and 4).
 
-- :func:`evaluate_coco_boxes`, :func:`evaluate_coco_vs_teacher` → :class:`CocoBoxEval`
+- :func:`evaluate_coco_boxes` (against COCO's masks or a teacher's) → :class:`CocoBoxEval`
 - :func:`evaluate_points_vs_teacher` (MALSD hand points, or :func:`points_from_coco`) →
   :class:`PointEval`
 - :func:`render_mask_grid` with :class:`GridPrompt` prompts
@@ -11,11 +11,7 @@ the teacher), point prompts against the teacher's masks (the paper's Table 3), a
   mask grid written (the entry of ``gms evaluate`` and of the pipeline)
 """
 
-from gms_models.evaluate.coco_boxes import (
-    clip_box,
-    evaluate_coco_boxes,
-    evaluate_coco_vs_teacher,
-)
+from gms_models.evaluate.coco_boxes import clip_box, evaluate_coco_boxes
 from gms_models.evaluate.figures import (
     GridPrompt,
     coco_grid_prompts,
@@ -53,7 +49,6 @@ __all__ = [
     "coco_grid_prompts",
     "evaluate_checkpoint",
     "evaluate_coco_boxes",
-    "evaluate_coco_vs_teacher",
     "evaluate_points_vs_teacher",
     "hand_point_prompt",
     "interior_point",

@@ -10,8 +10,8 @@ For every annotation of every image (crowd annotations only with ``include_crowd
    multimask outputs; see :mod:`gms_models.evaluate.masks`), upsampled to the image and
    thresholded at ``> 0``;
 4. its IoU with the reference mask is recorded: the ground-truth mask (``COCO.annToMask``) with
-   :func:`evaluate_coco_boxes`, or the teacher's chosen mask for the same box with
-   :func:`evaluate_coco_vs_teacher`;
+   :func:`evaluate_coco_boxes`, or with its ``teacher`` the teacher's chosen mask for the same
+   box;
 5. mIoU is the plain mean over annotations, overall and per size bin.
 
 Size bins use the annotation's ``area`` field, as :func:`gms_models.data.coco.area_bin` does:
@@ -91,17 +91,26 @@ def _records(
     ]
 
 
-def _evaluate_boxes(
+def evaluate_coco_boxes(
     model: Sam,
-    teacher: Sam | None,
     coco: CocoInstances,
     *,
-    batch_prompts: int,
-    include_crowd: bool,
-    candidates: Candidates,
-    progress: bool,
-    callback: ProgressFn | None,
+    teacher: Sam | None = None,
+    batch_prompts: int = 64,
+    include_crowd: bool = False,
+    candidates: Candidates = "multimask",
+    progress: bool = True,
+    callback: ProgressFn | None = None,
 ) -> CocoBoxEval:
+    """Box-prompt mIoU of ``model`` against COCO's ground-truth masks, or with ``teacher``
+    against the teacher's masks for the same boxes (module docstring).
+
+    Both models choose their mask the same way (``candidates``). The teacher is the reference to
+    use when its masks, not COCO's, are the target: with a random-weight teacher, say, whose masks
+    have nothing to do with the ground truth. ``callback(images_done, images_total)`` is called
+    after each image; ``progress`` shows a rich bar on stderr. Raises :class:`DataError` when no
+    annotation is left to evaluate.
+    """
     if batch_prompts < 1:
         raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)
@@ -189,60 +198,4 @@ def _evaluate_boxes(
         timings=timings,
         skipped_crowd=skipped_crowd,
         skipped_empty_gt=skipped_empty,
-    )
-
-
-def evaluate_coco_boxes(
-    sam: Sam,
-    coco: CocoInstances,
-    *,
-    batch_prompts: int = 64,
-    include_crowd: bool = False,
-    candidates: Candidates = "multimask",
-    progress: bool = True,
-    callback: ProgressFn | None = None,
-) -> CocoBoxEval:
-    """Box-prompt mIoU of ``sam`` against COCO ground-truth masks (module docstring).
-
-    ``callback(images_done, images_total)`` is called after each image; ``progress`` shows a
-    rich bar on stderr. Raises :class:`DataError` when no annotation is left to evaluate.
-    """
-    return _evaluate_boxes(
-        sam,
-        None,
-        coco,
-        batch_prompts=batch_prompts,
-        include_crowd=include_crowd,
-        candidates=candidates,
-        progress=progress,
-        callback=callback,
-    )
-
-
-def evaluate_coco_vs_teacher(
-    student: Sam,
-    teacher: Sam,
-    coco: CocoInstances,
-    *,
-    batch_prompts: int = 64,
-    include_crowd: bool = False,
-    candidates: Candidates = "multimask",
-    progress: bool = True,
-    callback: ProgressFn | None = None,
-) -> CocoBoxEval:
-    """Box-prompt mIoU of ``student`` against ``teacher``'s masks for the same boxes.
-
-    Both models choose their mask the same way (``candidates``). This is the measure to use when
-    the teacher's masks, not COCO's, are the target — for instance with a random-weight teacher,
-    whose masks have nothing to do with the ground truth.
-    """
-    return _evaluate_boxes(
-        student,
-        teacher,
-        coco,
-        batch_prompts=batch_prompts,
-        include_crowd=include_crowd,
-        candidates=candidates,
-        progress=progress,
-        callback=callback,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from gms_models.data.coco import CocoInstances
 from gms_models.data.malsd import HandPoints
 from gms_models.errors import ConfigError
-from gms_models.evaluate.coco_boxes import evaluate_coco_boxes, evaluate_coco_vs_teacher
+from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
 from gms_models.evaluate.figures import (
     GridPrompt,
     coco_grid_prompts,
@@ -95,16 +95,11 @@ def evaluate_checkpoint(
 
     result: CocoBoxEval | PointEval
     if isinstance(data, CocoInstances):
-        if reference is not None and against == "teacher":
-            result = evaluate_coco_vs_teacher(
-                model, reference, data, batch_prompts=batch_prompts,
-                include_crowd=include_crowd, candidates=candidates, progress=progress,
-            )  # fmt: skip
-        else:
-            result = evaluate_coco_boxes(
-                model, data, batch_prompts=batch_prompts, include_crowd=include_crowd,
-                candidates=candidates, progress=progress,
-            )  # fmt: skip
+        result = evaluate_coco_boxes(
+            model, data, teacher=reference if against == "teacher" else None,
+            batch_prompts=batch_prompts, include_crowd=include_crowd, candidates=candidates,
+            progress=progress,
+        )  # fmt: skip
         records = result.to_json(out_dir / "per_annotation.json")
     else:
         assert reference is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from gms_models.data.coco import CocoInstances
-from gms_models.evaluate import build_student_sam, build_teacher_sam, evaluate_coco_vs_teacher
+from gms_models.evaluate import build_student_sam, build_teacher_sam, evaluate_coco_boxes
 from gms_models.registry import build_encoder
 from gms_models.sam import build_sam
 from gms_models.train import DistillConfig, distill
@@ -69,7 +69,7 @@ def test_distilled_student_beats_the_untrained_one(
         image_encoder=build_encoder(ARCH, img_size=SIZE), checkpoint=teacher_ckpt, img_size=SIZE
     )
     trained = build_student_sam(ARCH, result.checkpoint, teacher_ckpt)
-    before = evaluate_coco_vs_teacher(untrained, teacher, held_out, progress=False)
-    after = evaluate_coco_vs_teacher(trained, teacher, held_out, progress=False)
+    before = evaluate_coco_boxes(untrained, held_out, teacher=teacher, progress=False)
+    after = evaluate_coco_boxes(trained, held_out, teacher=teacher, progress=False)
     assert before.prompts == after.prompts > 50
     assert after.miou > before.miou + 0.03, (before.metrics(), after.metrics())
