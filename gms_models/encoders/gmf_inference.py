@@ -13,9 +13,16 @@ release-layout module, whose state dict this form does not share. Per block:
 * The attention runs channel-first on the aggregated image tensor (``context = softmax(k) vᵀ``,
   ``out = contextᵀ q``), and the relative-position term's three depthwise convs are one 7×7
   conv: no token↔image transposes inside the attention.
+* qkv, the projection and the MLP are 1×1 convolutions with the two LayerNorms' scale and shift
+  folded into qkv and fc1; what is left of a LayerNorm is the plain standardisation.
 
-What remains are four layout changes per block: to tokens for LayerNorm + qkv, back to image for
-the aggregators, to tokens for the projection + MLP, back to image for the next block.
+The layout is chosen per runtime, from measurements (README, Benchmarks): PyTorch runs the whole
+block channel-first (LayerNorm standardises over the channels of NCHW, no layout change;
+0.81–0.86× the time of the token form at 1024, 1 thread), while the ONNX export (traced while
+``torch.onnx.is_in_onnx_export()``) keeps LayerNorm + qkv and
+projection + MLP in token layout (four transposes per block), because ONNX Runtime's fused
+LayerNormalization kernel only normalises trailing axes and its channel ``ReduceMean`` made the
+channel-first graph 1.26× slower. Both forwards use the same weights.
 """
 
 from __future__ import annotations
@@ -60,12 +67,33 @@ def _bias(conv: nn.Conv2d) -> torch.Tensor:
     return conv.bias
 
 
+def _pointwise(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """A 1×1 convolution computing ``F.linear(x, weight, bias)`` over the channels of NCHW."""
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1)
+    conv.weight.data.copy_(weight[..., None, None])
+    _bias(conv).data.copy_(bias)
+    return conv
+
+
+def _norm_linear(norm: nn.LayerNorm, weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """``linear(norm(x))`` as a 1×1 conv on the standardised ``x``: the norm's affine folded in."""
+    return _pointwise(weight * norm.weight, bias + weight @ norm.bias)
+
+
+def _standardise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """LayerNorm without its affine over the channels of an NCHW tensor, without leaving NCHW."""
+    centred = x - x.mean(1, keepdim=True)
+    return centred / torch.sqrt(centred.pow(2).mean(1, keepdim=True) + eps)
+
+
 def _channel_layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     """``norm`` over the channels of an NCHW tensor, without leaving NCHW."""
-    mean = x.mean(1, keepdim=True)
-    var = (x - mean).pow(2).mean(1, keepdim=True)
-    x = (x - mean) / torch.sqrt(var + norm.eps)
-    return x * norm.weight[:, None, None] + norm.bias[:, None, None]
+    return _standardise(x, norm.eps) * norm.weight[:, None, None] + norm.bias[:, None, None]
+
+
+def _token_linear(tokens: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 1×1 conv applied to tokens (B,N,C) as the linear layer it is."""
+    return F.linear(tokens, conv.weight.flatten(1), conv.bias)
 
 
 class FusedGroupMixBlock(nn.Module):
@@ -77,19 +105,17 @@ class FusedGroupMixBlock(nn.Module):
         dim = att.qkv.in_features
         g = dim // NUM_GROUPS
         self.group_dim, self.num_heads, self.scale = g, att.num_heads, att.scale
+        self.eps1, self.eps2 = block.norm1.eps, block.norm2.eps
 
         cpe = block.cpe.proj.weight.detach().clone()
         cpe[:, :, 1, 1] += 1.0
         self.cpe = _depthwise(cpe, _bias(block.cpe.proj).detach())
-        self.norm1, self.norm2, self.mlp = block.norm1, block.norm2, block.mlp
 
         # qkv output channel s*dim + j*g + i (s: q/k/v, j: group) -> group-major: [q0 k0 v0 |
         # q1 k1 v1 | ... | q4 k4 v4], so each aggregator kernel size sees one contiguous slice.
         order = [s * dim + j * g + i for j in range(NUM_GROUPS) for s in range(3) for i in range(g)]
-        self.qkv = nn.Linear(dim, 3 * dim, bias=att.qkv.bias is not None)
-        self.qkv.weight.data.copy_(att.qkv.weight[order])
-        if att.qkv.bias is not None:
-            self.qkv.bias.data.copy_(att.qkv.bias[order])
+        qkv_bias = att.qkv.bias if att.qkv.bias is not None else torch.zeros(3 * dim)
+        self.qkv = _norm_linear(block.norm1, att.qkv.weight[order], qkv_bias[order])
 
         separable = (agg.agg1, agg.agg2, agg.agg3)
         self.agg_dw = nn.ModuleList(
@@ -114,14 +140,15 @@ class FusedGroupMixBlock(nn.Module):
         )
         self.branch_conv = agg.agg0.conv
         self.branch_norm = agg.agg0.norm
-        self.proj = att.proj
+        self.proj = _pointwise(att.proj.weight, att.proj.bias)
+        fc1, fc2 = cast(nn.Linear, block.mlp.fc1), cast(nn.Linear, block.mlp.fc2)
+        self.fc1 = _norm_linear(block.norm2, fc1.weight, fc1.bias)
+        self.fc2 = _pointwise(fc2.weight, fc2.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+    def mix(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Group-mix attention from the group-major qkv image (B,3C,H,W): (B,C,H,W) before proj."""
+        b, _, h, w = qkv.shape
         g, heads = self.group_dim, self.num_heads
-        x = self.cpe(x)
-        tokens = x.flatten(2).transpose(1, 2)
-        qkv = self.qkv(self.norm1(tokens)).transpose(1, 2).reshape(b, 3 * c, h, w)
         plain, *parts, branch = qkv.split(3 * g, dim=1)
         aggregated = [plain] + [conv(p) for conv, p in zip(self.agg_dw, parts, strict=True)]
         mixed = F.hardswish(self.agg_pw(torch.cat(aggregated, dim=1)))
@@ -131,10 +158,30 @@ class FusedGroupMixBlock(nn.Module):
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
         attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w)
         attn = attn + q.reshape(b, 4 * g, h, w) * self.crpe(v.reshape(b, 4 * g, h, w))
-        out = torch.cat([attn, branch], dim=1).flatten(2).transpose(1, 2)
-        tokens = tokens + self.proj(out)
-        tokens = tokens + self.mlp(self.norm2(tokens))
-        return cast(torch.Tensor, tokens.transpose(1, 2).reshape(b, c, h, w))
+        return torch.cat([attn, branch], dim=1)
+
+    def forward_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """The block channel-first throughout (PyTorch's form)."""
+        x = self.cpe(x)
+        x = x + cast(torch.Tensor, self.proj(self.mix(self.qkv(_standardise(x, self.eps1)))))
+        return x + cast(torch.Tensor, self.fc2(F.gelu(self.fc1(_standardise(x, self.eps2)))))
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """LayerNorm + qkv and projection + MLP in token layout (ONNX Runtime's form)."""
+        b, _, h, w = x.shape
+        c = self.qkv.in_channels  # a Python int: layer_norm's shape must not be traced
+        tokens = cast(torch.Tensor, self.cpe(x)).flatten(2).transpose(1, 2)
+        normed = F.layer_norm(tokens, (c,), eps=self.eps1)
+        qkv = _token_linear(normed, self.qkv).transpose(1, 2).reshape(b, 3 * c, h, w)
+        tokens = tokens + _token_linear(self.mix(qkv).flatten(2).transpose(1, 2), self.proj)
+        hidden = F.gelu(_token_linear(F.layer_norm(tokens, (c,), eps=self.eps2), self.fc1))
+        tokens = tokens + _token_linear(hidden, self.fc2)
+        return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return self.forward_tokens(x)
+        return self.forward_channels(x)
 
 
 class FusedGroupMixStage(nn.Module):

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from gms_models.encoders import inference_form
-from gms_models.encoders.gmf_inference import FusedGroupMixStage
+from gms_models.encoders.gmf_inference import FusedGroupMixBlock, FusedGroupMixStage
 from gms_models.encoders.groupmixformer import build_gmf_student
 from tests.tolerances import FUSED_FORM_ATOL
 
@@ -32,6 +32,29 @@ def test_fused_student_matches_the_release_layout(gmf_ref: Path) -> None:
         assert all(
             isinstance(s, FusedGroupMixStage) for s in fused.backbone.groupmixformer_backbone
         )
+
+
+@torch.inference_mode()
+def test_token_and_channel_forwards_match_the_release_blocks(gmf_ref: Path) -> None:
+    """Every block's two layouts (PyTorch's channel-first, the ONNX export's token form) give the
+    release block's output on the release's own input to it."""
+    backbone = _student(gmf_ref, (2, 2, 8, 2)).eval().backbone
+    fused = inference_form(_student(gmf_ref, (2, 2, 8, 2))).backbone
+    x = backbone.conv_stem(torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
+    for i, embed in enumerate(backbone.patch_embed_layers):
+        x = embed(x)
+        b, c, h, w = x.shape
+        for release, block in zip(
+            backbone.groupmixformer_backbone[i].gma_stage,
+            fused.groupmixformer_backbone[i].blocks,
+            strict=True,
+        ):
+            expected = release(x.flatten(2).transpose(1, 2), (h, w)).transpose(1, 2)
+            expected = expected.reshape(b, c, h, w)
+            assert isinstance(block, FusedGroupMixBlock)
+            torch.testing.assert_close(block.forward_channels(x), expected, rtol=0, atol=ATOL)
+            torch.testing.assert_close(block.forward_tokens(x), expected, rtol=0, atol=ATOL)
+            x = expected
 
 
 def test_fusing_leaves_the_trained_module_alone(gmf_ref: Path) -> None:
