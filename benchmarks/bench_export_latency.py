@@ -60,6 +60,10 @@ def _load() -> list[float]:
 
 
 def _spin() -> None:
+    """Keep one core busy, as another program would: in a session of its own, because Linux's
+    autogroup scheduler shares CPU between sessions first, so a spinner left in the benchmark's
+    session would take its share from the encoder alone on a loaded machine."""
+    os.setsid()
     while True:
         pass
 
