@@ -1,4 +1,4 @@
-"""Prefect flows, one per job, named as users type them (``FLOWS``):
+"""Prefect flows, one per job, named as users type them (:mod:`flows.registry`):
 
 - ``data``, ``teacher``: the first stages on their own (:mod:`flows.prepare`);
 - ``distill``, ``distill-ablation`` (Table 2) (:mod:`flows.distill_ablation`);

@@ -1,28 +1,36 @@
-"""The flows by the names users type (``gms run NAME``, ``prefect deployment run 'NAME/...'``)."""
+"""The flows by the names users type (``gms run NAME``, ``prefect deployment run 'NAME/...'``).
+
+A flow's module is imported only when that flow is asked for (:func:`load_flow`): ``gms run
+pick`` then never loads torch, timm or torchvision, which the training flows' modules need.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from prefect import Flow
 
-from flows.distill_ablation import distill, distill_ablation
-from flows.encoder_selection import encoder_selection
-from flows.pick import pick
-from flows.prepare import data, teacher
-from flows.segment_eval import segment_eval
-from flows.study import study
-
-FLOWS: dict[str, Flow[..., Any]] = {
-    f.name: f
-    for f in (
-        data,
-        teacher,
-        distill,
-        distill_ablation,
-        segment_eval,
-        encoder_selection,
-        pick,
-        study,
-    )
+#: Flow name → (module, function) of the flow.
+FLOW_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "data": ("flows.prepare", "data"),
+    "teacher": ("flows.prepare", "teacher"),
+    "distill": ("flows.distill_ablation", "distill"),
+    "distill-ablation": ("flows.distill_ablation", "distill_ablation"),
+    "segment-eval": ("flows.segment_eval", "segment_eval"),
+    "encoder-selection": ("flows.encoder_selection", "encoder_selection"),
+    "pick": ("flows.pick", "pick"),
+    "study": ("flows.study", "study"),
 }
+
+
+def load_flow(name: str) -> Flow[..., Any]:
+    """The flow called ``name``, its module imported now."""
+    module, function = FLOW_FUNCTIONS[name]
+    flow: Flow[..., Any] = getattr(importlib.import_module(module), function)
+    return flow
+
+
+def all_flows() -> dict[str, Flow[..., Any]]:
+    """Every flow by name (imports every flow module)."""
+    return {name: load_flow(name) for name in FLOW_FUNCTIONS}

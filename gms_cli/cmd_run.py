@@ -138,13 +138,13 @@ def _run(
     if getattr(teacher, "checkpoint", "given") is None:
         console.print(RANDOM_TEACHER_BANNER)
     if not temporary_server and "PREFECT_API_URL" not in os.environ:
-        from flows.registry import FLOWS
+        from flows.registry import load_flow
 
-        return FLOWS[flow].fn(params, **flow_args)
+        return load_flow(flow).fn(params, **flow_args)
     with prefect_api(Path(params.tracking.runs_dir)):
-        from flows.registry import FLOWS
+        from flows.registry import load_flow
 
-        return FLOWS[flow](params, **flow_args)
+        return load_flow(flow)(params, **flow_args)
 
 
 def run_command(

@@ -18,13 +18,13 @@ def deployments() -> list[dict]:
 
 def flow_of(entrypoint: str) -> str:
     """The registry name of the flow at ``entrypoint``."""
-    from flows.registry import FLOWS
+    from flows.registry import all_flows
 
     path, function = entrypoint.split(":")
     module = path.removesuffix(".py").replace("/", ".")
     matches = [
         name
-        for name, flow in FLOWS.items()
+        for name, flow in all_flows().items()
         if flow.fn.__module__ == module and flow.fn.__name__ == function
     ]
     assert len(matches) == 1, entrypoint
@@ -36,9 +36,9 @@ def test_every_deployment_is_a_known_flow_on_the_gpu_pool_with_valid_parameters(
     for deployment in deployments():
         flow = flow_of(deployment["entrypoint"])
         assert deployment["work_pool"]["name"] == "gpu"
-        from flows.registry import FLOWS
+        from flows.registry import all_flows
 
-        FLOWS[flow].validate_parameters(deployment["parameters"])
+        all_flows()[flow].validate_parameters(deployment["parameters"])
         seen.add(f"{flow}/{deployment['name']}")
     assert {"distill-ablation/paper", "distill-ablation/toy", "study/toy"} <= seen
     assert {name.split("/")[0] for name in seen} == set(FLOW_PARAMS)
