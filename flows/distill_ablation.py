@@ -298,8 +298,8 @@ def _teacher_row(evaluated: StepFuture[EvalOutputs] | None, reference: str) -> A
     return row
 
 
-#: Under the tables folder: the tables of the ``distill`` flow (one per arm or group), which
-#: dvc.yaml's table2 stage depends on as a whole, whatever the arms of params.yaml.
+#: Under the tables folder: the tables of the ``distill`` flow (one per arm or group), apart
+#: from Table 2's.
 ARM_TABLES = "arms"
 
 

@@ -148,7 +148,7 @@ class DistillParams(FlowParams):
         False,
         description="also train the other arms of `arms` that share the data recipe of `arm` "
         "in its teacher pass, into their work folders (their own runs then find them done): "
-        "dvc.yaml's one-arm stages share a teacher pass this way",
+        "one-arm runs of a recipe's arms share a teacher pass this way",
     )
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,32 +49,12 @@ def test_one_arm_flow_trains_like_the_ablation(repo_root: Path) -> None:
     assert (one_arm.data, one_arm.teacher) == (ablation.data, ablation.teacher)
 
 
-def _arm_names(params: dict) -> list[str]:
-    arms = params["distill_ablation"]["arms"]
-    assert isinstance(arms, dict), "dvc.yaml keys one stage per arm name"
-    return list(arms)
-
-
-def test_stages_form_the_study_chain(
-    stages: dict[str, object], params: dict, repo_root: Path
-) -> None:
-    names = _arm_names(params)
-    arm_stages = [f"distill@{name}" for name in names]
-    expected = ["data", "teacher", *arm_stages, "table2", "table3", "table1", "pick"]
-    assert [name for name in stages if name != "data.dvc"] == expected
-    assert "data" in {str(dep) for dep in stages["data"].deps}  # the output of data.dvc
-    ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
-    assert set(ablation.arms) == set(names)
-    assert {arm.arch or name for name, arm in ablation.arms.items()} <= set(list_encoders())
-
-    table2_deps = {str(dep) for dep in stages["table2"].deps}
-    arm_outputs = {str(out) for name in arm_stages for out in stages[name].outs}
-    assert "runs/tables/arms" in table2_deps
-    assert all(p.startswith("runs/tables/arms/") for p in arm_outputs), (
-        "table2 must depend on every arm's table: the arm stages write into its arms folder"
-    )
-    table2_outs = {str(out) for out in stages["table2"].outs}
-    table2_csv = next(p for p in table2_outs if p.endswith(".csv"))
+def test_stages_form_the_study_chain(stages: dict[str, object]) -> None:
+    """One stage (one process) per table: each flow prepares its data and teacher itself."""
+    assert [name for name in stages if name != "data.dvc"] == ["table2", "table3", "table1", "pick"]
+    assert "data" in {str(dep) for dep in stages["table2"].deps}  # the output of data.dvc
+    table2_csv = "runs/tables/table2_distill_ablation.csv"
+    assert table2_csv in {str(out) for out in stages["table2"].outs}
     for name in ("table3", "pick"):
         assert table2_csv in {str(dep) for dep in stages[name].deps}
 
@@ -90,35 +71,25 @@ def test_stages_run_the_flows_tagged_dvc_with_existing_params(stages: dict[str, 
         assert set(values) == set(param_dep.params), name
 
 
-def test_per_arm_stages_differ_only_by_arm(stages: dict[str, object], params: dict) -> None:
-    names = _arm_names(params)
-    commands = {stages[f"distill@{name}"].cmd.replace(name, "ARM") for name in names}
-    assert commands == {
-        "GMS_RUN_SOURCE=dvc gms run distill --params params.yaml --no-temporary-server "
-        "--set arm=ARM"
-    }
-    for name in names:
-        stage = stages[f"distill@{name}"]
-        outs = {str(out) for out in stage.outs}
-        arm_dir = "runs/tables/arms"
-        assert outs == {
-            f"{arm_dir}/distill_{name}.md",
-            f"{arm_dir}/distill_{name}.csv",
-            f"{arm_dir}/distill_{name}_metrics.json",
-        }
-        metrics = [str(o) for o in stage.outs if o.metric]
-        assert metrics == [f"{arm_dir}/distill_{name}_metrics.json"]
-        (param_dep,) = _param_deps(stage)
-        arm_keys = {k for k in param_dep.params if k.startswith("distill_ablation")}
-        assert arm_keys == {f"distill_ablation.arms.{name}"}  # not the other arms' entries
-
-
-def test_each_arm_stage_trains_the_ablations_arm(repo_root: Path, params: dict) -> None:
+def test_table2_runs_every_arm_of_params_in_one_process(
+    stages: dict[str, object], params: dict, repo_root: Path
+) -> None:
+    """The whole distill_ablation section is table2's parameter: the arms of params.yaml are
+    the stage's without editing dvc.yaml, and a changed arm re-runs it."""
+    stage = stages["table2"]
+    assert "gms run distill-ablation " in stage.cmd and "--set" not in stage.cmd
+    (param_dep,) = _param_deps(stage)
+    assert "distill_ablation" in param_dep.params
+    arms = param_dep.read_params()["distill_ablation"]["arms"]
+    assert arms == params["distill_ablation"]["arms"]
     ablation = load_flow_params("distill-ablation", repo_root / "params.yaml")
-    for name in _arm_names(params):
-        one_arm = load_flow_params("distill", repo_root / "params.yaml", [f"arm={name}"])
-        assert one_arm.arm == name
-        assert (one_arm.arms[name], one_arm.train) == (ablation.arms[name], ablation.train)
+    assert list(ablation.arms) == list(arms)
+    assert {arm.arch or name for name, arm in ablation.arms.items()} <= set(list_encoders())
+
+
+def test_table2_declares_its_per_arm_metrics(stages: dict[str, object]) -> None:
+    metrics = [str(out) for out in stages["table2"].outs if out.metric]
+    assert metrics == ["runs/tables/table2_distill_ablation_metrics.json"]
 
 
 def test_plots_show_the_pareto_front_and_table1(stages: dict[str, object]) -> None:
@@ -138,3 +109,26 @@ def test_dvc_config_is_committable(repo_root: Path) -> None:
     ignored = (repo_root / ".dvc" / ".gitignore").read_text().split()
     assert {"/config.local", "/tmp", "/cache"} <= set(ignored)
     assert "__pycache__/" in (repo_root / ".dvcignore").read_text().split()
+
+
+def test_metrics_show_lists_each_arm_of_table2(repo_root: Path, tmp_path: Path) -> None:
+    """`dvc metrics show` reads table2's metrics file as Table 2 writes it: one entry per arm."""
+    from gms_models.files import write_json
+    from gms_models.tables import AblationRow
+    from tasks.tables import ablation_metrics
+    from tests.dvc.scratch import PIPELINE_FILES, make_scratch_repo, run
+
+    repo = make_scratch_repo(repo_root, tmp_path / "clone", PIPELINE_FILES)
+    rows = [
+        AblationRow(model=name, arch="gmf_2282", miou=miou, last_loss=0.5, latency_ms={"onnx": 2.0})
+        for name, miou in (("gmf_2282", 0.25), ("gmf_2282-lr3e-4", 0.5))
+    ]
+    write_json(repo / "runs/tables/table2_distill_ablation_metrics.json", ablation_metrics(rows))
+    shown = run(["dvc", "metrics", "show", "--json"], cwd=repo)
+    assert shown.returncode == 0, shown.stderr
+    (workspace,) = json.loads(shown.stdout).values()  # keyed "" in a repository without commits
+    (metrics,) = [file["data"] for file in workspace["data"].values()]
+    assert metrics == {
+        "gmf_2282": {"last_loss": 0.5, "miou": 0.25, "latency_ms_onnx": 2.0},
+        "gmf_2282-lr3e-4": {"last_loss": 0.5, "miou": 0.5, "latency_ms_onnx": 2.0},
+    }

@@ -62,7 +62,7 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     assert "→ `gms-encoder@champion`" in (tables / "pick_decision.md").read_text()
     flows, sources = mlflow_provenance(clone)
     assert sources == {"dvc"}
-    assert {"distill", "distill-ablation", "segment-eval", "encoder-selection"} <= flows
+    assert {"distill-ablation", "segment-eval", "encoder-selection"} <= flows
 
     status = run(["dvc", "status", "--json"], cwd=clone, env=prefect_env)
     assert json.loads(status.stdout) == {}
@@ -79,7 +79,8 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     assert third.returncode == 0, third.stdout[-3000:]
     assert stages_run(third.stdout) == ["table3"]
 
-    # one arm's lr: its stage and the tables after it re-run, not the other arms nor Table 1
+    # one arm's lr: Table 2's stage and the tables after it re-run, not Table 1; in Table 2's
+    # stage only that arm trains again, the others come from the work cache
     params = yaml.safe_load(params_file.read_text())
     arms = params["distill_ablation"]["arms"]
     arm = "gmf_3344"
@@ -87,14 +88,30 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     arms[arm]["lr"] = 3.0e-3
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     changed = run(["dvc", "status", "--json"], cwd=clone, env=prefect_env)
-    assert set(json.loads(changed.stdout)) == {f"distill@{arm}", "table2"}
+    assert set(json.loads(changed.stdout)) == {"table2"}
     fourth = run(["dvc", "repro"], cwd=clone, env=prefect_env, timeout=1200)
     assert fourth.returncode == 0, fourth.stdout[-3000:]
-    assert sorted(stages_run(fourth.stdout)) == sorted(
-        [f"distill@{arm}", "table2", "table3", "pick"]
-    )
+    assert stages_run(fourth.stdout) == ["table2", "table3", "pick"]
     table2 = (tables / "table2_distill_ablation.md").read_text()
     assert f"| {arm} | S |" in table2 and "| 3e-3 |" in table2
+    assert newest_ablation_reuse(clone) == {name: name != arm for name in arms}
+
+
+def newest_ablation_reuse(repo: Path) -> dict[str, bool]:
+    """Whether each arm of the newest Table 2 run reused its trained student from the cache."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'runs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("table2-distill-ablation")
+    assert experiment is not None
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000
+    )
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    return {r.info.run_name: "gms.reused_from" in r.data.tags for r in children}
 
 
 def mlflow_provenance(repo: Path) -> tuple[set[str | None], set[str | None]]:
