@@ -8,7 +8,8 @@ with the demo data fetched (``gms data fetch --source demo``, untimed), run the 
 ``gms study`` (one process, Prefect's temporary server), then ``dvc repro`` (one process per
 stage, no Prefect server: see dvc.yaml). Each copy has its own ``runs/`` and ``$GMS_CACHE``,
 so neither reuses the other's work. Prints both wall times, their ratio (target <= 1.3), the
-stages DVC ran and the load average before and after each.
+stages DVC ran, the load average before and after each, and whether both wrote the same Table 2
+(every number of its metrics file but the latencies).
 
 ``--keep DIR`` leaves the two copies in DIR (the DVC copy's ``dvc.lock`` is the pipeline's
 record of the committed code, parameters and demo data).
@@ -17,6 +18,7 @@ record of the committed code, parameters and demo data).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -83,6 +85,16 @@ def timed(command: list[str], copy: Path) -> tuple[float, str]:
     return elapsed, done.stdout + done.stderr
 
 
+def table2_numbers(copy: Path) -> dict[str, dict[str, float]]:
+    """Table 2's numbers by arm (and teacher) as the copy's run wrote them, latencies left out
+    (they are timings)."""
+    metrics = json.loads((copy / "runs/tables/table2_distill_ablation_metrics.json").read_text())
+    return {
+        row: {key: value for key, value in numbers.items() if not key.startswith("latency_ms")}
+        for row, numbers in metrics.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="leave the two copies in this folder")
@@ -112,6 +124,9 @@ def main() -> None:
     verdict = "met" if ratio <= TARGET else "NOT met"
     console.print(f"dvc repro / gms study = [bold]{ratio:.2f}[/] (target <= {TARGET}: {verdict})")
     console.print(f"stages: {', '.join(stages)}")
+    study_table, dvc_table = (table2_numbers(copies[name]) for name in ("study", "dvc"))
+    same = "identical" if study_table == dvc_table else f"DIFFERENT: {study_table} vs {dvc_table}"
+    console.print(f"Table 2 (loss, mIoU, params, MACs by arm): {same}")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
     else:
