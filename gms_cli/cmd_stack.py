@@ -24,7 +24,8 @@ from gms_cli.stack import (
 )
 
 stack_app = typer.Typer(
-    help="Local stack on 127.0.0.1: Prefect server + worker, MLflow server, S3 server (moto).",
+    help="Local stack on 127.0.0.1: Prefect server + workers (queues default and control), "
+    "MLflow server, S3 server (moto).",
     no_args_is_help=True,
 )
 console = Console()
@@ -64,7 +65,7 @@ def up(
     prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
     mlflow_port: Annotated[int, typer.Option(help="MLflow server port.")] = 5000,
     s3_port: Annotated[int, typer.Option(help="S3 server port.")] = 9000,
-    pool: Annotated[str, typer.Option(help="Work pool of the process worker.")] = "gpu",
+    pool: Annotated[str, typer.Option(help="Work pool of the process workers.")] = "gpu",
 ) -> None:
     """Start the stack, wait until every service is healthy, print the variables to export."""
     ports = StackPorts(prefect=prefect_port, mlflow=mlflow_port, s3=s3_port)

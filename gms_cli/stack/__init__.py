@@ -6,7 +6,8 @@ Reusable API (see ``launcher`` and ``services``)::
     with running_services(specs, tmp) as services:   # dict name -> RunningService
         ...
 
-``gms stack`` (``local``) composes the S3 server, Prefect server, MLflow server and a worker.
+``gms stack`` (``local``) composes the S3 server, Prefect server, MLflow server and two
+workers (prefect.yaml's ``default`` and ``control`` queues).
 """
 
 from gms_cli.stack.errors import StackError

@@ -1,4 +1,7 @@
-"""The ``gms stack`` composition: S3 server, Prefect server, MLflow server and one process worker.
+"""The ``gms stack`` composition: S3 server, Prefect server, MLflow server and two process
+workers on the pool, as prefect.yaml's queues want them: one on ``default`` taking one flow run
+at a time (the GPU work), one on ``control`` for the runs that only start and await others
+(``distill-ablation/toy-fanout``, ``paper``), so that those never hold the GPU worker's slot.
 
 Everything listens on 127.0.0.1 and keeps its files under one stack folder::
 
@@ -37,6 +40,10 @@ S3_SERVICE = "s3"
 PREFECT_SERVICE = "prefect-server"
 MLFLOW_SERVICE = "mlflow"
 WORKER_SERVICE = "worker"
+CONTROL_WORKER_SERVICE = "control-worker"
+#: prefect.yaml's work queues: the GPU steps, and the runs that await other runs.
+GPU_QUEUE = "default"
+CONTROL_QUEUE = "control"
 
 
 @dataclass(frozen=True)
@@ -75,23 +82,26 @@ def client_env(ports: StackPorts) -> dict[str, str]:
 def local_stack_specs(
     stack_dir: Path, ports: StackPorts, *, pool: str = "gpu", worker_cwd: Path | None = None
 ) -> list[ServiceSpec]:
-    """The four services in start order (the worker waits for the Prefect server)."""
+    """The five services in start order (the workers wait for the Prefect server)."""
     stack_dir = Path(stack_dir).resolve()
     s3 = s3_endpoint(ports)
+    api_url = prefect_api_url(ports.prefect)
+    home = stack_dir / "prefect"
     return [
         s3_server_spec(ports.s3, name=S3_SERVICE, endpoint=s3),
-        prefect_server_spec(ports.prefect, stack_dir / "prefect", name=PREFECT_SERVICE),
+        prefect_server_spec(ports.prefect, home, name=PREFECT_SERVICE),
         mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", name=MLFLOW_SERVICE, s3=s3),
         prefect_worker_spec(
-            prefect_api_url(ports.prefect),
-            stack_dir / "prefect",
-            pool=pool,
-            name=WORKER_SERVICE,
-            server=PREFECT_SERVICE,
-            env=client_env(ports),
-            cwd=worker_cwd,
+            api_url, home, pool=pool, name=WORKER_SERVICE, server=PREFECT_SERVICE,
+            limit=1, queues=(GPU_QUEUE,), env=client_env(ports), cwd=worker_cwd,
         ),
-    ]
+        # no GPU and no limit on runs at once, as the worker container's control worker
+        prefect_worker_spec(
+            api_url, home, pool=pool, name=CONTROL_WORKER_SERVICE, server=PREFECT_SERVICE,
+            limit=None, queues=(CONTROL_QUEUE,),
+            env={**client_env(ports), "CUDA_VISIBLE_DEVICES": ""}, cwd=worker_cwd,
+        ),
+    ]  # fmt: skip
 
 
 def start_local_stack(

@@ -52,7 +52,7 @@ def test_status_down_and_env_without_a_stack(tmp_path: Path) -> None:
 def test_local_stack_services_are_loopback_light_and_wired_together(tmp_path: Path) -> None:
     ports = StackPorts(prefect=14200, mlflow=15000, s3=19000)
     specs = {s.name: s for s in local_stack_specs(tmp_path, ports)}
-    assert list(specs) == ["s3", "prefect-server", "mlflow", "worker"]
+    assert list(specs) == ["s3", "prefect-server", "mlflow", "worker", "control-worker"]
     assert {s.port for s in specs.values()} == {14200, 15000, 19000, None}
     for spec in specs.values():
         assert spec.env["DO_NOT_TRACK"] == "true"
@@ -70,6 +70,24 @@ def test_local_stack_services_are_loopback_light_and_wired_together(tmp_path: Pa
     assert worker.depends_on == ("prefect-server",)
     assert worker.command[3:10] == ("--pool", "gpu", "--type", "process", "--limit", "1", "--name")
     assert worker.command[10] != local_stack_specs(tmp_path, ports)[3].command[10]  # fresh name
+    assert worker.command[11:] == ("--work-queue", "default")
     assert worker.env.items() >= client_env(ports).items()
+    # the runs that only start and await others (prefect.yaml's control queue) get a worker of
+    # their own, without a GPU or a limit, so that they never hold the GPU worker's one slot
+    control = specs["control-worker"]
+    assert control.depends_on == ("prefect-server",)
+    assert control.command[3:8] == ("--pool", "gpu", "--type", "process", "--name")
+    assert control.command[9:] == ("--work-queue", "control")
+    assert control.env.items() >= {**client_env(ports), "CUDA_VISIBLE_DEVICES": ""}.items()
     assert client_env(ports)["PREFECT_API_URL"] == "http://127.0.0.1:14200/api"
     assert not list(tmp_path.iterdir())  # building specs creates no folders
+
+
+def test_stack_workers_poll_the_queues_of_prefect_yaml() -> None:
+    import yaml
+
+    from gms_cli.stack.local import CONTROL_QUEUE, GPU_QUEUE
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())
+    queues = {d["work_pool"]["work_queue_name"] for d in config["deployments"]}
+    assert queues == {GPU_QUEUE, CONTROL_QUEUE}

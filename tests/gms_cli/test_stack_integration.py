@@ -79,6 +79,32 @@ def _mlflow_artifact_lands_in_s3(tracking_uri: str, s3: S3Endpoint, tmp_path: Pa
     return [obj["Key"] for obj in listing]
 
 
+CONTROL_RUN = """
+from prefect import flow
+from prefect.deployments import run_deployment
+
+flow.from_source(source=".", entrypoint="tiny.py:tiny").deploy(
+    name="smoke", work_pool_name="gpu", work_queue_name={queue!r}
+)
+print(run_deployment("tiny/smoke", timeout=600).state.type.value)
+"""
+
+
+def _run_on_queue(queue: str, api_url: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Deploy a one-line flow on ``queue`` of pool gpu and run it to its end, in a fresh
+    process talking to ``api_url``."""
+    folder.mkdir()
+    (folder / "tiny.py").write_text(
+        "from prefect import flow\n\n\n@flow\ndef tiny() -> int:\n    return 1\n"
+    )
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(folder / "home")}
+    code = CONTROL_RUN.format(queue=queue)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True,
+        timeout=700,
+    )  # fmt: skip
+
+
 def stack_up(
     stack_dir: Path, prefect: int, mlflow: int, s3: int
 ) -> subprocess.CompletedProcess[str]:
@@ -100,7 +126,8 @@ def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sent
     assert f"export MLFLOW_S3_ENDPOINT_URL=http://127.0.0.1:{s3}" in up.stdout
 
     services = read_state(stack_dir)
-    assert [s.name for s in services] == ["s3", "prefect-server", "mlflow", "worker"]
+    names = ["s3", "prefect-server", "mlflow", "worker", "control-worker"]
+    assert [s.name for s in services] == names
     assert all(s.is_alive() for s in services)
     assert _get_json(f"http://127.0.0.1:{prefect}/api/health") is True
     with urllib.request.urlopen(f"http://127.0.0.1:{mlflow}/health", timeout=10) as response:
@@ -109,6 +136,12 @@ def test_stack_up_status_refusals_and_down(stack_dir: Path, tmp_path: Path, sent
     endpoint = S3Endpoint(url=f"http://127.0.0.1:{s3}")
     keys = _mlflow_artifact_lands_in_s3(f"http://127.0.0.1:{mlflow}", endpoint, tmp_path)
     assert any(key.endswith("/artifacts/note.txt") for key in keys)
+    # a run of the control queue (created after the stack, as `prefect deploy --all` does) is
+    # taken by the control worker, not the GPU worker's one slot
+    ran = _run_on_queue("control", f"http://127.0.0.1:{prefect}/api", tmp_path / "control")
+    assert ran.returncode == 0 and "COMPLETED" in ran.stdout, ran.stdout[-2000:] + ran.stderr
+    control_log = next(s.log for s in services if s.name == "control-worker").read_text()
+    assert "submitting flow run" in control_log, control_log[-2000:]
 
     status = gms("stack", "status", "--dir", stack_dir)
     assert status.returncode == 0
