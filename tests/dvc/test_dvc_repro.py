@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +80,8 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     assert third.returncode == 0, third.stdout[-3000:]
     assert stages_run(third.stdout) == ["table3"]
 
+    commit_all(clone)  # what `dvc metrics diff` compares with
+
     # one arm's lr: Table 2's stage and the tables after it re-run, not Table 1; in Table 2's
     # stage only that arm trains again, the others come from the work cache
     params = yaml.safe_load(params_file.read_text())
@@ -95,6 +98,17 @@ def test_repro_end_to_end_then_nothing_then_only_what_changed(
     table2 = (tables / "table2_distill_ablation.md").read_text()
     assert f"| {arm} | S |" in table2 and "| 3e-3 |" in table2
     assert newest_ablation_reuse(clone) == {name: name != arm for name in arms}
+    diff = run(["dvc", "metrics", "diff", "--json"], cwd=clone, env=prefect_env)
+    assert diff.returncode == 0, diff.stderr[-3000:]
+    changed_metrics = json.loads(diff.stdout)["runs/tables/table2_distill_ablation_metrics.json"]
+    assert changed_metrics[f"{arm}.last_loss"]["old"] is not None  # the committed run's number
+    assert not {f"{other}.last_loss" for other in arms if other != arm} & set(changed_metrics)
+
+
+def commit_all(repo: Path) -> None:
+    identity = ["-c", "user.name=gms tests", "-c", "user.email=tests@gms.invalid"]
+    subprocess.run(["git", *identity, "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", *identity, "commit", "-q", "-m", "study"], cwd=repo, check=True)
 
 
 def newest_ablation_reuse(repo: Path) -> dict[str, bool]:
