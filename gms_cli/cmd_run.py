@@ -14,11 +14,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from tasks.specs import TrackingSpec
 
 RANDOM_TEACHER_BANNER = (
     "[bold red]NO TEACHER CHECKPOINT:[/] the teacher has [bold]RANDOM WEIGHTS[/]. Every number "
@@ -53,8 +56,11 @@ def _mlflow_ui_hint(uri: str) -> str:
     return f"open {uri}" if uri.startswith("http") else f"MLflow store: {uri}"
 
 
-def _print_where(console: Console, summary: Any, tracking_uri: str) -> None:
+def _print_where(console: Console, summary: Any, tracking: TrackingSpec) -> None:
     """The paths and commands to look at after a run."""
+    from tasks.tracking import resolve_tracking_uri  # loads Prefect: only once the run is over
+
+    tracking_uri = resolve_tracking_uri(tracking)
     console.print("\n[bold]Where to look[/]")
     for label, name in (("data", "root"), ("teacher", "checkpoint")):
         path = getattr(summary, name, None)
@@ -193,9 +199,7 @@ def run_command(
     started = time.perf_counter()
     summary = _run(flow, flow_params, console, temporary_server=temporary_server, **flow_args)
     console.print(f"\n[bold green]{flow} finished[/] in {time.perf_counter() - started:.0f} s")
-    from tasks.tracking import resolve_tracking_uri
-
-    _print_where(console, summary, resolve_tracking_uri(flow_params.tracking))
+    _print_where(console, summary, flow_params.tracking)
     _report_failures(console, summary, allow_partial)
 
 
@@ -219,7 +223,6 @@ def study_command(
     No server to start: MLflow records go to runs/mlflow.db unless MLFLOW_TRACKING_URI is set.
     """
     from flows.params import QUICK_SETS, load_flow_params
-    from tasks.tracking import resolve_tracking_uri
 
     console = Console(stderr=True)
     sets = [*(QUICK_SETS if quick else ()), *(set_ or ())]
@@ -239,7 +242,7 @@ def study_command(
     )
     if summary.teacher.random:
         console.print(RANDOM_TEACHER_BANNER)
-    _print_where(console, summary, resolve_tracking_uri(study.tracking))
+    _print_where(console, summary, study.tracking)
     _report_failures(console, summary, allow_partial)
 
 
