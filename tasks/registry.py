@@ -48,6 +48,12 @@ HASHED_SUFFIXES = (".onnx", "bundle.json")
 holds its export's random parity seed, so it is shipped but not hashed)."""
 
 
+FILES_LOST = (
+    "the artifact store holds no files for it (was the store wiped, e.g. by `gms stack down`?); "
+    "re-run the flow that registered it"
+)
+
+
 class RegistryError(GmsError):
     """A registered version whose files are missing, or a model URI that names nothing."""
 
@@ -221,7 +227,7 @@ def mark_champion(
     client.set_tag(arm_run_id, "gms.champion", alias)
 
 
-def _resolve(client: MlflowClient, model_uri: str) -> ModelVersion:
+def resolve_version(client: MlflowClient, model_uri: str) -> ModelVersion:
     """``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` -> the model version."""
     from mlflow.exceptions import MlflowException
 
@@ -240,6 +246,11 @@ def _resolve(client: MlflowClient, model_uri: str) -> ModelVersion:
         raise RegistryError(f"{model_uri} names no model version: {exc.message}") from exc
 
 
+def name_version(model_uri: str, name: str, version: str, source: str | None) -> str:
+    """``URI (version V of NAME, files at SOURCE)``: how errors name a registered version."""
+    return f"{model_uri} (version {version} of {name}, files at {source})"
+
+
 def _package_path(model_dir: Path) -> str:
     """Where the pyfunc's ``package`` artifact sits inside a downloaded model (from MLmodel)."""
     from mlflow.models import Model
@@ -256,9 +267,11 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
+    from tasks.models_repository import MissingModelFiles
+
     client = _client(tracking_uri)
-    version = _resolve(client, model_uri)
-    what = f"{model_uri} (version {version.version} of {version.name}, files at {version.source})"
+    version = resolve_version(client, model_uri)
+    what = name_version(model_uri, version.name, version.version, version.source)
     dest.mkdir(parents=True, exist_ok=True)
     try:
         local = Path(
@@ -266,13 +279,12 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
                 artifact_uri=version.source, dst_path=str(dest), tracking_uri=tracking_uri
             )
         )
+    except MissingModelFiles as exc:
+        raise RegistryError(f"{what}: {exc.reason}") from exc
     except MlflowException as exc:
         raise RegistryError(f"{what}: downloading it failed: {exc.message}") from exc
     if not any(local.iterdir()):
-        raise RegistryError(
-            f"{what}: the artifact store holds no files for it (was the store wiped, e.g. by "
-            "`gms stack down`?); re-run the flow that registered it"
-        )
+        raise RegistryError(f"{what}: {FILES_LOST}")
     if not (local / "MLmodel").is_file():
         raise RegistryError(f"{what}: the download at {local} is no MLflow model (no MLmodel)")
     package = local / _package_path(local)

@@ -2,7 +2,8 @@
 package download fail with our error naming the version and its URIs (exit 2), and the check
 behind ``gms stack up``'s warning lists the versions. Two ways to lose files: the artifact
 folder deleted (MLflow downloads an empty folder without a word) and the logged model deleted
-(MLflow raises)."""
+(MLflow raises). MLflow's own ``pyfunc.load_model`` and ``download_artifacts`` say the same
+through the ``models`` repository the project registers."""
 
 from __future__ import annotations
 
@@ -63,6 +64,25 @@ def gms_segment(model_uri: str, tracking_uri: str, image: Path, out: Path) -> di
     return {"status": str(done.returncode), "stderr": " ".join(done.stderr.split())}
 
 
+def assert_mlflow_loads_fail(tracking_uri: str, model_uri: str, version: str, source: str) -> None:
+    """MLflow's own loaders, through the project's ``models`` artifact repository: the error
+    names the version and its source instead of an empty download or a missing MLmodel."""
+    import mlflow
+    import mlflow.artifacts
+    import mlflow.pyfunc
+
+    from tasks.models_repository import MissingModelFiles
+
+    mlflow.set_tracking_uri(tracking_uri)
+    named = f"{model_uri} (version {version} of {NAME}, files at {source}): "
+    with pytest.raises(MissingModelFiles) as loaded:
+        mlflow.pyfunc.load_model(model_uri)
+    assert str(loaded.value).startswith(named), loaded.value
+    with pytest.raises(MissingModelFiles) as downloaded:
+        mlflow.artifacts.download_artifacts(model_uri)
+    assert str(downloaded.value) == str(loaded.value)
+
+
 def test_lost_files_are_errors_naming_the_version_and_listed(
     server: tuple[str, Path], coco_mini: Path, tmp_path: Path
 ) -> None:
@@ -101,6 +121,9 @@ def test_lost_files_are_errors_naming_the_version_and_listed(
         download_package(f"models:/{NAME}@champion", uri, tmp_path / "download")
 
     lost = lost_versions(uri)
+    assert_mlflow_loads_fail(uri, f"models:/{NAME}/{wiped}", wiped, wiped_source)
+    assert_mlflow_loads_fail(uri, f"models:/{NAME}@champion", deleted, deleted_source)
+
     assert f"{NAME}/{wiped} -> {wiped_source}" in lost
     failed = f"{NAME}/{deleted} -> {deleted_source} (listing its files failed: "
     assert [line for line in lost if line.startswith(failed)] and len(lost) == 2, lost

@@ -1,0 +1,74 @@
+"""``models:/`` downloads that say when the store lost a version's files.
+
+MLflow downloads an empty folder for a registered version whose artifacts are gone, and
+``mlflow.pyfunc.load_model`` / ``mlflow models serve`` then only report a missing MLmodel file.
+This subclass of MLflow's repository for the ``models`` scheme raises instead, naming the URI,
+the version and where its files should be. The project's ``mlflow.artifact_repository`` entry
+point registers it, so every MLflow call in an environment where gms is installed uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+from tasks.registry import FILES_LOST, RegistryError, name_version, resolve_version
+
+
+class MissingModelFiles(MlflowException):
+    """The registry names a model whose files the artifact store cannot serve."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.reason = reason
+
+
+def describe_registered(model_uri: str, registry_uri: str | None) -> str:
+    """How errors name a ``models:/`` URI (:func:`tasks.registry.name_version`), read from the
+    registry; a logged model's ``models:/<model_id>`` is its own description."""
+    from mlflow import MlflowClient
+
+    path = model_uri.removeprefix("models:/")
+    if "@" not in path and "/" not in path:
+        return model_uri
+    version = resolve_version(MlflowClient(registry_uri=registry_uri), model_uri)
+    return name_version(model_uri, version.name, version.version, version.source)
+
+
+class CheckedModelsArtifactRepository(ModelsArtifactRepository):
+    """MLflow's ``models:/`` repository, failing loudly on files the store no longer has."""
+
+    def __init__(
+        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+    ) -> None:
+        try:
+            super().__init__(artifact_uri, tracking_uri, registry_uri)
+        except MlflowException as exc:
+            reason = (
+                exc.reason
+                if isinstance(exc, MissingModelFiles)
+                else f"downloading it failed: {exc.message}"
+            )
+            try:
+                what = describe_registered(artifact_uri, registry_uri)
+            except RegistryError:
+                raise exc from None  # the URI names no model: MLflow's error says so
+            raise MissingModelFiles(what, reason) from exc
+
+    def download_artifacts(
+        self, artifact_path: str, dst_path: str | None = None, lineage_header_info: Any = None
+    ) -> str:
+        try:
+            local: str = super().download_artifacts(  # type: ignore[no-untyped-call]
+                artifact_path, dst_path, lineage_header_info
+            )
+        except MissingModelFiles as exc:
+            what = describe_registered(self.artifact_uri, self.registry_uri)
+            raise MissingModelFiles(what, exc.reason) from exc
+        if not artifact_path and os.path.isdir(local) and not os.listdir(local):
+            what = describe_registered(self.artifact_uri, self.registry_uri)
+            raise MissingModelFiles(what, FILES_LOST)
+        return local
