@@ -30,7 +30,7 @@ from gms_models.files import sha256_file
 _CHUNK = 1 << 20
 
 
-def _fetch_into(url: str, part: Path, timeout: float, progress: Progress | None) -> None:
+def _fetch_into(url: str, part: Path, timeout: float, progress: Progress) -> None:
     """Append the rest of ``url`` to ``part`` (resuming from its current size)."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
@@ -45,14 +45,11 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: Progress | None)
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        task = None
-        if progress is not None:
-            task = progress.add_task(Path(url).name or url, total=total, completed=have)
+        task = progress.add_task(Path(url).name or url, total=total, completed=have)
         with open(part, "ab" if have else "wb") as out:
             while block := response.read(_CHUNK):
                 out.write(block)
-                if task is not None and progress is not None:
-                    progress.advance(task, len(block))
+                progress.advance(task, len(block))
         if total is not None and part.stat().st_size < total:
             raise ConnectionError(f"connection closed after {part.stat().st_size} of {total} bytes")
 
@@ -91,27 +88,21 @@ def download_file(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    bar = (
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        if progress
-        else None
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not progress,
     )
     attempt = 0
     while True:
         attempt += 1
         try:
-            if bar is not None:
-                with bar:
-                    _fetch_into(url, part, timeout, bar)
-            else:
-                _fetch_into(url, part, timeout, None)
+            with bar:
+                _fetch_into(url, part, timeout, bar)
             break
         except (OSError, http.client.HTTPException) as exc:  # urllib's and the socket's errors
             transient = is_transient(exc)

@@ -27,33 +27,26 @@ def image_progress(
     total: int, description: str, *, show: bool, callback: ProgressFn | None
 ) -> Iterator[Advance]:
     """Yield ``advance(running_miou)``; shows a bar when ``show``, calls ``callback``."""
-    bar = (
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[miou]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        if show
-        else None
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[miou]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
     )
-    task = bar.add_task(description, total=total, miou="") if bar is not None else None
+    task = bar.add_task(description, total=total, miou="")
     done = 0
 
     def advance(running_miou: float | None) -> None:
         nonlocal done
         done += 1
-        if bar is not None and task is not None:
-            shown = "" if running_miou is None else f"mIoU {running_miou:.4f}"
-            bar.update(task, advance=1, miou=shown)
+        shown = "" if running_miou is None else f"mIoU {running_miou:.4f}"
+        bar.update(task, advance=1, miou=shown)
         if callback is not None:
             callback(done, total)
 
-    if bar is None:
-        yield advance
-        return
     with bar:
         yield advance
