@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from gms_models.data.coco import AREA_BINS, AreaBin
 from gms_models.files import write_json
@@ -53,43 +53,63 @@ class PointResult:
     reference_pixels: int
 
 
-def _write(path: str | Path, data: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, data)
-    return path
-
-
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
 @dataclass
-class CocoBoxEval:
-    """Box-prompt mIoU on COCO, overall and by COCO size bin.
+class _Evaluation:
+    """What both evaluations report; ``_RECORDS`` names the subclass's per-prompt list."""
 
-    ``miou_*`` of a bin is ``None`` when the bin holds no evaluated annotation.
-    """
-
-    reference: Reference
-    """``"gt"``: COCO ground-truth masks; ``"teacher"``: the teacher's masks for the same box."""
-    annotation_file: str
+    _RECORDS: ClassVar[str]
     candidates: str
     img_size: int
-    reference_img_size: int | None
-    include_crowd: bool
     miou: float
-    miou_small: float | None
-    miou_medium: float | None
-    miou_large: float | None
-    counts: dict[str, int]
-    """Evaluated annotations per bin (``small``, ``medium``, ``large``)."""
     images: int
     prompts: int
     seconds: float
     """Wall time of the whole evaluation (image decoding, encoders, decoders, IoU)."""
     timings: dict[str, float]
-    """Seconds spent in ``load`` (decoding images and GT masks), ``encode`` and ``decode``."""
+    """Seconds spent in ``load`` (decoding images and masks), ``encode`` and ``decode``."""
+
+    @property
+    def prompts_per_second(self) -> float:
+        return self.prompts / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the per-prompt records (JSON-able)."""
+        data = asdict(self)
+        data.pop(self._RECORDS)
+        data["prompts_per_second"] = self.prompts_per_second
+        return data
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the summary plus the records to ``path`` atomically (folders created)."""
+        data = self.summary()
+        data[self._RECORDS] = [asdict(r) for r in getattr(self, self._RECORDS)]
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_json(path, data)
+
+
+@dataclass
+class CocoBoxEval(_Evaluation):
+    """Box-prompt mIoU on COCO, overall and by COCO size bin.
+
+    ``miou_*`` of a bin is ``None`` when the bin holds no evaluated annotation.
+    """
+
+    _RECORDS = "per_annotation"
+    reference: Reference
+    """``"gt"``: COCO ground-truth masks; ``"teacher"``: the teacher's masks for the same box."""
+    annotation_file: str
+    reference_img_size: int | None
+    include_crowd: bool
+    miou_small: float | None
+    miou_medium: float | None
+    miou_large: float | None
+    counts: dict[str, int]
+    """Evaluated annotations per bin (``small``, ``medium``, ``large``)."""
     skipped_crowd: int
     skipped_empty_gt: list[int]
     """Ids of annotations left out because their ground-truth mask is empty."""
@@ -113,10 +133,6 @@ class CocoBoxEval:
             **summary,
         )
 
-    @property
-    def prompts_per_second(self) -> float:
-        return self.prompts / self.seconds if self.seconds > 0 else float("inf")
-
     def metrics(self) -> dict[str, float]:
         """``miou`` and ``miou_small``/``miou_medium``/``miou_large`` (empty bins left out)."""
         values = {
@@ -127,50 +143,15 @@ class CocoBoxEval:
         }
         return {k: float(v) for k, v in values.items() if v is not None}
 
-    def summary(self) -> dict[str, Any]:
-        """Everything but the per-annotation list (JSON-able)."""
-        data = asdict(self)
-        data.pop("per_annotation")
-        data["prompts_per_second"] = self.prompts_per_second
-        return data
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write the summary plus ``per_annotation`` to ``path`` atomically (folders created)."""
-        data = self.summary()
-        data["per_annotation"] = [asdict(r) for r in self.per_annotation]
-        return _write(path, data)
-
 
 @dataclass
-class PointEval:
+class PointEval(_Evaluation):
     """Point-prompt mIoU against the teacher's own masks (the paper's Table 3 protocol)."""
 
-    candidates: str
-    img_size: int
+    _RECORDS = "per_prompt"
     reference_img_size: int
-    miou: float
-    images: int
-    prompts: int
-    seconds: float
-    timings: dict[str, float]
     per_prompt: list[PointResult] = field(repr=False)
     """One record per prompt; on MALSD one prompt per test image."""
 
-    @property
-    def prompts_per_second(self) -> float:
-        return self.prompts / self.seconds if self.seconds > 0 else float("inf")
-
     def metrics(self) -> dict[str, float]:
         return {"miou": float(self.miou)}
-
-    def summary(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("per_prompt")
-        data["prompts_per_second"] = self.prompts_per_second
-        return data
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write the summary plus ``per_prompt`` to ``path`` atomically (folders created)."""
-        data = self.summary()
-        data["per_prompt"] = [asdict(r) for r in self.per_prompt]
-        return _write(path, data)
