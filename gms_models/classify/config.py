@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gms_models.classify.families import common_img_sizes, family_slugs, resolve_families
 from gms_models.errors import ConfigError, validate
+from gms_models.train.config import read_yaml_mapping
 
 PARAMS_SECTION = "classify"
 """The section of ``params.yaml`` holding these settings."""
@@ -109,17 +109,7 @@ def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> C
 def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:
     """Read a YAML file holding the settings, or holding them under a ``classify`` section (as
     ``params.yaml`` does), and apply ``overrides`` as :func:`parse_config` does."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read classify config {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"classify config {path} is not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"classify config {path} must hold a mapping, not {type(data).__name__}")
+    data = read_yaml_mapping(Path(path))
     if isinstance(data.get(PARAMS_SECTION), dict):
         data = data[PARAMS_SECTION]
     try:

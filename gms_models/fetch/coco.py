@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.progress import Progress
 
 from gms_models.download import download_file
-from gms_models.errors import ConfigError, DataError, DownloadError
+from gms_models.errors import ConfigError, DataError, DownloadError, validate
 from gms_models.files import default_cache_dir, ensure_replaceable, staged_folder
+from gms_models.train.config import read_yaml_mapping
 
 COCO_SPLITS = ("train2017", "val2017")
 _CHUNK = 1 << 20
@@ -101,26 +101,7 @@ class CocoImport:
 
 def load_manifest(path: Path) -> CocoManifest:
     """Read a manifest from YAML or JSON; :class:`ConfigError` names the file and the field."""
-    try:
-        return CocoManifest.model_validate(yaml.safe_load(Path(path).read_text()))
-    except OSError as exc:
-        raise ConfigError(f"cannot read COCO manifest {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid COCO manifest {path}: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"invalid COCO manifest {path}: {problems}") from exc
-
-
-def _digests(path: Path, names: Sequence[str]) -> dict[str, str]:
-    hashers = {name: hashlib.new(name) for name in names}
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            for hasher in hashers.values():
-                hasher.update(block)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+    return validate(CocoManifest, read_yaml_mapping(Path(path)), f"COCO manifest {path}")
 
 
 def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: bool) -> None:
@@ -134,7 +115,10 @@ def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: b
         if not sha256_done:
             wanted["sha256"] = archive.sha256
         wanted = {k: v for k, v in wanted.items() if v is not None}
-        actual = _digests(path, list(wanted))
+        actual = {}
+        for name in wanted:
+            with open(path, "rb") as fh:
+                actual[name] = hashlib.file_digest(fh, name).hexdigest()
         bad = [f"{k} {actual[k]}, expected {v}" for k, v in wanted.items() if actual[k] != v]
         problem = "; ".join(bad) or None
     if problem is not None:
