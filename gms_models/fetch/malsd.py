@@ -9,11 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from gms_models.data.malsd import MALSD_CLASSES, MALSD_SPLITS
 from gms_models.errors import DataError
 from gms_models.files import ensure_replaceable, staged_folder
 
-MALSD_SPLITS = ("train", "test")
-MALSD_CLASSES = ("Act0", "NG")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
