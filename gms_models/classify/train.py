@@ -13,12 +13,10 @@ non-deterministic kernels may make the last digits differ.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +30,7 @@ from gms_models.classify.results import EpochMetrics, FamilyResult
 from gms_models.data.loader import worker_context
 from gms_models.errors import ConfigError
 from gms_models.profiling import profile_model
+from gms_models.train.rng import seed_everything
 
 NUM_CLASSES = 2
 LabelledImages = Dataset[tuple[torch.Tensor, int]]
@@ -44,12 +43,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} was asked for but CUDA is not available here")
     return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
