@@ -84,7 +84,7 @@ def csv_table(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> st
     return buffer.getvalue()
 
 
-def _new_figure(width: float, height: float, dpi: int | None = None) -> Figure:
+def new_figure(width: float, height: float, dpi: int | None = None) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -202,7 +202,7 @@ def render_val_accuracy_png(
     x = np.arange(len(results))
     width = 0.4 if with_paper else 0.7
     offset = width / 2 if with_paper else 0.0
-    fig = _new_figure(max(6.0, 0.8 * len(results) + 2.0), 4.5)
+    fig = new_figure(max(6.0, 0.8 * len(results) + 2.0), 4.5)
     ax = fig.subplots()
     bars = ax.bar(x - offset, ours, width, label=f"ours ({results[0].img_size} px)")
     ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
@@ -371,7 +371,7 @@ def plot_pareto(
         return None
     points = [(r.latency_ms[runtime], float(r.miou or 0.0)) for r in shown]
     front = pareto_front(points)
-    figure = _new_figure(6.4, 4.6, dpi=110)
+    figure = new_figure(6.4, 4.6, dpi=110)
     ax = figure.subplots()
     sizes = [40 + 60 * (r.params_m or 0.0) for r in shown]
     ax.scatter([p[0] for p in points], [p[1] for p in points], s=sizes, alpha=0.6)

@@ -27,6 +27,7 @@ from gms_models.image_io import load_rgb
 from gms_models.sam.overlay import draw_overlay
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
+from gms_models.tables import new_figure
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,6 @@ def render_mask_grid(
     title: str | None = None,
 ) -> Path:
     """Draw the grid (rows: images, columns: ``models``) and write it to ``out_png``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     check_candidates(candidates)
     if not models:
         raise ConfigError("render_mask_grid needs at least one model")
@@ -113,8 +111,7 @@ def render_mask_grid(
             f"{len(image_paths)} images but {len(prompts_per_image)} prompt lists were given"
         )
     rows, cols = len(image_paths), len(models)
-    figure = Figure(figsize=(cols * cell_inches, rows * cell_inches * 0.8), dpi=dpi)
-    FigureCanvasAgg(figure)
+    figure = new_figure(cols * cell_inches, rows * cell_inches * 0.8, dpi)
     axes = figure.subplots(rows, cols, squeeze=False)
     predictors = {name: SamPredictor(sam) for name, sam in models.items()}
     with eval_mode(*models.values()):
