@@ -33,11 +33,6 @@ _OUTPUT_SET = "output-set"  # the name in the staging folders of output_set
 _TEMP_NAME = re.compile(rf"^\.(?P<dest>.+)\.(?P<owner>{OWNER_PATTERN})\.[a-z0-9_]+\.tmp$")
 
 
-def _temp_prefix(dest_name: str) -> str:
-    """The start of a temporary name for ``dest_name`` written by this process."""
-    return f".{dest_name}.{owner_token()}."
-
-
 def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list[Path]:
     """Remove the temporary files and folders that killed writers left in ``folder`` (only
     those for ``dest_name`` when given); return what was removed.
@@ -133,7 +128,7 @@ def os_error_in(exc: BaseException) -> OSError | None:
 
 def _sibling_temp(dest: Path) -> Path:
     """A new hidden name beside ``dest`` that says who writes it: ``.NAME.PID-HOST.HEX.tmp``."""
-    return dest.parent / f"{_temp_prefix(dest.name)}{uuid.uuid4().hex[:12]}.tmp"
+    return dest.parent / f".{dest.name}.{owner_token()}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _staging_dir(dest: Path) -> Path:

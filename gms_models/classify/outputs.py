@@ -34,13 +34,9 @@ class TableFiles:
     chart: Path
 
 
-def family_metrics_path(out_dir: str | Path, slug: str) -> Path:
-    return Path(out_dir) / METRICS_DIR / f"{slug}.json"
-
-
 def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
     """Write ``result.as_dict()`` to ``OUT/metrics/<slug>.json``."""
-    return write_json(family_metrics_path(out_dir, result.slug), result.as_dict())
+    return write_json(Path(out_dir) / METRICS_DIR / f"{result.slug}.json", result.as_dict())
 
 
 def read_family_metrics(path: str | Path) -> FamilyResult:

@@ -58,7 +58,17 @@ def build_student_sam(
         encoder = load_student(student_ckpt, expected_arch=arch)
         img_size = stored.img_size
     else:
-        encoder = _load_student_at(arch, stored.path, stored.state_dict, stored.img_size, img_size)
+        from gms_models.registry import build_encoder
+
+        encoder = build_encoder(arch, img_size=img_size)
+        try:
+            encoder.load_state_dict(stored.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"student {stored.path} ({arch}) was trained at img_size {stored.img_size}; its "
+                f"weights do not fit the encoder at img_size {img_size}: {exc}"
+            ) from exc
+        encoder.eval()
     encoder = inference_form(encoder)
     if teacher_ckpt is None:
         log.warning(
@@ -73,23 +83,3 @@ def build_student_sam(
     else:
         sam = build_sam(image_encoder=encoder, checkpoint=teacher_ckpt, img_size=img_size)
     return sam.to(device).eval()
-
-
-def _load_student_at(
-    arch: str,
-    path: Path,
-    state_dict: dict[str, torch.Tensor],
-    trained_size: int,
-    img_size: int,
-) -> torch.nn.Module:
-    from gms_models.registry import build_encoder
-
-    encoder = build_encoder(arch, img_size=img_size)
-    try:
-        encoder.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"student {path} ({arch}) was trained at img_size {trained_size}; its weights do not "
-            f"fit the encoder at img_size {img_size}: {exc}"
-        ) from exc
-    return encoder.eval()
