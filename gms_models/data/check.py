@@ -1,19 +1,8 @@
 """Checking a dataset folder before a long job: missing files, unreadable images, layout errors.
 
-:func:`detect_layout` recognises four layouts:
-
-- ``malsd``: ``ROOT/train`` or ``ROOT/test`` exists (see :mod:`gms_models.data.malsd`);
-- ``coco``: ``ROOT/annotations/*.json`` exists; each annotation file's images are looked for in
-  ``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>`` where ``<name>`` is the file
-  stem without ``instances_`` (``instances_val2017.json`` → ``val2017/``,
-  ``instances_train2017_small.json`` → ``train2017/``);
-- ``demo``: the built-in demo data (``coco/``, ``malsd/``, ``unlabeled/``, ``manifest.json``),
-  checked part by part and against its manifest;
-- ``images``: anything else, an unlabeled image folder.
-
-:func:`check_dataset` never stops at the first problem: it returns a :class:`CheckReport` listing
-all of them.
-"""
+:func:`check_dataset` lists every problem instead of stopping at the first. A COCO annotation
+file's images are looked for in ``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>``,
+``<name>`` being its stem without ``instances_`` (``instances_val2017.json`` → ``val2017/``)."""
 
 from __future__ import annotations
 
@@ -34,16 +23,14 @@ LAYOUTS: tuple[Layout, ...] = ("demo", "coco", "malsd", "images")
 
 @dataclass
 class CheckReport:
-    """What :func:`check_dataset` found. ``ok`` when there are no bad images and no problems."""
+    """What :func:`check_dataset` found: ``problems`` are errors, ``notes`` are not."""
 
     root: Path
     layout: Layout
     images_checked: int = 0
     bad_images: list[BadImage] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    """Missing files, layout errors, size mismatches, manifest differences."""
     notes: list[str] = field(default_factory=list)
-    """Things worth knowing that are not errors."""
 
     @property
     def ok(self) -> bool:
@@ -70,7 +57,6 @@ def detect_layout(root: str | Path) -> Layout:
 
 
 def coco_image_dir(root: Path, annotation_file: Path) -> Path | None:
-    """The image folder of ``annotation_file`` under ``root`` (see the module docstring)."""
     name = annotation_file.stem.removeprefix("instances_")
     for candidate in (root / "images", root / name, root / name.split("_")[0]):
         if candidate.is_dir():
@@ -169,11 +155,8 @@ def check_dataset(
     strict: bool | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckReport:
-    """Check ``root`` in ``layout`` (one of :data:`LAYOUTS`, or ``"auto"`` to detect it).
-
-    ``strict`` (refuse non-RGB images) defaults to True for MALSD and False otherwise.
-    ``progress(done, total)`` is called per decoded image, once per image list.
-    """
+    """Check ``root`` in ``layout`` (``"auto"`` detects it); ``strict`` (refuse non-RGB images)
+    defaults to True for MALSD only."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"dataset folder not found: {root}")

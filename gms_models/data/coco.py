@@ -1,21 +1,8 @@
-"""COCO instance annotations for box-prompt evaluation, one image at a time.
+"""COCO instance annotations for box-prompt evaluation, one image at a time (the evaluator embeds
+each image once and batches its prompts).
 
-:class:`CocoInstances` reads an ``instances_*.json`` with pycocotools and yields a
-:class:`CocoImage` per image (its path and every annotation with box, ground-truth mask, crowd
-flag, area and category), because the evaluator computes the image embedding once per image and
-batches that image's prompts. Every referenced image file is checked up front: a JSON that points
-at missing files raises :class:`DataError` with the count and the first few paths.
-
-Area bins (:func:`area_bin`) use the annotation's ``area`` field (the mask area COCO stores), with
-half-open intervals so every annotation is in exactly one bin:
-
-- small:  ``area < 32²``            (area < 1024)
-- medium: ``32² <= area < 96²``     (1024 <= area < 9216)
-- large:  ``area >= 96²``           (area >= 9216)
-
-(pycocotools' ``COCOeval`` uses closed ranges ``[0, 32²]``, ``[32², 96²]``, ``[96², 1e10]``, so an
-area of exactly 1024 or 9216 falls in two of its ranges; here it goes to the upper bin.)
-"""
+Area bins are half-open (small ``< 32²``, medium ``< 96²``, large above), so that each annotation
+is in exactly one: COCOeval's closed ranges put an area of exactly 1024 or 9216 in two."""
 
 from __future__ import annotations
 
@@ -46,7 +33,6 @@ _REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "s
 
 
 def area_bin(area: float) -> AreaBin:
-    """COCO size bin of an annotation ``area`` (see the module docstring for the edges)."""
     if not math.isfinite(area) or area < 0:
         raise ValueError(f"annotation area must be a finite number >= 0, got {area}")
     if area < MEDIUM_MIN_AREA:
@@ -65,12 +51,9 @@ class CocoAnnotation:
     category_id: int
     category_name: str
     box_xyxy: tuple[float, float, float, float]
-    """``(x0, y0, x1, y1)`` in pixels, from COCO's ``[x, y, w, h]``: ``(x, y, x + w, y + h)``."""
     area: float
-    """COCO's ``area`` field (mask area in pixels); decides :attr:`area_bin`."""
     iscrowd: bool
     mask: np.ndarray
-    """(H, W) bool ground-truth mask from ``COCO.annToMask``."""
 
     @property
     def area_bin(self) -> AreaBin:
@@ -100,8 +83,6 @@ class CocoImage:
 
 @dataclass(frozen=True)
 class CocoImageEntry:
-    """An image file named by an annotation file, and the size the JSON gives it."""
-
     path: Path
     width: int
     height: int
@@ -165,15 +146,8 @@ def coco_image_entries(annotation_file: str | Path, image_dir: str | Path) -> li
 
 
 class CocoInstances:
-    """COCO instances of one annotation file, iterated per image (sorted by image id).
-
-    Args:
-        annotation_file: ``instances_*.json``.
-        image_dir: folder holding the images by their ``file_name``.
-        image_ids: restrict to these image ids (in this order); default all, sorted.
-        include_empty: also yield images without annotations (default: skip them).
-        max_images: keep only the first ``max_images`` of the selection.
-    """
+    """COCO instances of one annotation file, one :class:`CocoImage` per image (by image id, or
+    in the order of ``image_ids``); images without annotations only with ``include_empty``."""
 
     def __init__(
         self,
@@ -220,7 +194,6 @@ class CocoInstances:
         return self.image_dir / file_name
 
     def missing_images(self) -> list[Path]:
-        """Paths of selected images that are not files."""
         paths = (self.image_path(i) for i in self.image_ids)
         return [p for p in paths if not p.is_file()]
 

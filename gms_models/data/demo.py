@@ -1,26 +1,9 @@
-"""The built-in demo dataset: small, generated, byte-identical for the same seed and scale.
+"""The built-in demo dataset (``coco/``, ``unlabeled/``, ``malsd/``, ``manifest.json``; see the
+README), byte-identical for the same seed and scale.
 
-Layout written under ``OUT``::
-
-    OUT/
-      coco/images/000000000001.jpg ...        object scenes
-      coco/annotations/instances.json         COCO instances: polygons (multi-part for hands),
-                                              uncompressed-RLE crowd regions (iscrowd=1),
-                                              small/medium/large objects
-      unlabeled/scenes/*.jpg                  distillation images (recursive folder, jpg + png,
-      unlabeled/line/*.png                    landscape and portrait)
-      malsd/train|test/Act0|NG/*.jpg          MALSD layout (see gms_models.data.malsd)
-      malsd/test_points.json                  palm-centre point of every test image
-      manifest.json                           every file above with its sha256 and size
-
-Act0 frames show the worker holding a pale-yellow instruction sheet; NG frames never contain one
-(the hand rests on the product, holds a tool or is empty), so the classes are separable.
-
-Determinism: each image is drawn from its own generator seeded by ``(seed, stream, index)``, so
-an image does not depend on how many others are generated; JPEGs are written with fixed settings
-(quality 90, 4:2:0, baseline, no metadata), PNGs without metadata, JSON with sorted keys and no
-timestamps. :data:`GENERATOR_VERSION` is bumped whenever the output bytes change on purpose.
-"""
+Each image is drawn from its own generator seeded by ``(seed, stream, index)``, so it does not
+depend on how many others are generated; JPEGs use fixed settings and no metadata, JSON sorted
+keys and no timestamps. :data:`GENERATOR_VERSION` is bumped whenever the bytes change on purpose."""
 
 from __future__ import annotations
 
@@ -47,11 +30,10 @@ _STREAM_COCO, _STREAM_MALSD_TRAIN, _STREAM_MALSD_TEST, _STREAM_UNLABELED = 1, 2,
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How much demo data to generate."""
+    """How much demo data to generate; sizes are (width, height)."""
 
     coco_images: int
     coco_size: tuple[int, int]
-    """(width, height) of object scenes."""
     malsd_train_per_class: int
     malsd_test_per_class: int
     malsd_size: tuple[int, int]
@@ -195,7 +177,6 @@ def _write_unlabeled(root: Path, seed: int, scale: DemoScale, tick: Callable[[],
 
 
 def demo_file_count(scale: DemoScale) -> int:
-    """Number of images :func:`generate_demo` writes (for a progress bar)."""
     malsd = 2 * (scale.malsd_train_per_class + scale.malsd_test_per_class)
     return scale.coco_images + malsd + scale.unlabeled_images
 
@@ -208,7 +189,6 @@ def _is_demo_output(folder: Path) -> bool:
 
 
 def _check_destination(out: Path, overwrite: bool) -> None:
-    """Refuse to write over anything but an empty folder or (with ``overwrite``) demo data."""
     if out.exists() and not out.is_dir():
         raise DataError(f"demo output {out} exists and is not a folder")
     if not out.is_dir() or not any(out.iterdir()):
@@ -233,12 +213,8 @@ def generate_demo(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
 ) -> Path:
-    """Generate the demo dataset into ``out`` (see the module docstring); return its manifest.
-
-    The data is built in a temporary folder beside ``out`` and moved into place at the end, so
-    ``out`` never holds a half-written dataset. ``out`` must be new or empty, or (with
-    ``overwrite``) a previous demo output.
-    """
+    """Generate the demo dataset into ``out`` (new or empty, or a previous demo output with
+    ``overwrite``), staged and moved into place whole; return its manifest."""
     if isinstance(scale, str):
         if scale not in DEMO_SCALES:
             raise ConfigError(f"unknown demo scale {scale!r}; choose one of {list(DEMO_SCALES)}")
@@ -274,8 +250,7 @@ def generate_demo(
 
 
 def demo_paths(root: str | Path) -> dict[str, Path]:
-    """Where the parts of a demo dataset are: ``coco_annotations``, ``coco_images``,
-    ``unlabeled`` and ``malsd``."""
+    """Where the parts of a demo dataset are."""
     root = Path(root)
     return {
         "coco_annotations": root / "coco" / "annotations" / "instances.json",

@@ -1,11 +1,6 @@
-"""Procedural pictures for the built-in demo data: object scenes (COCO-like) and assembly-line
-frames (MALSD-like).
-
-Everything is drawn from a :class:`numpy.random.Generator` with PIL's integer rasteriser and
-resampler and plain float32 arithmetic, so the same generator state gives the same pixels. Object
-scenes carry their annotations (polygons, or a mask for crowd regions); assembly frames carry the
-centre of the worker's palm, the point prompt of the paper's Table 3.
-"""
+"""Procedural pictures for the demo data: object scenes (COCO-like, with their annotations) and
+assembly-line frames (MALSD-like, with the palm centre). Drawn with PIL's integer rasteriser and
+float32 arithmetic only, so the same generator state gives the same pixels."""
 
 from __future__ import annotations
 

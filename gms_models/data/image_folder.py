@@ -1,21 +1,13 @@
-"""Unlabeled images for decoupled distillation, with the nanosam transform.
+"""Unlabeled images for distillation, with the nanosam transform.
 
-Every ``.jpg``/``.jpeg``/``.png`` under a folder (recursive, sorted by relative path) is one item.
-Item ``i`` in epoch ``e`` is a RandomResizedCrop of image ``i`` drawn from ``(seed, e, i)`` (see
-:mod:`gms_models.data.transforms`), resized to the teacher size and SAM-normalised; the student
-input is the same crop resized to the student size. With ``fixed_crops=True`` the crop ignores the
-epoch, so a teacher-feature cache filled in epoch 0 stays valid. Call :meth:`set_epoch` before
-iterating each epoch; DataLoader workers copy the dataset when an iterator is created, so with
-``persistent_workers=True`` the epoch would stay at its first value (use :meth:`sample` with an
-explicit epoch, or non-persistent workers).
+Item ``i`` in epoch ``e`` is a RandomResizedCrop of image ``i`` drawn from ``(seed, e, i)``
+(epoch 0 with ``fixed_crops``, so that a teacher-feature cache stays valid), at the teacher and
+the student size. DataLoader workers copy the dataset when an iterator is created: with
+``persistent_workers=True`` :meth:`~ImageFolderDataset.set_epoch` would not reach them.
 
-Unreadable images follow ``on_error``: ``"fail"`` raises :class:`ImageError` naming the file;
-``"skip"`` logs a warning, records ``BadImage(path, reason)`` in :attr:`ImageFolderDataset.skipped`
-and serves the next readable image (in folder order) in its place, with the crop of the requested
-index, so the epoch length and the crops stay deterministic. Records made inside DataLoader worker
-processes stay in those processes (the warning is still logged): pass ``validate=True`` to decode
-every image up front and get the complete list in the main process.
-"""
+With ``on_error="skip"`` an unreadable image is replaced by the next readable one, with the crop
+of the requested index, so epoch length and crops stay deterministic. Skips recorded inside worker
+processes stay there: ``validate=True`` decodes every image up front in the main process."""
 
 from __future__ import annotations
 
@@ -53,30 +45,18 @@ OnError = Literal["fail", "skip"]
 
 
 class DistillSample(NamedTuple):
-    """One training item. ``default_collate`` batches it into a ``DistillSample`` of tensors."""
+    """One training item: SAM-normalised crops at the teacher and student sizes (the same tensor
+    when equal) and the dataset index (the teacher-feature cache key)."""
 
     teacher: torch.Tensor
-    """(3, T, T) float32, SAM-normalised crop at the teacher size."""
     student: torch.Tensor
-    """(3, S, S) float32, the same crop at the student size (the same tensor when S == T)."""
     index: int  # type: ignore[assignment]  # shadows tuple.index; callers use the name
-    """Dataset index of the item (key for a teacher-feature cache); a tensor after collation."""
 
 
 class ImageFolderDataset(Dataset[DistillSample]):
-    """Unlabeled image folder → :class:`DistillSample` items (see the module docstring).
+    """Unlabeled image folder (recursive) → :class:`DistillSample` items.
 
-    Args:
-        root: folder searched recursively for ``.jpg``, ``.jpeg`` and ``.png`` files.
-        teacher_size: side of the square teacher input (1024 for SAM).
-        student_size: side of the square student input; ``None`` means ``teacher_size``.
-        seed: base seed of the crops.
-        fixed_crops: the crop of an image is the same in every epoch.
-        on_error: ``"fail"`` or ``"skip"`` for unreadable images.
-        validate: decode every image now; bad ones raise (``"fail"``) or are recorded in
-            :attr:`skipped` and left out (``"skip"``).
-        strict: refuse non-RGB images instead of converting them.
-        crop_scale, crop_ratio: RandomResizedCrop's area-fraction and aspect-ratio ranges.
+    ``student_size`` defaults to ``teacher_size``; ``strict`` refuses non-RGB images.
     """
 
     def __init__(
@@ -174,7 +154,6 @@ class ImageFolderDataset(Dataset[DistillSample]):
         return self.sample(index)
 
     def _load_readable(self, index: int) -> np.ndarray:
-        """Decode image ``index`` (under ``"skip"``: the next readable one if it is bad)."""
         for offset in range(len(self.paths)):
             candidate = (index + offset) % len(self.paths)
             if candidate in self._bad_indices:

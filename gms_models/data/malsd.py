@@ -1,40 +1,8 @@
-"""MALSD (Midea Assembly Line Scenario Dataset) read from a folder in this layout::
+"""MALSD read from its folder layout (``ROOT/{train,test}/{Act0,NG}/*``, ``ROOT/test_points.json``;
+see the README's Data layouts): class images, layout checks and the hand-point prompts.
 
-    ROOT/
-      train/
-        Act0/*.jpg        label 0: the worker holds the product instructions
-        NG/*.jpg          label 1: everything else
-      test/
-        Act0/*.jpg
-        NG/*.jpg
-      test_points.json    hand points of test images, for point-prompt segmentation
-
-Images are ``.jpg``/``.jpeg``/``.png`` files (case-insensitive suffix), RGB, any size, found
-recursively under each class folder and sorted by path. Both classes must be present and non-empty
-in each split; other folders are ignored. Readers are strict by default: an image that is not RGB
-(grayscale, RGBA, palette, CMYK, ...) is an error naming the file, found from the file headers when
-the dataset is opened.
-
-``test_points.json`` (UTF-8)::
-
-    {
-      "version": 1,
-      "images": [
-        {"file": "test/Act0/act0_0000.jpg", "points": [[81.0, 62.5]], "labels": [1]},
-        ...
-      ]
-    }
-
-- ``file``: POSIX path relative to ROOT and inside it (no ``..``, not absolute); each file at
-  most once; images without a visible hand may be left out.
-- ``points``: one or more ``[x, y]`` in pixels of the original image, the coordinates SAM's
-  predictor takes (x to the right, y down, origin at the top-left corner;
-  ``0 <= x < width``, ``0 <= y < height``). The paper's prompt is the centre of the worker's hand.
-- ``labels``: one per point, 1 = foreground, 0 = background (SAM's point labels).
-
-Classification items come from :class:`gms_models.data.malsd_dataset.MalsdClassification`; the
-points from :func:`read_points`.
-"""
+Readers are strict by default: a non-RGB image is an error naming the file, found from the file
+headers when the dataset is opened."""
 
 from __future__ import annotations
 
@@ -71,7 +39,6 @@ POINTS_VERSION = 1
 
 
 def _class_folder_images(class_dir: Path) -> tuple[list[Path], str | None]:
-    """The images of one class folder, or a message saying why there are none."""
     if not class_dir.is_dir():
         return [], f"MALSD class folder missing: {class_dir}"
     images = list_images(class_dir)
@@ -103,10 +70,8 @@ def class_images(root: str | Path, split: Split) -> dict[str, list[Path]]:
 
 
 def survey_layout(root: str | Path) -> tuple[list[Path], list[str]]:
-    """Every image found in the class folders of both splits, and every layout problem.
-
-    Unlike :func:`class_images` this does not stop at the first missing or empty folder.
-    """
+    """Every image in the class folders of both splits, and every layout problem (unlike
+    :func:`class_images`, which raises the first)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"MALSD folder not found: {root}")
@@ -122,10 +87,8 @@ def survey_layout(root: str | Path) -> tuple[list[Path], list[str]]:
 
 
 def check_rgb_modes(paths: Sequence[Path]) -> None:
-    """Raise :class:`ImageError` listing every file whose header says it is not RGB.
-
-    Reads headers only (fast); undecodable files are also reported here.
-    """
+    """Raise :class:`ImageError` listing every file whose header says it is not RGB (or that
+    cannot be read)."""
     wrong: list[str] = []
     for path in paths:
         try:
@@ -157,11 +120,9 @@ class HandPoints:
     """The point prompt of one test image."""
 
     file: str
-    """Path relative to the MALSD root, as written in the JSON."""
     path: Path
-    """Absolute path of the image."""
     points: np.ndarray
-    """(N, 2) float32 ``[x, y]`` pixel coordinates."""
+    """(N, 2) float32 ``[x, y]`` pixels."""
     labels: np.ndarray
     """(N,) int64, 1 = foreground, 0 = background."""
 
@@ -241,11 +202,8 @@ def read_points(root: str | Path, *, filename: str = POINTS_FILENAME) -> list[Ha
 
 
 def write_points(path: str | Path, entries: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> None:
-    """Write a points file from ``(file, points (N,2), labels (N,))`` triples, atomically.
-
-    The output is byte-stable: entries sorted by file, keys sorted, two-space indent, coordinates
-    rounded to 2 decimals.
-    """
+    """Write a points file from ``(file, points (N,2), labels (N,))`` triples, byte-stable
+    (sorted, coordinates rounded to 2 decimals)."""
     images = [
         {
             "file": file,

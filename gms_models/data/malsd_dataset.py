@@ -1,4 +1,4 @@
-"""Act0/NG classification items of a MALSD split (layout: :mod:`gms_models.data.malsd`)."""
+"""Act0/NG classification items of a MALSD split."""
 
 from __future__ import annotations
 
@@ -22,15 +22,8 @@ def _default_transform(image: Image.Image) -> torch.Tensor:
 
 
 class MalsdClassification(Dataset[tuple[torch.Tensor, int]]):
-    """Act0/NG classification items ``(image, label)`` of one MALSD split.
-
-    Args:
-        root: the MALSD folder (layout in :mod:`gms_models.data.malsd`).
-        split: ``"train"`` or ``"test"``.
-        transform: called with the PIL RGB image, returns the image tensor; default: (3, H, W)
-            float32 in [0, 1] (no resizing, so batching needs images of one size).
-        strict: refuse non-RGB images (checked from the headers when the dataset is created).
-    """
+    """``(image, label)`` items of one MALSD split; ``transform`` maps the PIL RGB image to a
+    tensor (default: (3, H, W) float32 in [0, 1], no resizing)."""
 
     def __init__(
         self,
@@ -56,7 +49,6 @@ class MalsdClassification(Dataset[tuple[torch.Tensor, int]]):
         return [label for _, label in self.samples]
 
     def class_counts(self) -> dict[str, int]:
-        """Number of images per class name."""
         return {name: self.targets.count(label) for label, name in enumerate(MALSD_CLASSES)}
 
     def __len__(self) -> int:

@@ -1,8 +1,4 @@
-"""A folder's file list with sha256 checksums (``manifest.json``), and checking a folder against it.
-
-The manifest is itself byte-stable (sorted keys, no timestamps), so two folders with the same
-content have the same manifest bytes.
-"""
+"""A folder's ``manifest.json`` (each file's sha256 and size, byte-stable) and checks against it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Finding image files and checking that they decode, before a long job trips over them.
-
-:func:`list_images` is the one definition of "the images in a folder" used by every reader
-(recursive, sorted by relative POSIX path so that the order is the same on every machine).
-:func:`scan_images` decodes each file with :func:`~gms_models.image_io.load_rgb` and returns the
-bad ones with their reason; nothing is dropped silently.
-"""
+"""Finding image files (:func:`list_images`, the one definition every reader uses) and checking
+that they decode, before a long job trips over them."""
 
 from __future__ import annotations
 
@@ -27,7 +22,7 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class BadImage:
-    """An image that could not be used, and why (the message of the :class:`ImageError`)."""
+    """An image that could not be used, and why."""
 
     path: Path
     reason: str
@@ -39,12 +34,8 @@ def list_images(
     suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES,
     recursive: bool = True,
 ) -> list[Path]:
-    """Image files under ``root`` (case-insensitive suffix match), sorted by relative path.
-
-    Hidden files and folders (name starting with ``.``) are ignored. Raises
-    :class:`DataError` naming ``root`` when it is not a folder; an empty result is returned as
-    an empty list (callers decide whether that is an error).
-    """
+    """Image files under ``root`` (case-insensitive suffix, hidden ones left out), sorted by
+    relative POSIX path so that the order is the same on every machine."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
@@ -65,11 +56,7 @@ def scan_images(
     strict: bool = False,
     progress: ProgressFn | None = None,
 ) -> list[BadImage]:
-    """Decode every image in ``paths``; return those that fail, with the reason.
-
-    ``strict=True`` also reports images that are not RGB (grayscale, RGBA, CMYK, palette, ...).
-    Each bad image is logged as a warning.
-    """
+    """Decode every image in ``paths`` (``strict``: refuse non-RGB); return and log the bad."""
     paths = list(paths)
     bad: list[BadImage] = []
     for done, path in enumerate(paths, start=1):

@@ -1,12 +1,7 @@
-"""The nanosam training transform, made reproducible: seeded RandomResizedCrop + SAM normalisation.
-
-Crop parameters follow torchvision's ``RandomResizedCrop`` algorithm (area fraction drawn from
-``scale``, log-uniform aspect ratio from ``ratio``, ten attempts, then a centre crop clamped to the
-ratio range), but they are drawn from a :class:`numpy.random.Generator` seeded by
-``(seed, epoch, index)``. The crop of an image therefore depends only on those three numbers: not
-on worker count, batch order or how many images came before, so a resumed run sees exactly the
-crops an uninterrupted run would have seen.
-"""
+"""The nanosam training transform, made reproducible: torchvision's RandomResizedCrop algorithm
+drawn from a generator seeded by ``(seed, epoch, index)``, then SAM normalisation. A crop depends
+on those three numbers only (not on workers or batch order), so a resumed run sees the crops an
+uninterrupted one would have."""
 
 from __future__ import annotations
 
@@ -26,7 +21,7 @@ DEFAULT_CROP_RATIO: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
 
 @dataclass(frozen=True)
 class CropBox:
-    """A crop in pixel units of the source image: top-left corner and size."""
+    """A crop in pixels of the source image."""
 
     left: int
     top: int
@@ -34,12 +29,10 @@ class CropBox:
     height: int
 
     def pil_box(self) -> tuple[int, int, int, int]:
-        """``(left, upper, right, lower)`` as PIL's ``resize(box=...)`` wants it."""
         return (self.left, self.top, self.left + self.width, self.top + self.height)
 
 
 def crop_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator for one image in one epoch; independent streams for distinct triples."""
     if min(seed, epoch, index) < 0:
         raise ValueError(f"seed, epoch and index must be >= 0, got {(seed, epoch, index)}")
     return np.random.default_rng([seed, epoch, index])
@@ -76,10 +69,7 @@ def sample_crop(
 
 
 def resized_crop(image: Image.Image, box: CropBox, size: int) -> np.ndarray:
-    """Crop ``box`` out of ``image`` and resize it to ``size`` × ``size`` (bilinear, antialiased).
-
-    Returns an H×W×3 uint8 array.
-    """
+    """``box`` of ``image`` resized to ``size``² (bilinear, antialiased), H×W×3 uint8."""
     resized = image.resize((size, size), resample=Image.Resampling.BILINEAR, box=box.pil_box())
     return np.array(resized)
 
