@@ -1,15 +1,5 @@
-"""Scoring SAMs by mIoU: box prompts on COCO (the nanosam protocol, against the ground truth or
-the teacher), point prompts against the teacher's masks (the paper's Table 3), and mask grids
-(the paper's Figures 3 and 4).
-
-- :func:`evaluate_coco_boxes` (against COCO's masks or a teacher's) → :class:`CocoBoxEval`
-- :func:`evaluate_points_vs_teacher` (MALSD hand points, or :func:`points_from_coco`) →
-  :class:`PointEval`
-- :func:`render_mask_grid` with :class:`GridPrompt` prompts
-- :func:`build_student_sam`, :func:`build_teacher_sam`: the models to evaluate
-- :func:`evaluate_checkpoint` → :class:`CheckpointEval`: one checkpoint scored, its records and
-  mask grid written (the entry of ``gms evaluate`` and of the pipeline)
-"""
+"""Scoring SAMs by mIoU (COCO box prompts, points against the teacher) and drawing mask grids;
+:func:`evaluate_checkpoint` is the entry of ``gms evaluate`` and of the pipeline."""
 
 from gms_models.evaluate.coco_boxes import clip_box, evaluate_coco_boxes
 from gms_models.evaluate.figures import (

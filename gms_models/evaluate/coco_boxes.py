@@ -1,31 +1,11 @@
-"""Box-prompt mIoU on COCO instances, the nanosam protocol.
+"""Box-prompt mIoU on COCO instances, the nanosam protocol: one embedding per image, each
+annotation's box (clipped to the image: a few COCO boxes end a fraction of a pixel outside) as a
+prompt, the candidate mask with the highest predicted IoU, its IoU with COCO's mask (or with the
+teacher's mask for the same box), the plain mean overall and per size bin.
 
-For every annotation of every image (crowd annotations only with ``include_crowd``):
-
-1. the image embedding is computed once per image (``SamPredictor.set_image``);
-2. the prompt is the annotation's box, COCO ``[x, y, w, h]`` → ``[x, y, x + w, y + h]``, clipped
-   to the image (a few COCO boxes end a fraction of a pixel outside it); an image's boxes are
-   decoded together, ``batch_prompts`` per decoder call (``predict_batch``);
-3. of the candidate masks the one with the highest predicted IoU is taken (default: the three
-   multimask outputs; see :mod:`gms_models.evaluate.masks`), upsampled to the image and
-   thresholded at ``> 0``;
-4. its IoU with the reference mask is recorded: the ground-truth mask (``COCO.annToMask``) with
-   :func:`evaluate_coco_boxes`, or with its ``teacher`` the teacher's chosen mask for the same
-   box;
-5. mIoU is the plain mean over annotations, overall and per size bin.
-
-Size bins use the annotation's ``area`` field, as :func:`gms_models.data.coco.area_bin` does:
-small ``area < 32²`` (1024), medium ``32² <= area < 96²`` (9216), large ``area >= 96²``. The
-bins of the teacher-referenced evaluation are the same ground-truth bins.
-
-Empty ground truth: an annotation whose ``annToMask`` is empty (a degenerate polygon) cannot be
-scored against the ground truth (its IoU would be 0 whatever the model does, or undefined), so
-:func:`evaluate_coco_boxes` leaves it out, logs a warning and lists its id in
-``skipped_empty_gt``. Against the teacher nothing is left out; an empty teacher mask matched by
-an empty student mask scores 1.0 (see :func:`gms_models.evaluate.masks.mask_iou`).
-
-nanosam's own script also scores crowd annotations; pass ``include_crowd=True`` for that.
-"""
+An annotation whose ground-truth mask is empty (a degenerate polygon) would score 0 whatever the
+model does: against the ground truth it is left out and listed in ``skipped_empty_gt``. Crowd
+annotations count only with ``include_crowd`` (nanosam's own script scores them)."""
 
 from __future__ import annotations
 
@@ -55,7 +35,7 @@ log = logging.getLogger(__name__)
 def clip_box(
     box_xyxy: tuple[float, float, float, float], width: int, height: int
 ) -> tuple[float, float, float, float]:
-    """``box_xyxy`` clipped to the ``width`` × ``height`` image (``[0, W] × [0, H]``)."""
+    """``box_xyxy`` clipped to ``[0, width] × [0, height]``."""
     x0, y0, x1, y1 = box_xyxy
     return (
         min(max(x0, 0.0), width),
@@ -102,15 +82,9 @@ def evaluate_coco_boxes(
     progress: bool = True,
     callback: ProgressFn | None = None,
 ) -> CocoBoxEval:
-    """Box-prompt mIoU of ``model`` against COCO's ground-truth masks, or with ``teacher``
-    against the teacher's masks for the same boxes (module docstring).
-
-    Both models choose their mask the same way (``candidates``). The teacher is the reference to
-    use when its masks, not COCO's, are the target: with a random-weight teacher, say, whose masks
-    have nothing to do with the ground truth. ``callback(images_done, images_total)`` is called
-    after each image; ``progress`` shows a rich bar on stderr. Raises :class:`DataError` when no
-    annotation is left to evaluate.
-    """
+    """Box-prompt mIoU of ``model`` against COCO's masks, or with ``teacher`` against the
+    teacher's masks for the same boxes (a random-weight teacher's masks have nothing to do with
+    COCO's). ``callback(images_done, images_total)`` follows each image."""
     if batch_prompts < 1:
         raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)

@@ -1,12 +1,5 @@
-"""Qualitative figures: a grid of images × models, each cell the image with every prompt's mask
-(the paper's Figures 3 and 4: box prompts on COCO, hand points on MALSD).
-
-Rows are images, columns are the models in the order given (teacher first, by convention). Each
-model embeds each image once; each prompt's mask is chosen as in the evaluation (highest
-predicted IoU among ``candidates``). Prompts are drawn on top: boxes in white, foreground points
-in green, background points in red. Rendered with matplotlib's Agg canvas (no display needed)
-and written atomically.
-"""
+"""Mask grids (the paper's Figures 3 and 4): rows are images, columns models, each cell the image
+with every prompt's mask chosen as in the evaluation."""
 
 from __future__ import annotations
 
@@ -32,7 +25,7 @@ from gms_models.tables import new_figure
 
 @dataclass(frozen=True)
 class GridPrompt:
-    """One prompt of a grid cell: a box, points with labels, or both (original pixels)."""
+    """One prompt of a grid cell: a box, points with labels, or both."""
 
     box: tuple[float, float, float, float] | None = None
     points: tuple[tuple[float, float], ...] = ()
@@ -64,7 +57,6 @@ def coco_grid_prompts(image: CocoImage, per_image: int = 3) -> list[GridPrompt]:
 
 
 def hand_point_prompt(entry: HandPoints) -> GridPrompt:
-    """The point prompt of a MALSD test image."""
     return GridPrompt(
         points=tuple((float(x), float(y)) for x, y in np.asarray(entry.points).reshape(-1, 2)),
         labels=tuple(int(v) for v in np.asarray(entry.labels).reshape(-1)),

@@ -1,19 +1,9 @@
 """Choosing one mask per prompt from the decoder's outputs, and the IoU of two masks.
 
-The mask decoder has four mask tokens: token 0 is the "single mask" output, tokens 1-3 the three
-ambiguity-aware outputs that ``multimask_output=True`` returns. Which of them are candidates for
-the chosen mask is a :data:`Candidates` value:
-
-- ``"multimask"`` (default): tokens 1-3, as MobileSAM's ``SamPredictor.predict(...,
-  multimask_output=True)`` returns them; the one with the highest predicted IoU is taken;
-- ``"all"``: tokens 0-3, the four outputs of nanosam's TensorRT mask decoder (the SAM ONNX
-  decoder without ``return_single_mask``), highest predicted IoU taken. Costs a second decoder
-  call per batch;
-- ``"single"``: token 0 only (``multimask_output=False``).
-
-Ties in predicted IoU go to the lowest token. Masks are the upsampled logits thresholded at
-``> 0`` (:data:`gms_models.geometry.MASK_THRESHOLD`).
-"""
+The decoder has four mask tokens: 0 is the single-mask output, 1-3 the multimask ones.
+:data:`Candidates`: ``"multimask"`` (tokens 1-3, MobileSAM's ``multimask_output=True``),
+``"all"`` (0-3, as nanosam's TensorRT decoder; a second decoder call) or ``"single"`` (token 0).
+The highest predicted IoU wins, ties going to the lowest token."""
 
 from __future__ import annotations
 
@@ -32,14 +22,11 @@ CANDIDATES: tuple[str, ...] = get_args(Candidates)
 
 @dataclass(frozen=True)
 class ChosenMasks:
-    """One mask per prompt."""
+    """One mask per prompt (N, H, W), its decoder token and its predicted IoU (N,)."""
 
     masks: np.ndarray
-    """(N, H, W) bool at the original image size."""
     tokens: np.ndarray
-    """(N,) int: the decoder mask token each mask came from (0-3)."""
     predicted_iou: np.ndarray
-    """(N,) float32: the decoder's IoU prediction for the chosen mask."""
 
 
 def check_candidates(candidates: str) -> Candidates:
@@ -83,12 +70,7 @@ def predict_best(
 
 
 def mask_iou(masks: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """IoU of each pair of (N, H, W) bool masks, as (N,) float64.
-
-    Two empty masks agree perfectly: their IoU is 1.0. An empty reference against a non-empty
-    mask gives 0.0. (The COCO ground-truth evaluator never gets there: it leaves annotations
-    whose ground-truth mask is empty out, see :mod:`gms_models.evaluate.coco_boxes`.)
-    """
+    """IoU of each pair of (N, H, W) bool masks, as (N,) float64; two empty masks score 1.0."""
     if masks.shape != references.shape:
         raise ValueError(f"mask shapes differ: {masks.shape} vs {references.shape}")
     a = masks.reshape(len(masks), -1).astype(bool, copy=False)

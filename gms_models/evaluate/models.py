@@ -43,15 +43,11 @@ def build_student_sam(
     img_size: int | None = None,
     device: str | torch.device = "cpu",
 ) -> Sam:
-    """A SAM whose image encoder is the student of ``student_ckpt`` (``student.pt``/``last.pt``).
+    """A SAM whose image encoder is the student of ``student_ckpt`` (of ``arch``), at
+    ``img_size`` (default: its trained size; another works only without size-bound weights).
 
-    ``arch`` must be the checkpoint's (else :class:`CheckpointError` naming both). ``img_size``
-    defaults to the size the student was trained at; another size rebuilds the encoder at that
-    size and loads the same weights, which works only for encoders without size-bound weights.
-
-    The prompt encoder and mask decoder come from ``teacher_ckpt``. Without it they are
-    randomly initialised (seed :data:`RANDOM_DECODER_SEED`) and a warning is logged: such a
-    model is only good for checking the plumbing, its masks mean nothing.
+    The prompt encoder and mask decoder come from ``teacher_ckpt``; without it they are random
+    (seed :data:`RANDOM_DECODER_SEED`), good for checking the plumbing only.
     """
     stored = read_student_checkpoint(student_ckpt, expected_arch=arch)
     if img_size is None or img_size == stored.img_size:

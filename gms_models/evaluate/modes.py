@@ -1,4 +1,4 @@
-"""Running models in eval mode for a block without changing the caller's models for good."""
+"""Running models in eval mode for a block, restoring their modes afterwards."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from torch import nn
 
 @contextmanager
 def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put ``models`` in eval mode for the block, then restore each one's previous mode.
-
-    A student fresh from training is in train mode; its BatchNorm layers would otherwise use
-    batch statistics and change the masks.
-    """
+    """``models`` in eval mode for the block (a student fresh from training would use batch
+    statistics in its BatchNorm layers), then each back in its previous mode."""
     before = [m.training for m in models]
     for m in models:
         m.eval()

@@ -1,18 +1,7 @@
-"""Point-prompt mIoU against the teacher's own masks: the paper's Table 3 protocol.
-
-MALSD has no ground-truth masks; the paper takes the original SAM's mask for the same hand-point
-prompt as the ground truth. Here the teacher (MobileSAM ViT-T) plays that role:
-
-- each :class:`~gms_models.data.malsd.HandPoints` entry is one prompt (all of its points with
-  their labels together); entries on the same image share one embedding per model and are
-  decoded in one batch (prompts with fewer points are padded with label -1);
-- student and teacher each choose their mask the same way, by default the multimask output with
-  the highest predicted IoU (one point is ambiguous, which is what SAM's multimask outputs are
-  for; ``candidates="single"`` takes token 0 instead, see :mod:`gms_models.evaluate.masks`);
-- IoU of the student's mask with the teacher's; both empty counts as 1.0; mIoU = plain mean.
-
-:func:`points_from_coco` turns COCO annotations into such prompts (one interior point each).
-"""
+"""Point-prompt mIoU against the teacher's own masks, the paper's Table 3 protocol (MALSD has no
+ground-truth masks; the paper takes the original SAM's). Each :class:`HandPoints` entry is one
+prompt; entries of one image share an embedding and one decoder batch (padded with label -1).
+Two empty masks score 1.0."""
 
 from __future__ import annotations
 
@@ -63,11 +52,7 @@ def evaluate_points_vs_teacher(
     progress: bool = True,
     callback: ProgressFn | None = None,
 ) -> PointEval:
-    """mIoU of ``student``'s masks against ``teacher``'s for the same point prompts.
-
-    ``callback(images_done, images_total)`` is called after each image; ``progress`` shows a
-    rich bar on stderr. Raises :class:`DataError` for an empty ``points`` list.
-    """
+    """mIoU of ``student``'s masks against ``teacher``'s for the same point prompts."""
     check_candidates(candidates)
     if not points:
         raise DataError("no point prompts to evaluate (the points list is empty)")
@@ -133,10 +118,8 @@ def evaluate_points_vs_teacher(
 
 
 def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
-    """The pixel of ``mask`` nearest to its centroid, as (x, y) = (column, row); None if empty.
-
-    Unlike the centroid itself it always lies on the object (a ring's centroid does not).
-    """
+    """The pixel of ``mask`` nearest to its centroid as (x, y), None if empty (a ring's centroid
+    is not on the object)."""
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
         return None
@@ -146,11 +129,7 @@ def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
 
 
 def points_from_coco(coco: CocoInstances, *, include_crowd: bool = False) -> list[HandPoints]:
-    """One foreground point prompt per annotation (:func:`interior_point` of its mask).
-
-    ``file`` is the image path relative to the COCO image folder; annotations with an empty
-    mask (and crowd ones unless ``include_crowd``) are left out.
-    """
+    """One foreground point prompt (:func:`interior_point`) per annotation with a mask."""
     prompts: list[HandPoints] = []
     for image in coco:
         file = image.path.relative_to(coco.image_dir).as_posix()

@@ -1,9 +1,5 @@
-"""Evaluation results: per-prompt records, summaries, ``metrics()`` for trackers, JSON files.
-
-``metrics()`` returns only finite floats, ready for ``mlflow.log_metrics``: a size bin without
-annotations has ``None`` as its mIoU in the result and in the JSON (``null``), and its key is
-left out of ``metrics()``. JSON files are written atomically with sorted keys.
-"""
+"""Evaluation results: per-prompt records, summaries, tracker metrics (finite only: an empty size
+bin's mIoU is None and left out of ``metrics()``) and JSON files."""
 
 from __future__ import annotations
 
@@ -19,21 +15,18 @@ Reference = Literal["gt", "teacher"]
 
 @dataclass(frozen=True)
 class AnnotationResult:
-    """One box prompt (one COCO annotation)."""
+    """One box prompt (one COCO annotation); ``reference_*`` with the teacher as reference."""
 
     annotation_id: int
     image_id: int
     category_id: int
     area: float
-    """COCO ``area`` field; decides ``area_bin``."""
     area_bin: AreaBin
     iscrowd: bool
     iou: float
     mask_token: int
-    """Decoder token of the chosen mask (0-3, see :mod:`gms_models.evaluate.masks`)."""
     predicted_iou: float
     reference_mask_token: int | None = None
-    """With the teacher as reference: the token of the teacher's chosen mask."""
     reference_predicted_iou: float | None = None
 
 
@@ -68,9 +61,8 @@ class _Evaluation:
     images: int
     prompts: int
     seconds: float
-    """Wall time of the whole evaluation (image decoding, encoders, decoders, IoU)."""
     timings: dict[str, float]
-    """Seconds spent in ``load`` (decoding images and masks), ``encode`` and ``decode``."""
+    """Seconds in ``load``, ``encode`` and ``decode``; ``seconds`` is the whole wall time."""
 
     @property
     def prompts_per_second(self) -> float:
@@ -94,10 +86,7 @@ class _Evaluation:
 
 @dataclass
 class CocoBoxEval(_Evaluation):
-    """Box-prompt mIoU on COCO, overall and by COCO size bin.
-
-    ``miou_*`` of a bin is ``None`` when the bin holds no evaluated annotation.
-    """
+    """Box-prompt mIoU on COCO, overall and by size bin (None for an empty bin)."""
 
     _RECORDS = "per_annotation"
     reference: Reference
@@ -109,7 +98,6 @@ class CocoBoxEval(_Evaluation):
     miou_medium: float | None
     miou_large: float | None
     counts: dict[str, int]
-    """Evaluated annotations per bin (``small``, ``medium``, ``large``)."""
     skipped_crowd: int
     skipped_empty_gt: list[int]
     """Ids of annotations left out because their ground-truth mask is empty."""
@@ -151,7 +139,6 @@ class PointEval(_Evaluation):
     _RECORDS = "per_prompt"
     reference_img_size: int
     per_prompt: list[PointResult] = field(repr=False)
-    """One record per prompt; on MALSD one prompt per test image."""
 
     def metrics(self) -> dict[str, float]:
         return {"miou": float(self.miou)}

@@ -1,6 +1,5 @@
 """One evaluation of a checkpoint (a student behind the teacher's prompt encoder and mask decoder,
-or the teacher itself): the single entry of ``gms evaluate`` and of the pipeline's evaluation
-steps, as :func:`gms_models.export.export_bundle` is for export."""
+or the teacher itself): the entry of ``gms evaluate`` and of the pipeline's evaluation steps."""
 
 from __future__ import annotations
 
@@ -68,13 +67,12 @@ def evaluate_checkpoint(
     device: str = "cpu",
     progress: bool = False,
 ) -> CheckpointEval:
-    """Score the student of ``student`` (encoder ``arch``), or the teacher when there is none.
+    """Score the student of ``student`` (encoder ``arch``), or the teacher when there is none, on
+    COCO boxes (``against`` COCO's masks or the teacher's) or MALSD points (the teacher's).
 
-    ``data``: COCO instances (box prompts, scored ``against`` COCO's masks or the teacher's) or
-    MALSD hand points (scored against the teacher's). ``img_size`` defaults to the student's
-    trained size (1024 for the teacher); ``teacher_size``, the reference teacher's, to the size
-    the student was distilled at. Writes ``per_annotation.json`` (COCO) or ``per_prompt.json``
-    and, with ``grid_images``, ``grid.png`` (``name``, default the arch, beside the teacher).
+    ``img_size`` defaults to the student's trained size (1024 for the teacher), ``teacher_size``
+    to the size it was distilled at. Writes the per-prompt records and, with ``grid_images``,
+    ``grid.png``.
     """
     points = not isinstance(data, CocoInstances)
     if points and against == "gt":
