@@ -1,17 +1,7 @@
-"""Table 1 of the paper: choosing the encoder family by training Act0/NG classifiers on MALSD.
+"""Table 1: choosing the encoder family by training Act0/NG classifiers on MALSD.
 
-- :mod:`~gms_models.classify.families`: the twelve families, their sizes and input-size rules;
-- :mod:`~gms_models.classify.config`: the shared recipe (pydantic);
-- :mod:`~gms_models.classify.data`: MALSD splits with the shared augmentation;
-- :mod:`~gms_models.classify.train`: the training/evaluation loop;
-- :mod:`~gms_models.classify.callbacks`: hooks for progress bars and experiment trackers;
-- :mod:`~gms_models.classify.results`: per-epoch metrics and per-family results;
-- :mod:`~gms_models.classify.outputs`: the files of a run (the table and chart themselves are
-  rendered by :mod:`gms_models.tables`).
-
-The package imports its parts on first use (PEP 562): the settings model
-(:mod:`~gms_models.classify.config`) loads without torch, for the flows' parameter checks.
-"""
+Parts are imported on first use (PEP 562): the settings model loads without torch, for the flows'
+parameter checks."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Hooks the training loop calls, so progress bars, MLflow logging or checkpoints can follow a run
-without the library knowing about them.
-
-Subclass :class:`ClassifyCallback` and override the hooks you need; the others do nothing.
-Hooks run in the training process, in the order the callbacks were given.
-"""
+"""Hooks the training loop calls (progress bars, MLflow logging), in the order given."""
 
 from __future__ import annotations
 
@@ -13,15 +8,15 @@ from gms_models.profiling import ModelProfile
 
 
 class ClassifyCallback:
-    """Base class of training hooks; every hook is a no-op unless overridden."""
+    """Training hooks; each is a no-op unless overridden."""
 
     def on_family_start(
         self, family: ClassifierFamily, profile: ModelProfile, epochs: int, steps_per_epoch: int
     ) -> None:
-        """The family's model is built and profiled; training is about to start."""
+        """The model is built and profiled; training is about to start."""
 
     def on_step_end(self, family: ClassifierFamily, epoch: int, step: int, loss: float) -> None:
-        """One optimiser step done (``epoch`` 1-based, ``step`` 1-based within the epoch)."""
+        """One optimiser step done (``epoch`` and ``step`` 1-based)."""
 
     def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
         """One epoch trained and evaluated."""

@@ -1,9 +1,5 @@
-"""The settings of one encoder-selection run (Table 1), shared by every family.
-
-One pydantic model validates ``params.yaml``, the CLI options and the flow parameters. Every
-family gets the same input size, augmentation, optimiser (AdamW), schedule (linear warm-up, then
-cosine decay to zero, stepped per batch) and epochs; only the architecture differs.
-"""
+"""The settings of one encoder-selection run (Table 1), shared by every family: one pydantic model
+for ``params.yaml``, the CLI and the flow."""
 
 from __future__ import annotations
 
@@ -22,14 +18,12 @@ PARAMS_SECTION = "classify"
 
 
 class AugmentConfig(BaseModel):
-    """Training augmentation; evaluation only resizes to ``img_size``."""
+    """Training augmentation: random resized crop (aspect 3/4 to 4/3), horizontal flip."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     crop_scale: tuple[float, float] = (0.6, 1.0)
-    """Area fraction range of the random resized crop (aspect ratio 3/4 to 4/3)."""
     hflip: bool = True
-    """Random horizontal flip with probability 0.5."""
 
     @field_validator("crop_scale")
     @classmethod
@@ -51,18 +45,14 @@ class ClassifyConfig(BaseModel):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(5e-4, gt=0)
-    """Peak learning rate of AdamW."""
     weight_decay: float = Field(0.05, ge=0)
     """Applied to weight matrices and conv kernels only (not to biases, norms, embeddings)."""
     warmup_epochs: int = Field(2, ge=0)
     """Linear warm-up, capped at ``epochs - 1`` so that every run ends with the cosine decay."""
     seed: int = Field(0, ge=0)
-    """Seeds model initialisation, batch order and augmentation; reset for every family."""
     num_workers: int = Field(0, ge=0)
     device: str = "auto"
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
     strict_images: bool = True
-    """Refuse images that are not RGB instead of converting them."""
     compare_with_paper: bool = True
     """Show the paper's Table 1 figures beside ours (only meaningful on the real MALSD)."""
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
@@ -99,16 +89,14 @@ class ClassifyConfig(BaseModel):
 
 
 def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> ClassifyConfig:
-    """Validate ``values`` (e.g. the ``classify`` section of params.yaml) updated by
-    ``overrides`` (``None`` overrides are ignored); problems raise :class:`ConfigError`."""
+    """Validate ``values`` updated by ``overrides`` (``None`` ones ignored)."""
     merged = dict(values or {})
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return validate(ClassifyConfig, merged, "classify config")
 
 
 def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:
-    """Read a YAML file holding the settings, or holding them under a ``classify`` section (as
-    ``params.yaml`` does), and apply ``overrides`` as :func:`parse_config` does."""
+    """Read the settings from a YAML file (or its ``classify`` section) and apply ``overrides``."""
     data = read_yaml_mapping(Path(path))
     if isinstance(data.get(PARAMS_SECTION), dict):
         data = data[PARAMS_SECTION]

@@ -1,11 +1,5 @@
-"""MALSD splits as classifier inputs: the same augmentation and normalisation for every family.
-
-Training images get a random resized crop (``AugmentConfig.crop_scale``, aspect 3/4 to 4/3) to
-S×S and an optional horizontal flip; evaluation images are resized to S×S. Both are then
-normalised with SAM's pixel mean and std (the ImageNet statistics on a 0–255 scale). Reading and
-layout checks (missing or empty class folders, non-RGB images in strict mode) are
-:class:`~gms_models.data.malsd_dataset.MalsdClassification`'s.
-"""
+"""MALSD splits as classifier inputs: the same augmentation (train) or resize (eval) and SAM
+normalisation for every family."""
 
 from __future__ import annotations
 
@@ -50,8 +44,7 @@ class EvalTransform:
 def malsd_splits(
     root: str | Path, config: ClassifyConfig
 ) -> tuple[MalsdClassification, MalsdClassification]:
-    """The train split (augmented) and the test split (the paper's "val") of the MALSD at
-    ``root``, transformed for ``config.img_size``."""
+    """The train split (augmented) and the test split (the paper's "val") of the MALSD."""
     train = MalsdClassification(
         root,
         "train",

@@ -1,13 +1,10 @@
-"""The twelve encoder families of the paper's Table 1, as Act0/NG classifiers.
+"""The twelve encoder families of the paper's Table 1 as Act0/NG classifiers: eleven from
+``vit-pytorch``, GroupMixFormer-M from our zoo. Each has its Table 1 name (the row label, verbatim)
+and a slug (MLflow run name, CLI spelling).
 
-Eleven come from the ``vit-pytorch`` package, GroupMixFormer-M from our zoo
-(:mod:`gms_models.encoders.groupmixformer`). Each family has its Table 1 name (kept verbatim: it
-is the table's row label) and a slug (the MLflow run name, DVC matrix key and CLI spelling).
-
-The sizes are each family's smallest published configuration, as far as ``vit-pytorch`` can
-express it; where it cannot, the table says what differs. Counts are for 2 classes at 224×224:
-params = every ``nn.Parameter``; MACs = thop convention (:mod:`gms_models.profiling`), which
-skips the attention matmuls.
+Sizes are each family's smallest published configuration as far as ``vit-pytorch`` can express
+it (the table says what differs). Counts for 2 classes at 224×224: params = every
+``nn.Parameter``; MACs in the thop convention, which skips the attention matmuls.
 
 ================== ========= ====== ====== ===================================================
 Table 1 name       slug      params MACs   configuration
@@ -46,11 +43,9 @@ GroupMixFormer     gmf_m      5.57M  1.34G GroupMixFormer-M: dims (40, 80, 160, 
 Dropout is off everywhere except where the published recipe builds it into the model (CCT:
 attention dropout 0.1 and stochastic depth 0.1; GroupMixFormer: drop path 0.1).
 
-Input sizes (square side S, at least 32): RegionViT needs S = 28·2^k (28, 56, 112, 224, 448…:
-region windows of 7 local tokens at every stage); the patch-16 and hierarchical families
-(DeepViT, NesT, ViT, CrossViT, PiT, CaiT, LeViT) need a multiple of 16; CCT, Token-to-Token ViT,
-CvT and GroupMixFormer take any S. All twelve together therefore take S = 112·2^k: 112 (the
-smallest, used by the CPU tests), 224 (the default), 448.
+Input sides: RegionViT needs 28·2^k (windows of 7 local tokens at every stage), the patch-16
+families a multiple of 16, the others any S >= 32; all twelve take 112·2^k (112 in the CPU tests,
+224 by default).
 """
 
 from __future__ import annotations
@@ -98,13 +93,10 @@ class ClassifierFamily:
     """One row of Table 1: how to build its classifier at a given input size."""
 
     name: str
-    """The row label of Table 1, verbatim."""
     slug: str
-    """Lower-case identifier: MLflow run name, DVC matrix key, CLI spelling."""
     factory: str
     """``module:callable`` building the model; imported on first use."""
     kwargs: Mapping[str, Any]
-    """Fixed constructor arguments (the sizes in the module docstring)."""
     size_arg: str | None
     """Constructor argument that receives the input side, if the model needs it."""
     size_rule: SizeRule = field(default_factory=SizeRule)
@@ -118,7 +110,6 @@ class ClassifierFamily:
             )
 
     def build(self, img_size: int, num_classes: int = 2) -> nn.Module:
-        """A freshly initialised classifier mapping (B,3,S,S) images to (B,num_classes) logits."""
         self.check_img_size(img_size)
         module_name, _, attr = self.factory.partition(":")
         constructor: Callable[..., nn.Module] = getattr(importlib.import_module(module_name), attr)
@@ -214,7 +205,6 @@ _BY_KEY: dict[str, ClassifierFamily] = {
 
 
 def family_slugs() -> list[str]:
-    """All slugs in Table 1 order."""
     return [f.slug for f in TABLE1_FAMILIES]
 
 
@@ -241,7 +231,6 @@ def resolve_families(selection: str | Iterable[str]) -> list[ClassifierFamily]:
 
 
 def common_img_sizes(families: Iterable[ClassifierFamily], up_to: int = 1024) -> list[int]:
-    """Input sides up to ``up_to`` that every one of ``families`` accepts."""
     families = list(families)
     return [
         s for s in range(MIN_IMG_SIZE, up_to + 1) if all(f.size_rule.accepts(s) for f in families)
@@ -249,5 +238,4 @@ def common_img_sizes(families: Iterable[ClassifierFamily], up_to: int = 1024) ->
 
 
 def build_classifier(family: str, img_size: int = 224, num_classes: int = 2) -> nn.Module:
-    """Build the classifier of ``family`` (slug or Table 1 name) for ``img_size`` inputs."""
     return get_family(family).build(img_size, num_classes)

@@ -1,10 +1,5 @@
-"""The files of an encoder-selection run, all written atomically under one folder::
-
-OUT/table1.md            Table 1 (markdown), paper figures beside ours when asked
-OUT/table1.csv           the same rows, full precision
-OUT/table1_val_acc.png   bar chart of val accuracy
-OUT/metrics/<slug>.json  one family: counts, final metrics, per-epoch history
-"""
+"""The files of an encoder-selection run under one folder: ``table1.md``, ``table1.csv``,
+``table1_val_acc.png`` and ``metrics/<slug>.json`` per family."""
 
 from __future__ import annotations
 
@@ -35,19 +30,16 @@ class TableFiles:
 
 
 def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
-    """Write ``result.as_dict()`` to ``OUT/metrics/<slug>.json``."""
     return write_json(Path(out_dir) / METRICS_DIR / f"{result.slug}.json", result.as_dict())
 
 
 def read_family_metrics(path: str | Path) -> FamilyResult:
-    """Inverse of :func:`write_family_metrics`."""
     return FamilyResult.from_dict(read_json(path, what="family metrics file"))
 
 
 def write_table_files(
     results: Sequence[FamilyResult], out_dir: str | Path, *, with_paper: bool
 ) -> TableFiles:
-    """Write the table (markdown and CSV) and the chart for ``results`` under ``out_dir``."""
     out_dir = Path(out_dir)
     rows = table1_rows(results, with_paper)
     return TableFiles(

@@ -1,9 +1,5 @@
-"""What a classification run reports: per-epoch metrics and one result per family.
-
-Both are plain dataclasses that round-trip through JSON-ready dicts (``as_dict`` /
-``from_dict``), so a Prefect task can return a family's result as a small dict and a later step
-can rebuild the table from those dicts.
-"""
+"""Per-epoch metrics and per-family results, round-tripping through JSON-ready dicts (a Prefect task
+returns a family's result as a dict; a later step rebuilds the table from them)."""
 
 from __future__ import annotations
 
@@ -13,19 +9,17 @@ from typing import Any
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """Metrics of one epoch. Train figures are running means over the epoch's augmented batches
-    in training mode; val figures come from the MALSD test split in eval mode."""
+    """Metrics of one (1-based) epoch: train figures are running means over its augmented
+    batches, val figures come from the MALSD test split in eval mode."""
 
     epoch: int
-    """1-based."""
     train_loss: float
     train_acc: float
     val_loss: float
     val_acc: float
     lr: float
-    """Learning rate at the end of the epoch."""
+    """At the end of the epoch."""
     seconds: float
-    """Wall time of the epoch, training and evaluation."""
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -36,15 +30,12 @@ class FamilyResult:
     """The outcome of training one family: its counts and its metric history."""
 
     family: str
-    """Table 1 name."""
     slug: str
     img_size: int
     params: int
     """thop-convention parameter count (parameters of leaf modules), as the paper counts."""
     params_true: int
-    """Every ``nn.Parameter`` (adds positional embeddings, class tokens, ...)."""
     macs: int
-    """thop-convention MACs of one (1,3,S,S) forward."""
     history: tuple[EpochMetrics, ...] = field(default_factory=tuple)
     train_images: int = 0
     val_images: int = 0

@@ -1,14 +1,9 @@
-"""Train and evaluate Table 1 classifiers: every family under the same recipe.
+"""Train and evaluate Table 1 classifiers, every family under the same recipe: cross-entropy, AdamW
+(weight decay on weight matrices and conv kernels only), linear warm-up then half-cosine decay to
+zero, stepped per batch.
 
-Recipe (from :class:`~gms_models.classify.config.ClassifyConfig`): cross-entropy, AdamW with
-weight decay on weight matrices and conv kernels only, learning rate warmed up linearly over
-``warmup_epochs`` (at most ``epochs - 1``, so that every run ends with the decay) and then
-decayed to zero on a half cosine (stepped per batch), the same augmentation and input size for
-all. Before each family the Python, NumPy and torch generators
-are reset to ``seed``, so a family's numbers do not depend on which families ran before it (the
-flow may train them in any order or in parallel). On CPU a run is bitwise repeatable; on CUDA,
-non-deterministic kernels may make the last digits differ.
-"""
+The generators are reset to ``seed`` before each family, so its numbers do not depend on which
+families ran before (the flow may train them in any order). Bitwise repeatable on CPU."""
 
 from __future__ import annotations
 
@@ -96,7 +91,6 @@ def _loader(
 def evaluate(
     model: nn.Module, loader: DataLoader[tuple[torch.Tensor, int]], device: torch.device
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` over ``loader`` in eval mode."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     for images, labels in loader:
@@ -115,7 +109,6 @@ def train_family(
     val_set: LabelledImages,
     callbacks: Sequence[ClassifyCallback] = (),
 ) -> FamilyResult:
-    """Train one family's classifier on ``train_set``, evaluating on ``val_set`` every epoch."""
     family = get_family(family) if isinstance(family, str) else family
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -191,7 +184,7 @@ def run_family(
     config: ClassifyConfig,
     callbacks: Sequence[ClassifyCallback] = (),
 ) -> FamilyResult:
-    """Read the MALSD at ``malsd_root`` and train one family (one arm of the flow's fan-out)."""
+    """Read the MALSD and train one family (one arm of the flow's fan-out)."""
     train_set, val_set = malsd_splits(malsd_root, config)
     return train_family(family, config, train_set, val_set, callbacks)
 
@@ -201,8 +194,7 @@ def run_encoder_selection(
     config: ClassifyConfig,
     callbacks: Sequence[ClassifyCallback] = (),
 ) -> list[FamilyResult]:
-    """Train every family of ``config.families`` in Table 1 order on the MALSD at
-    ``malsd_root``; the data is checked once, before the first family starts."""
+    """Train every family of ``config.families`` in Table 1 order (data checked once)."""
     train_set, val_set = malsd_splits(malsd_root, config)
     return [
         train_family(family, config, train_set, val_set, callbacks)

@@ -1,19 +1,10 @@
-"""Import COCO 2017 from its official zip files into the project's data layout.
+"""Import COCO 2017 from its official zips into ``dest`` (``train2017/``, ``val2017/``,
+``annotations/instances_<split>.json``).
 
-Layout written under ``dest`` (``data/coco`` by default in the project)::
-
-    train2017/<id>.jpg
-    val2017/<id>.jpg
-    annotations/instances_train2017.json
-    annotations/instances_val2017.json
-
-The zips are downloaded (resumable, see :mod:`gms_models.download`) into a cache folder outside
-``dest`` and checked against the manifest's size and checksums before anything is extracted.
-Extraction goes to a staging folder that replaces ``dest`` only when complete, so a failure at
-any step leaves no partial ``dest``. ``train_limit``/``val_limit`` keep the first N images of a
-split (by file name) and cut its annotation file down to them, for toy-scale runs; the full zip
-is still downloaded, since its checksum covers the whole file.
-"""
+The zips are downloaded (resumable) into a cache folder and verified before anything is
+extracted; extraction is staged, so a failure leaves no partial ``dest``. ``train_limit`` /
+``val_limit`` keep the first N images of a split (by file name) and their annotations; the whole
+zip is still downloaded, since its checksum covers the whole file."""
 
 from __future__ import annotations
 
@@ -39,7 +30,7 @@ _CHUNK = 1 << 20
 
 
 class CocoArchive(BaseModel):
-    """One zip of the release: its path below the base URL, size in bytes and checksums."""
+    """One zip of the release: its path below the base URL, size and checksums."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,8 +51,6 @@ class CocoArchive(BaseModel):
 
 
 class CocoManifest(BaseModel):
-    """Where the three COCO 2017 zips live and how to verify them."""
-
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str = "http://images.cocodataset.org"
@@ -92,7 +81,7 @@ OFFICIAL_MANIFEST = CocoManifest(
 
 @dataclass(frozen=True)
 class CocoImport:
-    """What an import wrote: the root folder, images per split, annotation file per split."""
+    """What an import wrote: images and annotation file per split."""
 
     root: Path
     images: dict[str, int]
@@ -135,7 +124,7 @@ def fetch_archive(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> Path:
-    """The verified zip in ``cache_dir``, downloaded (or resumed) only when not already there."""
+    """The verified zip in ``cache_dir``, downloaded (or resumed) when not already there."""
     url = manifest.url(archive)
     target = Path(cache_dir) / archive.file_name
     if target.exists():
@@ -172,7 +161,6 @@ def _split_images(zf: zipfile.ZipFile, split: str, limit: int | None) -> list[zi
 def _extract_images(
     zip_path: Path, split: str, limit: int | None, out: Path, show: bool
 ) -> list[str]:
-    """Extract a split's images to ``out``; return their file names."""
     out.mkdir(parents=True)
     with zipfile.ZipFile(zip_path) as zf:
         members = _split_images(zf, split, limit)
@@ -231,12 +219,9 @@ def import_coco(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> CocoImport:
-    """Download, verify and extract COCO 2017 into ``dest``; see the module docstring.
-
-    ``base_url`` overrides the manifest's (a mirror with the same layout). Zips are kept in
-    ``cache_dir`` (default :func:`default_cache_dir` ``/coco2017``) so an interrupted import
-    resumes and a re-import with other limits downloads nothing.
-    """
+    """Download, verify and extract COCO 2017 into ``dest``. ``base_url`` overrides the
+    manifest's (a mirror); the zips stay in ``cache_dir`` (default ``$GMS_CACHE/coco2017``), so a
+    re-import with other limits downloads nothing."""
     unknown = [s for s in splits if s not in COCO_SPLITS]
     if unknown or not splits:
         raise ConfigError(f"splits must be a non-empty subset of {COCO_SPLITS}, got {list(splits)}")

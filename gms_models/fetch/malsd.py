@@ -1,8 +1,4 @@
-"""Import MALSD (private) from a folder in its documented layout.
-
-Layout: ``<root>/{train,test}/{Act0,NG}/<image>`` with at least one image per class folder. Other
-files in the tree (prompt points, notes) are copied along untouched.
-"""
+"""Import MALSD (private) from a folder in its layout; other files in the tree are copied along."""
 
 from __future__ import annotations
 
@@ -42,11 +38,8 @@ def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
 
 
 def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str, dict[str, int]]:
-    """Copy the MALSD tree at ``src`` to ``dest`` after checking its layout; return the counts.
-
-    The copy is built beside ``dest`` and renamed into place, so a failure leaves no partial
-    ``dest``; the copy is checked again before the swap.
-    """
+    """Copy the MALSD tree at ``src`` to ``dest`` (staged, checked before and after the copy);
+    return the counts."""
     src, dest = Path(src), Path(dest)
     counts = check_malsd_layout(src)
     ensure_replaceable(dest, overwrite)
