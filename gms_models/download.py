@@ -1,10 +1,5 @@
-"""Resumable, checksum-verified HTTP(S) downloads.
-
-A download goes to ``DEST.part`` and is resumed from there with an HTTP ``Range`` request when it
-was interrupted (by a dropped connection or a killed process). The finished file is verified
-against the expected sha256 before it is renamed into place, so ``DEST`` either does not exist
-or is complete and correct. A file whose checksum does not match is deleted, never kept.
-"""
+"""Resumable, sha256-checked HTTP(S) downloads: ``DEST.part`` is resumed with a ``Range`` request
+and renamed to ``DEST`` only once verified; a mismatching file is deleted."""
 
 from __future__ import annotations
 
@@ -31,7 +26,6 @@ _CHUNK = 1 << 20
 
 
 def _fetch_into(url: str, part: Path, timeout: float, progress: Progress) -> None:
-    """Append the rest of ``url`` to ``part`` (resuming from its current size)."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
@@ -57,7 +51,6 @@ def _fetch_into(url: str, part: Path, timeout: float, progress: Progress) -> Non
 def _download_error(
     url: str, part: Path, exc: Exception, attempts: int, *, transient: bool
 ) -> DownloadError:
-    """The error for a download given up after ``attempts`` requests."""
     reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else exc
     if transient:
         tries = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
@@ -76,13 +69,8 @@ def download_file(
     timeout: float = 30.0,
     backoff: float = 0.5,
 ) -> Path:
-    """Download ``url`` to ``dest`` (resumable, atomic, sha256-checked); return ``dest``.
-
-    An existing ``dest`` whose sha256 matches is returned without touching the network.
-    Transient errors (:func:`~gms_models.errors.is_transient`: timeouts, dropped connections,
-    HTTP 5xx) are retried ``retries`` times with exponential backoff, each try resuming the
-    partial file; permanent ones (HTTP 404, a full disk) and a checksum mismatch fail at once.
-    """
+    """Download ``url`` to ``dest`` unless a matching ``dest`` is there; transient errors are
+    retried ``retries`` times with exponential backoff, each try resuming the partial file."""
     dest = Path(dest)
     if dest.exists() and sha256 is not None and sha256_file(dest) == sha256.lower():
         return dest

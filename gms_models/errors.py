@@ -1,11 +1,5 @@
-"""Errors the library raises for bad input.
-
-Every user-facing failure (a missing file, a checkpoint of the wrong layout, an impossible config)
-is a :class:`GmsError` whose message names the file, field or value at fault (:func:`validate`
-does so for pydantic models). The CLI turns these into a one-line message and a non-zero exit
-status instead of a traceback. :func:`is_transient` tells the failures worth trying again (a
-dropped connection) from those that are not (bad input).
-"""
+"""Errors the library raises for bad input: a :class:`GmsError` names the file, field or value at
+fault, and the CLI turns it into one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -43,11 +37,8 @@ class DataError(GmsError):
 
 
 class DownloadError(GmsError):
-    """A download failed after its retries, or its content did not match the expected checksum.
-
-    ``transient`` says whether trying again later may succeed (the server or network was down),
-    as opposed to a permanent failure (HTTP 404, a checksum mismatch).
-    """
+    """A download failed after its retries or its checksum; ``transient``: trying again later
+    may succeed (the server or network was down)."""
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
@@ -55,13 +46,8 @@ class DownloadError(GmsError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether the failure ``exc`` may go away on a retry.
-
-    Transient: timeouts, refused or dropped connections, HTTP 5xx/408/429, and a
-    :class:`DownloadError` that says so. Everything else (bad input, HTTP 4xx, a checksum
-    mismatch, a full disk) is permanent. Explicit causes (``raise ... from``) are followed until
-    one decides.
-    """
+    """Whether ``exc`` (or an explicit cause) may go away on a retry: timeouts, connection
+    errors, HTTP 5xx/408/429 and a transient :class:`DownloadError`."""
     link: BaseException | None = exc
     while link is not None:
         if isinstance(link, DownloadError):

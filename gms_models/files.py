@@ -1,17 +1,9 @@
 """Files written whole or not at all, byte-stable JSON, sha256 digests and the cache folder.
 
-Every artifact a crash could leave half-written (checkpoints, ONNX files, engines, features,
-tables, datasets, bundles) goes through :func:`atomic_path` (one file) or :func:`staged_folder`
-(a whole folder): the data is written under a temporary name beside its destination, on the
-same filesystem, and renamed into place only once complete. :func:`output_set` publishes several
-files that belong together (a report's metrics and figures) so that they never mix two attempts.
-
-A process killed mid-write leaves its temporary file or folder behind. Their names say which
-process on which host wrote them (``.<dest>.<pid>-<host>.<token>.tmp``), so that
-:func:`remove_stale_temps` removes exactly those whose writer is gone: :func:`staged_folder` and
-:func:`output_set` sweep their destination's leftovers before writing, and a folder's owner (a
-training run on start) sweeps the folder.
-"""
+Data is written under a temporary name beside its destination and renamed into place once
+complete. Temporary names say which process on which host wrote them
+(``.<dest>.<pid>-<host>.<token>.tmp``), so that :func:`remove_stale_temps` removes exactly those
+whose writer is gone."""
 
 from __future__ import annotations
 
@@ -34,12 +26,8 @@ _TEMP_NAME = re.compile(rf"^\.(?P<dest>.+)\.(?P<owner>{OWNER_PATTERN})\.[a-z0-9_
 
 
 def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list[Path]:
-    """Remove the temporary files and folders that killed writers left in ``folder`` (only
-    those for ``dest_name`` when given); return what was removed.
-
-    A temporary is stale when it was written on this host by a process that no longer runs;
-    those of live writers and of other hosts sharing the folder are left alone.
-    """
+    """Remove the temporaries (for ``dest_name`` only, when given) that writers gone from this
+    host left in ``folder``; return what was removed."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -59,28 +47,21 @@ def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list
 
 
 def default_cache_dir() -> Path:
-    """The gms cache: ``$GMS_CACHE``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``.
-
-    Downloaded checkpoints, COCO zips, teacher ONNX files, engines and features live below it.
-    """
+    """The gms cache: ``$GMS_CACHE``, else ``$XDG_CACHE_HOME/gms``, else ``~/.cache/gms``."""
     if root := os.environ.get("GMS_CACHE"):
         return Path(root)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gms"
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on success it replaces ``dest`` atomically.
-
-    For writers that want a file name rather than a handle (``torch.onnx.export``, ``np.save``).
-    On an exception the temporary file is removed and ``dest`` is left untouched.
-    """
+    """Yield a temporary path beside ``dest`` (for writers that want a name, not a handle); on
+    success it replaces ``dest`` atomically, on an exception it is removed."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A unique name that the writer creates itself, so the file gets the usual umask
@@ -100,11 +81,8 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _os_errors_naming(dest: Path) -> Iterator[None]:
-    """Re-raise a failed write as the :class:`OSError` it is, naming ``dest``.
-
-    Also when the writer wrapped it (torch reports ENOSPC as ``RuntimeError: unexpected pos``) or
-    named a temporary file, or nothing at all.
-    """
+    """Re-raise a failed write as the :class:`OSError` it is, naming ``dest``, also when the
+    writer wrapped it (torch reports ENOSPC as ``RuntimeError: unexpected pos``)."""
     try:
         yield
     except (OSError, RuntimeError) as exc:
@@ -127,13 +105,12 @@ def os_error_in(exc: BaseException) -> OSError | None:
 
 
 def _sibling_temp(dest: Path) -> Path:
-    """A new hidden name beside ``dest`` that says who writes it: ``.NAME.PID-HOST.HEX.tmp``."""
     return dest.parent / f".{dest.name}.{owner_token()}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _staging_dir(dest: Path) -> Path:
-    """An empty folder beside ``dest``, made by :func:`os.mkdir` so that it gets the usual umask
-    permissions (``tempfile.mkdtemp`` makes it private to the owner, and the finished folder)."""
+    """An empty folder beside ``dest``, with the usual umask permissions (``tempfile.mkdtemp``
+    would make it, and the finished folder, private to the owner)."""
     folder = _sibling_temp(dest)
     with _os_errors_naming(dest):
         folder.mkdir()
@@ -155,7 +132,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(handle)`` on a temporary file, then move it over ``dest``; return ``dest``."""
+    """Call ``write(handle)`` on a temporary file, then move it over ``dest``."""
     dest = Path(dest)
     with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
         write(fh)
@@ -164,12 +141,10 @@ def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object]) -> Path:
 
 
 def atomic_write_bytes(dest: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``dest`` atomically (creating its folder); return ``dest``."""
     return atomic_write(dest, lambda fh: fh.write(data))
 
 
 def atomic_write_text(dest: str | Path, text: str) -> Path:
-    """Write ``text`` as UTF-8 to ``dest`` atomically (creating its folder); return ``dest``."""
     return atomic_write_bytes(dest, text.encode("utf-8"))
 
 
@@ -181,15 +156,11 @@ def dumps_stable(obj: Any, *, indent: int | None = 2) -> str:
 
 
 def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write ``obj`` as :func:`dumps_stable` text atomically; return ``path``."""
     return atomic_write_text(path, dumps_stable(obj, indent=indent))
 
 
 def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
-    """The JSON object in ``path``; a missing or malformed file is a :class:`DataError`.
-
-    ``what`` names the file in the message (``"COCO annotation file"``).
-    """
+    """The JSON object in ``path``; a missing or malformed file is a :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
@@ -203,7 +174,6 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
 
 
 def _missing_parents(path: Path) -> list[Path]:
-    """The ancestors of ``path`` that do not exist yet, nearest first."""
     missing = []
     for parent in path.parents:
         if parent.exists():
@@ -220,13 +190,9 @@ def ensure_replaceable(dest: Path, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def staged_folder(dest: str | Path) -> Iterator[Path]:
-    """Yield an empty folder beside ``dest``; on success it replaces ``dest`` whole.
-
-    The caller decides beforehand whether an existing ``dest`` may be replaced; it is swapped
-    out only once the new folder is complete. On an exception the staging folder is deleted,
-    together with any parent folders created for it, so a failure leaves the file system as it
-    found it. The staging folders of killed earlier attempts are removed first.
-    """
+    """Yield an empty folder beside ``dest``; on success it replaces ``dest`` whole, on an
+    exception it is deleted with any parent folders made for it. Killed attempts' staging folders
+    are removed first."""
     dest = Path(dest).absolute()
     created = _missing_parents(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -251,15 +217,9 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def output_set(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
-    """Yield an empty staging folder for outputs that belong together; on success they replace
-    the set ``names`` in ``folder`` at once.
-
-    Every file of the set that is in ``folder`` is removed before the new ones are moved in, so
-    ``folder`` never holds files of two attempts side by side (a figure of the previous run
-    beside new metrics), and a set member not written this time is gone afterwards. Until
-    then ``folder`` keeps the previous set whole: an exception, or a kill, leaves it as it was
-    (a kill's staging folder is removed by the next attempt). Only files named in ``names`` are
-    touched, so ``folder`` may hold other things.
+    """Yield a staging folder for outputs that belong together; on success they replace the set
+    ``names`` in ``folder`` (members not written this time removed), so that ``folder`` never
+    mixes two attempts' files. An exception or a kill leaves the previous set whole.
     """
     folder = Path(folder)
     names = set(names)

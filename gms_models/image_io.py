@@ -1,14 +1,8 @@
 """Reading images as SAM expects them: H×W×3 uint8 RGB.
 
-Grayscale, palette, CMYK and 16-bit images are converted to RGB; RGBA/LA images have their alpha
-channel dropped (the colour channels are kept as they are, not composited). Pass ``strict=True``
-to refuse anything that is not already RGB. A missing or undecodable file raises
-:class:`~gms_models.errors.ImageError` naming the path.
-
-Every reader opens images through :func:`open_image`, which refuses decompression bombs: images of
-more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89.5 megapixels; lower it there to be
-stricter). Pillow itself only warns between one and two times that limit; here it is an error.
-"""
+Other modes are converted (alpha dropped, not composited) unless ``strict``. Images of more pixels
+than Pillow's ``Image.MAX_IMAGE_PIXELS`` are refused as possible decompression bombs (Pillow itself
+only warns up to twice that limit)."""
 
 from __future__ import annotations
 
@@ -32,11 +26,8 @@ _DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 @contextmanager
 def open_image(path: str | Path) -> Iterator[Image.Image]:
-    """Open ``path`` with Pillow (headers read, pixels not yet decoded), within the pixel limit.
-
-    Raises :class:`ImageError` naming the path when the file is missing, not an image, or larger
-    than ``Image.MAX_IMAGE_PIXELS``.
-    """
+    """Open ``path`` with Pillow (headers only) within the pixel limit; :class:`ImageError`
+    names the path otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")

@@ -1,5 +1,4 @@
-"""Package attributes imported on first use (PEP 562), so that a package's light parts (its
-settings models, say) load without torch."""
+"""Package attributes imported on first use (PEP 562): a package's settings load without torch."""
 
 from __future__ import annotations
 

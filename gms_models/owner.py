@@ -1,10 +1,5 @@
-"""Which process owns what a run leaves behind, and whether that process is gone.
-
-An owner is ``<pid>-<host>`` (:func:`owner_token`): temporary files carry it in their names,
-MLflow runs as a tag, a ``gms run``'s temporary server in its record folder's name. A process id
-means something only on the host that issued it, so an owner on another host is never judged
-gone: folders and tracking stores shared between hosts are safe to sweep.
-"""
+"""Which process owns what a run leaves behind (``<pid>-<host>``), and whether it is gone. A process
+id means something only on its own host, so an owner on another host is never judged gone."""
 
 from __future__ import annotations
 
@@ -25,11 +20,7 @@ def owner_token(pid: int | None = None) -> str:
 
 
 def owner_gone(token: str) -> bool:
-    """True when ``token`` names a process of this host that no longer runs.
-
-    A live process of another user counts as running; a token of another host, or one that is
-    not a token, is never gone.
-    """
+    """True when ``token`` names a process of this host that no longer runs."""
     if re.fullmatch(OWNER_PATTERN, token) is None:
         return False
     pid, host = token.split("-")

@@ -1,12 +1,5 @@
-"""Encoder registry: one name per encoder, everywhere.
-
-The registry name (``gmf_2282``, ``vit_t``, ``resnet18``, ...) is the same string used as the
-ablation arm name, the MLflow ``arch`` param, the DVC matrix key and the ONNX file stem.
-
-Builders take ``img_size`` (the square input side, default 1024) and optional ``pretrained``
-(a local file) plus family-specific overrides, and return an ``nn.Module`` mapping
-SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features.
-"""
+"""Encoder registry: builders by name (the same name as arm, MLflow ``arch`` and ONNX file stem),
+each mapping SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features."""
 
 from __future__ import annotations
 
@@ -23,7 +16,7 @@ _REGISTRY: dict[str, EncoderBuilder] = {}
 
 
 def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
-    """Decorator registering ``builder`` under ``name``; names must be unique."""
+    """Decorator registering a builder under ``name`` (unique)."""
 
     def decorate(builder: EncoderBuilder) -> EncoderBuilder:
         if name in _REGISTRY and _REGISTRY[name] is not builder:
@@ -40,7 +33,6 @@ def _load_families() -> None:
 
 
 def list_encoders() -> list[str]:
-    """All registered encoder names, sorted."""
     _load_families()
     return sorted(_REGISTRY)
 

@@ -1,10 +1,5 @@
-"""The study's three tables as markdown and CSV, and their plots, rendered from rows.
-
-Table 1 (encoder families as Act0/NG classifiers, the paper's figures beside ours) with its
-val-accuracy bar chart; Table 2 (distillation ablation) with its Pareto plot of mIoU against
-latency; Table 3 (segmentation on MALSD). Writing and publishing the files is the callers' job.
-Plots are drawn on a standalone Agg canvas (no pyplot state), so they work headless.
-"""
+"""The study's three tables as markdown and CSV, and their plots (Table 1's bar chart, Table 2's
+Pareto plot), drawn on standalone Agg figures so that they work headless."""
 
 from __future__ import annotations
 
@@ -59,8 +54,7 @@ def _num(value: float | None, fmt: str) -> str:
 def markdown_table(
     columns: Sequence[str], rows: Iterable[Sequence[str]], *, rule: str = " --- "
 ) -> str:
-    """A GitHub markdown table of formatted cells; ``rule`` is each cell of the line under the
-    header (Table 1 has always been published with the compact ``---``)."""
+    """A GitHub markdown table; ``rule`` is each cell under the header (Table 1's is ``---``)."""
 
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -70,7 +64,7 @@ def markdown_table(
 
 
 def csv_table(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
-    """CSV with a header line; values at full precision, None and NaN as empty cells."""
+    """CSV with a header; values at full precision, None and NaN as empty cells."""
 
     def cell(value: object) -> object:
         missing = value is None or (isinstance(value, float) and math.isnan(value))
@@ -105,7 +99,7 @@ PAPER_PREFIX = "paper "
 
 @dataclass(frozen=True)
 class PaperRow:
-    """One row of the paper's Table 1 (final figures after training on MALSD)."""
+    """One row of the paper's Table 1."""
 
     train_loss: float
     train_acc: float
@@ -134,7 +128,6 @@ PAPER_TABLE1: dict[str, PaperRow] = {
 
 
 def table1_columns(with_paper: bool) -> list[str]:
-    """Column headers: each metric followed by the paper's figure when ``with_paper``."""
     metric_columns = [
         column
         for metric in TABLE1_METRICS
@@ -144,11 +137,8 @@ def table1_columns(with_paper: bool) -> list[str]:
 
 
 def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[str, str | float]]:
-    """One dict per result, in the given order, keyed by :func:`table1_columns`.
-
-    Metrics are the final epoch's; params are thop-convention counts in millions, MACs in
-    millions at the run's input size. A family missing from the paper gets NaN paper figures.
-    """
+    """One dict per result keyed by :func:`table1_columns`: final-epoch metrics, thop params and
+    MACs in millions; NaN paper figures for a family the paper lacks."""
     rows = []
     for result in results:
         final = result.final
@@ -175,7 +165,6 @@ def _table1_cell(column: str, value: str | float) -> str:
 
 
 def render_table1_markdown(rows: Sequence[dict[str, str | float]]) -> str:
-    """Table 1 rows (:func:`table1_rows`) as markdown, losses and accuracies to 4 decimals."""
     if not rows:
         raise ValueError("no rows to render")
     columns = list(rows[0])
@@ -184,7 +173,6 @@ def render_table1_markdown(rows: Sequence[dict[str, str | float]]) -> str:
 
 
 def render_table1_csv(rows: Sequence[dict[str, str | float]]) -> str:
-    """Table 1 rows as CSV; numbers at full precision, NaN as an empty cell."""
     if not rows:
         raise ValueError("no rows to render")
     return csv_table(list(rows[0]), rows)
@@ -193,8 +181,7 @@ def render_table1_csv(rows: Sequence[dict[str, str | float]]) -> str:
 def render_val_accuracy_png(
     results: Sequence[FamilyResult], *, with_paper: bool, dpi: int = 120
 ) -> bytes:
-    """Table 1's chart as PNG bytes: one bar per family's final val accuracy (in the order
-    given), the paper's bar beside ours when ``with_paper``."""
+    """Table 1's chart as PNG bytes: each family's final val accuracy, the paper's beside."""
     if not results:
         raise ValueError("no results to plot")
     names = [r.family for r in results]
@@ -224,7 +211,6 @@ def render_val_accuracy_png(
 def plot_val_accuracy(
     results: Sequence[FamilyResult], path: str | Path, *, with_paper: bool
 ) -> Path:
-    """Write :func:`render_val_accuracy_png` to ``path`` atomically; return the path."""
     return atomic_write_bytes(path, render_val_accuracy_png(results, with_paper=with_paper))
 
 
@@ -251,7 +237,7 @@ class AblationRow(BaseModel):
     status: str = "ok"
     run_id: str | None = None
     group: str | None = None
-    """The arms trained together with this one, e.g. ``g1: gmf_2282, resnet18``."""
+    """The arms trained together, e.g. ``g1: gmf_2282, resnet18``."""
 
     @property
     def ok(self) -> bool:
@@ -259,8 +245,6 @@ class AblationRow(BaseModel):
 
 
 def ablation_columns(runtimes: Sequence[str]) -> list[str]:
-    """Table 2's headers: the paper's columns, mIoU by COCO size bin, latency per runtime,
-    the training group and the arm's status."""
     return [
         "Model",
         "T/S",
@@ -281,7 +265,6 @@ def ablation_columns(runtimes: Sequence[str]) -> list[str]:
 
 
 def ablation_cells(row: AblationRow, runtimes: Sequence[str]) -> list[str]:
-    """``row`` formatted for :func:`ablation_columns`."""
     depths = "[" + ",".join(map(str, row.depths)) + "]" if row.depths else DASH
     return [
         row.model,
@@ -309,13 +292,12 @@ def _notes(notes: Sequence[str]) -> str:
 def render_ablation_markdown(
     rows: Sequence[AblationRow], runtimes: Sequence[str], notes: Sequence[str] = ()
 ) -> str:
-    """Table 2 as markdown, then one line per note (setup, reference masks, warnings)."""
+    """Table 2 as markdown, then one line per note."""
     cells = [ablation_cells(r, runtimes) for r in rows]
     return markdown_table(ablation_columns(runtimes), cells) + _notes(notes)
 
 
 def render_ablation_csv(rows: Sequence[AblationRow], runtimes: Sequence[str]) -> str:
-    """Table 2 as CSV at full precision (empty cells where there is no value)."""
     fields = [
         "model",
         "role",
@@ -345,8 +327,7 @@ def render_ablation_csv(rows: Sequence[AblationRow], runtimes: Sequence[str]) ->
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points (latency, mIoU) that no other point beats on both: lower or equal
-    latency with higher mIoU. Sorted by latency; ties broken by index."""
+    """Indices of the (latency, mIoU) points no other beats on both, by latency, ties by index."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
     front: list[int] = []
     best = -math.inf
@@ -360,8 +341,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def plot_pareto(
     rows: Sequence[AblationRow], runtime: str, out_png: Path, teacher_miou: float | None = None
 ) -> Path | None:
-    """mIoU vs latency on ``runtime`` (marker area by params), the front joined; None when no
-    arm has both numbers."""
+    """mIoU vs latency on ``runtime`` (marker area by params); None when no arm has both."""
     shown = [
         r
         for r in rows
@@ -405,8 +385,6 @@ def plot_pareto(
 
 
 class SegmentRow(BaseModel):
-    """One row of Table 3."""
-
     model: str
     encoder: str
     miou: float | None
@@ -419,7 +397,7 @@ class SegmentRow(BaseModel):
 
 
 def render_segment_markdown(rows: Sequence[SegmentRow], notes: Sequence[str] = ()) -> str:
-    """Table 3 as markdown (point prompts on MALSD), then one line per note."""
+    """Table 3 as markdown, then one line per note."""
     columns = ["Model", "Encoder", "Dataset", "Prompt", "mIoU", "Images", "Status"]
     cells = [
         [r.model, r.encoder, "MALSD", "Point", _num(r.miou, ".3f"), str(r.images), r.status]
@@ -429,5 +407,4 @@ def render_segment_markdown(rows: Sequence[SegmentRow], notes: Sequence[str] = (
 
 
 def render_segment_csv(rows: Sequence[SegmentRow]) -> str:
-    """Table 3 as CSV, one column per :class:`SegmentRow` field."""
     return csv_table(list(SegmentRow.model_fields), [r.model_dump() for r in rows])
