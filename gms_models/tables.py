@@ -218,11 +218,12 @@ def plot_val_accuracy(
 
 
 class AblationRow(BaseModel):
-    """One row of Table 2: an arm, or the teacher (``role="T"``)."""
+    """One row of Table 2: an arm, or the teacher (``role="T"``). The fields' order is the CSV's
+    column order."""
 
     model: str
-    arch: str
     role: str = "S"
+    arch: str
     depths: list[int] | None = None
     lr: float | None = None
     epochs: int | None = None
@@ -234,10 +235,10 @@ class AblationRow(BaseModel):
     params_m: float | None = None
     macs_g: float | None = None
     latency_ms: dict[str, float] = Field(default_factory=dict)
-    status: str = "ok"
-    run_id: str | None = None
     group: str | None = None
     """The arms trained together, e.g. ``g1: gmf_2282, resnet18``."""
+    status: str = "ok"
+    run_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -298,25 +299,10 @@ def render_ablation_markdown(
 
 
 def render_ablation_csv(rows: Sequence[AblationRow], runtimes: Sequence[str]) -> str:
-    fields = [
-        "model",
-        "role",
-        "arch",
-        "depths",
-        "lr",
-        "epochs",
-        "last_loss",
-        "miou",
-        "miou_small",
-        "miou_medium",
-        "miou_large",
-        "params_m",
-        "macs_g",
-        *(f"latency_ms_{r}" for r in runtimes),
-        "group",
-        "status",
-        "run_id",
-    ]
+    """Table 2 as CSV: a column per :class:`AblationRow` field, ``latency_ms`` one per runtime."""
+    fields: list[str] = []
+    for name in AblationRow.model_fields:
+        fields += [f"latency_ms_{r}" for r in runtimes] if name == "latency_ms" else [name]
     values = []
     for row in rows:
         value = row.model_dump(exclude={"latency_ms"})
