@@ -102,15 +102,12 @@ class ClassifierFamily:
     size_rule: SizeRule = field(default_factory=SizeRule)
     source: str = "vit-pytorch"
 
-    def check_img_size(self, img_size: int) -> None:
+    def build(self, img_size: int, num_classes: int = 2) -> nn.Module:
         if not self.size_rule.accepts(img_size):
             raise ConfigError(
                 f"{self.name} ({self.slug}) cannot take img_size={img_size}: it needs "
                 f"{self.size_rule.describe()}"
             )
-
-    def build(self, img_size: int, num_classes: int = 2) -> nn.Module:
-        self.check_img_size(img_size)
         module_name, _, attr = self.factory.partition(":")
         constructor: Callable[..., nn.Module] = getattr(importlib.import_module(module_name), attr)
         kwargs = dict(self.kwargs, num_classes=num_classes)
