@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -173,15 +174,6 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
     return value
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    missing = []
-    for parent in path.parents:
-        if parent.exists():
-            break
-        missing.append(parent)
-    return missing
-
-
 def ensure_replaceable(dest: Path, overwrite: bool) -> None:
     """Refuse early (before any download) when ``dest`` exists and may not be replaced."""
     if dest.exists() and not overwrite:
@@ -194,7 +186,7 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
     exception it is deleted with any parent folders made for it. Killed attempts' staging folders
     are removed first."""
     dest = Path(dest).absolute()
-    created = _missing_parents(dest)
+    created = list(itertools.takewhile(lambda p: not p.exists(), dest.parents))
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dest.parent, dest.name)
     staging = _staging_dir(dest)
