@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from gms_models.checkpoint import load_student, read_student_checkpoint
+from gms_models.checkpoint import read_student_checkpoint
 from gms_models.encoders import inference_form
 from gms_models.errors import CheckpointError
+from gms_models.registry import build_encoder
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
 
 log = logging.getLogger(__name__)
@@ -50,22 +51,16 @@ def build_student_sam(
     (seed :data:`RANDOM_DECODER_SEED`), good for checking the plumbing only.
     """
     stored = read_student_checkpoint(student_ckpt, expected_arch=arch)
-    if img_size is None or img_size == stored.img_size:
-        encoder = load_student(student_ckpt, expected_arch=arch)
-        img_size = stored.img_size
-    else:
-        from gms_models.registry import build_encoder
-
-        encoder = build_encoder(arch, img_size=img_size)
-        try:
-            encoder.load_state_dict(stored.state_dict, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"student {stored.path} ({arch}) was trained at img_size {stored.img_size}; its "
-                f"weights do not fit the encoder at img_size {img_size}: {exc}"
-            ) from exc
-        encoder.eval()
-    encoder = inference_form(encoder)
+    img_size = img_size or stored.img_size
+    encoder = build_encoder(arch, img_size=img_size)
+    try:
+        encoder.load_state_dict(stored.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"weights in {stored.path} ({arch}, trained at img_size {stored.img_size}) do not fit "
+            f"the encoder at img_size {img_size}: {exc}"
+        ) from exc
+    encoder = inference_form(encoder.eval())
     if teacher_ckpt is None:
         log.warning(
             "no teacher checkpoint: the prompt encoder and mask decoder of the %s SAM are "
