@@ -11,7 +11,7 @@ from gms_models.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from gms_models.classify.callbacks import ClassifyCallback
-    from gms_models.classify.config import AugmentConfig, ClassifyConfig, load_config, parse_config
+    from gms_models.classify.config import ClassifyConfig, load_config, parse_config
     from gms_models.classify.families import (
         TABLE1_FAMILIES,
         ClassifierFamily,
@@ -42,7 +42,6 @@ _PARTS = (
 
 __all__ = [
     "TABLE1_FAMILIES",
-    "AugmentConfig",
     "ClassifierFamily",
     "ClassifyCallback",
     "ClassifyConfig",

@@ -8,7 +8,7 @@ from gms_models.evaluate.figures import (
     hand_point_prompt,
     render_mask_grid,
 )
-from gms_models.evaluate.masks import CANDIDATES, Candidates, ChosenMasks, mask_iou, predict_best
+from gms_models.evaluate.masks import mask_iou, predict_best
 from gms_models.evaluate.models import (
     build_student_sam,
     build_teacher_sam,
@@ -19,19 +19,14 @@ from gms_models.evaluate.points_vs_teacher import (
     interior_point,
     points_from_coco,
 )
-from gms_models.evaluate.results import AnnotationResult, CocoBoxEval, PointEval, PointResult
+from gms_models.evaluate.results import CocoBoxEval, PointEval
 from gms_models.evaluate.run import CheckpointEval, evaluate_checkpoint
 
 __all__ = [
-    "CANDIDATES",
-    "AnnotationResult",
-    "Candidates",
     "CheckpointEval",
-    "ChosenMasks",
     "CocoBoxEval",
     "GridPrompt",
     "PointEval",
-    "PointResult",
     "build_student_sam",
     "build_teacher_sam",
     "checkpoint_teacher_size",

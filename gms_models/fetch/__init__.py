@@ -1,10 +1,8 @@
 """Bring datasets into the project's data layout: COCO 2017 from its zips, MALSD from a folder."""
 
 from gms_models.fetch.coco import (
-    COCO_SPLITS,
     OFFICIAL_MANIFEST,
     CocoArchive,
-    CocoImport,
     CocoManifest,
     import_coco,
     load_manifest,
@@ -12,10 +10,8 @@ from gms_models.fetch.coco import (
 from gms_models.fetch.malsd import check_malsd_layout, import_malsd
 
 __all__ = [
-    "COCO_SPLITS",
     "OFFICIAL_MANIFEST",
     "CocoArchive",
-    "CocoImport",
     "CocoManifest",
     "check_malsd_layout",
     "import_coco",
