@@ -16,11 +16,6 @@ from gms_models.tables import (
     table1_rows,
 )
 
-TABLE_MD = "table1.md"
-TABLE_CSV = "table1.csv"
-CHART_PNG = "table1_val_acc.png"
-METRICS_DIR = "metrics"
-
 
 @dataclass(frozen=True)
 class TableFiles:
@@ -30,7 +25,7 @@ class TableFiles:
 
 
 def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
-    return write_json(Path(out_dir) / METRICS_DIR / f"{result.slug}.json", result.as_dict())
+    return write_json(Path(out_dir) / "metrics" / f"{result.slug}.json", result.as_dict())
 
 
 def read_family_metrics(path: str | Path) -> FamilyResult:
@@ -43,7 +38,7 @@ def write_table_files(
     out_dir = Path(out_dir)
     rows = table1_rows(results, with_paper)
     return TableFiles(
-        markdown=atomic_write_text(out_dir / TABLE_MD, render_table1_markdown(rows)),
-        csv=atomic_write_text(out_dir / TABLE_CSV, render_table1_csv(rows)),
-        chart=plot_val_accuracy(results, out_dir / CHART_PNG, with_paper=with_paper),
+        markdown=atomic_write_text(out_dir / "table1.md", render_table1_markdown(rows)),
+        csv=atomic_write_text(out_dir / "table1.csv", render_table1_csv(rows)),
+        chart=plot_val_accuracy(results, out_dir / "table1_val_acc.png", with_paper=with_paper),
     )
