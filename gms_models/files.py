@@ -141,12 +141,8 @@ def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     return dest
 
 
-def atomic_write_bytes(dest: str | Path, data: bytes) -> Path:
-    return atomic_write(dest, lambda fh: fh.write(data))
-
-
 def atomic_write_text(dest: str | Path, text: str) -> Path:
-    return atomic_write_bytes(dest, text.encode("utf-8"))
+    return atomic_write(dest, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def dumps_stable(obj: Any, *, indent: int | None = 2) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, Field
 
-from gms_models.files import atomic_path, atomic_write_bytes
+from gms_models.files import atomic_path, atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -211,7 +211,8 @@ def render_val_accuracy_png(
 def plot_val_accuracy(
     results: Sequence[FamilyResult], path: str | Path, *, with_paper: bool
 ) -> Path:
-    return atomic_write_bytes(path, render_val_accuracy_png(results, with_paper=with_paper))
+    png = render_val_accuracy_png(results, with_paper=with_paper)
+    return atomic_write(path, lambda fh: fh.write(png))
 
 
 # ------------------------------------------------------------------------------------ Table 2
