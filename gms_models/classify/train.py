@@ -23,21 +23,12 @@ from gms_models.classify.data import malsd_splits
 from gms_models.classify.families import ClassifierFamily, get_family, resolve_families
 from gms_models.classify.results import EpochMetrics, FamilyResult
 from gms_models.data.loader import worker_context
-from gms_models.errors import ConfigError
 from gms_models.profiling import profile_model
+from gms_models.teacher.base import resolve_device
 from gms_models.train.rng import seed_everything
 
 NUM_CLASSES = 2
 LabelledImages = Dataset[tuple[torch.Tensor, int]]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → the first CUDA device when there is one, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here")
-    return torch.device(name)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
