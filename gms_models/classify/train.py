@@ -7,9 +7,8 @@ families ran before (the flow may train them in any order). Bitwise repeatable o
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -26,22 +25,10 @@ from gms_models.data.loader import worker_context
 from gms_models.profiling import profile_model
 from gms_models.teacher.base import resolve_device
 from gms_models.train.rng import seed_everything
+from gms_models.train.student import lr_factor
 
 NUM_CLASSES = 2
 LabelledImages = Dataset[tuple[torch.Tensor, int]]
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Learning-rate factor of step ``i`` (0-based): linear ramp to 1, then half cosine to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        decay_steps = max(1, total_steps - warmup_steps)
-        progress = min(1.0, (step - warmup_steps) / decay_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
@@ -112,7 +99,12 @@ def train_family(
     warmup_epochs = min(config.warmup_epochs, config.epochs - 1)  # always end with the decay
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        warmup_cosine(config.epochs * steps_per_epoch, warmup_epochs * steps_per_epoch),
+        lr_factor(
+            warmup_steps=warmup_epochs * steps_per_epoch,
+            total_steps=config.epochs * steps_per_epoch,
+            schedule="cosine",
+            min_ratio=0.0,
+        ),
     )
     for cb in callbacks:
         cb.on_family_start(family, profile, config.epochs, steps_per_epoch)
