@@ -67,8 +67,6 @@ def load_rgb(path: str | Path, *, strict: bool = False) -> np.ndarray:
                     img = Image.fromarray((arr16 / peak * 255.0).round().astype(np.uint8))
                 img = img.convert("RGB")
             arr = np.array(img)
-    except ImageError:
-        raise
     except _DECODE_ERRORS as exc:
         raise ImageError(f"cannot decode image {path}: {exc}") from exc
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or arr.size == 0:
