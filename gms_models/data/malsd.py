@@ -157,10 +157,10 @@ class _PointsFile(BaseModel):
     images: list[_PointsEntry]
 
 
-def read_points(root: str | Path, *, filename: str = POINTS_FILENAME) -> list[HandPoints]:
+def read_points(root: str | Path) -> list[HandPoints]:
     """Read and check ``ROOT/test_points.json``: schema, files exist, points inside the image."""
     root = Path(root)
-    points_file = root / filename
+    points_file = root / POINTS_FILENAME
     if not points_file.is_file():
         raise DataError(f"MALSD points file not found: {points_file}")
     try:

@@ -28,22 +28,16 @@ class BadImage:
     reason: str
 
 
-def list_images(
-    root: str | Path,
-    *,
-    suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES,
-    recursive: bool = True,
-) -> list[Path]:
+def list_images(root: str | Path) -> list[Path]:
     """Image files under ``root`` (case-insensitive suffix, hidden ones left out), sorted by
     relative POSIX path so that the order is the same on every machine."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
-    candidates = root.rglob("*") if recursive else root.iterdir()
     found = [
         path
-        for path in candidates
-        if path.suffix.lower() in suffixes
+        for path in root.rglob("*")
+        if path.suffix.lower() in DATASET_IMAGE_SUFFIXES
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
@@ -70,8 +64,8 @@ def scan_images(
     return bad
 
 
-def describe_paths(paths: list[Path], *, limit: int = 5) -> str:
-    """``"a, b, c (and 7 more)"``: the first ``limit`` paths of a list for an error message."""
-    shown = ", ".join(str(p) for p in paths[:limit])
-    rest = len(paths) - limit
+def describe_paths(paths: list[Path]) -> str:
+    """``"a, b, c, d, e (and 7 more)"``: the first five paths for an error message."""
+    shown = ", ".join(str(p) for p in paths[:5])
+    rest = len(paths) - 5
     return f"{shown} (and {rest} more)" if rest > 0 else shown
