@@ -8,9 +8,7 @@ import os
 import re
 import socket
 
-#: This host, as owners name it.
 HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-#: An owner token inside a longer name.
 OWNER_PATTERN = r"\d+-[0-9a-f]{8}"
 
 

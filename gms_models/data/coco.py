@@ -24,9 +24,7 @@ from gms_models.image_io import load_rgb
 
 AreaBin = Literal["small", "medium", "large"]
 AREA_BINS: tuple[AreaBin, ...] = ("small", "medium", "large")
-#: First area (pixels) of the medium bin; below it is small.
 MEDIUM_MIN_AREA = 32**2
-#: First area (pixels) of the large bin.
 LARGE_MIN_AREA = 96**2
 
 _REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "segmentation")

@@ -13,7 +13,6 @@ from gms_models.image_io import load_rgb
 
 log = logging.getLogger(__name__)
 
-#: Suffixes (lower-cased) that the dataset readers treat as images.
 DATASET_IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
 ProgressFn = Callable[[int, int], None]

@@ -16,7 +16,6 @@ from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
 
 log = logging.getLogger(__name__)
 
-#: Seed of the randomly initialised prompt encoder and mask decoder of a teacher-less build.
 RANDOM_DECODER_SEED = 0
 
 
