@@ -100,8 +100,7 @@ def check_rgb_modes(paths: Sequence[Path]) -> None:
         if mode != "RGB":
             wrong.append(f"{path} (mode {mode})")
     if wrong:
-        shown = "; ".join(wrong[:5]) + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else "")
-        raise ImageError(f"{len(wrong)} MALSD images are not RGB images: {shown}")
+        raise ImageError(f"{len(wrong)} MALSD images are not RGB images: {describe_paths(wrong)}")
 
 
 def scan_malsd(root: str | Path, *, strict: bool = True) -> list[BadImage]:

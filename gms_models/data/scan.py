@@ -4,7 +4,7 @@ that they decode, before a long job trips over them."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +63,7 @@ def scan_images(
     return bad
 
 
-def describe_paths(paths: list[Path]) -> str:
+def describe_paths(paths: Sequence[object]) -> str:
     """``"a, b, c, d, e (and 7 more)"``: the first five paths for an error message."""
     shown = ", ".join(str(p) for p in paths[:5])
     rest = len(paths) - 5
