@@ -150,10 +150,8 @@ def _paint(
     texture: float = 10.0,
     shading: float = 0.5,
 ) -> None:
-    """Paint ``mask`` onto ``canvas`` (float32 H×W×3, in place): shadow, shading, outline.
-
-    ``shading`` is the brightness change across the object's extent (a light from one side).
-    """
+    """Paint ``mask`` onto ``canvas`` (float32 H×W×3, in place): shadow, ``shading`` (brightness
+    change across the object, a light from one side), outline."""
     height, width = mask.shape
     mask_img = Image.fromarray(mask.astype(np.uint8) * 255)
     if shadow:
@@ -287,11 +285,8 @@ def object_scene(
     with_large: bool,
     with_crowd: bool,
 ) -> tuple[np.ndarray, list[SceneObject]]:
-    """A textured background with non-overlapping objects of all three COCO size bins.
-
-    Returns the H×W×3 uint8 image and its objects: an optional large one, one or two medium,
-    two to four small, and optionally one crowd region of small discs.
-    """
+    """A textured background with non-overlapping objects of all three COCO size bins (an
+    optional large one, one or two medium, two to four small, an optional crowd region)."""
     canvas = _background(rng, width, height)
     sizes: list[SizeBin] = ["large"] if with_large else []
     sizes += ["medium"] * int(rng.integers(1, 3))
@@ -319,12 +314,9 @@ def object_scene(
 def assembly_frame(
     rng: np.random.Generator, width: int, height: int, *, holds_instructions: bool
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """An assembly-line frame: wall, conveyor belt, a product, a worker's arm and hand.
-
-    ``holds_instructions`` (class Act0) puts a pale-yellow instruction sheet with text lines in the
-    hand; otherwise (class NG) the hand rests on the product, holds a tool or is empty. Returns the
-    H×W×3 uint8 image and the palm centre ``(x, y)``.
-    """
+    """An assembly-line frame (wall, belt, product, arm and hand) and its palm centre ``(x, y)``.
+    With ``holds_instructions`` (Act0) the hand holds a pale-yellow sheet; otherwise (NG) it rests
+    on the product, holds a tool or is empty."""
     canvas = np.empty((height, width, 3), dtype=np.float32)
     belt_y = int(height * rng.uniform(0.5, 0.62))
     wall = rng.uniform(150, 190, size=3).astype(np.float32)
