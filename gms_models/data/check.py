@@ -58,10 +58,8 @@ def detect_layout(root: str | Path) -> Layout:
 
 def coco_image_dir(root: Path, annotation_file: Path) -> Path | None:
     name = annotation_file.stem.removeprefix("instances_")
-    for candidate in (root / "images", root / name, root / name.split("_")[0]):
-        if candidate.is_dir():
-            return candidate
-    return None
+    candidates = (root / "images", root / name, root / name.split("_")[0])
+    return next((candidate for candidate in candidates if candidate.is_dir()), None)
 
 
 def _check_images(root: Path, strict: bool, progress: ProgressFn | None) -> CheckReport:
