@@ -52,9 +52,11 @@ def _mean(values: list[float]) -> float | None:
 
 @dataclass
 class _Evaluation:
-    """What both evaluations report; ``_RECORDS`` names the subclass's per-prompt list."""
+    """What both evaluations report; ``_RECORDS`` names the subclass's per-prompt list,
+    ``_METRICS`` its mIoU fields."""
 
     _RECORDS: ClassVar[str]
+    _METRICS: ClassVar[tuple[str, ...]] = ("miou",)
     candidates: str
     img_size: int
     miou: float
@@ -67,6 +69,11 @@ class _Evaluation:
     @property
     def prompts_per_second(self) -> float:
         return self.prompts / self.seconds if self.seconds > 0 else float("inf")
+
+    def metrics(self) -> dict[str, float]:
+        """The mIoU figures for trackers, empty bins (None) left out."""
+        values = {name: getattr(self, name) for name in self._METRICS}
+        return {k: float(v) for k, v in values.items() if v is not None}
 
     def summary(self) -> dict[str, Any]:
         """Everything but the per-prompt records (JSON-able)."""
@@ -89,6 +96,7 @@ class CocoBoxEval(_Evaluation):
     """Box-prompt mIoU on COCO, overall and by size bin (None for an empty bin)."""
 
     _RECORDS = "per_annotation"
+    _METRICS = ("miou", "miou_small", "miou_medium", "miou_large")
     reference: Reference
     """``"gt"``: COCO ground-truth masks; ``"teacher"``: the teacher's masks for the same box."""
     annotation_file: str
@@ -121,16 +129,6 @@ class CocoBoxEval(_Evaluation):
             **summary,
         )
 
-    def metrics(self) -> dict[str, float]:
-        """``miou`` and ``miou_small``/``miou_medium``/``miou_large`` (empty bins left out)."""
-        values = {
-            "miou": self.miou,
-            "miou_small": self.miou_small,
-            "miou_medium": self.miou_medium,
-            "miou_large": self.miou_large,
-        }
-        return {k: float(v) for k, v in values.items() if v is not None}
-
 
 @dataclass
 class PointEval(_Evaluation):
@@ -139,6 +137,3 @@ class PointEval(_Evaluation):
     _RECORDS = "per_prompt"
     reference_img_size: int
     per_prompt: list[PointResult] = field(repr=False)
-
-    def metrics(self) -> dict[str, float]:
-        return {"miou": float(self.miou)}
