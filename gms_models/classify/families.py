@@ -7,37 +7,22 @@ it (the table says what differs). Counts for 2 classes at 224×224: params = eve
 ``nn.Parameter``; MACs in the thop convention, which skips the attention matmuls.
 
 ================== ========= ====== ====== ===================================================
-Table 1 name       slug      params MACs   configuration
+Table 1 name       slug      params MACs   configuration (sizes in the code below)
 ================== ========= ====== ====== ===================================================
-DeepViT            deepvit    5.52M  1.08G ViT-Ti sizes (the DeepViT paper has no tiny model):
-                                           patch 16, dim 192, depth 12, 3 heads × 64, MLP 768
-NesT               nest      16.14M  5.24G NesT-T: patch 4, dim 96, 3 heads, 3 hierarchies,
-                                           blocks (2, 2, 8)
-RegionViT          regionvit 12.30M  2.48G RegionViT-Ti: dims (64, 128, 256, 512), depths
-                                           (2, 2, 8, 2), window 7, 3-conv local tokenizer
-ViT                vit        5.52M  1.08G ViT-Ti / DeiT-Ti: patch 16, dim 192, depth 12,
-                                           3 heads × 64, MLP 768
-CCT                cct        4.55M  1.47G CCT-7/7×2: 2 conv layers (kernel 7), dim 256,
-                                           7 layers, 4 heads, MLP ratio 2, learnable positions
-CrossViT           crossvit   6.84M  1.51G CrossViT-Ti widths (96 / 192, MLP ratio 4, 3
-                                           multi-scale blocks of 1 / 4 layers), patches 8 / 16
-                                           instead of 12 / 16 so that 224 divides, 1
-                                           cross-attention layer
-Token-to-Token ViT t2t       15.66M  8.58G T2T-ViT-7 backbone (dim 256, depth 7, 4 heads,
-                                           MLP 512) with vit-pytorch's soft split (7/4, 3/2,
-                                           3/2), whose token transformers are much wider than
-                                           the paper's 64-dim ones
-PiT                pit        2.70M  0.36G PiT-Ti: patch 16 (stride 8), dim 64 doubling per
-                                           stage, depths (2, 6, 4), heads (2, 4, 8) × 32,
-                                           MLP 256 in every stage
-CaiT               cait      11.75M  2.16G CaiT-XXS-24: patch 16, dim 192, 24 + 2 class
-                                           layers, 4 heads × 48, MLP 768
-CvT                cvt       19.55M  4.06G CvT-13: dims (64, 192, 384), depths (1, 2, 10),
-                                           heads (1, 3, 6)
-LeViT              levit      6.60M  0.37G LeViT-128S: dims (128, 256, 384), depths (2, 3, 4),
-                                           heads (4, 6, 8), key dim 16, value dim 32, MLP x2
-GroupMixFormer     gmf_m      5.57M  1.34G GroupMixFormer-M: dims (40, 80, 160, 160), depths
-                                           (3, 3, 12, 4), 8 heads, MLP ratio 4, drop path 0.1
+DeepViT            deepvit    5.52M  1.08G ViT-Ti sizes (the DeepViT paper has no tiny model)
+NesT               nest      16.14M  5.24G NesT-T
+RegionViT          regionvit 12.30M  2.48G RegionViT-Ti
+ViT                vit        5.52M  1.08G ViT-Ti / DeiT-Ti
+CCT                cct        4.55M  1.47G CCT-7/7×2
+CrossViT           crossvit   6.84M  1.51G CrossViT-Ti widths, patches 8 / 16 instead of
+                                           12 / 16 so that 224 divides
+Token-to-Token ViT t2t       15.66M  8.58G T2T-ViT-7 backbone; vit-pytorch's soft-split token
+                                           transformers are much wider than the paper's
+PiT                pit        2.70M  0.36G PiT-Ti
+CaiT               cait      11.75M  2.16G CaiT-XXS-24
+CvT                cvt       19.55M  4.06G CvT-13
+LeViT              levit      6.60M  0.37G LeViT-128S
+GroupMixFormer     gmf_m      5.57M  1.34G GroupMixFormer-M
 ================== ========= ====== ====== ===================================================
 
 Dropout is off everywhere except where the published recipe builds it into the model (CCT:
