@@ -1,20 +1,12 @@
-"""Parameter and MAC counts in the convention of the ``thop`` profiler (v0.1.1).
+"""Parameter and MAC counts in the convention of the ``thop`` profiler (v0.1.1), which produced the
+paper's Params/Flops columns at (1,3,1024,1024); thop itself no longer imports on Python >= 3.12
+(it needs ``distutils``). Its rules, re-implemented per module type in :data:`_RULES`:
 
-The paper's Params/Flops columns were produced with thop at input (1,3,1024,1024). thop itself
-no longer imports on Python >= 3.12 (it needs ``distutils``), so this module re-implements its
-counting rules:
-
-* only *leaf* modules are visited; a parameter owned directly by a module that has children
-  (a learned positional embedding, TinyViT's attention biases) is not counted in ``params_thop``
-  — ``params_true`` counts every parameter;
-* every leaf module's parameters count, whether or not the forward pass uses the module;
-* MACs per call: conv = out.numel * (C_in/groups) * prod(kernel) (no bias term); linear =
-  in_features * out.numel; batch/layer/instance norm = 2 * in.numel, doubled when affine;
-  softmax = rows * (3 * n - 1); avgpool = out.numel; adaptive avgpool = (prod(in/out) + 1) *
-  out.numel; upsample = out.numel * {nearest 1, linear 5, bilinear 11}; activations, dropout,
-  padding, pixel shuffle and any unlisted module = 0. Functional ops (matmul in attention,
-  F.interpolate, additions) are not counted — exactly as thop does not.
-"""
+* only *leaf* modules are visited: a parameter owned by a module with children (a learned
+  positional embedding, TinyViT's attention biases) is not in ``params_thop`` (``params_true``
+  counts every parameter), and every leaf's parameters count, used or not;
+* functional ops (attention matmuls, ``F.interpolate``, additions) and unlisted modules
+  (activations, dropout, padding) count 0 MACs."""
 
 from __future__ import annotations
 
