@@ -19,6 +19,7 @@ from pycocotools import mask as mask_utils
 from gms_models.data.demo_scenes import SCENE_CATEGORIES, SceneObject, assembly_frame, object_scene
 from gms_models.data.malsd import MALSD_CLASSES, POINTS_FILENAME, write_points
 from gms_models.data.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from gms_models.data.scan import ProgressFn
 from gms_models.errors import ConfigError, DataError
 from gms_models.files import staged_folder, write_json
 
@@ -57,8 +58,6 @@ DEMO_SCALES: dict[str, DemoScale] = {
     "small": DemoScale(24, (320, 240), 16, 8, (160, 120), 12),
     "medium": DemoScale(96, (640, 480), 64, 32, (320, 240), 48),
 }
-
-ProgressFn = Callable[[int, int], None]
 
 
 def _rng(seed: int, stream: int, index: int) -> np.random.Generator:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from gms_models.data.coco import CocoAnnotation, CocoInstances
+from gms_models.data.scan import ProgressFn
 from gms_models.errors import ConfigError, DataError
 from gms_models.evaluate.masks import (
     Candidates,
@@ -24,7 +25,7 @@ from gms_models.evaluate.masks import (
     predict_best,
 )
 from gms_models.evaluate.modes import eval_mode
-from gms_models.evaluate.progress import ProgressFn, image_progress
+from gms_models.evaluate.progress import image_progress
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam

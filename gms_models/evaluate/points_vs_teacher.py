@@ -13,10 +13,11 @@ import numpy as np
 
 from gms_models.data.coco import CocoInstances
 from gms_models.data.malsd import HandPoints
+from gms_models.data.scan import ProgressFn
 from gms_models.errors import DataError
 from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
 from gms_models.evaluate.modes import eval_mode
-from gms_models.evaluate.progress import ProgressFn, image_progress
+from gms_models.evaluate.progress import image_progress
 from gms_models.evaluate.results import PointEval, PointResult
 from gms_models.image_io import load_rgb
 from gms_models.sam.predictor import SamPredictor

@@ -15,8 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-ProgressFn = Callable[[int, int], None]
-"""Called as ``callback(images_done, images_total)`` after each image."""
+from gms_models.data.scan import ProgressFn
 
 Advance = Callable[[float | None], None]
 """Called by the evaluator after each image with the running mIoU (None before any prompt)."""
