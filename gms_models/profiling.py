@@ -107,10 +107,6 @@ class ModelProfile:
         return {**asdict(self), "params_m": self.params_m, "macs_m": self.macs_m}
 
 
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
-
-
 @torch.no_grad()
 def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> ModelProfile:
     """Count params (thop and true) and thop-style MACs for one forward of a (batch,3,S,S) input."""
@@ -122,7 +118,7 @@ def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> Mod
         if rule is not None and inputs and isinstance(inputs[0], torch.Tensor):
             macs += int(rule(module, inputs[0], output))
 
-    leaves = [m for m in model.modules() if _is_leaf(m)]
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
     handles = [m.register_forward_hook(hook) for m in leaves]
     was_training = model.training
     model.eval()

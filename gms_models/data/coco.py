@@ -180,7 +180,7 @@ class CocoInstances:
             ids = ids[:max_images]
         self.image_ids: list[int] = ids
 
-        missing = self.missing_images()
+        missing = [p for p in map(self.image_path, ids) if not p.is_file()]
         if missing:
             raise DataError(
                 f"{len(missing)} of {len(ids)} images named in {self.annotation_file} are missing "
@@ -190,10 +190,6 @@ class CocoInstances:
     def image_path(self, image_id: int) -> Path:
         file_name: str = self.coco.imgs[image_id]["file_name"]  # pycocotools is untyped
         return self.image_dir / file_name
-
-    def missing_images(self) -> list[Path]:
-        paths = (self.image_path(i) for i in self.image_ids)
-        return [p for p in paths if not p.is_file()]
 
     @property
     def num_annotations(self) -> int:

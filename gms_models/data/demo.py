@@ -175,11 +175,6 @@ def _write_unlabeled(root: Path, seed: int, scale: DemoScale, tick: Callable[[],
         tick()
 
 
-def demo_file_count(scale: DemoScale) -> int:
-    malsd = 2 * (scale.malsd_train_per_class + scale.malsd_test_per_class)
-    return scale.coco_images + malsd + scale.unlabeled_images
-
-
 def _is_demo_output(folder: Path) -> bool:
     try:
         return read_manifest(folder).get("format") == DEMO_FORMAT
@@ -224,7 +219,8 @@ def generate_demo(
         raise ConfigError(f"seed must be >= 0, got {seed}")
     out = Path(out).resolve()
     _check_destination(out, overwrite)
-    total = demo_file_count(spec)
+    malsd = 2 * (spec.malsd_train_per_class + spec.malsd_test_per_class)
+    total = spec.coco_images + malsd + spec.unlabeled_images
     done = 0
 
     def tick() -> None:

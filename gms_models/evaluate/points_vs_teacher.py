@@ -24,14 +24,6 @@ from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
 
 
-def group_by_image(points: Sequence[HandPoints]) -> list[list[HandPoints]]:
-    """Entries grouped by image path, groups in order of first appearance."""
-    groups: dict[Path, list[HandPoints]] = {}
-    for entry in points:
-        groups.setdefault(Path(entry.path), []).append(entry)
-    return list(groups.values())
-
-
 def pad_prompts(entries: Sequence[HandPoints]) -> tuple[np.ndarray, np.ndarray]:
     """(N, K, 2) float32 points and (N, K) int32 labels, shorter prompts padded with label -1."""
     k = max(len(e.points) for e in entries)
@@ -57,7 +49,10 @@ def evaluate_points_vs_teacher(
     check_candidates(candidates)
     if not points:
         raise DataError("no point prompts to evaluate (the points list is empty)")
-    groups = group_by_image(points)
+    by_image: dict[Path, list[HandPoints]] = {}  # in order of first appearance
+    for entry in points:
+        by_image.setdefault(Path(entry.path), []).append(entry)
+    groups = list(by_image.values())
     student_predictor, teacher_predictor = SamPredictor(student), SamPredictor(teacher)
     records: list[PointResult] = []
     iou_sum = 0.0
