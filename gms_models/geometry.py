@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from gms_models.errors import ImageError, PromptError
+from gms_models.errors import ConfigError, ImageError, PromptError
 
 PIXEL_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)  # 0-255 RGB
 PIXEL_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
@@ -24,6 +24,13 @@ MASK_THRESHOLD = 0.0  # a mask pixel is set where its logit is above this
 PADDING_LABEL = -1  # "not a point": pads prompts with fewer points
 POINT_LABELS = (PADDING_LABEL, 0, 1)  # padding, background, foreground
 BOX_CORNER_LABELS = (2, 3)  # top-left and bottom-right corners of a box, as decoder points
+
+
+def check_img_size(img_size: int) -> int:
+    """``img_size`` (the square input side S) must be a positive multiple of the patch stride."""
+    if not isinstance(img_size, int) or img_size <= 0 or img_size % PATCH_STRIDE:
+        raise ConfigError(f"img_size={img_size!r} must be a positive multiple of {PATCH_STRIDE}")
+    return img_size
 
 
 def check_rgb_image(image: np.ndarray) -> None:

@@ -1,48 +1,17 @@
 """GroupMixFormer (Ge et al., arXiv 2311.15157) and the SAM-feature GMF students of Table 2.
 
-Backbone
---------
-:class:`GroupMixFormer` follows the official release's state-dict layout key for key
-(``conv_stem.*``, ``patch_embed_layers.{i}.*``, ``groupmixformer_backbone.{i}.gma_stage.{j}.*``,
-``norm4.*``, ``head.*``), so published ImageNet weights load into it. Plain ``BatchNorm2d`` replaces
-the release's ``SyncBatchNorm`` (same parameters, buffers and keys). A stage is a separable-conv
-patch embedding followed by blocks; a block is a convolutional position encoding (depthwise 3×3
-plus identity), then Group-Mix Attention and an MLP, each pre-LayerNorm and residual.
-
-Group-Mix Attention splits the channels of q, k and v into five equal groups. Groups 0–3 pass
-through an aggregator (identity, or a separable conv of kernel 3, 5 or 7; each followed by
-BatchNorm and Hardswish) and feed an efficient attention (softmax over the tokens of k, then
-``q @ (k^T v)``) of ``num_heads`` heads plus a convolutional relative-position term
-``q * dwconv(v)``. Group 4 of q, k and v is the non-attention branch: concatenated (3·C/5
-channels), reduced by a separable 3×3 conv to C/5, LayerNorm, Hardswish. Both branches are
-concatenated and projected back to C.
-
-SAM-feature students
---------------------
-The students keep GroupMixFormer-M's widths (40, 80, 160[, 160]) and map SAM-normalised
-(B,3,S,S) to (B,256,S/16,S/16). The stem and the first three patch embeddings reduce by 4, 1, 2
-and 2, so the third stage runs at S/16; in four-stage students the last patch embedding has
-stride 1 (as TinyViT's last patch merging), so stage 4 stays at S/16 too.
-
-The neck is a single 1×1 conv with bias from 240 to 256 channels over the concatenation of
-
-* the last stage's output (160 channels at S/16), and
-* the output of the last stage that runs at S/8 (stage 2, 80 channels), reduced to S/16 by a
-  parameter-free 2×2 average pool.
-
-This is the neck whose cost PAPER.md derives from Table 2: 240·256 = 61,440 MACs per output
-pixel (251.66M at 1024) and 240·256 + 256 = 61,696 params; with it every GMF row of Table 2
-comes out exactly. For the three-stage student it is simply "the last two stages".
-
-The pooling is the functional ``F.avg_pool2d``: thop (and :mod:`gms_models.profiling`) does not
-count functional ops, so it adds nothing to the MACs column. Its true cost at 1024 is 327,680
-outputs of 4 additions each; as an ``nn.AvgPool2d`` module thop would have counted 0.33M MACs and
-the Table 2 figures would not come out. Why stage 2 at all: the S/8 stage keeps finer spatial
-detail than the S/16 stages, which the mask decoder's 4× upsampling benefits from.
+:class:`GroupMixFormer` keeps the official release's state-dict keys (``conv_stem.*``,
+``patch_embed_layers.{i}.*``, ``groupmixformer_backbone.{i}.gma_stage.{j}.*``, ``norm4.*``,
+``head.*``; plain ``BatchNorm2d`` for its ``SyncBatchNorm``), so published ImageNet weights load.
+The students keep GroupMixFormer-M's widths and end in the 1×1 neck over the last stage and the
+S/8 stage average-pooled to S/16 (README, "GMF neck"): the pool is the functional
+``F.avg_pool2d`` because thop counts no functional op, and with it every GMF row of Table 2
+comes out exactly (an ``nn.AvgPool2d`` would add 0.33M MACs at 1024).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,13 +25,13 @@ from torch import nn
 
 from gms_models.checkpoint import load_pretrained_backbone
 from gms_models.errors import ConfigError
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE, check_img_size
 from gms_models.registry import register_encoder
+from gms_models.sam.common import init_linear_and_norm
 
 NUM_GROUPS = 5
 """Channel groups of Group-Mix Attention: four aggregated attention groups + one non-attention."""
 
-SAM_FEATURE_DIM = 256
-SAM_FEATURE_STRIDE = 16
 GMF_M_DIMS = (40, 80, 160, 160)
 
 
@@ -352,7 +321,7 @@ class GroupMixFormer(nn.Module):
         if cfg.num_classes > 0:
             self.norm4 = nn.BatchNorm2d(dims[-1])
             self.head = nn.Linear(dims[-1], cfg.num_classes)
-        self.apply(_init_weights)
+        self.apply(init_linear_and_norm)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-stage outputs, NCHW, before the classifier."""
@@ -371,16 +340,6 @@ class GroupMixFormer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, num_classes)."""
         return self.forward_head(self.forward_features(x)[-1])
-
-
-def _init_weights(m: nn.Module) -> None:
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
 
 
 def groupmixformer_m(num_classes: int = 1000, drop_path_rate: float = 0.0) -> GroupMixFormer:
@@ -424,15 +383,6 @@ def load_release_weights(model: GroupMixFormer, path: str | Path) -> LoadReport:
 # --------------------------------------------------------------------------- SAM students
 
 
-def check_img_size(img_size: int) -> int:
-    """``img_size`` must be a positive multiple of 16 (the feature stride)."""
-    if not isinstance(img_size, int) or img_size <= 0 or img_size % SAM_FEATURE_STRIDE:
-        raise ConfigError(
-            f"img_size={img_size!r} must be a positive multiple of {SAM_FEATURE_STRIDE}"
-        )
-    return img_size
-
-
 class GroupMixFormerSamEncoder(nn.Module):
     """GMF backbone (no head) + 1×1 neck: (B,3,S,S) -> (B,256,S/16,S/16). See module docstring."""
 
@@ -442,10 +392,10 @@ class GroupMixFormerSamEncoder(nn.Module):
         if cfg.num_classes:
             raise ConfigError(f"a SAM student has no classifier: num_classes={cfg.num_classes}")
         reductions = cfg.stage_reductions()
-        if reductions[-1] != SAM_FEATURE_STRIDE:
+        if reductions[-1] != PATCH_STRIDE:
             raise ConfigError(
                 f"GMF student strides={list(cfg.strides)} put the last stage at 1/"
-                f"{reductions[-1]} of the input; it must be at 1/{SAM_FEATURE_STRIDE}"
+                f"{reductions[-1]} of the input; it must be at 1/{PATCH_STRIDE}"
             )
         if 8 not in reductions:
             raise ConfigError(
@@ -455,7 +405,7 @@ class GroupMixFormerSamEncoder(nn.Module):
         self.fine_stage = len(reductions) - 1 - reductions[::-1].index(8)
         self.backbone = GroupMixFormer(cfg)
         neck_in = cfg.embed_dims[self.fine_stage] + cfg.embed_dims[-1]
-        self.neck = nn.Conv2d(neck_in, SAM_FEATURE_DIM, 1)
+        self.neck = nn.Conv2d(neck_in, EMBED_DIM, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone.forward_features(x)
@@ -498,41 +448,13 @@ def build_gmf_student(
     return model
 
 
-@register_encoder("gmf_33124")
-def gmf_33124(
-    img_size: int = 1024, pretrained: str | Path | None = None, drop_path_rate: float = 0.0
-) -> GroupMixFormerSamEncoder:
-    """Table 2 GMF [3,3,12,4]: 5.63M params, 32435.40M MACs at 1024."""
-    return build_gmf_student((3, 3, 12, 4), GMF_M_DIMS, img_size, pretrained, drop_path_rate)
-
-
-@register_encoder("gmf_3312")
-def gmf_3312(
-    img_size: int = 1024, pretrained: str | Path | None = None, drop_path_rate: float = 0.0
-) -> GroupMixFormerSamEncoder:
-    """Table 2 GMF [3,3,12], three stages of widths 40/80/160: 4.31M params, 26808.09M MACs."""
-    return build_gmf_student((3, 3, 12), GMF_M_DIMS[:3], img_size, pretrained, drop_path_rate)
-
-
-@register_encoder("gmf_3344")
-def gmf_3344(
-    img_size: int = 1024, pretrained: str | Path | None = None, drop_path_rate: float = 0.0
-) -> GroupMixFormerSamEncoder:
-    """Table 2 GMF [3,3,4,4]: 3.03M params, 21407.53M MACs at 1024."""
-    return build_gmf_student((3, 3, 4, 4), GMF_M_DIMS, img_size, pretrained, drop_path_rate)
-
-
-@register_encoder("gmf_2264")
-def gmf_2264(
-    img_size: int = 1024, pretrained: str | Path | None = None, drop_path_rate: float = 0.0
-) -> GroupMixFormerSamEncoder:
-    """Table 2 GMF [2,2,6,4]: 3.58M params, 21128.09M MACs at 1024."""
-    return build_gmf_student((2, 2, 6, 4), GMF_M_DIMS, img_size, pretrained, drop_path_rate)
-
-
-@register_encoder("gmf_2282")
-def gmf_2282(
-    img_size: int = 1024, pretrained: str | Path | None = None, drop_path_rate: float = 0.0
-) -> GroupMixFormerSamEncoder:
-    """Table 2 GMF [2,2,8,2], the paper's pick: 3.58M params, 21128.09M MACs at 1024."""
-    return build_gmf_student((2, 2, 8, 2), GMF_M_DIMS, img_size, pretrained, drop_path_rate)
+#: Table 2's GMF students by name: depths per stage (params, thop MACs at 1024 noted).
+GMF_STUDENTS: dict[str, tuple[int, ...]] = {
+    "gmf_33124": (3, 3, 12, 4),  # 5.63M, 32435.40M
+    "gmf_3312": (3, 3, 12),  # 4.31M, 26808.09M (three stages, widths 40/80/160)
+    "gmf_3344": (3, 3, 4, 4),  # 3.03M, 21407.53M
+    "gmf_2264": (2, 2, 6, 4),  # 3.58M, 21128.09M
+    "gmf_2282": (2, 2, 8, 2),  # 3.58M, 21128.09M (the paper's pick)
+}
+for _name, _depths in GMF_STUDENTS.items():
+    register_encoder(_name)(functools.partial(build_gmf_student, _depths))

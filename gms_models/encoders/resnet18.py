@@ -1,17 +1,8 @@
 """nanosam's ResNet18 student: timm ResNet18 features, an upsampling neck, a learned position map.
 
-Layout (attribute names as in NVIDIA's nanosam, so its checkpoints keep their keys):
-
-* ``backbone``: timm ``resnet18`` with ``features_only=True``; only its stride-32 output
-  (512 channels at S/32) is used;
-* ``up_1``: three 3×3 convs (512→256, 256→256, 256→256), each followed by GELU, then a stride-2
-  3×3 transposed conv (output padding 1) to S/16 and GELU;
-* ``proj``: 3×3 conv + GELU, then a 1×1 conv to 256;
-* ``pos_embedding``: a learned (1,256,S/16,S/16) map added to the output.
-
-thop counts 14,782,528 params and 45,623.54M MACs at 1024, as in Table 2: the position map is a
-parameter owned by the encoder module itself rather than by a leaf module, so thop does not count
-it; the true total is 15,831,104 (15.83M).
+Attribute names are nanosam's, so its checkpoints keep their keys. thop counts 14,782,528 params
+and 45,623.54M MACs at 1024, as in Table 2: it does not count the position map, a parameter of
+the encoder module itself rather than of a leaf module; the true total is 15,831,104.
 """
 
 from __future__ import annotations
@@ -23,11 +14,8 @@ import torch
 from torch import nn
 
 from gms_models.checkpoint import load_pretrained_backbone
-from gms_models.errors import ConfigError
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE, check_img_size
 from gms_models.registry import register_encoder
-
-FEATURE_DIM = 256
-FEATURE_STRIDE = 16
 
 
 class ResNet18SamEncoder(nn.Module):
@@ -35,11 +23,7 @@ class ResNet18SamEncoder(nn.Module):
 
     def __init__(self, img_size: int = 1024, neck_channels: int = 256) -> None:
         super().__init__()
-        if not isinstance(img_size, int) or img_size <= 0 or img_size % FEATURE_STRIDE:
-            raise ConfigError(
-                f"img_size={img_size!r} must be a positive multiple of {FEATURE_STRIDE}"
-            )
-        self.img_size = img_size
+        self.img_size = check_img_size(img_size)
         import timm  # imported here: it takes seconds, and listing encoders should not pay that
 
         self.backbone = timm.create_model(
@@ -62,10 +46,10 @@ class ResNet18SamEncoder(nn.Module):
         self.proj = nn.Sequential(
             nn.Conv2d(c, c, 3, padding=1),
             nn.GELU(),
-            nn.Conv2d(c, FEATURE_DIM, 1),
+            nn.Conv2d(c, EMBED_DIM, 1),
         )
-        side = img_size // FEATURE_STRIDE
-        self.pos_embedding = nn.Parameter(1e-5 * torch.randn(1, FEATURE_DIM, side, side))
+        side = img_size // PATCH_STRIDE
+        self.pos_embedding = nn.Parameter(1e-5 * torch.randn(1, EMBED_DIM, side, side))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (last,) = self.backbone(x)

@@ -1,4 +1,4 @@
-"""Small layers shared by the SAM image encoder, prompt encoder and mask decoder."""
+"""Small layers and the weight init shared by the image encoders, prompt encoder and decoder."""
 
 from __future__ import annotations
 
@@ -24,3 +24,15 @@ class LayerNorm2d(nn.Module):
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + self.eps)
         return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+def init_linear_and_norm(module: nn.Module) -> None:
+    """The transformers' init (``module.apply``): linear weights truncated normal (std 0.02),
+    zero biases, LayerNorms at identity."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

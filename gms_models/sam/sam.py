@@ -20,8 +20,8 @@ from gms_models.checkpoint import (
     load_checkpoint_state,
     load_state_dict_checked,
 )
-from gms_models.errors import CheckpointError, ConfigError
-from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
+from gms_models.errors import CheckpointError
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE, check_img_size
 from gms_models.sam.mask_decoder import MaskDecoder
 from gms_models.sam.prompt_encoder import PromptEncoder
 from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
@@ -113,8 +113,7 @@ def build_sam(
     from the checkpoint, strictly; its ``image_encoder.*`` entries are ignored.
     ``checkpoint`` is a path, an http(s) URL (cached, checked against ``sha256``) or a state dict.
     """
-    if img_size <= 0 or img_size % PATCH_STRIDE:
-        raise ConfigError(f"SAM img_size must be a positive multiple of 16, got {img_size}")
+    check_img_size(img_size)
     # Read (and download, check) the checkpoint before building: bad files fail fast.
     state: Mapping[str, torch.Tensor] | None = None
     source = "state dict"

@@ -35,7 +35,7 @@ from torch import nn
 
 from gms_models.errors import ConfigError
 from gms_models.fusion import fold_conv_bn
-from gms_models.sam.common import LayerNorm2d
+from gms_models.sam.common import LayerNorm2d, init_linear_and_norm
 
 
 @dataclass(frozen=True)
@@ -318,7 +318,7 @@ class TinyViT(nn.Module):
         if cfg.with_head:
             self.norm_head = nn.LayerNorm(dims[-1])
             self.head = nn.Linear(dims[-1], cfg.num_classes)
-        self.apply(_init_weights)
+        self.apply(init_linear_and_norm)
         self.neck = nn.Sequential(
             nn.Conv2d(dims[-1], cfg.out_chans, kernel_size=1, bias=False),
             LayerNorm2d(cfg.out_chans),
@@ -339,13 +339,3 @@ class TinyViT(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return cast(torch.Tensor, self.neck(x))
-
-
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)

@@ -18,14 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gms_models.errors import ConfigError
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
 from gms_models.train.config import DistillConfig
 
 #: fp32 weights + fp32 gradients + Adam/AdamW's two fp32 moments.
 TRAINING_BYTES_PER_PARAM = 16
 FP32 = 4
 TEACHER_ARCH = "vit_t"
-FEATURE_CHANNELS = 256
-FEATURE_STRIDE = 16
 
 
 @dataclass(frozen=True)
@@ -95,8 +94,8 @@ def _student_memory(arch: str, img_size: int, batch_size: int) -> StudentMemory:
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
     excluded = {_storage_id(t) for t in tensors}
     images = torch.empty(batch_size, 3, img_size, img_size, device="meta")
-    side = img_size // FEATURE_STRIDE
-    targets = torch.empty(batch_size, FEATURE_CHANNELS, side, side, device="meta")
+    side = img_size // PATCH_STRIDE
+    targets = torch.empty(batch_size, EMBED_DIM, side, side, device="meta")
     excluded |= {_storage_id(images), _storage_id(targets)}
     saved: dict[int, int] = {}
 
@@ -138,11 +137,11 @@ def _stream_memory(teacher_size: int, student_size: int, batch_size: int) -> Str
     finally:
         for hook in hooks:
             hook.remove()
-    side = teacher_size // FEATURE_STRIDE
+    side = teacher_size // PATCH_STRIDE
     crops = batch_size * 3 * teacher_size**2
     if student_size != teacher_size:
         crops += batch_size * 3 * student_size**2
-    targets = batch_size * FEATURE_CHANNELS * side * side
+    targets = batch_size * EMBED_DIM * side * side
     return StreamMemory(
         teacher_size=teacher_size,
         batch_size=batch_size,
