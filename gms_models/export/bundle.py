@@ -9,13 +9,9 @@
     OUT/<arch>.int8.onnx                 with int8_calib: statically quantised encoder (CPU)
     OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
 
-That is the ``nanosam`` profile (at the encoder's own size). ``profile="sam"`` writes the
-SAM-standard files instead, at 1024 (:mod:`gms_models.export.sam_profile`):
-``OUT/<arch>.sam_encoder.onnx``, ``OUT/sam_decoder.onnx`` and ``OUT/sam_decoder.multimask.onnx``.
-
-Every file passed its checks before it was written (see :mod:`gms_models.export.checked`). The
-folder is assembled under a temporary name beside ``OUT`` and renamed into place at the end, so
-``OUT`` is either the complete new bundle or what it was before.
+That is the ``nanosam`` profile; ``profile="sam"`` writes the SAM-standard files at 1024 instead
+(:mod:`gms_models.export.sam_profile`). The folder is assembled beside ``OUT`` and swapped in
+whole, so ``OUT`` is either the complete new bundle or what it was before.
 """
 
 from __future__ import annotations
@@ -227,16 +223,7 @@ def _export_into(
             stage, enc, decoders, precision, dynamic_batch, sources, results, say
         )
 
-    manifest = BundleManifest(
-        arch=arch,
-        img_size=img_size,
-        pixel_mean=PIXEL_MEAN,
-        pixel_std=PIXEL_STD,
-        artifacts=tuple(artifacts),
-        ort_settings=ort_settings,
-    )
-    (stage / MANIFEST_FILE).write_text(manifest.to_json())
-    return BundleResult(stage, manifest, results)
+    return _write_manifest(stage, sources, artifacts, results, ort_settings, "nanosam")
 
 
 def _export_sam_into(
@@ -249,14 +236,25 @@ def _export_sam_into(
 ) -> BundleResult:
     say(f"exporting the {sources.arch} SAM-profile encoder and decoders to ONNX and checking them")
     artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
+    return _write_manifest(stage, sources, artifacts, results, ort_settings, "sam")
+
+
+def _write_manifest(
+    stage: Path,
+    sources: ExportSources,
+    artifacts: list[Artifact],
+    results: dict[str, ExportResult],
+    ort_settings: OrtSettings,
+    profile: OnnxProfile,
+) -> BundleResult:
     manifest = BundleManifest(
         arch=sources.arch,
         img_size=sources.img_size,
-        pixel_mean=tuple(float(v) for v in PIXEL_MEAN),  # type: ignore[arg-type]
-        pixel_std=tuple(float(v) for v in PIXEL_STD),  # type: ignore[arg-type]
+        pixel_mean=PIXEL_MEAN,
+        pixel_std=PIXEL_STD,
         artifacts=tuple(artifacts),
         ort_settings=ort_settings,
-        profile="sam",
+        profile=profile,
     )
     (stage / MANIFEST_FILE).write_text(manifest.to_json())
     return BundleResult(stage, manifest, results)

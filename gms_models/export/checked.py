@@ -19,7 +19,6 @@ from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, writ
 from gms_models.export.onnx_graph import (
     EXPORTER,
     check_onnx,
-    check_opset,
     export_module,
     onnx_io_signature,
     stamp_output_shapes,
@@ -72,7 +71,6 @@ def export_checked_onnx(
     **extra_metadata: Any,
 ) -> ExportResult:
     """Export ``module`` to ``dest`` (``.onnx``) with its metadata, or raise and leave nothing."""
-    check_opset(opset)
     dest = Path(dest)
     with atomic_path(dest) as tmp:
         export_module(
@@ -111,11 +109,20 @@ def export_checked_onnx(
             exporter=EXPORTER,
             **extra_metadata,
         )
+    return publish(dest, meta, report, dict(cases), reference)
+
+
+def publish(
+    dest: Path,
+    meta: dict[str, Any],
+    report: ParityReport,
+    cases: dict[str, Inputs],
+    reference: dict[str, Outputs],
+) -> ExportResult:
+    """Write the metadata beside ``dest``, just moved into place; on failure remove ``dest``."""
     try:
         write_metadata(dest, meta)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    return ExportResult(
-        path=dest, metadata=meta, parity=report, cases=dict(cases), reference_outputs=reference
-    )
+    return ExportResult(dest, meta, report, cases, reference)

@@ -5,14 +5,9 @@ It says what the file is and how far to trust it::
     {"format": "gms-export-artifact/1", "file": "gmf_2282.onnx", "role": "encoder",
      "arch": "gmf_2282", "img_size": 1024, "precision": "fp32", "opset": 17,
      "inputs": [{"name": "image", "shape": ["batch", 3, 1024, 1024], "dtype": "float32"}],
-     "outputs": [...], "sha256": "...", "bytes": 23456789,
-     "parity": {"metric": "relative_l2", "reference": "pytorch", "max_error": 7e-07, ...},
-     "source_checkpoint": {"path": "...", "sha256": "..."},
-     "versions": {"torch": "2.15.0", "onnx": "1.23.2", "onnxruntime": "1.31.1",
-                  "tensorrt": null}, "exporter": "...", "created_utc": "..."}
-
-Role-specific fields (``multimask_output`` for decoders, calibration for INT8, the optimisation
-profile for engines) are added under their own keys.
+     "outputs": [...], "sha256": "...", "bytes": 23456789, "parity": {...},
+     "source_checkpoint": {"path": "...", "sha256": "..."}, "versions": {...},
+     "exporter": "...", "created_utc": "...", ...role-specific keys}
 """
 
 from __future__ import annotations

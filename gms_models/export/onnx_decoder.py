@@ -1,24 +1,15 @@
 """SAM's prompt encoder + mask decoder as one exportable module with SAM-ONNX-style inputs.
 
-Inputs (all float32):
+Inputs (float32): ``image_embeddings`` (E,256,g,g), E = 1 or B; ``point_coords`` (B,N,2) in the
+S×S input frame and ``point_labels`` (B,N), prompts encoded as SAM's own ONNX model takes them
+(:func:`gms_models.geometry.encode_prompt_points`: box corners labelled 2 and 3, a padding point
+labelled -1 for a prompt without a box); ``mask_input`` (M,1,4g,4g), M = 1 or B, used when
+``has_mask_input`` (1,) is 1. Outputs: ``iou_predictions`` (B,C) and ``low_res_masks``
+(B,C,4g,4g), C = 3 with multimask output, else 1 (fixed when the module is built).
 
-* ``image_embeddings`` (E,256,g,g) with E = 1 (one image, many prompts) or E = B;
-* ``point_coords`` (B,N,2), (x, y) pixels in the S×S input frame (resized, padded image);
-* ``point_labels`` (B,N): 1 foreground, 0 background, -1 padding ("not a point"), 2 and 3 the
-  top-left and bottom-right corners of a box. N is dynamic. As in SAM's own ONNX model the caller
-  encodes prompts: a box becomes two corner points labelled 2 and 3, and a prompt without a box
-  gets one padding point (0, 0) labelled -1 appended (see
-  :func:`gms_models.geometry.encode_prompt_points`);
-* ``mask_input`` (M,1,4g,4g) low-res logits with M = 1 or B, and ``has_mask_input`` (1,): 1 uses
-  ``mask_input``, 0 ignores it (pass zeros) and uses the learned "no mask" embedding.
-
-Outputs: ``iou_predictions`` (B,C) and ``low_res_masks`` (B,C,4g,4g), C = 3 with multimask
-output (SAM's tokens 1..3) or 1 (token 0); the choice is fixed when the module is built.
-
-The model's own mask decoder runs the prompts; only the prompt embedding is written anew, with
-0/1 label factors instead of boolean indexing so that the graph has no data-dependent shapes.
-The factors are exact (x·1 = x, x·0 = 0), so the results equal the PyTorch
-:class:`~gms_models.sam.sam.Sam` path to float32 rounding.
+Only the prompt embedding is written anew, with 0/1 label factors instead of boolean indexing so
+that the graph has no data-dependent shapes; the factors are exact, so the results equal the
+PyTorch :class:`~gms_models.sam.sam.Sam` path to float32 rounding.
 """
 
 from __future__ import annotations
@@ -39,6 +30,16 @@ from gms_models.geometry import PADDING_LABEL
 from gms_models.runtime.manifest import DECODER_INPUTS, DECODER_OUTPUTS
 from gms_models.sam.mask_decoder import MaskDecoder
 from gms_models.sam.prompt_encoder import PromptEncoder
+
+#: The decoder graphs' dynamic axes (the SAM profile adds those of its full-size masks).
+DECODER_DYNAMIC_AXES = {
+    "image_embeddings": {0: "embedding_batch"},
+    "point_coords": {0: "batch", 1: "points"},
+    "point_labels": {0: "batch", 1: "points"},
+    "mask_input": {0: "mask_batch"},
+    "iou_predictions": {0: "batch"},
+    "low_res_masks": {0: "batch"},
+}
 
 
 class SamPromptDecoder(nn.Module):
@@ -174,21 +175,13 @@ def export_decoder_onnx(
     seed = secrets.randbits(31) if seed is None else seed
     cases = decoder_parity_cases(img_size, image_embedding, seed=seed)
     example = tuple(torch.from_numpy(v) for v in cases["random_shared_embedding"].values())
-    dynamic_axes = {
-        "image_embeddings": {0: "embedding_batch"},
-        "point_coords": {0: "batch", 1: "points"},
-        "point_labels": {0: "batch", 1: "points"},
-        "mask_input": {0: "mask_batch"},
-        "iou_predictions": {0: "batch"},
-        "low_res_masks": {0: "batch"},
-    }
     return export_checked_onnx(
         module,
         example,
         dest,
         input_names=DECODER_INPUTS,
         output_names=DECODER_OUTPUTS,
-        dynamic_axes=dynamic_axes,
+        dynamic_axes=DECODER_DYNAMIC_AXES,
         opset=opset,
         cases=cases,
         role="decoder",

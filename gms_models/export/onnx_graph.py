@@ -1,19 +1,12 @@
 """Turning a PyTorch module into a checked ONNX file: the one exporter of the project, used by
 ``gms export`` and by the teacher's ONNX Runtime and TensorRT backends alike.
 
-Exporter choice: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``).
-Measured with torch 2.15 on this project's shared 2-core CPU: exporting the ViT-T teacher (at
-256) took 14 s with it against 50 s with the dynamo exporter, the prompt decoder 9 s against
-53 s, and both gave the same ORT-vs-PyTorch error (relative L2 about 7e-7). More
-importantly, the dynamo exporter specialises broadcast dimensions to the example input: the
-decoder's ``mask_input`` and ``image_embeddings`` (batch 1 *or* B) came out fixed to batch 1,
-whereas the TorchScript exporter keeps them dynamic. The TorchScript exporter is deprecated in
-torch 2.9+ and emits a ``DeprecationWarning``, which is silenced here; when it is removed, the
-dynamo path needs explicit per-input ``Dim``s and a decoder without broadcasting batch axes.
-
-Supported opsets are 13..20: 20 is the TorchScript exporter's newest, and below 13 the decoder's
-label comparisons (``Equal`` on float) are not valid ONNX. 17 (the default) is the first with a
-native ``LayerNormalization`` and is read by ONNX Runtime and TensorRT 8.6+/10.
+The TorchScript exporter (``dynamo=False``; README, "ONNX exporter"): the dynamo exporter was
+3.5–6× slower here and fixed the decoder's broadcast batch axes to 1. It is deprecated in torch
+2.9+ and its ``DeprecationWarning`` is silenced; when it is removed, the dynamo path needs explicit
+per-input ``Dim``s and a decoder without broadcasting batch axes. Opsets 13..20: 20 is this
+exporter's newest, and below 13 the decoder's ``Equal`` on float labels is not valid ONNX; 17
+(the default) is the first with a native ``LayerNormalization``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Post-training static INT8 quantisation of an exported encoder for CPU (ONNX Runtime).
 
-Calibration runs the fp32 encoder on a folder of images pre-processed as SAM does (MinMax
-ranges); weights are quantised per channel to int8 and activations to uint8, in QDQ format
-(which ONNX Runtime's CPU provider fuses into integer kernels). The cost is reported, not checked
-against a tolerance: the relative L2 error of the embeddings against the fp32 ONNX file on the
-calibration images and, when a single-mask decoder is given, the mean IoU between the masks
-decoded from fp32 and from int8 embeddings for a 4×4 grid of point prompts per image
-(``mask_miou_vs_fp32``; the mIoU cost is ``1 - mask_miou_vs_fp32``).
+MinMax calibration on a folder of images pre-processed as SAM does; weights per channel to int8,
+activations to uint8, in QDQ format. The cost is reported, not checked against a tolerance: the
+relative L2 error of the embeddings against the fp32 file and, given a single-mask decoder,
+``mask_miou_vs_fp32`` over a 4×4 grid of point prompts per image (the mIoU cost is 1 minus it).
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from gms_models.errors import DataError
-from gms_models.export.checked import ExportResult
-from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
+from gms_models.export.checked import ExportResult, publish
+from gms_models.export.metadata import SourceCheckpoint, artifact_metadata
 from gms_models.export.onnx_graph import onnx_io_signature
 from gms_models.export.parity import compare
 from gms_models.files import atomic_path
@@ -198,9 +195,4 @@ def quantize_encoder_int8(
             calibration={"folder": str(Path(calib_dir).resolve()), "images": len(calib.files)},
             **extra,
         )
-    try:
-        write_metadata(dest, meta)
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    return ExportResult(dest, meta, report, cases, ref_out)
+    return publish(dest, meta, report, cases, ref_out)

@@ -1,13 +1,10 @@
 """The SAM-standard ONNX profile: the encoder and decoder files SAM-family tools run as they are.
 
-The interface is documented in :mod:`gms_models.runtime.sam_onnx`. The graphs wrap the live
-PyTorch modules: :class:`SamImageEncoder` normalises and pads the resized image before the
-encoder, :class:`SamMaskDecoder` runs :class:`~gms_models.export.onnx_decoder.SamPromptDecoder`
-and upsamples the low-res logits to ``orig_im_size`` with
-:meth:`gms_models.sam.sam.Sam.postprocess_masks`. Two decoder files share that interface:
-``sam_decoder.onnx`` (C = 1, SAM's single-mask token) and ``sam_decoder.multimask.onnx`` (C = 3,
-the multimask tokens, for ambiguous prompts such as one point). The profile is fixed at 1024:
-an encoder trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
+The graphs wrap the live PyTorch modules (interface: :mod:`gms_models.runtime.sam_onnx`):
+:class:`SamImageEncoder` normalises and pads the resized image before the encoder,
+:class:`SamMaskDecoder` upsamples the logits to ``orig_im_size`` with
+:meth:`~gms_models.sam.sam.Sam.postprocess_masks`. The profile is fixed at 1024: an encoder
+trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
 """
 
 from __future__ import annotations
@@ -22,7 +19,11 @@ from torch.nn import functional as F
 
 from gms_models.export.checked import ExportResult, export_checked_onnx
 from gms_models.export.errors import ExportError
-from gms_models.export.onnx_decoder import SamPromptDecoder, decoder_parity_cases
+from gms_models.export.onnx_decoder import (
+    DECODER_DYNAMIC_AXES,
+    SamPromptDecoder,
+    decoder_parity_cases,
+)
 from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.sources import ExportSources
 from gms_models.geometry import PIXEL_MEAN, PIXEL_STD, resize_longest_side
@@ -198,15 +199,7 @@ def export_sam_profile(
             folder / name,
             input_names=SAM_DECODER_INPUTS,
             output_names=SAM_DECODER_OUTPUTS,
-            dynamic_axes={
-                "image_embeddings": {0: "embedding_batch"},
-                "point_coords": {0: "batch", 1: "points"},
-                "point_labels": {0: "batch", 1: "points"},
-                "mask_input": {0: "mask_batch"},
-                "masks": {0: "batch", 2: "height", 3: "width"},
-                "iou_predictions": {0: "batch"},
-                "low_res_masks": {0: "batch"},
-            },
+            dynamic_axes={**DECODER_DYNAMIC_AXES, "masks": {0: "batch", 2: "height", 3: "width"}},
             opset=opset,
             cases=cases,
             role="decoder",

@@ -1,18 +1,11 @@
 """TensorRT engines, the one place they are built: for the teacher backend and for
 ``gms export --tensorrt``, with the ``tensorrt`` Python API (TensorRT 10).
 
-One optimisation profile per engine: the encoder's batch (1..max, or exactly 1 for a fixed-batch
-export); the decoder's prompt batch, point count, embedding batch and mask batch. ``fp32`` builds
-clear the TF32 flag so that fp32 means fp32; ``fp16`` and ``bf16`` let TensorRT pick
-reduced-precision kernels (inputs and outputs stay float32); ``int8`` is for explicitly quantised
-(Q/DQ) ONNX files such as :func:`~gms_models.export.quantize.quantize_encoder_int8` writes.
-Exported engines are run against ONNX Runtime on the ONNX file's own parity cases before they are
-moved into place, with a tolerance per precision.
-
-``tensorrt`` (and ``cuda-python`` for running engines) are imported only when an engine is built,
-through the runtime's torch-free :func:`~gms_models.runtime.sessions.import_tensorrt`: this module
-imports anywhere, and asking for an engine where they or a GPU are missing raises a
-:class:`~gms_models.runtime.errors.BackendUnavailableError` that says so.
+One optimisation profile per engine. ``fp32`` builds clear the TF32 flag so that fp32 means fp32;
+``fp16`` and ``bf16`` let TensorRT pick reduced-precision kernels (I/O stays float32); ``int8`` is
+for Q/DQ ONNX files. Exported engines are checked against ONNX Runtime on the ONNX file's parity
+cases before they are moved into place. ``tensorrt`` and ``cuda-python`` are imported only when
+needed, so this module imports anywhere.
 """
 
 from __future__ import annotations
@@ -22,9 +15,9 @@ from types import ModuleType
 from typing import Literal
 
 from gms_models.errors import ConfigError
-from gms_models.export.checked import ExportResult
+from gms_models.export.checked import ExportResult, publish
 from gms_models.export.errors import EngineBuildError
-from gms_models.export.metadata import SourceCheckpoint, artifact_metadata, write_metadata
+from gms_models.export.metadata import SourceCheckpoint, artifact_metadata
 from gms_models.export.parity import Inputs, compare
 from gms_models.files import atomic_path
 from gms_models.runtime.errors import BackendUnavailableError
@@ -199,9 +192,4 @@ def export_tensorrt_engine(
             optimization_profile={k: [list(s) for s in v] for k, v in profile.items()},
             multimask_output=base.get("multimask_output"),
         )
-    try:
-        write_metadata(dest, meta)
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    return ExportResult(dest, meta, report, cases, {})
+    return publish(dest, meta, report, cases, {})
