@@ -10,43 +10,29 @@ from gms_models.teacher.base import (
     TeacherBackend,
     TeacherSpec,
     ensure_teacher_onnx,
-    resolve_device,
     teacher_onnx_path,
 )
 from gms_models.teacher.feature_cache import FeatureCache, recipe_digest
-from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher, onnxruntime_cuda_available
-from gms_models.teacher.select import (
-    BACKEND_NAMES,
-    resolve_backend_name,
-    resolve_precision,
-    select_teacher,
-)
+from gms_models.teacher.onnxruntime_backend import OnnxRuntimeTeacher
+from gms_models.teacher.select import resolve_backend_name, select_teacher
 from gms_models.teacher.tensorrt_backend import (
     TensorRTTeacher,
     engine_cache_key,
     tensorrt_available,
 )
 from gms_models.teacher.torch_backend import TorchTeacher
-from gms_models.teacher_options import BackendName, PrecisionChoice, TeacherPrecision
 
 __all__ = [
-    "BACKEND_NAMES",
-    "BackendName",
     "FeatureCache",
     "OnnxRuntimeTeacher",
-    "PrecisionChoice",
     "TeacherBackend",
-    "TeacherPrecision",
     "TeacherSpec",
     "TensorRTTeacher",
     "TorchTeacher",
     "engine_cache_key",
     "ensure_teacher_onnx",
-    "onnxruntime_cuda_available",
     "recipe_digest",
     "resolve_backend_name",
-    "resolve_device",
-    "resolve_precision",
     "select_teacher",
     "teacher_onnx_path",
     "tensorrt_available",

@@ -1,15 +1,9 @@
 """The teacher-backend interface and what every backend shares.
 
-A teacher backend maps a batch of SAM-normalised images, a (B,3,T,T) float tensor, to the
-teacher encoder's features, a (B,256,T/16,T/16) float32 tensor on the training device, without
-gradients. The trainer only ever calls this interface, so the teacher can run as plain PyTorch,
-under ONNX Runtime or as a TensorRT engine without the trainer knowing.
-
-A :class:`TeacherSpec` says *which* teacher: how to build its PyTorch encoder (needed by the torch
-backend, and by the others only to export an ONNX file) and a stable identity string that
-changes whenever the weights or the input size change. Caches (ONNX files, engines, teacher
-features) are keyed by that identity. The ONNX Runtime and TensorRT backends run the teacher's
-ONNX file, made by the same checked exporter as ``gms export`` (checker, ORT parity, metadata).
+A backend maps SAM-normalised (B,3,T,T) images to the teacher's (B,256,T/16,T/16) float32
+features on the training device, without gradients, whatever runs it (PyTorch, ONNX Runtime,
+TensorRT). A :class:`TeacherSpec` says which teacher: how to build its PyTorch encoder and an
+identity that changes with the weights or the input size, the key of every teacher cache.
 """
 
 from __future__ import annotations
@@ -28,6 +22,8 @@ from gms_models.errors import CheckpointError, ConfigError
 from gms_models.export.onnx_encoder import default_parity_image, export_encoder_onnx
 from gms_models.export.onnx_graph import DEFAULT_OPSET
 from gms_models.export.sources import TEACHER_ARCH
+from gms_models.files import default_cache_dir
+from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
 from gms_models.teacher_options import TeacherPrecision
 
 log = logging.getLogger(__name__)
@@ -93,6 +89,11 @@ class TeacherBackend(ABC):
     def close(self) -> None:
         """Release runtime resources (sessions, engines); the backend is unusable afterwards."""
 
+    def _empty_features(self, batch: int) -> torch.Tensor:
+        """An uninitialised float32 output batch on the device, for runtimes that write into it."""
+        side = self.spec.img_size // PATCH_STRIDE
+        return torch.empty((batch, EMBED_DIM, side, side), dtype=torch.float32, device=self.device)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity}, device={self.device})"
 
@@ -117,22 +118,23 @@ def check_teacher_input(images: torch.Tensor, img_size: int) -> None:
         raise ConfigError(f"teacher input must be a float tensor, got {images.dtype}")
 
 
-def teacher_onnx_path(spec: TeacherSpec, cache_dir: Path) -> Path:
+def teacher_onnx_path(spec: TeacherSpec, cache_dir: str | Path) -> Path:
     """Where the ONNX export of ``spec`` is cached."""
     return Path(cache_dir) / "teacher" / f"{spec.identity}-opset{DEFAULT_OPSET}.onnx"
 
 
 def ensure_teacher_onnx(
-    spec: TeacherSpec, cache_dir: Path, *, onnx_path: str | Path | None = None
+    spec: TeacherSpec, cache_dir: str | Path | None, *, onnx_path: str | Path | None = None
 ) -> Path:
     """The teacher's ONNX file: ``onnx_path`` if given (must exist), else the cached export with
-    a dynamic batch, exporting (and checking) it first when it is not cached yet."""
+    a dynamic batch (in ``cache_dir``, default the gms cache), exported and checked first when it
+    is not cached yet."""
     if onnx_path is not None:
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise ConfigError(f"teacher ONNX file not found: {onnx_path}")
         return onnx_path
-    path = teacher_onnx_path(spec, cache_dir)
+    path = teacher_onnx_path(spec, default_cache_dir() if cache_dir is None else cache_dir)
     if not path.is_file():
         log.info("exporting the teacher %s to %s", spec.identity, path)
         export_encoder_onnx(

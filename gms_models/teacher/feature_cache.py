@@ -1,13 +1,9 @@
-"""Teacher features cached on disk (fp16 ``.npy``), so that epochs after the first skip the teacher.
+"""Teacher features cached on disk, so that epochs after the first skip the teacher.
 
-Only valid when every epoch shows the teacher the same crop of each image (``fixed_crops``).
-An entry is keyed by the teacher's identity (weights, input size, backend, precision), the crop
-recipe (seed, sizes, crop ranges) and the item (dataset index and image path), so a changed
-teacher, recipe or folder never serves stale features. Features are stored as float16 to halve
-the disk (a 64×64×256 map is 2 MiB) and come back as float32; fp16 rounding of the
-features (relative error about 5e-4) is far below the distillation loss of interest.
-
-Each entry is written atomically; a half-written file is never read.
+Valid only with ``fixed_crops``. An entry is keyed by the teacher's identity, the crop recipe and
+the item (index and image path), so a changed teacher, recipe or folder never serves stale
+features. Stored as float16 (a 64×64×256 map is 2 MiB; relative error about 5e-4, far below the
+distillation loss of interest), returned as float32; each entry is written atomically.
 """
 
 from __future__ import annotations
@@ -31,10 +27,7 @@ def recipe_digest(fields: dict[str, object]) -> str:
 class FeatureCache:
     """``root/<teacher_id>/<recipe_id>/<index>-<path hash>.npy`` files of fp16 features.
 
-    Args:
-        root: cache folder.
-        teacher_id: :attr:`TeacherBackend.identity` of the teacher that made the features.
-        recipe_id: id of the crop recipe (see :func:`recipe_digest`).
+    ``teacher_id`` is :attr:`TeacherBackend.identity`, ``recipe_id`` from :func:`recipe_digest`.
     """
 
     def __init__(self, root: str | Path, teacher_id: str, recipe_id: str) -> None:

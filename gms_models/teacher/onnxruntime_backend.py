@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from gms_models.errors import ConfigError
-from gms_models.files import default_cache_dir
 from gms_models.runtime.errors import BackendUnavailableError
 from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.sessions import CPU_PROVIDER, CUDA_PROVIDER
@@ -65,8 +64,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
                 f"onnxruntime teacher on {device} needs onnxruntime-gpu with "
                 f"{CUDA_PROVIDER}; available providers: {', '.join(ort.get_available_providers())}"
             )
-        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.onnx_path = ensure_teacher_onnx(spec, cache, onnx_path=onnx_path)
+        self.onnx_path = ensure_teacher_onnx(spec, cache_dir, onnx_path=onnx_path)
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
@@ -96,10 +94,7 @@ class OnnxRuntimeTeacher(TeacherBackend):
         return torch.from_numpy(features)
 
     def _run_cuda(self, images: torch.Tensor) -> torch.Tensor:
-        side = self.spec.img_size // 16
-        features = torch.empty(
-            (images.shape[0], 256, side, side), dtype=torch.float32, device=self.device
-        )
+        features = self._empty_features(images.shape[0])
         binding = self.session.io_binding()
         binding.bind_input(
             ENCODER_INPUT,

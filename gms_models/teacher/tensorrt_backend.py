@@ -1,17 +1,10 @@
 """The teacher as a TensorRT engine built from its ONNX export (the paper's setup for Table 2).
 
-The engine is built by :func:`gms_models.export.tensorrt.build_engine` (the one engine builder)
-in fp16, bf16 or fp32, with one optimisation profile for a dynamic batch of ``1..max_batch``.
-Building takes minutes, so engines are cached on disk under a key of the ONNX file's sha256, the
-TensorRT version, the GPU name, the precision and the batch profile (:func:`engine_cache_key`):
-an engine is only reused on the hardware and software that built it.
-
-At run time the engine reads and writes torch CUDA tensors directly (their device pointers are
-the engine's I/O addresses) on PyTorch's current stream, so nothing is copied and nothing waits.
-
-``tensorrt`` is imported lazily: this module imports without it, and asking for the backend where
-it or CUDA is missing raises :class:`~gms_models.runtime.errors.BackendUnavailableError` saying
-what to install.
+Engines come from :func:`gms_models.export.tensorrt.build_engine` with one profile for a batch of
+``1..max_batch``. Building takes minutes, so they are cached under a key of everything that
+shapes them (:func:`engine_cache_key`: ONNX sha256, TensorRT version, GPU, precision, profile).
+The engine reads and writes torch CUDA tensors in place on PyTorch's current stream.
+``tensorrt`` is imported lazily: this module imports without it.
 """
 
 from __future__ import annotations
@@ -23,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from gms_models.errors import ConfigError
 from gms_models.export.errors import EngineBuildError
 from gms_models.export.tensorrt import DEFAULT_WORKSPACE_BYTES, build_engine, encoder_profile
 from gms_models.files import atomic_write, default_cache_dir
@@ -75,13 +67,9 @@ def engine_cache_key(
 class TensorRTTeacher(TeacherBackend):
     """Runs the teacher as a cached TensorRT engine on a CUDA ``device``.
 
-    Args:
-        spec: the teacher; exported to ONNX (and cached) unless ``onnx_path`` is given.
-        device: a CUDA device.
-        precision: engine precision, ``fp16`` (as the paper), ``bf16`` or ``fp32``.
-        max_batch: largest batch of the optimisation profile; larger batches run in chunks.
-        opt_batch: batch the kernels are tuned for (default ``max_batch``).
-        cache_dir: root of the ONNX and engine caches (default: the gms cache folder).
+    ``precision``: ``fp16`` (as the paper), ``bf16`` or ``fp32``; ``max_batch``: the profile's
+    largest batch (larger batches run in chunks); ``opt_batch``: the batch the kernels are tuned for
+    (default ``max_batch``); ``cache_dir``: the ONNX and engine caches (default: the gms cache).
     """
 
     name = "tensorrt"
@@ -104,8 +92,6 @@ class TensorRTTeacher(TeacherBackend):
                 f"the tensorrt teacher backend needs a CUDA device, got {device} "
                 f"(torch.cuda.is_available() = {torch.cuda.is_available()})"
             )
-        if precision not in ("fp32", "fp16", "bf16"):
-            raise ConfigError(f"tensorrt teacher precision must be fp32, fp16 or bf16: {precision}")
         opt_batch = max_batch if opt_batch is None else opt_batch
         profile = encoder_profile(spec.img_size, True, max_batch=max_batch, opt_batch=opt_batch)
         super().__init__(spec, device, precision)
@@ -151,10 +137,7 @@ class TensorRTTeacher(TeacherBackend):
         return torch.cat([self._run(chunk) for chunk in images.split(self.max_batch)])
 
     def _run(self, images: torch.Tensor) -> torch.Tensor:
-        side = self.spec.img_size // 16
-        features = torch.empty(
-            (images.shape[0], 256, side, side), dtype=torch.float32, device=self.device
-        )
+        features = self._empty_features(images.shape[0])
         self.context.set_input_shape(ENCODER_INPUT, tuple(images.shape))
         self.context.set_tensor_address(ENCODER_INPUT, images.data_ptr())
         self.context.set_tensor_address(ENCODER_OUTPUT, features.data_ptr())

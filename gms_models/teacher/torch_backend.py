@@ -32,8 +32,6 @@ class TorchTeacher(TeacherBackend):
         *,
         channels_last: bool = False,
     ) -> None:
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"torch teacher precision must be fp32, bf16 or fp16: {precision!r}")
         if precision != "fp32" and device.type != "cuda":
             raise ConfigError(
                 f"torch teacher precision {precision!r} needs CUDA autocast; "
