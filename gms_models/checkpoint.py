@@ -1,11 +1,7 @@
 """Checkpoint files: the teacher's ``mobile_sam.pt`` layout, gms student checkpoints, URL fetch.
 
-Teacher and pretrained weights are plain ``torch.save``-d state dicts (or wrapped under
-``"model"``/``"state_dict"``), read from a local path or an http(s) URL. A URL is downloaded once
-into ``<cache>/checkpoints`` (:func:`gms_models.files.default_cache_dir`) and reused without
-network access while its sha256 matches; a file whose sha256 does not match is deleted and a
-:class:`CheckpointError` names the expected and actual hash. Loading into a model compares keys
-and shapes first and reports every missing, unexpected and mis-shaped key in one error.
+Teacher and pretrained weights are ``torch.save``-d state dicts (plain, or under ``"model"`` /
+``"state_dict"``) from a path or an http(s) URL, downloaded once into ``<cache>/checkpoints``.
 
 A distilled student is written by the trainer as two ``torch.save`` dicts per run folder, both
 loadable with ``weights_only=True``:
@@ -91,22 +87,16 @@ def fetch_checkpoint(
         )
     dest = cached_path_for(url, cache_dir or checkpoint_cache_dir())
     expected = sha256.lower() if sha256 else None
-    if dest.is_file():
-        if expected is None:
-            return dest
-        actual = sha256_file(dest)
-        if actual == expected:
-            return dest
-        dest.unlink()  # stale or corrupt cache entry: fetch again
+    if dest.is_file() and (expected is None or sha256_file(dest) == expected):
+        return dest
+    dest.unlink(missing_ok=True)  # a stale or corrupt cache entry: fetch again
     download_file(url, dest, progress=progress)
-    if expected is not None:
-        actual = sha256_file(dest)
-        if actual != expected:
-            dest.unlink()
-            raise CheckpointError(
-                f"sha256 mismatch for checkpoint {url}: expected {expected}, got {actual}; "
-                "the downloaded file was deleted"
-            )
+    if expected is not None and (actual := sha256_file(dest)) != expected:
+        dest.unlink()
+        raise CheckpointError(
+            f"sha256 mismatch for checkpoint {url}: expected {expected}, got {actual}; "
+            "the downloaded file was deleted"
+        )
     return dest
 
 
@@ -126,12 +116,10 @@ def resolve_checkpoint(
     path = Path(source)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if sha256 is not None:
-        actual = sha256_file(path)
-        if actual != sha256.lower():
-            raise CheckpointError(
-                f"sha256 mismatch for checkpoint {path}: expected {sha256.lower()}, got {actual}"
-            )
+    if sha256 is not None and (actual := sha256_file(path)) != sha256.lower():
+        raise CheckpointError(
+            f"sha256 mismatch for checkpoint {path}: expected {sha256.lower()}, got {actual}"
+        )
     return path
 
 
