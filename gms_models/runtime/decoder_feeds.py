@@ -1,18 +1,47 @@
-"""What the two ONNX predictors share: embeddings as float32 arrays, and the feed of SAM's ONNX
-decoder interface (points, box corners as labels 2/3, an optional mask input)."""
+"""What the two ONNX predictors share: their sessions, embeddings as float32 arrays, and the feed
+of SAM's ONNX decoder interface (points, box corners as labels 2/3, an optional mask input)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
-from gms_models.geometry import PromptBatch, encode_prompt_points
+from gms_models.geometry import PIXEL_MEAN, PIXEL_STD, PromptBatch, encode_prompt_points
 from gms_models.prompt_predictor import PromptPredictor
+from gms_models.runtime.errors import BundleError
+from gms_models.runtime.sessions import Session
 
 
 class OnnxPromptPredictor(PromptPredictor[np.ndarray]):
-    """A predictor whose decoder is an ONNX graph with SAM's decoder inputs."""
+    """A predictor whose decoder is an ONNX graph with SAM's decoder inputs; ``decoders`` maps
+    ``multimask_output`` to a session."""
 
     allow_mask_only = False  # the exported decoders always encode a point
+
+    def __init__(
+        self,
+        img_size: int,
+        encoder: Session | None,
+        decoders: Mapping[bool, Session],
+        *,
+        pixel_mean: Sequence[float] = PIXEL_MEAN,
+        pixel_std: Sequence[float] = PIXEL_STD,
+        name: str = "exported model",
+    ) -> None:
+        super().__init__(img_size, pixel_mean, pixel_std)
+        self.encoder = encoder
+        self.decoders = dict(decoders)
+        self.name = name
+
+    def _decoder(self, multimask_output: bool, hint: str) -> Session:
+        """The decoder session for ``multimask_output``; a :class:`BundleError` ending in ``hint``
+        when the folder has none."""
+        decoder = self.decoders.get(multimask_output)
+        if decoder is None:
+            kind = "multimask" if multimask_output else "single-mask"
+            raise BundleError(f"{self.name} has no {kind} mask decoder; {hint}")
+        return decoder
 
     def _as_features(self, features: object) -> np.ndarray:
         return np.asarray(features, dtype=np.float32)

@@ -4,19 +4,13 @@
 
     {"format": "gms-export/1", "profile": "nanosam", "arch": "gmf_2282", "img_size": 1024,
      "pixel_mean": [...], "pixel_std": [...],
-     "artifacts": [
-        {"file": "gmf_2282.onnx", "role": "encoder", "runtime": "onnxruntime",
-         "precision": "fp32", "multimask_output": null},
-        {"file": "mask_decoder.multimask.onnx", "role": "decoder", "runtime": "onnxruntime",
-         "precision": "fp32", "multimask_output": true},
-        {"file": "gmf_2282.fp16.engine", "role": "encoder", "runtime": "tensorrt",
-         "precision": "fp16", "multimask_output": null}, ...],
+     "artifacts": [{"file": "gmf_2282.onnx", "role": "encoder", "runtime": "onnxruntime",
+                    "precision": "fp32", "multimask_output": null}, ...],
      "ort_settings": {"threads": null, "spinning": false, "graph_optimization": "all"}}
 
-``profile`` names the graphs' interface: ``nanosam`` (the encoder takes the normalised, padded
-(B,3,S,S) tensor; 5-input decoder) or ``sam`` (the SAM-standard files of
-:mod:`gms_models.runtime.sam_onnx`); files written before profiles existed read as ``nanosam``.
-Every artifact has its metadata beside it in ``<file>.json`` (see ``gms_models.export.metadata``).
+``profile``: ``nanosam`` (normalised, padded (B,3,S,S) encoder input; 5-input decoder) or ``sam``
+(:mod:`gms_models.runtime.sam_onnx`); files older than profiles read as ``nanosam``. Each artifact
+has its metadata beside it in ``<file>.json``.
 """
 
 from __future__ import annotations
@@ -100,6 +94,13 @@ class BundleManifest:
                 continue
             return art
         return None
+
+    def decoders(
+        self, runtime: RuntimeName, precision: Precision | None = None
+    ) -> dict[bool, Artifact]:
+        """The decoder artifacts by ``multimask_output``."""
+        found = {m: self.find("decoder", runtime, precision, m) for m in (False, True)}
+        return {m: art for m, art in found.items() if art is not None}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

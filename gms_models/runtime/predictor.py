@@ -1,14 +1,12 @@
 """Segment with an export folder only: what an edge computer runs.
 
-:class:`BundlePredictor` has the predictor interface of ``gms segment`` (``set_image``,
-``set_features``, ``predict_batch``), with the image encoder and the prompt decoder run by ONNX
-Runtime or TensorRT and every other step in numpy. Prompts are in original-image pixels, as with
-the PyTorch predictor, and the results agree with it to float32 rounding.
+:class:`BundlePredictor` has the predictor interface of ``gms segment`` with the encoder and the
+prompt decoder run by ONNX Runtime or TensorRT and every other step in numpy; its results agree
+with the PyTorch predictor to float32 rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,6 @@ import numpy as np
 from gms_models.geometry import (
     MASK_THRESHOLD,
     PATCH_STRIDE,
-    PIXEL_MEAN,
-    PIXEL_STD,
     PromptBatch,
     postprocess_masks,
 )
@@ -38,23 +34,8 @@ class BundlePredictor(OnnxPromptPredictor):
     """Holds one image's embedding from an exported encoder and decodes prompts against it.
 
     Usually opened with :meth:`from_folder`. ``encoder`` may be ``None`` when embeddings come
-    from elsewhere (:meth:`set_features`); ``decoders`` maps ``multimask_output`` to a session.
+    from elsewhere (:meth:`set_features`).
     """
-
-    def __init__(
-        self,
-        img_size: int,
-        encoder: Session | None,
-        decoders: Mapping[bool, Session],
-        *,
-        pixel_mean: Sequence[float] = PIXEL_MEAN,
-        pixel_std: Sequence[float] = PIXEL_STD,
-        name: str = "exported model",
-    ) -> None:
-        super().__init__(img_size, pixel_mean, pixel_std)
-        self.encoder = encoder
-        self.decoders = dict(decoders)
-        self.name = name
 
     @classmethod
     def from_folder(
@@ -85,16 +66,10 @@ class BundlePredictor(OnnxPromptPredictor):
         def session(file: str) -> Session:
             return open_session(folder / file, runtime, device=device, ort=manifest.ort_settings)
 
-        encoder = None if art is None else session(art.file)
-        decoders = {}
-        for multimask in (False, True):
-            dec = manifest.find("decoder", runtime, None, multimask)
-            if dec is not None:
-                decoders[multimask] = session(dec.file)
         return cls(
             manifest.img_size,
-            encoder,
-            decoders,
+            None if art is None else session(art.file),
+            {m: session(dec.file) for m, dec in manifest.decoders(runtime).items()},
             pixel_mean=manifest.pixel_mean,
             pixel_std=manifest.pixel_std,
             name=f"{folder} ({runtime})",
@@ -120,14 +95,10 @@ class BundlePredictor(OnnxPromptPredictor):
         return_logits: bool,
     ) -> Prediction:
         assert self.original_size is not None and self.input_size is not None
-        decoder = self.decoders.get(multimask_output)
-        if decoder is None:
-            kind = "multimask" if multimask_output else "single-mask"
-            raise BundleError(
-                f"{self.name} has no {kind} mask decoder; export one with a SAM checkpoint for "
-                "the prompt encoder and mask decoder"
-            )
-        out = decoder.run(self.decoder_feeds(features, prompts, 4 * self.grid))
+        hint = "export one with a SAM checkpoint for the prompt encoder and mask decoder"
+        out = self._decoder(multimask_output, hint).run(
+            self.decoder_feeds(features, prompts, 4 * self.grid)
+        )
         low_res = out["low_res_masks"]
         threshold = None if return_logits else MASK_THRESHOLD
         masks = postprocess_masks(

@@ -1,22 +1,9 @@
-"""Segment with the SAM-standard ONNX profile: the two files SAM-family tools run.
+"""Segment with the SAM-standard ONNX profile: the two files SAM-family tools run as they are.
 
-The profile is the interface of the official segment-anything ONNX decoder, plus an encoder that
-takes the resized image itself:
-
-* encoder: ``input_image`` (H,W,3) float32 RGB 0-255 with the longer side 1024 -> normalised and
-  zero-padded inside -> ``image_embeddings`` (1,256,64,64);
-* decoder: ``image_embeddings``, ``point_coords`` (B,N,2) in the resized-1024 frame,
-  ``point_labels`` (B,N) (1/0 points, 2/3 box corners, -1 padding), ``mask_input`` (1,1,256,256),
-  ``has_mask_input`` (1,), ``orig_im_size`` (2,) -> ``masks`` (B,C,H,W) logits at the original
-  size, ``iou_predictions`` (B,C), ``low_res_masks`` (B,C,256,256). SAM tools pass B = 1; B
-  prompts at once is this export's extension. Two decoder files: C = 1 (SAM's single-mask token,
-  what ``gms segment`` gives) and C = 3 (the multimask tokens 1..3, what ``gms segment
-  --multimask`` gives). The official exporter's ``return_single_mask=False`` returns all four
-  tokens (C = 4, the single-mask one first); a tool that picks the best mask by
-  ``iou_predictions`` works with either of ours.
-
-:class:`SamOnnxPredictor` drives the two files with the predictor interface of ``gms segment``
-(``set_image``, ``predict_batch``), with numpy, Pillow and ONNX Runtime only.
+The interface (the official segment-anything ONNX decoder's, plus an encoder that takes the
+resized image) is described in the README ("Deploying the champion"); B prompts at once in the
+decoder is this export's extension. :class:`SamOnnxPredictor` drives the files with the predictor
+interface of ``gms segment``, with numpy, Pillow and ONNX Runtime only.
 """
 
 from __future__ import annotations
@@ -34,21 +21,14 @@ from gms_models.geometry import (
 from gms_models.prompt_predictor import Prediction
 from gms_models.runtime.decoder_feeds import OnnxPromptPredictor
 from gms_models.runtime.errors import BundleError
-from gms_models.runtime.manifest import ENCODER_OUTPUT, BundleManifest
+from gms_models.runtime.manifest import DECODER_INPUTS, ENCODER_OUTPUT, BundleManifest
 from gms_models.runtime.sessions import OnnxRuntimeSession, Session
 
 SAM_PROFILE = "sam"
 SAM_IMG_SIZE = 1024
 SAM_MASK_SIZE = 256
 SAM_ENCODER_INPUT = "input_image"
-SAM_DECODER_INPUTS = (
-    "image_embeddings",
-    "point_coords",
-    "point_labels",
-    "mask_input",
-    "has_mask_input",
-    "orig_im_size",
-)
+SAM_DECODER_INPUTS = (*DECODER_INPUTS, "orig_im_size")
 SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
@@ -60,17 +40,11 @@ class SamOnnxPredictor(OnnxPromptPredictor):
     """
 
     def __init__(
-        self,
-        encoder: Session,
-        decoders: dict[bool, Session],
-        name: str = "SAM-profile model",
+        self, encoder: Session, decoders: dict[bool, Session], name: str = "SAM-profile model"
     ):
-        """``decoders`` by ``multimask_output``; packages exported before the multimask file
-        existed have only the single-mask one."""
-        super().__init__(SAM_IMG_SIZE)
-        self.encoder = encoder
-        self.decoders = decoders
-        self.name = name
+        """Packages exported before the multimask file existed have only the single-mask one."""
+        super().__init__(SAM_IMG_SIZE, encoder, decoders, name=name)
+        self.encoder: Session = encoder
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SamOnnxPredictor:
@@ -82,11 +56,7 @@ class SamOnnxPredictor(OnnxPromptPredictor):
                 f"{folder} holds the {manifest.profile!r} ONNX profile, not {SAM_PROFILE!r}"
             )
         encoder = manifest.find("encoder", "onnxruntime", "fp32")
-        decoders = {
-            multimask: found
-            for multimask in (False, True)
-            if (found := manifest.find("decoder", "onnxruntime", "fp32", multimask)) is not None
-        }
+        decoders = manifest.decoders("onnxruntime", "fp32")
         if encoder is None or False not in decoders:
             raise BundleError(f"{folder} lacks the SAM-profile encoder or decoder ONNX file")
         settings = manifest.ort_settings
@@ -119,12 +89,7 @@ class SamOnnxPredictor(OnnxPromptPredictor):
         return_logits: bool,
     ) -> Prediction:
         assert self.original_size is not None
-        decoder = self.decoders.get(multimask_output)
-        if decoder is None:
-            raise BundleError(
-                f"{self.name} has no multimask decoder (exported before it existed); "
-                "re-export it with `gms export --profile sam`"
-            )
+        decoder = self._decoder(multimask_output, "re-export it with `gms export --profile sam`")
         if prompts.mask_input is not None and prompts.mask_input.shape[0] != 1:
             raise BundleError("the SAM-profile decoder takes one mask input (1,1,256,256) per call")
         feeds = self.decoder_feeds(features, prompts, SAM_MASK_SIZE)

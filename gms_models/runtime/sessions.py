@@ -1,10 +1,6 @@
 """Inference sessions over exported files: ONNX Runtime (CPU, or CUDA where the build has it)
-and TensorRT engines. Both take and return named numpy arrays, so the predictor does not care
-which one runs.
-
-TensorRT needs the ``tensorrt`` package and CUDA memory management from ``cuda-python``
-(``cuda.bindings.runtime``, or ``cuda.cudart`` in older releases); both are imported only when a
-TensorRT session is opened, so this module imports without them.
+and TensorRT engines, both with named numpy arrays in and out. ``tensorrt`` and ``cuda-python``
+are imported only when a TensorRT session is opened.
 """
 
 from __future__ import annotations
@@ -42,13 +38,10 @@ GRAPH_OPTIMIZATION_LEVELS = {
 @dataclass(frozen=True)
 class OrtSettings:
     """ONNX Runtime session settings: the one definition the benchmark measures, ``gms export``
-    saves in ``bundle.json`` and the runtime predictor opens the bundle's sessions with.
+    saves in ``bundle.json`` and the runtime opens the bundle's sessions with.
 
-    The defaults are the deployment choice (see the README's benchmarks): all graph
-    optimisations (constant folding, Conv+BatchNorm folding, the blocked NCHWc convolution
-    layout), ONNX Runtime's own thread count (one per physical core) unless ``threads`` is set,
-    and worker threads that sleep instead of spinning between ops: a spinning thread burns a core
-    that a busy neighbour needs, and a preempted one stalls every op it takes part in.
+    The defaults are the deployment choice (README, "ONNX Runtime sessions"): all graph
+    optimisations, ONNX Runtime's own thread count, worker threads that sleep instead of spinning.
     """
 
     threads: int | None = None
