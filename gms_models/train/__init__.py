@@ -1,13 +1,8 @@
 """Decoupled distillation of student encoders from the SAM teacher (the nanosam recipe).
 
 ``distill([DistillConfig(...), ...])`` trains one student or several sharing a data recipe over
-one data stream and returns a :class:`DistillResult` per student; :func:`group_by_recipe` and
-:func:`pack_groups` decide which students go together on which device. Progress and metrics go
-to :class:`TrainerCallback` objects; checkpoints load back with :func:`load_student`.
-
-The package imports its parts on first use (PEP 562), so that the settings model
-(:mod:`gms_models.train.config`) can be read — by the CLI's option parsing, say — without
-loading torch.
+one data stream. The package imports its parts on first use (PEP 562), so that the settings
+model can be read, by the CLI's option parsing say, without loading torch.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """How the trainer reports progress: a callback interface, and a rich progress bar built on it.
 
-The orchestration layer (Prefect tasks, MLflow logging) subclasses :class:`TrainerCallback` and
-passes an instance to the trainer; the library itself never imports either. Callbacks run in the
-training process between steps, so they should be quick.
-
-Per-step losses live on the training device and are only copied to the host every
-``log_every`` steps, so :attr:`StepEvent.losses` is ``None`` on the steps in between.
-
-When several students share a data stream, every per-student hook names the student by its run
-name (:attr:`DistillConfig.run_name`, unique within the stream), so one callback per student (an
-MLflow child run, say) keeps to its own student by comparing names.
+The orchestration layer (Prefect, MLflow) subclasses :class:`TrainerCallback`; the library never
+imports either. Callbacks run between steps, so they should be quick. Per-student hooks name the
+student by its run name, unique within a stream.
 """
 
 from __future__ import annotations

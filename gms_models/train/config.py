@@ -1,16 +1,10 @@
 """The distillation run's configuration: one model for the CLI, the flows and ``params.yaml``.
 
-:class:`DistillSettings` holds the knobs every student of a run shares (the flows' ``train:``
-section); :class:`DistillConfig` adds what names one student (arch, run name, images, teacher,
-folders). :class:`Arm` is one named student of an ablation (``arms: {name: {arch, lr, epochs}}``)
-and :func:`arm_config` turns it into its config. Defaults follow the paper's Table 2 setup; unknown
-keys are refused so that a typo fails loudly. :func:`merge_layers` merges YAML layers and
-``KEY=VALUE`` overrides (OmegaConf) before a model validates the result.
-
-Students whose *data recipe* (:data:`DATA_RECIPE_FIELDS`) is equal can be trained over one data
-stream with one teacher pass. The *neutral* fields (:data:`NEUTRAL_FIELDS`: names, folders,
-placement) do not change what a run computes; every other field does, so a resumed run must keep
-them (:meth:`DistillConfig.resume_conflicts`) to end as an uninterrupted run would.
+:class:`DistillSettings` holds what every student of a run shares (the flows' ``train:``
+section), :class:`DistillConfig` adds what names one student, :class:`Arm` is one named student
+of an ablation. Unknown keys are refused so that a typo fails loudly. Students with an equal
+data recipe (:data:`DATA_RECIPE_FIELDS`) can share one data stream; every field but the
+:data:`NEUTRAL_FIELDS` changes what a run computes, so a resume must keep them.
 """
 
 from __future__ import annotations
@@ -95,7 +89,6 @@ class DistillSettings(BaseModel):
     seed: int = Field(0, ge=0, description="seed")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
 
-    # optimisation
     lr: float = Field(3e-4, gt=0, description="learning rate")
     optimizer: OptimizerName = "adam"
     weight_decay: float = Field(0.0, ge=0)
@@ -107,6 +100,10 @@ class DistillSettings(BaseModel):
     channels_last: bool | None = Field(None, description="NHWC tensors; default: on CUDA only")
     deterministic: bool = Field(False, description="torch deterministic algorithms")
     feature_channels: int = Field(4, gt=0, le=32, description="channels in the feature picture")
+
+    def channels_last_on(self, device_type: str) -> bool:
+        """Whether tensors go NHWC on a device of ``device_type``: by default on CUDA only."""
+        return self.channels_last if self.channels_last is not None else device_type == "cuda"
 
     @model_validator(mode="before")
     @classmethod

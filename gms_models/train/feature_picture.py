@@ -1,12 +1,8 @@
 """Teacher-vs-student feature pictures, one per epoch (the paper's Figure 2).
 
-A picture shows a few channels of the (256,h,w) feature maps of one fixed probe image: the
-teacher's in the top row, the student's below, each channel with the colour range of the
-teacher's map so that the student's approach to the teacher is visible epoch after epoch.
-The channels shown are those where the teacher's map varies most over the image (largest
-spatial standard deviation), which carry the most structure.
-
-Rendered with matplotlib's object API on the Agg canvas (no pyplot, no display needed).
+A few channels of one fixed probe image's feature maps, teacher on top, student below, each in
+the colour range of the teacher's map; the channels shown are those where the teacher varies most
+over the image. Rendered on matplotlib's Agg canvas (no pyplot, no display).
 """
 
 from __future__ import annotations

@@ -169,16 +169,10 @@ def check_run_folder(config: DistillConfig) -> Path:
 class StudentRun:
     """The per-student state of a distillation run (see the module docstring).
 
-    Builds the student (registry ``config.arch``, initialised after
-    ``torch.manual_seed(config.seed)``), its optimiser, schedule and grad scaler, and a private
-    torch RNG stream starting where the global one stands after the initialisation, so that its
-    draws (dropout, drop path) are the same whether it trains alone or beside other students.
-    Call :meth:`restore` afterwards to continue from ``last.pt`` when resuming.
-
-    Attributes of interest: ``name`` (the run name, unique among students sharing a stream),
-    ``loss_history`` (mean loss per finished epoch), ``epochs_done``, ``global_step``,
-    ``images_seen``, ``failure``, ``stream_rng`` (the data stream's RNG state after epoch
-    ``epochs_done``, from the restored checkpoint; None before the first epoch).
+    Builds the student after ``torch.manual_seed(config.seed)``, its optimiser, schedule and grad
+    scaler, and a private torch RNG stream starting where the global one stands after the
+    initialisation, so that its draws are the same whether it trains alone or beside others. Call
+    :meth:`restore` afterwards to continue from ``last.pt`` when resuming.
     """
 
     def __init__(
@@ -193,9 +187,7 @@ class StudentRun:
         self.device = device
         self.out_dir = config.resolved_out_dir
         torch.manual_seed(config.seed)
-        self.channels_last = (
-            config.channels_last if config.channels_last is not None else device.type == "cuda"
-        )
+        self.channels_last = config.channels_last_on(device.type)
         model = build_encoder(config.arch, img_size=config.img_size).to(device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -241,20 +233,14 @@ class StudentRun:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
-    # ----------------------------------------------------------------- resume
-
     def restore(self) -> dict[str, Any] | None:
-        """Load ``last.pt`` into this student if resuming and it exists; return the payload
-        (its ``rng`` entry holds the data-stream state, kept in ``stream_rng``), else None.
+        """Load ``last.pt`` if resuming and it exists; return the payload, else None.
 
-        First the temporary files that a killed earlier run left in the run folder are removed.
-
-        A checkpoint whose run used other trajectory settings (lr, seed, batch size, ...; see
-        :meth:`DistillConfig.resume_conflicts`) is refused with a :class:`ConfigError` naming
-        them, unless this is the retry of a recorded failure or ``resume_with_changes`` is set.
-        When resuming, a failure recorded by an earlier run with the same settings is restored
-        into ``failure`` (the student is not trained again); without ``resume`` an old record
-        is removed.
+        First the temporary files a killed earlier run left behind are removed. A checkpoint
+        trained with other trajectory settings is refused (:class:`ConfigError`) unless this
+        retries a recorded failure or ``resume_with_changes`` is set. A failure recorded with the
+        same settings is restored into ``failure`` (not trained again); without ``resume`` an old
+        record is removed.
         """
         for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
             remove_stale_temps(folder)  # of an earlier run killed while writing
@@ -351,8 +337,6 @@ class StudentRun:
         text = json.dumps(record, indent=2) + "\n"
         atomic_write(self.failure_path, lambda fh: fh.write(text.encode()))
 
-    # --------------------------------------------------------------- training
-
     def begin_epoch(self, steps: int) -> None:
         self._losses = torch.zeros(steps, device=self.device)
         self._reported = 0
@@ -374,18 +358,17 @@ class StudentRun:
                 output = self.model(self.prepare_input(images))
             loss = F.huber_loss(output.float(), targets, delta=HUBER_DELTA)
             self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                if self.config.grad_clip is not None:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                if self.config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            scaler = self.scaler
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            if self.config.grad_clip is not None:
+                if scaler is not None:
+                    scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            if scaler is None:
                 self.optimizer.step()
+            else:
+                scaler.step(self.optimizer)
+                scaler.update()
             self.scheduler.step()
         self._losses[index] = loss.detach()
         self.global_step += 1

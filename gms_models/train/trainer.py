@@ -3,9 +3,7 @@
 :func:`distill` is the one entry point, for one student or a group sharing a data recipe: a
 :class:`Distiller` drives one data stream (one DataLoader, one teacher pass per batch) and every
 :class:`~gms_models.train.student.StudentRun` takes its own step on the same features. Resume is
-exact: the crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed, so
-a resumed run ends with the weights of an uninterrupted one (bit for bit on CPU); students
-resumed at different epochs are caught up from the state saved by those furthest behind.
+exact: crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed.
 """
 
 from __future__ import annotations
@@ -89,18 +87,10 @@ class DistillResult:
 class Distiller:
     """Trains ``students`` over one data stream: per batch one teacher pass, one step each.
 
-    Args:
-        recipe: the data-recipe part of the config (dataset order, batch size, epochs, seed,
-            workers), shared by every student (checked by :func:`check_group`).
-        teacher: the teacher backend.
-        students: the students, with unique names; each already restored if resuming
-            (:meth:`StudentRun.restore`). They may stand at different epochs: the stream
-            starts after the lowest one (from that student's saved stream state) and each
-            student joins at its own next epoch. Failed students are not trained.
-        dataset: items ``DistillSample(teacher, student, index)`` with ``set_epoch``.
-        callbacks: progress/metric hooks.
-        log_every: steps between loss reports (host sync + NaN check).
-        feature_cache: teacher features on disk (fixed crops only).
+    ``recipe`` is the data-recipe part of the config, shared by every student. The students are
+    already restored when resuming and may stand at different epochs: the stream starts after the
+    lowest one and each student joins at its own next epoch; failed students are not trained.
+    ``log_every`` is the number of steps between loss reports (a host sync and a NaN check).
     """
 
     def __init__(
@@ -179,8 +169,6 @@ class Distiller:
         results = [self._result(s, time.perf_counter() - started) for s in self.students]
         self._emit("on_train_end", results)
         return results
-
-    # ------------------------------------------------------------------ internals
 
     def _pending(self) -> list[StudentRun]:
         """Students with epochs left and no failure."""
@@ -354,9 +342,7 @@ def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend
         precision=config.teacher_precision,
         cache_dir=config.cache_dir,
         max_batch=config.batch_size,
-        channels_last=(
-            config.channels_last if config.channels_last is not None else device.type == "cuda"
-        ),
+        channels_last=config.channels_last_on(device.type),
     )
 
 
@@ -389,23 +375,15 @@ def distill(
     dataset: DistillDataset | None = None,
     raise_if_all_failed: bool = False,
 ) -> list[DistillResult]:
-    """Distil the students of ``configs`` over one data stream; one :class:`DistillResult` per
-    config, in order. A single student is a group of one.
+    """Distil the students of ``configs`` over one data stream; one result per config, in order.
 
     The configs must share the data recipe (:func:`~gms_models.train.grouping.check_group`).
-    ``device`` (e.g. the slot a scheduler handed out) replaces every config's ``device``;
-    ``teacher`` and ``dataset`` replace the ones the first config would build (a teacher built
-    here is closed at the end). Each student is built from the encoder registry under
+    ``device`` replaces every config's; ``teacher`` and ``dataset`` replace the ones the first
+    config would build (a teacher built here is closed at the end). Each student is built under
     ``torch.manual_seed(config.seed)`` with a private RNG stream and, with ``resume``, continues
-    from its own ``last.pt``, whatever epoch it had reached. ``progress`` adds a
-    :class:`RichProgress` bar on stderr.
-
-    A student whose loss goes non-finite is dropped and the others go on: ``on_student_failed``
-    is called, its ``failure.json`` written and its result's ``failure`` says why. When every
-    student has failed, the last one's :class:`NonFiniteLossError` is raised if
-    ``raise_if_all_failed`` (a resumed run with the same settings raises it again without
-    training). A bad config, or a run folder holding a checkpoint without ``resume``, raises
-    :class:`ConfigError`.
+    from its own ``last.pt``. A student whose loss goes non-finite is dropped and the others go
+    on; when all failed, the last one's :class:`NonFiniteLossError` is raised if
+    ``raise_if_all_failed``.
     """
     if device is not None:
         configs = [c.model_copy(update={"device": device}) for c in configs]
