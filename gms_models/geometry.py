@@ -284,7 +284,7 @@ def encode_prompt_points(
     point_labels: np.ndarray | None,
     boxes: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Prompts in the input frame as the decoder's labelled points, as SAM's prompt encoder does.
+    """Validated prompts in the input frame as the decoder's labelled points, as SAM encodes them.
 
     point_coords (B,K,2) with labels (B,K) and/or boxes (B,4) xyxy -> coords (B,N,2) and labels
     (B,N), float32: the points, then the two box corners labelled 2 and 3 or, for a prompt
@@ -293,8 +293,6 @@ def encode_prompt_points(
     coords: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     if point_coords is not None:
-        if point_labels is None:
-            raise PromptError("point labels are missing: give one label per point")
         coords.append(np.asarray(point_coords, dtype=np.float32))
         labels.append(np.asarray(point_labels, dtype=np.float32))
     if boxes is not None:
@@ -305,6 +303,4 @@ def encode_prompt_points(
         n = coords[0].shape[0]
         coords.append(np.zeros((n, 1, 2), np.float32))
         labels.append(np.full((n, 1), PADDING_LABEL, np.float32))
-    if not coords:
-        raise PromptError("empty prompt: give at least one box or point")
     return np.concatenate(coords, axis=1), np.concatenate(labels, axis=1)

@@ -1,28 +1,11 @@
 """The re-parameterised inference form of a GMF SAM student: same outputs, fewer and larger ops.
 
-:func:`fuse_gmf_encoder` turns a trained :class:`GroupMixFormerSamEncoder` (eval mode) into an
-equivalent module for deployment (ONNX export, PyTorch evaluation); training keeps the
-release-layout module, whose state dict this form does not share. Per block:
-
-* The position encoding's identity is folded into its depthwise kernel (one conv, no add).
-* The qkv projection's output channels are reordered group-major (q0 k0 v0, q1 k1 v1, ...), so
-  one split gives each aggregator its q, k and v at once (no stacking along the batch), and the
-  non-attention group arrives as (q4, k4, v4), the order its branch concatenates them in.
-* The aggregators' four pointwise convs, their BatchNorms (folded) and the identity group's
-  BatchNorm become one grouped 1×1 conv and one Hardswish over all attention channels.
-* The attention runs channel-first on the aggregated image tensor (``context = softmax(k) vᵀ``,
-  ``out = contextᵀ q``), and the relative-position term's three depthwise convs are one 7×7
-  conv: no token↔image transposes inside the attention.
-* qkv, the projection and the MLP are 1×1 convolutions with the two LayerNorms' scale and shift
-  folded into qkv and fc1; what is left of a LayerNorm is the plain standardisation.
-
-The layout is chosen per runtime, from measurements (README, Benchmarks): PyTorch runs the whole
-block channel-first (LayerNorm standardises over the channels of NCHW, no layout change;
-0.81–0.86× the time of the token form at 1024, 1 thread), while the ONNX export (traced while
-``torch.onnx.is_in_onnx_export()``) keeps LayerNorm + qkv and
-projection + MLP in token layout (four transposes per block), because ONNX Runtime's fused
-LayerNormalization kernel only normalises trailing axes and its channel ``ReduceMean`` made the
-channel-first graph 1.26× slower. Both forwards use the same weights.
+:func:`fuse_gmf_encoder` turns a trained :class:`GroupMixFormerSamEncoder` into an equivalent
+eval-mode module for deployment (README, "GMF inference form"); training keeps the release layout,
+whose state dict this form does not share. PyTorch runs each block channel-first; the ONNX export
+(traced while ``torch.onnx.is_in_onnx_export()``) keeps LayerNorm + qkv and projection + MLP in
+tokens, because ONNX Runtime's fused LayerNormalization only normalises trailing axes and the
+channel-first graph's ``ReduceMean`` made it 1.26× slower. Both forwards use the same weights.
 """
 
 from __future__ import annotations

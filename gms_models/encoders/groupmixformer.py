@@ -349,9 +349,6 @@ def groupmixformer_m(num_classes: int = 1000, drop_path_rate: float = 0.0) -> Gr
     )
 
 
-# --------------------------------------------------------------------------- checkpoints
-
-
 @dataclass(frozen=True)
 class LoadReport:
     """What :func:`load_release_weights` did: tensors loaded, and checkpoint keys left unused."""
@@ -378,9 +375,6 @@ def load_release_weights(model: GroupMixFormer, path: str | Path) -> LoadReport:
         model, path, layout="GroupMixFormer release", ignore=CLASSIFIER_PREFIXES
     )
     return LoadReport(Path(path), loaded=loaded, skipped=skipped)
-
-
-# --------------------------------------------------------------------------- SAM students
 
 
 class GroupMixFormerSamEncoder(nn.Module):

@@ -2,15 +2,6 @@
 predictor with batched prompts. State-dict compatible with the public ``mobile_sam.pt``."""
 
 from gms_models.sam.predictor import SamPredictor
-from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t, build_tiny_vit_encoder
-from gms_models.sam.tiny_vit import TinyViT, TinyViTConfig
+from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
 
-__all__ = [
-    "Sam",
-    "SamPredictor",
-    "TinyViT",
-    "TinyViTConfig",
-    "build_sam",
-    "build_sam_vit_t",
-    "build_tiny_vit_encoder",
-]
+__all__ = ["Sam", "SamPredictor", "build_sam", "build_sam_vit_t"]

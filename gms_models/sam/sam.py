@@ -93,11 +93,6 @@ class Sam(nn.Module):
         return decoded
 
 
-def build_tiny_vit_encoder(img_size: int = 1024, with_head: bool = False) -> TinyViT:
-    """MobileSAM's ViT-T encoder; ``with_head`` adds the unused classifier of the checkpoint."""
-    return TinyViT(TinyViTConfig(img_size=img_size, with_head=with_head))
-
-
 def build_sam(
     image_encoder: nn.Module | None = None,
     checkpoint: Checkpoint | None = None,
@@ -124,7 +119,7 @@ def build_sam(
         source = f"checkpoint {checkpoint}"
     teacher = image_encoder is None
     if image_encoder is None:
-        image_encoder = build_tiny_vit_encoder(img_size, with_head=True)
+        image_encoder = TinyViT(TinyViTConfig(img_size=img_size, with_head=True))
     grid = img_size // PATCH_STRIDE
     sam = Sam(
         image_encoder=image_encoder,

@@ -1,25 +1,12 @@
 """TinyViT image encoder of MobileSAM (ViT-T), state-dict compatible with ``mobile_sam.pt``.
 
-Module and parameter names follow the public checkpoint exactly (``patch_embed.seq.0.c``,
-``layers.1.blocks.0.attn.attention_biases``, ``neck.0`` ...). Two deliberate differences from the
-official code, neither of which changes the outputs:
-
-* The official attention layer caches ``attention_biases[:, idxs]`` when ``.eval()`` is called
-  and keeps using that copy, so weights loaded after ``.eval()`` are silently ignored. Here the
-  bias table is gathered in every forward, so it always reflects the current parameters.
-* The image size is a parameter, and every stage reads its spatial size from the tensor rather
-  than from a hard-coded 64×64, so the encoder maps (B,3,S,S) to (B,256,S/16,S/16) for any S
-  divisible by 16 (students are trained at 256).
-
-For speed on CPU, the attention runs through the fused ``scaled_dot_product_attention`` with the
-relative-position bias as its additive mask. :meth:`TinyViT.fuse_for_inference` gives the deployed
-form, each ``Conv2dBN`` folded into one convolution; both stay within float32 noise of the official
-outputs. The module itself keeps the separate convolution and BatchNorm, so parameter and MAC
-counts follow the architecture the paper profiles.
-
-Between blocks the features stay in contiguous NCHW layout, which is the memory layout the official
-implementation ends up using for its convolutions; matching it keeps the float32 results within
-the noise of a thread-count change of the official outputs.
+Two deliberate differences from the official code, neither changing the outputs: the attention
+biases are gathered in every forward (the official layer caches them at ``.eval()``, so weights
+loaded afterwards were silently ignored), and the image size is a parameter (any S divisible by
+16). The attention runs through the fused ``scaled_dot_product_attention`` with the bias as its
+additive mask. Between blocks the features stay contiguous NCHW, the layout the official code ends
+up using, which keeps float32 results within the noise of a thread-count change of its outputs.
+Conv and BatchNorm stay separate, so parameter and MAC counts follow the profiled architecture.
 """
 
 from __future__ import annotations
