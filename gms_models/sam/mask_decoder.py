@@ -28,19 +28,12 @@ class MLP(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Predicts ``1 + num_multimask_outputs`` low-res masks and their IoU scores per prompt."""
+    """Predicts four low-res masks (one single-mask, three multimask) and their IoU scores."""
 
-    def __init__(
-        self,
-        transformer_dim: int,
-        transformer: TwoWayTransformer,
-        num_multimask_outputs: int = 3,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
-    ) -> None:
+    def __init__(self, transformer_dim: int, transformer: TwoWayTransformer) -> None:
         super().__init__()
         self.transformer = transformer
-        self.num_mask_tokens = num_multimask_outputs + 1
+        self.num_mask_tokens = 4  # the single-mask token and the three multimask (ambiguity) ones
         self.iou_token = nn.Embedding(1, transformer_dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
         self.output_upscaling = nn.Sequential(
@@ -54,9 +47,7 @@ class MaskDecoder(nn.Module):
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
             for _ in range(self.num_mask_tokens)
         )
-        self.iou_prediction_head = MLP(
-            transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
-        )
+        self.iou_prediction_head = MLP(transformer_dim, 256, self.num_mask_tokens, 3)
 
     def forward(
         self,
@@ -66,25 +57,9 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res mask logits (B, C, 4h, 4w) and IoU predictions (B, C) for B prompts.
-
-        ``image_embeddings`` (1, 256, h, w) of one image is shared by every prompt (or is
-        (B, 256, h, w), one per prompt, as the exported decoder allows). With
-        ``multimask_output`` the three ambiguity masks (tokens 1..3) are returned, else token 0.
+        """Low-res mask logits (B, C, 4h, 4w) and IoU predictions (B, C) for B prompts: tokens 1..3
+        with ``multimask_output``, else token 0; ``image_embeddings`` is (1, ...) or one per prompt.
         """
-        masks, iou_pred = self._predict(
-            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings
-        )
-        selected = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, selected], iou_pred[:, selected]
-
-    def _predict(
-        self,
-        image_embeddings: torch.Tensor,
-        image_pe: torch.Tensor,
-        sparse_prompt_embeddings: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
         n_prompts = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         output_tokens = output_tokens.unsqueeze(0).expand(n_prompts, -1, -1)
@@ -105,4 +80,6 @@ class MaskDecoder(nn.Module):
         )
         b, c, h, w = upscaled.shape
         masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
-        return masks, self.iou_prediction_head(iou_token_out)
+        iou_pred = self.iou_prediction_head(iou_token_out)
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, selected], iou_pred[:, selected]

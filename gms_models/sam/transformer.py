@@ -8,6 +8,9 @@ from typing import cast
 import torch
 from torch import nn
 
+CROSS_DOWNSAMPLE = 2
+"""The cross-attentions run at half the embedding width, as in SAM."""
+
 
 class MLPBlock(nn.Module):
     """Linear, activation, Linear (``lin1``/``lin2``)."""
@@ -29,8 +32,6 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         internal_dim = embedding_dim // downsample_rate
-        if internal_dim % num_heads:
-            raise ValueError(f"{num_heads} heads do not divide the attention width {internal_dim}")
         self.q_proj = nn.Linear(embedding_dim, internal_dim)
         self.k_proj = nn.Linear(embedding_dim, internal_dim)
         self.v_proj = nn.Linear(embedding_dim, internal_dim)
@@ -60,22 +61,17 @@ class TwoWayAttentionBlock(nn.Module):
         embedding_dim: int,
         num_heads: int,
         mlp_dim: int,
-        attention_downsample_rate: int,
         skip_first_layer_pe: bool,
     ) -> None:
         super().__init__()
         self.self_attn = Attention(embedding_dim, num_heads)
         self.norm1 = nn.LayerNorm(embedding_dim)
-        self.cross_attn_token_to_image = Attention(
-            embedding_dim, num_heads, attention_downsample_rate
-        )
+        self.cross_attn_token_to_image = Attention(embedding_dim, num_heads, CROSS_DOWNSAMPLE)
         self.norm2 = nn.LayerNorm(embedding_dim)
         self.mlp = MLPBlock(embedding_dim, mlp_dim)
         self.norm3 = nn.LayerNorm(embedding_dim)
         self.norm4 = nn.LayerNorm(embedding_dim)
-        self.cross_attn_image_to_token = Attention(
-            embedding_dim, num_heads, attention_downsample_rate
-        )
+        self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, CROSS_DOWNSAMPLE)
         self.skip_first_layer_pe = skip_first_layer_pe
 
     def forward(
@@ -107,28 +103,13 @@ class TwoWayAttentionBlock(nn.Module):
 class TwoWayTransformer(nn.Module):
     """``depth`` two-way blocks and a final token→image attention."""
 
-    def __init__(
-        self,
-        depth: int,
-        embedding_dim: int,
-        num_heads: int,
-        mlp_dim: int,
-        attention_downsample_rate: int = 2,
-    ) -> None:
+    def __init__(self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            TwoWayAttentionBlock(
-                embedding_dim,
-                num_heads,
-                mlp_dim,
-                attention_downsample_rate,
-                skip_first_layer_pe=i == 0,
-            )
+            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, skip_first_layer_pe=i == 0)
             for i in range(depth)
         )
-        self.final_attn_token_to_image = Attention(
-            embedding_dim, num_heads, attention_downsample_rate
-        )
+        self.final_attn_token_to_image = Attention(embedding_dim, num_heads, CROSS_DOWNSAMPLE)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
     def forward(
