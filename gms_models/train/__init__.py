@@ -12,21 +12,8 @@ from typing import TYPE_CHECKING
 from gms_models.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from gms_models.checkpoint import (
-        STATE_FILE,
-        STUDENT_FILE,
-        StudentCheckpoint,
-        load_student,
-        read_student_checkpoint,
-        save_student,
-    )
-    from gms_models.train.callbacks import (
-        EpochEnd,
-        RichProgress,
-        StepEvent,
-        TrainerCallback,
-        TrainPlan,
-    )
+    from gms_models.checkpoint import load_student, read_student_checkpoint, save_student
+    from gms_models.train.callbacks import EpochEnd, StepEvent, TrainerCallback, TrainPlan
     from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
     from gms_models.train.grouping import (
         Assignment,
@@ -55,17 +42,13 @@ _PARTS = (
 __all__ = [
     "DATA_RECIPE_FIELDS",
     "FAILURE_FILE",
-    "STATE_FILE",
-    "STUDENT_FILE",
     "Assignment",
     "DeviceInfo",
     "DistillConfig",
     "DistillResult",
     "EpochEnd",
     "NonFiniteLossError",
-    "RichProgress",
     "StepEvent",
-    "StudentCheckpoint",
     "TrainPlan",
     "TrainerCallback",
     "build_teacher",

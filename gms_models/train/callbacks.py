@@ -126,14 +126,9 @@ class _ProgressWithTable(Progress):
 
 
 class RichProgress(TrainerCallback):
-    """A progress bar per epoch in the terminal, plus one log line per epoch and student.
-
-    A table below the bar lists each student's latest loss, its last epoch's mean loss and its
-    state (training, waiting for the stream to reach its epoch when resumed ahead of others,
-    done, failed).
-
-    ``console`` defaults to stderr. Updates cost a lock and a counter, so per-step calls are
-    cheap; rich redraws at most ``refresh_per_second`` times a second from its own thread.
+    """A progress bar per epoch on stderr, a table of each student's latest loss, last epoch's loss
+    and state below it, and one log line per epoch and student. Per-step updates are cheap: rich
+    redraws at most ``refresh_per_second`` times a second from its own thread.
     """
 
     def __init__(self, console: Console | None = None, *, refresh_per_second: float = 4) -> None:
@@ -226,16 +221,7 @@ class RichProgress(TrainerCallback):
         table = Table(box=None, pad_edge=False)
         for column in ("student", "arch", "epochs done", "loss", "epoch loss", "state"):
             table.add_column(column, justify="right" if "loss" in column else "left")
-        for name, row in self._rows.items():
-            state = row["state"]
-            style = "red" if state.startswith("failed") else None
-            table.add_row(
-                name,
-                row["arch"],
-                row["epoch"],
-                row["loss"],
-                row["epoch loss"],
-                state,
-                style=style,
-            )
+        for name, row in self._rows.items():  # each row's keys are in the columns' order
+            style = "red" if row["state"].startswith("failed") else None
+            table.add_row(name, *row.values(), style=style)
         self.progress.table = table

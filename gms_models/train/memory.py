@@ -31,9 +31,6 @@ TEACHER_ARCH = "vit_t"
 class StudentMemory:
     """Estimated device memory of one student in training (see the module docstring)."""
 
-    arch: str
-    img_size: int
-    batch_size: int
     params: int
     weights_bytes: int
     activation_bytes: int
@@ -48,8 +45,6 @@ class StudentMemory:
 class StreamMemory:
     """Estimated device memory of the data stream a group shares (see the module docstring)."""
 
-    teacher_size: int
-    batch_size: int
     teacher_weights_bytes: int
     teacher_working_bytes: int
     batch_bytes: int
@@ -109,9 +104,6 @@ def _student_memory(arch: str, img_size: int, batch_size: int) -> StudentMemory:
         F.huber_loss(model(images).float(), targets, delta=1.0)
     activation = sum(saved.values())
     return StudentMemory(
-        arch=arch,
-        img_size=img_size,
-        batch_size=batch_size,
         params=params,
         weights_bytes=params * TRAINING_BYTES_PER_PARAM + buffer_bytes,
         activation_bytes=activation,
@@ -143,8 +135,6 @@ def _stream_memory(teacher_size: int, student_size: int, batch_size: int) -> Str
         crops += batch_size * 3 * student_size**2
     targets = batch_size * EMBED_DIM * side * side
     return StreamMemory(
-        teacher_size=teacher_size,
-        batch_size=batch_size,
         teacher_weights_bytes=weights,
         teacher_working_bytes=3 * largest,
         batch_bytes=(crops + targets) * FP32,

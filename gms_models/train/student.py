@@ -186,6 +186,9 @@ class StudentRun:
         self.img_size = config.img_size
         self.device = device
         self.out_dir = config.resolved_out_dir
+        self.state_path = self.out_dir / STATE_FILE
+        self.student_path = self.out_dir / STUDENT_FILE
+        self.failure_path = self.out_dir / FAILURE_FILE
         torch.manual_seed(config.seed)
         self.channels_last = config.channels_last_on(device.type)
         model = build_encoder(config.arch, img_size=config.img_size).to(device)
@@ -216,18 +219,6 @@ class StudentRun:
         self.stream_rng: dict[str, Any] | None = None
         self._losses = torch.zeros(0, device=device)
         self._reported = 0
-
-    @property
-    def state_path(self) -> Path:
-        return self.out_dir / STATE_FILE
-
-    @property
-    def student_path(self) -> Path:
-        return self.out_dir / STUDENT_FILE
-
-    @property
-    def failure_path(self) -> Path:
-        return self.out_dir / FAILURE_FILE
 
     @property
     def lr(self) -> float:
@@ -415,10 +406,8 @@ class StudentRun:
         probe_teacher: torch.Tensor,
         channels: list[int],
     ) -> tuple[dict[str, float], dict[str, Path]]:
-        """Close 1-based ``epoch``: mean loss, feature picture, atomic checkpoints.
-
-        ``epoch_time`` is the wall time of the epoch's steps (shared by the students of a stream).
-        Returns the epoch's metrics and artifacts for the callbacks.
+        """Close 1-based ``epoch`` (mean loss, feature picture, atomic checkpoints); returns the
+        metrics and artifacts for the callbacks. ``epoch_time`` is shared by the stream's students.
         """
         mean_loss = float(self._losses.mean())
         self.loss_history.append(mean_loss)
@@ -448,32 +437,26 @@ class StudentRun:
         return metrics, artifacts
 
     def _save(self, stream_rng: dict[str, Any]) -> None:
-        config = self.config.model_dump(mode="json")
-        state_dict = self.model.state_dict()
-        rng = {**stream_rng, "student": self.rng.state()}
+        student: dict[str, Any] = {
+            "arch": self.arch,
+            "img_size": self.img_size,
+            "state_dict": self.model.state_dict(),
+            "config": self.config.model_dump(mode="json"),
+        }
         save_checkpoint(
             self.state_path,
             {
                 "format": STATE_FORMAT,
-                "arch": self.arch,
-                "img_size": self.img_size,
-                "state_dict": state_dict,
-                "config": config,
+                **student,
                 "epoch": self.epochs_done,
                 "step": self.global_step,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "rng": rng,
+                "rng": {**stream_rng, "student": self.rng.state()},
                 "loss_history": list(self.loss_history),
                 "images_seen": self.images_seen,
                 "feature_pictures": [str(p) for p in self.feature_pictures],
             },
         )
-        save_student(
-            self.student_path,
-            arch=self.arch,
-            img_size=self.img_size,
-            state_dict=state_dict,
-            config=config,
-        )
+        save_student(self.student_path, **student)

@@ -44,10 +44,8 @@ log = logging.getLogger(__name__)
 
 
 class DistillDataset(Protocol):
-    """What the trainer needs from a dataset (``ImageFolderDataset`` is one).
-
-    Items are ``DistillSample(teacher, student, index)``; ``set_epoch`` selects the crops of an
-    epoch. ``paths`` (one per index) is needed only with a feature cache.
+    """What the trainer needs from a dataset (``ImageFolderDataset`` is one): items
+    ``DistillSample(teacher, student, index)``, ``set_epoch``, and ``paths`` for a feature cache.
     """
 
     def __len__(self) -> int: ...
@@ -314,10 +312,8 @@ class Distiller:
 
 
 def build_dataset(config: DistillConfig) -> DistillDataset:
-    """The image-folder dataset of ``config`` (nanosam transform, deterministic crops).
-
-    With ``on_error="skip"`` and worker processes, every image is decoded up front so that the
-    skipped ones are known in this process (workers cannot report back).
+    """The image-folder dataset of ``config``; with ``on_error="skip"`` and worker processes every
+    image is decoded up front, as workers cannot report the skipped ones back.
     """
     from gms_models.data.image_folder import ImageFolderDataset
 
