@@ -73,11 +73,8 @@ def cached_path_for(url: str, cache_dir: Path) -> Path:
 def fetch_checkpoint(
     url: str, *, sha256: str | None = None, cache_dir: Path | None = None, progress: bool = True
 ) -> Path:
-    """Local path of ``url``'s file, downloading it into the cache unless already there.
-
-    With ``sha256`` a cached file is reused only if its hash matches; a mismatching download is
-    deleted. Without ``sha256`` an already cached file is reused as is, and a plain-http URL is
-    warned about (anyone on the way could have altered it).
+    """Local path of ``url``'s file, downloaded into the cache unless there (and, with
+    ``sha256``, matching: a mismatching download is deleted); plain http without ``sha256`` warns.
     """
     if sha256 is None and urlparse(url).scheme == "http":
         log.warning(
@@ -219,10 +216,8 @@ def load_state_dict_checked(
     source: str = "checkpoint",
     strict: bool = True,
 ) -> None:
-    """Load ``state`` into ``module`` after checking keys and shapes.
-
-    Raises :class:`CheckpointError` listing the missing, unexpected and mis-shaped keys. With
-    ``strict=False`` missing and unexpected keys are allowed, mis-shaped ones never are.
+    """Load ``state`` into ``module`` after checking keys and shapes; every mismatch is listed in
+    one :class:`CheckpointError` (``strict=False`` allows missing and unexpected keys, not shapes).
     """
     mismatch = compare_state_dicts(module.state_dict(), state)
     if not mismatch.is_empty(strict=strict):
@@ -235,11 +230,8 @@ def load_state_dict_checked(
 def load_pretrained_backbone(
     module: nn.Module, path: str | Path, *, layout: str, ignore: tuple[str, ...] = ()
 ) -> list[str]:
-    """Load every tensor of ``module`` (but keys starting with ``ignore``) from a local file.
-
-    Each must be in the file with its shape, else :class:`CheckpointError` names ``layout``;
-    keys of the file the module does not use (a classifier head, deeper blocks) are skipped,
-    logged and returned.
+    """Load every tensor of ``module`` but ``ignore``-prefixed keys from a local ``layout`` file;
+    keys of the file the module does not use are skipped, logged and returned.
     """
     path = Path(path)  # a Path is never fetched as a URL: local files only
     state = load_checkpoint_state(path)
@@ -331,11 +323,7 @@ def load_student(
     *,
     device: str | torch.device = "cpu",
 ) -> nn.Module:
-    """Build the checkpoint's encoder from the registry, load its weights (strict), eval mode.
-
-    Raises :class:`CheckpointError` naming both archs when ``expected_arch`` differs from the
-    checkpoint's, and naming the file when the weights do not fit the architecture.
-    """
+    """Build the checkpoint's encoder from the registry, load its weights strictly, eval mode."""
     from gms_models.registry import build_encoder
 
     checkpoint = read_student_checkpoint(path, expected_arch)

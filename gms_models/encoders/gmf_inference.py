@@ -181,10 +181,8 @@ class FusedGroupMixStage(nn.Module):
 
 @torch.no_grad()
 def fuse_gmf_encoder(encoder: GroupMixFormerSamEncoder) -> GroupMixFormerSamEncoder:
-    """An eval-mode copy of ``encoder`` whose stages are :class:`FusedGroupMixStage`.
-
-    The stem, patch embeddings and neck are kept as they are (ONNX Runtime folds their
-    BatchNorms into the convolutions itself). ``encoder`` is left unchanged.
+    """An eval-mode copy of ``encoder`` whose stages are :class:`FusedGroupMixStage`; stem, patch
+    embeddings and neck stay as they are (ONNX Runtime folds their BatchNorms itself).
     """
     fused = copy.deepcopy(encoder).eval()
     stages = fused.backbone.groupmixformer_backbone

@@ -362,13 +362,8 @@ CLASSIFIER_PREFIXES = ("norm4.", "head.")
 
 
 def load_release_weights(model: GroupMixFormer, path: str | Path) -> LoadReport:
-    """Initialise ``model``'s backbone from a local release-layout checkpoint.
-
-    The file holds a state dict, plain or wrapped as ``{"model": ...}`` as the release saves it.
-    Every backbone key of ``model`` must be in the file with the same shape. The classifier
-    (``norm4``/``head``) is never loaded, so a model with another ``num_classes`` keeps its fresh
-    head. Keys of the file left unused (the classifier, or blocks and stages beyond a shallower
-    student's depth) are listed in the report and logged.
+    """Initialise ``model``'s backbone from a local release-layout checkpoint (never the classifier,
+    so another ``num_classes`` keeps its fresh head); the file's unused keys are reported.
     """
     loaded = sum(not k.startswith(CLASSIFIER_PREFIXES) for k in model.state_dict())
     skipped = load_pretrained_backbone(
@@ -420,10 +415,8 @@ def build_gmf_student(
     pretrained: str | Path | None = None,
     drop_path_rate: float = 0.0,
 ) -> GroupMixFormerSamEncoder:
-    """A GMF student with GroupMixFormer-M widths; the last stage at S/16 (see module docstring).
-
-    ``pretrained`` is a local GroupMixFormer release checkpoint; its backbone keys initialise the
-    backbone (the neck stays freshly initialised), the rest is skipped and logged.
+    """A GMF student with GroupMixFormer-M widths, the last stage at S/16; ``pretrained`` (a local
+    release checkpoint) initialises the backbone, the neck stays fresh.
     """
     n = len(depths)
     dims = tuple(embed_dims)[:n]

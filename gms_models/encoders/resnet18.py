@@ -60,10 +60,7 @@ class ResNet18SamEncoder(nn.Module):
 @register_encoder("resnet18")
 def resnet18(img_size: int = 1024, pretrained: str | Path | None = None) -> ResNet18SamEncoder:
     """Table 2 ResNet18 student: 14.78M params (thop; 15.83M true), 45623.54M MACs at 1024.
-
-    ``pretrained`` is a local timm ResNet18 ImageNet checkpoint for the backbone (plain or under
-    ``"state_dict"``/``"model"``); every backbone key must be there with its shape, the classifier
-    ``fc.*`` is skipped. Nothing is downloaded.
+    ``pretrained``: a local timm ResNet18 checkpoint for the backbone (``fc.*`` skipped).
     """
     model = ResNet18SamEncoder(img_size)
     if pretrained is not None:

@@ -31,10 +31,8 @@ def vit_t(
 ) -> nn.Module:
     """TinyViT (ViT-T) encoder: (B,3,S,S) SAM-normalised -> (B,256,S/16,S/16).
 
-    ``pretrained``: a ``mobile_sam.pt``-layout file (its ``image_encoder.*`` entries are used) or
-    a bare encoder state dict; loaded strictly, except that the classifier head's weights are
-    dropped when the encoder is built without it. ``overrides``: any :class:`TinyViTConfig` field
-    (``with_head``, ``embed_dims``, ``depths`` ...).
+    ``pretrained``: a ``mobile_sam.pt``-layout file or a bare encoder state dict, loaded strictly
+    (the classifier head's weights dropped when not built); ``overrides``: TinyViTConfig fields.
     """
     unknown = sorted(set(overrides) - _CONFIG_FIELDS)
     if unknown:

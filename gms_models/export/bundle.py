@@ -101,14 +101,11 @@ def export_bundle(
     progress: Progress | None = None,
     profile: OnnxProfile = "nanosam",
 ) -> BundleResult:
-    """Export ``sources`` into the folder ``out`` (see the module docstring for its layout).
+    """Export ``sources`` into the folder ``out`` (layout: module docstring).
 
-    ``tensorrt`` builds fp32 engines, or fp16 ones with ``fp16``. ``parity_image`` (H×W×3 uint8)
-    is the real image of the parity runs; without it a fixed procedural picture is used.
-    ``ort_settings`` are saved in the manifest; the runtime opens the bundle's ONNX Runtime
-    sessions with them, so a deployed bundle runs as it was benchmarked. Bad
-    input (unsupported opset, ``out`` a file or a foreign folder, TensorRT unavailable, missing
-    calibration folder) fails before anything is exported.
+    ``tensorrt`` builds fp32 engines, fp16 ones with ``fp16``; ``parity_image`` (default: a fixed
+    procedural picture) is the parity runs' real image; ``ort_settings`` go into the manifest, so a
+    deployed bundle runs as it was benchmarked. Bad input fails before anything is exported.
     """
     out = Path(out)
     say = progress or (lambda _msg: None)

@@ -12,7 +12,7 @@ It says what the file is and how far to trust it::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -37,9 +37,6 @@ class SourceCheckpoint:
     def of(cls, path: str | Path) -> SourceCheckpoint:
         path = Path(path)
         return cls(path=str(path.resolve()), sha256=sha256_file(path))
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "sha256": self.sha256}
 
 
 def library_versions() -> dict[str, str | None]:
@@ -83,7 +80,7 @@ def artifact_metadata(
         "sha256": sha256_file(content),
         "bytes": content.stat().st_size,
         "parity": None if parity is None else parity.to_dict(),
-        "source_checkpoint": None if source is None else source.to_dict(),
+        "source_checkpoint": None if source is None else asdict(source),
         "versions": library_versions(),
         "exporter": exporter,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -164,10 +164,8 @@ def export_decoder_onnx(
     tolerance: float = FP32_TOLERANCE,
     seed: int | None = None,
 ) -> ExportResult:
-    """Export :class:`SamPromptDecoder` to ``dest`` once the checker and parity run pass.
-
-    ``image_embedding`` (1,256,g,g) is a real image's embedding (from the PyTorch encoder) for the
-    real-image parity case; ``arch`` names the encoder the decoder is shipped with.
+    """Export :class:`SamPromptDecoder` to ``dest`` once the checker and parity run pass;
+    ``image_embedding`` (1,256,g,g) is the real-image case's embedding.
     """
     module = SamPromptDecoder(prompt_encoder, mask_decoder, multimask_output).eval()
     img_size, grid = module.img_size, module.grid

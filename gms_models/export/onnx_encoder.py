@@ -58,10 +58,8 @@ def export_encoder_onnx(
     tolerance: float = FP32_TOLERANCE,
     seed: int | None = None,
 ) -> ExportResult:
-    """Export ``encoder`` to ``dest`` after the checker and the parity run pass (see module).
-
-    ``result.reference_outputs["real_image"]["image_embeddings"]`` is the PyTorch embedding of
-    ``parity_image``, for the decoder's parity run.
+    """Export ``encoder`` to ``dest`` after the checker and the parity run pass; the result's
+    reference outputs hold the PyTorch embedding of ``parity_image`` for the decoder's parity run.
     """
     seed = secrets.randbits(31) if seed is None else seed
     batch: int | str = "batch" if dynamic_batch else 1

@@ -145,10 +145,8 @@ def quantize_encoder_int8(
     decoder_onnx: Path | None = None,
     source: SourceCheckpoint | None = None,
 ) -> ExportResult:
-    """Quantise the checked fp32 encoder ``fp32`` into ``dest``, with its error in the metadata.
-
-    The parity report (reference: the fp32 ONNX file, no tolerance) covers every calibration
-    image; ``decoder_onnx`` (a single-mask decoder) adds ``mask_miou_vs_fp32``.
+    """Quantise the checked fp32 encoder into ``dest``, its error measured on every calibration
+    image in the metadata (``decoder_onnx``, a single-mask decoder, adds ``mask_miou_vs_fp32``).
     """
     dest = Path(dest)
     img_size = int(fp32.metadata["img_size"])

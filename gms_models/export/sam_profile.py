@@ -64,9 +64,9 @@ class SamImageEncoder(nn.Module):
 
 
 class SamMaskDecoder(nn.Module):
-    """SAM's ONNX decoder interface: prompts in, logits at the original size out; C = 3 masks
-    per prompt with ``multimask_output`` (those of ``SamPredictor.predict(multimask_output=True)``),
-    else 1."""
+    """SAM's ONNX decoder interface: prompts in, logits at the original size out (3 masks per
+    prompt with ``multimask_output``, else 1).
+    """
 
     def __init__(self, sam: Sam, multimask_output: bool) -> None:
         super().__init__()

@@ -150,11 +150,8 @@ def _cuda_call(result: tuple[Any, ...]) -> Any:
 
 
 class TensorRTSession:
-    """A deserialised TensorRT engine run on the default GPU with host numpy arrays as I/O.
-
-    Inputs are copied to the GPU, the engine runs on a private CUDA stream, outputs are copied
-    back; the shapes of dynamic inputs (batch, points) are set per call within the engine's
-    optimisation profile.
+    """A deserialised TensorRT engine on the default GPU with host numpy arrays as I/O (copied
+    over on a private CUDA stream; dynamic input shapes set per call).
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -100,13 +100,12 @@ def build_sam(
     strict: bool = True,
     sha256: str | None = None,
 ) -> Sam:
-    """A SAM in eval mode, optionally loaded from a ``mobile_sam.pt``-layout checkpoint.
+    """A SAM in eval mode, optionally loaded from a ``mobile_sam.pt``-layout checkpoint (a path, an
+    http(s) URL checked against ``sha256``, or a state dict).
 
-    Without ``image_encoder`` the ViT-T teacher is built (with its unused head, so that the whole
-    checkpoint loads); ``strict=False`` then tolerates missing/unexpected keys, never mis-shaped
-    ones. With an ``image_encoder`` only ``prompt_encoder.*`` and ``mask_decoder.*`` are taken
-    from the checkpoint, strictly; its ``image_encoder.*`` entries are ignored.
-    ``checkpoint`` is a path, an http(s) URL (cached, checked against ``sha256``) or a state dict.
+    Without ``image_encoder`` the ViT-T teacher is built with its unused head, so that the whole
+    checkpoint loads (``strict=False`` tolerates missing/unexpected keys, never mis-shaped ones);
+    with one, only ``prompt_encoder.*`` and ``mask_decoder.*`` are taken, strictly.
     """
     check_img_size(img_size)
     # Read (and download, check) the checkpoint before building: bad files fail fast.

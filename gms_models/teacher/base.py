@@ -31,12 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TeacherSpec:
-    """Which teacher encoder to run.
-
-    Attributes:
-        build: returns the teacher's image encoder (an ``nn.Module`` in eval mode, on CPU).
-        identity: stable id of the weights and input size, e.g. ``vit_t-3f2a...-1024``.
-        img_size: side ``T`` of the square teacher input.
+    """Which teacher encoder to run: ``build`` returns it (eval mode, CPU), ``identity`` names the
+    weights and input size (e.g. ``vit_t-3f2a...-1024``), ``img_size`` is the input side T.
     """
 
     build: Callable[[], nn.Module]
@@ -63,10 +59,8 @@ class TeacherSpec:
 
 
 class TeacherBackend(ABC):
-    """Callable teacher: (B,3,T,T) SAM-normalised images → (B,256,T/16,T/16) float32 features.
-
-    Subclasses set :attr:`name` and implement :meth:`__call__`. The output lives on
-    :attr:`device` and never requires grad.
+    """Callable teacher: (B,3,T,T) SAM-normalised images → (B,256,T/16,T/16) float32 features on
+    :attr:`device`, never requiring grad.
     """
 
     name: ClassVar[str]

@@ -34,10 +34,8 @@ def onnxruntime_cuda_available() -> bool:
 
 
 class OnnxRuntimeTeacher(TeacherBackend):
-    """Runs the teacher's ONNX export (exported from ``spec`` and cached if ``onnx_path`` is None).
-
-    Only fp32 is supported: ONNX Runtime runs the graph at the precision it was exported in.
-    ``intra_op_threads`` sets ONNX Runtime's CPU thread count (default: its own choice).
+    """Runs the teacher's ONNX export (made and cached from ``spec`` unless ``onnx_path`` is given),
+    in fp32 only: ONNX Runtime runs the graph at the precision it was exported in.
     """
 
     name = "onnxruntime"

@@ -53,11 +53,8 @@ def select_teacher(
     max_batch: int = 8,
     channels_last: bool = False,
 ) -> TeacherBackend:
-    """Build the teacher backend ``name`` (or the best available one for ``auto``) on ``device``.
-
-    ``max_batch`` sizes the TensorRT optimisation profile (use the training batch size);
-    ``onnx_path`` skips the export for the ONNX Runtime and TensorRT backends;
-    ``channels_last`` applies to the torch backend.
+    """Build the teacher backend ``name`` (or the best available one for ``auto``) on ``device``;
+    ``max_batch`` sizes the TensorRT profile, ``channels_last`` applies to the torch backend.
     """
     device = resolve_device(device)
     backend = resolve_backend_name(name, device)

@@ -15,11 +15,8 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TorchTeacher(TeacherBackend):
-    """Runs the deployed form of ``spec.build()`` on ``device`` under ``torch.no_grad``.
-
-    ``precision="bf16"``/``"fp16"`` wraps the forward in CUDA autocast; the features are returned
-    as float32 either way. ``channels_last`` stores the weights and inputs in NHWC, which is
-    faster for the convolutions on recent GPUs.
+    """Runs the deployed form of ``spec.build()`` on ``device`` under ``torch.no_grad``; bf16/fp16
+    under CUDA autocast, float32 features either way; ``channels_last`` for NHWC on GPUs.
     """
 
     name = "torch"
