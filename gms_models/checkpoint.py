@@ -59,10 +59,6 @@ def checkpoint_cache_dir() -> Path:
     return default_cache_dir() / "checkpoints"
 
 
-def is_url(source: str | Path) -> bool:
-    return isinstance(source, str) and urlparse(source).scheme in ("http", "https")
-
-
 def cached_path_for(url: str, cache_dir: Path) -> Path:
     """Cache file of ``url``: its file name prefixed by a short hash of the whole URL."""
     name = Path(unquote(urlparse(url).path)).name or "checkpoint"
@@ -108,8 +104,8 @@ def resolve_checkpoint(
 
     A local file with a wrong ``sha256`` raises :class:`CheckpointError` and is left in place.
     """
-    if is_url(source):
-        return fetch_checkpoint(str(source), sha256=sha256, cache_dir=cache_dir, progress=progress)
+    if isinstance(source, str) and urlparse(source).scheme in ("http", "https"):
+        return fetch_checkpoint(source, sha256=sha256, cache_dir=cache_dir, progress=progress)
     path = Path(source)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")

@@ -29,12 +29,6 @@ KERNEL = 7
 """Kernel of the merged relative-position conv: its largest window."""
 
 
-def _padded(kernel: torch.Tensor, size: int = KERNEL) -> torch.Tensor:
-    """A (C,1,k,k) depthwise kernel zero-padded (centred) to (C,1,size,size)."""
-    pad = (size - kernel.shape[-1]) // 2
-    return F.pad(kernel, (pad, pad, pad, pad))
-
-
 def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
     channels, _, k, _ = weight.shape
     conv = nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=bias is not None)
@@ -67,11 +61,6 @@ def _standardise(x: torch.Tensor, eps: float) -> torch.Tensor:
     """LayerNorm without its affine over the channels of an NCHW tensor, without leaving NCHW."""
     centred = x - x.mean(1, keepdim=True)
     return centred / torch.sqrt(centred.pow(2).mean(1, keepdim=True) + eps)
-
-
-def _channel_layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
-    """``norm`` over the channels of an NCHW tensor, without leaving NCHW."""
-    return _standardise(x, norm.eps) * norm.weight[:, None, None] + norm.bias[:, None, None]
 
 
 def _token_linear(tokens: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -118,7 +107,9 @@ class FusedGroupMixBlock(nn.Module):
 
         crpe = cast(list[nn.Conv2d], list(att.crpe.conv_list))  # ModuleList items are Modules
         self.crpe = _depthwise(
-            torch.cat([_padded(c.weight) for c in crpe]).detach(),
+            torch.cat(
+                [F.pad(c.weight, [(KERNEL - c.kernel_size[0]) // 2] * 4) for c in crpe]
+            ).detach(),
             torch.cat([_bias(c) for c in crpe]).detach(),
         )
         self.branch_conv = agg.agg0.conv
@@ -137,7 +128,9 @@ class FusedGroupMixBlock(nn.Module):
         mixed = F.hardswish(self.agg_pw(torch.cat(aggregated, dim=1)))
         q, k, v = mixed.reshape(b, 4, 3, g * h * w).unbind(2)
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
-        branch = F.hardswish(_channel_layer_norm(self.branch_conv(branch), self.branch_norm))
+        norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
+        branch = _standardise(self.branch_conv(branch), norm.eps)
+        branch = F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
         attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w)
         attn = attn + q.reshape(b, 4 * g, h, w) * self.crpe(v.reshape(b, 4 * g, h, w))

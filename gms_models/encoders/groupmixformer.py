@@ -12,6 +12,8 @@ comes out exactly (an ``nn.AvgPool2d`` would add 0.33M MACs at 1024).
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,14 +97,6 @@ class GroupMixFormerConfig:
     @property
     def num_stages(self) -> int:
         return len(self.depths)
-
-    def stage_reductions(self) -> list[int]:
-        """Total downsampling factor of each stage's output relative to the input."""
-        reductions, total = [], 4
-        for stride in self.strides:
-            total *= stride
-            reductions.append(total)
-        return reductions
 
 
 class SeparableConv2d(nn.Module):
@@ -332,14 +326,12 @@ class GroupMixFormer(nn.Module):
             outs.append(x)
         return outs
 
-    def forward_head(self, last: torch.Tensor) -> torch.Tensor:
-        if self.cfg.num_classes == 0:
-            raise ConfigError("this GroupMixFormer was built with num_classes=0 (no head)")
-        return cast(torch.Tensor, self.head(self.norm4(last).mean(dim=(2, 3))))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x)[-1])
+        if self.cfg.num_classes == 0:
+            raise ConfigError("this GroupMixFormer was built with num_classes=0 (no head)")
+        last = self.forward_features(x)[-1]
+        return cast(torch.Tensor, self.head(self.norm4(last).mean(dim=(2, 3))))
 
 
 def groupmixformer_m(num_classes: int = 1000, drop_path_rate: float = 0.0) -> GroupMixFormer:
@@ -380,7 +372,8 @@ class GroupMixFormerSamEncoder(nn.Module):
         self.img_size = check_img_size(img_size)
         if cfg.num_classes:
             raise ConfigError(f"a SAM student has no classifier: num_classes={cfg.num_classes}")
-        reductions = cfg.stage_reductions()
+        # each stage's total downsampling: the stem's 4 times the patch embeddings' strides
+        reductions = list(itertools.accumulate(cfg.strides, operator.mul, initial=4))[1:]
         if reductions[-1] != PATCH_STRIDE:
             raise ConfigError(
                 f"GMF student strides={list(cfg.strides)} put the last stage at 1/"

@@ -126,9 +126,11 @@ def export_bundle(
 
     with staged_folder(out) as stage:
         if profile == "sam":
-            result = _export_sam_into(
-                stage, deployment_sources(sources), opset, image, ort_settings, say
-            )
+            sources = deployment_sources(sources)
+            what = f"the {sources.arch} SAM-profile encoder and decoders"
+            say(f"exporting {what} to ONNX and checking them")
+            artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
+            result = _write_manifest(stage, sources, artifacts, results, ort_settings, "sam")
         else:
             result = _export_into(
                 stage,
@@ -221,19 +223,6 @@ def _export_into(
         )
 
     return _write_manifest(stage, sources, artifacts, results, ort_settings, "nanosam")
-
-
-def _export_sam_into(
-    stage: Path,
-    sources: ExportSources,
-    opset: int,
-    image: np.ndarray,
-    ort_settings: OrtSettings,
-    say: Progress,
-) -> BundleResult:
-    say(f"exporting the {sources.arch} SAM-profile encoder and decoders to ONNX and checking them")
-    artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
-    return _write_manifest(stage, sources, artifacts, results, ort_settings, "sam")
 
 
 def _write_manifest(

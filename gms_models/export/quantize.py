@@ -104,13 +104,6 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
         prepared.unlink(missing_ok=True)
 
 
-def grid_points(height: int, width: int, n: int = GRID_POINTS) -> np.ndarray:
-    """(n², 1, 2) points at the centres of an n×n grid over the image, one prompt each."""
-    xs = (np.arange(n) + 0.5) * width / n
-    ys = (np.arange(n) + 0.5) * height / n
-    return np.array([[[x, y]] for y in ys for x in xs], dtype=np.float32)
-
-
 def mask_miou(
     decoder: Session,
     img_size: int,
@@ -123,7 +116,9 @@ def mask_miou(
     ious: list[float] = []
     for image, emb_a, emb_b in zip(images, fp32, int8, strict=True):
         h, w = image.shape[:2]
-        points = grid_points(h, w)
+        xs = (np.arange(GRID_POINTS) + 0.5) * w / GRID_POINTS  # cell centres, one prompt each
+        ys = (np.arange(GRID_POINTS) + 0.5) * h / GRID_POINTS
+        points = np.array([[[x, y]] for y in ys for x in xs], dtype=np.float32)
         labels = np.ones(points.shape[:2], np.float32)
         masks = []
         for emb in (emb_a, emb_b):

@@ -33,15 +33,6 @@ def resolve_backend_name(name: BackendName, device: torch.device) -> str:
     return "onnxruntime" if device.type == "cpu" else "torch"
 
 
-def resolve_precision(
-    precision: PrecisionChoice, backend: str, device: torch.device
-) -> TeacherPrecision:
-    """``auto`` → fp16 for TensorRT (the paper's engine), fp32 for the others."""
-    if precision != "auto":
-        return precision
-    return "fp16" if backend == "tensorrt" and device.type == "cuda" else "fp32"
-
-
 def select_teacher(
     name: BackendName = "auto",
     *,
@@ -58,7 +49,11 @@ def select_teacher(
     """
     device = resolve_device(device)
     backend = resolve_backend_name(name, device)
-    resolved_precision = resolve_precision(precision, backend, device)
+    # auto: fp16 for TensorRT (the paper's engine), fp32 for the others
+    on_tensorrt = backend == "tensorrt" and device.type == "cuda"
+    resolved_precision: TeacherPrecision = (
+        precision if precision != "auto" else "fp16" if on_tensorrt else "fp32"
+    )
     log.info("teacher backend %s (%s) on %s", backend, resolved_precision, device)
     if backend == "torch":
         return TorchTeacher(spec, device, resolved_precision, channels_last=channels_last)
