@@ -12,6 +12,7 @@ Conv and BatchNorm stay separate, so parameter and MAC counts follow the profile
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -146,20 +147,6 @@ class PatchMerging(nn.Module):
         return cast(torch.Tensor, self.conv3(x))
 
 
-class ConvLayer(nn.Module):
-    """First stage: MBConv blocks, then patch merging."""
-
-    def __init__(self, dim: int, depth: int, expand_ratio: float, downsample: nn.Module) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(MBConv(dim, expand_ratio) for _ in range(depth))
-        self.downsample = downsample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return cast(torch.Tensor, self.downsample(x))
-
-
 def relative_offset_index(window_size: int) -> torch.Tensor:
     """(N,N) index into the bias table of each (query, key) pair of an N = ws² window.
 
@@ -243,24 +230,12 @@ class TinyViTBlock(nn.Module):
         return x + cast(torch.Tensor, self.mlp(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
 
 
-class BasicLayer(nn.Module):
-    """An attention stage: TinyViT blocks, then optional patch merging."""
+class Stage(nn.Module):
+    """One stage: its blocks (MBConv in the first, TinyViT blocks after), then patch merging."""
 
-    def __init__(
-        self,
-        dim: int,
-        depth: int,
-        num_heads: int,
-        window_size: int,
-        mlp_ratio: float,
-        local_conv_size: int,
-        downsample: nn.Module | None,
-    ) -> None:
+    def __init__(self, blocks: Iterator[nn.Module], downsample: nn.Module | None) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            TinyViTBlock(dim, num_heads, window_size, mlp_ratio, local_conv_size)
-            for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(blocks)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -286,22 +261,19 @@ class TinyViT(nn.Module):
                 # The merge into the last stage keeps the resolution (stride 1), so the output
                 # stays at S/16 as SAM's mask decoder expects.
                 downsample = PatchMerging(dims[i], dims[i + 1], stride=1 if i == n - 2 else 2)
-            if i == 0:
-                assert downsample is not None
-                layer: nn.Module = ConvLayer(
-                    dims[0], cfg.depths[0], cfg.mbconv_expand_ratio, downsample
-                )
-            else:
-                layer = BasicLayer(
+            blocks: Iterator[nn.Module] = (
+                MBConv(dims[0], cfg.mbconv_expand_ratio)
+                if i == 0
+                else TinyViTBlock(
                     dims[i],
-                    cfg.depths[i],
                     cfg.num_heads[i],
                     cfg.window_sizes[i],
                     cfg.mlp_ratio,
                     cfg.local_conv_size,
-                    downsample,
                 )
-            self.layers.append(layer)
+                for _ in range(cfg.depths[i])
+            )
+            self.layers.append(Stage(blocks, downsample))
         if cfg.with_head:
             self.norm_head = nn.LayerNorm(dims[-1])
             self.head = nn.Linear(dims[-1], cfg.num_classes)
