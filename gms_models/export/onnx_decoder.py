@@ -53,14 +53,6 @@ class SamPromptDecoder(nn.Module):
         self.mask_decoder = mask_decoder
         self.multimask_output = multimask_output
 
-    @property
-    def img_size(self) -> int:
-        return int(self.prompt_encoder.input_image_size[0])
-
-    @property
-    def grid(self) -> int:
-        return int(self.prompt_encoder.image_embedding_size[0])
-
     def _embed_points(self, point_coords: torch.Tensor, point_labels: torch.Tensor) -> torch.Tensor:
         pe = self.prompt_encoder
         # Same operations as PositionEmbeddingRandom.forward_with_coords: (p + 0.5) / size.
@@ -168,7 +160,7 @@ def export_decoder_onnx(
     ``image_embedding`` (1,256,g,g) is the real-image case's embedding.
     """
     module = SamPromptDecoder(prompt_encoder, mask_decoder, multimask_output).eval()
-    img_size, grid = module.img_size, module.grid
+    img_size, grid = prompt_encoder.input_image_size[0], prompt_encoder.image_embedding_size[0]
     n_masks = mask_decoder.num_mask_tokens - 1 if multimask_output else 1
     seed = secrets.randbits(31) if seed is None else seed
     cases = decoder_parity_cases(img_size, image_embedding, seed=seed)

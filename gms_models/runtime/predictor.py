@@ -13,7 +13,6 @@ import numpy as np
 
 from gms_models.geometry import (
     MASK_THRESHOLD,
-    PATCH_STRIDE,
     PromptBatch,
     postprocess_masks,
 )
@@ -75,10 +74,6 @@ class BundlePredictor(OnnxPromptPredictor):
             name=f"{folder} ({runtime})",
         )
 
-    @property
-    def grid(self) -> int:
-        return self.img_size // PATCH_STRIDE
-
     def _embed(self, x: np.ndarray) -> np.ndarray:
         if self.encoder is None:
             raise BundleError(
@@ -97,7 +92,7 @@ class BundlePredictor(OnnxPromptPredictor):
         assert self.original_size is not None and self.input_size is not None
         hint = "export one with a SAM checkpoint for the prompt encoder and mask decoder"
         out = self._decoder(multimask_output, hint).run(
-            self.decoder_feeds(features, prompts, 4 * self.grid)
+            self.decoder_feeds(features, prompts, self.img_size // 4)
         )
         low_res = out["low_res_masks"]
         threshold = None if return_logits else MASK_THRESHOLD
