@@ -32,7 +32,6 @@ from gms_models.export.parity import (
     torch_runner,
 )
 from gms_models.files import atomic_path
-from gms_models.runtime.manifest import metadata_path
 from gms_models.runtime.sessions import OnnxRuntimeSession
 
 
@@ -46,10 +45,6 @@ class ExportResult:
     parity: ParityReport
     cases: dict[str, Inputs]
     reference_outputs: dict[str, Outputs]
-
-    @property
-    def metadata_path(self) -> Path:
-        return metadata_path(self.path)
 
 
 def export_checked_onnx(
