@@ -42,6 +42,9 @@ from gms_models.train.student import NonFiniteLossError, StudentRun, check_run_f
 
 log = logging.getLogger(__name__)
 
+Probe = tuple[torch.Tensor, torch.Tensor, list[int]]
+"""The feature pictures' student input, its teacher features and the channels shown."""
+
 
 class DistillDataset(Protocol):
     """What the trainer needs from a dataset (``ImageFolderDataset`` is one): items
@@ -121,7 +124,6 @@ class Distiller:
             num_workers=recipe.num_workers,
             multiprocessing_context=worker_context(recipe.num_workers),
             pin_memory=self.device.type == "cuda",
-            drop_last=False,
         )
 
     def fit(self, *, raise_if_all_failed: bool = True) -> list[DistillResult]:
@@ -134,7 +136,7 @@ class Distiller:
         started = time.perf_counter()
         pending = self._pending()
         first_epoch = min(s.epochs_done for s in pending) + 1 if pending else self.recipe.epochs + 1
-        probe, probe_teacher, channels = self._probe()
+        probe = self._probe()
         plan = TrainPlan(
             students=tuple(s.name for s in self.students),
             first_epoch=first_epoch,
@@ -156,7 +158,7 @@ class Distiller:
                 if stream_epoch != level:
                     self._position_stream(level, pending)
                 active = [s for s in pending if s.epochs_done == level]
-                finished = self._run_epoch(level + 1, active, probe, probe_teacher, channels)
+                finished = self._run_epoch(level + 1, active, probe)
                 # an epoch cut short (all its students failed) leaves the loader mid-way
                 stream_epoch = level + 1 if finished else None
             if raise_if_all_failed and all(s.failure is not None for s in self.students):
@@ -190,7 +192,7 @@ class Distiller:
         for callback in self.callbacks:
             getattr(callback, hook)(*args, **kwargs)
 
-    def _probe(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def _probe(self) -> Probe:
         """Item 0 of epoch 0: the feature pictures' image; also checks the feature shapes."""
         self.dataset.set_epoch(0)
         sample = self.dataset[0]
@@ -226,15 +228,9 @@ class Distiller:
         self.feature_cache.store_batch(indices, paths, features)
         return features
 
-    def _run_epoch(
-        self,
-        epoch: int,
-        active: list[StudentRun],
-        probe: torch.Tensor,
-        probe_teacher: torch.Tensor,
-        channels: list[int],
-    ) -> bool:
+    def _run_epoch(self, epoch: int, active: list[StudentRun], probe: Probe) -> bool:
         """Train ``active`` over 1-based ``epoch``; False when all of them failed in it."""
+        probe_images, probe_teacher, channels = probe
         self.dataset.set_epoch(epoch - 1)
         steps = len(self.loader)
         for student in active:
@@ -274,7 +270,7 @@ class Distiller:
                 images=images,
                 epoch_time=epoch_time,
                 stream_rng=stream_rng,
-                probe_images=probe,
+                probe_images=probe_images,
                 probe_teacher=probe_teacher,
                 channels=channels,
             )
