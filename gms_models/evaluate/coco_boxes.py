@@ -10,13 +10,13 @@ annotations count only with ``include_crowd`` (nanosam's own script scores them)
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
-from gms_models.data.coco import CocoAnnotation, CocoInstances
+from gms_models.data.coco import CocoAnnotation, CocoImage, CocoInstances
 from gms_models.data.scan import ProgressFn
 from gms_models.errors import ConfigError, DataError
+from gms_models.evaluate.loop import score_images
 from gms_models.evaluate.masks import (
     Candidates,
     ChosenMasks,
@@ -24,8 +24,6 @@ from gms_models.evaluate.masks import (
     mask_iou,
     predict_best,
 )
-from gms_models.evaluate.modes import eval_mode
-from gms_models.evaluate.progress import image_progress
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
@@ -90,70 +88,61 @@ def evaluate_coco_boxes(
         raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)
     reference = "gt" if teacher is None else "teacher"
-    predictor = SamPredictor(model)
-    teacher_predictor = None if teacher is None else SamPredictor(teacher)
     records: list[AnnotationResult] = []
     skipped_empty: list[int] = []
     skipped_crowd = 0
-    images = 0
-    iou_sum = 0.0
-    timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
-    started = time.perf_counter()
-    models = (model,) if teacher is None else (model, teacher)
-    with (
-        eval_mode(*models),
-        image_progress(
-            len(coco), f"box mIoU vs {reference}", show=progress, callback=callback
-        ) as advance,
-    ):
-        for index in range(len(coco)):
-            t0 = time.perf_counter()
-            image = coco[index]
-            chosen_anns: list[CocoAnnotation] = []
-            for ann in image.annotations:
-                if ann.iscrowd and not include_crowd:
-                    skipped_crowd += 1
-                elif teacher is None and not ann.mask.any():
-                    log.warning(
-                        "annotation %d of image %d has an empty ground-truth mask; left out",
-                        ann.id,
-                        image.id,
-                    )
-                    skipped_empty.append(ann.id)
-                else:
-                    chosen_anns.append(ann)
-            if not chosen_anns:
-                timings["load"] += time.perf_counter() - t0
-                advance(iou_sum / len(records) if records else None)
-                continue
-            rgb = image.load()
-            t1 = time.perf_counter()
-            predictor.set_image(rgb)
-            if teacher_predictor is not None:
-                teacher_predictor.set_image(rgb)
-            t2 = time.perf_counter()
-            for start in range(0, len(chosen_anns), batch_prompts):
-                chunk = chosen_anns[start : start + batch_prompts]
-                boxes = np.array(
-                    [clip_box(a.box_xyxy, image.width, image.height) for a in chunk],
-                    dtype=np.float32,
+
+    def load(index: int) -> tuple[np.ndarray, tuple[CocoImage, list[CocoAnnotation]]] | None:
+        nonlocal skipped_crowd
+        image = coco[index]
+        chosen_anns: list[CocoAnnotation] = []
+        for ann in image.annotations:
+            if ann.iscrowd and not include_crowd:
+                skipped_crowd += 1
+            elif teacher is None and not ann.mask.any():
+                log.warning(
+                    "annotation %d of image %d has an empty ground-truth mask; left out",
+                    ann.id,
+                    image.id,
                 )
-                chosen = predict_best(predictor, boxes=boxes, candidates=candidates)
-                if teacher_predictor is None:
-                    ref = None
-                    ref_masks = np.stack([a.mask for a in chunk])
-                else:
-                    ref = predict_best(teacher_predictor, boxes=boxes, candidates=candidates)
-                    ref_masks = ref.masks
-                ious = mask_iou(chosen.masks, ref_masks)
-                records += _records(chunk, chosen, ref, ious)
-                iou_sum += float(ious.sum())
-            t3 = time.perf_counter()
-            timings["load"] += t1 - t0
-            timings["encode"] += t2 - t1
-            timings["decode"] += t3 - t2
-            images += 1
-            advance(iou_sum / len(records))
+                skipped_empty.append(ann.id)
+            else:
+                chosen_anns.append(ann)
+        return (image.load(), (image, chosen_anns)) if chosen_anns else None
+
+    def decode(
+        work: tuple[CocoImage, list[CocoAnnotation]], predictors: list[SamPredictor]
+    ) -> np.ndarray:
+        image, chosen_anns = work
+        scores = []
+        for start in range(0, len(chosen_anns), batch_prompts):
+            chunk = chosen_anns[start : start + batch_prompts]
+            boxes = np.array(
+                [clip_box(a.box_xyxy, image.width, image.height) for a in chunk],
+                dtype=np.float32,
+            )
+            chosen = predict_best(predictors[0], boxes=boxes, candidates=candidates)
+            if teacher is None:
+                ref = None
+                ref_masks = np.stack([a.mask for a in chunk])
+            else:
+                ref = predict_best(predictors[1], boxes=boxes, candidates=candidates)
+                ref_masks = ref.masks
+            ious = mask_iou(chosen.masks, ref_masks)
+            records.extend(_records(chunk, chosen, ref, ious))
+            scores.append(ious)
+        return np.concatenate(scores)
+
+    models = [model] if teacher is None else [model, teacher]
+    images, seconds, timings = score_images(
+        models,
+        range(len(coco)),
+        load,
+        decode,
+        f"box mIoU vs {reference}",
+        show=progress,
+        callback=callback,
+    )
     if not records:
         raise DataError(
             f"nothing to evaluate in {coco.annotation_file} ({len(coco)} images): "
@@ -169,7 +158,7 @@ def evaluate_coco_boxes(
         reference_img_size=None if teacher is None else teacher.img_size,
         include_crowd=include_crowd,
         images=images,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         timings=timings,
         skipped_crowd=skipped_crowd,
         skipped_empty_gt=skipped_empty,

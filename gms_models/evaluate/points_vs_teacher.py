@@ -5,7 +5,6 @@ Two empty masks score 1.0."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,9 +14,8 @@ from gms_models.data.coco import CocoInstances
 from gms_models.data.malsd import HandPoints
 from gms_models.data.scan import ProgressFn
 from gms_models.errors import DataError
+from gms_models.evaluate.loop import score_images
 from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
-from gms_models.evaluate.modes import eval_mode
-from gms_models.evaluate.progress import image_progress
 from gms_models.evaluate.results import PointEval, PointResult
 from gms_models.image_io import load_rgb
 from gms_models.sam.predictor import SamPredictor
@@ -53,61 +51,51 @@ def evaluate_points_vs_teacher(
     for entry in points:
         by_image.setdefault(Path(entry.path), []).append(entry)
     groups = list(by_image.values())
-    student_predictor, teacher_predictor = SamPredictor(student), SamPredictor(teacher)
     records: list[PointResult] = []
-    iou_sum = 0.0
-    timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
-    started = time.perf_counter()
-    with (
-        eval_mode(student, teacher),
-        image_progress(
-            len(groups), "point mIoU vs teacher", show=progress, callback=callback
-        ) as advance,
-    ):
-        for entries in groups:
-            t0 = time.perf_counter()
-            rgb = load_rgb(entries[0].path)
-            t1 = time.perf_counter()
-            student_predictor.set_image(rgb)
-            teacher_predictor.set_image(rgb)
-            t2 = time.perf_counter()
-            coords, labels = pad_prompts(entries)
-            chosen = predict_best(
-                student_predictor, points=coords, labels=labels, candidates=candidates
-            )
-            ref = predict_best(
-                teacher_predictor, points=coords, labels=labels, candidates=candidates
-            )
-            ious = mask_iou(chosen.masks, ref.masks)
-            for i, entry in enumerate(entries):
-                records.append(
-                    PointResult(
-                        file=entry.file,
-                        points=np.asarray(entry.points, dtype=np.float64).tolist(),
-                        labels=[int(v) for v in np.asarray(entry.labels).reshape(-1)],
-                        iou=float(ious[i]),
-                        mask_token=int(chosen.tokens[i]),
-                        predicted_iou=float(chosen.predicted_iou[i]),
-                        mask_pixels=int(np.count_nonzero(chosen.masks[i])),
-                        reference_mask_token=int(ref.tokens[i]),
-                        reference_predicted_iou=float(ref.predicted_iou[i]),
-                        reference_pixels=int(np.count_nonzero(ref.masks[i])),
-                    )
+
+    def load(entries: list[HandPoints]) -> tuple[np.ndarray, list[HandPoints]]:
+        return load_rgb(entries[0].path), entries
+
+    def decode(entries: list[HandPoints], predictors: list[SamPredictor]) -> np.ndarray:
+        coords, labels = pad_prompts(entries)
+        chosen, ref = (
+            predict_best(p, points=coords, labels=labels, candidates=candidates) for p in predictors
+        )
+        ious = mask_iou(chosen.masks, ref.masks)
+        for i, entry in enumerate(entries):
+            records.append(
+                PointResult(
+                    file=entry.file,
+                    points=np.asarray(entry.points, dtype=np.float64).tolist(),
+                    labels=[int(v) for v in np.asarray(entry.labels).reshape(-1)],
+                    iou=float(ious[i]),
+                    mask_token=int(chosen.tokens[i]),
+                    predicted_iou=float(chosen.predicted_iou[i]),
+                    mask_pixels=int(np.count_nonzero(chosen.masks[i])),
+                    reference_mask_token=int(ref.tokens[i]),
+                    reference_predicted_iou=float(ref.predicted_iou[i]),
+                    reference_pixels=int(np.count_nonzero(ref.masks[i])),
                 )
-            t3 = time.perf_counter()
-            timings["load"] += t1 - t0
-            timings["encode"] += t2 - t1
-            timings["decode"] += t3 - t2
-            iou_sum += float(ious.sum())
-            advance(iou_sum / len(records))
+            )
+        return ious
+
+    images, seconds, timings = score_images(
+        [student, teacher],
+        groups,
+        load,
+        decode,
+        "point mIoU vs teacher",
+        show=progress,
+        callback=callback,
+    )
     return PointEval(
         candidates=candidates,
         img_size=student.img_size,
         reference_img_size=teacher.img_size,
         miou=sum(r.iou for r in records) / len(records),
-        images=len(groups),
+        images=images,
         prompts=len(records),
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         timings=timings,
         per_prompt=records,
     )

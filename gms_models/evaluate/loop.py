@@ -1,0 +1,80 @@
+"""The per-image loop both evaluations share: eval mode, one embedding per image for each model,
+a progress bar on stderr and/or a callback, and the seconds spent loading, encoding, decoding."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from gms_models.data.scan import ProgressFn
+from gms_models.evaluate.modes import eval_mode
+from gms_models.sam.predictor import SamPredictor
+from gms_models.sam.sam import Sam
+
+Item = TypeVar("Item")
+Work = TypeVar("Work")
+
+
+def score_images(
+    models: Sequence[Sam],
+    items: Sequence[Item],
+    load: Callable[[Item], tuple[np.ndarray, Work] | None],
+    decode: Callable[[Work, list[SamPredictor]], np.ndarray],
+    description: str,
+    *,
+    show: bool,
+    callback: ProgressFn | None,
+) -> tuple[int, float, dict[str, float]]:
+    """``load(item)`` gives an image and what ``decode`` needs, or None when it has no prompt;
+    ``decode(work, predictors)`` returns its prompts' IoUs (the caller keeps the records).
+    Returns the images with a prompt, the wall time and the seconds per phase.
+    ``callback(items_done, items_total)`` follows each item."""
+    started = time.perf_counter()
+    predictors = [SamPredictor(model) for model in models]
+    timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
+    images, prompts, iou_sum = 0, 0, 0.0
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[miou]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+    )
+    task = bar.add_task(description, total=len(items), miou="")
+    with eval_mode(*models), bar:
+        for done, item in enumerate(items, start=1):
+            t0 = time.perf_counter()
+            loaded = load(item)
+            t1 = time.perf_counter()
+            timings["load"] += t1 - t0
+            if loaded is not None:
+                rgb, work = loaded
+                for predictor in predictors:
+                    predictor.set_image(rgb)
+                t2 = time.perf_counter()
+                ious = decode(work, predictors)
+                timings["encode"] += t2 - t1
+                timings["decode"] += time.perf_counter() - t2
+                images += 1
+                prompts += len(ious)
+                iou_sum += float(ious.sum())
+            shown = f"mIoU {iou_sum / prompts:.4f}" if prompts else ""
+            bar.update(task, advance=1, miou=shown)
+            if callback is not None:
+                callback(done, len(items))
+    return images, time.perf_counter() - started, timings
