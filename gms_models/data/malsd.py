@@ -23,7 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from gms_models.data.scan import BadImage, describe_paths, list_images, scan_images
+from gms_models.data.scan import (
+    DATASET_IMAGE_SUFFIXES,
+    BadImage,
+    describe_paths,
+    list_images,
+    scan_images,
+)
 from gms_models.errors import DataError, ImageError
 from gms_models.files import write_json
 from gms_models.image_io import open_image
@@ -38,12 +44,14 @@ POINTS_FILENAME = "test_points.json"
 POINTS_VERSION = 1
 
 
-def _class_folder_images(class_dir: Path) -> tuple[list[Path], str | None]:
+def _class_folder_images(
+    class_dir: Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES
+) -> tuple[list[Path], str | None]:
     if not class_dir.is_dir():
         return [], f"MALSD class folder missing: {class_dir}"
-    images = list_images(class_dir)
+    images = list_images(class_dir, suffixes)
     if not images:
-        return [], f"MALSD class folder has no images (.jpg/.jpeg/.png): {class_dir}"
+        return [], f"MALSD class folder has no images ({'/'.join(suffixes)}): {class_dir}"
     return images, None
 
 
@@ -69,7 +77,9 @@ def class_images(root: str | Path, split: Split) -> dict[str, list[Path]]:
     return found
 
 
-def survey_layout(root: str | Path) -> tuple[list[Path], list[str]]:
+def survey_layout(
+    root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES
+) -> tuple[list[Path], list[str]]:
     """Every image in the class folders of both splits, and every layout problem (unlike
     :func:`class_images`, which raises the first)."""
     root = Path(root)
@@ -79,7 +89,7 @@ def survey_layout(root: str | Path) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for split in MALSD_SPLITS:
         for name in MALSD_CLASSES:
-            images, problem = _class_folder_images(root / split / name)
+            images, problem = _class_folder_images(root / split / name, suffixes)
             paths += images
             if problem is not None:
                 problems.append(problem)

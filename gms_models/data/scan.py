@@ -27,7 +27,7 @@ class BadImage:
     reason: str
 
 
-def list_images(root: str | Path) -> list[Path]:
+def list_images(root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES) -> list[Path]:
     """Image files under ``root`` (case-insensitive suffix, hidden ones left out), sorted by
     relative POSIX path so that the order is the same on every machine."""
     root = Path(root)
@@ -36,7 +36,7 @@ def list_images(root: str | Path) -> list[Path]:
     found = [
         path
         for path in root.rglob("*")
-        if path.suffix.lower() in DATASET_IMAGE_SUFFIXES
+        if path.suffix.lower() in suffixes
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]

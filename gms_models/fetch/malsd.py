@@ -3,38 +3,29 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
-from gms_models.data.malsd import MALSD_CLASSES, MALSD_SPLITS
+from gms_models.data.malsd import MALSD_CLASSES, MALSD_SPLITS, survey_layout
+from gms_models.data.scan import DATASET_IMAGE_SUFFIXES
 from gms_models.errors import DataError
 from gms_models.files import ensure_replaceable, staged_folder
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+IMPORT_SUFFIXES = (*DATASET_IMAGE_SUFFIXES, ".bmp")
+"""An import also takes BMP files, which the readers do not."""
 
 
 def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
-    """Image counts per split and class; :class:`DataError` names any missing or empty folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"MALSD folder {root} does not exist")
-    counts: dict[str, dict[str, int]] = {}
-    problems = []
-    for split in MALSD_SPLITS:
-        counts[split] = {}
-        for label in MALSD_CLASSES:
-            folder = root / split / label
-            if not folder.is_dir():
-                problems.append(f"{folder} is missing")
-                continue
-            n = sum(1 for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if n == 0:
-                problems.append(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            counts[split][label] = n
+    """Image counts per split and class; :class:`DataError` names every layout problem."""
+    paths, problems = survey_layout(root, IMPORT_SUFFIXES)
     if problems:
         raise DataError(
             "not a MALSD folder (expected train|test/Act0|NG/<images>): " + "; ".join(problems)
         )
-    return counts
+    counts = Counter(path.relative_to(root).parts[:2] for path in paths)
+    return {
+        split: {label: counts[split, label] for label in MALSD_CLASSES} for split in MALSD_SPLITS
+    }
 
 
 def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str, dict[str, int]]:

@@ -45,10 +45,10 @@ def test_import_copies_the_whole_tree(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        (lambda root: shutil.rmtree(root / "test" / "NG"), "test/NG is missing"),
+        (lambda root: shutil.rmtree(root / "test" / "NG"), r"class folder missing: \S*test/NG"),
         (
             lambda root: [p.unlink() for p in (root / "train" / "Act0").iterdir()],
-            "train/Act0 holds no images",
+            r"class folder has no images \(\.jpg/\.jpeg/\.png/\.bmp\): \S*train/Act0",
         ),
     ],
     ids=["missing-class-folder", "empty-class-folder"],
@@ -60,6 +60,14 @@ def test_bad_layout_is_refused_and_nothing_is_written(tmp_path: Path, damage, na
     with pytest.raises(DataError, match=named):
         import_malsd(src, data / "malsd")
     assert not data.exists()
+
+
+def test_bmp_images_count(tmp_path: Path) -> None:
+    src = _make_malsd(tmp_path / "src")
+    for png in (src / "train" / "NG").iterdir():
+        Image.open(png).save(png.with_suffix(".bmp"))
+        png.unlink()
+    assert import_malsd(src, tmp_path / "malsd") == COUNTS
 
 
 def test_existing_destination_needs_overwrite(tmp_path: Path) -> None:
