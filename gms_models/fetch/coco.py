@@ -115,31 +115,6 @@ def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: b
         raise DownloadError(f"checksum mismatch for {url}: {problem}; the file was deleted")
 
 
-def fetch_archive(
-    manifest: CocoManifest,
-    archive: CocoArchive,
-    cache_dir: Path,
-    *,
-    retries: int = 3,
-    timeout: float = 30.0,
-    progress: bool = True,
-) -> Path:
-    """The verified zip in ``cache_dir``, downloaded (or resumed) when not already there."""
-    url = manifest.url(archive)
-    target = Path(cache_dir) / archive.file_name
-    if target.exists():
-        try:
-            verify_archive(target, archive, url, sha256_done=False)
-            return target
-        except DownloadError:
-            pass  # a stale or damaged copy: it was deleted, fetch it again
-    download_file(
-        url, target, sha256=archive.sha256, retries=retries, progress=progress, timeout=timeout
-    )
-    verify_archive(target, archive, url, sha256_done=True)
-    return target
-
-
 def _split_images(zf: zipfile.ZipFile, split: str, limit: int | None) -> list[zipfile.ZipInfo]:
     prefix = f"{split}/"
     members = sorted(
@@ -236,9 +211,20 @@ def import_coco(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "coco2017"
 
     def fetch(archive: CocoArchive) -> Path:
-        return fetch_archive(
-            manifest, archive, cache, retries=retries, timeout=timeout, progress=progress
+        """The verified zip in the cache, downloaded (or resumed) when not already there."""
+        url = manifest.url(archive)
+        target = cache / archive.file_name
+        if target.exists():
+            try:
+                verify_archive(target, archive, url, sha256_done=False)
+                return target
+            except DownloadError:
+                pass  # a stale or damaged copy: it was deleted, fetch it again
+        download_file(
+            url, target, sha256=archive.sha256, retries=retries, progress=progress, timeout=timeout
         )
+        verify_archive(target, archive, url, sha256_done=True)
+        return target
 
     annotations_zip = fetch(manifest.annotations)
     image_zips = {split: fetch(getattr(manifest, split)) for split in splits}
