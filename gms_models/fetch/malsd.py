@@ -7,17 +7,15 @@ from collections import Counter
 from pathlib import Path
 
 from gms_models.data.malsd import MALSD_CLASSES, MALSD_SPLITS, survey_layout
-from gms_models.data.scan import DATASET_IMAGE_SUFFIXES
 from gms_models.errors import DataError
 from gms_models.files import ensure_replaceable, staged_folder
-
-IMPORT_SUFFIXES = (*DATASET_IMAGE_SUFFIXES, ".bmp")
-"""An import also takes BMP files, which the readers do not."""
+from gms_models.image_io import IMAGE_SUFFIXES
 
 
 def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
-    """Image counts per split and class; :class:`DataError` names every layout problem."""
-    paths, problems = survey_layout(root, IMPORT_SUFFIXES)
+    """Image counts per split and class (any suffix Pillow is asked to read, BMP included);
+    :class:`DataError` names every layout problem."""
+    paths, problems = survey_layout(root, IMAGE_SUFFIXES)
     if problems:
         raise DataError(
             "not a MALSD folder (expected train|test/Act0|NG/<images>): " + "; ".join(problems)

@@ -48,7 +48,7 @@ def test_import_copies_the_whole_tree(tmp_path: Path) -> None:
         (lambda root: shutil.rmtree(root / "test" / "NG"), r"class folder missing: \S*test/NG"),
         (
             lambda root: [p.unlink() for p in (root / "train" / "Act0").iterdir()],
-            r"class folder has no images \(\.jpg/\.jpeg/\.png/\.bmp\): \S*train/Act0",
+            r"class folder has no images \(\.jpg/\.jpeg/\.png/\.bmp/\S*\): \S*train/Act0",
         ),
     ],
     ids=["missing-class-folder", "empty-class-folder"],
