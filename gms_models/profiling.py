@@ -14,7 +14,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -102,9 +102,6 @@ class ModelProfile:
     @property
     def macs_m(self) -> float:
         return self.macs / 1e6
-
-    def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "params_m": self.params_m, "macs_m": self.macs_m}
 
 
 @torch.no_grad()
