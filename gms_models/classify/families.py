@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +84,7 @@ class ClassifierFamily:
     kwargs: Mapping[str, Any]
     size_arg: str | None
     """Constructor argument that receives the input side, if the model needs it."""
-    size_rule: SizeRule = field(default_factory=SizeRule)
-    source: str = "vit-pytorch"
+    size_rule: SizeRule
 
     def build(self, img_size: int, num_classes: int = 2) -> nn.Module:
         if not self.size_rule.accepts(img_size):
@@ -107,12 +106,9 @@ def _family(
     factory: str,
     size_arg: str | None,
     size_rule: SizeRule,
-    source: str = "vit-pytorch",
     **kwargs: Any,
 ) -> ClassifierFamily:
-    return ClassifierFamily(
-        name, slug, factory, MappingProxyType(kwargs), size_arg, size_rule, source
-    )
+    return ClassifierFamily(name, slug, factory, MappingProxyType(kwargs), size_arg, size_rule)
 
 
 _PATCH16 = SizeRule(16)
@@ -175,7 +171,7 @@ TABLE1_FAMILIES: tuple[ClassifierFamily, ...] = (
     ),
     _family(
         "GroupMixFormer", "gmf_m", "gms_models.encoders.groupmixformer:groupmixformer_m", None,
-        _ANY, source="gms_models", drop_path_rate=0.1,
+        _ANY, drop_path_rate=0.1,
     ),
 )
 # fmt: on
