@@ -7,9 +7,8 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -97,17 +96,13 @@ MACS_COLUMN = "MACs (M)"
 PAPER_PREFIX = "paper "
 
 
-@dataclass(frozen=True)
-class PaperRow:
-    """One row of the paper's Table 1."""
+class PaperRow(NamedTuple):
+    """One row of the paper's Table 1, in :data:`TABLE1_METRICS` order."""
 
     train_loss: float
     train_acc: float
     val_loss: float
     val_acc: float
-
-    def values(self) -> tuple[float, float, float, float]:
-        return (self.train_loss, self.train_acc, self.val_loss, self.val_acc)
 
 
 PAPER_TABLE1: dict[str, PaperRow] = {
@@ -143,16 +138,17 @@ def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[
     for result in results:
         final = result.final
         ours = (final.train_loss, final.train_acc, final.val_loss, final.val_acc)
-        paper = PAPER_TABLE1.get(result.family)
-        theirs = paper.values() if paper else (math.nan,) * len(TABLE1_METRICS)
-        row: dict[str, str | float] = {ENCODER_COLUMN: result.family}
-        for metric, our_value, their_value in zip(TABLE1_METRICS, ours, theirs, strict=True):
-            row[metric] = our_value
-            if with_paper:
-                row[PAPER_PREFIX + metric] = their_value
-        row[PARAMS_COLUMN] = result.params / 1e6
-        row[MACS_COLUMN] = result.macs / 1e6
-        rows.append(row)
+        theirs = PAPER_TABLE1.get(result.family, (math.nan,) * len(TABLE1_METRICS))
+        metrics = [
+            v for pair in zip(ours, theirs, strict=True) for v in (pair if with_paper else pair[:1])
+        ]
+        values: list[str | float] = [
+            result.family,
+            *metrics,
+            result.params / 1e6,
+            result.macs / 1e6,
+        ]
+        rows.append(dict(zip(table1_columns(with_paper), values, strict=True)))
     return rows
 
 
