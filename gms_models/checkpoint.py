@@ -253,6 +253,22 @@ class StudentCheckpoint:
     state_dict: dict[str, torch.Tensor]
     config: dict[str, Any]
 
+    def build_encoder(self, img_size: int | None = None) -> nn.Module:
+        """The encoder from the registry at ``img_size`` (default: the trained size), these
+        weights loaded strictly, in eval mode."""
+        from gms_models.registry import build_encoder
+
+        size = img_size or self.img_size
+        model = build_encoder(self.arch, img_size=size)
+        try:
+            model.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"weights in {self.path} (trained at img_size {self.img_size}) do not fit "
+                f"encoder {self.arch!r} at img_size {size}: {exc}"
+            ) from exc
+        return model.eval()
+
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` ``payload`` to ``path`` atomically (temp file + ``os.replace``)."""
@@ -320,14 +336,4 @@ def load_student(
     device: str | torch.device = "cpu",
 ) -> nn.Module:
     """Build the checkpoint's encoder from the registry, load its weights strictly, eval mode."""
-    from gms_models.registry import build_encoder
-
-    checkpoint = read_student_checkpoint(path, expected_arch)
-    model = build_encoder(checkpoint.arch, img_size=checkpoint.img_size)
-    try:
-        model.load_state_dict(checkpoint.state_dict, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"weights in {checkpoint.path} do not fit encoder {checkpoint.arch!r}: {exc}"
-        ) from exc
-    return model.to(device).eval()
+    return read_student_checkpoint(path, expected_arch).build_encoder().to(device)

@@ -10,8 +10,6 @@ import torch
 
 from gms_models.checkpoint import read_student_checkpoint
 from gms_models.encoders import inference_form
-from gms_models.errors import CheckpointError
-from gms_models.registry import build_encoder
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t
 
 log = logging.getLogger(__name__)
@@ -51,15 +49,7 @@ def build_student_sam(
     """
     stored = read_student_checkpoint(student_ckpt, expected_arch=arch)
     img_size = img_size or stored.img_size
-    encoder = build_encoder(arch, img_size=img_size)
-    try:
-        encoder.load_state_dict(stored.state_dict, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"weights in {stored.path} ({arch}, trained at img_size {stored.img_size}) do not fit "
-            f"the encoder at img_size {img_size}: {exc}"
-        ) from exc
-    encoder = inference_form(encoder.eval())
+    encoder = inference_form(stored.build_encoder(img_size))
     if teacher_ckpt is None:
         log.warning(
             "no teacher checkpoint: the prompt encoder and mask decoder of the %s SAM are "

@@ -75,7 +75,7 @@ def student_sources(
     """A distilled student (``student.pt``/``last.pt``) whose arch must be ``arch``; its input
     size is the checkpoint's (``img_size``, if given, must agree). The prompt encoder and mask
     decoder come from a ``mobile_sam.pt``-layout ``decoder_checkpoint``, if given."""
-    from gms_models.checkpoint import load_student, read_student_checkpoint
+    from gms_models.checkpoint import read_student_checkpoint
 
     path = _require_file(checkpoint, "student checkpoint")
     stored = read_student_checkpoint(path, expected_arch=arch)
@@ -84,7 +84,7 @@ def student_sources(
             f"--img-size {img_size} differs from the {stored.img_size} that student checkpoint "
             f"{path} was trained at; a student exports at its own input size"
         )
-    encoder = load_student(path, expected_arch=arch)
+    encoder = stored.build_encoder()
     sources = ExportSources(
         arch=arch,
         img_size=stored.img_size,
