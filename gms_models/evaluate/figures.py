@@ -13,8 +13,8 @@ from gms_models.data.coco import CocoImage
 from gms_models.data.malsd import HandPoints
 from gms_models.errors import ConfigError, PromptError
 from gms_models.evaluate.coco_boxes import clip_box
+from gms_models.evaluate.loop import eval_mode
 from gms_models.evaluate.masks import Candidates, check_candidates, predict_best
-from gms_models.evaluate.modes import eval_mode
 from gms_models.files import atomic_path
 from gms_models.image_io import load_rgb
 from gms_models.sam.overlay import draw_overlay

@@ -1,10 +1,12 @@
 """The per-image loop both evaluations share: eval mode, one embedding per image for each model,
-a progress bar on stderr and/or a callback, and the seconds spent loading, encoding, decoding."""
+a progress bar on stderr and/or a callback, and the seconds spent loading, encoding, decoding;
+and :func:`eval_mode`, which the mask grid uses too."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -17,14 +19,28 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from torch import nn
 
 from gms_models.data.scan import ProgressFn
-from gms_models.evaluate.modes import eval_mode
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
 
 Item = TypeVar("Item")
 Work = TypeVar("Work")
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """``models`` in eval mode for the block (a student fresh from training would use batch
+    statistics in its BatchNorm layers), then each back in its previous mode."""
+    before = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, training in zip(models, before, strict=True):
+            m.train(training)
 
 
 def score_images(
