@@ -19,7 +19,6 @@ from gms_models.errors import ConfigError, DataError
 from gms_models.evaluate.loop import score_images
 from gms_models.evaluate.masks import (
     Candidates,
-    ChosenMasks,
     check_candidates,
     mask_iou,
     predict_best,
@@ -42,32 +41,6 @@ def clip_box(
         min(max(x1, 0.0), width),
         min(max(y1, 0.0), height),
     )
-
-
-def _records(
-    chunk: list[CocoAnnotation],
-    chosen: ChosenMasks,
-    reference: ChosenMasks | None,
-    ious: np.ndarray,
-) -> list[AnnotationResult]:
-    return [
-        AnnotationResult(
-            annotation_id=ann.id,
-            image_id=ann.image_id,
-            category_id=ann.category_id,
-            area=ann.area,
-            area_bin=ann.area_bin,
-            iscrowd=ann.iscrowd,
-            iou=float(ious[i]),
-            mask_token=int(chosen.tokens[i]),
-            predicted_iou=float(chosen.predicted_iou[i]),
-            reference_mask_token=None if reference is None else int(reference.tokens[i]),
-            reference_predicted_iou=(
-                None if reference is None else float(reference.predicted_iou[i])
-            ),
-        )
-        for i, ann in enumerate(chunk)
-    ]
 
 
 def evaluate_coco_boxes(
@@ -129,7 +102,22 @@ def evaluate_coco_boxes(
                 ref = predict_best(predictors[1], boxes=boxes, candidates=candidates)
                 ref_masks = ref.masks
             ious = mask_iou(chosen.masks, ref_masks)
-            records.extend(_records(chunk, chosen, ref, ious))
+            records.extend(
+                AnnotationResult(
+                    annotation_id=ann.id,
+                    image_id=ann.image_id,
+                    category_id=ann.category_id,
+                    area=ann.area,
+                    area_bin=ann.area_bin,
+                    iscrowd=ann.iscrowd,
+                    iou=float(ious[i]),
+                    mask_token=int(chosen.tokens[i]),
+                    predicted_iou=float(chosen.predicted_iou[i]),
+                    reference_mask_token=None if ref is None else int(ref.tokens[i]),
+                    reference_predicted_iou=None if ref is None else float(ref.predicted_iou[i]),
+                )
+                for i, ann in enumerate(chunk)
+            )
             scores.append(ious)
         return np.concatenate(scores)
 
