@@ -175,19 +175,16 @@ def _write_unlabeled(root: Path, seed: int, scale: DemoScale, tick: Callable[[],
         tick()
 
 
-def _is_demo_output(folder: Path) -> bool:
-    try:
-        return read_manifest(folder).get("format") == DEMO_FORMAT
-    except DataError:
-        return False
-
-
 def _check_destination(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise DataError(f"demo output {out} exists and is not a folder")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    if not _is_demo_output(out):
+    try:
+        is_demo = read_manifest(out).get("format") == DEMO_FORMAT
+    except DataError:
+        is_demo = False
+    if not is_demo:
         raise DataError(
             f"demo output folder {out} is not empty and holds no demo manifest; "
             "choose an empty or new folder"
