@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -242,45 +242,40 @@ class AblationRow(BaseModel):
         return status_ok(self.status)
 
 
-def ablation_columns(runtimes: Sequence[str]) -> list[str]:
+_AblationColumn = tuple[str, Callable[[AblationRow], str]]
+
+
+def _ablation_layout(runtimes: Sequence[str]) -> list[_AblationColumn]:
+    """Table 2's columns in order, each with how a row fills it."""
+
+    def latency(runtime: str) -> _AblationColumn:
+        return f"Latency {runtime} (ms)", lambda row: _num(row.latency_ms.get(runtime), ".1f")
+
     return [
-        "Model",
-        "T/S",
-        "Depths",
-        "Lr",
-        "Epoch",
-        "Last loss",
-        "mIoU",
-        "mIoU S",
-        "mIoU M",
-        "mIoU L",
-        "Params",
-        "MACs",
-        *(f"Latency {r} (ms)" for r in runtimes),
-        "Group",
-        "Status",
+        ("Model", lambda row: row.model),
+        ("T/S", lambda row: row.role),
+        ("Depths", lambda row: "[" + ",".join(map(str, row.depths)) + "]" if row.depths else DASH),
+        ("Lr", lambda row: format_lr(row.lr) if row.lr is not None else DASH),
+        ("Epoch", lambda row: str(row.epochs) if row.epochs is not None else DASH),
+        ("Last loss", lambda row: _num(row.last_loss, ".5f")),
+        ("mIoU", lambda row: _num(row.miou, ".3f")),
+        ("mIoU S", lambda row: _num(row.miou_small, ".3f")),
+        ("mIoU M", lambda row: _num(row.miou_medium, ".3f")),
+        ("mIoU L", lambda row: _num(row.miou_large, ".3f")),
+        ("Params", lambda row: f"{row.params_m:.2f}M" if row.params_m is not None else DASH),
+        ("MACs", lambda row: f"{row.macs_g * 1000:.2f}M" if row.macs_g is not None else DASH),
+        *map(latency, runtimes),
+        ("Group", lambda row: row.group or DASH),
+        ("Status", lambda row: row.status),
     ]
+
+
+def ablation_columns(runtimes: Sequence[str]) -> list[str]:
+    return [column for column, _ in _ablation_layout(runtimes)]
 
 
 def ablation_cells(row: AblationRow, runtimes: Sequence[str]) -> list[str]:
-    depths = "[" + ",".join(map(str, row.depths)) + "]" if row.depths else DASH
-    return [
-        row.model,
-        row.role,
-        depths,
-        format_lr(row.lr) if row.lr is not None else DASH,
-        str(row.epochs) if row.epochs is not None else DASH,
-        _num(row.last_loss, ".5f"),
-        _num(row.miou, ".3f"),
-        _num(row.miou_small, ".3f"),
-        _num(row.miou_medium, ".3f"),
-        _num(row.miou_large, ".3f"),
-        f"{row.params_m:.2f}M" if row.params_m is not None else DASH,
-        f"{row.macs_g * 1000:.2f}M" if row.macs_g is not None else DASH,
-        *(_num(row.latency_ms.get(r), ".1f") for r in runtimes),
-        row.group or DASH,
-        row.status,
-    ]
+    return [cell(row) for _, cell in _ablation_layout(runtimes)]
 
 
 def _notes(notes: Sequence[str]) -> str:
