@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gms_models.classify.families import common_img_sizes, family_slugs, resolve_families
 from gms_models.errors import ConfigError, validate
-from gms_models.train.config import read_yaml_mapping
+from gms_models.train.config import DeviceName, read_yaml_mapping
 
 PARAMS_SECTION = "classify"
 """The section of ``params.yaml`` holding these settings."""
@@ -51,7 +51,7 @@ class ClassifyConfig(BaseModel):
     """Linear warm-up, capped at ``epochs - 1`` so that every run ends with the cosine decay."""
     seed: int = Field(0, ge=0)
     num_workers: int = Field(0, ge=0)
-    device: str = "auto"
+    device: DeviceName = "auto"
     strict_images: bool = True
     compare_with_paper: bool = True
     """Show the paper's Table 1 figures beside ours (only meaningful on the real MALSD)."""
@@ -66,13 +66,6 @@ class ClassifyConfig(BaseModel):
             return [f.slug for f in resolve_families(value)]
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
-
-    @field_validator("device")
-    @classmethod
-    def _valid_device(cls, value: str) -> str:
-        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
-            return value
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
 
     @model_validator(mode="after")
     def _size_fits_every_family(self) -> ClassifyConfig:

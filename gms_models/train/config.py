@@ -9,12 +9,14 @@ data recipe (:data:`DATA_RECIPE_FIELDS`) can share one data stream; every field 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +32,15 @@ OptimizerName = Literal["adam", "adamw"]
 ScheduleName = Literal["constant", "cosine"]
 OnError = Literal["fail", "skip"]
 RunName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+
+
+def _device_name(value: str) -> str:
+    if value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+
+DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 #: Fields that define the data stream; students sharing all of them can share the teacher pass.
 DATA_RECIPE_FIELDS: tuple[str, ...] = (
@@ -87,7 +98,7 @@ class DistillSettings(BaseModel):
     epochs: int = Field(13, gt=0, description="epochs")
     batch_size: int = Field(8, gt=0, description="batch size")
     seed: int = Field(0, ge=0, description="seed")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: DeviceName = Field("auto", description="auto, cpu, cuda or cuda:N")
 
     lr: float = Field(3e-4, gt=0, description="learning rate")
     optimizer: OptimizerName = "adam"

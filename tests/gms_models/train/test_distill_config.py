@@ -37,6 +37,8 @@ def test_defaults_follow_the_paper_table_2_setup() -> None:
         ({"optimiser": "adam"}, "optimiser"),
         ({"feature_cache": True}, "fixed_crops"),
         ({"schedule": "cosine", "min_lr": 1.0}, "min_lr"),
+        ({"device": "gpu"}, "device.*auto, cpu, cuda or cuda:N, got 'gpu'"),
+        ({"device": "cuda:x"}, "device"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_field(values: dict, named: str) -> None:
