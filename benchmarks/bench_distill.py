@@ -31,15 +31,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import COCO_MINI, RANDOM_TEACHER, load_average
 from torch.utils.data import DataLoader, Dataset
 
 from gms_models.data.image_folder import DistillSample, ImageFolderDataset
 from gms_models.registry import build_encoder
 from gms_models.teacher import TeacherSpec, TorchTeacher
 from gms_models.train import DistillConfig, TrainerCallback, distill
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GMS_SHARED", REPO.parent / "shared"))
 
 
 class InMemoryCrops(Dataset):
@@ -134,12 +132,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    load_before = load_average()
 
-    coco = SHARED / "data" / "coco-mini" / "val2017"
+    coco = COCO_MINI / "val2017"
     crops = ImageFolderDataset(coco, teacher_size=args.img_size, fixed_crops=True)
     data = InMemoryCrops([crops.sample(i) for i in range(args.images)])
-    teacher_ckpt = SHARED / "reference" / "mobile_sam" / "mobile_sam_random_seed0.pt"
+    teacher_ckpt = RANDOM_TEACHER
     teacher = TorchTeacher(
         TeacherSpec.from_checkpoint(teacher_ckpt, args.img_size), torch.device("cpu")
     )
@@ -180,14 +178,7 @@ def main() -> None:
     print(f"ratio ours/plain, training steps   : {step_ratio:.3f}")
     print(f"ratio ours/plain, end to end (best): {total_ratio:.3f}")
     print(f"per-step throughput {'meets' if step_ratio >= 0.95 else 'MISSES'} the 0.95x bound")
-    load_after = os.getloadavg()
-    print(
-        "load average before: "
-        + ", ".join(f"{x:.2f}" for x in load_before)
-        + "; after: "
-        + ", ".join(f"{x:.2f}" for x in load_after)
-        + f" ({os.cpu_count()} CPUs)"
-    )
+    print(f"load average before: {load_before}; after: {load_average()} ({os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import load_average
 from rich.console import Console
 from rich.table import Table
 
@@ -35,10 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 #: The target of issue 14: dvc repro within 1.3x of one gms study.
 TARGET = 1.3
-
-
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def copy_checkout(dest: Path) -> Path:
@@ -106,15 +103,15 @@ def main() -> None:
         timed(["gms", "data", "fetch", "--source", "demo"], copy)
 
     rows = []
-    load = _load()
+    load = load_average()
     study_s, _ = timed(["gms", "study", "--params", "params.yaml"], copies["study"])
-    rows.append(("gms study", study_s, load, _load(), "1 process"))
-    load = _load()
+    rows.append(("gms study", study_s, load, load_average(), "1 process"))
+    load = load_average()
     # started without a lock, dvc repro writes one of exactly dvc.yaml's stages (for --keep)
     (copies["dvc"] / "dvc.lock").unlink(missing_ok=True)
     dvc_s, output = timed(["dvc", "repro"], copies["dvc"])
     stages = re.findall(r"Running stage '([^']+)'", output)
-    rows.append(("dvc repro", dvc_s, load, _load(), f"{len(stages)} stages"))
+    rows.append(("dvc repro", dvc_s, load, load_average(), f"{len(stages)} stages"))
 
     table = Table(title=f"Toy study, {os.cpu_count()} CPU cores")
     for column in ("run", "wall", "load before", "load after", "processes"):

@@ -18,6 +18,7 @@ import statistics
 import time
 
 import torch
+from _common import load_average
 from rich.console import Console
 from rich.table import Table
 
@@ -25,10 +26,6 @@ from gms_models.profiling import profile_model
 from gms_models.registry import build_encoder, list_encoders
 
 REFERENCE = "vit_t"
-
-
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 @torch.inference_mode()
@@ -63,7 +60,8 @@ def main() -> None:
     names = list_encoders()
     console.print(
         f"encoders: {', '.join(names)}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average before: {_load()}"
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"load average before: {load_average()}"
     )
     models = {name: build_encoder(name, img_size=args.img_size).eval() for name in names}
     macs = {}
@@ -72,7 +70,7 @@ def main() -> None:
             macs[name] = profile_model(build_encoder(name, img_size=args.img_size), args.img_size)
     with console.status(f"timing {len(names)} encoders, {args.warmup}+{args.runs} rounds"):
         times = interleaved_latencies(models, args.img_size, args.runs, args.warmup)
-    load_after = _load()
+    load_after = load_average()
 
     median = {name: statistics.median(t) for name, t in times.items()}
     ref = REFERENCE if REFERENCE in median else None

@@ -17,17 +17,12 @@ import os
 from pathlib import Path
 
 import torch
+from _common import COCO_MINI, RANDOM_TEACHER, load_average
 from rich.console import Console
 from rich.table import Table
 
 from gms_models.data.coco import CocoInstances
 from gms_models.evaluate import CocoBoxEval, build_teacher_sam, evaluate_coco_boxes
-
-SHARED = Path(os.environ.get("GMS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-
-
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def run(teacher: Path, coco_root: Path, size: int, images: int, batch_prompts: int) -> CocoBoxEval:
@@ -46,10 +41,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 256])
     parser.add_argument("--batch-prompts", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument(
-        "--teacher", type=Path, default=SHARED / "reference/mobile_sam/mobile_sam_random_seed0.pt"
-    )
-    parser.add_argument("--coco-root", type=Path, default=SHARED / "data/coco-mini")
+    parser.add_argument("--teacher", type=Path, default=RANDOM_TEACHER)
+    parser.add_argument("--coco-root", type=Path, default=COCO_MINI)
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -57,7 +50,7 @@ def main() -> None:
     console = Console()
     console.print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-        f"load average before: {_load()}"
+        f"load average before: {load_average()}"
     )
     table = Table(title=f"COCO box-prompt evaluation on CPU, {args.images} images per size")
     columns = ("input", "prompts", "seconds", "prompts/s", "load s", "encode s", "decode s")
@@ -76,7 +69,7 @@ def main() -> None:
             f"{timings['encode']:.2f}",
             f"{timings['decode']:.2f}",
         )
-    table.caption = f"load average after: {_load()}"
+    table.caption = f"load average after: {load_average()}"
     console.print(table)
 
 

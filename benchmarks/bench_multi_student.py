@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _common import COCO_MINI, RANDOM_TEACHER, load_average
 from torch.utils.data import DataLoader
 
 from gms_models.data.image_folder import ImageFolderDataset
@@ -57,10 +58,7 @@ from gms_models.train import (
 )
 from gms_models.train.student import StudentRun
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GMS_SHARED", REPO.parent / "shared"))
-TEACHER = SHARED / "reference" / "mobile_sam" / "mobile_sam_random_seed0.pt"
-COCO = SHARED / "data" / "coco-mini" / "val2017"
+COCO = COCO_MINI / "val2017"
 
 #: (name, arch, lr) of the arms, in the order N takes them.
 ARMS = (
@@ -126,7 +124,7 @@ def arm_configs(arms, images: Path, out: Path, args: argparse.Namespace) -> list
             arch=arch,
             lr=lr,
             images=images,
-            teacher=TEACHER,
+            teacher=RANDOM_TEACHER,
             teacher_backend="torch",
             teacher_precision=args.teacher_precision,
             amp=args.amp,
@@ -201,11 +199,7 @@ def median_took(times: list[Took]) -> Took:
 
 
 def report(round_: int, what: str, took: Took) -> None:
-    print(f"round {round_ + 1} {what}: {show(took, 1)} s (load {loadavg()})", flush=True)
-
-
-def loadavg() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"round {round_ + 1} {what}: {show(took, 1)} s (load {load_average()})", flush=True)
 
 
 def main() -> None:
@@ -225,7 +219,9 @@ def main() -> None:
     args.teacher_precision = "bf16" if cuda else "fp32"
     torch.set_num_threads(args.threads)
     device_label = torch.cuda.get_device_name() if cuda else f"CPU, {args.threads} thread(s)"
-    print(f"load average at start: {loadavg()} ({os.cpu_count()} CPUs); device: {device_label}")
+    print(
+        f"load average at start: {load_average()} ({os.cpu_count()} CPUs); device: {device_label}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -301,7 +297,7 @@ def main() -> None:
                 f"{device_label}): one by one {hours_alone:.1f} h, together in {parts} "
                 f"group(s) {hours_together:.1f} h (ratio {hours_together / hours_alone:.3f})"
             )
-    print(f"load average at end: {loadavg()}")
+    print(f"load average at end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import load_average
 from rich.console import Console
 from rich.table import Table
-
-
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _seconds(values: list[float]) -> str:
@@ -144,7 +141,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     console = Console()
-    load_before = _load()
+    load_before = load_average()
     data = generate_demo(root / "data", seed=0, scale="tiny").parent
     teacher = random_teacher(root / "teacher", seed=0)
     store = local_store_uri(root / "store")
@@ -156,7 +153,7 @@ def main() -> None:
         bare.append(bare_arm(args, data, teacher, root / f"bare-{i}"))
         warm.append(flow_arm(args, data, teacher, root / f"flow-{i}", store))
     reused = flow_arm(args, data, teacher, root / "flow-0", store)
-    load_after = _load()
+    load_after = load_average()
 
     base, flow = statistics.median(bare), statistics.median(warm)
     table = Table(title=f"one {args.arch} arm at {args.img_size} px, {args.epochs} epoch(s)")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import load_average
 from rich.console import Console
 from rich.table import Table
 
@@ -60,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    load_before = load_average()
     sam = build_sam_vit_t(checkpoint=args.checkpoint)
     x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
     predictor = SamPredictor(sam)
@@ -75,13 +76,13 @@ def main() -> None:
             lambda: sam.decode(features, boxes=box, multimask_output=True), args.decoder_runs
         )
         predict = median_seconds(lambda: predictor.predict(box=BOX), args.decoder_runs)
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     table = Table(
         title=f"MobileSAM ViT-T on CPU, float32, {torch.get_num_threads()} torch threads",
         caption=(
-            f"load average (1/5/15 min) before {', '.join(f'{v:.2f}' for v in load_before)}; "
-            f"after {', '.join(f'{v:.2f}' for v in load_after)}; {os.cpu_count()} CPUs"
+            f"load average (1/5/15 min) before {load_before}; after {load_after}; "
+            f"{os.cpu_count()} CPUs"
         ),
     )
     table.add_column("step")
