@@ -10,19 +10,15 @@ from flows.common import setup_flow
 from flows.params import PickParams
 from tasks.execution import call
 from tasks.results import RunRef
-from tasks.selection import PickError, PickOutputs, latest_parent_run, pick_encoder
+from tasks.selection import PickOutputs, find_ablation, pick_encoder
+from tasks.tracking import mlflow_client
 
 
 def run_pick(params: PickParams) -> PickOutputs:
-    from mlflow import MlflowClient
-
     setup = setup_flow(params)
     uri = setup.tracking_uri
-    found = MlflowClient(uri).get_experiment_by_name(params.experiment)
-    if found is None:
-        raise PickError(f"MLflow experiment {params.experiment!r} not found at {uri}")
-    parent = params.ablation_run_id or latest_parent_run(
-        MlflowClient(uri), found.experiment_id, "distill-ablation"
+    experiment_id, parent = find_ablation(
+        mlflow_client(uri), params.experiment, params.ablation_run_id
     )
     return call(
         pick_encoder,
@@ -32,7 +28,7 @@ def run_pick(params: PickParams) -> PickOutputs:
         params.model_name,
         setup.tables_dir,
         parent_run_id=parent,
-        log_to=RunRef(tracking_uri=uri, experiment_id=found.experiment_id, run_id=parent),
+        log_to=RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=parent),
     )
 
 

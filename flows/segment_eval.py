@@ -22,10 +22,10 @@ from tasks.data import prepare_data
 from tasks.evaluate import evaluate_points
 from tasks.execution import call, failure_of, run_logger, submit
 from tasks.results import TableFiles
-from tasks.selection import latest_parent_run
+from tasks.selection import find_ablation
 from tasks.tables import write_segment_table
 from tasks.teacher import prepare_teacher
-from tasks.tracking import PARENT_TAG
+from tasks.tracking import child_runs, mlflow_client
 
 CHECKPOINT_ARTIFACT = "checkpoint/student.pt"
 DOWNLOADS = "downloads"
@@ -56,18 +56,8 @@ def ablation_students(
     uri: str, experiment: str, run_id: str | None, arms: list[str] | None
 ) -> tuple[str, list[Student]]:
     """The ablation run used and its finished arms (sorted by name), restricted to ``arms``."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise GmsError(
-            f"ablation experiment {experiment!r} not found at {uri}; run the ablation first"
-        )
-    parent = run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
-    children = client.search_runs(
-        [found.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=1000
-    )
+    client = mlflow_client(uri)
+    experiment_id, parent = find_ablation(client, experiment, run_id)
     students = sorted(
         (
             Student(
@@ -76,7 +66,7 @@ def ablation_students(
                 run_id=run.info.run_id,
                 teacher_sha256=run.data.params.get("teacher_sha256"),
             )
-            for run in children
+            for run in child_runs(client, experiment_id, parent)
             if run.info.status == "FINISHED" and "arch" in run.data.params
         ),
         key=lambda s: s.arm,
@@ -93,13 +83,11 @@ def ablation_students(
 
 def download_checkpoint(uri: str, student: Student, runs_dir: Path) -> Path:
     """The arm's ``student.pt`` from MLflow (downloaded once per run id)."""
-    from mlflow import MlflowClient
-
     dest = runs_dir / DOWNLOADS / student.run_id
     path = dest / Path(CHECKPOINT_ARTIFACT).name
     if not path.is_file():
         dest.mkdir(parents=True, exist_ok=True)
-        got = MlflowClient(uri).download_artifacts(student.run_id, CHECKPOINT_ARTIFACT, str(dest))
+        got = mlflow_client(uri).download_artifacts(student.run_id, CHECKPOINT_ARTIFACT, str(dest))
         if Path(got).resolve() != path.resolve():
             Path(got).replace(path)
     return path

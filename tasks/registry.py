@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gms_models.errors import GmsError
 from tasks.results import RunRef
+from tasks.tracking import mlflow_client
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -67,12 +68,6 @@ def package_sha256(folder: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def _client(uri: str) -> MlflowClient:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
 
 
 def _version_with_sha(client: MlflowClient, name: str, sha: str) -> ModelVersion | None:
@@ -151,7 +146,7 @@ def register_package(
     same sha256, else a new one logged from run ``ref``. The arm's run gets the version tag."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(ref.tracking_uri)
+    client = mlflow_client(ref.tracking_uri)
     sha = package_sha256(folder)
     existing = _version_with_sha(client, model_name, sha)
     if existing is not None:
@@ -189,7 +184,7 @@ def row_tags(row: AblationRow) -> dict[str, str]:
 
 def describe_version(ref: RunRef, model_name: str, row: AblationRow) -> None:
     """Write the arm's Table 2 row into its version's tags and description."""
-    client = _client(ref.tracking_uri)
+    client = mlflow_client(ref.tracking_uri)
     version = client.get_run(ref.run_id).data.tags.get(VERSION_TAG)
     if version is None:
         return
@@ -269,7 +264,7 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
 
     from tasks.models_repository import MissingModelFiles
 
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     version = resolve_version(client, model_uri)
     what = name_version(model_uri, version.name, version.version, version.source)
     dest.mkdir(parents=True, exist_ok=True)
@@ -299,7 +294,7 @@ def lost_versions(tracking_uri: str) -> list[str]:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     lost = []
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name='{model.name}'"):

@@ -33,7 +33,7 @@ from tasks.execution import in_flow_run, run_logger
 from tasks.registry import VERSION_TAG, mark_champion
 from tasks.results import RunRef
 from tasks.specs import PickRule
-from tasks.tracking import PARENT_TAG, log_artifact, set_tags
+from tasks.tracking import PARENT_TAG, child_runs, log_artifact, mlflow_client, set_tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -169,11 +169,8 @@ def read_candidates(
     client: MlflowClient, experiment_id: str, parent_run_id: str, rule: PickRule
 ) -> list[Candidate]:
     """The finished child runs of ``parent_run_id`` with mIoU, latency and a model version."""
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=1000
-    )
     candidates = []
-    for run in runs:
+    for run in child_runs(client, experiment_id, parent_run_id):
         metrics, params = run.data.metrics, run.data.params
         latency = metrics.get(f"latency_ms_{rule.runtime}")
         if run.info.status != "FINISHED" or "miou" not in metrics or latency is None:
@@ -212,6 +209,18 @@ def latest_parent_run(client: MlflowClient, experiment_id: str, flow: str) -> st
     return cast(str, parents[0].info.run_id)  # mlflow's entities are untyped
 
 
+def find_ablation(client: MlflowClient, experiment: str, run_id: str | None) -> tuple[str, str]:
+    """The id of ``experiment`` and its ablation run: ``run_id``, else the newest finished."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise PickError(
+            f"ablation experiment {experiment!r} not found at {client.tracking_uri}; "
+            "run the ablation first"
+        )
+    parent = run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
+    return found.experiment_id, parent
+
+
 class PickOutputs(BaseModel):
     arm: str
     arch: str
@@ -235,15 +244,10 @@ def pick_encoder(
 ) -> PickOutputs:
     """Choose among the arms of ``parent_run_id`` (default: the newest finished ablation run in
     ``experiment``), point ``model_name@alias`` at the choice, and record why."""
-    from mlflow import MlflowClient
-
     logger = run_logger()
-    client = MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise PickError(f"MLflow experiment {experiment!r} not found at {tracking_uri}")
-    parent = parent_run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
-    candidates = read_candidates(client, found.experiment_id, parent, rule)
+    client = mlflow_client(tracking_uri)
+    experiment_id, parent = find_ablation(client, experiment, parent_run_id)
+    candidates = read_candidates(client, experiment_id, parent, rule)
     teacher_miou = client.get_run(parent).data.metrics.get("teacher_miou")
     decision = choose(candidates, rule, teacher_miou)
     chosen = decision.chosen

@@ -27,13 +27,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gms_models.owner import owner_gone, owner_token
 from gms_models.train.callbacks import EpochEnd, StepEvent, TrainerCallback
 from tasks.caching import CodeVersion
 from tasks.results import DataInfo, RunRef
 from tasks.specs import TrackingSpec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -59,10 +62,21 @@ def local_store_uri(runs_dir: Path) -> str:
     return f"sqlite:///{runs_dir / STORE_FILE}"
 
 
-def _client(uri: str) -> Any:
+def mlflow_client(uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Any]:
+    """The child runs of ``parent_run_id`` (the arms or families of a flow run)."""
+    return list(
+        client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            max_results=1000,
+        )
+    )
 
 
 def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
@@ -73,22 +87,22 @@ def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
     """
     from mlflow.exceptions import MlflowException
 
-    client = _client(uri)
+    client = mlflow_client(uri)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         if existing.lifecycle_stage == "deleted":
             client.restore_experiment(existing.experiment_id)
-        return cast(str, existing.experiment_id)  # mlflow's entities are untyped
+        return existing.experiment_id
     location = None
     if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
         location = (Path(runs_dir).resolve() / ARTIFACTS_DIR / name).as_uri()
     try:
-        return cast(str, client.create_experiment(name, artifact_location=location))
+        return client.create_experiment(name, artifact_location=location)
     except MlflowException:
         found = client.get_experiment_by_name(name)  # created meanwhile by another process
         if found is None:
             raise
-        return cast(str, found.experiment_id)
+        return found.experiment_id
 
 
 def end_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
@@ -96,7 +110,7 @@ def end_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
     module docstring); return their ids."""
     from mlflow.entities import RunStatus
 
-    client = _client(uri)
+    client = mlflow_client(uri)
     running = client.search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
     )
@@ -167,12 +181,12 @@ def start_run(
     all_tags = {**tags, "mlflow.runName": name}
     if parent is not None:
         all_tags[PARENT_TAG] = parent.run_id
-    run = _client(uri).create_run(experiment_id, run_name=name, tags=all_tags)
+    run = mlflow_client(uri).create_run(experiment_id, run_name=name, tags=all_tags)
     return RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=run.info.run_id)
 
 
 def finish_run(ref: RunRef, ok: bool = True) -> None:
-    _client(ref.tracking_uri).set_terminated(ref.run_id, "FINISHED" if ok else "FAILED")
+    mlflow_client(ref.tracking_uri).set_terminated(ref.run_id, "FINISHED" if ok else "FAILED")
 
 
 @contextmanager
@@ -209,7 +223,7 @@ def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
     """Log ``params`` flattened (see :func:`flatten`); keys already logged are skipped."""
     from mlflow.entities import Param
 
-    client = _client(ref.tracking_uri)
+    client = mlflow_client(ref.tracking_uri)
     logged = client.get_run(ref.run_id).data.params
     flat = {k: v for k, v in flatten(params).items() if k not in logged}
     items = [Param(k, v) for k, v in sorted(flat.items())]
@@ -228,7 +242,7 @@ def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = No
         if v is not None and math.isfinite(float(v))
     ]
     if items:
-        _client(ref.tracking_uri).log_batch(ref.run_id, metrics=items)
+        mlflow_client(ref.tracking_uri).log_batch(ref.run_id, metrics=items)
 
 
 def log_history(ref: RunRef, key: str, values: Sequence[float], first_step: int = 1) -> None:
@@ -241,23 +255,23 @@ def log_history(ref: RunRef, key: str, values: Sequence[float], first_step: int 
         for i, v in enumerate(values)
         if math.isfinite(float(v))
     ]
-    client = _client(ref.tracking_uri)
+    client = mlflow_client(ref.tracking_uri)
     for start in range(0, len(items), _BATCH):
         client.log_batch(ref.run_id, metrics=items[start : start + _BATCH])
 
 
 def set_tags(ref: RunRef, tags: Mapping[str, str]) -> None:
-    client = _client(ref.tracking_uri)
+    client = mlflow_client(ref.tracking_uri)
     for key, value in tags.items():
         client.set_tag(ref.run_id, key, value)
 
 
 def log_artifact(ref: RunRef, path: Path, artifact_path: str | None = None) -> None:
-    _client(ref.tracking_uri).log_artifact(ref.run_id, str(path), artifact_path)
+    mlflow_client(ref.tracking_uri).log_artifact(ref.run_id, str(path), artifact_path)
 
 
 def log_text(ref: RunRef, text: str, artifact_file: str) -> None:
-    _client(ref.tracking_uri).log_text(ref.run_id, text, artifact_file)
+    mlflow_client(ref.tracking_uri).log_text(ref.run_id, text, artifact_file)
 
 
 class MlflowEpochLogger(TrainerCallback):
