@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
 from gms_cli.stack.launcher import HealthCheck
+
+if TYPE_CHECKING:
+    from gms_cli.stack.services import S3Endpoint
 
 _PROBE_TIMEOUT_S = 3.0
 
@@ -25,21 +29,15 @@ def http_ok(url: str) -> HealthCheck:
     return probe
 
 
-def s3_ready(endpoint_url: str, access_key: str, secret_key: str) -> HealthCheck:
-    """Ready when an S3 ``ListBuckets`` call to ``endpoint_url`` succeeds."""
+def s3_ready(endpoint: S3Endpoint) -> HealthCheck:
+    """Ready when an S3 ``ListBuckets`` call to ``endpoint`` succeeds."""
 
     def probe() -> bool:
-        import boto3
         import botocore.exceptions
         from botocore.config import Config
 
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            region_name="us-east-1",
-            config=Config(connect_timeout=_PROBE_TIMEOUT_S, retries={"max_attempts": 1}),
+        client = endpoint.client(
+            Config(connect_timeout=_PROBE_TIMEOUT_S, retries={"max_attempts": 1})
         )
         try:
             client.list_buckets()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +83,11 @@ class RunningService:
         return proc.group_rss_bytes(self.pid) if self.is_alive() else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "pid": self.pid,
-            "command": list(self.command),
-            "log": str(self.log),
-            "port": self.port,
-            "url": self.url,
-            "start_ticks": self.start_ticks,
-            "started_at": self.started_at,
-            "ready_after_s": self.ready_after_s,
-        }
+        return {**asdict(self), "command": list(self.command), "log": str(self.log)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunningService:
-        return cls(
-            name=str(data["name"]),
-            pid=int(data["pid"]),
-            command=tuple(data["command"]),
-            log=Path(data["log"]),
-            port=data.get("port"),
-            url=data.get("url"),
-            start_ticks=data.get("start_ticks"),
-            started_at=float(data.get("started_at", 0.0)),
-            ready_after_s=data.get("ready_after_s"),
-        )
+        return cls(**{**data, "command": tuple(data["command"]), "log": Path(data["log"])})
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:

@@ -48,8 +48,8 @@ class S3Endpoint:
             "MLFLOW_S3_ENDPOINT_URL": self.url,
         }
 
-    def client(self) -> Any:
-        """A boto3 S3 client of this endpoint."""
+    def client(self, config: Any = None) -> Any:
+        """A boto3 S3 client of this endpoint (``config``: a ``botocore.config.Config``)."""
         import boto3
 
         return boto3.client(
@@ -58,6 +58,7 @@ class S3Endpoint:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
+            config=config,
         )
 
 
@@ -99,7 +100,7 @@ def s3_server_spec(
         port=port,
         url=endpoint.url,
         env=TELEMETRY_OFF,
-        health=s3_ready(endpoint.url, endpoint.access_key, endpoint.secret_key),
+        health=s3_ready(endpoint),
         on_ready=(lambda: create_buckets(endpoint, buckets)) if buckets else None,
         startup_timeout=60.0,
     )
