@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,33 +231,31 @@ def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
         client.log_batch(ref.run_id, params=items[start : start + _BATCH])
 
 
-def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log the finite values of ``metrics`` (at ``step``, default 0)."""
+def _log_points(ref: RunRef, points: Iterable[tuple[str, float | None, int]]) -> None:
+    """Log the finite ``(key, value, step)`` points, :data:`_BATCH` to a call."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     items = [
-        Metric(k, float(v), now, step or 0)
-        for k, v in sorted(metrics.items())
+        Metric(key, float(v), now, step)
+        for key, v, step in points
         if v is not None and math.isfinite(float(v))
     ]
-    if items:
-        mlflow_client(ref.tracking_uri).log_batch(ref.run_id, metrics=items)
+    if not items:
+        return
+    client = mlflow_client(ref.tracking_uri)
+    for start in range(0, len(items), _BATCH):
+        client.log_batch(ref.run_id, metrics=items[start : start + _BATCH])
+
+
+def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log the finite values of ``metrics`` (at ``step``, default 0)."""
+    _log_points(ref, ((k, v, step or 0) for k, v in sorted(metrics.items())))
 
 
 def log_history(ref: RunRef, key: str, values: Sequence[float], first_step: int = 1) -> None:
     """Log ``values`` as one metric over steps ``first_step, first_step + 1, ...``."""
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    items = [
-        Metric(key, float(v), now, first_step + i)
-        for i, v in enumerate(values)
-        if math.isfinite(float(v))
-    ]
-    client = mlflow_client(ref.tracking_uri)
-    for start in range(0, len(items), _BATCH):
-        client.log_batch(ref.run_id, metrics=items[start : start + _BATCH])
+    _log_points(ref, ((key, v, first_step + i) for i, v in enumerate(values)))
 
 
 def set_tags(ref: RunRef, tags: Mapping[str, str]) -> None:
