@@ -1,38 +1,10 @@
-"""What the pipeline caches, and on which key.
+"""What the pipeline caches, and on which key (README: "What is cached, and on which key").
 
-Every expensive step (distil an arm, export it, evaluate it, evaluate the teacher, classify a
-family, prepare the random teacher) writes its outputs into a *work folder* named by a key::
-
-    <runs_dir>/work/<step>/<name>-<key[:16]>/
-        ...the step's files (checkpoints, ONNX files, evaluation JSON, pictures)...
-        outputs.json      the step's result, written last (atomically)
-
-The key is the sha256 of
-
-- the **code version**: the git commit of the checkout, plus, when ``gms_models/`` or
-  ``tasks/`` differ from that commit (modified, added, deleted or untracked files), a hash of
-  their current content (:func:`code_version`); outside a git checkout, a hash of every file of
-  those packages;
-- the **data**: a content hash of each data folder the step reads (:func:`fingerprint_folder`),
-  and the sha256 of the teacher checkpoint;
-- the step's **parameters** (arch, lr, epochs, sizes, ...), without absolute paths, which the
-  content hashes replace.
-
-Every step goes through :func:`cached_step` (distillation, per arm of its group, through
-:func:`read_outputs`): a step whose work folder holds a complete ``outputs.json`` (every file it
-lists still present) returns it instead of recomputing, and says so in its log and in the MLflow
-run (tag ``gms.reused_from``). So running a flow twice with the same parameters, code and
-data recomputes nothing, while a change to the library — which Prefect's default task cache,
-keyed on the task's own source, would not notice — gives new keys and fresh work folders. A
-training step that was interrupted resumes from its last epoch, since its folder is the same.
-
-The cache is plain files, so a flow run from the CLI, from DVC or from a Prefect worker shares it
-as long as they share ``runs_dir``; deleting ``runs_dir/work`` (or one folder in it) clears it.
-With ``GMS_STORE`` set, each work folder is also mirrored on an object store
-(:mod:`tasks.store`), so workers on other hosts share it too.
-Prefect's own result cache is not used (``NO_CACHE``): it would live in each worker's
-``PREFECT_HOME`` and could outlive the files its results point at.
-"""
+A step's work folder ``<runs_dir>/work/<step>/<name>-<key[:16]>/`` ends with ``outputs.json``;
+the key hashes the code version (:func:`code_version`), the data it reads
+(:func:`fingerprint_folder`) and its parameters, so a library change, which Prefect's
+task-source cache would not notice, gives fresh folders. Prefect's result cache is not used
+(``NO_CACHE``): it would live in each worker's ``PREFECT_HOME`` and could outlive its files."""
 
 from __future__ import annotations
 

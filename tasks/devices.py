@@ -1,18 +1,7 @@
-"""One heavy step per device at a time: arms run in parallel up to one per GPU, one by one on CPU.
-
-Every step that trains, exports or evaluates a model holds a *device slot* while it computes.
-A process has one slot per visible GPU (``CUDA_VISIBLE_DEVICES`` decides which: one Prefect
-worker per GPU sees one), or a single ``cpu`` slot, so a flow that fans out over arms in threads
-runs them one per GPU and, on a CPU box, one after another.
-
-Across flow runs (several flows on one host) a Prefect global concurrency limit named ``gpu``
-caps the steps on CUDA devices, when one exists::
-
-    prefect gcl create gpu --limit <number of GPUs on the host>
-
-Without it the limit is not enforced beyond the process (Prefect's non-strict mode), nor
-outside a flow run (no server to hold it).
-"""
+"""One heavy step per device at a time: a process has one slot per visible GPU, or one ``cpu``
+slot, so arms fanned out in threads run one per GPU, or one after another on a CPU box. Across
+flow runs on a host, the Prefect global concurrency limit ``gpu`` (``prefect gcl create gpu
+--limit N``) caps the CUDA steps where it exists (non-strict: not enforced without it)."""
 
 from __future__ import annotations
 

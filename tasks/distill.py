@@ -1,13 +1,9 @@
 """Step: distil a group of arms (students sharing a data recipe) from one teacher pass, profile
 each, and hand every arm its own result logged to its own MLflow run.
 
-Caching stays per arm: each arm's work folder is keyed by its own config (see
-:mod:`tasks.caching`; the arm's name is not part of the key), so an arm trained
-in a group, alone, or by the one-arm ``distill`` flow lands in the same folder, and a group
-trains only the arms whose folder is not finished (students trained together end with the
-weights they would have had alone). Training always runs with ``resume``: an interrupted folder
-continues from its last epoch, each student from its own.
-"""
+Each arm keeps its own work folder, keyed by its own config (not its name), so an arm trained
+in a group, alone, or by the one-arm ``distill`` flow lands in the same folder; a group trains
+only its unfinished arms, always with ``resume``."""
 
 from __future__ import annotations
 

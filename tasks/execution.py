@@ -1,12 +1,6 @@
 """How a flow's steps run: as Prefect task (and subflow) runs inside a flow run, or, with no flow
-run, as plain calls of the same functions in this process, so that no Prefect server is needed.
-
-``gms run FLOW --no-temporary-server`` without ``PREFECT_API_URL`` (what dvc.yaml's stages run)
-calls the flow's function outside Prefect; the flows reach their steps through :func:`call` and
-:func:`submit`, so either way the same task functions produce the same outputs in the same
-work-folder cache. Without a flow run the steps run one after another, logs go to the console,
-and no Prefect artifact is written (the MLflow records are the same).
-"""
+run (``gms run --no-temporary-server``, DVC's stages), as plain calls of the same functions, one
+after another, with the same work-folder cache and MLflow records."""
 
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
-"""Step: export an arm to a deployable ONNX bundle, time its encoder per runtime, register it.
-
-The bundle (encoder, SAM's prompt decoder, metadata JSON beside each file, ``bundle.json``) comes
-from :func:`gms_models.export.export_bundle`, which checks every file against PyTorch before
-writing it. With a registered model name, the deployable package is exported too (the
-SAM-standard profile at 1024, with the teacher's prompt decoder) and registered as a version of
-``gms-encoder`` by :mod:`tasks.registry`; ``pick`` later points the ``champion`` alias at one.
-
-Latency: median wall time of a batch-1 encoder forward, per runtime asked for — ``torch`` (the
-PyTorch module on the step's device), ``onnxruntime`` (the ONNX file; CUDA provider on a GPU
-device when the build has it) and ``tensorrt`` (an engine built into the bundle, GPU hosts only).
-A runtime that cannot run here is skipped with its reason, never faked.
-"""
+"""Step: export an arm to a checked ONNX bundle, time its encoder per runtime, and (with a
+registered model name) export and register its deployable SAM-profile package
+(:mod:`tasks.registry`). A runtime that cannot run here is skipped with its reason, never faked."""
 
 from __future__ import annotations
 

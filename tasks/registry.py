@@ -1,18 +1,10 @@
-"""The model registry: one registered version = one deployable package, and honest downloads.
+"""The model registry: one registered version = one deployable package (pyfunc code:
+:mod:`tasks.sam_pyfunc`; README: "Deploying the champion").
 
-A package is an MLflow pyfunc (:mod:`tasks.sam_pyfunc`) holding the SAM-profile ONNX folder
-(encoder + prompt decoder + ``bundle.json``), with a signature and an input example. It is logged
-as a LoggedModel of the arm's run *in the arm's experiment*, so its files land under that
-experiment's artifact root (``mlflow.<flavor>.log_model`` alone files the model under the active
-experiment, experiment 0 and ``./mlruns`` for a client that never set one). The package's sha256
-is a version tag: registering the same bytes again returns the existing version, so re-runs
-neither add versions nor move the champion.
-
-Tags and description carry the arm's Table 2 row (:func:`describe_version`) and, for the
-champion, the pick rule and reason (:func:`mark_champion`). Downloads check that the store still
-holds the files (:func:`download_package`); :func:`lost_versions` lists versions whose files are
-gone (an in-memory object store restarted under a persistent registry).
-"""
+The package is logged as a LoggedModel of the arm's run *in the arm's experiment*
+(``mlflow.<flavor>.log_model`` alone files it under experiment 0 and ``./mlruns`` for a client
+that never set one). Its sha256 is a version tag, so re-registering the same bytes returns the
+existing version. Downloads check that the store still holds the files."""
 
 from __future__ import annotations
 

@@ -1,23 +1,10 @@
-"""The registered model's code: an MLflow pyfunc that segments with the SAM-profile ONNX files.
+"""The registered model's code: an MLflow pyfunc that segments with the SAM-profile ONNX files
+("model from code"; request and answer: README, "Deploying the champion").
 
-MLflow stores this file with the model ("model from code", :func:`mlflow.models.set_model`) and
-runs it where the model is loaded or served, with only mlflow, onnxruntime, numpy and Pillow
-installed: it imports neither torch nor Prefect nor the ``tasks`` package, and the torch-free
-``gms_models.runtime`` travels in the model's ``code/`` folder. Request (one per image)::
-
-    {"image": "<base64 PNG/JPEG>"} or {"image_array": HxWx3 uint8 nested lists},
-    "prompts": [{"box": [x0, y0, x1, y1]}, {"points": [[x, y]], "labels": [1]}, ...],
-    "multimask": false (optional)
-
-in original-image pixels; a prompt has a box, points, or both. Answer (one per image), one mask
-per prompt in order: ``masks`` (P,H,W) bool, ``iou_predictions`` (P,), ``low_res_logits``
-(P,256,256) — the arrays ``gms segment`` writes. With ``"multimask": true`` each prompt gets
-SAM's three candidate masks (for an ambiguous prompt such as one point), as ``gms segment
---multimask``: ``masks`` (P,3,H,W), ``iou_predictions`` (P,3), ``low_res_logits`` (P,3,256,256).
-
+It runs where the model is served with only mlflow, onnxruntime, numpy and Pillow: it imports
+neither torch, Prefect nor ``tasks``; ``gms_models.runtime`` travels in the model's ``code/``.
 No ``from __future__ import annotations`` here: MLflow reads the signature from ``predict``'s
-type hints, which must be real types, not strings.
-"""
+type hints, which must be real types, not strings."""
 
 import base64
 import binascii

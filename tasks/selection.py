@@ -1,19 +1,8 @@
-"""Step: pick the encoder to deploy from an ablation's MLflow runs, by a stated rule.
-
-The rule (:class:`~tasks.specs.PickRule`): among the arms whose mIoU is within ``margin`` of the
-reference mIoU — the teacher's, when the ablation scored the teacher against the same masks as
-the arms, else the best arm's — take the fastest on ``runtime``; ties go to the higher mIoU,
-then fewer params, then the arm name. When no arm is within the margin, the most accurate arm
-is taken. Only arms whose run finished with mIoU, latency and a registered encoder version are
-candidates (the version is the arm run's ``gms.model_version`` tag: a re-run whose package has
-identical bytes points at the existing version). The same runs always give the same choice:
-nothing depends on the order MLflow returns them in.
-
-The choice becomes the registered model's alias (``champion`` on ``gms-encoder``; it moves only
-when the chosen version changes), the rule and reason go into that version's description and
-tags, and the reasoning — the rule, the reference, every candidate with its numbers — into a
-markdown artifact.
-"""
+"""Step: pick the encoder to deploy from an ablation's MLflow runs, by the rule of
+:class:`~tasks.specs.PickRule` (README: "The pick rule"); the same runs always give the same
+choice. Candidates are the finished arms with mIoU, latency and a registered version (the
+run's ``gms.model_version`` tag); the choice moves the registry alias, the reasoning goes into
+a markdown artifact."""
 
 from __future__ import annotations
 

@@ -1,17 +1,9 @@
-"""The shared store: a run's work folders and tables mirrored on an object store, for many hosts.
+"""The shared store (``GMS_STORE``, an fsspec URL): work folders and tables under ``runs_dir``
+mirrored at ``<store>/<path under runs_dir>`` for many hosts (README: "Shared store").
 
-With ``GMS_STORE`` set to an fsspec URL (``s3://bucket/prefix``; a plain folder works too), a
-folder under ``runs_dir`` has a copy at ``<store>/<its path under runs_dir>``: a cached step
-looks there before computing (:func:`pull`) and uploads its folder once finished (:func:`push`);
-training pushes its folder after every epoch, so a worker on another host resumes an arm from
-its last checkpoint. Keys stay those of :mod:`tasks.caching` (content-addressed), so two
-checkouts of one commit share the work. Without ``GMS_STORE``, ``runs_dir`` on local disk is the
-only copy (one machine). The S3 endpoint is ``AWS_ENDPOINT_URL``, else
-``MLFLOW_S3_ENDPOINT_URL`` (MinIO, moto); credentials come from the usual ``AWS_*`` variables.
-
-``outputs.json`` records absolute paths: a folder pulled into another ``runs_dir`` gets them
-rewritten from the pusher's ``runs_dir`` (kept beside it on the store, ``store.json``).
-"""
+A cached step pulls its folder before looking for a result and pushes it when finished;
+training pushes after every epoch. ``outputs.json`` records absolute paths, so a pulled folder
+has them rewritten from the pusher's ``runs_dir`` (kept on the store in ``store.json``)."""
 
 from __future__ import annotations
 

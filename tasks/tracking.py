@@ -1,23 +1,9 @@
 """MLflow helpers: where the store is, experiments, runs, flat params, metrics, artifacts.
 
-Everything goes through an explicit :class:`~tasks.results.RunRef` and ``MlflowClient`` rather
-than MLflow's thread-local "active run", so arms running in parallel threads never log into each
-other's runs.
-
-Store: the ``tracking_uri`` param, else ``$MLFLOW_TRACKING_URI``, else a local SQLite store
-``<runs_dir>/mlflow.db`` with artifacts under ``<runs_dir>/mlartifacts`` — no server needed;
-browse it with ``mlflow ui --backend-store-uri sqlite:///<runs_dir>/mlflow.db``.
-
-Layout: one experiment per table (created once, before any fan-out: concurrent creation races
-on SQLite), a parent run per flow run, a child run per arm (tag ``mlflow.parentRunId``). Runs are
-tagged with the code version, the data hash and ``data.dvc``'s md5, the Prefect flow run (id,
-name, URL) and where the run came from (``gms.source``: ``dvc`` when ``GMS_RUN_SOURCE=dvc``,
-``prefect-deployment`` on a worker, else ``local``).
-
-Kills: every run is tagged with the process that owns it (``gms.owner``, ``<pid>-<host>``). A
-run killed with its process stays RUNNING in MLflow; the next flow run in the same experiment
-ends such runs as KILLED (:func:`end_orphaned_runs`) when their owner is gone from this host.
-"""
+Everything goes through an explicit :class:`~tasks.results.RunRef` and ``MlflowClient``, never
+MLflow's thread-local active run, so arms running in parallel threads never log into each
+other's runs. Runs carry their owner (``gms.owner``) so that :func:`end_orphaned_runs` can end
+those a killed process left RUNNING (README: "What a kill leaves behind")."""
 
 from __future__ import annotations
 
