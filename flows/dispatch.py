@@ -1,14 +1,7 @@
-"""``dispatch: deployments``: each arm group of an ablation is a flow run of the ``distill``
-deployment, so that every worker of the pool — one per GPU, on any host — takes groups in
-parallel; the ablation's own run waits for them, then builds Table 2 from their work folders
-(found in the shared cache, :mod:`tasks.store`, without training again).
-
-A group whose flow run failed or crashed (its worker died) is started again, up to
-``arm_retries`` times, on whichever worker takes it; it resumes from the last checkpoint its
-predecessor pushed to the shared store. A flow run whose process was killed stays ``Running``
-until Prefect marks it ``Crashed`` (the automation of ``prefect-automations.yaml`` does, from the
-missed heartbeats of ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``).
-"""
+"""``dispatch: deployments``: each arm group of an ablation runs as a flow run of the ``distill``
+deployment, so that every worker of the pool takes groups in parallel; a group whose flow run
+failed or crashed is started again (``arm_retries``) and resumes from its last pushed checkpoint
+(README: "Deployments and workers")."""
 
 from __future__ import annotations
 

@@ -1,20 +1,7 @@
-"""``distill-ablation`` (Table 2) and ``distill`` (one arm).
-
-data → teacher → arms grouped by data recipe → per group, in parallel up to one per device:
-distil its arms together → per arm: export → evaluate (each arm a child MLflow run of the flow's
-parent run) → Table 2 (markdown, CSV, Pareto plot) → optionally ``pick`` the champion. An arm
-that fails keeps its row, marked with the step and the reason; the others go on. The flow fails
-only when every arm failed.
-
-Grouping (:func:`group_arms`, on by default, ``train_together=False`` turns it off): arms whose
-data recipe is identical (images, crops, teacher size, batch size, epochs, seed) are trained by
-one task over one data stream, so the teacher runs once per batch for all of them
-(:func:`gms_models.train.distill`); groups are split and placed on the devices by memory
-estimate (:func:`gms_models.train.pack_groups`). Each arm keeps its own cache entry: a group
-trains only its arms whose work folder is not finished (:mod:`tasks.distill`). A group that
-fails fails its arms only; a student whose loss goes non-finite fails alone. The table's
-``Group`` column says which arms were trained together.
-"""
+"""``distill-ablation`` (Table 2) and ``distill`` (one arm or group): data → teacher → arm groups
+(:func:`group_arms`) trained in parallel up to one per device → per arm export → evaluate (a
+child MLflow run each) → Table 2 → optionally ``pick``. A failed arm keeps its row with the
+step and reason; the flow fails only when every arm failed."""
 
 from __future__ import annotations
 

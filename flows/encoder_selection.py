@@ -1,7 +1,6 @@
 """``encoder-selection`` (Table 1): every family of the shared recipe trained as an Act0/NG
-classifier on MALSD, one child MLflow run per family, then the table in the paper's column
-order and a bar chart of val accuracy. A family that fails keeps its child run (FAILED) and
-is left out of the table; the flow fails only when every family failed."""
+classifier on MALSD, one child MLflow run each; a failed family is left out of the table, and
+the flow fails only when every family failed."""
 
 from __future__ import annotations
 

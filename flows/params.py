@@ -1,8 +1,5 @@
 """One parameter model per flow, shared by the flows, ``gms run`` / ``gms study`` and
-``params.yaml`` (one section per flow, named as the flow with underscores, plus the shared
-sections ``data``, ``teacher``, ``tracking`` and ``torch_threads``; the README shows the file).
-Each flow takes its model as its one parameter, ``params``.
-"""
+``params.yaml`` (one section per flow, named with underscores, plus the shared sections)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The flows by the names users type (``gms run NAME``, ``prefect deployment run 'NAME/...'``).
-
-A flow's module is imported only when that flow is asked for (:func:`load_flow`): ``gms run
-pick`` then never loads torch, timm or torchvision, which the training flows' modules need.
-"""
+"""The flows by the names users type. A flow's module is imported only when that flow is asked
+for, so ``gms run pick`` never loads torch, timm or torchvision."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """``segment-eval`` (Table 3): the students of an ablation run, with hand-point prompts on MALSD,
-scored against the teacher's masks (the paper takes the original SAM's masks as ground truth;
-here the teacher is the reference SAM).
-
-The students come from MLflow: the ``checkpoint/student.pt`` artifact of every finished child
-run of the ablation (the newest finished one unless ``ablation_run_id`` is given), so this flow
-can run on another host than the ablation did.
-"""
+scored against the teacher's masks. The students come from MLflow (each finished arm's
+``checkpoint/student.pt``), so this flow can run on another host than the ablation did."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""``study``: the whole study in one flow run — data → teacher → ``distill-ablation`` (Table 2)
-→ ``segment-eval`` (Table 3) → ``encoder-selection`` (Table 1) → ``pick`` — each part a subflow
-run with its own MLflow parent run. ``gms study`` runs it at toy scale on the demo data."""
+"""``study``: the whole study in one flow run, each part a subflow run with its own MLflow parent
+run; ``gms study`` runs it at toy scale on the demo data."""
 
 from __future__ import annotations
 
