@@ -1,10 +1,5 @@
-"""``gms distill-group``: distil several students at once, one teacher pass per batch for all.
-
-Arms come from ``--arm`` options or from the ``arms`` mapping (name → {arch, lr, epochs}) of a
-YAML file; the other options (or the file's top-level fields) are shared. Arms are grouped by
-data recipe, the groups packed onto the devices by memory estimate, and each part trained in one
-run over one data stream.
-"""
+"""``gms distill-group``: distil several students at once, one teacher pass per batch for all
+(arms from ``--arm`` options or a YAML file's ``arms`` mapping)."""
 
 from __future__ import annotations
 

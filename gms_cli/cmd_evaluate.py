@@ -1,14 +1,6 @@
-"""``gms evaluate``: mIoU of a student (or of the teacher) with SAM's prompt encoder and decoder.
-
-- ``--coco ANN_JSON --images DIR``: box prompts, the nanosam protocol; ``--against gt`` (default)
-  scores against COCO's masks, ``--against teacher`` against the teacher's masks for the same box.
-- ``--malsd DIR``: hand-point prompts of ``DIR/test_points.json`` against the teacher's masks
-  (the paper's Table 3); the folder must have the MALSD layout.
-
-Writes ``metrics.json`` (summary and settings), ``per_annotation.json`` (COCO) or
-``per_prompt.json`` (MALSD), and ``grid.png`` (images × {teacher, student} masks) to ``--out``,
-as one set: they replace those of an earlier run only together, once all are written.
-"""
+"""``gms evaluate``: mIoU of a student (or of the teacher) with SAM's prompt encoder and decoder,
+on COCO boxes or MALSD hand points. Its files are written as one set (they replace an earlier
+run's only together, once all are written)."""
 
 from __future__ import annotations
 

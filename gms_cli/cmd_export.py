@@ -1,8 +1,5 @@
-"""``gms export``: an encoder (teacher or student) and SAM's prompt decoder to a deployment folder.
-
-The folder holds checked ONNX files, optional INT8 and TensorRT versions, a metadata JSON beside
-each and ``bundle.json``; ``gms segment --onnx DIR`` segments with it.
-"""
+"""``gms export``: an encoder (teacher or student) and SAM's prompt decoder to a folder of checked
+ONNX files (optional INT8 and TensorRT), which ``gms segment --onnx DIR`` runs."""
 
 from __future__ import annotations
 

@@ -1,20 +1,6 @@
-"""``gms data fetch``: put the study's data in ``data/`` from the DVC remote, COCO 2017 or the demo.
-
-Sources:
-
-- ``remote``: ``dvc fetch`` + ``dvc checkout`` of ``data.dvc`` from the configured DVC remote
-  (see :mod:`gms_cli.tracked_data`); ``--out`` must be the folder ``data.dvc`` tracks.
-- ``coco``: COCO 2017 from its official zips (``--coco-base-url`` for a mirror, or
-  ``--coco-manifest`` for other zips with their own checksums) into ``OUT/coco``, and MALSD
-  from ``--malsd DIR`` into ``OUT/malsd``; the folder is built beside ``OUT`` and moved into
-  place only when complete.
-- ``demo``: the built-in generated data (seed 0, scale small), byte-identical to what the
-  committed ``data.dvc`` records. When ``OUT`` is the folder ``data.dvc`` tracks, the result is
-  checked against it and copied into the DVC cache, so ``dvc status data.dvc`` is clean.
-- ``auto`` (default): ``remote`` when the repository has a default DVC remote, else ``demo``.
-
-The command joins the ``gms data`` group of :mod:`gms_cli.cmd_data`.
-"""
+"""``gms data fetch``: put the study's data in ``data/`` from the DVC remote, COCO 2017 (with a
+MALSD folder) or the demo generator (byte-identical to what ``data.dvc`` records, and then
+copied into the DVC cache); see the command's help and the README's DVC section."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``gms profile``: params (thop and true), thop MACs and CPU latency of registered encoders.
-
-These are the encoder columns of the paper's Table 2. Counts come from
-:func:`gms_models.profiling.profile_model`; they depend only on shapes, so the model is built on
-PyTorch's ``meta`` device (no weights, no arithmetic) when the encoder allows it, which makes
-``--all --no-latency`` take seconds. Latency is measured on a real CPU model.
-"""
+"""``gms profile``: params (thop and true), thop MACs and CPU latency of registered encoders (the
+encoder columns of Table 2). Counts depend only on shapes, so the model is built on the
+``meta`` device where the encoder allows it (``--all --no-latency`` takes seconds)."""
 
 from __future__ import annotations
 

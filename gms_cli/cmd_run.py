@@ -1,11 +1,8 @@
 """``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job).
 
-Both run the Prefect flow in-process: with ``PREFECT_API_URL`` set they report to that server,
-otherwise to a temporary local one that stops with the run, also when the run is killed; with
-``--no-temporary-server`` (dvc.yaml's stages) and no ``PREFECT_API_URL``, ``gms run`` calls the
-flow's function instead, its steps run without Prefect (:mod:`tasks.execution`). MLflow
-records go to ``MLFLOW_TRACKING_URI`` or the local store under ``runs/`` (no server needed).
-"""
+Without ``PREFECT_API_URL`` the flow run reports to a temporary local Prefect server that stops
+with the run, even when the run is killed; with ``--no-temporary-server`` (dvc.yaml's stages)
+the flow's function runs without Prefect (:mod:`tasks.execution`)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""``gms embed`` (image -> SAM features) and ``gms segment`` (image + prompts -> masks).
-
-The segment core (:func:`parse_prompts`, :func:`segment`, :func:`write_segment_outputs`) takes
-any predictor with ``set_image``/``set_features``/``predict_batch``: the PyTorch SAM
-(``--checkpoint``) or the exported bundle's runtime (``--onnx``).
-"""
+"""``gms embed`` (image -> SAM features) and ``gms segment`` (image + prompts -> masks), with any
+predictor: the PyTorch SAM (``--checkpoint``), an exported bundle (``--onnx``) or a registered
+package (``--model``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Entry point of the ``gms`` command.
-
-Each ``gms_cli/cmd_*.py`` module exposes ``register(app)`` and keeps its heavy imports (torch,
-onnxruntime, prefect, ...) inside the command functions so that ``gms --help`` stays fast.
-"""
+"""Entry point of the ``gms`` command: each ``gms_cli/cmd_*.py`` module registers its commands and
+keeps its heavy imports inside them, so that ``gms --help`` stays fast."""
 
 from __future__ import annotations
 

@@ -1,16 +1,11 @@
 """DVC-tracked data: pull it from the project's remote with clear errors, check it, cache it.
 
-DVC itself reports an unreachable S3 endpoint or rejected keys only after its own long retries,
-and then as a bare "Forbidden". So an S3 remote is checked first with one cheap listing (bounded
-retries and timeouts), and its failures are explained: endpoint unreachable, credentials missing
-or rejected, bucket missing. Data then comes down in two steps: ``dvc fetch`` fills the cache
-(the data folder is not touched), and only when that succeeded ``dvc checkout`` links the files
-into place from the local cache, so a failed pull leaves no partial data folder.
-
-Credentials are never part of the committed config: DVC and this check both take them from the
-environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, an AWS profile) or from the
-git-ignored ``.dvc/config.local`` (``dvc remote modify --local NAME access_key_id ...``).
-"""
+DVC reports an unreachable S3 endpoint or rejected keys only after its own long retries, and
+then as a bare "Forbidden": an S3 remote is checked first with one cheap listing, and its
+failures explained. ``dvc fetch`` then fills the cache and only after it succeeded ``dvc
+checkout`` links the files into place, so a failed pull leaves no partial data folder.
+Credentials come from the environment or the git-ignored ``.dvc/config.local``, never the
+committed config."""
 
 from __future__ import annotations
 

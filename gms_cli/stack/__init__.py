@@ -1,14 +1,6 @@
-"""Local services for development and integration tests, started and stopped by pid.
-
-Reusable API (see ``launcher`` and ``services``)::
-
-    specs = [s3_server_spec(p1), prefect_server_spec(p2, tmp / "prefect"), ...]
-    with running_services(specs, tmp) as services:   # dict name -> RunningService
-        ...
-
-``gms stack`` (``local``) composes the S3 server, Prefect server, MLflow server and two
-workers (prefect.yaml's ``default`` and ``control`` queues).
-"""
+"""Local services for development and integration tests, started and stopped by pid
+(:mod:`~gms_cli.stack.launcher`, :mod:`~gms_cli.stack.services`); ``gms stack`` composes them
+(:mod:`~gms_cli.stack.local`)."""
 
 from gms_cli.stack.errors import StackError
 from gms_cli.stack.launcher import (

@@ -1,11 +1,8 @@
-"""Start a set of local services as background process groups, wait for health, stop them by pid.
+"""Start local services as background process groups, wait for health, stop them by pid.
 
-A :class:`ServiceSpec` says how to run one service and how to tell it is ready. ``start_services``
-checks every port first (nothing starts if one is taken), launches each service as soon as the
-services it depends on are healthy, records pids in ``<state_dir>/services.json`` as it goes, and
-if anything fails stops what it started. ``stop_services`` signals exactly the recorded process
-groups: SIGTERM, a grace period, then SIGKILL.
-"""
+Every port is checked before anything starts; a service starts once those it depends on are
+healthy; pids are recorded in ``<state_dir>/services.json`` as they start; a failure stops what
+was started."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
-"""The ``gms stack`` composition: S3 server, Prefect server, MLflow server and two process
-workers on the pool, as prefect.yaml's queues want them: one on ``default`` taking one flow run
-at a time (the GPU work), one on ``control`` for the runs that only start and await others
-(``distill-ablation/toy-fanout``, ``paper``), so that those never hold the GPU worker's slot.
-
-Everything listens on 127.0.0.1 and keeps its files under one stack folder::
-
-    <stack_dir>/services.json   pids, ports, commands and logs of the running services
-    <stack_dir>/logs/<name>.log
-    <stack_dir>/prefect/        PREFECT_HOME (SQLite database prefect.db)
-    <stack_dir>/mlflow/         mlflow.db (runs, registry); artifacts go to s3://gms-mlflow/
-"""
+"""The ``gms stack`` composition on 127.0.0.1: S3, Prefect and MLflow servers, and two process
+workers on the pool, one on ``default`` taking one flow run at a time (the GPU work) and one on
+``control`` for the runs that only start and await others, so that those never hold the GPU
+worker's slot. State, logs and databases live under one stack folder."""
 
 from __future__ import annotations
 

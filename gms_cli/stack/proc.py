@@ -1,10 +1,8 @@
 """Facts about a process group read from the OS: alive, same process as recorded, memory.
 
-Every service is started as the leader of its own session, so its process group id equals its pid
-and holds the server together with any workers it forks. Linux's ``/proc`` gives the start time
-(to tell a recorded pid from a reused one) and the resident memory; elsewhere those checks are
-skipped and only ``killpg(pgid, 0)`` is used.
-"""
+A service leads its own session, so its process group id is its pid. Linux's ``/proc`` gives
+the start time (a recorded pid may have been reused) and the resident memory; elsewhere only
+``killpg(pgid, 0)`` is used."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """The temporary Prefect server of one ``gms run`` / ``gms study``, which dies with the run.
 
-Prefect's own temporary server outlives a run killed by SIGKILL (an orphan under PID 1, for
-good). This one is a service of :mod:`gms_cli.stack.launcher` that Linux stops when its parent
-dies (``die_with_parent``), recorded under ``<PREFECT_HOME>/servers/<owner>/`` where the owner
-is the run's ``<pid>-<host>`` (:mod:`gms_models.owner`). Where the signal cannot reach it (another
-OS), the next run on the same Prefect home stops every recorded server whose owner is gone.
-"""
+Prefect's own temporary server outlives a run killed by SIGKILL. This one gets SIGTERM when its
+parent dies (``die_with_parent``) and is recorded under ``<PREFECT_HOME>/servers/<owner>/``;
+where the signal cannot reach it, the next run stops every recorded server whose owner is gone."""
 
 from __future__ import annotations
 
