@@ -3,22 +3,11 @@
     uv run python benchmarks/bench_distill.py [--arch gmf_2282] [--img-size 256] [--batch-size 4]
         [--images 16] [--epochs 2] [--rounds 2] [--threads 1]
 
-Both loops train the same student from the same teacher (MobileSAM ViT-T, torch backend) on the
-same in-memory crops of COCO images, so image decoding is not part of the comparison. The plain
-loop is what nanosam's train.py does per step and nothing else: teacher forward under no_grad,
-student forward, Huber loss, backward, Adam step. Ours is ``gms_models.train.distill`` with
-everything on: per-step loss buffer, NaN checks every ``log_every`` steps, a rich progress bar,
-callbacks, and per epoch a feature picture and two atomic checkpoints.
-
-Two ratios are printed (ours / plain images per second):
-- training steps: median wall time of one step (data, teacher, student step, and for ours the
-  loss buffer, reports and callbacks), the per-step overhead the trainer adds; the median keeps
-  bursts of load from other processes out of the comparison;
-- end to end (best round of each): including our per-epoch picture and checkpoints, which a
-  real epoch of 118k images amortises but these short epochs do not.
-Rounds alternate plain and ours so that load from other processes hits both alike, and the load
-average is printed before and after.
-"""
+Both train the same student from the same teacher on the same in-memory crops (no image
+decoding). The plain loop is nanosam's step and nothing else; ours is ``distill`` with every
+feature on. Printed: ours / plain images per second for the median training step (the
+trainer's per-step overhead) and end to end (best round, with the per-epoch pictures and
+checkpoints that short epochs do not amortise). Rounds alternate the two loops."""
 
 from __future__ import annotations
 

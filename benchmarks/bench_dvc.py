@@ -2,18 +2,10 @@
 
     uv run python benchmarks/bench_dvc.py [--keep DIR]
 
-Two copies of the checkout's HEAD commit (``git archive``), each a fresh git repository
-with the demo data fetched (``gms data fetch --source demo``, untimed), run the committed
-``params.yaml`` from scratch, without ``PREFECT_API_URL`` (as a user on one machine): one
-``gms study`` (one process, Prefect's temporary server), then ``dvc repro`` (one process per
-stage, no Prefect server: see dvc.yaml). Each copy has its own ``runs/`` and ``$GMS_CACHE``,
-so neither reuses the other's work. Prints both wall times, their ratio (target <= 1.3), the
-stages DVC ran, the load average before and after each, and whether both wrote the same Table 2
-(every number of its metrics file but the latencies).
-
-``--keep DIR`` leaves the two copies in DIR (the DVC copy's ``dvc.lock`` is the pipeline's
-record of the committed code, parameters and demo data).
-"""
+Each runs from scratch in its own copy of HEAD (a fresh git repository with the demo data, its
+own ``runs/`` and ``$GMS_CACHE``), without ``PREFECT_API_URL``. Prints both wall times and their
+ratio, and whether both wrote the same Table 2 (latencies aside). ``--keep DIR`` leaves the
+copies (the DVC copy's ``dvc.lock`` records the committed code, parameters and demo data)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,8 @@
     uv run python benchmarks/bench_encoders.py [--runs 5] [--warmup 1] [--img-size 1024] \
         [--threads N]
 
-The paper's case for GMF [2,2,8,2] is 42.5% fewer thop MACs than ViT-T; this measures whether that
-becomes speed here. Runs are interleaved (one forward of each encoder per round) so that load
-from other processes on a shared machine hits every encoder alike; the load average before and
-after is printed with the table. On a machine shared with other jobs, compare ``--threads 1``
-too: models made of many small ops (GroupMixFormer) suffer more from preempted worker threads.
+Rounds are interleaved (one forward of each encoder per round). On a shared machine compare
+``--threads 1`` too: models of many small ops (GroupMixFormer) suffer more from preempted threads.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """Box-prompt evaluation throughput on CPU: prompts/s of the COCO evaluator (nanosam protocol:
-one embedding per image, the image's boxes decoded in batches) at input 1024 and 256.
+one embedding per image, its boxes decoded in batches) at input 1024 and 256.
 
     uv run python benchmarks/bench_evaluate.py [--images 4] [--sizes 1024 256] [--threads N]
 
-Runs the random-weight reference teacher (the speed does not depend on the weights) on the
-first ``--images`` coco-mini val2017 images, after one untimed warm-up image per size. Prints
-prompts/s and where the time went (image decoding with the GT masks, encoder, decoder with
-upsampling and IoU), with the load average before and after: on a shared machine the figures
-are only comparable between runs at similar load.
-"""
+The random-weight teacher (speed does not depend on weights) on the first coco-mini images,
+after one warm-up image per size; prints where the time went (load, encode, decode)."""
 
 from __future__ import annotations
 

@@ -5,21 +5,10 @@ and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run.
         [--spinning] [--busy] [--int8-calib DIR] [--int8-images 4]
         [--encoders vit_t,gmf_2282] [--json out.json]
 
-Every registered encoder is built with random weights (latency does not depend on them); PyTorch
-runs its deployed form (``gms_models.encoders.inference_form``: GMF students re-parameterised),
-which is also what the checked exporter (checker + parity) writes into a temporary folder. ONNX
-Runtime runs with the shipped session settings (``OrtSettings``, which ``gms export`` saves in
-the bundle: spinning off unless ``--spinning``). Runs are interleaved, one forward of each
-(encoder, runtime) per round, so that load from other processes hits all alike; PyTorch and ONNX
-Runtime get the same thread count.
-
-``--busy`` adds, in every round, a second pass of each ONNX Runtime fp32 forward while one
-competing process keeps a core busy (``+busy`` columns, and busy/quiet per encoder): how much a
-neighbour on the machine multiplies the encoder's time. With ``--int8-calib`` the INT8 column comes
-with its mIoU cost: 1 - mean IoU of single masks decoded from int8 vs fp32 embeddings (a 4×4
-point grid per calibration image, through a seeded random-weight SAM decoder). The load average
-before and after is printed with the table and stored in the JSON.
-"""
+Random weights (latency does not depend on them); PyTorch runs the deployed form, ONNX Runtime
+the checked export with the shipped session settings; rounds are interleaved. ``--busy``
+re-times ORT fp32 beside one spinning process; ``--int8-calib`` adds INT8 with its mIoU cost
+(1 - mean IoU of masks decoded from int8 vs fp32 embeddings, seeded random-weight decoder)."""
 
 from __future__ import annotations
 

@@ -3,33 +3,13 @@
     uv run python benchmarks/bench_multi_student.py [--img-size 256] [--batch-size 2]
         [--images 8] [--epochs 1] [--reps 3] [--rounds 1] [--threads 1] [--table2]
 
-For N = 3 and N = 5 arms (gmf_2282 at lr 3e-4 and 1e-3, resnet18, gmf_3344, vit_t) it trains
-the arms one by one (``distill`` per arm: its own dataset, teacher and data stream) and together
-(one ``distill`` of the group: one stream, one teacher pass per batch), and prints the ratio
-together / one by one beside the ratio predicted from step times measured here first:
-
-    predicted together   = data + T + sum_i S_i          (per batch)
-    predicted one by one = sum_i (data + T + S_i)
-
-where data is decoding and cropping a batch (DataLoader without workers, as in the runs), T the
-teacher's forward pass and S_i student i's forward/backward/Adam step (the trainer's own
-``StudentRun.train_step``), each the median of ``--reps`` repetitions after a warm-up. The runs
-are whole calls (building dataset, teacher and students, the per-epoch pictures and checkpoints
-included), so with few steps per arm the per-run costs that grouping also saves weigh in.
-
-Each round runs N = 3 together, the five arms alone, then N = 5 together (one untimed run warms
-up first-call costs before); ratios are taken within a round, and with ``--rounds`` > 1 their
-median is printed. On the CPU, process CPU time is measured beside wall time: on a shared
-machine other processes stretch wall time by whatever share of the cores they take, while the
-CPU time a run needs barely changes, so its ratio is the steadier figure. The load average is
-printed beside every run.
-
-On a CUDA machine the defaults become input 1024, batch 8, bf16 autocast for students and
-teacher, and ``--table2`` is on: the step times of all ten Table 2 arms are measured and the hours
-of the full ablation (10 arms x 13 epochs x 118,287 COCO train images, batch 8) extrapolated, one
-by one and in the groups ``pack_groups`` makes for this GPU. ``--table2`` also runs on the CPU
-(labelled with the device and input size), which only checks the arithmetic.
-"""
+For N = 3 and 5 arms it prints the measured ratio together / one by one beside the ratio
+predicted from step times measured first (data, teacher T, student steps S_i, per batch):
+together = data + T + sum_i S_i, one by one = sum_i (data + T + S_i). Group runs bracket the
+solo runs within a round so that drifting load hits both alike; on the CPU, process CPU time is
+printed beside wall time (other processes stretch wall time, barely CPU time). On a CUDA
+machine the defaults become Table 2's (1024, batch 8, bf16) and ``--table2`` extrapolates the
+hours of the full ablation, one by one and in the groups ``pack_groups`` makes."""
 
 from __future__ import annotations
 

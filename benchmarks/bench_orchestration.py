@@ -1,19 +1,12 @@
-"""Orchestration overhead: one tiny arm (distil → export → evaluate) run as bare library calls,
-and as the ``distill`` flow (Prefect task runs, MLflow logging of params, metrics, checkpoint,
-ONNX model registration, table), in one process, with the difference in seconds.
+"""Orchestration overhead: one tiny arm (distil → export → evaluate) as bare library calls and as
+the ``distill`` flow with MLflow logging, in one process.
 
     uv run python benchmarks/bench_orchestration.py [--arch gmf_2282] [--img-size 64] \
         [--epochs 1] [--images 2] [--threads 1]
 
-Both do the same work on the tiny demo data with the same random-weight teacher checkpoint: the
-same DistillConfig, a Params/MACs profile, an ONNX export of the encoder with its checks, the
-ONNX Runtime latency, box-prompt mIoU against the teacher and a mask grid. After an untimed bare
-run (imports, first-call costs), the first flow run of the process is timed alone (it starts
-Prefect's temporary server and creates the MLflow SQLite schema); then ``--repeats`` pairs of
-bare and flow runs are interleaved, so that load from other processes hits both alike (the flow
-runs use the same MLflow store and fresh work folders, so nothing is reused); last, one flow run
-that reuses every cached step. The load average is printed before and after.
-"""
+After an untimed bare run, the first flow run (temporary Prefect server, MLflow schema) is timed
+alone; then ``--repeats`` bare/flow pairs are interleaved (fresh work folders); last, one flow
+run that reuses every cached step."""
 
 from __future__ import annotations
 

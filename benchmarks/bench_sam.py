@@ -1,11 +1,7 @@
-"""CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures.
+"""CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures (taken on a
+2-core AMD EPYC VM, 2 torch threads, torch 2.15.0, float32, idle machine).
 
-Run: ``uv run python benchmarks/bench_sam.py [--threads 2] [--runs 3] [--decoder-runs 10]``.
-
-The official figures (reference README) were taken on a 2-core AMD EPYC VM with 2 torch threads,
-torch 2.15.0, float32, on an otherwise idle machine. Other processes slow these timings down
-2-5x, so the load average is printed before and after.
-"""
+Run: ``uv run python benchmarks/bench_sam.py [--threads 2] [--runs 3] [--decoder-runs 10]``."""
 
 from __future__ import annotations
 
