@@ -5,7 +5,7 @@ step and reason; the flow fails only when every arm failed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
@@ -42,6 +42,8 @@ from tasks.store import push
 from tasks.tables import TABLE2_STEM, write_ablation_table
 from tasks.teacher import prepare_teacher
 from tasks.tracking import log_metrics, log_params
+
+MIOU_COLUMNS = ("miou", "miou_small", "miou_medium", "miou_large")
 
 
 class AblationSummary(BaseModel):
@@ -225,12 +227,14 @@ def arm_row(futures: ArmFutures) -> AblationRow:
     if futures.export is not None and failures[1][1] is None and failures[0][1] is None:
         row.latency_ms = dict(futures.export.result().latency_ms)
     if failures[2][1] is None and failures[0][1] is None:
-        metrics = futures.evaluate.result().metrics
-        row.miou = metrics.get("miou")
-        row.miou_small = metrics.get("miou_small")
-        row.miou_medium = metrics.get("miou_medium")
-        row.miou_large = metrics.get("miou_large")
+        _set_miou(row, futures.evaluate.result().metrics)
     return row
+
+
+def _set_miou(row: AblationRow, metrics: Mapping[str, float]) -> None:
+    """The row's mIoU columns from an evaluation's metrics (an empty size bin stays None)."""
+    for key in MIOU_COLUMNS:
+        setattr(row, key, metrics.get(key))
 
 
 def arm_params(arm: DistillConfig, teacher: TeacherInfo) -> dict[str, object]:
@@ -277,11 +281,7 @@ def _teacher_row(evaluated: StepFuture[EvalOutputs] | None, reference: str) -> A
     if reason is not None:
         row.status = failure_status("evaluate", reason)
         return row
-    metrics = evaluated.result().metrics
-    row.miou = metrics.get("miou")
-    row.miou_small = metrics.get("miou_small")
-    row.miou_medium = metrics.get("miou_medium")
-    row.miou_large = metrics.get("miou_large")
+    _set_miou(row, evaluated.result().metrics)
     return row
 
 

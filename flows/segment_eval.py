@@ -131,18 +131,12 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
         for student in students:
             future = futures[student.arm]
             reason = failure_of(future)
+            row = SegmentRow(model=student.arm, encoder=student.arch, miou=None)
             if reason is None:
                 result = future.result()
-                row = SegmentRow(
-                    model=student.arm, encoder=student.arch, miou=result.miou, images=result.images
-                )
+                row.miou, row.images = result.miou, result.images
             else:
-                row = SegmentRow(
-                    model=student.arm,
-                    encoder=student.arch,
-                    miou=None,
-                    status=failure_status("evaluate", reason),
-                )
+                row.status = failure_status("evaluate", reason)
             runs.finish(
                 student.arm,
                 row.status,
