@@ -104,14 +104,8 @@ class EvalSpec(Settings):
 
 
 class PickRule(Settings):
-    """How ``pick`` chooses the encoder to deploy.
-
-    Among the arms whose mIoU is within ``margin`` of the reference (the teacher's mIoU, or the
-    best arm's when the teacher was not scored against the same masks), take the one with the
-    lowest latency on ``runtime``; ties go to the higher mIoU, then fewer params, then the arm
-    name. If no arm is within the margin, the arm with the best mIoU is taken (said in the
-    decision).
-    """
+    """How ``pick`` chooses the encoder to deploy (README: "The pick rule"): the fastest on
+    ``runtime`` among the arms within ``margin`` of the reference mIoU, else the most accurate."""
 
     runtime: Runtime = "onnxruntime"
     margin: float = Field(0.01, ge=0, description="absolute mIoU below the reference allowed")

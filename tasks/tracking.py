@@ -259,11 +259,8 @@ def log_text(ref: RunRef, text: str, artifact_file: str) -> None:
 
 
 class MlflowEpochLogger(TrainerCallback):
-    """Per-epoch metrics and feature pictures of one student, live, into its MLflow run.
-
-    Also logs the running loss every time the trainer reports it (``step_loss`` over the global
-    step), so a long epoch shows progress in the MLflow UI.
-    """
+    """Per-epoch metrics and feature pictures of one student, live, into its MLflow run, and the
+    running loss at every report (``step_loss`` over the global step)."""
 
     def __init__(self, ref: RunRef, student: str) -> None:
         self.ref = ref

@@ -165,14 +165,9 @@ def start_services(
     report: Callable[[str], None] | None = None,
     poll_s: float = 0.25,
 ) -> list[RunningService]:
-    """Start ``specs`` in dependency order, wait until each is healthy, and return them.
-
-    Ports are all checked before anything starts. Services whose dependencies are ready start
-    together. State goes to ``<state_dir>/services.json`` (written after every launch, so a crash
-    of the caller still leaves the pids on record) and logs to ``<state_dir>/logs/<name>.log``.
-    On any failure every service started so far is stopped, the state file removed, and a
-    :class:`StackError` naming the service (with the end of its log) is raised.
-    """
+    """Start ``specs`` in dependency order and wait until each is healthy (see the module
+    docstring); logs go to ``<state_dir>/logs/<name>.log``. On any failure every service started
+    so far is stopped and a :class:`StackError` names the service, with the end of its log."""
     _validate(specs)
     check_ports({s.name: s.port for s in specs if s.port is not None})
     state_dir = Path(state_dir)
@@ -283,10 +278,7 @@ def clear_state(state_dir: Path) -> None:
 
 
 def stop_recorded(state_dir: Path, grace_s: float = 10.0) -> list[RunningService]:
-    """Stop the services recorded under ``state_dir`` and remove the record.
-
-    Returns the services that were still running (and are now stopped).
-    """
+    """Stop the services recorded under ``state_dir``, remove the record; return those that ran."""
     services = read_state(state_dir)
     stopped = set(stop_services(services, grace_s))
     clear_state(state_dir)

@@ -34,10 +34,8 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
 
 
 def check_ports(ports: Mapping[str, int], host: str = LOOPBACK) -> None:
-    """Raise :class:`StackError` naming every service whose port is taken or shared.
-
-    ``ports`` maps a service name to the port it will listen on.
-    """
+    """Raise :class:`StackError` naming every service (``ports``: name → port) whose port is
+    taken or shared."""
     problems: list[str] = []
     owner: dict[int, str] = {}
     for name, port in ports.items():
