@@ -23,11 +23,10 @@ from pydantic import BaseModel
 from gms_models.errors import DataError
 from gms_models.files import atomic_write_text, sha256_file, write_json
 from tasks.devices import device_slot
-from tasks.store import pull, push
+from tasks.store import OUTPUTS_FILE, pull, push
 
 #: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
-OUTPUTS_FILE = "outputs.json"
 WORK_DIR = "work"
 _HASH_MEMO = "file-hashes.json"
 
