@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect.runtime import flow_run
+from pydantic import BaseModel
 
 from flows.params import FlowParams
 from tasks.caching import CodeVersion, code_version
 from tasks.devices import torch_threads
-from tasks.results import DataInfo, RunRef
+from tasks.results import DataInfo, RunRef, TableFiles
 from tasks.tracking import (
     end_orphaned_runs,
     ensure_experiment,
@@ -28,6 +29,15 @@ from tasks.tracking import (
 )
 
 TABLES_DIR = "tables"
+
+
+class FlowSummary(BaseModel):
+    """What a table's flow run returns: where its records and tables are."""
+
+    experiment: str
+    tracking_uri: str
+    parent_run_id: str
+    tables: TableFiles
 
 
 @dataclass(frozen=True)

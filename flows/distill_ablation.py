@@ -12,9 +12,9 @@ from uuid import UUID
 
 from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from pydantic import BaseModel
+from pydantic import Field
 
-from flows.common import FlowSetup, fan_out, setup_flow
+from flows.common import FlowSetup, FlowSummary, fan_out, setup_flow
 from flows.dispatch import run_groups
 from flows.params import DistillAblationParams, DistillParams, Preset, apply_preset
 from gms_models.errors import ConfigError
@@ -33,7 +33,6 @@ from tasks.results import (
     EvalOutputs,
     ExportOutputs,
     RunRef,
-    TableFiles,
     TeacherInfo,
 )
 from tasks.selection import PickOutputs, pick_encoder
@@ -46,16 +45,10 @@ from tasks.tracking import log_metrics, log_params
 MIOU_COLUMNS = ("miou", "miou_small", "miou_medium", "miou_large")
 
 
-class AblationSummary(BaseModel):
-    """What an ablation flow run returns: where its records and tables are."""
-
-    experiment: str
-    tracking_uri: str
-    parent_run_id: str
+class AblationSummary(FlowSummary):
     rows: list[AblationRow]
-    tables: TableFiles
     champion: PickOutputs | None = None
-    groups: list[GroupOutputs] = []
+    groups: list[GroupOutputs] = Field(default_factory=list)
     """The groups whose training task finished (what each trained, teacher passes)."""
 
     @property

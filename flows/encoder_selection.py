@@ -5,23 +5,17 @@ the flow fails only when every family failed."""
 from __future__ import annotations
 
 from prefect import flow
-from pydantic import BaseModel
 
-from flows.common import fan_out, setup_flow
+from flows.common import FlowSummary, fan_out, setup_flow
 from flows.params import EncoderSelectionParams
 from tasks.classify import classify_family, write_selection_table
 from tasks.data import prepare_data
 from tasks.execution import call, failure_of, run_logger, submit
-from tasks.results import TableFiles
 
 
-class SelectionSummary(BaseModel):
-    experiment: str
-    tracking_uri: str
-    parent_run_id: str
+class SelectionSummary(FlowSummary):
     families: list[str]
     failed: dict[str, str]
-    tables: TableFiles
 
     @property
     def failures(self) -> dict[str, str]:
@@ -29,7 +23,11 @@ class SelectionSummary(BaseModel):
         return self.failed
 
 
-def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
+@flow(name="encoder-selection")
+def encoder_selection(
+    params: EncoderSelectionParams = EncoderSelectionParams(),
+) -> SelectionSummary:
+    """Table 1: the encoder families as MALSD classifiers."""
     logger = run_logger()
     setup = setup_flow(params)
     data = call(prepare_data, params.data, setup.runs_dir)
@@ -76,11 +74,3 @@ def run_encoder_selection(params: EncoderSelectionParams) -> SelectionSummary:
         failed=failed,
         tables=tables,
     )
-
-
-@flow(name="encoder-selection")
-def encoder_selection(
-    params: EncoderSelectionParams = EncoderSelectionParams(),
-) -> SelectionSummary:
-    """Table 1: the encoder families as MALSD classifiers."""
-    return run_encoder_selection(params)

@@ -14,7 +14,9 @@ from tasks.selection import PickOutputs, find_ablation, pick_encoder
 from tasks.tracking import mlflow_client
 
 
-def run_pick(params: PickParams) -> PickOutputs:
+@flow(name="pick")
+def pick(params: PickParams = PickParams()) -> PickOutputs:
+    """Pick the champion encoder of an ablation run by the stated rule."""
     setup = setup_flow(params)
     uri = setup.tracking_uri
     experiment_id, parent = find_ablation(
@@ -30,9 +32,3 @@ def run_pick(params: PickParams) -> PickOutputs:
         parent_run_id=parent,
         log_to=RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=parent),
     )
-
-
-@flow(name="pick")
-def pick(params: PickParams = PickParams()) -> PickOutputs:
-    """Pick the champion encoder of an ablation run by the stated rule."""
-    return run_pick(params)

@@ -9,14 +9,13 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import fan_out, setup_flow
+from flows.common import FlowSummary, fan_out, setup_flow
 from flows.params import SegmentEvalParams
 from gms_models.errors import GmsError
 from gms_models.tables import SegmentRow, failure_status
 from tasks.data import prepare_data
 from tasks.evaluate import evaluate_points
 from tasks.execution import call, failure_of, run_logger, submit
-from tasks.results import TableFiles
 from tasks.selection import find_ablation
 from tasks.tables import write_segment_table
 from tasks.teacher import prepare_teacher
@@ -26,13 +25,9 @@ CHECKPOINT_ARTIFACT = "checkpoint/student.pt"
 DOWNLOADS = "downloads"
 
 
-class SegmentEvalSummary(BaseModel):
-    experiment: str
-    tracking_uri: str
-    parent_run_id: str
+class SegmentEvalSummary(FlowSummary):
     ablation_run_id: str
     rows: list[SegmentRow]
-    tables: TableFiles
 
     @property
     def failures(self) -> dict[str, str]:
@@ -88,7 +83,9 @@ def download_checkpoint(uri: str, student: Student, runs_dir: Path) -> Path:
     return path
 
 
-def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
+@flow(name="segment-eval")
+def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEvalSummary:
+    """Table 3: point-prompt mIoU on MALSD of an ablation's students against the teacher."""
     logger = run_logger()
     setup = setup_flow(params)
     uri = setup.tracking_uri
@@ -156,9 +153,3 @@ def run_segment_eval(params: SegmentEvalParams) -> SegmentEvalSummary:
         rows=rows,
         tables=tables,
     )
-
-
-@flow(name="segment-eval")
-def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEvalSummary:
-    """Table 3: point-prompt mIoU on MALSD of an ablation's students against the teacher."""
-    return run_segment_eval(params)
