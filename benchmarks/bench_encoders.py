@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import torch
-from _common import load_average
+from _common import interleaved, load_average, time_round
 from rich.console import Console
 from rich.table import Table
 
@@ -23,22 +22,6 @@ from gms_models.profiling import profile_model
 from gms_models.registry import build_encoder, list_encoders
 
 REFERENCE = "vit_t"
-
-
-@torch.inference_mode()
-def interleaved_latencies(
-    models: dict[str, torch.nn.Module], img_size: int, runs: int, warmup: int
-) -> dict[str, list[float]]:
-    """Seconds per forward of each model, ``runs`` rounds after ``warmup`` untimed rounds."""
-    x = torch.randn(1, 3, img_size, img_size)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for round_ in range(warmup + runs):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model(x)
-            if round_ >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
@@ -65,8 +48,11 @@ def main() -> None:
     for name in names:
         with torch.device("meta"):
             macs[name] = profile_model(build_encoder(name, img_size=args.img_size), args.img_size)
-    with console.status(f"timing {len(names)} encoders, {args.warmup}+{args.runs} rounds"):
-        times = interleaved_latencies(models, args.img_size, args.runs, args.warmup)
+    x = torch.randn(1, 3, args.img_size, args.img_size)
+    forwards = {name: (lambda m=model: m(x)) for name, model in models.items()}
+    status = f"timing {len(names)} encoders, {args.warmup}+{args.runs} rounds"
+    with console.status(status), torch.inference_mode():
+        times = interleaved(lambda: time_round(forwards), args.runs, args.warmup)
     load_after = load_average()
 
     median = {name: statistics.median(t) for name, t in times.items()}

@@ -19,11 +19,11 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import interleaved, time_round
 from rich.console import Console
 from rich.table import Table
 
@@ -148,37 +148,23 @@ def prepare(
     return forwards, skipped, miou_cost
 
 
-def _time_round(forwards: dict[tuple[str, str], Forward]) -> dict[tuple[str, str], float]:
-    times = {}
-    for key, forward in forwards.items():
-        start = time.perf_counter()
-        forward()
-        times[key] = time.perf_counter() - start
-    return times
-
-
 @torch.inference_mode()
-def interleaved(
-    forwards: dict[tuple[str, str], Forward], runs: int, warmup: int, busy: bool
-) -> dict[tuple[str, str], list[float]]:
-    """Seconds per forward; with ``busy`` each round also re-times the ``ort_fp32`` forwards while
-    a competing process spins (keys ``(name, "ort_fp32+busy")``)."""
+def busy_round(
+    forwards: dict[tuple[str, str], Forward], busy: bool
+) -> dict[tuple[str, str], float]:
+    """One round of ``forwards``; with ``busy``, then the ``ort_fp32`` forwards again while a
+    competing process spins (keys ``(name, "ort_fp32+busy")``)."""
+    measured = time_round(forwards)
     contended = {(n, r + BUSY): f for (n, r), f in forwards.items() if busy and r == "ort_fp32"}
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in [*forwards, *contended]}
-    for round_ in range(warmup + runs):
-        measured = _time_round(forwards)
-        if contended:
-            neighbour = multiprocessing.Process(target=_spin, daemon=True)
-            neighbour.start()
-            try:
-                measured |= _time_round(contended)
-            finally:
-                neighbour.kill()
-                neighbour.join()
-        if round_ >= warmup:
-            for key, seconds in measured.items():
-                times[key].append(seconds)
-    return times
+    if contended:
+        neighbour = multiprocessing.Process(target=_spin, daemon=True)
+        neighbour.start()
+        try:
+            measured |= time_round(contended)
+        finally:
+            neighbour.kill()
+            neighbour.join()
+    return measured
 
 
 def main() -> None:
@@ -208,7 +194,7 @@ def main() -> None:
             status.update,
         )
         status.update(f"timing {len(forwards)} forwards, {args.warmup}+{args.runs} rounds")
-        times = interleaved(forwards, args.runs, args.warmup, args.busy)
+        times = interleaved(lambda: busy_round(forwards, args.busy), args.runs, args.warmup)
     load_after = _load()
 
     median = {key: statistics.median(t) for key, t in times.items()}
