@@ -21,6 +21,7 @@ from tasks.execution import run_logger
 from tasks.results import (
     DataInfo,
     DistillOutputs,
+    EvalFiles,
     EvalOutputs,
     PointEvalOutputs,
     RunRef,
@@ -55,17 +56,22 @@ def _eval_payload(spec: EvalSpec) -> dict[str, object]:
     return spec.model_dump(mode="json", include={"max_images", "batch_prompts", "mask_grid_images"})
 
 
-def _eval_outputs(arm: str, work_dir: Path, reference: str, done: CheckpointEval) -> EvalOutputs:
-    return EvalOutputs(
-        arm=arm,
-        work_dir=work_dir,
-        reference=reference,
-        metrics=done.result.metrics(),
-        images=done.result.images,
-        prompts=done.result.prompts,
-        result_json=done.records,
-        mask_grid=done.grid,
-    )
+def _eval_files(arm: str, work_dir: Path, done: CheckpointEval) -> dict[str, Any]:
+    """The :class:`~tasks.results.EvalFiles` fields of a finished evaluation."""
+    return {
+        "arm": arm,
+        "work_dir": work_dir,
+        "images": done.result.images,
+        "prompts": done.result.prompts,
+        "result_json": done.records,
+        "mask_grid": done.grid,
+    }
+
+
+def _log_eval_files(run: RunRef, outputs: EvalFiles, folder: str) -> None:
+    log_artifact(run, outputs.result_json, folder)
+    if outputs.mask_grid is not None:
+        log_artifact(run, outputs.mask_grid, folder)
 
 
 def _box_miou(
@@ -97,7 +103,9 @@ def _box_miou(
             device=slot,
             **model,
         )
-        return _eval_outputs(arm, work_dir, reference, done)
+        return EvalOutputs(
+            **_eval_files(arm, work_dir, done), reference=reference, metrics=done.result.metrics()
+        )
 
     outputs = cached_step(
         runs_dir, "evaluate", arm, {**payload, "eval": _eval_payload(spec)}, code, EvalOutputs,
@@ -149,10 +157,7 @@ def log_eval_outputs(run: RunRef, outputs: EvalOutputs, prefix: str = "") -> Non
         run, {f"{prefix}eval_reference": outputs.reference, f"{prefix}eval_images": outputs.images}
     )
     log_metrics(run, {f"{prefix}{k}": v for k, v in outputs.metrics.items()})
-    folder = f"eval/{outputs.arm}" if prefix else "eval"
-    log_artifact(run, outputs.result_json, folder)
-    if outputs.mask_grid is not None:
-        log_artifact(run, outputs.mask_grid, folder)
+    _log_eval_files(run, outputs, f"eval/{outputs.arm}" if prefix else "eval")
 
 
 @task(name="evaluate-teacher", cache_policy=NO_CACHE)
@@ -220,14 +225,7 @@ def evaluate_points(
             device=slot,
         )
         return PointEvalOutputs(
-            arm=arm,
-            arch=arch,
-            work_dir=work_dir,
-            miou=done.result.metrics()["miou"],
-            images=done.result.images,
-            prompts=done.result.prompts,
-            result_json=done.records,
-            mask_grid=done.grid,
+            **_eval_files(arm, work_dir, done), arch=arch, miou=done.result.metrics()["miou"]
         )
 
     outputs = cached_step(
@@ -249,7 +247,5 @@ def evaluate_points(
             },
         )
         log_metrics(run, {"miou": outputs.miou})
-        log_artifact(run, outputs.result_json, "eval")
-        if outputs.mask_grid is not None:
-            log_artifact(run, outputs.mask_grid, "eval")
+        _log_eval_files(run, outputs, "eval")
     return outputs

@@ -92,30 +92,29 @@ class ExportOutputs(StepOutputs):
     """Runtimes asked for that could not run here, with the reason."""
 
 
-class EvalOutputs(StepOutputs):
+class EvalFiles(StepOutputs):
+    """What every evaluation writes: its counts, per-prompt records and mask grid."""
+
     arm: str
     work_dir: Path
+    images: int
+    prompts: int
+    result_json: Path
+    mask_grid: Path | None = None
+
+
+class EvalOutputs(EvalFiles):
     reference: str
     """``gt`` (COCO masks) or ``teacher`` (the teacher's masks for the same prompts)."""
     metrics: dict[str, float]
     """``miou``, ``miou_small``/``medium``/``large`` (empty bins left out)."""
-    images: int
-    prompts: int
-    result_json: Path
-    mask_grid: Path | None = None
 
 
-class PointEvalOutputs(StepOutputs):
+class PointEvalOutputs(EvalFiles):
     """One row of Table 3: point prompts on MALSD scored against the teacher's masks."""
 
-    arm: str
     arch: str
-    work_dir: Path
     miou: float
-    images: int
-    prompts: int
-    result_json: Path
-    mask_grid: Path | None = None
 
 
 class ClassifyOutputs(StepOutputs):
