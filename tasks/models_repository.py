@@ -4,7 +4,9 @@ MLflow downloads an empty folder for a registered version whose artifacts are go
 ``mlflow.pyfunc.load_model`` / ``mlflow models serve`` then only report a missing MLmodel file.
 This subclass of MLflow's repository for the ``models`` scheme raises instead, naming the URI,
 the version and where its files should be. The project's ``mlflow.artifact_repository`` entry
-point registers it, so every MLflow call in an environment where gms is installed uses it.
+point (:mod:`tasks.mlflow_plugins`) registers it, so every MLflow call in an environment where
+gms is installed uses it. The module imports MLflow only: it is loaded on the first ``models:/``
+URI of a process, the project's own modules only on the error path.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
-
-from tasks.registry import FILES_LOST, RegistryError, name_version, resolve_version
 
 
 class MissingModelFiles(MlflowException):
@@ -30,6 +30,8 @@ def describe_registered(model_uri: str, registry_uri: str | None) -> str:
     """How errors name a ``models:/`` URI (:func:`tasks.registry.name_version`), read from the
     registry; a logged model's ``models:/<model_id>`` is its own description."""
     from mlflow import MlflowClient
+
+    from tasks.registry import name_version, resolve_version
 
     path = model_uri.removeprefix("models:/")
     if "@" not in path and "/" not in path:
@@ -52,6 +54,8 @@ class CheckedModelsArtifactRepository(ModelsArtifactRepository):
                 if isinstance(exc, MissingModelFiles)
                 else f"downloading it failed: {exc.message}"
             )
+            from tasks.registry import RegistryError
+
             try:
                 what = describe_registered(artifact_uri, registry_uri)
             except RegistryError:
@@ -69,6 +73,8 @@ class CheckedModelsArtifactRepository(ModelsArtifactRepository):
             what = describe_registered(self.artifact_uri, self.registry_uri)
             raise MissingModelFiles(what, exc.reason) from exc
         if not artifact_path and os.path.isdir(local) and not os.listdir(local):
+            from tasks.registry import FILES_LOST
+
             what = describe_registered(self.artifact_uri, self.registry_uri)
             raise MissingModelFiles(what, FILES_LOST)
         return local

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gms_models.errors import GmsError
 from tasks.results import RunRef
-from tasks.tracking import mlflow_client
+from tasks.tracking import mlflow_client, tracking_uri_set_to
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -111,14 +111,16 @@ def log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
     returns the ``models:/<model_id>`` URI."""
     import mlflow
 
-    mlflow.set_tracking_uri(ref.tracking_uri)
-    logged = mlflow.initialize_logged_model(
-        name=MODEL_NAME,
-        source_run_id=ref.run_id,
-        experiment_id=ref.experiment_id,
-        tags=dict(tags),
-    )
-    with tempfile.TemporaryDirectory(prefix="gms-code-") as code:
+    with (
+        tracking_uri_set_to(ref.tracking_uri),
+        tempfile.TemporaryDirectory(prefix="gms-code-") as code,
+    ):
+        logged = mlflow.initialize_logged_model(
+            name=MODEL_NAME,
+            source_run_id=ref.run_id,
+            experiment_id=ref.experiment_id,
+            tags=dict(tags),
+        )
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(PYFUNC_FILE),
@@ -261,11 +263,8 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
     what = name_version(model_uri, version.name, version.version, version.source)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=version.source, dst_path=str(dest), tracking_uri=tracking_uri
-            )
-        )
+        with tracking_uri_set_to(tracking_uri):  # a models:/ source resolves through it
+            local = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(dest)))
     except MissingModelFiles as exc:
         raise RegistryError(f"{what}: {exc.reason}") from exc
     except MlflowException as exc:
@@ -286,16 +285,18 @@ def lost_versions(tracking_uri: str) -> list[str]:
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
+    from tasks.models_repository import MissingModelFiles
+
     client = mlflow_client(tracking_uri)
     lost = []
     for model in client.search_registered_models():
         for version in client.search_model_versions(f"name='{model.name}'"):
             where = f"{model.name}/{version.version} -> {version.source}"
             try:
-                if not mlflow.artifacts.list_artifacts(
-                    artifact_uri=version.source, tracking_uri=tracking_uri
-                ):
-                    lost.append(where)
+                with tracking_uri_set_to(tracking_uri):  # a models:/ source resolves through it
+                    if not mlflow.artifacts.list_artifacts(version.source):
+                        lost.append(where)
             except MlflowException as exc:
-                lost.append(f"{where} (listing its files failed: {exc.message})")
+                reason = exc.reason if isinstance(exc, MissingModelFiles) else exc.message
+                lost.append(f"{where} (listing its files failed: {reason})")
     return lost

@@ -54,6 +54,31 @@ def mlflow_client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+@contextmanager
+def tracking_uri_set_to(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking URI (and the ``MLFLOW_TRACKING_URI`` it exports to child
+    processes) set to ``uri`` for the block, then put back: the fluent API (logged models,
+    ``pyfunc.load_model``) reads only that, and a URI left behind would send later MLflow
+    calls of the process, and its subprocesses, to a server that may have stopped."""
+    import mlflow
+    from mlflow.tracking import is_tracking_uri_set
+
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
+    current = mlflow.get_tracking_uri()
+    # The global to restore: None when it was unset or equal to the exported variable, which
+    # then rules alone, as it did before.
+    previous = current if is_tracking_uri_set() and current != exported else None  # type: ignore[no-untyped-call]
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: unset, as before
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
+
+
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Any]:
     """The child runs of ``parent_run_id`` (the arms or families of a flow run)."""
     return list(

@@ -18,6 +18,7 @@ import pytest
 
 from gms_cli.stack import free_ports, mlflow_server_spec, running_services
 from tasks.registry import RegistryError, download_package, lost_versions
+from tasks.tracking import tracking_uri_set_to
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -28,7 +29,6 @@ NAME = "gms-encoder"
 def register_files(tracking_uri: str, folder: Path) -> tuple[str, str]:
     """Register ``folder`` as a new version of ``gms-encoder`` the way packages are registered
     (a LoggedModel's files, source ``models:/<model_id>``); returns (version, source)."""
-    import mlflow
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -38,8 +38,7 @@ def register_files(tracking_uri: str, folder: Path) -> tuple[str, str]:
         client.create_registered_model(NAME)
     else:
         experiment_id = experiment.experiment_id
-    mlflow.set_tracking_uri(tracking_uri)
-    logged = mlflow.initialize_logged_model(name="sam-package", experiment_id=experiment_id)
+    logged = client.create_logged_model(experiment_id, name="sam-package")
     client.log_model_artifacts(logged.model_id, str(folder))
     source = f"models:/{logged.model_id}"
     version = client.create_model_version(NAME, source=source, model_id=logged.model_id)
@@ -67,18 +66,16 @@ def gms_segment(model_uri: str, tracking_uri: str, image: Path, out: Path) -> di
 def assert_mlflow_loads_fail(tracking_uri: str, model_uri: str, version: str, source: str) -> None:
     """MLflow's own loaders, through the project's ``models`` artifact repository: the error
     names the version and its source instead of an empty download or a missing MLmodel."""
-    import mlflow
     import mlflow.artifacts
     import mlflow.pyfunc
 
     from tasks.models_repository import MissingModelFiles
 
-    mlflow.set_tracking_uri(tracking_uri)
     named = f"{model_uri} (version {version} of {NAME}, files at {source}): "
-    with pytest.raises(MissingModelFiles) as loaded:
+    with tracking_uri_set_to(tracking_uri), pytest.raises(MissingModelFiles) as loaded:
         mlflow.pyfunc.load_model(model_uri)
     assert str(loaded.value).startswith(named), loaded.value
-    with pytest.raises(MissingModelFiles) as downloaded:
+    with tracking_uri_set_to(tracking_uri), pytest.raises(MissingModelFiles) as downloaded:
         mlflow.artifacts.download_artifacts(model_uri)
     assert str(downloaded.value) == str(loaded.value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tasks.tracking import (
     log_params,
     resolve_tracking_uri,
     start_run,
+    tracking_uri_set_to,
 )
 
 
@@ -69,3 +71,24 @@ def test_experiment_once_parent_and_child_runs(store: tuple[str, Path]) -> None:
     assert client.get_metric_history(child.run_id, "miou")[0].step == 3
     assert run.info.status == "FAILED"
     assert client.get_run(parent.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("exported", [None, "sqlite:///exported.db"])
+def test_tracking_uri_set_to_puts_the_process_state_back(
+    exported: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    if exported is None:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", exported)
+    before = mlflow.get_tracking_uri()
+    with tracking_uri_set_to("http://127.0.0.1:9"):
+        assert mlflow.get_tracking_uri() == "http://127.0.0.1:9"
+        assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9"
+    assert os.environ.get("MLFLOW_TRACKING_URI") == exported
+    assert mlflow.get_tracking_uri() == before
+    # nothing pinned: the variable still rules
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///later.db")
+    assert mlflow.get_tracking_uri() == "sqlite:///later.db"

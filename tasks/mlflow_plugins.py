@@ -1,0 +1,21 @@
+"""The project's MLflow plugins (``[project.entry-points]`` in pyproject.toml).
+
+MLflow loads entry points while it is itself being imported, so this module imports nothing at
+load time; the repository class is imported on the first ``models:/`` URI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tasks.models_repository import CheckedModelsArtifactRepository
+
+
+def models_artifact_repo_factory(
+    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> CheckedModelsArtifactRepository:
+    """MLflow's repository for the ``models`` scheme: :mod:`tasks.models_repository`."""
+    from tasks.models_repository import CheckedModelsArtifactRepository
+
+    return CheckedModelsArtifactRepository(artifact_uri, tracking_uri, registry_uri)
