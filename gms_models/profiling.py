@@ -132,6 +132,18 @@ def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> Mod
 
 
 @torch.inference_mode()
+def median_seconds(step: Callable[[], object], runs: int, warmup: int) -> float:
+    """Median wall time in seconds of ``runs`` calls of ``step`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def measure_latency(
     model: nn.Module, img_size: int = 1024, runs: int = 5, warmup: int = 1, batch: int = 1
 ) -> float:
@@ -139,15 +151,12 @@ def measure_latency(
     model.eval()
     device = next(model.parameters()).device
     x = torch.randn(batch, 3, img_size, img_size, device=device)
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(runs):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+
+    def forward() -> None:
         model(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return median_seconds(forward, runs, warmup)

@@ -4,8 +4,6 @@ registered model name) export and register its deployable SAM-profile package
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,21 +27,12 @@ WARMUP_RUNS = 1
 
 
 def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
+    from gms_models.profiling import median_seconds
     from gms_models.runtime.manifest import ENCODER_INPUT
 
-    feeds = {
-        ENCODER_INPUT: np.random.default_rng(0).standard_normal(
-            (1, 3, img_size, img_size), dtype=np.float32
-        )
-    }
-    for _ in range(WARMUP_RUNS):
-        session.run(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(feeds)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    shape = (1, 3, img_size, img_size)
+    feeds = {ENCODER_INPUT: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
+    return median_seconds(lambda: session.run(feeds), runs, WARMUP_RUNS) * 1000
 
 
 def measure_latencies(

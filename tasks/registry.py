@@ -148,15 +148,17 @@ def register_package(
     else:
         with contextlib.suppress(MlflowException):  # registered already (maybe by another arm)
             client.create_registered_model(model_name)
-        uri = log_package(ref, folder, tags)
-        created = client.create_model_version(
-            model_name,
-            source=uri,
-            run_id=ref.run_id,
-            tags={**tags, SHA_TAG: sha},
-            description=description,
-            model_id=uri.removeprefix("models:/"),
-        )
+        # a local SQL store resolves the models:/ source through the process-wide URI
+        with tracking_uri_set_to(ref.tracking_uri):
+            uri = log_package(ref, folder, tags)
+            created = client.create_model_version(
+                model_name,
+                source=uri,
+                run_id=ref.run_id,
+                tags={**tags, SHA_TAG: sha},
+                description=description,
+                model_id=uri.removeprefix("models:/"),
+            )
         version = str(created.version)
     client.set_tag(ref.run_id, VERSION_TAG, version)
     return version
