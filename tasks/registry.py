@@ -106,15 +106,13 @@ def _input_example(folder: Path) -> list[dict[str, Any]]:
     ]
 
 
-def log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
+def _log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
     """Log ``folder`` (SAM profile) as a pyfunc LoggedModel of run ``ref`` in its experiment;
-    returns the ``models:/<model_id>`` URI."""
+    returns the ``models:/<model_id>`` URI. MLflow's fluent API logs to the process-wide URI,
+    which the caller sets to ``ref``'s."""
     import mlflow
 
-    with (
-        tracking_uri_set_to(ref.tracking_uri),
-        tempfile.TemporaryDirectory(prefix="gms-code-") as code,
-    ):
+    with tempfile.TemporaryDirectory(prefix="gms-code-") as code:
         logged = mlflow.initialize_logged_model(
             name=MODEL_NAME,
             source_run_id=ref.run_id,
@@ -148,9 +146,10 @@ def register_package(
     else:
         with contextlib.suppress(MlflowException):  # registered already (maybe by another arm)
             client.create_registered_model(model_name)
-        # a local SQL store resolves the models:/ source through the process-wide URI
+        # the fluent logging, and a local SQL store resolving the new version's models:/
+        # source, both read the process-wide URI
         with tracking_uri_set_to(ref.tracking_uri):
-            uri = log_package(ref, folder, tags)
+            uri = _log_package(ref, folder, tags)
             created = client.create_model_version(
                 model_name,
                 source=uri,
