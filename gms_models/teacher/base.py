@@ -1,10 +1,4 @@
-"""The teacher-backend interface and what every backend shares.
-
-A backend maps SAM-normalised (B,3,T,T) images to the teacher's (B,256,T/16,T/16) float32
-features on the training device, without gradients, whatever runs it (PyTorch, ONNX Runtime,
-TensorRT). A :class:`TeacherSpec` says which teacher: how to build its PyTorch encoder and an
-identity that changes with the weights or the input size, the key of every teacher cache.
-"""
+"""The teacher-backend interface and what every backend shares."""
 
 from __future__ import annotations
 
@@ -22,7 +16,7 @@ from gms_models.errors import CheckpointError, ConfigError
 from gms_models.export.onnx_encoder import default_parity_image, export_encoder_onnx
 from gms_models.export.onnx_graph import DEFAULT_OPSET
 from gms_models.export.sources import TEACHER_ARCH
-from gms_models.files import default_cache_dir
+from gms_models.files import default_cache_dir, sha256_file
 from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
 from gms_models.teacher_options import TeacherPrecision
 
@@ -32,8 +26,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TeacherSpec:
     """Which teacher encoder to run: ``build`` returns it (eval mode, CPU), ``identity`` names the
-    weights and input size (e.g. ``vit_t-3f2a...-1024``), ``img_size`` is the input side T.
-    """
+    weights and input size (e.g. ``vit_t-3f2a...-1024``): the key of every teacher cache."""
 
     build: Callable[[], nn.Module]
     identity: str
@@ -45,8 +38,6 @@ class TeacherSpec:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise CheckpointError(f"teacher checkpoint not found: {checkpoint}")
-        from gms_models.files import sha256_file
-
         digest = sha256_file(checkpoint)
 
         def build() -> nn.Module:
@@ -60,8 +51,7 @@ class TeacherSpec:
 
 class TeacherBackend(ABC):
     """Callable teacher: (B,3,T,T) SAM-normalised images → (B,256,T/16,T/16) float32 features on
-    :attr:`device`, never requiring grad.
-    """
+    :attr:`device`, never requiring grad."""
 
     name: ClassVar[str]
 
@@ -71,8 +61,7 @@ class TeacherBackend(ABC):
         self.precision = precision
 
     @abstractmethod
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Teacher features of ``images``."""
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
     @property
     def identity(self) -> str:

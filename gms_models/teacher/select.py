@@ -40,7 +40,6 @@ def select_teacher(
     device: str | torch.device = "auto",
     precision: PrecisionChoice = "auto",
     cache_dir: str | Path | None = None,
-    onnx_path: str | Path | None = None,
     max_batch: int = 8,
     channels_last: bool = False,
 ) -> TeacherBackend:
@@ -58,14 +57,7 @@ def select_teacher(
     if backend == "torch":
         return TorchTeacher(spec, device, resolved_precision, channels_last=channels_last)
     if backend == "onnxruntime":
-        return OnnxRuntimeTeacher(
-            spec, device, resolved_precision, onnx_path=onnx_path, cache_dir=cache_dir
-        )
+        return OnnxRuntimeTeacher(spec, device, resolved_precision, cache_dir=cache_dir)
     return TensorRTTeacher(
-        spec,
-        device,
-        resolved_precision,
-        max_batch=max_batch,
-        onnx_path=onnx_path,
-        cache_dir=cache_dir,
+        spec, device, resolved_precision, max_batch=max_batch, cache_dir=cache_dir
     )

@@ -1,11 +1,6 @@
 """The teacher as a TensorRT engine built from its ONNX export (the paper's setup for Table 2).
-
-Engines come from :func:`gms_models.export.tensorrt.build_engine` with one profile for a batch of
-``1..max_batch``. Building takes minutes, so they are cached under a key of everything that
-shapes them (:func:`engine_cache_key`: ONNX sha256, TensorRT version, GPU, precision, profile).
-The engine reads and writes torch CUDA tensors in place on PyTorch's current stream.
-``tensorrt`` is imported lazily: this module imports without it.
-"""
+Building takes minutes, so engines are cached under :func:`engine_cache_key`; ``tensorrt`` is
+imported lazily, so this module imports without it."""
 
 from __future__ import annotations
 
@@ -17,8 +12,8 @@ from pathlib import Path
 import torch
 
 from gms_models.export.errors import EngineBuildError
-from gms_models.export.tensorrt import DEFAULT_WORKSPACE_BYTES, build_engine, encoder_profile
-from gms_models.files import atomic_write, default_cache_dir
+from gms_models.export.tensorrt import build_engine, encoder_profile
+from gms_models.files import atomic_write, default_cache_dir, sha256_file
 from gms_models.runtime.errors import BackendUnavailableError
 from gms_models.runtime.manifest import ENCODER_INPUT, ENCODER_OUTPUT
 from gms_models.runtime.sessions import import_tensorrt
@@ -65,12 +60,9 @@ def engine_cache_key(
 
 
 class TensorRTTeacher(TeacherBackend):
-    """Runs the teacher as a cached TensorRT engine on a CUDA ``device``.
-
-    ``precision``: ``fp16`` (as the paper), ``bf16`` or ``fp32``; ``max_batch``: the profile's
-    largest batch (larger batches run in chunks); ``opt_batch``: the batch the kernels are tuned for
-    (default ``max_batch``); ``cache_dir``: the ONNX and engine caches (default: the gms cache).
-    """
+    """Runs the teacher as a cached TensorRT engine on a CUDA ``device``, reading and writing
+    torch tensors in place on PyTorch's current stream; batches above ``max_batch`` (the profile's
+    largest, which the kernels are tuned for) run in chunks."""
 
     name = "tensorrt"
 
@@ -81,10 +73,7 @@ class TensorRTTeacher(TeacherBackend):
         precision: TeacherPrecision = "fp16",
         *,
         max_batch: int = 8,
-        opt_batch: int | None = None,
-        onnx_path: str | Path | None = None,
         cache_dir: str | Path | None = None,
-        workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     ) -> None:
         trt = import_tensorrt()
         if device.type != "cuda" or not torch.cuda.is_available():
@@ -92,14 +81,11 @@ class TensorRTTeacher(TeacherBackend):
                 f"the tensorrt teacher backend needs a CUDA device, got {device} "
                 f"(torch.cuda.is_available() = {torch.cuda.is_available()})"
             )
-        opt_batch = max_batch if opt_batch is None else opt_batch
-        profile = encoder_profile(spec.img_size, True, max_batch=max_batch, opt_batch=opt_batch)
+        profile = encoder_profile(spec.img_size, True, max_batch=max_batch, opt_batch=max_batch)
         super().__init__(spec, device, precision)
         self.max_batch = max_batch
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.onnx_path = ensure_teacher_onnx(spec, cache, onnx_path=onnx_path)
-        from gms_models.files import sha256_file
-
+        self.onnx_path = ensure_teacher_onnx(spec, cache)
         key = engine_cache_key(
             onnx_sha256=sha256_file(self.onnx_path),
             tensorrt_version=trt.__version__,
@@ -107,17 +93,12 @@ class TensorRTTeacher(TeacherBackend):
             precision=precision,
             img_size=spec.img_size,
             max_batch=max_batch,
-            opt_batch=opt_batch,
+            opt_batch=max_batch,
         )
         self.engine_path = cache / "teacher" / "engines" / f"{spec.identity}-{key[:16]}.engine"
         if not self.engine_path.is_file():
             log.info("building TensorRT engine %s (this takes minutes)", self.engine_path)
-            blob = build_engine(
-                self.onnx_path,
-                precision=precision,
-                profile=profile,
-                workspace_bytes=workspace_bytes,
-            )
+            blob = build_engine(self.onnx_path, precision=precision, profile=profile)
             atomic_write(self.engine_path, lambda fh: fh.write(blob))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
