@@ -1,6 +1,4 @@
-"""``export_bundle``: everything a deployment needs, in one folder, written atomically.
-
-::
+"""``export_bundle``: everything a deployment needs, in one folder swapped in whole::
 
     OUT/bundle.json                      what is here (gms_models.runtime.manifest)
     OUT/<arch>.onnx (+ .json)            image encoder, fp32
@@ -9,9 +7,7 @@
     OUT/<arch>.int8.onnx                 with int8_calib: statically quantised encoder (CPU)
     OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
 
-That is the ``nanosam`` profile; ``profile="sam"`` writes the SAM-standard files at 1024 instead
-(:mod:`gms_models.export.sam_profile`). The folder is assembled beside ``OUT`` and swapped in
-whole, so ``OUT`` is either the complete new bundle or what it was before.
+That is the ``nanosam`` profile; ``profile="sam"`` writes the SAM-standard files at 1024 instead.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Export → check → parity → move into place: the one path every ONNX file takes.
-
-The graph is written to a temporary name beside the destination, checked with ``onnx.checker``
-(full check), run under ONNX Runtime against the PyTorch module on every parity case, and only
-then moved to its name, with its metadata JSON beside it. Any failure leaves neither file.
-"""
+"""Export → ``onnx.checker`` full check → ONNX Runtime parity → move into place, with the metadata
+JSON beside it: the one path every ONNX file takes; any failure leaves neither file."""
 
 from __future__ import annotations
 
@@ -61,7 +57,6 @@ def export_checked_onnx(
     arch: str,
     img_size: int,
     source: SourceCheckpoint | None,
-    tolerance: float = FP32_TOLERANCE,
     output_shapes: dict[str, list[int | str]] | None = None,
     **extra_metadata: Any,
 ) -> ExportResult:
@@ -86,7 +81,7 @@ def export_checked_onnx(
             torch_runner(module, input_names, output_names),
             cases,
             reference_name="pytorch",
-            tolerance=tolerance,
+            tolerance=FP32_TOLERANCE,
             what=f"ONNX export {dest.name}",
         )
         del session

@@ -1,14 +1,6 @@
-"""The metadata JSON written beside every exported artifact (``<file>.json``).
-
-It says what the file is and how far to trust it::
-
-    {"format": "gms-export-artifact/1", "file": "gmf_2282.onnx", "role": "encoder",
-     "arch": "gmf_2282", "img_size": 1024, "precision": "fp32", "opset": 17,
-     "inputs": [{"name": "image", "shape": ["batch", 3, 1024, 1024], "dtype": "float32"}],
-     "outputs": [...], "sha256": "...", "bytes": 23456789, "parity": {...},
-     "source_checkpoint": {"path": "...", "sha256": "..."}, "versions": {...},
-     "exporter": "...", "created_utc": "...", ...role-specific keys}
-"""
+"""The metadata JSON written beside every exported artifact (``<file>.json``): what the file is and
+how far to trust it (``format`` ``gms-export-artifact/1``, role, arch, img_size, precision, opset,
+inputs, outputs, sha256, bytes, parity, source checkpoint, versions, exporter, creation time)."""
 
 from __future__ import annotations
 
@@ -28,8 +20,6 @@ VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "tensorrt")
 
 @dataclass(frozen=True)
 class SourceCheckpoint:
-    """The checkpoint an artifact was made from, identified by content."""
-
     path: str
     sha256: str
 
@@ -94,5 +84,4 @@ def write_metadata(artifact: Path, meta: dict[str, Any]) -> Path:
 
 
 def read_metadata(artifact: str | Path) -> dict[str, Any]:
-    """The metadata JSON beside ``artifact``."""
     return read_json(metadata_path(Path(artifact)), what="export metadata")

@@ -1,15 +1,11 @@
 """SAM's prompt encoder + mask decoder as one exportable module with SAM-ONNX-style inputs.
 
 Inputs (float32): ``image_embeddings`` (E,256,g,g), E = 1 or B; ``point_coords`` (B,N,2) in the
-S×S input frame and ``point_labels`` (B,N), prompts encoded as SAM's own ONNX model takes them
-(:func:`gms_models.geometry.encode_prompt_points`: box corners labelled 2 and 3, a padding point
-labelled -1 for a prompt without a box); ``mask_input`` (M,1,4g,4g), M = 1 or B, used when
-``has_mask_input`` (1,) is 1. Outputs: ``iou_predictions`` (B,C) and ``low_res_masks``
-(B,C,4g,4g), C = 3 with multimask output, else 1 (fixed when the module is built).
-
-Only the prompt embedding is written anew, with 0/1 label factors instead of boolean indexing so
-that the graph has no data-dependent shapes; the factors are exact, so the results equal the
-PyTorch :class:`~gms_models.sam.sam.Sam` path to float32 rounding.
+S×S input frame and ``point_labels`` (B,N) as :func:`gms_models.geometry.encode_prompt_points`
+makes them; ``mask_input`` (M,1,4g,4g), M = 1 or B, used when ``has_mask_input`` (1,) is 1.
+Outputs: ``iou_predictions`` (B,C) and ``low_res_masks`` (B,C,4g,4g), C = 3 with multimask output,
+else 1. The prompt embedding uses 0/1 label factors instead of boolean indexing, so that the graph
+has no data-dependent shapes; the factors are exact, so the results equal PyTorch's to rounding.
 """
 
 from __future__ import annotations
@@ -25,7 +21,7 @@ from gms_models.export.checked import ExportResult, export_checked_onnx
 from gms_models.export.metadata import SourceCheckpoint
 from gms_models.export.onnx_encoder import REAL_IMAGE_CASE
 from gms_models.export.onnx_graph import DEFAULT_OPSET
-from gms_models.export.parity import FP32_TOLERANCE, Inputs
+from gms_models.export.parity import Inputs
 from gms_models.geometry import PADDING_LABEL
 from gms_models.runtime.manifest import DECODER_INPUTS, DECODER_OUTPUTS
 from gms_models.sam.mask_decoder import MaskDecoder
@@ -153,8 +149,6 @@ def export_decoder_onnx(
     arch: str,
     opset: int = DEFAULT_OPSET,
     source: SourceCheckpoint | None = None,
-    tolerance: float = FP32_TOLERANCE,
-    seed: int | None = None,
 ) -> ExportResult:
     """Export :class:`SamPromptDecoder` to ``dest`` once the checker and parity run pass;
     ``image_embedding`` (1,256,g,g) is the real-image case's embedding.
@@ -162,7 +156,7 @@ def export_decoder_onnx(
     module = SamPromptDecoder(prompt_encoder, mask_decoder, multimask_output).eval()
     img_size, grid = prompt_encoder.input_image_size[0], prompt_encoder.image_embedding_size[0]
     n_masks = mask_decoder.num_mask_tokens - 1 if multimask_output else 1
-    seed = secrets.randbits(31) if seed is None else seed
+    seed = secrets.randbits(31)
     cases = decoder_parity_cases(img_size, image_embedding, seed=seed)
     example = tuple(torch.from_numpy(v) for v in cases["random_shared_embedding"].values())
     return export_checked_onnx(
@@ -178,7 +172,6 @@ def export_decoder_onnx(
         arch=arch,
         img_size=img_size,
         source=source,
-        tolerance=tolerance,
         output_shapes={
             "iou_predictions": ["batch", n_masks],
             "low_res_masks": ["batch", n_masks, 4 * grid, 4 * grid],

@@ -1,10 +1,5 @@
-"""Parity of an exported graph with its reference, as relative L2 error per output and input case.
-
-``relative L2 = ||exported - reference|| / ||reference||`` over the whole output tensor. A case is
-a named set of inputs: fresh random tensors (drawn per call from a generator seeded by the
-caller), or tensors from a real image. The reference is the PyTorch module for ONNX files and the
-ONNX Runtime session for derived artifacts (TensorRT engines, INT8 models).
-"""
+"""Parity of an exported graph with its reference (the PyTorch module for ONNX files, the ONNX
+Runtime session for TensorRT engines and INT8 models): relative L2 per output and input case."""
 
 from __future__ import annotations
 
@@ -82,11 +77,8 @@ def compare(
     tolerance: float | None = FP32_TOLERANCE,
     what: str = "exported graph",
 ) -> tuple[ParityReport, dict[str, Outputs]]:
-    """Run both on every case; raise :class:`ParityError` if an error exceeds ``tolerance``.
-
-    Returns the report and the reference outputs per case (callers reuse them, e.g. a real
-    image's embedding for the decoder's parity run). ``tolerance=None`` only measures.
-    """
+    """Run both on every case; raise :class:`ParityError` if an error exceeds ``tolerance`` (None:
+    only measure). Returns the report and the reference outputs per case, for callers to reuse."""
     errors: dict[str, dict[str, float]] = {}
     reference_outputs: dict[str, Outputs] = {}
     for case, inputs in cases.items():

@@ -1,11 +1,6 @@
-"""The SAM-standard ONNX profile: the encoder and decoder files SAM-family tools run as they are.
-
-The graphs wrap the live PyTorch modules (interface: :mod:`gms_models.runtime.sam_onnx`):
-:class:`SamImageEncoder` normalises and pads the resized image before the encoder,
-:class:`SamMaskDecoder` upsamples the logits to ``orig_im_size`` with
-:meth:`~gms_models.sam.sam.Sam.postprocess_masks`. The profile is fixed at 1024: an encoder
-trained at another size is rebuilt at 1024 by :func:`deployment_sources`.
-"""
+"""The SAM-standard ONNX profile (interface: :mod:`gms_models.runtime.sam_onnx`), fixed at 1024:
+wrappers of the live PyTorch modules that normalise and pad the resized image, and upsample the
+logits to ``orig_im_size`` with :meth:`~gms_models.sam.sam.Sam.postprocess_masks`."""
 
 from __future__ import annotations
 
@@ -154,9 +149,7 @@ def export_sam_profile(
     folder: Path, sources: ExportSources, *, parity_image: np.ndarray, opset: int
 ) -> tuple[list[Artifact], dict[str, ExportResult]]:
     """Write the SAM-profile encoder and the two decoders into ``folder``, each checked against
-    PyTorch on ``parity_image`` (and on random inputs); ``sources`` must be at 1024."""
-    if sources.img_size != SAM_IMG_SIZE or not sources.has_decoder:
-        raise ExportError("export_sam_profile needs deployment_sources(...) (1024, with decoder)")
+    PyTorch on ``parity_image`` (and on random inputs); ``sources``: from deployment_sources."""
     assert sources.prompt_encoder is not None and sources.mask_decoder is not None
     seed = secrets.randbits(31)
     rng = np.random.default_rng(seed)

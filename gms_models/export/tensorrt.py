@@ -1,12 +1,6 @@
-"""TensorRT engines, the one place they are built: for the teacher backend and for
-``gms export --tensorrt``, with the ``tensorrt`` Python API (TensorRT 10).
-
-One optimisation profile per engine. ``fp32`` builds clear the TF32 flag so that fp32 means fp32;
-``fp16`` and ``bf16`` let TensorRT pick reduced-precision kernels (I/O stays float32); ``int8`` is
-for Q/DQ ONNX files. Exported engines are checked against ONNX Runtime on the ONNX file's parity
-cases before they are moved into place. ``tensorrt`` and ``cuda-python`` are imported only when
-needed, so this module imports anywhere.
-"""
+"""TensorRT engines (TensorRT 10 Python API), the one place they are built: for the teacher
+backend and ``gms export --tensorrt``. ``fp32`` builds clear TF32 so that fp32 means fp32;
+``tensorrt`` and ``cuda-python`` are imported only when needed, so this module imports anywhere."""
 
 from __future__ import annotations
 
@@ -37,7 +31,7 @@ Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 #: The builder flag each reduced precision sets; fp32 instead clears TF32.
 REDUCED_PRECISION_FLAGS = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
-DEFAULT_WORKSPACE_BYTES = 4 << 30
+WORKSPACE_BYTES = 4 << 30
 MAX_BATCH = 8
 MAX_POINTS = 16
 
@@ -91,13 +85,7 @@ def decoder_profile(
     }
 
 
-def build_engine(
-    onnx_path: Path,
-    *,
-    precision: BuildPrecision,
-    profile: Profile,
-    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
-) -> bytes:
+def build_engine(onnx_path: Path, *, precision: BuildPrecision, profile: Profile) -> bytes:
     """Parse ``onnx_path`` and build a serialised engine with one optimisation profile."""
     if precision != "fp32" and precision not in REDUCED_PRECISION_FLAGS:
         raise EngineBuildError(
@@ -113,7 +101,7 @@ def build_engine(
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if precision == "fp32":
         config.clear_flag(trt.BuilderFlag.TF32)
     else:
@@ -146,20 +134,15 @@ def export_tensorrt_engine(
     precision: EnginePrecision,
     profile: Profile,
     source: SourceCheckpoint | None = None,
-    tolerance: float | None = None,
-    workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
 ) -> ExportResult:
     """Build the engine of a checked ONNX export, check it against ONNX Runtime on the ONNX
     file's parity cases (those that fit the profile) and move it with its metadata to ``dest``."""
     trt = require_tensorrt()
     dest = Path(dest)
-    tolerance = TOLERANCE[precision] if tolerance is None else tolerance
     cases = {name: inputs for name, inputs in onnx.cases.items() if profile_fits(inputs, profile)}
     if not cases:
         raise EngineBuildError(f"no parity case of {onnx.path.name} fits the profile {profile}")
-    blob = build_engine(
-        onnx.path, precision=precision, profile=profile, workspace_bytes=workspace_bytes
-    )
+    blob = build_engine(onnx.path, precision=precision, profile=profile)
     reference = OnnxRuntimeSession(onnx.path)
     with atomic_path(dest) as tmp:
         tmp.write_bytes(blob)
@@ -169,7 +152,7 @@ def export_tensorrt_engine(
             reference.run,
             cases,
             reference_name="onnxruntime",
-            tolerance=tolerance,
+            tolerance=TOLERANCE[precision],
             what=f"TensorRT {precision} engine {dest.name}",
         )
         del engine
