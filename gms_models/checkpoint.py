@@ -1,24 +1,13 @@
 """Checkpoint files: the teacher's ``mobile_sam.pt`` layout, gms student checkpoints, URL fetch.
 
 Teacher and pretrained weights are ``torch.save``-d state dicts (plain, or under ``"model"`` /
-``"state_dict"``) from a path or an http(s) URL, downloaded once into ``<cache>/checkpoints``.
-
-A distilled student is written by the trainer as two ``torch.save`` dicts per run folder, both
-loadable with ``weights_only=True``:
-
-- ``student.pt``, the student alone, for evaluation and export::
-
-      {"format": "gms-student/1", "arch": "gmf_2282", "img_size": 1024,
-       "state_dict": {...}, "config": {... DistillConfig as JSON ...}}
-
-- ``last.pt``, the training state after the last finished epoch, for ``resume``: the same keys
-  (``format`` is ``"gms-distill-state/1"``) plus ``epoch`` (epochs finished), ``step``,
-  ``optimizer``, ``scheduler``, ``scaler``, ``rng`` (``global``: python/numpy/torch/CUDA,
-  ``loader``: the data loader's generator, ``student``: the student's private torch stream),
-  ``loss_history``, ``images_seen`` and ``feature_pictures``. A failed student's folder also
-  holds ``failure.json`` (see :mod:`gms_models.train.student`).
-
-Either file loads with :func:`load_student`, which builds the encoder from the registry.
+``"state_dict"``), from a path or an http(s) URL downloaded once into ``<cache>/checkpoints``.
+A distilled student's run folder holds two ``torch.save`` dicts, both loadable with
+``weights_only=True`` and by :func:`load_student`: ``student.pt`` (``{"format": "gms-student/1",
+"arch", "img_size", "state_dict", "config"}``, the config as JSON) and ``last.pt``, the training
+state after the last finished epoch (``format`` ``"gms-distill-state/1"``, the same keys plus
+``epoch``, ``step``, ``optimizer``, ``scheduler``, ``scaler``, ``rng`` (``global``, ``loader``,
+``student``), ``loss_history``, ``images_seen``, ``feature_pictures``).
 """
 
 from __future__ import annotations
@@ -55,7 +44,6 @@ _NAMES_SHOWN = 5
 
 
 def checkpoint_cache_dir() -> Path:
-    """Where downloaded checkpoints are kept: ``<cache>/checkpoints``."""
     return default_cache_dir() / "checkpoints"
 
 
@@ -100,10 +88,8 @@ def resolve_checkpoint(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """Local file of ``source``: an http(s) URL is fetched into the cache, a path is checked.
-
-    A local file with a wrong ``sha256`` raises :class:`CheckpointError` and is left in place.
-    """
+    """Local file of ``source``: an http(s) URL is fetched into the cache, a path is checked (a
+    wrong ``sha256`` raises :class:`CheckpointError` and leaves the file in place)."""
     if isinstance(source, str) and urlparse(source).scheme in ("http", "https"):
         return fetch_checkpoint(source, sha256=sha256, cache_dir=cache_dir, progress=progress)
     path = Path(source)
@@ -148,19 +134,15 @@ def read_state_dict(path: Path) -> StateDict:
 def load_checkpoint_state(
     source: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
 ) -> StateDict:
-    """State dict from a local file or an http(s) URL (see :func:`resolve_checkpoint`)."""
     return read_state_dict(resolve_checkpoint(source, sha256=sha256, cache_dir=cache_dir))
 
 
 def select_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
-    """Entries whose key starts with ``prefix``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 @dataclass
 class StateDictMismatch:
-    """Differences between a model's state dict and a checkpoint's."""
-
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mis_shaped: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
@@ -245,8 +227,6 @@ def load_pretrained_backbone(
 
 @dataclass(frozen=True)
 class StudentCheckpoint:
-    """A student checkpoint as read from disk."""
-
     path: Path
     arch: str
     img_size: int
@@ -283,7 +263,6 @@ def save_student(
     state_dict: dict[str, torch.Tensor],
     config: dict[str, Any],
 ) -> Path:
-    """Write a ``student.pt`` (see the module docstring) atomically."""
     payload = {
         "format": STUDENT_FORMAT,
         "arch": arch,
@@ -306,7 +285,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def read_student_checkpoint(
     path: str | Path, expected_arch: str | None = None
 ) -> StudentCheckpoint:
-    """Read a ``student.pt`` or ``last.pt``; ``expected_arch`` must match the stored arch."""
+    """Read a ``student.pt`` or ``last.pt`` whose arch must be ``expected_arch`` if given."""
     path = Path(path)
     payload = read_checkpoint(path)
     if payload.get("format") not in (STUDENT_FORMAT, STATE_FORMAT):
@@ -329,11 +308,6 @@ def read_student_checkpoint(
     )
 
 
-def load_student(
-    path: str | Path,
-    expected_arch: str | None = None,
-    *,
-    device: str | torch.device = "cpu",
-) -> nn.Module:
+def load_student(path: str | Path, expected_arch: str | None = None) -> nn.Module:
     """Build the checkpoint's encoder from the registry, load its weights strictly, eval mode."""
-    return read_student_checkpoint(path, expected_arch).build_encoder().to(device)
+    return read_student_checkpoint(path, expected_arch).build_encoder()
