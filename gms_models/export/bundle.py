@@ -120,126 +120,75 @@ def export_bundle(
         raise ExportError(f"INT8 calibration folder not found: {int8_calib}")
     image = default_parity_image() if parity_image is None else parity_image
 
+    precision: EnginePrecision = "fp16" if fp16 else "fp32"
     with staged_folder(out) as stage:
         if profile == "sam":
             sources = deployment_sources(sources)
             what = f"the {sources.arch} SAM-profile encoder and decoders"
             say(f"exporting {what} to ONNX and checking them")
             artifacts, results = export_sam_profile(stage, sources, parity_image=image, opset=opset)
-            result = _write_manifest(stage, sources, artifacts, results, ort_settings, "sam")
         else:
-            result = _export_into(
-                stage,
-                sources,
+            arch = sources.arch
+            say(f"exporting the {arch} encoder to ONNX and checking it")
+            enc = export_encoder_onnx(
+                sources.encoder,
+                stage / f"{arch}.onnx",
+                arch=arch,
+                img_size=sources.img_size,
+                parity_image=image,
                 opset=opset,
                 dynamic_batch=dynamic_batch,
-                tensorrt=tensorrt,
-                precision="fp16" if fp16 else "fp32",
-                int8_calib=int8_calib,
-                int8_max_images=int8_max_images,
-                image=image,
-                ort_settings=ort_settings,
-                say=say,
+                source=sources.encoder_source,
             )
+            results = {enc.path.name: enc}
+            artifacts = [Artifact(enc.path.name, "encoder", "onnxruntime", "fp32")]
+            decoders: dict[bool, ExportResult] = {}
+            if sources.has_decoder:
+                assert sources.prompt_encoder is not None and sources.mask_decoder is not None
+                embedding = enc.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT]
+                for multimask, name in DECODER_FILES.items():
+                    say(f"exporting the prompt decoder ({name}) to ONNX and checking it")
+                    dec = export_decoder_onnx(
+                        sources.prompt_encoder,
+                        sources.mask_decoder,
+                        stage / name,
+                        multimask_output=multimask,
+                        image_embedding=embedding,
+                        arch=arch,
+                        opset=opset,
+                        source=sources.decoder_source,
+                    )
+                    decoders[multimask] = results[name] = dec
+                    artifacts.append(Artifact(name, "decoder", "onnxruntime", "fp32", multimask))
+            if int8_calib is not None:
+                say(f"quantising the encoder to INT8 on the images of {int8_calib}")
+                q = quantize_encoder_int8(
+                    enc,
+                    stage / f"{arch}.int8.onnx",
+                    int8_calib,
+                    max_images=int8_max_images,
+                    decoder_onnx=decoders[False].path if False in decoders else None,
+                    source=sources.encoder_source,
+                )
+                results[q.path.name] = q
+                artifacts.append(Artifact(q.path.name, "encoder", "onnxruntime", "int8"))
+            if tensorrt:
+                artifacts += _export_engines(
+                    stage, enc, decoders, precision, dynamic_batch, sources, results, say
+                )
+        manifest = BundleManifest(
+            arch=sources.arch,
+            img_size=sources.img_size,
+            pixel_mean=PIXEL_MEAN,
+            pixel_std=PIXEL_STD,
+            artifacts=tuple(artifacts),
+            ort_settings=ort_settings,
+            profile=profile,
+        )
+        (stage / MANIFEST_FILE).write_text(manifest.to_json())
     say(f"wrote {out}")
-    result.folder = out
-    result.results = {
-        name: replace(r, path=out / r.path.name) for name, r in result.results.items()
-    }
-    return result
-
-
-def _export_into(
-    stage: Path,
-    sources: ExportSources,
-    *,
-    opset: int,
-    dynamic_batch: bool,
-    tensorrt: bool,
-    precision: EnginePrecision,
-    int8_calib: str | Path | None,
-    int8_max_images: int,
-    image: np.ndarray,
-    ort_settings: OrtSettings,
-    say: Progress,
-) -> BundleResult:
-    arch, img_size = sources.arch, sources.img_size
-    results: dict[str, ExportResult] = {}
-    artifacts: list[Artifact] = []
-
-    say(f"exporting the {arch} encoder to ONNX and checking it")
-    enc = export_encoder_onnx(
-        sources.encoder,
-        stage / f"{arch}.onnx",
-        arch=arch,
-        img_size=img_size,
-        parity_image=image,
-        opset=opset,
-        dynamic_batch=dynamic_batch,
-        source=sources.encoder_source,
-    )
-    results[enc.path.name] = enc
-    artifacts.append(Artifact(enc.path.name, "encoder", "onnxruntime", "fp32"))
-
-    decoders: dict[bool, ExportResult] = {}
-    if sources.has_decoder:
-        assert sources.prompt_encoder is not None and sources.mask_decoder is not None
-        embedding = enc.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT]
-        for multimask, name in DECODER_FILES.items():
-            say(f"exporting the prompt decoder ({name}) to ONNX and checking it")
-            dec = export_decoder_onnx(
-                sources.prompt_encoder,
-                sources.mask_decoder,
-                stage / name,
-                multimask_output=multimask,
-                image_embedding=embedding,
-                arch=arch,
-                opset=opset,
-                source=sources.decoder_source,
-            )
-            decoders[multimask] = results[name] = dec
-            artifacts.append(Artifact(name, "decoder", "onnxruntime", "fp32", multimask))
-
-    if int8_calib is not None:
-        say(f"quantising the encoder to INT8 on the images of {int8_calib}")
-        q = quantize_encoder_int8(
-            enc,
-            stage / f"{arch}.int8.onnx",
-            int8_calib,
-            max_images=int8_max_images,
-            decoder_onnx=decoders[False].path if False in decoders else None,
-            source=sources.encoder_source,
-        )
-        results[q.path.name] = q
-        artifacts.append(Artifact(q.path.name, "encoder", "onnxruntime", "int8"))
-
-    if tensorrt:
-        artifacts += _export_engines(
-            stage, enc, decoders, precision, dynamic_batch, sources, results, say
-        )
-
-    return _write_manifest(stage, sources, artifacts, results, ort_settings, "nanosam")
-
-
-def _write_manifest(
-    stage: Path,
-    sources: ExportSources,
-    artifacts: list[Artifact],
-    results: dict[str, ExportResult],
-    ort_settings: OrtSettings,
-    profile: OnnxProfile,
-) -> BundleResult:
-    manifest = BundleManifest(
-        arch=sources.arch,
-        img_size=sources.img_size,
-        pixel_mean=PIXEL_MEAN,
-        pixel_std=PIXEL_STD,
-        artifacts=tuple(artifacts),
-        ort_settings=ort_settings,
-        profile=profile,
-    )
-    (stage / MANIFEST_FILE).write_text(manifest.to_json())
-    return BundleResult(stage, manifest, results)
+    moved = {name: replace(r, path=out / r.path.name) for name, r in results.items()}
+    return BundleResult(out, manifest, moved)
 
 
 def _export_engines(
@@ -252,7 +201,6 @@ def _export_engines(
     results: dict[str, ExportResult],
     say: Progress,
 ) -> list[Artifact]:
-    """One engine per ONNX file: the encoder's and each decoder's."""
     plan: list[tuple[ExportResult, Role, bool | None, Profile]] = [
         (enc, "encoder", None, encoder_profile(sources.img_size, dynamic_batch))
     ]

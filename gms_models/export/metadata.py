@@ -79,7 +79,6 @@ def artifact_metadata(
 
 
 def write_metadata(artifact: Path, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` atomically as the JSON beside ``artifact``; return the JSON's path."""
     return write_json(metadata_path(artifact), meta)
 
 

@@ -27,7 +27,6 @@ EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
 
 
 def check_opset(opset: int) -> int:
-    """``opset`` if this exporter supports it, else an :class:`ExportError` giving the range."""
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ExportError(
             f"unsupported ONNX opset {opset!r}: this exporter supports opsets "

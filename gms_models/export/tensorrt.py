@@ -86,7 +86,6 @@ def decoder_profile(
 
 
 def build_engine(onnx_path: Path, *, precision: BuildPrecision, profile: Profile) -> bytes:
-    """Parse ``onnx_path`` and build a serialised engine with one optimisation profile."""
     if precision != "fp32" and precision not in REDUCED_PRECISION_FLAGS:
         raise EngineBuildError(
             f"unknown engine precision {precision!r}; choose fp32, "
@@ -120,7 +119,6 @@ def build_engine(onnx_path: Path, *, precision: BuildPrecision, profile: Profile
 
 
 def profile_fits(inputs: Inputs, profile: Profile) -> bool:
-    """Whether every input's shape lies within the profile's min..max."""
     return all(
         all(lo <= s <= hi for s, lo, hi in zip(inputs[name].shape, low, high, strict=True))
         for name, (low, _, high) in profile.items()
