@@ -57,39 +57,24 @@ def _upsample(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return y.numel() * factor
 
 
+# thop looks rules up by exact type (a subclass, e.g. attention's out_proj Linear, counts 0).
 _RULES: dict[type[nn.Module], _MacRule] = {
-    nn.Conv1d: _conv,
-    nn.Conv2d: _conv,
-    nn.Conv3d: _conv,
-    nn.ConvTranspose1d: _conv,
-    nn.ConvTranspose2d: _conv,
-    nn.ConvTranspose3d: _conv,
-    nn.BatchNorm1d: _norm,
-    nn.BatchNorm2d: _norm,
-    nn.BatchNorm3d: _norm,
-    nn.SyncBatchNorm: _norm,
-    nn.LayerNorm: _norm,
-    nn.InstanceNorm1d: _norm,
-    nn.InstanceNorm2d: _norm,
-    nn.InstanceNorm3d: _norm,
+    **dict.fromkeys((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv),
+    **dict.fromkeys((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), _conv),
+    **dict.fromkeys((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm), _norm),
+    **dict.fromkeys((nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d), _norm),
     nn.Linear: _linear,
     nn.Softmax: _softmax,
-    nn.AvgPool1d: _avgpool,
-    nn.AvgPool2d: _avgpool,
-    nn.AvgPool3d: _avgpool,
-    nn.AdaptiveAvgPool1d: _adaptive_avgpool,
-    nn.AdaptiveAvgPool2d: _adaptive_avgpool,
-    nn.AdaptiveAvgPool3d: _adaptive_avgpool,
-    nn.Upsample: _upsample,
-    nn.UpsamplingBilinear2d: _upsample,
-    nn.UpsamplingNearest2d: _upsample,
+    **dict.fromkeys((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _avgpool),
+    **dict.fromkeys(
+        (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), _adaptive_avgpool
+    ),
+    **dict.fromkeys((nn.Upsample, nn.UpsamplingBilinear2d, nn.UpsamplingNearest2d), _upsample),
 }
 
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """Counts for one model at one input size."""
-
     params_thop: int
     params_true: int
     macs: int
