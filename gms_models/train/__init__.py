@@ -20,11 +20,12 @@ if TYPE_CHECKING:
         DeviceInfo,
         check_group,
         detect_devices,
+        estimate_stream_memory,
+        estimate_student_memory,
         group_by_recipe,
         pack_groups,
         split_to_fit,
     )
-    from gms_models.train.memory import estimate_stream_memory, estimate_student_memory
     from gms_models.train.student import FAILURE_FILE, NonFiniteLossError
     from gms_models.train.trainer import DistillResult, build_teacher, distill
 
@@ -34,7 +35,6 @@ _PARTS = (
     "gms_models.train.callbacks",
     "gms_models.checkpoint",
     "gms_models.train.grouping",
-    "gms_models.train.memory",
     "gms_models.train.student",
     "gms_models.train.trainer",
 )

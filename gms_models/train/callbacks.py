@@ -1,9 +1,5 @@
-"""How the trainer reports progress: a callback interface, and a rich progress bar built on it.
-
-The orchestration layer (Prefect, MLflow) subclasses :class:`TrainerCallback`; the library never
-imports either. Callbacks run between steps, so they should be quick. Per-student hooks name the
-student by its run name, unique within a stream.
-"""
+"""How the trainer reports progress: a callback interface (the orchestration layer subclasses it;
+callbacks run between steps, so they should be quick), and a rich progress bar built on it."""
 
 from __future__ import annotations
 
@@ -35,7 +31,6 @@ class TrainPlan:
     """What is about to run (given to :meth:`TrainerCallback.on_train_start`)."""
 
     students: tuple[str, ...]
-    """Run names of the students, in order."""
     first_epoch: int
     """1-based number of the first epoch to run (> 1 after a resume; with students resumed at
     different epochs, the epoch after the lowest)."""
@@ -59,9 +54,8 @@ class StepEvent:
     """One optimisation step of the data stream (every student took its step)."""
 
     epoch: int
-    """1-based epoch number."""
+    """1-based, as ``step`` within the epoch."""
     step: int
-    """1-based step within the epoch."""
     steps_in_epoch: int
     global_step: int
     images: int
@@ -76,7 +70,6 @@ class EpochEnd:
 
     student: str
     epoch: int
-    """1-based epoch number."""
     metrics: Mapping[str, float]
     """``loss`` (mean Huber loss of the epoch), ``lr``, ``epoch_time_s``, ``images_per_s``,
     ``images_seen``."""
@@ -86,7 +79,8 @@ class EpochEnd:
 
 
 class TrainerCallback:
-    """Hooks called by the trainer; every method is optional (the defaults do nothing)."""
+    """Hooks called by the trainer; every method is optional (the defaults do nothing). Per-student
+    hooks name the student by its run name, unique within a stream."""
 
     def on_train_start(self, plan: TrainPlan) -> None:
         """Before the first epoch of this process (after a resume, too)."""
@@ -128,11 +122,11 @@ class _ProgressWithTable(Progress):
 class RichProgress(TrainerCallback):
     """A progress bar per epoch on stderr, a table of each student's latest loss, last epoch's loss
     and state below it, and one log line per epoch and student. Per-step updates are cheap: rich
-    redraws at most ``refresh_per_second`` times a second from its own thread.
+    redraws at most 4 times a second from its own thread.
     """
 
-    def __init__(self, console: Console | None = None, *, refresh_per_second: float = 4) -> None:
-        self.console = console or Console(stderr=True, log_path=False)
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, log_path=False)
         self.progress = _ProgressWithTable(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -140,7 +134,7 @@ class RichProgress(TrainerCallback):
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
-            refresh_per_second=refresh_per_second,
+            refresh_per_second=4,
         )
         self._task: TaskID | None = None
         self._epochs = 0
@@ -214,7 +208,6 @@ class RichProgress(TrainerCallback):
         self.close()
 
     def close(self) -> None:
-        """Stop the live display (also after an error)."""
         self.progress.stop()
 
     def _redraw_table(self) -> None:

@@ -2,9 +2,7 @@
 
 :class:`DistillSettings` holds what every student of a run shares (the flows' ``train:``
 section), :class:`DistillConfig` adds what names one student, :class:`Arm` is one named student
-of an ablation. Unknown keys are refused so that a typo fails loudly. Students with an equal
-data recipe (:data:`DATA_RECIPE_FIELDS`) can share one data stream; every field but the
-:data:`NEUTRAL_FIELDS` changes what a run computes, so a resume must keep them.
+of an ablation. Unknown keys are refused so that a typo fails loudly.
 """
 
 from __future__ import annotations
@@ -76,8 +74,6 @@ NEUTRAL_FIELDS = frozenset(
 
 
 class DistillSettings(BaseModel):
-    """The knobs every student of a run shares (the flows' ``train:`` section)."""
-
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     img_size: int = Field(1024, gt=0, multiple_of=16, description="student input side")
@@ -137,8 +133,6 @@ class DistillSettings(BaseModel):
 
 
 class DistillConfig(DistillSettings):
-    """One student's decoupled-distillation run: the shared settings plus what names it."""
-
     arch: str = Field(description="encoder registry name of the student, e.g. gmf_2282")
     name: RunName | None = Field(
         None,
@@ -166,7 +160,6 @@ class DistillConfig(DistillSettings):
 
     @property
     def run_name(self) -> str:
-        """``name``, or the arch when no name is given."""
         return self.name if self.name is not None else self.arch
 
     @property
@@ -176,7 +169,6 @@ class DistillConfig(DistillSettings):
         return Path("runs") / "distill" / self.run_name
 
     def data_recipe(self) -> dict[str, Any]:
-        """The fields that define the data stream (JSON-able)."""
         return self.model_dump(mode="json", include=set(DATA_RECIPE_FIELDS))
 
     def trajectory_settings(self) -> dict[str, Any]:
@@ -201,7 +193,6 @@ class DistillConfig(DistillSettings):
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "config") -> DistillConfig:
-        """Validate ``values``; errors become :class:`ConfigError` naming each bad field."""
         return validate(cls, values, f"distillation config in {source}")
 
     @classmethod

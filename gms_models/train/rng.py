@@ -1,8 +1,5 @@
-"""Seeding and capturing the random number generators, so a resumed run continues exactly.
-
-The states are stored in checkpoints in a form that ``torch.load(weights_only=True)`` accepts
-(tensors, lists, tuples, ints and strings; numpy's key array becomes a tensor).
-"""
+"""Seeding and capturing the random number generators, so a resumed run continues exactly; the
+states take a form ``torch.load(weights_only=True)`` accepts (numpy's key array as a tensor)."""
 
 from __future__ import annotations
 
@@ -21,7 +18,6 @@ def seed_everything(seed: int) -> None:
 
 
 def global_rng_state() -> dict[str, Any]:
-    """The process-wide RNG states of python, numpy and torch (CPU and CUDA)."""
     np_state = np.random.get_state(legacy=False)
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -40,7 +36,6 @@ def global_rng_state() -> dict[str, Any]:
 
 
 def restore_global_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`global_rng_state`."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
@@ -58,12 +53,8 @@ def restore_global_rng_state(state: dict[str, Any]) -> None:
 
 
 class TorchRngStream:
-    """A private copy of torch's global RNG state, swapped in around one student's steps.
-
-    When several students train in one process, each must draw the same random numbers (drop
-    path, dropout) as it would alone; giving each its own stream makes the draws independent of
-    how many other students run beside it.
-    """
+    """A private copy of torch's global RNG state, swapped in around one student's steps, so that
+    its draws (drop path, dropout) are those it would make alone, whatever trains beside it."""
 
     def __init__(self) -> None:
         self.cpu = torch.get_rng_state()

@@ -1,11 +1,6 @@
 """One student under distillation (:class:`StudentRun`): model, optimiser, lr schedule, losses,
-checkpoints and failure record, so that one loop drives any number of students over one stream.
-
-Per-step losses stay on the device; :meth:`StudentRun.report` copies them to the host every
-``log_every`` steps (the only sync) and checks them for NaN/inf. A student whose loss went
-non-finite writes ``failure.json``; a resumed run with the same settings does not train it
-again, one with changed settings (a lower lr, grad_clip) retries from the last good checkpoint.
-"""
+checkpoints, failure record and feature pictures, so that one loop drives any number of students
+over one stream."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +27,9 @@ from gms_models.checkpoint import (
     save_student,
 )
 from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_write, remove_stale_temps
+from gms_models.files import atomic_path, atomic_write, remove_stale_temps
+from gms_models.tables import new_figure
 from gms_models.train.config import DistillConfig
-from gms_models.train.feature_picture import save_feature_picture
 from gms_models.train.rng import TorchRngStream
 
 log = logging.getLogger(__name__)
@@ -42,6 +37,9 @@ log = logging.getLogger(__name__)
 HUBER_DELTA = 1.0
 FAILURE_FILE = "failure.json"
 FEATURES_DIR = "features"
+
+Probe = tuple[torch.Tensor, torch.Tensor, list[int]]
+"""The feature pictures' student input, its teacher features and the channels shown."""
 
 
 class NonFiniteLossError(GmsError):
@@ -77,7 +75,6 @@ class NonFiniteLossError(GmsError):
         self.last_good_epoch = last_good_epoch
 
     def to_record(self) -> dict[str, Any]:
-        """The fields of the error as JSON-able values (see :meth:`from_record`)."""
         return {
             "student": self.student,
             "value": repr(self.value),
@@ -155,6 +152,39 @@ def build_scheduler(
     )
 
 
+def save_feature_picture(
+    teacher_features: torch.Tensor,
+    student_features: torch.Tensor,
+    dest: str | Path,
+    *,
+    channels: Sequence[int],
+    title: str,
+) -> Path:
+    """Write a PNG of ``channels`` of the two (C,h,w) maps, teacher on top, each channel in the
+    colour range of the teacher's map, to ``dest`` atomically (the paper's Figure 2)."""
+    teacher = teacher_features.detach().float().cpu()
+    student = student_features.detach().float().cpu()
+    figure = new_figure(2.0 * len(channels) + 0.6, 4.4, dpi=100)
+    axes = figure.subplots(2, len(channels), squeeze=False)
+    for col, channel in enumerate(channels):
+        low, high = float(teacher[channel].min()), float(teacher[channel].max())
+        for row, (label, maps) in enumerate((("teacher", teacher), ("student", student))):
+            axis = axes[row][col]
+            axis.imshow(maps[channel].numpy(), cmap="viridis", vmin=low, vmax=high)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(f"channel {channel}", fontsize=9)
+            if col == 0:
+                axis.set_ylabel(label, fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        figure.savefig(tmp, format="png")
+    return dest
+
+
 def check_run_folder(config: DistillConfig) -> Path:
     """The run folder; refuses to start over a previous run's checkpoint unless resuming."""
     out_dir = config.resolved_out_dir
@@ -167,8 +197,12 @@ def check_run_folder(config: DistillConfig) -> Path:
 
 
 class StudentRun:
-    """The per-student state of a distillation run (see the module docstring).
+    """The per-student state of a distillation run.
 
+    Per-step losses stay on the device; :meth:`report` copies them to the host every
+    ``log_every`` steps (the only sync) and checks them for NaN/inf. A student whose loss went
+    non-finite writes ``failure.json``; a resumed run with the same settings does not train it
+    again, one with changed settings (a lower lr, grad_clip) retries from the last good checkpoint.
     Builds the student after ``torch.manual_seed(config.seed)``, its optimiser, schedule and grad
     scaler, and a private torch RNG stream starting where the global one stands after the
     initialisation, so that its draws are the same whether it trains alone or beside others. Call
@@ -247,7 +281,6 @@ class StudentRun:
         return payload
 
     def _check_unchanged(self, payload: dict[str, Any]) -> None:
-        """Refuse a checkpoint trained with other trajectory settings than this run's."""
         conflicts = self.config.resume_conflicts(payload.get("config", {}), self.epochs_done)
         if conflicts:
             raise ConfigError(
@@ -402,9 +435,7 @@ class StudentRun:
         images: int,
         epoch_time: float,
         stream_rng: dict[str, Any],
-        probe_images: torch.Tensor,
-        probe_teacher: torch.Tensor,
-        channels: list[int],
+        probe: Probe,
     ) -> tuple[dict[str, float], dict[str, Path]]:
         """Close 1-based ``epoch`` (mean loss, feature picture, atomic checkpoints); returns the
         metrics and artifacts for the callbacks. ``epoch_time`` is shared by the stream's students.
@@ -413,6 +444,7 @@ class StudentRun:
         self.loss_history.append(mean_loss)
         self.epochs_done = epoch
         self.images_seen += images
+        probe_images, probe_teacher, channels = probe
         picture = save_feature_picture(
             probe_teacher[0],
             self.features(probe_images)[0],

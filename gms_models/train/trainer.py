@@ -1,9 +1,5 @@
 """The distillation loop (the nanosam recipe): students regress the teacher encoder's features.
-
-:func:`distill` is the one entry point, for one student or a group sharing a data recipe: a
-:class:`Distiller` drives one data stream (one DataLoader, one teacher pass per batch) and every
-:class:`~gms_models.train.student.StudentRun` takes its own step on the same features. Resume is
-exact: crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed.
+Resume is exact: crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed.
 """
 
 from __future__ import annotations
@@ -35,15 +31,18 @@ from gms_models.train.callbacks import (
     TrainPlan,
 )
 from gms_models.train.config import DistillConfig
-from gms_models.train.feature_picture import pick_channels
 from gms_models.train.grouping import check_group
 from gms_models.train.rng import global_rng_state, restore_global_rng_state, seed_everything
-from gms_models.train.student import NonFiniteLossError, StudentRun, check_run_folder
+from gms_models.train.student import NonFiniteLossError, Probe, StudentRun, check_run_folder
 
 log = logging.getLogger(__name__)
 
-Probe = tuple[torch.Tensor, torch.Tensor, list[int]]
-"""The feature pictures' student input, its teacher features and the channels shown."""
+
+def pick_channels(teacher_features: torch.Tensor, count: int) -> list[int]:
+    """The ``count`` channels of a (C,h,w) map with the largest spatial standard deviation."""
+    spread = teacher_features.float().flatten(1).std(dim=1)
+    count = min(count, spread.numel())
+    return sorted(int(i) for i in torch.topk(spread, count).indices)
 
 
 class DistillDataset(Protocol):
@@ -60,8 +59,6 @@ class DistillDataset(Protocol):
 
 @dataclass
 class DistillResult:
-    """Outcome of one student's run."""
-
     name: str
     """The run name (:attr:`DistillConfig.run_name`): the arm's identity in callbacks."""
     arch: str
@@ -127,12 +124,8 @@ class Distiller:
         )
 
     def fit(self, *, raise_if_all_failed: bool = True) -> list[DistillResult]:
-        """Run the remaining epochs; one result per student, in order (failed ones included).
-
-        A student whose loss goes non-finite is dropped and the others go on. When every
-        student has failed, :class:`NonFiniteLossError` is raised if ``raise_if_all_failed``
-        (the single-student behaviour), else the results say so in their ``failure``.
-        """
+        """Run the remaining epochs; one result per student, in order (failed ones included, see
+        :func:`distill`)."""
         started = time.perf_counter()
         pending = self._pending()
         first_epoch = min(s.epochs_done for s in pending) + 1 if pending else self.recipe.epochs + 1
@@ -171,7 +164,6 @@ class Distiller:
         return results
 
     def _pending(self) -> list[StudentRun]:
-        """Students with epochs left and no failure."""
         return [
             s for s in self.students if s.failure is None and s.epochs_done < self.recipe.epochs
         ]
@@ -230,7 +222,6 @@ class Distiller:
 
     def _run_epoch(self, epoch: int, active: list[StudentRun], probe: Probe) -> bool:
         """Train ``active`` over 1-based ``epoch``; False when all of them failed in it."""
-        probe_images, probe_teacher, channels = probe
         self.dataset.set_epoch(epoch - 1)
         steps = len(self.loader)
         for student in active:
@@ -270,9 +261,7 @@ class Distiller:
                 images=images,
                 epoch_time=epoch_time,
                 stream_rng=stream_rng,
-                probe_images=probe_images,
-                probe_teacher=probe_teacher,
-                channels=channels,
+                probe=probe,
             )
             self._emit("on_epoch_end", EpochEnd(student.name, epoch, metrics, artifacts))
         return True
@@ -308,9 +297,8 @@ class Distiller:
 
 
 def build_dataset(config: DistillConfig) -> DistillDataset:
-    """The image-folder dataset of ``config``; with ``on_error="skip"`` and worker processes every
-    image is decoded up front, as workers cannot report the skipped ones back.
-    """
+    """With ``on_error="skip"`` and worker processes every image is decoded up front, as workers
+    cannot report the skipped ones back."""
     from gms_models.data.image_folder import ImageFolderDataset
 
     return ImageFolderDataset(
@@ -325,7 +313,6 @@ def build_dataset(config: DistillConfig) -> DistillDataset:
 
 
 def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend:
-    """The teacher backend of ``config`` on ``device``."""
     spec = TeacherSpec.from_checkpoint(config.teacher, config.teacher_size)
     return select_teacher(
         config.teacher_backend,
@@ -341,7 +328,6 @@ def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend
 def build_feature_cache(
     config: DistillConfig, teacher: TeacherBackend, dataset: DistillDataset
 ) -> FeatureCache | None:
-    """The on-disk teacher-feature cache when ``config.feature_cache`` is on."""
     if not config.feature_cache:
         return None
     recipe = {
