@@ -1,11 +1,6 @@
-"""SAM's image and prompt geometry in numpy (and PIL for the resize), without torch.
-
-One implementation of every step between an image with prompts in original pixels and the S×S
-frame the networks see, used by the PyTorch predictor, the exported-model runtime and the
-exporters: the official ``ResizeLongestSide`` resize, normalisation and padding, prompt checks,
-coordinate scaling, the labelled points of SAM's ONNX decoders, and the upsampling of low-res
-logits back to the image.
-"""
+"""SAM's image and prompt geometry in numpy (and PIL for the resize), without torch: one copy of
+every step between an image with prompts in original pixels and the S×S frame the networks see,
+for the PyTorch predictor, the exported-model runtime and the exporters."""
 
 from __future__ import annotations
 
@@ -228,11 +223,9 @@ def _validate_masks(mask_input: object, n: int | None, mask_size: int) -> np.nda
             f"mask input must have shape (N, 1, {mask_size}, {mask_size}) (low-res logits); "
             f"got {masks.shape}"
         )
-    if n is None:
-        return masks.astype(np.float32)
-    if masks.shape[0] == 1 and n > 1:
+    if n is not None and masks.shape[0] == 1:
         masks = np.repeat(masks, n, axis=0)
-    if masks.shape[0] != n:
+    if n is not None and masks.shape[0] != n:
         raise PromptError(f"mask input holds {masks.shape[0]} masks for {n} prompts")
     return masks.astype(np.float32)
 

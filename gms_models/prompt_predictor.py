@@ -1,11 +1,6 @@
 """The predictor interface ``gms segment`` and the evaluation use: embed one image, then decode
-many prompts against it.
-
-:class:`PromptPredictor` holds the image state, the checks and the prompt scaling once; the
-PyTorch SAM (:class:`~gms_models.sam.predictor.SamPredictor`) and an exported bundle
-(:class:`~gms_models.runtime.predictor.BundlePredictor`) only say how they embed and decode.
-Torch-free, so that the runtime can build on it.
-"""
+many prompts against it. Torch-free: the image state, checks and prompt scaling live here once, the
+PyTorch SAM and the exported runtimes only say how they embed and decode."""
 
 from __future__ import annotations
 
@@ -82,7 +77,6 @@ class PromptPredictor(ABC, Generic[Features]):
         """Masks for ``prompts`` whose coordinates are already in the S×S input frame."""
 
     def set_image(self, image: np.ndarray) -> None:
-        """Embed an H×W×3 uint8 RGB image (resize, normalise, pad, run the image encoder)."""
         x, input_size = encoder_input(image, self.img_size, self.pixel_mean, self.pixel_std)
         self.features = self._embed(x)
         self.original_size = (image.shape[0], image.shape[1])

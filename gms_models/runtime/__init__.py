@@ -1,8 +1,5 @@
-"""Standalone segmentation with exported files only (ONNX Runtime or TensorRT, numpy, PIL).
-
-Nothing here imports torch or the PyTorch model code, so an edge computer needs only
-``onnxruntime`` (or ``tensorrt`` + ``cuda-python``), numpy and Pillow: see :class:`BundlePredictor`.
-"""
+"""Standalone segmentation with exported files only: nothing here imports torch, so an edge
+computer needs only ``onnxruntime`` (or ``tensorrt`` + ``cuda-python``), numpy and Pillow."""
 
 from gms_models.runtime.errors import BackendUnavailableError, BundleError
 from gms_models.runtime.manifest import Artifact, BundleManifest

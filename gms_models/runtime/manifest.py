@@ -1,6 +1,4 @@
-"""The export folder's table of contents, ``bundle.json``, shared by the exporter and the runtime.
-
-::
+"""The export folder's table of contents, ``bundle.json``, shared by the exporter and the runtime::
 
     {"format": "gms-export/1", "profile": "nanosam", "arch": "gmf_2282", "img_size": 1024,
      "pixel_mean": [...], "pixel_std": [...],
@@ -8,9 +6,7 @@
                     "precision": "fp32", "multimask_output": null}, ...],
      "ort_settings": {"threads": null, "spinning": false, "graph_optimization": "all"}}
 
-``profile``: ``nanosam`` (normalised, padded (B,3,S,S) encoder input; 5-input decoder) or ``sam``
-(:mod:`gms_models.runtime.sam_onnx`); files older than profiles read as ``nanosam``. Each artifact
-has its metadata beside it in ``<file>.json``.
+Files older than profiles read as ``nanosam``; each artifact has its metadata in ``<file>.json``.
 """
 
 from __future__ import annotations
@@ -48,14 +44,11 @@ PROFILES: tuple[OnnxProfile, ...] = ("nanosam", "sam")
 
 
 def metadata_path(artifact: Path) -> Path:
-    """Where the metadata JSON of ``artifact`` lives: ``<file>.json`` beside it."""
     return artifact.with_name(artifact.name + ".json")
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """One exported file of a bundle."""
-
     file: str
     role: Role
     runtime: RuntimeName
@@ -98,7 +91,6 @@ class BundleManifest:
     def decoders(
         self, runtime: RuntimeName, precision: Precision | None = None
     ) -> dict[bool, Artifact]:
-        """The decoder artifacts by ``multimask_output``."""
         found = {m: self.find("decoder", runtime, precision, m) for m in (False, True)}
         return {m: art for m, art in found.items() if art is not None}
 
@@ -141,10 +133,8 @@ class BundleManifest:
         return manifest
 
     def verify(self, file: Path, art: Artifact) -> None:
-        """Check ``file`` against the metadata written beside it at export: the same bytes
-        (sha256), the role the manifest gives it and, for an encoder, the manifest's input size.
-
-        A changed, truncated or swapped file would otherwise run and give other masks.
+        """Check ``file`` against the metadata written beside it at export (sha256, role, an
+        encoder's input size): a changed, truncated or swapped file would run and give other masks.
         """
         meta_file = metadata_path(file)
         try:
@@ -170,7 +160,6 @@ class BundleManifest:
 
 
 def _read_ort_settings(path: Path, raw: dict[str, object]) -> OrtSettings:
-    """The ``ort_settings`` of ``path``; a bad value raises :class:`BundleError` naming the file."""
     try:
         return OrtSettings(**raw)  # type: ignore[arg-type]
     except BundleError as exc:

@@ -1,9 +1,5 @@
-"""Segment with an export folder only: what an edge computer runs.
-
-:class:`BundlePredictor` has the predictor interface of ``gms segment`` with the encoder and the
-prompt decoder run by ONNX Runtime or TensorRT and every other step in numpy; its results agree
-with the PyTorch predictor to float32 rounding.
-"""
+"""Segment with an export folder only: :class:`BundlePredictor` runs the encoder and prompt decoder
+with ONNX Runtime or TensorRT and every other step in numpy, within float32 rounding of PyTorch."""
 
 from __future__ import annotations
 
@@ -11,11 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gms_models.geometry import (
-    MASK_THRESHOLD,
-    PromptBatch,
-    postprocess_masks,
-)
+from gms_models.geometry import MASK_THRESHOLD, PromptBatch, postprocess_masks
 from gms_models.prompt_predictor import Prediction
 from gms_models.runtime.decoder_feeds import OnnxPromptPredictor
 from gms_models.runtime.errors import BundleError
@@ -30,11 +22,8 @@ from gms_models.runtime.sessions import Session, open_session
 
 
 class BundlePredictor(OnnxPromptPredictor):
-    """Holds one image's embedding from an exported encoder and decodes prompts against it.
-
-    Usually opened with :meth:`from_folder`. ``encoder`` may be ``None`` when embeddings come
-    from elsewhere (:meth:`set_features`).
-    """
+    """Opened with :meth:`from_folder`; ``encoder`` may be ``None`` when embeddings come from
+    elsewhere (:meth:`set_features`)."""
 
     @classmethod
     def from_folder(
@@ -44,13 +33,9 @@ class BundlePredictor(OnnxPromptPredictor):
         encoder_precision: Precision | None = None,
         device: str = "cpu",
     ) -> BundlePredictor:
-        """Open the sessions of an export folder written by ``gms export``.
-
-        ``runtime``: ``onnxruntime`` or ``tensorrt``; ``encoder_precision``: ``fp32`` or ``int8``
-        (ONNX Runtime), ``fp32`` or ``fp16`` (TensorRT), ``None`` for the first one listed;
-        ``device``: ``cpu`` or ``cuda`` for ONNX Runtime (TensorRT always runs on the GPU).
-        ONNX Runtime sessions use the settings saved in the bundle.
-        """
+        """Open the sessions of a ``gms export`` folder (ONNX Runtime with the bundle's settings);
+        ``encoder_precision`` ``None`` takes the first encoder listed; ``device`` is ONNX
+        Runtime's (TensorRT always runs on the GPU)."""
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
         if manifest.profile != "nanosam":

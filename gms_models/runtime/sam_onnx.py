@@ -1,10 +1,5 @@
-"""Segment with the SAM-standard ONNX profile: the two files SAM-family tools run as they are.
-
-The interface (the official segment-anything ONNX decoder's, plus an encoder that takes the
-resized image) is described in the README ("Deploying the champion"); B prompts at once in the
-decoder is this export's extension. :class:`SamOnnxPredictor` drives the files with the predictor
-interface of ``gms segment``, with numpy, Pillow and ONNX Runtime only.
-"""
+"""Segment with the SAM-standard ONNX profile (README, "Deploying the champion"): the official
+segment-anything decoder interface, B prompts per call, and an encoder taking the resized image."""
 
 from __future__ import annotations
 
@@ -12,12 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gms_models.geometry import (
-    MASK_THRESHOLD,
-    PromptBatch,
-    check_rgb_image,
-    resize_longest_side,
-)
+from gms_models.geometry import MASK_THRESHOLD, PromptBatch, check_rgb_image, resize_longest_side
 from gms_models.prompt_predictor import Prediction
 from gms_models.runtime.decoder_feeds import OnnxPromptPredictor
 from gms_models.runtime.errors import BundleError
@@ -33,11 +23,8 @@ SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
 class SamOnnxPredictor(OnnxPromptPredictor):
-    """One image's embedding from the SAM-profile encoder, prompts decoded against it.
-
-    The checks and the scaling of prompts are :class:`PromptPredictor`'s; the graphs normalise,
-    pad and upsample themselves, so only the resize and the decoder feed are done here.
-    """
+    """The graphs normalise, pad and upsample themselves: only the resize and the decoder feed are
+    done here, the prompt checks and scaling by :class:`PromptPredictor`."""
 
     def __init__(
         self, encoder: Session, decoders: dict[bool, Session], name: str = "SAM-profile model"

@@ -1,9 +1,5 @@
-"""``SamPredictor``: embed an image once, then predict masks for many prompts.
-
-Same API and numerics as the official MobileSAM/SAM predictor (``set_image``, ``predict``), plus
-``set_features`` (reuse an embedding computed earlier) and ``predict_batch`` (N prompts on one
-image in one decoder call — e.g. every box of an image). Prompts are in original-image pixels.
-"""
+"""``SamPredictor``: the official MobileSAM/SAM predictor's API and numerics (``set_image``,
+``predict``), plus ``set_features`` and ``predict_batch`` (N prompts in one decoder call)."""
 
 from __future__ import annotations
 
@@ -20,8 +16,6 @@ _POSTPROCESS_CHUNK_FLOATS = 1 << 25
 
 
 class SamPredictor(PromptPredictor[torch.Tensor]):
-    """Holds one image's embedding and decodes prompts against it with the PyTorch SAM."""
-
     def __init__(self, sam: Sam) -> None:
         super().__init__(sam.img_size)
         self.model = sam

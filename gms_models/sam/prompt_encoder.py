@@ -1,9 +1,5 @@
-"""SAM prompt encoder: points, boxes and low-res masks to sparse and dense embeddings.
-
-Parameter names follow ``mobile_sam.pt`` (``prompt_encoder.point_embeddings.0.weight`` ...).
-Coordinates given to :meth:`PromptEncoder.forward` are in the model's input frame (the resized,
-padded S×S image), in pixels, (x, y) order.
-"""
+"""SAM prompt encoder: points, boxes and low-res masks to sparse and dense embeddings (parameter
+names as in ``mobile_sam.pt``); coordinates are (x, y) pixels of the resized, padded S×S input."""
 
 from __future__ import annotations
 
@@ -117,20 +113,6 @@ class PromptEncoder(nn.Module):
         embedding[:, 1, :] += self.point_embedding(3)
         return embedding
 
-    @staticmethod
-    def _batch_size(
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
-        masks: torch.Tensor | None,
-    ) -> int:
-        if points is not None:
-            return points[0].shape[0]
-        if boxes is not None:
-            return boxes.shape[0]
-        if masks is not None:
-            return masks.shape[0]
-        return 1
-
     def forward(
         self,
         points: tuple[torch.Tensor, torch.Tensor] | None,
@@ -142,7 +124,8 @@ class PromptEncoder(nn.Module):
         points: coords (B, N, 2) float and labels (B, N); boxes: (B, 4) xyxy; masks:
         (B, 1, 4h, 4w) low-res logits. All coordinates in the input frame.
         """
-        bs = self._batch_size(points, boxes, masks)
+        given = [t for t in (None if points is None else points[0], boxes, masks) if t is not None]
+        bs = given[0].shape[0] if given else 1
         device = self.no_mask_embed.weight.device
         sparse = torch.empty((bs, 0, self.embed_dim), device=device)
         if points is not None:

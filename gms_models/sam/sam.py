@@ -1,10 +1,6 @@
-"""The SAM model (image encoder + prompt encoder + mask decoder) and its builders.
-
-``build_sam_vit_t`` builds MobileSAM with its TinyViT encoder, state-dict compatible with the
-public ``mobile_sam.pt`` (439 keys). ``build_sam(image_encoder=student)`` plugs any encoder that
-maps (B,3,S,S) to (B,256,S/16,S/16) into the stock prompt encoder and mask decoder; from a
-teacher checkpoint it then loads only ``prompt_encoder.*`` and ``mask_decoder.*``.
-"""
+"""The SAM model (image encoder + prompt encoder + mask decoder) and its builders: MobileSAM
+(``build_sam_vit_t``, the 439 keys of ``mobile_sam.pt``) or any encoder mapping (B,3,S,S) to
+(B,256,S/16,S/16) before the stock prompt encoder and mask decoder (``build_sam``)."""
 
 from __future__ import annotations
 
@@ -33,8 +29,6 @@ Checkpoint = str | Path | Mapping[str, torch.Tensor]
 
 
 class Sam(nn.Module):
-    """Segment Anything: encode an S×S image once, then decode masks for any prompts."""
-
     def __init__(
         self,
         image_encoder: nn.Module,
@@ -145,7 +139,6 @@ def build_sam(
 
 
 def _load_decoder_parts(sam: Sam, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load prompt encoder and mask decoder from a full SAM state dict, strictly for those."""
     wanted = {k: v for k, v in sam.state_dict().items() if k.startswith(DECODER_PARTS)}
     given = {k: v for k, v in state.items() if k.startswith(DECODER_PARTS)}
     mismatch = compare_state_dicts(wanted, given)
