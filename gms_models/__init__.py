@@ -1,6 +1,3 @@
-"""gms_models: the Group-Mix SAM library (SAM, student encoders, distillation, evaluation, export).
-
-Never imports prefect, mlflow or dvc: orchestration lives in ``tasks/`` and ``flows/``.
-"""
+"""gms_models: the Group-Mix SAM library; it never imports prefect, mlflow or dvc."""
 
 __version__ = "0.1.0"

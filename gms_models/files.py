@@ -1,9 +1,6 @@
 """Files written whole or not at all, byte-stable JSON, sha256 digests and the cache folder.
-
-Data is written under a temporary name beside its destination and renamed into place once
-complete. Temporary names say which process on which host wrote them
-(``.<dest>.<pid>-<host>.<token>.tmp``), so that :func:`remove_stale_temps` removes exactly those
-whose writer is gone."""
+Temporary names say which process on which host wrote them (``.<dest>.<pid>-<host>.<token>.tmp``),
+so that :func:`remove_stale_temps` removes exactly those whose writer is gone."""
 
 from __future__ import annotations
 

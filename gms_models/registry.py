@@ -1,5 +1,5 @@
-"""Encoder registry: builders by name (the same name as arm, MLflow ``arch`` and ONNX file stem),
-each mapping SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features."""
+"""Encoder registry: builders by name (the arm, MLflow ``arch`` and ONNX file stem), each mapping
+SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
 
 
 def _load_families() -> None:
-    # Importing the package registers every family (one module per family).
     import gms_models.encoders  # noqa: F401
 
 

@@ -86,8 +86,6 @@ def new_figure(width: float, height: float, dpi: int | None = None) -> Figure:
     return figure
 
 
-# ------------------------------------------------------------------------------------ Table 1
-
 TABLE1_METRICS: tuple[str, ...] = ("train loss", "train acc", "val loss", "val acc")
 """The paper's metric columns, in its order."""
 ENCODER_COLUMN = "Encoder"
@@ -209,9 +207,6 @@ def plot_val_accuracy(
 ) -> Path:
     png = render_val_accuracy_png(results, with_paper=with_paper)
     return atomic_write(path, lambda fh: fh.write(png))
-
-
-# ------------------------------------------------------------------------------------ Table 2
 
 
 class AblationRow(BaseModel):
@@ -357,9 +352,6 @@ def plot_pareto(
     with atomic_path(out_png) as tmp:
         figure.savefig(tmp, format="png")
     return out_png
-
-
-# ------------------------------------------------------------------------------------ Table 3
 
 
 class SegmentRow(BaseModel):

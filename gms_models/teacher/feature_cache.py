@@ -1,10 +1,6 @@
-"""Teacher features cached on disk, so that epochs after the first skip the teacher.
-
-Valid only with ``fixed_crops``. An entry is keyed by the teacher's identity, the crop recipe and
-the item (index and image path), so a changed teacher, recipe or folder never serves stale
-features. Stored as float16 (a 64×64×256 map is 2 MiB; relative error about 5e-4, far below the
-distillation loss of interest), returned as float32; each entry is written atomically.
-"""
+"""Teacher features cached on disk (with ``fixed_crops`` only), so that epochs after the first skip
+the teacher: keyed by teacher identity, crop recipe and item, so never stale; float16 (a 64×64×256
+map is 2 MiB, relative error about 5e-4, far below the distillation loss of interest)."""
 
 from __future__ import annotations
 
@@ -25,10 +21,8 @@ def recipe_digest(fields: dict[str, object]) -> str:
 
 
 class FeatureCache:
-    """``root/<teacher_id>/<recipe_id>/<index>-<path hash>.npy`` files of fp16 features.
-
-    ``teacher_id`` is :attr:`TeacherBackend.identity`, ``recipe_id`` from :func:`recipe_digest`.
-    """
+    """``root/<teacher_id>/<recipe_id>/<index>-<path hash>.npy`` fp16 files, written atomically
+    (``teacher_id``: :attr:`TeacherBackend.identity`, ``recipe_id``: :func:`recipe_digest`)."""
 
     def __init__(self, root: str | Path, teacher_id: str, recipe_id: str) -> None:
         self.folder = Path(root) / teacher_id / recipe_id

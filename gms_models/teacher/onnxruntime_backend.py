@@ -1,10 +1,5 @@
-"""The teacher under ONNX Runtime: CPU execution provider, or CUDA with torch tensors bound as I/O.
-
-On CUDA the session runs on PyTorch's current stream (``user_compute_stream``) and reads and
-writes torch CUDA tensors in place through I/O binding, so no host copies are made and the
-features come back in a tensor the trainer can use at once. On CPU, the batch goes through numpy
-(zero-copy for contiguous CPU tensors).
-"""
+"""The teacher under ONNX Runtime: on CPU through numpy (zero-copy), on CUDA on PyTorch's current
+stream with torch tensors bound as I/O, so that no host copies are made."""
 
 from __future__ import annotations
 
