@@ -176,12 +176,10 @@ class DistillConfig(DistillSettings):
         return self.model_dump(mode="json", exclude=set(NEUTRAL_FIELDS))
 
     def resume_conflicts(self, saved: dict[str, Any], epochs_done: int) -> list[str]:
-        """``field: old -> new`` for each trajectory field where ``saved`` (the config stored
-        in a checkpoint after ``epochs_done`` epochs) differs from this config.
-
-        More epochs under a constant schedule is no conflict: the lr never depends on the total
-        then, so the run ends as an uninterrupted one of the new length would.
-        """
+        """``field: old -> new`` for each trajectory field where ``saved`` (the config stored in a
+        checkpoint after ``epochs_done`` epochs) differs. More epochs under a constant schedule is
+        no conflict: the lr never depends on the total then, so the run ends as an uninterrupted
+        one of the new length would."""
         conflicts = []
         for key, value in self.trajectory_settings().items():
             if key not in saved or saved[key] == value:

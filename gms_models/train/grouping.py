@@ -18,7 +18,6 @@ from gms_models.errors import ConfigError
 from gms_models.geometry import EMBED_DIM, PATCH_STRIDE
 from gms_models.train.config import DATA_RECIPE_FIELDS, DistillConfig
 
-GIB = 2**30
 #: fp32 weights + fp32 gradients + Adam/AdamW's two fp32 moments.
 TRAINING_BYTES_PER_PARAM = 16
 FP32 = 4

@@ -197,17 +197,10 @@ def check_run_folder(config: DistillConfig) -> Path:
 
 
 class StudentRun:
-    """The per-student state of a distillation run.
-
-    Per-step losses stay on the device; :meth:`report` copies them to the host every
-    ``log_every`` steps (the only sync) and checks them for NaN/inf. A student whose loss went
-    non-finite writes ``failure.json``; a resumed run with the same settings does not train it
-    again, one with changed settings (a lower lr, grad_clip) retries from the last good checkpoint.
-    Builds the student after ``torch.manual_seed(config.seed)``, its optimiser, schedule and grad
-    scaler, and a private torch RNG stream starting where the global one stands after the
-    initialisation, so that its draws are the same whether it trains alone or beside others. Call
-    :meth:`restore` afterwards to continue from ``last.pt`` when resuming.
-    """
+    """The per-student state of a distillation run, built under ``torch.manual_seed(config.seed)``
+    with a private torch RNG stream (:meth:`restore` continues from ``last.pt``). Losses stay on
+    the device; :meth:`report` copies them to the host every ``log_every`` steps (the only sync)
+    and checks them for NaN/inf: a non-finite loss is recorded in ``failure.json``."""
 
     def __init__(
         self, config: DistillConfig, *, device: torch.device, steps_per_epoch: int
@@ -259,14 +252,12 @@ class StudentRun:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def restore(self) -> dict[str, Any] | None:
-        """Load ``last.pt`` if resuming and it exists; return the payload, else None.
-
-        First the temporary files a killed earlier run left behind are removed. A checkpoint
-        trained with other trajectory settings is refused (:class:`ConfigError`) unless this
-        retries a recorded failure or ``resume_with_changes`` is set. A failure recorded with the
-        same settings is restored into ``failure`` (not trained again); without ``resume`` an old
-        record is removed.
-        """
+        """Load ``last.pt`` if resuming and it exists (after removing what a killed run left);
+        return the payload, else None. A checkpoint trained with other trajectory settings is
+        refused (:class:`ConfigError`) unless this retries a recorded failure or
+        ``resume_with_changes`` is set; a failure recorded with the same settings is restored into
+        ``failure`` (not trained again), with other settings (a lower lr, grad_clip) it is retried
+        from the last good checkpoint; without ``resume`` an old record is removed."""
         for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
             remove_stale_temps(folder)  # of an earlier run killed while writing
         if not self.config.resume:

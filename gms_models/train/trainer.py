@@ -123,7 +123,7 @@ class Distiller:
             pin_memory=self.device.type == "cuda",
         )
 
-    def fit(self, *, raise_if_all_failed: bool = True) -> list[DistillResult]:
+    def fit(self, *, raise_if_all_failed: bool) -> list[DistillResult]:
         """Run the remaining epochs; one result per student, in order (failed ones included, see
         :func:`distill`)."""
         started = time.perf_counter()
@@ -357,12 +357,10 @@ def distill(
 
     The configs must share the data recipe (:func:`~gms_models.train.grouping.check_group`).
     ``device`` replaces every config's; ``teacher`` and ``dataset`` replace the ones the first
-    config would build (a teacher built here is closed at the end). Each student is built under
-    ``torch.manual_seed(config.seed)`` with a private RNG stream and, with ``resume``, continues
-    from its own ``last.pt``. A student whose loss goes non-finite is dropped and the others go
-    on; when all failed, the last one's :class:`NonFiniteLossError` is raised if
-    ``raise_if_all_failed``.
-    """
+    config would build (a teacher built here is closed at the end). With ``resume`` each student
+    continues from its own ``last.pt``. A student whose loss goes non-finite is dropped and the
+    others go on; when all failed, the last one's :class:`NonFiniteLossError` is raised if
+    ``raise_if_all_failed``."""
     if device is not None:
         configs = [c.model_copy(update={"device": device}) for c in configs]
     check_group(configs)
