@@ -44,11 +44,8 @@ def preprocess_shape(height: int, width: int, long_side: int) -> tuple[int, int]
 
 
 def resize_longest_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """H×W×3 uint8 resized so that its longer side is ``long_side``.
-
-    PIL bilinear on uint8 (antialiased when shrinking), as torchvision's ``resize`` on a PIL image
-    in the official predictor; ``F.interpolate`` is not equivalent.
-    """
+    """H×W×3 uint8 resized so that its longer side is ``long_side``: PIL bilinear on uint8
+    (antialiased when shrinking), as the official predictor; ``F.interpolate`` is not equivalent."""
     new_h, new_w = preprocess_shape(image.shape[0], image.shape[1], long_side)
     return np.array(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
 
@@ -59,10 +56,8 @@ def encoder_input(
     pixel_mean: tuple[float, ...] = PIXEL_MEAN,
     pixel_std: tuple[float, ...] = PIXEL_STD,
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """The encoder input (1,3,S,S) float32 of an H×W×3 uint8 RGB image, and its resized size.
-
-    ``(x - mean) / std`` in float32, then zero padding bottom/right to S×S.
-    """
+    """The encoder input (1,3,S,S) of an H×W×3 uint8 RGB image, ``(x - mean) / std`` in float32
+    zero-padded bottom/right to S×S, and the image's resized size."""
     check_rgb_image(image)
     resized = resize_longest_side(image, img_size)
     h, w = resized.shape[:2]
@@ -74,10 +69,8 @@ def encoder_input(
 
 
 def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
-    """(..., 2) (x, y) pixels of the original image -> the resized image, float32.
-
-    Scaled in float64 by ``(new_w / old_w, new_h / old_h)``, as the official transform does.
-    """
+    """(..., 2) (x, y) pixels of the original image -> the resized image, float32 (scaled in
+    float64 by ``(new_w / old_w, new_h / old_h)``, as the official transform does)."""
     old_h, old_w = original_size
     new_h, new_w = preprocess_shape(old_h, old_w, long_side)
     out = np.array(coords, dtype=np.float64)
@@ -93,11 +86,9 @@ def scale_boxes(boxes: np.ndarray, original_size: tuple[int, int], long_side: in
 
 
 def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """(out, in) matrix of 1-D bilinear resampling with ``align_corners=False``.
-
-    Source positions and weights are computed in float32 as PyTorch's CPU kernel does:
-    ``(i + 0.5) * (in / out) - 0.5``, clamped at 0, the right neighbour clamped to the last sample.
-    """
+    """(out, in) matrix of 1-D bilinear resampling with ``align_corners=False``, its positions and
+    weights in float32 as PyTorch's CPU kernel computes them: ``(i + 0.5) * (in / out) - 0.5``,
+    clamped at 0, the right neighbour clamped to the last sample."""
     scale = np.float32(in_size) / np.float32(out_size)
     src = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
     src = np.maximum(src, np.float32(0.0))

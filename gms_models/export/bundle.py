@@ -97,12 +97,10 @@ def export_bundle(
     progress: Progress | None = None,
     profile: OnnxProfile = "nanosam",
 ) -> BundleResult:
-    """Export ``sources`` into the folder ``out`` (layout: module docstring).
-
+    """Export ``sources`` into the folder ``out``; bad input fails before anything is exported.
     ``tensorrt`` builds fp32 engines, fp16 ones with ``fp16``; ``parity_image`` (default: a fixed
     procedural picture) is the parity runs' real image; ``ort_settings`` go into the manifest, so a
-    deployed bundle runs as it was benchmarked. Bad input fails before anything is exported.
-    """
+    deployed bundle runs as it was benchmarked."""
     out = Path(out)
     say = progress or (lambda _msg: None)
     check_opset(opset)
