@@ -18,7 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_models.data.coco import CocoInstances
-from gms_models.evaluate import CocoBoxEval, build_teacher_sam, evaluate_coco_boxes
+from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
+from gms_models.evaluate.models import build_teacher_sam
+from gms_models.evaluate.results import CocoBoxEval
 
 
 def run(teacher: Path, coco_root: Path, size: int, images: int, batch_prompts: int) -> CocoBoxEval:

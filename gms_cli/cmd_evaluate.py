@@ -14,8 +14,7 @@ from rich.table import Table
 from gms_models.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gms_models.evaluate import CocoBoxEval, PointEval
-    from gms_models.evaluate.results import Reference
+    from gms_models.evaluate.results import CocoBoxEval, PointEval, Reference
 
 TEACHER_NAME = "teacher (vit_t)"
 #: Everything the command writes into --out, replaced as one set by each run.
@@ -147,7 +146,7 @@ def evaluate_command(
     """Score a student encoder (or the teacher) by mIoU with the teacher's prompt encoder and
     mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
     from gms_models.data.coco import CocoInstances
-    from gms_models.evaluate import evaluate_checkpoint
+    from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.files import output_set, write_json
     from gms_models.teacher.base import resolve_device
 

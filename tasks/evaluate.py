@@ -32,7 +32,7 @@ from tasks.tracking import log_artifact, log_metrics, log_params
 
 if TYPE_CHECKING:
     from gms_models.data.coco import CocoInstances
-    from gms_models.evaluate import CheckpointEval
+    from gms_models.evaluate.run import CheckpointEval
 
 Reference = Literal["gt", "teacher"]
 TEACHER_ARM = "teacher"
@@ -89,7 +89,7 @@ def _box_miou(
 ) -> EvalOutputs:
     """The cached box-prompt evaluation of one model: the student in ``model`` (``arch``,
     ``student``) or, without one, the teacher at ``model["img_size"]``."""
-    from gms_models.evaluate import evaluate_checkpoint
+    from gms_models.evaluate.run import evaluate_checkpoint
 
     def compute(work_dir: Path, slot: str) -> EvalOutputs:
         done = evaluate_checkpoint(
@@ -201,7 +201,7 @@ def evaluate_points(
 ) -> PointEvalOutputs:
     """Point-prompt mIoU on MALSD (hand points) against the teacher's masks: Table 3."""
     from gms_models.data.malsd import read_points
-    from gms_models.evaluate import evaluate_checkpoint
+    from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.files import sha256_file
 
     require_part(data, "malsd")

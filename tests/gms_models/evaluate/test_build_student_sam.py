@@ -10,7 +10,7 @@ import torch
 
 from gms_models.checkpoint import load_student, save_student
 from gms_models.errors import CheckpointError
-from gms_models.evaluate import build_student_sam, checkpoint_teacher_size
+from gms_models.evaluate.models import build_student_sam, checkpoint_teacher_size
 from gms_models.registry import build_encoder
 from tests.tolerances import FUSED_FORM_ATOL
 

@@ -13,7 +13,8 @@ from pycocotools.coco import COCO
 
 from gms_models.data.coco import CocoInstances
 from gms_models.errors import DataError
-from gms_models.evaluate import CocoBoxEval, evaluate_coco_boxes
+from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
+from gms_models.evaluate.results import CocoBoxEval
 from gms_models.sam import Sam, SamPredictor
 
 IMAGE_20992 = {"id": 20992, "file_name": "000000020992.jpg", "width": 500, "height": 333}

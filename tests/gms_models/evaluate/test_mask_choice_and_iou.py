@@ -7,7 +7,8 @@ import pytest
 
 from gms_models.data.coco import CocoInstances
 from gms_models.errors import ConfigError
-from gms_models.evaluate import clip_box, mask_iou, predict_best
+from gms_models.evaluate.coco_boxes import clip_box
+from gms_models.evaluate.masks import mask_iou, predict_best
 from gms_models.sam import Sam, SamPredictor
 
 

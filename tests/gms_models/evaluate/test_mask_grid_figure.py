@@ -11,7 +11,7 @@ from PIL import Image
 from gms_models.data.coco import CocoInstances
 from gms_models.data.malsd import read_points
 from gms_models.errors import ConfigError, PromptError
-from gms_models.evaluate import (
+from gms_models.evaluate.figures import (
     GridPrompt,
     coco_grid_prompts,
     hand_point_prompt,

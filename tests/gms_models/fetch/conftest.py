@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gms_models.fetch import CocoArchive, CocoManifest
+from gms_models.fetch.coco import CocoArchive, CocoManifest
 
 ARCHIVE_PATHS = {
     "train2017": "zips/train2017.zip",

@@ -15,12 +15,7 @@ import pytest
 from pycocotools.coco import COCO
 
 from gms_models.errors import ConfigError, DataError, DownloadError
-from gms_models.fetch import (
-    OFFICIAL_MANIFEST,
-    CocoManifest,
-    import_coco,
-    load_manifest,
-)
+from gms_models.fetch.coco import OFFICIAL_MANIFEST, CocoManifest, import_coco, load_manifest
 
 MakeManifest = Callable[..., CocoManifest]
 
