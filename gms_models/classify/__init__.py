@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from gms_models.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from gms_models.classify.callbacks import ClassifyCallback
     from gms_models.classify.config import ClassifyConfig, load_config, parse_config
     from gms_models.classify.families import (
         TABLE1_FAMILIES,
@@ -21,13 +20,15 @@ if TYPE_CHECKING:
         get_family,
         resolve_families,
     )
-    from gms_models.classify.outputs import (
+    from gms_models.classify.results import (
+        ClassifyCallback,
+        EpochMetrics,
+        FamilyResult,
         TableFiles,
         read_family_metrics,
         write_family_metrics,
         write_table_files,
     )
-    from gms_models.classify.results import EpochMetrics, FamilyResult
     from gms_models.classify.train import run_encoder_selection, run_family, train_family
 
 # Where the names live, lightest first.
@@ -35,8 +36,6 @@ _PARTS = (
     "gms_models.classify.config",
     "gms_models.classify.families",
     "gms_models.classify.results",
-    "gms_models.classify.callbacks",
-    "gms_models.classify.outputs",
     "gms_models.classify.train",
 )
 

@@ -1,10 +1,26 @@
 """Per-epoch metrics and per-family results, round-tripping through JSON-ready dicts (a Prefect task
-returns a family's result as a dict; a later step rebuilds the table from them)."""
+returns a family's result as a dict; a later step rebuilds the table from them); the training
+hooks that receive them, and the files of a run: ``table1.md``, ``table1.csv``,
+``table1_val_acc.png`` and ``metrics/<slug>.json`` per family."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gms_models.files import atomic_write_text, read_json, write_json
+from gms_models.tables import (
+    plot_val_accuracy,
+    render_table1_csv,
+    render_table1_markdown,
+    table1_rows,
+)
+
+if TYPE_CHECKING:
+    from gms_models.classify.families import ClassifierFamily
+    from gms_models.profiling import ModelProfile
 
 
 @dataclass(frozen=True)
@@ -59,3 +75,49 @@ class FamilyResult:
         fields = {k: v for k, v in data.items() if k not in ("history", "final")}
         history = tuple(EpochMetrics(**m) for m in data["history"])
         return cls(**fields, history=history)
+
+
+class ClassifyCallback:
+    """Hooks the training loop calls (progress bars, MLflow logging), in the order given; each is
+    a no-op unless overridden."""
+
+    def on_family_start(
+        self, family: ClassifierFamily, profile: ModelProfile, epochs: int, steps_per_epoch: int
+    ) -> None:
+        """The model is built and profiled; training is about to start."""
+
+    def on_step_end(self, family: ClassifierFamily, epoch: int, step: int, loss: float) -> None:
+        """One optimiser step done (``epoch`` and ``step`` 1-based)."""
+
+    def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
+        """One epoch trained and evaluated."""
+
+    def on_family_end(self, result: FamilyResult) -> None:
+        """The family finished all its epochs."""
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    markdown: Path
+    csv: Path
+    chart: Path
+
+
+def write_family_metrics(result: FamilyResult, out_dir: str | Path) -> Path:
+    return write_json(Path(out_dir) / "metrics" / f"{result.slug}.json", result.as_dict())
+
+
+def read_family_metrics(path: str | Path) -> FamilyResult:
+    return FamilyResult.from_dict(read_json(path, what="family metrics file"))
+
+
+def write_table_files(
+    results: Sequence[FamilyResult], out_dir: str | Path, *, with_paper: bool
+) -> TableFiles:
+    out_dir = Path(out_dir)
+    rows = table1_rows(results, with_paper)
+    return TableFiles(
+        markdown=atomic_write_text(out_dir / "table1.md", render_table1_markdown(rows)),
+        csv=atomic_write_text(out_dir / "table1.csv", render_table1_csv(rows)),
+        chart=plot_val_accuracy(results, out_dir / "table1_val_acc.png", with_paper=with_paper),
+    )

@@ -16,11 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gms_models.classify.callbacks import ClassifyCallback
 from gms_models.classify.config import ClassifyConfig
 from gms_models.classify.data import malsd_splits
 from gms_models.classify.families import ClassifierFamily, get_family, resolve_families
-from gms_models.classify.results import EpochMetrics, FamilyResult
+from gms_models.classify.results import ClassifyCallback, EpochMetrics, FamilyResult
 from gms_models.data.loader import worker_context
 from gms_models.profiling import profile_model
 from gms_models.teacher.base import resolve_device
