@@ -140,7 +140,7 @@ def classify_command(
     <out>/metrics/<slug>.json (per-epoch history, params, MACs).
     """
     from gms_models.classify import load_config, parse_config, train_family, write_table_files
-    from gms_models.classify.data import malsd_splits
+    from gms_models.classify.train import malsd_splits
     from gms_models.tables import render_table1_markdown, table1_rows
 
     overrides = {

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
 
 from gms_models.classify.config import ClassifyConfig
-from gms_models.classify.data import malsd_splits
 from gms_models.classify.families import ClassifierFamily, get_family, resolve_families
 from gms_models.classify.results import ClassifyCallback, EpochMetrics, FamilyResult
 from gms_models.data.loader import worker_context
+from gms_models.data.malsd_dataset import MalsdClassification
+from gms_models.data.transforms import sam_normalize
 from gms_models.profiling import profile_model
 from gms_models.teacher.base import resolve_device
 from gms_models.train.rng import seed_everything
@@ -28,6 +33,35 @@ from gms_models.train.student import lr_factor
 
 NUM_CLASSES = 2
 LabelledImages = Dataset[tuple[torch.Tensor, int]]
+
+
+def _augmented(ops: v2.Compose, image: Image.Image) -> torch.Tensor:
+    return sam_normalize(np.asarray(ops(image)))
+
+
+def _resized(img_size: int, image: Image.Image) -> torch.Tensor:
+    size = (img_size, img_size)
+    return sam_normalize(np.asarray(image.resize(size, Image.Resampling.BILINEAR)))
+
+
+def malsd_splits(
+    root: str | Path, config: ClassifyConfig
+) -> tuple[MalsdClassification, MalsdClassification]:
+    """The train split (random resized crop, flip) and the test split (the paper's "val",
+    resized), normalised alike for every family."""
+    ops: list[v2.Transform] = [
+        v2.RandomResizedCrop(config.img_size, scale=config.augment.crop_scale, antialias=True)
+    ]
+    if config.augment.hflip:
+        ops.append(v2.RandomHorizontalFlip())
+    strict = config.strict_images
+    train = MalsdClassification(
+        root, "train", transform=partial(_augmented, v2.Compose(ops)), strict=strict
+    )
+    val = MalsdClassification(
+        root, "test", transform=partial(_resized, config.img_size), strict=strict
+    )
+    return train, val
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from gms_models.classify import parse_config, run_encoder_selection, run_family
-from gms_models.classify.data import malsd_splits
+from gms_models.classify.train import malsd_splits
 from gms_models.errors import ConfigError, DataError, ImageError
 
 
