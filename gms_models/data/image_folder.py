@@ -30,7 +30,6 @@ from gms_models.data.scan import (
 from gms_models.data.transforms import (
     DEFAULT_CROP_RATIO,
     DEFAULT_CROP_SCALE,
-    CropBox,
     crop_rng,
     resized_crop,
     sam_normalize,
@@ -56,8 +55,12 @@ class DistillSample(NamedTuple):
 class ImageFolderDataset(Dataset[DistillSample]):
     """Unlabeled image folder (recursive) → :class:`DistillSample` items.
 
-    ``student_size`` defaults to ``teacher_size``; ``strict`` refuses non-RGB images.
+    ``student_size`` defaults to ``teacher_size``; ``strict`` refuses non-RGB images. The crop
+    recipe is torchvision's default, named here for the teacher-feature cache key.
     """
+
+    crop_scale = DEFAULT_CROP_SCALE
+    crop_ratio = DEFAULT_CROP_RATIO
 
     def __init__(
         self,
@@ -70,8 +73,6 @@ class ImageFolderDataset(Dataset[DistillSample]):
         on_error: OnError = "fail",
         validate: bool = False,
         strict: bool = False,
-        crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE,
-        crop_ratio: tuple[float, float] = DEFAULT_CROP_RATIO,
     ) -> None:
         if on_error not in ("fail", "skip"):
             raise ConfigError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
@@ -89,8 +90,6 @@ class ImageFolderDataset(Dataset[DistillSample]):
         self.fixed_crops = fixed_crops
         self.on_error: OnError = on_error
         self.strict = strict
-        self.crop_scale = crop_scale
-        self.crop_ratio = crop_ratio
         self.epoch = 0
         self.skipped: list[BadImage] = []
         self._bad_indices: set[int] = set()
@@ -131,18 +130,14 @@ class ImageFolderDataset(Dataset[DistillSample]):
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         self.epoch = epoch
 
-    def crop_box(self, index: int, width: int, height: int, epoch: int | None = None) -> CropBox:
-        """The crop of item ``index`` in ``epoch`` (default: the current one) for a W×H image."""
-        epoch = self.epoch if epoch is None else epoch
-        rng = crop_rng(self.seed, 0 if self.fixed_crops else epoch, index)
-        return sample_crop(width, height, rng, scale=self.crop_scale, ratio=self.crop_ratio)
-
     def sample(self, index: int, epoch: int | None = None) -> DistillSample:
         """Item ``index`` as it is in ``epoch`` (default: the current one)."""
         if not 0 <= index < len(self.paths):
             raise IndexError(f"index {index} out of range for {len(self.paths)} images")
+        epoch = self.epoch if epoch is None else epoch
+        rng = crop_rng(self.seed, 0 if self.fixed_crops else epoch, index)
         image = Image.fromarray(self._load_readable(index))
-        box = self.crop_box(index, image.width, image.height, epoch)
+        box = sample_crop(image.width, image.height, rng)
         teacher = sam_normalize(resized_crop(image, box, self.teacher_size))
         if self.student_size == self.teacher_size:
             student = teacher
