@@ -64,8 +64,8 @@ def _fetch_coco(
     attempts: int,
     console: Console,
 ) -> None:
+    from gms_models.data.malsd import check_malsd_layout, import_malsd
     from gms_models.fetch.coco import OFFICIAL_MANIFEST, import_coco, load_manifest
-    from gms_models.fetch.malsd import check_malsd_layout, import_malsd
     from gms_models.files import ensure_replaceable, staged_folder
 
     manifest = load_manifest(manifest_file) if manifest_file is not None else OFFICIAL_MANIFEST

@@ -1,5 +1,6 @@
 """MALSD read from its folder layout (``ROOT/{train,test}/{Act0,NG}/*``, ``ROOT/test_points.json``;
-see the README's Data layouts): class images, layout checks and the hand-point prompts.
+see the README's Data layouts): class images, layout checks, the hand-point prompts, and the
+import of the (private) dataset from a folder in that layout.
 
 Readers are strict by default: a non-RGB image is an error naming the file, found from the file
 headers when the dataset is opened."""
@@ -7,6 +8,8 @@ headers when the dataset is opened."""
 from __future__ import annotations
 
 import logging
+import shutil
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,8 +34,8 @@ from gms_models.data.scan import (
     scan_images,
 )
 from gms_models.errors import DataError, ImageError
-from gms_models.files import write_json
-from gms_models.image_io import open_image
+from gms_models.files import ensure_replaceable, staged_folder, write_json
+from gms_models.image_io import IMAGE_SUFFIXES, open_image
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,33 @@ def survey_layout(
             if problem is not None:
                 problems.append(problem)
     return paths, problems
+
+
+def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
+    """Image counts per split and class (any suffix Pillow is asked to read, BMP included);
+    :class:`DataError` names every layout problem."""
+    paths, problems = survey_layout(root, IMAGE_SUFFIXES)
+    if problems:
+        raise DataError(
+            "not a MALSD folder (expected train|test/Act0|NG/<images>): " + "; ".join(problems)
+        )
+    counts = Counter(path.relative_to(root).parts[:2] for path in paths)
+    return {
+        split: {label: counts[split, label] for label in MALSD_CLASSES} for split in MALSD_SPLITS
+    }
+
+
+def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str, dict[str, int]]:
+    """Copy the MALSD tree at ``src`` (other files in it too) to ``dest``, staged and checked
+    before and after the copy; return the counts."""
+    src, dest = Path(src), Path(dest)
+    counts = check_malsd_layout(src)
+    ensure_replaceable(dest, overwrite)
+    with staged_folder(dest) as staging:
+        shutil.copytree(src, staging, dirs_exist_ok=True)
+        if check_malsd_layout(staging) != counts:
+            raise DataError(f"copying {src} gave different image counts; is it being modified?")
+    return counts
 
 
 def check_rgb_modes(paths: Sequence[Path]) -> None:

@@ -1,1 +1,1 @@
-"""Bring datasets into the project's data layout: COCO 2017 from its zips, MALSD from a folder."""
+"""Bring COCO 2017 into the project's data layout from its zips (MALSD: ``data.malsd``)."""

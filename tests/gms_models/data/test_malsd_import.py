@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from gms_models.data.malsd import check_malsd_layout, import_malsd
 from gms_models.errors import DataError
-from gms_models.fetch.malsd import check_malsd_layout, import_malsd
 
 COUNTS = {"train": {"Act0": 3, "NG": 2}, "test": {"Act0": 1, "NG": 2}}
 
