@@ -1,9 +1,7 @@
-"""Unlabeled images for distillation, with the nanosam transform.
-
-Item ``i`` in epoch ``e`` is a RandomResizedCrop of image ``i`` drawn from ``(seed, e, i)``
-(epoch 0 with ``fixed_crops``, so that a teacher-feature cache stays valid), at the teacher and
-the student size. DataLoader workers copy the dataset when an iterator is created: with
-``persistent_workers=True`` :meth:`~ImageFolderDataset.set_epoch` would not reach them.
+"""Unlabeled images for distillation: item ``i`` in epoch ``e`` is the nanosam crop of image ``i``
+drawn from ``(seed, e, i)`` (epoch 0 with ``fixed_crops``, so that a teacher-feature cache stays
+valid) at the teacher and the student size. DataLoader workers copy the dataset when an iterator
+is created: with ``persistent_workers=True``, ``set_epoch`` would not reach them.
 
 With ``on_error="skip"`` an unreadable image is replaced by the next readable one, with the crop
 of the requested index, so epoch length and crops stay deterministic. Skips recorded inside worker
@@ -53,11 +51,9 @@ class DistillSample(NamedTuple):
 
 
 class ImageFolderDataset(Dataset[DistillSample]):
-    """Unlabeled image folder (recursive) → :class:`DistillSample` items.
-
-    ``student_size`` defaults to ``teacher_size``; ``strict`` refuses non-RGB images. The crop
-    recipe is torchvision's default, named here for the teacher-feature cache key.
-    """
+    """Unlabeled image folder (recursive) → :class:`DistillSample` items; ``student_size``
+    defaults to ``teacher_size``, ``strict`` refuses non-RGB images. The crop recipe (torchvision's
+    default) is named here for the teacher-feature cache key."""
 
     crop_scale = DEFAULT_CROP_SCALE
     crop_ratio = DEFAULT_CROP_RATIO

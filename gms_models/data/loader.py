@@ -1,12 +1,6 @@
-"""Start method of DataLoader worker processes: a clean interpreter, never a fork.
-
-A process that has run a Prefect flow carries Prefect's background services (log and event
-workers). Forking it copies their state into each worker: Prefect 3.8 resets the services after a
-fork (``_done_event = None``) but leaves their ``threading`` at-exit drain registered, so every
-forked worker fails that drain's assertion in ``threading._shutdown()`` and exits with status 1
-after its last batch. Workers started by ``forkserver`` (``spawn`` where it is missing) inherit no
-threads, whatever ran before in the parent.
-"""
+"""Start method of DataLoader worker processes: ``forkserver`` (``spawn`` where it is missing),
+never a fork. A worker forked from a process that ran a Prefect flow inherits Prefect 3.8's
+at-exit drain of its log/event services, fails it and exits with status 1 (README, Tests)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,6 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class BadImage:
-    """An image that could not be used, and why."""
-
     path: Path
     reason: str
 
