@@ -266,13 +266,9 @@ def _place_crowd(
         discs = []
         for _disc in range(count):
             r = float(rng.uniform(2.5, 4.5))
-            discs.append(
-                (
-                    float(rng.uniform(x0 + r, x0 + region_w - r)),
-                    float(rng.uniform(y0 + r, y0 + region_h - r)),
-                    r,
-                )
-            )
+            cx = float(rng.uniform(x0 + r, x0 + region_w - r))
+            cy = float(rng.uniform(y0 + r, y0 + region_h - r))
+            discs.append((cx, cy, r))
         return SceneObject("screws", [], _disc_mask(discs, width, height), crowd=True)
     return None
 
@@ -334,17 +330,10 @@ def assembly_frame(
     product_h = height * rng.uniform(0.25, 0.35)
     product_x = float(rng.uniform(2, width - product_w - 2))
     product_bottom = belt_y + height * rng.uniform(0.12, 0.3)
-    product = [
-        _rect(
-            product_x + product_w / 2,
-            product_bottom - product_h / 2,
-            product_w / 2,
-            product_h / 2,
-            0.0,
-        )
-    ]
+    half_w, half_h = product_w / 2, product_h / 2
+    product = _rect(product_x + half_w, product_bottom - half_h, half_w, half_h, 0.0)
     grey = float(rng.uniform(205, 235))
-    _paint(canvas, _polygon_mask(product, width, height), (grey, grey, grey + 5), rng, texture=4)
+    _paint(canvas, _polygon_mask([product], width, height), (grey, grey, grey + 5), rng, texture=4)
     label = _rect(
         product_x + product_w * 0.3,
         product_bottom - product_h * 0.55,
