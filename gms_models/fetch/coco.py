@@ -95,24 +95,23 @@ def load_manifest(path: Path) -> CocoManifest:
 
 def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: bool) -> None:
     """Check size and checksums of a downloaded zip; delete it and raise if one differs."""
-    problem = None
+    problems = []
     actual_size = path.stat().st_size
     if archive.size is not None and actual_size != archive.size:
-        problem = f"size {actual_size} bytes, expected {archive.size}"
+        problems.append(f"size {actual_size} bytes, expected {archive.size}")
     else:
-        wanted = {"md5": archive.md5}
-        if not sha256_done:
-            wanted["sha256"] = archive.sha256
-        wanted = {k: v for k, v in wanted.items() if v is not None}
-        actual = {}
-        for name in wanted:
-            with open(path, "rb") as fh:
-                actual[name] = hashlib.file_digest(fh, name).hexdigest()
-        bad = [f"{k} {actual[k]}, expected {v}" for k, v in wanted.items() if actual[k] != v]
-        problem = "; ".join(bad) or None
-    if problem is not None:
+        wanted = {"md5": archive.md5, "sha256": None if sha256_done else archive.sha256}
+        for name, expected in wanted.items():
+            if expected is not None:
+                with open(path, "rb") as fh:
+                    actual = hashlib.file_digest(fh, name).hexdigest()
+                if actual != expected:
+                    problems.append(f"{name} {actual}, expected {expected}")
+    if problems:
         path.unlink(missing_ok=True)
-        raise DownloadError(f"checksum mismatch for {url}: {problem}; the file was deleted")
+        raise DownloadError(
+            f"checksum mismatch for {url}: {'; '.join(problems)}; the file was deleted"
+        )
 
 
 def _split_images(zf: zipfile.ZipFile, split: str, limit: int | None) -> list[zipfile.ZipInfo]:
