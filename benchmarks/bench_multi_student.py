@@ -66,11 +66,6 @@ TABLE2_EPOCHS = 13
 TABLE2_BATCH = 8
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @dataclass(frozen=True)
 class Took:
     """Wall and process CPU seconds of something."""
@@ -85,16 +80,19 @@ class Took:
 def timed(run: Callable[[], object], device: torch.device) -> Took:
     wall, cpu = time.perf_counter(), time.process_time()
     run()
-    sync(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return Took(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def median_took(times: list[Took]) -> Took:
+    return Took(statistics.median(t.wall for t in times), statistics.median(t.cpu for t in times))
 
 
 def median_time(run: Callable[[], object], reps: int, device: torch.device) -> Took:
     """Median wall and CPU time of ``run()`` over ``reps`` calls after one warm-up call."""
-    run()
-    sync(device)
-    times = [timed(run, device) for _ in range(reps)]
-    return Took(statistics.median(t.wall for t in times), statistics.median(t.cpu for t in times))
+    timed(run, device)
+    return median_took([timed(run, device) for _ in range(reps)])
 
 
 def arm_configs(arms, images: Path, out: Path, args: argparse.Namespace) -> list[DistillConfig]:
@@ -174,10 +172,6 @@ def show(took: Took, digits: int = 3) -> str:
     return f"{took.wall:.{digits}f} ({took.cpu:.{digits}f})"
 
 
-def median_took(times: list[Took]) -> Took:
-    return Took(statistics.median(t.wall for t in times), statistics.median(t.cpu for t in times))
-
-
 def report(round_: int, what: str, took: Took) -> None:
     print(f"round {round_ + 1} {what}: {show(took, 1)} s (load {load_average()})", flush=True)
 
@@ -253,12 +247,9 @@ def main() -> None:
             arms = configs[:n]
             one_by_one = [sum((r[c.run_name] for c in arms), Took(0, 0)) for r in rounds]
             together = [r[f"N={n}"] for r in rounds]
-            predicted = (data.wall + t.wall + sum(s[c.arch].wall for c in arms)) / sum(
-                data.wall + t.wall + s[c.arch].wall for c in arms
-            )
-            predicted_cpu = (data.cpu + t.cpu + sum(s[c.arch].cpu for c in arms)) / sum(
-                data.cpu + t.cpu + s[c.arch].cpu for c in arms
-            )
+            # together = data + T + sum_i S_i; one by one = sum_i (data + T + S_i)
+            grouped = sum((s[c.arch] for c in arms), data + t)
+            alone = sum((data + t + s[c.arch] for c in arms), Took(0, 0))
             pairs = list(zip(together, one_by_one, strict=True))
             ratio = Took(
                 statistics.median(g.wall / a.wall for g, a in pairs),
@@ -267,7 +258,7 @@ def main() -> None:
             print(
                 f"{n} | {show(median_took(one_by_one), 1):14} | "
                 f"{show(median_took(together), 1):14} | {show(ratio, 3):15} | "
-                f"{show(Took(predicted, predicted_cpu), 3)}"
+                f"{show(Took(grouped.wall / alone.wall, grouped.cpu / alone.cpu), 3)}"
             )
         if args.table2:
             hours_alone, hours_together, parts = table2_hours(args, images, tmp_path, args.device)
