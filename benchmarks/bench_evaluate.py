@@ -19,8 +19,8 @@ from rich.table import Table
 
 from gms_models.data.coco import CocoInstances
 from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
-from gms_models.evaluate.models import build_teacher_sam
 from gms_models.evaluate.results import CocoBoxEval
+from gms_models.evaluate.run import build_teacher_sam
 
 
 def run(teacher: Path, coco_root: Path, size: int, images: int, batch_prompts: int) -> CocoBoxEval:

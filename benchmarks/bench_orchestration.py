@@ -31,7 +31,7 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
     from gms_models.data.coco import CocoInstances
     from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
     from gms_models.evaluate.figures import coco_grid_prompts, render_mask_grid
-    from gms_models.evaluate.models import build_student_sam, build_teacher_sam
+    from gms_models.evaluate.run import build_student_sam, build_teacher_sam
     from gms_models.export import export_bundle, student_sources
     from gms_models.profiling import profile_model
     from gms_models.registry import build_encoder

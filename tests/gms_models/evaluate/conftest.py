@@ -10,7 +10,7 @@ import torch
 
 from gms_models.data.coco import CocoInstances
 from gms_models.data.demo import demo_paths, generate_demo
-from gms_models.evaluate.models import build_teacher_sam
+from gms_models.evaluate.run import build_teacher_sam
 from gms_models.sam import Sam
 
 #: Evaluation size of the fast tests: the encoders are 16× cheaper than at 1024.

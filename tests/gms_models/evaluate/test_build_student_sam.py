@@ -10,7 +10,7 @@ import torch
 
 from gms_models.checkpoint import load_student, save_student
 from gms_models.errors import CheckpointError
-from gms_models.evaluate.models import build_student_sam, checkpoint_teacher_size
+from gms_models.evaluate.run import build_student_sam, checkpoint_teacher_size
 from gms_models.registry import build_encoder
 from tests.tolerances import FUSED_FORM_ATOL
 
@@ -62,7 +62,7 @@ def test_checkpoint_of_another_arch_is_refused(student_ckpt: Path, teacher_ckpt:
 def test_teacherless_build_warns_and_is_reproducible(
     student_ckpt: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="gms_models.evaluate.models"):
+    with caplog.at_level(logging.WARNING, logger="gms_models.evaluate.run"):
         first = build_student_sam(ARCH, student_ckpt)
     assert "no teacher checkpoint" in caplog.text and "randomly initialised" in caplog.text
     torch.manual_seed(12345)  # the decoder's seed is fixed, whatever the global RNG holds

@@ -18,7 +18,7 @@ import torch
 
 from gms_models.data.coco import CocoInstances
 from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
-from gms_models.evaluate.models import build_student_sam, build_teacher_sam
+from gms_models.evaluate.run import build_student_sam, build_teacher_sam
 from gms_models.registry import build_encoder
 from gms_models.sam import build_sam
 from gms_models.train import DistillConfig, distill

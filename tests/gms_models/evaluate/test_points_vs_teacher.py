@@ -12,13 +12,13 @@ import pytest
 from gms_models.data.coco import CocoInstances
 from gms_models.data.malsd import HandPoints, read_points
 from gms_models.errors import DataError
-from gms_models.evaluate.models import build_teacher_sam
 from gms_models.evaluate.points_vs_teacher import (
     evaluate_points_vs_teacher,
     interior_point,
     pad_prompts,
     points_from_coco,
 )
+from gms_models.evaluate.run import build_teacher_sam
 from gms_models.sam import Sam
 
 
