@@ -22,10 +22,6 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _seconds(values: list[float]) -> str:
-    return ", ".join(f"{v:.1f}" for v in values) + " s"
-
-
 def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> float:
     """The arm with library calls only; returns its wall time in seconds."""
     from gms_models.data.coco import CocoInstances
@@ -157,7 +153,8 @@ def main() -> None:
     ):
         table.add_row(name, f"{value:.1f}", f"{value - base:+.1f}")
     console.print(table)
-    console.print(f"bare runs: {_seconds(bare)}; flow runs: {_seconds(warm)}")
+    bare_s, warm_s = (", ".join(f"{v:.1f}" for v in runs) for runs in (bare, warm))
+    console.print(f"bare runs: {bare_s} s; flow runs: {warm_s} s")
     console.print(
         f"load average before: {load_before}; after: {load_after} ({os.cpu_count()} cores)"
     )
