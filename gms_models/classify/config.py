@@ -13,9 +13,6 @@ from gms_models.classify.families import common_img_sizes, family_slugs, resolve
 from gms_models.errors import ConfigError, validate
 from gms_models.train.config import DeviceName, read_yaml_mapping
 
-PARAMS_SECTION = "classify"
-"""The section of ``params.yaml`` holding these settings."""
-
 
 class AugmentConfig(BaseModel):
     """Training augmentation: random resized crop (aspect 3/4 to 4/3), horizontal flip."""
@@ -91,8 +88,8 @@ def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> C
 def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:
     """Read the settings from a YAML file (or its ``classify`` section) and apply ``overrides``."""
     data = read_yaml_mapping(Path(path))
-    if isinstance(data.get(PARAMS_SECTION), dict):
-        data = data[PARAMS_SECTION]
+    if isinstance(data.get("classify"), dict):
+        data = data["classify"]
     try:
         return parse_config(data, **overrides)
     except ConfigError as exc:
