@@ -71,11 +71,6 @@ def _save_jpeg(rgb: np.ndarray, path: Path) -> None:
     )
 
 
-def _save_png(rgb: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path, format="PNG", compress_level=6)
-
-
 def _uncompressed_rle(mask: np.ndarray) -> dict[str, list[int]]:
     """COCO's crowd encoding: run lengths of the column-major mask, starting with a 0-run."""
     flat = np.asfortranarray(mask).ravel(order="F").astype(np.int8)
@@ -167,7 +162,9 @@ def _write_unlabeled(root: Path, seed: int, scale: DemoScale, tick: Callable[[],
         rng = _rng(seed, _STREAM_UNLABELED, index)
         if index % 3 == 2:
             frame, _ = assembly_frame(rng, width, height, holds_instructions=index % 2 == 0)
-            _save_png(frame, root / "unlabeled" / "line" / f"frame_{index:04d}.png")
+            (root / "unlabeled" / "line").mkdir(parents=True, exist_ok=True)
+            png = root / "unlabeled" / "line" / f"frame_{index:04d}.png"
+            Image.fromarray(frame).save(png, format="PNG", compress_level=6)
         else:
             w, h = (height, width) if index % 4 == 0 else (width, height)
             scene, _ = object_scene(rng, w, h, with_large=True, with_crowd=False)
