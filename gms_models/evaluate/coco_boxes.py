@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 def clip_box(
     box_xyxy: tuple[float, float, float, float], width: int, height: int
 ) -> tuple[float, float, float, float]:
-    """``box_xyxy`` clipped to ``[0, width] × [0, height]``."""
     x0, y0, x1, y1 = box_xyxy
     return (
         min(max(x0, 0.0), width),
