@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.progress import Progress
@@ -114,48 +113,30 @@ def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: b
         )
 
 
-def _split_images(zf: zipfile.ZipFile, split: str, limit: int | None) -> list[zipfile.ZipInfo]:
-    prefix = f"{split}/"
-    members = sorted(
-        (
-            info
-            for info in zf.infolist()
-            if info.filename.startswith(prefix)
-            and not info.is_dir()
-            and "/" not in info.filename[len(prefix) :]
-            and info.filename.lower().endswith(".jpg")
-        ),
-        key=lambda info: info.filename,
-    )
-    if not members:
-        raise DataError(f"{zf.filename} holds no {prefix}*.jpg images")
-    return members[:limit] if limit is not None else members
-
-
 def _extract_images(
     zip_path: Path, split: str, limit: int | None, out: Path, show: bool
 ) -> list[str]:
+    """Extract the zip's ``split/*.jpg`` (the first ``limit`` by name) into ``out``; return the
+    file names."""
+    prefix = f"{split}/"
     out.mkdir(parents=True)
     with zipfile.ZipFile(zip_path) as zf:
-        members = _split_images(zf, split, limit)
+        members = {
+            info.filename.removeprefix(prefix): info
+            for info in zf.infolist()
+            if info.filename.startswith(prefix)
+            and not info.is_dir()
+            and "/" not in info.filename.removeprefix(prefix)
+            and info.filename.lower().endswith(".jpg")
+        }
+        if not members:
+            raise DataError(f"{zf.filename} holds no {prefix}*.jpg images")
+        names = sorted(members)[:limit]
         with Progress(transient=True, disable=not show) as bar:
-            task = bar.add_task(f"extracting {split}", total=len(members))
-            for info in members:
-                name = info.filename.rsplit("/", 1)[-1]
-                with zf.open(info) as src, open(out / name, "wb") as dst:
+            for name in bar.track(names, description=f"extracting {split}"):
+                with zf.open(members[name]) as src, open(out / name, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
-                bar.advance(task)
-    return [info.filename.rsplit("/", 1)[-1] for info in members]
-
-
-def _subset_annotations(data: dict[str, Any], keep: set[str]) -> dict[str, Any]:
-    images = [img for img in data["images"] if img["file_name"] in keep]
-    ids = {img["id"] for img in images}
-    return {
-        **data,
-        "images": images,
-        "annotations": [ann for ann in data["annotations"] if ann["image_id"] in ids],
-    }
+    return names
 
 
 def _extract_annotations(zip_path: Path, split: str, keep: set[str] | None, out_file: Path) -> None:
@@ -176,7 +157,11 @@ def _extract_annotations(zip_path: Path, split: str, keep: set[str] | None, out_
                 raise DataError(f"{member} in {zip_path} is not valid JSON: {exc}") from exc
     if not {"images", "annotations"} <= data.keys():
         raise DataError(f"{member} in {zip_path} lacks 'images' or 'annotations'")
-    out_file.write_text(json.dumps(_subset_annotations(data, keep), separators=(",", ":")))
+    images = [img for img in data["images"] if img["file_name"] in keep]
+    ids = {img["id"] for img in images}
+    annotations = [ann for ann in data["annotations"] if ann["image_id"] in ids]
+    subset = {**data, "images": images, "annotations": annotations}
+    out_file.write_text(json.dumps(subset, separators=(",", ":")))
 
 
 def import_coco(
