@@ -90,7 +90,7 @@ def plain_loop(
 
 
 def our_trainer(
-    teacher: TorchTeacher, teacher_ckpt: Path, data: Dataset, args: argparse.Namespace
+    teacher: TorchTeacher, data: Dataset, args: argparse.Namespace
 ) -> tuple[list[float], float]:
     """``distill`` with all features on; returns (seconds per step, seconds end to end)."""
     clock = StepClock()
@@ -98,7 +98,7 @@ def our_trainer(
         config = DistillConfig(
             arch=args.arch,
             images=Path(out_dir),
-            teacher=teacher_ckpt,
+            teacher=RANDOM_TEACHER,
             teacher_backend="torch",
             img_size=args.img_size,
             epochs=args.epochs,
@@ -126,9 +126,8 @@ def main() -> None:
     coco = COCO_MINI / "val2017"
     crops = ImageFolderDataset(coco, teacher_size=args.img_size, fixed_crops=True)
     data = InMemoryCrops([crops.sample(i) for i in range(args.images)])
-    teacher_ckpt = RANDOM_TEACHER
     teacher = TorchTeacher(
-        TeacherSpec.from_checkpoint(teacher_ckpt, args.img_size), torch.device("cpu")
+        TeacherSpec.from_checkpoint(RANDOM_TEACHER, args.img_size), torch.device("cpu")
     )
     images = args.images * args.epochs
 
@@ -140,7 +139,7 @@ def main() -> None:
         steps, total = plain_loop(teacher.module, data, args)
         plain_steps += steps
         plain_totals.append(total)
-        steps, total = our_trainer(teacher, teacher_ckpt, data, args)
+        steps, total = our_trainer(teacher, data, args)
         our_steps += steps
         our_totals.append(total)
         print(
