@@ -42,8 +42,6 @@ def area_bin(area: float) -> AreaBin:
 
 @dataclass(frozen=True, eq=False)
 class CocoAnnotation:
-    """One instance annotation of an image."""
-
     id: int
     image_id: int
     category_id: int

@@ -239,7 +239,6 @@ def generate_demo(
 
 
 def demo_paths(root: str | Path) -> dict[str, Path]:
-    """Where the parts of a demo dataset are."""
     root = Path(root)
     return {
         "coco_annotations": root / "coco" / "annotations" / "instances.json",
