@@ -1,8 +1,5 @@
 """COCO instance annotations for box-prompt evaluation, one image at a time (the evaluator embeds
-each image once and batches its prompts).
-
-Area bins are half-open (small ``< 32²``, medium ``< 96²``, large above), so that each annotation
-is in exactly one: COCOeval's closed ranges put an area of exactly 1024 or 9216 in two."""
+each image once and batches its prompts). Area bins are half-open (README, Data layouts)."""
 
 from __future__ import annotations
 
