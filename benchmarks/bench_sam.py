@@ -29,16 +29,11 @@ BOX = np.array([76.53, 25.49, 597.89, 395.63], dtype=np.float32)  # box_A of 000
 ORIGINAL_SIZE = (480, 640)
 
 
-def median_seconds(
-    fn: Callable[[], object], runs: int, warmup: int = 1
-) -> tuple[float, float, float]:
-    """Median and min wall time, and median process CPU time, of ``runs`` calls after warm-up.
-
-    CPU time counts every thread of this process; with 1 thread it is close to what the wall
-    time would be on an idle machine.
-    """
-    for _ in range(warmup):
-        fn()
+def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
+    """Median and min wall time, and median process CPU time, of ``runs`` calls after one
+    warm-up call. CPU time counts every thread of this process; with 1 thread it is close to what
+    the wall time would be on an idle machine."""
+    fn()
     wall, cpu = [], []
     for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
