@@ -6,7 +6,6 @@ uninterrupted one would have."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,17 +18,8 @@ DEFAULT_CROP_SCALE: tuple[float, float] = (0.08, 1.0)
 DEFAULT_CROP_RATIO: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
 
 
-@dataclass(frozen=True)
-class CropBox:
-    """A crop in pixels of the source image."""
-
-    left: int
-    top: int
-    width: int
-    height: int
-
-    def pil_box(self) -> tuple[int, int, int, int]:
-        return (self.left, self.top, self.left + self.width, self.top + self.height)
+#: A crop in pixels of the source image, as PIL takes it: (left, top, right, bottom).
+CropBox = tuple[int, int, int, int]
 
 
 def crop_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -57,7 +47,7 @@ def sample_crop(
         if 0 < crop_w <= width and 0 < crop_h <= height:
             top = int(rng.integers(0, height - crop_h + 1))
             left = int(rng.integers(0, width - crop_w + 1))
-            return CropBox(left, top, crop_w, crop_h)
+            return (left, top, left + crop_w, top + crop_h)
     in_ratio = width / height
     if in_ratio < min(ratio):
         crop_w, crop_h = width, round(width / min(ratio))
@@ -65,13 +55,13 @@ def sample_crop(
         crop_w, crop_h = round(height * max(ratio)), height
     else:
         crop_w, crop_h = width, height
-    return CropBox((width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h)
+    left, top = (width - crop_w) // 2, (height - crop_h) // 2
+    return (left, top, left + crop_w, top + crop_h)
 
 
 def resized_crop(image: Image.Image, box: CropBox, size: int) -> np.ndarray:
     """``box`` of ``image`` resized to ``size``² (bilinear, antialiased), H×W×3 uint8."""
-    resized = image.resize((size, size), resample=Image.Resampling.BILINEAR, box=box.pil_box())
-    return np.array(resized)
+    return np.array(image.resize((size, size), resample=Image.Resampling.BILINEAR, box=box))
 
 
 def sam_normalize(rgb: np.ndarray) -> torch.Tensor:

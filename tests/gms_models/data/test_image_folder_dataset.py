@@ -111,17 +111,17 @@ def test_fixed_crops_do_not_change_across_epochs(folder: Path) -> None:
 def test_crop_boxes_follow_random_resized_crop_ranges() -> None:
     areas, ratios = [], []
     for index in range(300):
-        box = sample_crop(640, 480, crop_rng(0, 0, index))
-        assert box.left >= 0 and box.left + box.width <= 640
-        assert box.top >= 0 and box.top + box.height <= 480
-        areas.append(box.width * box.height / (640 * 480))
-        ratios.append(box.width / box.height)
+        left, top, right, bottom = sample_crop(640, 480, crop_rng(0, 0, index))
+        assert left >= 0 and right <= 640
+        assert top >= 0 and bottom <= 480
+        areas.append((right - left) * (bottom - top) / (640 * 480))
+        ratios.append((right - left) / (bottom - top))
     assert min(areas) >= 0.07 and max(areas) <= 1.0
     assert min(areas) < 0.2 and max(areas) > 0.8, "the area fraction spans 0.08..1"
     assert min(ratios) >= 0.74 and max(ratios) <= 1.35
     # a very wide image falls back to a centre crop clamped to ratio 4/3
-    box = sample_crop(1000, 10, crop_rng(0, 0, 0), scale=(0.99, 1.0))
-    assert (box.width, box.height) == (13, 10) and box.left == (1000 - 13) // 2
+    left, top, right, bottom = sample_crop(1000, 10, crop_rng(0, 0, 0), scale=(0.99, 1.0))
+    assert (right - left, bottom - top) == (13, 10) and left == (1000 - 13) // 2
 
 
 def test_batches_through_a_dataloader(demo_small: Path) -> None:
