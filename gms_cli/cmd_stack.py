@@ -12,13 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gms_cli.stack import (
+from gms_cli.stack.launcher import RunningService, StackError, read_state
+from gms_cli.stack.local import (
     DEFAULT_STACK_DIR,
-    RunningService,
-    StackError,
     StackPorts,
     client_env,
-    read_state,
     start_local_stack,
     stop_local_stack,
 )

@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,13 +21,57 @@ from pathlib import Path
 from typing import Any
 
 from gms_cli.stack import proc
-from gms_cli.stack.errors import StackError
-from gms_cli.stack.ports import check_ports
+from gms_models.errors import GmsError
 from gms_models.files import atomic_write_text
 
 STATE_FILE = "services.json"
+LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 HealthCheck = Callable[[], bool]
+
+
+class StackError(GmsError):
+    """A service could not be started, checked or stopped; the message names it and its log."""
+
+
+def port_is_free(port: int) -> bool:
+    """True when a server could bind the loopback port now (same SO_REUSEADDR rule as uvicorn)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports the kernel reports free (held open together)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def check_ports(ports: Mapping[str, int]) -> None:
+    """Raise :class:`StackError` naming every service (``ports``: name → port) whose port is
+    taken or shared."""
+    problems: list[str] = []
+    owner: dict[int, str] = {}
+    for name, port in ports.items():
+        if not 0 < port < 65536:
+            problems.append(f"{name}: port {port} is not a valid TCP port")
+        elif port in owner:
+            problems.append(f"{name}: port {port} is also given to {owner[port]}")
+        elif not port_is_free(port):
+            problems.append(f"{name}: port {port} on {LOOPBACK} is already in use")
+        owner.setdefault(port, name)
+    if problems:
+        raise StackError("nothing was started; " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gms_cli.stack.errors import StackError
 from gms_cli.stack.launcher import (
     RunningService,
     ServiceSpec,
+    StackError,
     clear_state,
     read_state,
     start_services,
     stop_recorded,
 )
 from gms_cli.stack.services import (
+    MLFLOW_SERVICE,
+    PREFECT_SERVICE,
+    S3_SERVICE,
     S3Endpoint,
     mlflow_server_spec,
     prefect_api_url,
@@ -28,9 +31,6 @@ from gms_cli.stack.services import (
 )
 
 DEFAULT_STACK_DIR = Path(".gms/stack")
-S3_SERVICE = "s3"
-PREFECT_SERVICE = "prefect-server"
-MLFLOW_SERVICE = "mlflow"
 WORKER_SERVICE = "worker"
 CONTROL_WORKER_SERVICE = "control-worker"
 #: prefect.yaml's work queues: the GPU steps, and the runs that await other runs.
@@ -80,16 +80,16 @@ def local_stack_specs(
     api_url = prefect_api_url(ports.prefect)
     home = stack_dir / "prefect"
     return [
-        s3_server_spec(ports.s3, name=S3_SERVICE, endpoint=s3),
-        prefect_server_spec(ports.prefect, home, name=PREFECT_SERVICE),
-        mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", name=MLFLOW_SERVICE, s3=s3),
+        s3_server_spec(ports.s3, endpoint=s3),
+        prefect_server_spec(ports.prefect, home),
+        mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", s3=s3),
         prefect_worker_spec(
-            api_url, home, pool=pool, name=WORKER_SERVICE, server=PREFECT_SERVICE,
+            api_url, home, pool=pool, name=WORKER_SERVICE,
             limit=1, queues=(GPU_QUEUE,), env=client_env(ports), cwd=worker_cwd,
         ),
         # no GPU and no limit on runs at once, as the worker container's control worker
         prefect_worker_spec(
-            api_url, home, pool=pool, name=CONTROL_WORKER_SERVICE, server=PREFECT_SERVICE,
+            api_url, home, pool=pool, name=CONTROL_WORKER_SERVICE,
             limit=None, queues=(CONTROL_QUEUE,),
             env={**client_env(ports), "CUDA_VISIBLE_DEVICES": ""}, cwd=worker_cwd,
         ),

@@ -6,17 +6,17 @@ off, so the ``gms stack`` command and integration tests start exactly the same p
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gms_cli.stack.errors import StackError
-from gms_cli.stack.health import http_ok, prefect_worker_online, s3_ready
-from gms_cli.stack.launcher import ServiceSpec
-from gms_cli.stack.ports import LOOPBACK
+from gms_cli.stack.launcher import LOOPBACK, HealthCheck, ServiceSpec, StackError
 
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "true",
@@ -25,6 +25,10 @@ TELEMETRY_OFF = {
 }
 MLFLOW_BUCKET = "gms-mlflow"
 DVC_BUCKET = "gms-dvc"
+S3_SERVICE = "s3"
+PREFECT_SERVICE = "prefect-server"
+MLFLOW_SERVICE = "mlflow"
+_PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,64 @@ class S3Endpoint:
         )
 
 
+def http_ok(url: str) -> HealthCheck:
+    """Ready when ``GET url`` answers with a 2xx status."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT_S) as response:
+                status: int = response.status  # typeshed types urlopen's result as Any
+                return 200 <= status < 300
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    return probe
+
+
+def s3_ready(endpoint: S3Endpoint) -> HealthCheck:
+    """Ready when an S3 ``ListBuckets`` call to ``endpoint`` succeeds."""
+
+    def probe() -> bool:
+        import botocore.exceptions
+        from botocore.config import Config
+
+        client = endpoint.client(
+            Config(connect_timeout=_PROBE_TIMEOUT_S, retries={"max_attempts": 1})
+        )
+        try:
+            client.list_buckets()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return False
+        return True
+
+    return probe
+
+
+def prefect_worker_online(api_url: str, pool: str, worker: str | None = None) -> HealthCheck:
+    """Ready when the Prefect API lists an ONLINE worker in ``pool`` (named ``worker`` if given).
+
+    Give the name when the database may remember an earlier worker of the same pool: its
+    ONLINE status outlives it until the heartbeat times out.
+    """
+    url = f"{api_url.rstrip('/')}/work_pools/{pool}/workers/filter"
+
+    def probe() -> bool:
+        request = urllib.request.Request(
+            url, data=b"{}", headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=_PROBE_TIMEOUT_S) as response:
+                workers = json.load(response)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return any(
+            w.get("status") == "ONLINE" and (worker is None or w.get("name") == worker)
+            for w in workers
+        )
+
+    return probe
+
+
 def executable(name: str) -> str:
     """Path of a console script of this environment (beside the running Python), else on PATH."""
     beside = Path(sys.executable).parent / name
@@ -85,7 +147,6 @@ def create_buckets(endpoint: S3Endpoint, buckets: tuple[str, ...]) -> None:
 def s3_server_spec(
     port: int,
     *,
-    name: str = "s3",
     buckets: tuple[str, ...] = (MLFLOW_BUCKET, DVC_BUCKET),
     endpoint: S3Endpoint | None = None,
 ) -> ServiceSpec:
@@ -95,7 +156,7 @@ def s3_server_spec(
     """
     endpoint = endpoint or S3Endpoint(url=f"http://{LOOPBACK}:{port}")
     return ServiceSpec(
-        name=name,
+        name=S3_SERVICE,
         command=(executable("moto_server"), "-H", LOOPBACK, "-p", str(port)),
         port=port,
         url=endpoint.url,
@@ -110,12 +171,12 @@ def prefect_api_url(port: int) -> str:
     return f"http://{LOOPBACK}:{port}/api"
 
 
-def prefect_server_spec(port: int, home: Path, *, name: str = "prefect-server") -> ServiceSpec:
+def prefect_server_spec(port: int, home: Path) -> ServiceSpec:
     """``prefect server start`` on ``127.0.0.1:port`` with its SQLite database under ``home``."""
     home = Path(home).resolve()
     api = prefect_api_url(port)
     return ServiceSpec(
-        name=name,
+        name=PREFECT_SERVICE,
         command=(
             executable("prefect"),
             "server",
@@ -144,7 +205,6 @@ def prefect_worker_spec(
     *,
     pool: str = "gpu",
     name: str = "worker",
-    server: str = "prefect-server",
     limit: int | None = 1,
     queues: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
@@ -156,7 +216,7 @@ def prefect_worker_spec(
     ``env`` is added to the worker's environment and so reaches the flow runs it starts
     (tracking URI, S3 endpoint and credentials). ``GMS_HOME`` is the checkout the flow runs work
     in (prefect.yaml's pull step): ``cwd``, else this process's working directory. It starts once
-    service ``server`` is healthy.
+    the Prefect server is healthy.
     The worker gets a fresh name so that its health check cannot be fooled by the record of an
     earlier worker in the same Prefect database.
     """
@@ -185,7 +245,7 @@ def prefect_worker_spec(
             "PREFECT_API_URL": api_url,
         },
         health=prefect_worker_online(api_url, pool, worker_name),
-        depends_on=(server,),
+        depends_on=(PREFECT_SERVICE,),
         cwd=cwd,
         makedirs=(home,),
     )
@@ -195,7 +255,6 @@ def mlflow_server_spec(
     port: int,
     root: Path,
     *,
-    name: str = "mlflow",
     s3: S3Endpoint | None = None,
     bucket: str = MLFLOW_BUCKET,
 ) -> ServiceSpec:
@@ -207,7 +266,7 @@ def mlflow_server_spec(
     root = Path(root).resolve()
     destination = f"s3://{bucket}/" if s3 is not None else (root / "artifacts").as_uri()
     return ServiceSpec(
-        name=name,
+        name=MLFLOW_SERVICE,
         command=(
             executable("mlflow"),
             "server",

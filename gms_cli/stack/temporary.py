@@ -12,8 +12,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from gms_cli.stack.launcher import clear_state, start_services, stop_recorded, stop_services
-from gms_cli.stack.ports import free_ports
+from gms_cli.stack.launcher import (
+    clear_state,
+    free_ports,
+    start_services,
+    stop_recorded,
+    stop_services,
+)
 from gms_cli.stack.services import prefect_api_url, prefect_server_spec
 from gms_models.owner import owner_gone, owner_token
 

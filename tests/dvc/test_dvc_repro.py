@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gms_cli.stack import free_ports, prefect_api_url, prefect_server_spec, running_services
+from gms_cli.stack.launcher import free_ports, running_services
+from gms_cli.stack.services import prefect_api_url, prefect_server_spec
 from tests.dvc.scratch import clean_env, make_pipeline_clone, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(3000)]

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import (
+from gms_cli.stack.launcher import free_ports, running_services
+from gms_cli.stack.services import (
     DVC_BUCKET,
     MLFLOW_BUCKET,
     S3Endpoint,
-    free_ports,
     mlflow_server_spec,
-    running_services,
     s3_server_spec,
 )
 from gms_cli.tracked_data import check_s3_remote, configured_remote

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import free_ports
+from gms_cli.stack.launcher import free_ports
 from tests.dvc.scratch import clean_env, run
 
 pytestmark = pytest.mark.timeout(300)

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import (
-    free_ports,
+from gms_cli.stack.launcher import free_ports, running_services
+from gms_cli.stack.services import (
     mlflow_server_spec,
     prefect_api_url,
     prefect_server_spec,
     prefect_worker_spec,
-    running_services,
 )
 
 # Slow as well: about two minutes on a quiet 2-core machine. Run it with `pytest -m integration`.

@@ -33,18 +33,16 @@ import httpx
 import pytest
 import yaml
 
-from gms_cli.stack import (
-    RunningService,
+from gms_cli.stack.launcher import RunningService, free_ports, running_services
+from gms_cli.stack.services import (
+    MLFLOW_BUCKET,
     S3Endpoint,
-    free_ports,
     mlflow_server_spec,
     prefect_api_url,
     prefect_server_spec,
     prefect_worker_spec,
-    running_services,
     s3_server_spec,
 )
-from gms_cli.stack.services import MLFLOW_BUCKET
 
 # About ten minutes on a quiet 2-core machine. Run it with `pytest -m integration`.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3000)]

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 
 from flows.params import DistillAblationParams
 from gms_cli.main import app
-from gms_cli.stack import S3Endpoint, free_ports, mlflow_server_spec, running_services
-from gms_cli.stack.services import s3_server_spec
+from gms_cli.stack.launcher import free_ports, running_services
+from gms_cli.stack.services import S3Endpoint, mlflow_server_spec, s3_server_spec
 from gms_models.train.config import Arm
 from tasks.registry import RegistryError, download_package, lost_versions
 from tests.flows.test_distill_ablation_flow import tiny_params

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gms_cli.stack import StackPorts, client_env, free_ports, local_stack_specs
+from gms_cli.stack.launcher import free_ports
+from gms_cli.stack.local import StackPorts, client_env, local_stack_specs
 
 GMS = str(Path(sys.executable).parent / "gms")
 

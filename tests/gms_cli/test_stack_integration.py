@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import (
-    S3Endpoint,
-    free_ports,
-    port_is_free,
-    read_state,
-    stop_recorded,
-)
-from gms_cli.stack.health import prefect_worker_online
+from gms_cli.stack.launcher import free_ports, port_is_free, read_state, stop_recorded
 from gms_cli.stack.proc import group_exists
+from gms_cli.stack.services import S3Endpoint, prefect_worker_online
 from tests.tasks.test_registry_wiped_store import register_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import (
+from gms_cli.stack.launcher import (
     RunningService,
     ServiceSpec,
     StackError,
@@ -26,10 +26,10 @@ from gms_cli.stack import (
     start_services,
     stop_recorded,
     stop_services,
+    write_state,
 )
-from gms_cli.stack.health import http_ok
-from gms_cli.stack.launcher import write_state
 from gms_cli.stack.proc import group_exists, group_members
+from gms_cli.stack.services import http_ok
 
 
 def http_spec(name: str, port: int, **kwargs) -> ServiceSpec:

@@ -25,8 +25,15 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.common import FlowSetup, fan_out
-from gms_cli.stack import free_ports, mlflow_server_spec, running_services
-from gms_cli.stack.launcher import RunningService, ServiceSpec, read_state, start_services
+from gms_cli.stack.launcher import (
+    RunningService,
+    ServiceSpec,
+    free_ports,
+    read_state,
+    running_services,
+    start_services,
+)
+from gms_cli.stack.services import mlflow_server_spec
 from gms_cli.stack.temporary import SERVERS_DIR, sweep_orphaned_servers
 from gms_models.owner import owner_token
 from tasks.caching import CodeVersion

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gms_cli.stack import free_ports, mlflow_server_spec, running_services
+from gms_cli.stack.launcher import free_ports, running_services
+from gms_cli.stack.services import mlflow_server_spec
 from tasks.registry import RegistryError, download_package, lost_versions
 from tasks.tracking import tracking_uri_set_to
 

@@ -57,7 +57,7 @@ def test_s3_store_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from gms_cli.stack import free_ports
+    from gms_cli.stack.launcher import free_ports
 
     (port,) = free_ports(1)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
