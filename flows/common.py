@@ -1,5 +1,4 @@
-"""What every flow does first (threads, code version, tracking store) and its MLflow parent run
-with one child run per part (:func:`fan_out`)."""
+"""What every flow does first, and its MLflow parent run with one child run per part."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""``dispatch: deployments``: each arm group of an ablation runs as a flow run of the ``distill``
-deployment, so that every worker of the pool takes groups in parallel; a group whose flow run
-failed or crashed is started again (``arm_retries``) and resumes from its last pushed checkpoint
-(README: "Deployments and workers")."""
+"""``dispatch: deployments``: each arm group of an ablation as a flow run of the ``distill``
+deployment, re-run (``arm_retries``) when it failed or crashed."""
 
 from __future__ import annotations
 

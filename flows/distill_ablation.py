@@ -1,7 +1,5 @@
-"""``distill-ablation`` (Table 2) and ``distill`` (one arm or group): data → teacher → arm groups
-(:func:`group_arms`) trained in parallel up to one per device → per arm export → evaluate (a
-child MLflow run each) → Table 2 → optionally ``pick``. A failed arm keeps its row with the
-step and reason; the flow fails only when every arm failed."""
+"""``distill-ablation`` (Table 2) and ``distill`` (one arm or group). A failed arm keeps its row
+with the step and reason; the flow fails only when every arm failed."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``encoder-selection`` (Table 1): every family of the shared recipe trained as an Act0/NG
-classifier on MALSD, one child MLflow run each; a failed family is left out of the table, and
-the flow fails only when every family failed."""
+"""``encoder-selection`` (Table 1); the flow fails only when every family failed."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""One parameter model per flow, shared by the flows, ``gms run`` / ``gms study`` and
-``params.yaml`` (one section per flow, named with underscores, plus the shared sections)."""
+"""One parameter model per flow, shared by the flows, `gms run` / `gms study` and params.yaml."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``pick``: choose the encoder to deploy among an ablation run's arms and point the registry
-alias (``gms-encoder@champion``) at it; the decision is logged on the ablation's parent run
-(``pick/pick_decision.md``, tag ``gms.champion``). See :mod:`tasks.selection` for the rule."""
+"""``pick``: point the registry alias at the encoder :mod:`tasks.selection` chooses."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``data`` and ``teacher``: the first two stages of the study on their own (DVC runs them as
-stages; the other flows run the same steps themselves, so they never need these first)."""
+"""``data`` and ``teacher``: the first two stages of the study on their own (DVC stages)."""
 
 from __future__ import annotations
 

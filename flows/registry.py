@@ -1,5 +1,4 @@
-"""The flows by the names users type. A flow's module is imported only when that flow is asked
-for, so ``gms run pick`` never loads torch, timm or torchvision."""
+"""The flows by the names users type; only the asked-for flow's module is imported (fast start)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""``segment-eval`` (Table 3): the students of an ablation run, with hand-point prompts on MALSD,
-scored against the teacher's masks. The students come from MLflow (each finished arm's
-``checkpoint/student.pt``), so this flow can run on another host than the ablation did."""
+"""``segment-eval`` (Table 3). The students come from MLflow, so it may run on another host than
+the ablation did."""
 
 from __future__ import annotations
 

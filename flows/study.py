@@ -1,5 +1,4 @@
-"""``study``: the whole study in one flow run, each part a subflow run with its own MLflow parent
-run; ``gms study`` runs it at toy scale on the demo data."""
+"""``study``: the whole study in one flow run, each part a subflow run."""
 
 from __future__ import annotations
 

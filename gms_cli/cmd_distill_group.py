@@ -1,5 +1,4 @@
-"""``gms distill-group``: distil several students at once, one teacher pass per batch for all
-(arms from ``--arm`` options or a YAML file's ``arms`` mapping)."""
+"""``gms distill-group``: several students at once, one teacher pass per batch for all."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``gms evaluate``: mIoU of a student (or of the teacher) with SAM's prompt encoder and decoder,
-on COCO boxes or MALSD hand points. Its files are written as one set (they replace an earlier
-run's only together, once all are written)."""
+"""``gms evaluate``: mIoU of a student (or of the teacher) on COCO boxes or MALSD hand points."""
 
 from __future__ import annotations
 

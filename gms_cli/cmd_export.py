@@ -1,5 +1,4 @@
-"""``gms export``: an encoder (teacher or student) and SAM's prompt decoder to a folder of checked
-ONNX files (optional INT8 and TensorRT), which ``gms segment --onnx DIR`` runs."""
+"""``gms export``: an encoder and SAM's prompt decoder to a folder of checked ONNX files."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``gms data fetch``: put the study's data in ``data/`` from the DVC remote, COCO 2017 (with a
-MALSD folder) or the demo generator (byte-identical to what ``data.dvc`` records, and then
-copied into the DVC cache); see the command's help and the README's DVC section."""
+"""``gms data fetch``: ``data/`` from the DVC remote, COCO 2017 (+ a MALSD folder) or the demo."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``gms profile``: params (thop and true), thop MACs and CPU latency of registered encoders (the
-encoder columns of Table 2). Counts depend only on shapes, so the model is built on the
-``meta`` device where the encoder allows it (``--all --no-latency`` takes seconds)."""
+"""``gms profile``: params, thop MACs and CPU latency of registered encoders (Table 2's columns)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job).
-
-Without ``PREFECT_API_URL`` the flow run reports to a temporary local Prefect server that stops
-with the run, even when the run is killed; with ``--no-temporary-server`` (dvc.yaml's stages)
-the flow's function runs without Prefect (:mod:`tasks.execution`)."""
+"""``gms run FLOW`` (any flow, in this process) and ``gms study`` (the README's main job)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""``gms embed`` (image -> SAM features) and ``gms segment`` (image + prompts -> masks), with any
-predictor: the PyTorch SAM (``--checkpoint``), an exported bundle (``--onnx``) or a registered
-package (``--model``)."""
+"""``gms embed`` and ``gms segment`` with any predictor: checkpoint, ONNX folder or registry."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Entry point of the ``gms`` command: each ``gms_cli/cmd_*.py`` module registers its commands and
-keeps its heavy imports inside them, so that ``gms --help`` stays fast."""
+"""Entry point of ``gms``: each ``cmd_*.py`` registers its commands, heavy imports inside them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Command-line options generated from a pydantic model's fields, so that their types, help and
-defaults live in the model only (``gms distill`` and ``gms distill-group`` over DistillConfig)."""
+"""Command-line options generated from a pydantic model's fields (types, help, defaults)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""DVC-tracked data: pull it from the project's remote with clear errors, check it, cache it.
-
-DVC reports an unreachable S3 endpoint or rejected keys only after its own long retries, and
-then as a bare "Forbidden": an S3 remote is checked first with one cheap listing, and its
-failures explained. ``dvc fetch`` then fills the cache and only after it succeeded ``dvc
-checkout`` links the files into place, so a failed pull leaves no partial data folder.
-Credentials come from the environment or the git-ignored ``.dvc/config.local``, never the
-committed config."""
+"""DVC-tracked data: pull, check and cache it with clear errors. An S3 remote is checked first
+with one cheap listing (DVC says a bare "Forbidden" after long retries), and ``dvc checkout``
+runs only after ``dvc fetch`` succeeded, so a failed pull leaves no partial data folder."""
 
 from __future__ import annotations
 

@@ -1,2 +1,1 @@
-"""Prefect tasks, one step each: they call :mod:`gms_models`, log to MLflow and return small
-records (paths, metrics, run ids), never tensors."""
+"""Prefect tasks, one step each; they return small records, never tensors."""

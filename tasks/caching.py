@@ -1,10 +1,5 @@
-"""What the pipeline caches, and on which key (README: "What is cached, and on which key").
-
-A step's work folder ``<runs_dir>/work/<step>/<name>-<key[:16]>/`` ends with ``outputs.json``;
-the key hashes the code version (:func:`code_version`), the data it reads
-(:func:`fingerprint_folder`) and its parameters, so a library change, which Prefect's
-task-source cache would not notice, gives fresh folders. Prefect's result cache is not used
-(``NO_CACHE``): it would live in each worker's ``PREFECT_HOME`` and could outlive its files."""
+"""Work folders keyed by code version, data and parameters (README: "What is cached, and on which
+key"); Prefect's result cache is not used."""
 
 from __future__ import annotations
 

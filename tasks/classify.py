@@ -1,5 +1,4 @@
-"""Steps of Table 1 (encoder selection): train one family's Act0/NG classifier on MALSD, and
-write the table and its bar chart (the library renders them in the paper's column order)."""
+"""Steps of Table 1: train one family's Act0/NG classifier, write the table and its chart."""
 
 from __future__ import annotations
 

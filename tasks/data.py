@@ -1,9 +1,4 @@
-"""Step: make sure the data folder is there and sound, and hash its parts.
-
-A missing or empty folder gets the built-in demo data (when ``generate_demo``); a folder with a
-demo ``manifest.json`` is checked against it (every file present, same sha256). Fetching real
-data from the DVC remote or COCO's zips is ``gms data fetch`` / ``dvc pull``, before the flow.
-"""
+"""Step: make sure the data folder is there and sound (demo data when asked), and hash its parts."""
 
 from __future__ import annotations
 

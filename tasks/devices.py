@@ -1,7 +1,5 @@
-"""One heavy step per device at a time: a process has one slot per visible GPU, or one ``cpu``
-slot, so arms fanned out in threads run one per GPU, or one after another on a CPU box. Across
-flow runs on a host, the Prefect global concurrency limit ``gpu`` (``prefect gcl create gpu
---limit N``) caps the CUDA steps where it exists (non-strict: not enforced without it)."""
+"""One heavy step per device at a time in a process; across flow runs, the Prefect global
+concurrency limit ``gpu`` caps the CUDA steps where it exists."""
 
 from __future__ import annotations
 

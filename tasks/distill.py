@@ -1,9 +1,5 @@
-"""Step: distil a group of arms (students sharing a data recipe) from one teacher pass, profile
-each, and hand every arm its own result logged to its own MLflow run.
-
-Each arm keeps its own work folder, keyed by its own config (not its name), so an arm trained
-in a group, alone, or by the one-arm ``distill`` flow lands in the same folder; a group trains
-only its unfinished arms, always with ``resume``."""
+"""Step: distil a group of arms over one teacher pass; each arm keeps its own work folder, keyed
+by its own config, so it is found done whichever group or flow trained it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""Steps: score an arm (or the teacher) by box-prompt mIoU on COCO (Table 2), or by point-prompt
-mIoU on MALSD against the teacher's masks (Table 3), with a mask-grid picture of a few images.
-
-``reference`` says what the masks are scored against: ``gt`` (COCO's masks, the paper's
-protocol) or ``teacher`` (the teacher's masks for the same prompts — the only meaningful score
-when the teacher has random weights, see :func:`resolve_reference`).
-"""
+"""Steps: box-prompt mIoU on COCO (Table 2) and point-prompt mIoU on MALSD (Table 3)."""
 
 from __future__ import annotations
 

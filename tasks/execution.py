@@ -1,6 +1,5 @@
-"""How a flow's steps run: as Prefect task (and subflow) runs inside a flow run, or, with no flow
-run (``gms run --no-temporary-server``, DVC's stages), as plain calls of the same functions, one
-after another, with the same work-folder cache and MLflow records."""
+"""How a flow's steps run: Prefect task runs inside a flow run, else plain calls of the same
+functions (``gms run --no-temporary-server``, DVC's stages)."""
 
 from __future__ import annotations
 

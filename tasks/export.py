@@ -1,6 +1,5 @@
-"""Step: export an arm to a checked ONNX bundle, time its encoder per runtime, and (with a
-registered model name) export and register its deployable SAM-profile package
-(:mod:`tasks.registry`). A runtime that cannot run here is skipped with its reason, never faked."""
+"""Step: export an arm, time its encoder per runtime (skipped with the reason where it cannot run),
+and register its deployable package."""
 
 from __future__ import annotations
 

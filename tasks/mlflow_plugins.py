@@ -1,8 +1,5 @@
-"""The project's MLflow plugins (``[project.entry-points]`` in pyproject.toml).
-
-MLflow loads entry points while it is itself being imported, so this module imports nothing at
-load time; the repository class is imported on the first ``models:/`` URI.
-"""
+"""The project's MLflow plugins. MLflow loads entry points while it is itself being imported, so
+this module imports nothing at load time."""
 
 from __future__ import annotations
 

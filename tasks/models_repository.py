@@ -1,13 +1,5 @@
-"""``models:/`` downloads that say when the store lost a version's files.
-
-MLflow downloads an empty folder for a registered version whose artifacts are gone, and
-``mlflow.pyfunc.load_model`` / ``mlflow models serve`` then only report a missing MLmodel file.
-This subclass of MLflow's repository for the ``models`` scheme raises instead, naming the URI,
-the version and where its files should be. The project's ``mlflow.artifact_repository`` entry
-point (:mod:`tasks.mlflow_plugins`) registers it, so every MLflow call in an environment where
-gms is installed uses it. The module imports MLflow only: it is loaded on the first ``models:/``
-URI of a process, the project's own modules only on the error path.
-"""
+"""``models:/`` downloads that say when the store lost a version's files (MLflow downloads an
+empty folder and then reports a missing MLmodel file). Registered by :mod:`tasks.mlflow_plugins`."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""The model registry: one registered version = one deployable package (pyfunc code:
-:mod:`tasks.sam_pyfunc`; README: "Deploying the champion").
-
-The package is logged as a LoggedModel of the arm's run *in the arm's experiment*
-(``mlflow.<flavor>.log_model`` alone files it under experiment 0 and ``./mlruns`` for a client
-that never set one). Its sha256 is a version tag, so re-registering the same bytes returns the
-existing version. Downloads check that the store still holds the files."""
+"""The model registry: one registered version = one deployable package (README: "Deploying the
+champion"); its sha256 is a version tag, so the same bytes give the existing version."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""What the steps return: small pydantic records (paths, metrics, run ids), never tensors.
-
-Each is also the ``outputs.json`` of its work folder (:mod:`tasks.caching`), so a later run can
-reuse it; :meth:`~tasks.caching.StepOutputs.files` lists the files it points at.
-"""
+"""What the steps return; each is also the ``outputs.json`` of its work folder."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Prefect's ``retry_condition_fn`` for tasks with ``retries``: only transient failures retry.
-
-A 404 or a checksum mismatch fails the same way every time, so such a task run fails at once with
-one message; a timeout or an HTTP 503 is worth another try (see
-:func:`gms_models.errors.is_transient`, the one rule for both the library and the tasks).
-"""
+"""Prefect's ``retry_condition_fn``: only transient failures retry."""
 
 from __future__ import annotations
 

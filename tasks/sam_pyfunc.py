@@ -1,10 +1,6 @@
-"""The registered model's code: an MLflow pyfunc that segments with the SAM-profile ONNX files
-("model from code"; request and answer: README, "Deploying the champion").
-
-It runs where the model is served with only mlflow, onnxruntime, numpy and Pillow: it imports
-neither torch, Prefect nor ``tasks``; ``gms_models.runtime`` travels in the model's ``code/``.
-No ``from __future__ import annotations`` here: MLflow reads the signature from ``predict``'s
-type hints, which must be real types, not strings."""
+"""The registered model's code: an MLflow pyfunc on the SAM-profile ONNX files. It imports neither
+torch, Prefect nor ``tasks``. No ``from __future__ import annotations``: MLflow reads the
+signature from ``predict``'s type hints, which must be real types."""
 
 import base64
 import binascii

@@ -1,8 +1,4 @@
-"""Step: pick the encoder to deploy from an ablation's MLflow runs, by the rule of
-:class:`~tasks.specs.PickRule` (README: "The pick rule"); the same runs always give the same
-choice. Candidates are the finished arms with mIoU, latency and a registered version (the
-run's ``gms.model_version`` tag); the choice moves the registry alias, the reasoning goes into
-a markdown artifact."""
+"""Step: pick the encoder to deploy from an ablation's MLflow runs (README: "The pick rule")."""
 
 from __future__ import annotations
 

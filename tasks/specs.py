@@ -1,10 +1,4 @@
-"""The settings each step takes, as pydantic models (``extra="forbid"``: a typo fails loudly).
-
-The flows compose these, with the library's :class:`~gms_models.train.DistillSettings` as the
-``train`` section, into one parameter model per flow (:mod:`flows.params`). Paths may be
-relative: they resolve against the working directory of the process that runs the flow (the
-repository root for the CLI, DVC and a deployment's worker).
-"""
+"""The settings each step takes (``extra="forbid"``: a typo fails loudly)."""
 
 from __future__ import annotations
 

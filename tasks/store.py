@@ -1,9 +1,5 @@
-"""The shared store (``GMS_STORE``, an fsspec URL): work folders and tables under ``runs_dir``
-mirrored at ``<store>/<path under runs_dir>`` for many hosts (README: "Shared store").
-
-A cached step pulls its folder before looking for a result and pushes it when finished;
-training pushes after every epoch. ``outputs.json`` records absolute paths, so a pulled folder
-has them rewritten from the pusher's ``runs_dir`` (kept on the store in ``store.json``)."""
+"""The shared store (``GMS_STORE``, README: "Shared store"). ``outputs.json`` records absolute
+paths, so a pulled folder has them rewritten from the pusher's ``runs_dir`` (``store.json``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Steps: write the tables of the study (markdown + CSV) and the Pareto plot, rendered by
-:mod:`gms_models.tables`, and publish them as MLflow artifacts of the flow's parent run and as
-Prefect table/markdown artifacts."""
+"""Steps: write the tables and the Pareto plot, and publish them to MLflow and Prefect."""
 
 from __future__ import annotations
 

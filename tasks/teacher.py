@@ -1,8 +1,4 @@
-"""Step: get the teacher checkpoint (file, URL or random weights) and build its engine once.
-
-Building the teacher backend before the fan-out exports its ONNX file (and, on a GPU host with
-TensorRT, builds the engine) into the teacher cache once, instead of once per arm in parallel.
-"""
+"""Step: get the teacher checkpoint and build its engine once, before the fan-out."""
 
 from __future__ import annotations
 

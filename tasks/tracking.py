@@ -1,9 +1,5 @@
-"""MLflow helpers: where the store is, experiments, runs, flat params, metrics, artifacts.
-
-Everything goes through an explicit :class:`~tasks.results.RunRef` and ``MlflowClient``, never
-MLflow's thread-local active run, so arms running in parallel threads never log into each
-other's runs. Runs carry their owner (``gms.owner``) so that :func:`end_orphaned_runs` can end
-those a killed process left RUNNING (README: "What a kill leaves behind")."""
+"""MLflow helpers. Everything goes through an explicit :class:`RunRef` and ``MlflowClient``, never
+MLflow's thread-local active run, so arms in parallel threads never log into each other's runs."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Start local services as background process groups, wait for health, stop them by pid.
-
-Every port is checked before anything starts; a service starts once those it depends on are
-healthy; pids are recorded in ``<state_dir>/services.json`` as they start; a failure stops what
-was started."""
+"""Start local services as background process groups, wait for health, stop them by pid."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The ``gms stack`` composition on 127.0.0.1: S3, Prefect and MLflow servers, and two process
-workers on the pool, one on ``default`` taking one flow run at a time (the GPU work) and one on
-``control`` for the runs that only start and await others, so that those never hold the GPU
-worker's slot. State, logs and databases live under one stack folder."""
+"""The ``gms stack`` composition on 127.0.0.1 (README: "Local stack and Docker")."""
 
 from __future__ import annotations
 

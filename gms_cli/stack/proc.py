@@ -1,8 +1,5 @@
-"""Facts about a process group read from the OS: alive, same process as recorded, memory.
-
-A service leads its own session, so its process group id is its pid. Linux's ``/proc`` gives
-the start time (a recorded pid may have been reused) and the resident memory; elsewhere only
-``killpg(pgid, 0)`` is used."""
+"""Facts about a process group read from ``/proc``: alive, same process as recorded, memory.
+A service leads its own session, so its process group id is its pid."""
 
 from __future__ import annotations
 

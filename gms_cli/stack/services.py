@@ -1,8 +1,4 @@
-"""Specs of the servers the project runs locally: Prefect server and worker, MLflow, an S3 server.
-
-Each builder returns a :class:`ServiceSpec` bound to 127.0.0.1 and a given port, with telemetry
-off, so the ``gms stack`` command and integration tests start exactly the same processes.
-"""
+"""Specs and health probes of the servers the stack and the integration tests start."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The temporary Prefect server of one ``gms run`` / ``gms study``, which dies with the run.
-
-Prefect's own temporary server outlives a run killed by SIGKILL. This one gets SIGTERM when its
-parent dies (``die_with_parent``) and is recorded under ``<PREFECT_HOME>/servers/<owner>/``;
-where the signal cannot reach it, the next run stops every recorded server whose owner is gone."""
+"""The temporary Prefect server of one ``gms run``, which dies with the run even by SIGKILL
+(README: "What a kill leaves behind")."""
 
 from __future__ import annotations
 
