@@ -47,18 +47,15 @@ class AblationSummary(FlowSummary):
     rows: list[AblationRow]
     champion: PickOutputs | None = None
     groups: list[GroupOutputs] = Field(default_factory=list)
-    """The groups whose training task finished (what each trained, teacher passes)."""
 
     @property
     def failures(self) -> dict[str, str]:
-        """Each failed arm's status (``failed at <step>: <reason>``)."""
         return {row.model: row.status for row in self.rows if row.role == "S" and not row.ok}
 
 
 @dataclass(frozen=True)
 class ArmGroup:
-    """Arms trained together by one task, on ``device``; ``companions`` are trained in the same
-    teacher pass only to fill their work folders (not exported, evaluated or tabled here)."""
+    """Arms trained together by one task; ``companions`` only fill their work folders."""
 
     label: str
     arms: tuple[DistillConfig, ...]
@@ -78,15 +75,10 @@ def group_arms(
     together: bool = True,
     companions: Sequence[DistillConfig] = (),
 ) -> list[ArmGroup]:
-    """The training groups of ``arms``, labelled g1, g2, ... in order of first arm.
-
-    With ``together``, arms sharing a data recipe form a group, split to fit the devices of
-    ``device`` by memory estimate and given one of them; an arm whose arch is not in the
-    encoder registry gets a group of its own (its task fails with the registry's message). Without,
-    every arm is a group of its own on ``device``. ``companions`` (with ``together`` only) are
-    packed with the arms and join the groups of arms they share a recipe with; the others are
-    left out.
-    """
+    """The training groups of ``arms``, labelled g1, g2, ... in order of first arm: with
+    ``together``, arms (and ``companions``) sharing a data recipe, packed onto the devices by
+    memory estimate; else one arm each. An unknown arch gets a group of its own (its task fails
+    with the registry's message); companions alone in a group are left out."""
     from gms_models.registry import list_encoders
     from gms_models.train import detect_devices, group_by_recipe, pack_groups
 
@@ -125,7 +117,6 @@ class ArmFutures:
     group: ArmGroup
     run: RunRef
     trained: StepFuture[GroupOutputs]
-    """The group's training task."""
     distill: StepFuture[DistillOutputs]
     export: StepFuture[ExportOutputs] | None
     evaluate: StepFuture[EvalOutputs]
@@ -200,25 +191,24 @@ def arm_row(futures: ArmFutures) -> AblationRow:
     """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
     row = _arm_row(futures.arm, futures.group, futures.run)
     # a failed group task leaves its arms' tasks not run: its reason is the arms' reason
-    distill_failure = failure_of(futures.trained) or failure_of(futures.distill)
-    failures = [
-        ("distill", distill_failure),
-        ("export", failure_of(futures.export)),
-        ("evaluate", failure_of(futures.evaluate)),
-    ]
-    failed = [(step, reason) for step, reason in failures if reason is not None]
+    failures = {
+        "distill": failure_of(futures.trained) or failure_of(futures.distill),
+        "export": failure_of(futures.export),
+        "evaluate": failure_of(futures.evaluate),
+    }
+    failed = [(step, why) for step, why in failures.items() if why is not None]
     if failed:
         row.status = failure_status(*failed[0])
-    if distill_failure is None:
+    if failures["distill"] is None:
         distilled = futures.distill.result()
         row.depths = distilled.depths
         row.last_loss = distilled.last_loss
         row.params_m = distilled.params_m
         row.macs_g = distilled.macs_g
-    if futures.export is not None and failures[1][1] is None and failures[0][1] is None:
-        row.latency_ms = dict(futures.export.result().latency_ms)
-    if failures[2][1] is None and failures[0][1] is None:
-        _set_miou(row, futures.evaluate.result().metrics)
+        if futures.export is not None and failures["export"] is None:
+            row.latency_ms = dict(futures.export.result().latency_ms)
+        if failures["evaluate"] is None:
+            _set_miou(row, futures.evaluate.result().metrics)
     return row
 
 
@@ -276,11 +266,6 @@ def _teacher_row(evaluated: StepFuture[EvalOutputs] | None, reference: str) -> A
     return row
 
 
-#: Under the tables folder: the tables of the ``distill`` flow (one per arm or group), apart
-#: from Table 2's.
-ARM_TABLES = "arms"
-
-
 def run_ablation(
     params: DistillAblationParams,
     *,
@@ -289,9 +274,7 @@ def run_ablation(
     table_folder: str = "",
     companions: Arms | None = None,
 ) -> AblationSummary:
-    """The body of both flows of this module (see the module docstring); the tables go to
-    ``table_folder`` under the tables folder. ``companions`` join the groups of the arms they
-    share a data recipe with (:func:`group_arms`)."""
+    """The body of both flows; the tables go to ``table_folder`` under the tables folder."""
     if params.dispatch == "deployments" and not in_flow_run():
         raise ConfigError(
             "dispatch: deployments starts flow runs of the distill deployment, "
@@ -424,10 +407,8 @@ def run_ablation(
 def distill_ablation(
     params: DistillAblationParams = DistillAblationParams(), preset: Preset | None = None
 ) -> AblationSummary:
-    """Table 2: distil, export and evaluate every arm; write the table and the Pareto plot;
-    pick the champion (see :mod:`flows.distill_ablation`). ``preset`` (``paper``) puts
-    ``params`` over the paper's setup and refuses a run without a real teacher and data; it is
-    a parameter of its own so that ``--param params=...`` does not replace it."""
+    """Table 2: distil, export and evaluate every arm; the table, the Pareto plot, the pick.
+    ``preset`` is a parameter of its own so that ``--param params=...`` does not replace it."""
     params = apply_preset(params, preset)
     return run_ablation(params, flow_name="distill-ablation", table_stem=TABLE2_STEM)
 
@@ -435,26 +416,20 @@ def distill_ablation(
 @flow(name="distill")
 def distill(params: DistillParams = DistillParams()) -> AblationSummary:
     """One arm (or a group of arms trained together): distil, export, evaluate, with its
-    table (``distill_<arm>``, arms joined by ``+``); with ``share_teacher_pass``, the other arms
-    of the same data recipe are trained in the same teacher pass, for their own runs."""
+    table ``arms/distill_<arm>`` (arms joined by ``+``)."""
     names = params.arm_names
+    shared = ("experiment", "train", "export", "data", "teacher", "tracking", "torch_threads")
     ablation = DistillAblationParams(
-        experiment=params.experiment,
+        **{field: getattr(params, field) for field in shared},
         arms={name: params.arms[name] for name in names},
-        train=params.train,
-        export=params.export,
         evaluate=params.evaluate.model_copy(update={"evaluate_teacher": False}),
         pick=None,
-        data=params.data,
-        teacher=params.teacher,
-        tracking=params.tracking,
-        torch_threads=params.torch_threads,
     )
     return run_ablation(
         ablation,
         flow_name="distill",
         table_stem=f"distill_{'+'.join(names)}",
-        table_folder=ARM_TABLES,
+        table_folder="arms",
         companions={n: a for n, a in params.arms.items() if n not in names}
         if params.share_teacher_pass
         else None,
