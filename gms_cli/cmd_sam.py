@@ -59,11 +59,6 @@ def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
     return values
 
 
-def parse_box(text: str) -> list[float]:
-    """``"X0,Y0,X1,Y1"`` -> four floats."""
-    return _numbers(text, "--box", (4,))
-
-
 def parse_point(text: str) -> tuple[float, float, int]:
     """``"X,Y"`` (foreground) or ``"X,Y,LABEL"`` with LABEL 1 (foreground) or 0 (background)."""
     values = _numbers(text, "--point", (2, 3))
@@ -111,7 +106,7 @@ def parse_prompts(
             f"--point can be combined with one --box only, got {len(boxes)} boxes: the points "
             "and the box form a single prompt"
         )
-    box_arr = np.array([parse_box(b) for b in boxes], dtype=np.float32) if boxes else None
+    box_arr = np.array([_numbers(b, "--box", (4,)) for b in boxes], np.float32) if boxes else None
     point_arr = label_arr = None
     if points:
         parsed = [parse_point(p) for p in points]
@@ -121,26 +116,12 @@ def parse_prompts(
     return SegmentPrompts(box_arr, point_arr, label_arr, masks)
 
 
-def segment(
-    predictor: PromptPredictor[Any], prompts: SegmentPrompts, multimask_output: bool
-) -> Prediction:
-    """Masks for every prompt on the predictor's current image, in one decoder call."""
-    return predictor.predict_batch(
-        boxes=prompts.boxes,
-        points=prompts.points,
-        labels=prompts.labels,
-        mask_input=prompts.mask_input,
-        multimask_output=multimask_output,
-    )
-
-
 def write_segment_outputs(
     prediction: Prediction,
     out: Path,
-    *,
-    image: np.ndarray | None = None,
-    prompts: SegmentPrompts | None = None,
-    overlay: Path | None = None,
+    image: np.ndarray,
+    prompts: SegmentPrompts,
+    overlay: Path | None,
 ) -> dict[str, np.ndarray]:
     """Write ``out`` (.npz) and optionally the ``overlay`` PNG; return the arrays written.
 
@@ -161,16 +142,14 @@ def write_segment_outputs(
         # numpy's stub gives **kwds the type of allow_pickle too, so a dict of arrays clashes
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
     if overlay is not None:
-        if image is None:
-            raise ValueError("the overlay needs the image")
         from gms_models.sam.overlay import draw_overlay
 
         picture = draw_overlay(
             image,
             arrays["masks"],
-            boxes=None if prompts is None else prompts.boxes,
-            points=None if prompts is None else prompts.points,
-            labels=None if prompts is None else prompts.labels,
+            boxes=prompts.boxes,
+            points=prompts.points,
+            labels=prompts.labels,
         )
         with atomic_path(overlay) as tmp, open(tmp, "wb") as fh:
             picture.save(fh, format="PNG")
@@ -351,8 +330,14 @@ def segment_command(
     else:
         with console.status(f"encoding {image.name}"):
             predictor.set_image(rgb)
-    prediction = segment(predictor, prompts, multimask)
-    arrays = write_segment_outputs(prediction, out, image=rgb, prompts=prompts, overlay=overlay)
+    prediction = predictor.predict_batch(
+        boxes=prompts.boxes,
+        points=prompts.points,
+        labels=prompts.labels,
+        mask_input=prompts.mask_input,
+        multimask_output=multimask,
+    )
+    arrays = write_segment_outputs(prediction, out, rgb, prompts, overlay)
     table = Table(title=f"{len(arrays['masks'])} masks → {out}")
     for column in ("prompt", "mask", "IoU prediction", "pixels"):
         table.add_column(column, justify="right")
