@@ -75,17 +75,6 @@ def _progress_callback(progress: Progress, families: int) -> ClassifyCallback:
     return RichProgress()
 
 
-def _metrics_writer(out: Path) -> ClassifyCallback:
-    """A callback writing each family's metrics JSON as soon as the family is done."""
-    from gms_models.classify import ClassifyCallback, write_family_metrics
-
-    class MetricsWriter(ClassifyCallback):
-        def on_family_end(self, result: FamilyResult) -> None:
-            write_family_metrics(result, out)
-
-    return MetricsWriter()
-
-
 def classify_command(
     malsd: Annotated[
         Path,
@@ -139,7 +128,13 @@ def classify_command(
     Writes <out>/table1.md, <out>/table1.csv, <out>/table1_val_acc.png and
     <out>/metrics/<slug>.json (per-epoch history, params, MACs).
     """
-    from gms_models.classify import load_config, parse_config, train_family, write_table_files
+    from gms_models.classify import (
+        load_config,
+        parse_config,
+        train_family,
+        write_family_metrics,
+        write_table_files,
+    )
     from gms_models.classify.train import malsd_splits
     from gms_models.tables import render_table1_markdown, table1_rows
 
@@ -166,14 +161,11 @@ def classify_command(
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        callbacks = [
-            _progress_callback(progress, len(run_config.families)),
-            _metrics_writer(out),
-        ]
-        results = [
-            train_family(family, run_config, train_set, val_set, callbacks)
-            for family in run_config.families
-        ]
+        callbacks = [_progress_callback(progress, len(run_config.families))]
+        results = []
+        for family in run_config.families:  # each family's metrics written as soon as it is done
+            results.append(train_family(family, run_config, train_set, val_set, callbacks))
+            write_family_metrics(results[-1], out)
     files = write_table_files(results, out, with_paper=run_config.compare_with_paper)
     typer.echo(render_table1_markdown(table1_rows(results, run_config.compare_with_paper)))
     typer.echo(f"wrote {files.markdown}, {files.csv}, {files.chart} and {out / 'metrics'}/")
