@@ -50,7 +50,6 @@ def _mlflow_ui_hint(uri: str) -> str:
 
 
 def _print_where(console: Console, summary: Any, tracking: TrackingSpec) -> None:
-    """The paths and commands to look at after a run."""
     from tasks.tracking import resolve_tracking_uri  # loads Prefect: only once the run is over
 
     tracking_uri = resolve_tracking_uri(tracking)
@@ -60,16 +59,13 @@ def _print_where(console: Console, summary: Any, tracking: TrackingSpec) -> None
         if path is not None:
             console.print(f"  {label}:{' ' * (9 - len(label))}{escape(str(path))}", highlight=False)
     console.print(f"  MLflow:   {escape(_mlflow_ui_hint(tracking_uri))}")
-    tables = []
     for part in ("tables", "ablation", "segment_eval", "encoder_selection"):
         value = getattr(summary, part, None)
         files = getattr(value, "tables", value)
         for name in ("markdown", "csv", "plot"):
             path = getattr(files, name, None)
             if path is not None:
-                tables.append(path)
-    for path in tables:
-        console.print(f"  table:    {escape(str(path))}", highlight=False)
+                console.print(f"  table:    {escape(str(path))}", highlight=False)
     champion = getattr(summary, "champion", None)
     if champion is not None:
         console.print(
@@ -80,34 +76,27 @@ def _print_where(console: Console, summary: Any, tracking: TrackingSpec) -> None
 
 
 def _report_failures(console: Console, summary: Any, allow_partial: bool) -> None:
-    """List the failed arms (or families) of the run; without ``allow_partial`` exit with
-    :data:`PARTIAL_EXIT`."""
+    """List the failed arms (or families); without ``allow_partial`` exit with PARTIAL_EXIT."""
     failures: dict[str, str] = getattr(summary, "failures", {})
     if not failures:
         return
     listed = "".join(f"\n  {escape(name)}: {escape(why)}" for name, why in failures.items())
-    if allow_partial:
-        console.print(
-            f"[bold yellow]partial:[/] {len(failures)} failed, accepted (--allow-partial):{listed}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return
-    console.print(
-        f"[bold red]error:[/] {len(failures)} failed; the tables keep their rows with the "
-        f"reason (--allow-partial accepts a partial result):{listed}",
-        highlight=False,
-        soft_wrap=True,
+    head = (
+        f"[bold yellow]partial:[/] {len(failures)} failed, accepted (--allow-partial):"
+        if allow_partial
+        else f"[bold red]error:[/] {len(failures)} failed; the tables keep their rows with the "
+        "reason (--allow-partial accepts a partial result):"
     )
-    raise typer.Exit(PARTIAL_EXIT)
+    console.print(head + listed, highlight=False, soft_wrap=True)
+    if not allow_partial:
+        raise typer.Exit(PARTIAL_EXIT)
 
 
 @contextmanager
 def prefect_api(runs_dir: Path) -> Iterator[None]:
-    """The Prefect server of the run: the user's (``PREFECT_API_URL``), else a temporary one
-    that dies with this process (:mod:`gms_cli.stack.temporary`), its database under
-    ``PREFECT_HOME``, else ``<runs_dir>/prefect``: a run then never contends for the SQLite file
-    of ``~/.prefect`` with other Prefect processes."""
+    """The user's Prefect server (``PREFECT_API_URL``), else a temporary one that dies with this
+    process, its database under ``PREFECT_HOME``, else ``<runs_dir>/prefect`` (never contending
+    for the SQLite file of ``~/.prefect`` with other Prefect processes)."""
     if "PREFECT_API_URL" in os.environ:
         yield
         return
