@@ -27,10 +27,10 @@ class Source(StrEnum):
 def _fetch_remote(
     out: Path, remote_name: str | None, force: bool, attempts: int, console: Console
 ) -> None:
-    from gms_cli.tracked_data import configured_remote, find_repo_root, pull_tracked
+    from gms_cli.tracked_data import configured_remote, pull_tracked
 
-    root = find_repo_root(Path.cwd())
-    if root is None or not (root / DATA_DVC_FILE).is_file():
+    root = _data_repo(Path.cwd())
+    if root is None:
         raise ConfigError(
             f"--source remote needs a DVC repository with {DATA_DVC_FILE}; none at or above "
             f"{Path.cwd()}"
@@ -105,25 +105,25 @@ def _fetch_demo(out: Path, force: bool, console: Console) -> None:
         console.print(f"matches {root / DATA_DVC_FILE}; added to the DVC cache", highlight=False)
 
 
-def _tracking_repo(out: Path) -> Path | None:
-    """The DVC repository whose ``data.dvc`` tracks ``out``, if there is one."""
+def _data_repo(start: Path) -> Path | None:
+    """The DVC repository at or above ``start`` when it has a ``data.dvc``."""
     from gms_cli.tracked_data import find_repo_root
 
-    root = find_repo_root(out.resolve().parent)
-    if root is None or not (root / DATA_DVC_FILE).is_file():
-        return None
-    return root if out.resolve() == (root / "data").resolve() else None
+    root = find_repo_root(start)
+    return root if root is not None and (root / DATA_DVC_FILE).is_file() else None
+
+
+def _tracking_repo(out: Path) -> Path | None:
+    """The DVC repository whose ``data.dvc`` tracks ``out``, if there is one."""
+    root = _data_repo(out.resolve().parent)
+    return root if root is not None and out.resolve() == (root / "data").resolve() else None
 
 
 def _has_default_remote() -> bool:
-    from gms_cli.tracked_data import configured_remote, find_repo_root
+    from gms_cli.tracked_data import configured_remote
 
-    root = find_repo_root(Path.cwd())
-    return (
-        root is not None
-        and (root / DATA_DVC_FILE).is_file()
-        and configured_remote(root) is not None
-    )
+    root = _data_repo(Path.cwd())
+    return root is not None and configured_remote(root) is not None
 
 
 def fetch_command(
