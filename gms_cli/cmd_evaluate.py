@@ -49,15 +49,6 @@ def _check_options(
     return resolved
 
 
-def _malsd_points(root: Path, max_images: int | None) -> list[Any]:
-    """The test hand points, after checking the MALSD layout (both classes of the test split)."""
-    from gms_models.data.malsd import class_images, read_points
-
-    class_images(root, "test")
-    points = read_points(root)
-    return points if max_images is None else points[:max_images]
-
-
 def _print_result(console: Console, name: str, result: CocoBoxEval | PointEval) -> None:
     table = Table(title=name)
     table.add_column("metric")
@@ -144,6 +135,7 @@ def evaluate_command(
     """Score a student encoder (or the teacher) by mIoU with the teacher's prompt encoder and
     mask decoder: COCO box prompts, or MALSD hand points against the teacher's masks."""
     from gms_models.data.coco import CocoInstances
+    from gms_models.data.malsd import class_images, read_points
     from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.files import output_set, write_json
     from gms_models.teacher.base import resolve_device
@@ -155,7 +147,8 @@ def evaluate_command(
         data: Any = CocoInstances(coco, images, max_images=max_images)
     else:
         assert malsd is not None
-        data = _malsd_points(malsd, max_images)
+        class_images(malsd, "test")  # the MALSD layout (both classes of the test split) first
+        data = read_points(malsd)[:max_images]
 
     out_dir = out if out is not None else Path("runs") / "evaluate" / (arch or "teacher")
     settings = {

@@ -31,19 +31,14 @@ def _count(name: str, img_size: int) -> ModelProfile:
         return profile_model(build_encoder(name, img_size=img_size), img_size)
 
 
-def _latency_ms(name: str, img_size: int, runs: int) -> float:
-    from gms_models.profiling import measure_latency
-    from gms_models.registry import build_encoder
-
-    model = build_encoder(name, img_size=img_size)
-    return 1000 * measure_latency(model, img_size=img_size, runs=runs, warmup=1, batch=1)
-
-
 def profile_rows(
     names: list[str], img_size: int, latency_runs: int | None, console: Console
 ) -> list[dict[str, Any]]:
     """One row per encoder; ``latency_runs=None`` skips the latency measurement."""
     from rich.progress import Progress
+
+    from gms_models.profiling import measure_latency
+    from gms_models.registry import build_encoder
 
     rows = []
     with Progress(console=console, transient=True) as progress:
@@ -54,7 +49,8 @@ def profile_rows(
             latency = None
             if latency_runs is not None:
                 progress.update(task, description=f"timing {name} ({latency_runs} runs)")
-                latency = _latency_ms(name, img_size, latency_runs)
+                model = build_encoder(name, img_size=img_size)
+                latency = 1000 * measure_latency(model, img_size, runs=latency_runs, warmup=1)
             rows.append(
                 {
                     "name": name,
