@@ -49,17 +49,9 @@ class DvcRemote:
     url: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_s3(self) -> bool:
-        return urlsplit(self.url).scheme == "s3"
-
-    @property
-    def endpoint(self) -> str:
-        """Where the remote's server is, for messages: endpointurl, else the AWS default."""
-        return str(self.options.get("endpointurl") or "the default AWS S3 endpoint")
-
     def describe(self) -> str:
-        return f"DVC remote {self.name!r} ({self.url} at {self.endpoint})"
+        endpoint = self.options.get("endpointurl") or "the default AWS S3 endpoint"
+        return f"DVC remote {self.name!r} ({self.url} at {endpoint})"
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -73,9 +65,7 @@ def find_repo_root(start: Path) -> Path | None:
 
 def configured_remote(repo_root: Path, name: str | None = None) -> DvcRemote | None:
     """Remote ``name``, else the default remote (``core.remote``); None when there is none.
-
-    Reads the same configuration levels as DVC, including the git-ignored ``config.local``.
-    """
+    Reads the configuration levels DVC reads, the git-ignored ``config.local`` included."""
     from dvc.config import Config
     from dvc.config import ConfigError as DvcConfigError
 
@@ -133,8 +123,6 @@ def check_s3_remote(
     """
     import botocore.exceptions as bex
 
-    if attempts < 1:
-        raise ConfigError(f"attempts must be at least 1, got {attempts}")
     parts = urlsplit(remote.url)
     bucket, prefix = parts.netloc, parts.path.lstrip("/")
     client = _s3_client(remote, timeout_s)
@@ -178,7 +166,6 @@ def check_s3_remote(
 
 
 def run_dvc(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``dvc ARGS`` in ``repo_root`` with this environment's DVC; output is captured."""
     return subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=repo_root,
@@ -214,11 +201,8 @@ def tracked_status(repo_root: Path, dvc_file: str) -> dict[str, str]:
 
 
 def commit_tracked(repo_root: Path, dvc_file: str) -> None:
-    """Copy the workspace data of ``dvc_file`` into the DVC cache, after checking it matches.
-
-    Refuses (and leaves ``dvc_file`` as it is) when the workspace differs from the record, so a
-    commit never rewrites the committed hashes.
-    """
+    """Copy the workspace data of ``dvc_file`` into the DVC cache; refused when the workspace
+    differs from the record, so a commit never rewrites the committed hashes."""
     differs = tracked_status(repo_root, dvc_file)
     if differs:
         listed = ", ".join(f"{path} {state}" for path, state in differs.items())
@@ -235,15 +219,9 @@ def pull_tracked(
     *,
     force: bool = False,
     attempts: int = 3,
-    backoff_s: float = 1.0,
-    timeout_s: float = 5.0,
 ) -> bool:
-    """Bring what ``dvc_file`` tracks from ``remote`` into the workspace.
-
-    Returns False when the workspace already matched (nothing done), True after a pull. An
-    existing, different copy is replaced only with ``force``. See the module docstring for the
-    check and the fetch-then-checkout order.
-    """
+    """Bring what ``dvc_file`` tracks from ``remote`` into the workspace; False when it already
+    matched. An existing, different copy is replaced only with ``force``."""
     repo_root = Path(repo_root)
     if not (repo_root / dvc_file).is_file():
         raise DataError(f"{repo_root / dvc_file} does not exist")
@@ -258,8 +236,8 @@ def pull_tracked(
             f"{', '.join(modified)} differs from {dvc_file}; pass --force to replace it with "
             "the remote's copy"
         )
-    if remote.is_s3:
-        check_s3_remote(remote, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s)
+    if urlsplit(remote.url).scheme == "s3":
+        check_s3_remote(remote, attempts=attempts)
     fetched = run_dvc(repo_root, "fetch", "--remote", remote.name, dvc_file)
     if fetched.returncode != 0:
         raise RemoteError(
