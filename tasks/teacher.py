@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from prefect import task
+from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 
-from gms_models.errors import CheckpointError
+from gms_models.errors import CheckpointError, is_transient
 from gms_models.files import atomic_write, atomic_write_text, sha256_file
 from gms_models.train.config import DistillSettings
 from tasks.caching import step_dir
 from tasks.execution import run_logger
 from tasks.results import TeacherInfo
-from tasks.retrying import retry_if_transient
 from tasks.specs import TeacherSource
 
 RANDOM_TEACHER_FILE = "mobile_sam_random.pt"
@@ -25,7 +26,6 @@ RANDOM_WARNING = (
 
 
 def teacher_cache_dir(runs_dir: Path) -> Path:
-    """Where teacher ONNX files and engines are cached for this runs folder."""
     return Path(runs_dir).resolve() / "cache" / "teacher"
 
 
@@ -47,6 +47,16 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
         atomic_write(path, lambda handle: torch.save(sam.state_dict(), handle))
         atomic_write_text(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
     return path
+
+
+def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's ``retry_condition_fn``: a 404 or a checksum mismatch fails the same way every
+    time, a timeout or an HTTP 503 is worth another try (``gms_models.errors.is_transient``)."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
 
 
 def _local_checkpoint(checkpoint: str, sha256: str | None) -> Path:

@@ -102,8 +102,7 @@ def test_a_refused_connection_is_transient(tmp_path: Path) -> None:
 def test_the_prefect_retry_condition_follows_the_same_rule() -> None:
     from prefect.states import Failed
 
-    from tasks.retrying import retry_if_transient
-    from tasks.teacher import prepare_teacher
+    from tasks.teacher import prepare_teacher, retry_if_transient
 
     assert prepare_teacher.retry_condition_fn is retry_if_transient
     permanent = [
