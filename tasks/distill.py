@@ -94,8 +94,18 @@ def encoder_depths(model: Any) -> list[int] | None:
     return None
 
 
-class PrefectEpochLog(TrainerCallback):
-    """One line per epoch in the Prefect task run's log."""
+class GroupProgress(TrainerCallback):
+    """Counts the teacher passes (one per step of the data stream, whatever the students), logs
+    one line per epoch and pushes each student's work folder to the shared store after every
+    epoch, so that another worker can resume the arm."""
+
+    def __init__(self, runs_dir: Path, work_dirs: Mapping[str, Path]) -> None:
+        self.runs_dir = runs_dir
+        self.work_dirs = dict(work_dirs)
+        self.passes = 0
+
+    def on_step(self, event: StepEvent) -> None:
+        self.passes += 1
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         run_logger().info(
@@ -106,28 +116,7 @@ class PrefectEpochLog(TrainerCallback):
             event.metrics["images_per_s"],
             event.metrics["epoch_time_s"],
         )
-
-
-class EpochPush(TrainerCallback):
-    """Each student's work folder pushed to the shared store after every epoch (its checkpoint
-    with it), so that another worker can resume the arm (:mod:`tasks.store`)."""
-
-    def __init__(self, runs_dir: Path, work_dirs: Mapping[str, Path]) -> None:
-        self.runs_dir = runs_dir
-        self.work_dirs = dict(work_dirs)
-
-    def on_epoch_end(self, event: EpochEnd) -> None:
         push(self.runs_dir, self.work_dirs[event.student])
-
-
-class TeacherPassCounter(TrainerCallback):
-    """Counts the steps of the data stream: one teacher pass each, whatever the students."""
-
-    def __init__(self) -> None:
-        self.passes = 0
-
-    def on_step(self, event: StepEvent) -> None:
-        self.passes += 1
 
 
 class GroupOutputs(BaseModel):
@@ -263,14 +252,13 @@ def _train_missing(
     profile_img_size: int,
     device: str,
 ) -> None:
-    """Train ``missing`` together and record each finished arm's outputs in its work folder
-    and in ``group`` (a non-finite student in ``group.failures``)."""
+    """Train ``missing`` together; each finished arm's outputs go to its work folder and
+    ``group`` (a non-finite student to ``group.failures``)."""
     from gms_models.train import distill
 
     logger = run_logger()
-    counter = TeacherPassCounter()
-    store_push = EpochPush(runs_dir, {c.run_name: c.resolved_out_dir for c in missing})
-    callbacks: list[TrainerCallback] = [PrefectEpochLog(), counter, store_push]
+    counter = GroupProgress(runs_dir, {c.run_name: c.resolved_out_dir for c in missing})
+    callbacks: list[TrainerCallback] = [counter]
     callbacks += [
         MlflowEpochLogger(runs[c.run_name], c.run_name) for c in missing if c.run_name in runs
     ]
