@@ -57,7 +57,7 @@ def _speed_key(c: Candidate) -> tuple[float, float, float, str]:
 
 
 def choose(candidates: Sequence[Candidate], rule: PickRule, teacher_miou: float | None) -> Decision:
-    """Apply ``rule`` (see the module docstring) to ``candidates``."""
+    """Apply ``rule`` (see :class:`~tasks.specs.PickRule`) to ``candidates``."""
     if not candidates:
         raise PickError(
             "no candidate arms: no finished arm has mIoU, latency and an encoder version"
@@ -89,7 +89,6 @@ def render_decision(
     rule: PickRule,
     model_name: str,
     parent_run_id: str,
-    teacher_asked_but_missing: bool,
 ) -> str:
     """The markdown artifact: rule, reference, candidates table, choice and why."""
     ref_text = (
@@ -106,7 +105,7 @@ def render_decision(
         f"**Rule**: among arms with mIoU ≥ reference − {rule.margin:g}, the fastest on "
         f"`{rule.runtime}` (ties: higher mIoU, fewer params, name). Reference: {ref_text}.",
     ]
-    if teacher_asked_but_missing:
+    if rule.reference == "teacher" and decision.reference == "best":  # no teacher mIoU to use
         lines += [
             "",
             "The rule asks for the teacher's mIoU, but the ablation did not score the teacher "
@@ -237,14 +236,7 @@ def pick_encoder(
     decision = choose(candidates, rule, teacher_miou)
     chosen = decision.chosen
     assert chosen.version is not None
-    markdown = render_decision(
-        decision,
-        candidates,
-        rule,
-        model_name,
-        parent,
-        teacher_asked_but_missing=rule.reference == "teacher" and teacher_miou is None,
-    )
+    markdown = render_decision(decision, candidates, rule, model_name, parent)
     mark_champion(
         client,
         model_name,

@@ -73,7 +73,7 @@ def test_no_candidates_is_an_error() -> None:
 def test_decision_lists_every_candidate_and_says_why() -> None:
     rule = PickRule(margin=0.015)
     decision = choose(ARMS, rule, 0.716)
-    text = render_decision(decision, ARMS, rule, "gms-encoder", "parent123", False)
+    text = render_decision(decision, ARMS, rule, "gms-encoder", "parent123")
     assert "`gms-encoder@champion`" in text and "parent123" in text
     for arm in ARMS:
         assert f"| {arm.arm} |" in text
