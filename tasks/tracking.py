@@ -76,7 +76,6 @@ def tracking_uri_set_to(uri: str) -> Iterator[None]:
 
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Any]:
-    """The child runs of ``parent_run_id`` (the arms or families of a flow run)."""
     return list(
         client.search_runs(
             [experiment_id],
@@ -87,11 +86,8 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> 
 
 
 def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
-    """The id of experiment ``name``, created (or restored) when needed.
-
-    With a local store (SQLite or files) its artifacts go to ``<runs_dir>/mlartifacts/<name>``;
-    a tracking server chooses its own artifact location.
-    """
+    """The id of experiment ``name``, created (or restored) when needed; with a local store its
+    artifacts go to ``<runs_dir>/mlartifacts/<name>``."""
     from mlflow.exceptions import MlflowException
 
     client = mlflow_client(uri)
@@ -113,8 +109,7 @@ def ensure_experiment(uri: str, name: str, runs_dir: Path) -> str:
 
 
 def end_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
-    """End as KILLED the RUNNING runs of the experiment whose owner process is gone (see the
-    module docstring); return their ids."""
+    """End as KILLED the RUNNING runs whose owner (``gms.owner``) is gone; return their ids."""
     from mlflow.entities import RunStatus
 
     client = mlflow_client(uri)
@@ -140,7 +135,6 @@ def run_source() -> str:
 
 
 def prefect_tags() -> dict[str, str]:
-    """The current Prefect flow run: id, name, flow, deployment and its UI URL."""
     from prefect.runtime import deployment, flow_run
 
     if not flow_run.id:
@@ -159,7 +153,6 @@ def prefect_tags() -> dict[str, str]:
 
 
 def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict[str, str]:
-    """Tags every run of a flow carries (see the module docstring)."""
     tags = {
         "gms.flow": flow,
         "gms.source": run_source(),
@@ -184,7 +177,6 @@ def start_run(
     tags: Mapping[str, str],
     parent: RunRef | None = None,
 ) -> RunRef:
-    """Create a run (a child of ``parent`` when given) and return its reference."""
     all_tags = {**tags, "mlflow.runName": name}
     if parent is not None:
         all_tags[PARENT_TAG] = parent.run_id
@@ -227,7 +219,7 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
-    """Log ``params`` flattened (see :func:`flatten`); keys already logged are skipped."""
+    """Log ``params`` flattened; keys already logged are skipped."""
     from mlflow.entities import Param
 
     client = mlflow_client(ref.tracking_uri)
@@ -239,7 +231,6 @@ def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
 
 
 def _log_points(ref: RunRef, points: Iterable[tuple[str, float | None, int]]) -> None:
-    """Log the finite ``(key, value, step)`` points, :data:`_BATCH` to a call."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
@@ -273,10 +264,6 @@ def set_tags(ref: RunRef, tags: Mapping[str, str]) -> None:
 
 def log_artifact(ref: RunRef, path: Path, artifact_path: str | None = None) -> None:
     mlflow_client(ref.tracking_uri).log_artifact(ref.run_id, str(path), artifact_path)
-
-
-def log_text(ref: RunRef, text: str, artifact_file: str) -> None:
-    mlflow_client(ref.tracking_uri).log_text(ref.run_id, text, artifact_file)
 
 
 class MlflowEpochLogger(TrainerCallback):
