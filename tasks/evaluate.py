@@ -25,7 +25,6 @@ from tasks.specs import EvalSpec
 from tasks.tracking import log_artifact, log_metrics, log_params
 
 if TYPE_CHECKING:
-    from gms_models.data.coco import CocoInstances
     from gms_models.evaluate.run import CheckpointEval
 
 Reference = Literal["gt", "teacher"]
@@ -39,19 +38,11 @@ def resolve_reference(spec: EvalSpec, teacher: TeacherInfo) -> Reference:
     return spec.reference
 
 
-def _coco(data: DataInfo, spec: EvalSpec) -> CocoInstances:
-    from gms_models.data.coco import CocoInstances
-
-    require_part(data, "coco")
-    return CocoInstances(data.coco_annotations, data.coco_images, max_images=spec.max_images)
-
-
 def _eval_payload(spec: EvalSpec) -> dict[str, object]:
     return spec.model_dump(mode="json", include={"max_images", "batch_prompts", "mask_grid_images"})
 
 
 def _eval_files(arm: str, work_dir: Path, done: CheckpointEval) -> dict[str, Any]:
-    """The :class:`~tasks.results.EvalFiles` fields of a finished evaluation."""
     return {
         "arm": arm,
         "work_dir": work_dir,
@@ -83,12 +74,14 @@ def _box_miou(
 ) -> EvalOutputs:
     """The cached box-prompt evaluation of one model: the student in ``model`` (``arch``,
     ``student``) or, without one, the teacher at ``model["img_size"]``."""
+    from gms_models.data.coco import CocoInstances
     from gms_models.evaluate.run import evaluate_checkpoint
 
     def compute(work_dir: Path, slot: str) -> EvalOutputs:
+        require_part(data, "coco")
         done = evaluate_checkpoint(
             teacher.checkpoint,
-            _coco(data, spec),
+            CocoInstances(data.coco_annotations, data.coco_images, max_images=spec.max_images),
             work_dir,
             name=arm,
             against=reference,
