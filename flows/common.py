@@ -52,18 +52,12 @@ class FlowSetup:
 
 
 def setup_flow(params: FlowParams) -> FlowSetup:
-    """Apply ``torch_threads``, read the code version, resolve the MLflow store."""
     torch_threads(params.torch_threads)
     runs_dir = Path(params.tracking.runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     return FlowSetup(
         runs_dir=runs_dir, code=code_version(), tracking_uri=resolve_tracking_uri(params.tracking)
     )
-
-
-def parent_run_name(flow: str) -> str:
-    """``<flow> <Prefect flow-run name>`` (just the flow name outside Prefect)."""
-    return f"{flow} {flow_run.name}" if flow_run.name else flow
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,6 @@ class FanOut:
     children: dict[str, RunRef]
 
     def finish(self, name: str, status: str, ok: bool, **tags: str) -> None:
-        """Close child ``name`` with its ``gms.status`` (and ``tags``)."""
         set_tags(self.children[name], {"gms.status": status, **tags})
         finish_run(self.children[name], ok=ok)
 
@@ -96,7 +89,8 @@ def fan_out(
     experiment_id = ensure_experiment(uri, experiment, setup.runs_dir)
     end_orphaned_runs(uri, experiment_id)
     tags = provenance_tags(setup.code, data, flow)
-    with parent_run(uri, experiment_id, parent_run_name(flow), tags) as parent:
+    name = f"{flow} {flow_run.name}" if flow_run.name else flow  # just the flow outside Prefect
+    with parent_run(uri, experiment_id, name, tags) as parent:
         log_params(parent, params)
         runs = {name: start_run(uri, experiment_id, name, tags, parent=parent) for name in children}
         yield FanOut(experiment_id, parent, runs)
