@@ -130,7 +130,6 @@ def submit_group(
     teacher: TeacherInfo,
     setup: FlowSetup,
 ) -> list[ArmFutures]:
-    """Submit the group's training, then (export, evaluate) for each of its arms."""
     trained = submit(
         distill_group_task,
         group.label,

@@ -17,7 +17,6 @@ class SelectionSummary(FlowSummary):
 
     @property
     def failures(self) -> dict[str, str]:
-        """Each failed family's reason."""
         return self.failed
 
 

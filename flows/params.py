@@ -149,7 +149,6 @@ class DistillParams(FlowParams):
 
     @property
     def arm_names(self) -> list[str]:
-        """``arm`` as a list."""
         return [self.arm] if isinstance(self.arm, str) else list(self.arm)
 
     @model_validator(mode="after")
@@ -273,12 +272,12 @@ FLOW_PARAMS: dict[str, type[FlowParams]] = {
 
 
 def section_name(flow: str) -> str:
-    """The params.yaml section of ``flow``: its name with underscores."""
     return flow.replace("-", "_")
 
 
 def _section_values(flow: str, document: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of ``flow`` in a params.yaml document (see the module docstring)."""
+    """The values of ``flow`` in a params.yaml document: its section (``distill`` falls back on
+    ``distill_ablation.arms``, ``teacher`` takes ``distill_ablation.train``) and the shared ones."""
     model = FLOW_PARAMS[flow]
     ablation = document.get("distill_ablation") or {}
     if flow == "study":

@@ -21,12 +21,10 @@ FLOW_FUNCTIONS: dict[str, tuple[str, str]] = {
 
 
 def load_flow(name: str) -> Flow[..., Any]:
-    """The flow called ``name``, its module imported now."""
     module, function = FLOW_FUNCTIONS[name]
     flow: Flow[..., Any] = getattr(importlib.import_module(module), function)
     return flow
 
 
 def all_flows() -> dict[str, Flow[..., Any]]:
-    """Every flow by name (imports every flow module)."""
     return {name: load_flow(name) for name in FLOW_FUNCTIONS}

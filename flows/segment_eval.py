@@ -30,7 +30,6 @@ class SegmentEvalSummary(FlowSummary):
 
     @property
     def failures(self) -> dict[str, str]:
-        """Each failed arm's status."""
         return {row.model: row.status for row in self.rows if not row.ok}
 
 

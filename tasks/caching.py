@@ -30,7 +30,7 @@ Outputs = TypeVar("Outputs", bound="StepOutputs")
 
 @dataclass(frozen=True)
 class CodeVersion:
-    """The code part of every key (see the module docstring)."""
+    """The code part of every key."""
 
     commit: str | None
     """Git commit of the checkout; None outside a git checkout."""
@@ -51,7 +51,6 @@ class CodeVersion:
 
 
 def repo_root() -> Path:
-    """The checkout holding these packages."""
     return Path(__file__).resolve().parents[1]
 
 
@@ -207,10 +206,8 @@ def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
 
 @contextmanager
 def work_lock(work_dir: Path) -> Iterator[None]:
-    """Hold the advisory lock of ``work_dir`` (``.<folder>.lock`` beside it): two runs on one
-    ``runs_dir`` then never compute the same step at once; the second waits, then finds the
-    first one's outputs. The lock is the operating system's (``flock``), so a killed holder
-    releases it."""
+    """Hold the lock of ``work_dir`` (``.<folder>.lock``, the kernel's ``flock``: a killed holder
+    releases it), so that a second run waits, then finds the first one's outputs."""
     from tasks.execution import run_logger
 
     work_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -238,10 +235,8 @@ def cached_step(
     device: str = "auto",
     key_step: str | None = None,
 ) -> Outputs:
-    """Step ``step`` of ``name``: the recorded outputs of its work folder (keyed by ``payload``
-    and ``code``) when complete, else ``compute(work_dir, device)`` run holding a slot of
-    ``device`` and recorded as that folder's outputs; all under the folder's
-    :func:`work_lock`. ``key_step`` (default ``step``) names the
+    """The recorded outputs of the step's work folder when complete, else ``compute(work_dir,
+    slot)`` run on a slot of ``device`` and recorded. ``key_step`` (default ``step``) names the
     step in the key, for two steps sharing a folder name."""
     from tasks.execution import run_logger
 

@@ -18,7 +18,6 @@ StepFuture = PrefectFuture[R] | Future[R]
 
 
 def in_flow_run() -> bool:
-    """Whether this code runs inside a Prefect flow or task run."""
     from prefect.context import FlowRunContext, TaskRunContext
 
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None

@@ -206,8 +206,8 @@ def start_services(
     report: Callable[[str], None] | None = None,
     poll_s: float = 0.25,
 ) -> list[RunningService]:
-    """Start ``specs`` in dependency order and wait until each is healthy (see the module
-    docstring); logs go to ``<state_dir>/logs/<name>.log``. On any failure every service started
+    """Start ``specs`` in dependency order (their ports checked first) and wait until each is
+    healthy; logs go to ``<state_dir>/logs/<name>.log``. On any failure every service started
     so far is stopped and a :class:`StackError` names the service, with the end of its log."""
     _validate(specs)
     check_ports({s.name: s.port for s in specs if s.port is not None})
@@ -297,7 +297,6 @@ def stop_services(services: Sequence[RunningService], grace_s: float = 10.0) -> 
 
 
 def write_state(state_dir: Path, services: Sequence[RunningService]) -> Path:
-    """Write the state file atomically; return its path."""
     state = {"services": [s.to_json() for s in services]}
     return atomic_write_text(Path(state_dir) / STATE_FILE, json.dumps(state, indent=2) + "\n")
 

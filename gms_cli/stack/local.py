@@ -45,7 +45,6 @@ class StackPorts:
 
     @classmethod
     def from_services(cls, services: Sequence[RunningService]) -> StackPorts:
-        """The ports recorded for a running stack."""
         ports = {s.name: s.port for s in services if s.port is not None}
         missing = [n for n in (PREFECT_SERVICE, MLFLOW_SERVICE, S3_SERVICE) if n not in ports]
         if missing:

@@ -132,7 +132,6 @@ def executable(name: str) -> str:
 
 
 def create_buckets(endpoint: S3Endpoint, buckets: tuple[str, ...]) -> None:
-    """Create ``buckets`` on ``endpoint`` unless they exist already."""
     client = endpoint.client()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for bucket in buckets:
