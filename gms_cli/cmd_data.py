@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-
-from gms_cli.progress import progress_bar
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 data_app = typer.Typer(
     help="Datasets: generate the built-in demo data, check a dataset folder.",
     no_args_is_help=True,
 )
+
+
+@contextmanager
+def progress_bar(description: str, console: Console) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar driven by ``update(done, total)`` calls (the library's callbacks)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 @data_app.command("demo")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gms_cli.progress import progress_bar
+from gms_cli.cmd_data import data_app, progress_bar
 from gms_models.errors import ConfigError
 
 DEMO_SEED = 0
@@ -201,6 +201,4 @@ def fetch_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``fetch`` to the ``gms data`` group (typer resolves the group's commands lazily)."""
-    from gms_cli.cmd_data import data_app
-
     data_app.command("fetch")(fetch_command)
