@@ -12,14 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gms_cli.stack.launcher import RunningService, StackError, read_state
-from gms_cli.stack.local import (
-    DEFAULT_STACK_DIR,
-    StackPorts,
-    client_env,
-    start_local_stack,
-    stop_local_stack,
-)
+from gms_cli.stack.launcher import RunningService, StackError, read_state, stop_recorded
+from gms_cli.stack.local import DEFAULT_STACK_DIR, StackPorts, client_env, start_local_stack
 
 stack_app = typer.Typer(
     help="Local stack on 127.0.0.1: Prefect server + workers (queues default and control), "
@@ -107,7 +101,7 @@ def down(
     if not recorded:
         console.print(f"no stack recorded in {escape(str(stack_dir.resolve()))}")
         return
-    stopped = {s.name for s in stop_local_stack(stack_dir, grace)}
+    stopped = {s.name for s in stop_recorded(stack_dir.resolve(), grace)}
     for service in recorded:
         verb = "stopped" if service.name in stopped else "was not running:"
         console.print(f"{verb} {service.name} (pid {service.pid})")

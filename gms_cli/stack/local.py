@@ -13,7 +13,6 @@ from gms_cli.stack.launcher import (
     clear_state,
     read_state,
     start_services,
-    stop_recorded,
 )
 from gms_cli.stack.services import (
     MLFLOW_SERVICE,
@@ -28,8 +27,6 @@ from gms_cli.stack.services import (
 )
 
 DEFAULT_STACK_DIR = Path(".gms/stack")
-WORKER_SERVICE = "worker"
-CONTROL_WORKER_SERVICE = "control-worker"
 #: prefect.yaml's work queues: the GPU steps, and the runs that await other runs.
 GPU_QUEUE = "default"
 CONTROL_QUEUE = "control"
@@ -80,12 +77,12 @@ def local_stack_specs(
         prefect_server_spec(ports.prefect, home),
         mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", s3=s3),
         prefect_worker_spec(
-            api_url, home, pool=pool, name=WORKER_SERVICE,
+            api_url, home, pool=pool, name="worker",
             limit=1, queues=(GPU_QUEUE,), env=client_env(ports), cwd=worker_cwd,
         ),
         # no GPU and no limit on runs at once, as the worker container's control worker
         prefect_worker_spec(
-            api_url, home, pool=pool, name=CONTROL_WORKER_SERVICE,
+            api_url, home, pool=pool, name="control-worker",
             limit=None, queues=(CONTROL_QUEUE,),
             env={**client_env(ports), "CUDA_VISIBLE_DEVICES": ""}, cwd=worker_cwd,
         ),
@@ -114,8 +111,3 @@ def start_local_stack(
         clear_state(stack_dir)
     specs = local_stack_specs(stack_dir, ports, pool=pool, worker_cwd=worker_cwd)
     return start_services(specs, stack_dir, report=report)
-
-
-def stop_local_stack(stack_dir: Path, grace_s: float = 10.0) -> list[RunningService]:
-    """Stop the services recorded under ``stack_dir`` (nothing else); return those that ran."""
-    return stop_recorded(Path(stack_dir).resolve(), grace_s)
