@@ -72,15 +72,10 @@ def check_ports(ports: Mapping[str, int]) -> None:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How to run one service.
-
-    ``health`` returns True once the service answers (it must not raise); without one a service
-    counts as ready as soon as it runs. ``on_ready`` runs once after it is healthy (create buckets,
-    say). ``depends_on`` names services that must be healthy before this one is launched.
-    ``makedirs`` are created just before launch (not when the spec is built, so a refused start
-    leaves no folders behind). ``die_with_parent`` (Linux): the service gets SIGTERM when the
-    process that started it dies, even by SIGKILL (``PR_SET_PDEATHSIG``).
-    """
+    """How to run one service. ``health`` returns True once it answers (it must not raise; none:
+    ready once it runs); ``on_ready`` runs once after that; ``depends_on`` must be healthy before
+    it starts; ``makedirs`` are made just before launch (a refused start leaves no folders);
+    ``die_with_parent`` (Linux): SIGTERM when its starter dies, even by SIGKILL."""
 
     name: str
     command: tuple[str, ...]
@@ -112,9 +107,7 @@ class RunningService:
 
     def is_alive(self) -> bool:
         """True while the recorded process group still runs (a reused pid does not count)."""
-        if not proc.is_same_process(self.pid, self.start_ticks):
-            return False
-        return proc.group_exists(self.pid)
+        return proc.is_same_process(self.pid, self.start_ticks) and proc.group_exists(self.pid)
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the service's whole process group (Linux), None when unknown."""
@@ -128,12 +121,11 @@ class RunningService:
         return cls(**{**data, "command": tuple(data["command"]), "log": Path(data["log"])})
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
+def _log_tail(path: Path) -> str:
     try:
-        text = path.read_text(errors="replace").splitlines()
+        return "\n".join(path.read_text(errors="replace").splitlines()[-15:])
     except OSError:
         return "(no log)"
-    return "\n".join(text[-lines:])
 
 
 def _validate(specs: Sequence[ServiceSpec]) -> None:
@@ -267,27 +259,18 @@ def start_services(
 
 
 def stop_services(services: Sequence[RunningService], grace_s: float = 10.0) -> list[str]:
-    """Stop exactly these process groups; return the names of those that were still running.
-
-    SIGTERM goes to each live group, then after ``grace_s`` seconds SIGKILL to any group left.
-    A pid that now belongs to another process (reused after ours exited) is left alone.
-    """
+    """SIGTERM, then after ``grace_s`` SIGKILL, to exactly these live process groups (a reused
+    pid is left alone); return the names of those that were still running."""
     alive = [s for s in services if s.is_alive()]
-    for service in alive:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(service.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
     remaining = list(alive)
-    while remaining and time.monotonic() < deadline:
-        time.sleep(0.1)
-        remaining = [s for s in remaining if proc.group_exists(s.pid)]
-    for service in remaining:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(service.pid, signal.SIGKILL)
-    kill_deadline = time.monotonic() + 5.0
-    while remaining and time.monotonic() < kill_deadline:
-        time.sleep(0.05)
-        remaining = [s for s in remaining if proc.group_exists(s.pid)]
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for service in remaining:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(service.pid, sig)
+        deadline = time.monotonic() + wait_s
+        while remaining and time.monotonic() < deadline:
+            time.sleep(0.05)
+            remaining = [s for s in remaining if proc.group_exists(s.pid)]
     if remaining:
         raise StackError(
             "still running after SIGKILL: "
