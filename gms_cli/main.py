@@ -46,11 +46,8 @@ ENVIRONMENT_ERRNOS = frozenset(
 
 
 def main() -> None:
-    """Run the CLI; bad input becomes ``error: <message>`` and exit status 2.
-
-    Bad input is a :class:`GmsError`, or a file-system failure of the environment (disk full,
-    read-only folder, no permission, missing path), also when a writer wrapped it (torch does).
-    """
+    """Run the CLI; bad input (a :class:`GmsError`, or a file-system failure of the environment,
+    also when a writer wrapped it, as torch does) becomes ``error: <message>`` and exit status 2."""
     try:
         app()
     except GmsError as exc:

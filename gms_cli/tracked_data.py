@@ -116,11 +116,8 @@ def check_s3_remote(
     remote: DvcRemote, *, attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 5.0
 ) -> None:
     """List one key under the remote's prefix; raise a :class:`RemoteError` that says why not.
-
-    Connection failures and server errors (5xx) are retried ``attempts`` times in all, waiting
-    ``backoff_s``, then twice that, and so on, between tries; each try gives up after
-    ``timeout_s`` seconds. Missing or rejected credentials and a missing bucket fail at once.
-    """
+    Connection failures and 5xx are tried ``attempts`` times in all, the waits doubling from
+    ``backoff_s``; missing or rejected credentials and a missing bucket fail at once."""
     import botocore.exceptions as bex
 
     parts = urlsplit(remote.url)
@@ -181,11 +178,8 @@ def _tail(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def tracked_status(repo_root: Path, dvc_file: str) -> dict[str, str]:
-    """How the workspace differs from ``dvc_file``: ``{path: "deleted"|"modified"}``, {} if equal.
-
-    Compares the workspace with the recorded hashes only; whether the cache holds a copy does
-    not matter (``dvc status`` would also report "not in cache").
-    """
+    """How the workspace differs from the hashes ``dvc_file`` records: ``{path: "deleted" |
+    "modified"}``, {} if equal (unlike ``dvc status``, whatever the cache holds)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 

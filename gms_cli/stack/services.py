@@ -29,10 +29,7 @@ _PROBE_TIMEOUT_S = 3.0
 
 @dataclass(frozen=True)
 class S3Endpoint:
-    """Where the S3-compatible server listens and the credentials clients use for it.
-
-    The local server (moto) accepts any key pair; these are placeholders, not secrets.
-    """
+    """The S3-compatible server and its credentials (moto takes any: placeholders, no secrets)."""
 
     url: str
     access_key: str = "gms-local"
@@ -96,11 +93,8 @@ def s3_ready(endpoint: S3Endpoint) -> HealthCheck:
 
 
 def prefect_worker_online(api_url: str, pool: str, worker: str | None = None) -> HealthCheck:
-    """Ready when the Prefect API lists an ONLINE worker in ``pool`` (named ``worker`` if given).
-
-    Give the name when the database may remember an earlier worker of the same pool: its
-    ONLINE status outlives it until the heartbeat times out.
-    """
+    """Ready when the Prefect API lists an ONLINE worker in ``pool`` named ``worker`` if given
+    (an earlier worker of the pool stays ONLINE in the database until its heartbeat times out)."""
     url = f"{api_url.rstrip('/')}/work_pools/{pool}/workers/filter"
 
     def probe() -> bool:
@@ -145,10 +139,7 @@ def s3_server_spec(
     buckets: tuple[str, ...] = (MLFLOW_BUCKET, DVC_BUCKET),
     endpoint: S3Endpoint | None = None,
 ) -> ServiceSpec:
-    """moto's S3 server on ``127.0.0.1:port``; ``buckets`` are created once it answers.
-
-    moto keeps objects in memory: they are gone when the server stops.
-    """
+    """moto's S3 server (objects in memory only) on ``127.0.0.1:port``, with ``buckets``."""
     endpoint = endpoint or S3Endpoint(url=f"http://{LOOPBACK}:{port}")
     return ServiceSpec(
         name=S3_SERVICE,
@@ -205,16 +196,10 @@ def prefect_worker_spec(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ServiceSpec:
-    """One Prefect process worker on work pool ``pool`` (created if missing by the worker),
-    polling ``queues`` (all of the pool's when empty), at most ``limit`` flow runs at a time.
-
-    ``env`` is added to the worker's environment and so reaches the flow runs it starts
-    (tracking URI, S3 endpoint and credentials). ``GMS_HOME`` is the checkout the flow runs work
-    in (prefect.yaml's pull step): ``cwd``, else this process's working directory. It starts once
-    the Prefect server is healthy.
-    The worker gets a fresh name so that its health check cannot be fooled by the record of an
-    earlier worker in the same Prefect database.
-    """
+    """One Prefect process worker on ``pool`` polling ``queues`` (all when empty), at most
+    ``limit`` flow runs at a time; ``env`` reaches the flow runs it starts, ``GMS_HOME`` (the
+    checkout they work in, prefect.yaml's pull step) is ``cwd``, else this working directory.
+    A fresh name keeps an earlier worker's record from passing its health check."""
     home = Path(home).resolve()
     worker_name = f"gms-{name}-{uuid.uuid4().hex[:8]}"
     return ServiceSpec(
@@ -253,11 +238,8 @@ def mlflow_server_spec(
     s3: S3Endpoint | None = None,
     bucket: str = MLFLOW_BUCKET,
 ) -> ServiceSpec:
-    """``mlflow server`` on ``127.0.0.1:port``: SQLite under ``root``, one worker, no job runner.
-
-    Artifacts are proxied by the server into ``s3://<bucket>/`` on ``s3`` when given, else into
-    ``<root>/artifacts``.
-    """
+    """``mlflow server`` on ``127.0.0.1:port``: SQLite under ``root``, one worker, no job runner;
+    artifacts proxied into ``s3://<bucket>/`` on ``s3`` when given, else ``<root>/artifacts``."""
     root = Path(root).resolve()
     destination = f"s3://{bucket}/" if s3 is not None else (root / "artifacts").as_uri()
     return ServiceSpec(
