@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from gms_models.errors import DataError
 from gms_models.files import atomic_write_text, sha256_file, write_json
 from tasks.devices import device_slot
-from tasks.store import OUTPUTS_FILE, pull, push
+from tasks.store import OUTPUTS_FILE, pull, push, read_json
 
 #: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
@@ -111,12 +111,9 @@ def code_version(root: Path | None = None) -> CodeVersion:
     )
 
 
-def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
-    """Content hash of every file under ``folder`` (relative paths and bytes).
-
-    File hashes are remembered in ``memo_dir/file-hashes.json`` by (path, size, mtime, inode),
-    as DVC does, so a large unchanged dataset is read once, not on every run.
-    """
+def fingerprint_folder(folder: str | Path, memo_dir: Path) -> str:
+    """Content hash of every file under ``folder``; file hashes are remembered in ``memo_dir``
+    by (path, size, mtime, inode), as DVC does, so an unchanged dataset is read once."""
     folder = Path(folder).resolve()
     if folder.is_file():
         files = [folder]
@@ -126,13 +123,8 @@ def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
         base = folder
     else:
         raise DataError(f"data folder not found: {folder}")
-    memo: dict[str, str] = {}
-    memo_path = memo_dir / _HASH_MEMO if memo_dir is not None else None
-    if memo_path is not None and memo_path.is_file():
-        try:
-            memo = json.loads(memo_path.read_text())
-        except ValueError:
-            memo = {}
+    memo_path = memo_dir / _HASH_MEMO
+    memo: dict[str, str] = read_json(memo_path)
     digest = hashlib.sha256()
     changed = False
     for path in files:
@@ -143,7 +135,7 @@ def fingerprint_folder(folder: str | Path, memo_dir: Path | None = None) -> str:
             file_hash = memo[stamp] = sha256_file(path)
             changed = True
         digest.update(path.relative_to(base).as_posix().encode() + b"\0" + file_hash.encode())
-    if memo_path is not None and changed:
+    if changed:
         write_json(memo_path, memo, indent=None)
     return digest.hexdigest()[:16]
 

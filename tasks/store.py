@@ -57,7 +57,8 @@ def _version(info: dict[str, Any]) -> str:
     return str(info.get("ETag") or f"{info.get('size')}:{info.get('mtime') or info.get('created')}")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when it is missing or unreadable."""
     try:
         return json.loads(path.read_text()) if path.is_file() else {}
     except ValueError:
@@ -86,7 +87,7 @@ def pull(runs_dir: Path, folder: Path) -> bool:
         return False
     listed = store.fs.find(remote, detail=True)
     stamps_path = folder / STAMPS_FILE
-    stamps = _read_json(stamps_path)
+    stamps = read_json(stamps_path)
     pulled: list[str] = []
     for path, info in listed.items():
         relative = path[len(remote) + 1 :]
@@ -122,7 +123,7 @@ def push(runs_dir: Path, folder: Path) -> None:
         return
     remote = store.remote(runs_dir, folder)
     stamps_path = folder / STAMPS_FILE
-    stamps = _read_json(stamps_path)
+    stamps = read_json(stamps_path)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != STAMPS_FILE)
     files.sort(key=lambda p: p.name == OUTPUTS_FILE)
     for path in files:
