@@ -39,7 +39,7 @@ class Candidate(BaseModel):
     params_m: float | None = None
     lr: float | None = None
     epochs: int | None = None
-    version: str | None = None
+    version: str
 
 
 class Decision(BaseModel):
@@ -235,7 +235,6 @@ def pick_encoder(
     teacher_miou = client.get_run(parent).data.metrics.get("teacher_miou")
     decision = choose(candidates, rule, teacher_miou)
     chosen = decision.chosen
-    assert chosen.version is not None
     markdown = render_decision(decision, candidates, rule, model_name, parent)
     mark_champion(
         client,
@@ -264,10 +263,7 @@ def pick_encoder(
         chosen.version,
     )
     return PickOutputs(
-        arm=chosen.arm,
-        arch=chosen.arch,
-        run_id=chosen.run_id,
-        version=chosen.version,
+        **chosen.model_dump(include={"arm", "arch", "run_id", "version"}),
         alias=rule.alias,
         model_name=model_name,
         parent_run_id=parent,
