@@ -67,10 +67,9 @@ class SamPackage(PythonModel):
             masks, ious, logits = [], [], []
             pick = slice(None) if request.multimask else 0  # all three masks, or the one
             for prompt in request.prompts:
-                has_points = prompt.points is not None
                 prediction = self.predictor.predict_batch(
                     boxes=None if prompt.box is None else np.array([prompt.box]),
-                    points=np.array([prompt.points]) if has_points else None,
+                    points=None if prompt.points is None else np.array([prompt.points]),
                     labels=np.array([prompt.labels]) if prompt.labels is not None else None,
                     multimask_output=request.multimask,
                 )
