@@ -82,9 +82,8 @@ def fan_out(
     params: Mapping[str, Any],
     children: Sequence[str],
 ) -> Iterator[FanOut]:
-    """The parent run of ``flow`` in ``experiment`` (``params`` logged on it) and a child run
-    per name of ``children``, all tagged with their provenance; runs that a killed flow run
-    left RUNNING in ``experiment`` are ended first."""
+    """The parent run of ``flow`` (``params`` logged on it) and a child run per name of
+    ``children``; runs a killed flow run left RUNNING in ``experiment`` are ended first."""
     uri = setup.tracking_uri
     experiment_id = ensure_experiment(uri, experiment, setup.runs_dir)
     end_orphaned_runs(uri, experiment_id)

@@ -65,9 +65,8 @@ def _wait(runs: Mapping[str, UUID]) -> dict[str, Any]:
 def run_groups(
     groups: Mapping[str, Sequence[str]], params: DistillAblationParams
 ) -> dict[str, str]:
-    """Run every group (label → its arm names) as a flow run of ``params.arm_deployment`` and
-    wait; returns why each group that never completed failed (by label), after
-    ``params.arm_retries`` re-runs."""
+    """Run every group (label → its arm names) as a flow run of ``params.arm_deployment``, and
+    wait; returns why each group failed (by label) that did not complete in ``arm_retries``."""
     logger = get_run_logger()
     pending = dict(groups)
     failures: dict[str, str] = {}

@@ -194,10 +194,8 @@ class PickParams(FlowParams):
 
 
 class StudyParams(FlowParams):
-    """``study``: data → teacher → ablation → segment-eval → encoder-selection → pick.
-
-    ``data``, ``teacher``, ``tracking`` and ``torch_threads`` here replace those of every part.
-    """
+    """``study``: data → teacher → ablation → segment-eval → encoder-selection → pick; its
+    ``data``, ``teacher``, ``tracking`` and ``torch_threads`` replace those of every part."""
 
     data: DataSpec = DataSpec()
     teacher: TeacherSource = TeacherSource()
@@ -216,9 +214,8 @@ class StudyParams(FlowParams):
 
 
 def paper_problems(params: DistillAblationParams) -> list[str]:
-    """Why ``params`` cannot be the paper's run: what would make it the toy (a random teacher,
-    demo data, small images) or could not be checked (a teacher without its sha256). Lr and
-    epochs may differ from Table 2's (e.g. a shorter first try)."""
+    """Why ``params`` cannot be the paper's run (a random or unchecked teacher, demo data, small
+    images); lr and epochs may differ from Table 2's (e.g. a shorter first try)."""
     problems = []
     if params.teacher.checkpoint is None:
         problems.append(
@@ -242,9 +239,8 @@ def paper_problems(params: DistillAblationParams) -> list[str]:
 
 
 def apply_preset(params: DistillAblationParams, preset: Preset | None) -> DistillAblationParams:
-    """``params`` over ``preset``'s values (only the fields given replace the preset's), checked
-    for what the preset requires; ``params`` itself without a preset. Cheap: a flow calls it
-    before any work, so a run missing its teacher fails at once."""
+    """``params`` (the fields given) over ``preset``'s values, checked for what the preset
+    requires. Cheap: a flow calls it before any work, so a run missing its teacher fails at once."""
     if preset is None:
         return params
     given = params.model_dump(mode="json", exclude_unset=True)

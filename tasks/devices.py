@@ -33,10 +33,7 @@ def visible_devices(requested: str = "auto") -> list[str]:
 @contextmanager
 def device_slot(requested: str = "auto") -> Iterator[str]:
     """Hold a device of ``requested`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); yields its name.
-
-    A slot is one concrete device, whatever the spelling that asked for it: an ``auto`` step
-    and a ``cpu`` (or ``cuda:0``) step of one process wait for each other on that device.
-    """
+    A slot is one concrete device, whatever the spelling (``auto`` and ``cpu`` share one)."""
     candidates = visible_devices(requested)
     with _free:
         while all(d in _busy for d in candidates):

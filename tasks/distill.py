@@ -44,13 +44,9 @@ _UNKEYED = ("images", "teacher", "out_dir", "resume", "resume_with_changes", "ca
 def distill_configs(
     arms: Arms, train: DistillSettings, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
 ) -> list[DistillConfig]:
-    """The library config of each arm (named after the arm; its work folder not set yet).
-
-    ``resume_with_changes``: a work folder's key already holds every trajectory setting and the
-    content of the images and the teacher, so its checkpoint can differ from this config only
-    in their paths (another host's or checkout's, pulled from the shared store), which the
-    library's resume check would refuse.
-    """
+    """The library config of each arm. ``resume_with_changes``: the work folder's key holds
+    every trajectory setting and the data's content, so its checkpoint can differ only in paths
+    (another host's, pulled from the shared store), which the resume check would refuse."""
     return [
         arm_config(
             name,
@@ -205,10 +201,8 @@ def distill_group_task(
     profile_img_size: int = 1024,
     device: str = "auto",
 ) -> GroupOutputs:
-    """Train the arms of one group together on ``device`` over one data stream, reusing every
-    arm whose work folder is finished. A student whose loss goes non-finite is recorded in
-    ``failures`` while the others finish; an error of the whole group (a bad arch, a crash)
-    fails this task."""
+    """Train the arms of one group together over one data stream, reusing the finished ones; a
+    non-finite student goes to ``failures``, an error of the whole group fails this task."""
     logger = run_logger()
     require_part(data, "unlabeled")
     runs = runs or {}

@@ -72,11 +72,8 @@ def submit(step: Task[..., R], *args: Any, **kwargs: Any) -> StepFuture[R]:
 
 
 def failure_of(future: StepFuture[Any] | None) -> str | None:
-    """The error message of a failed step (waiting for it), None when it completed.
-
-    A step that never ran because an upstream step failed (Prefect's ``NotReady``, a cancelled
-    future here) also gives None: its upstream's failure is the one to report.
-    """
+    """The error message of a failed step (waiting for it); None when it completed or never ran
+    because an upstream step failed (whose failure is the one to report)."""
     if future is None:
         return None
     if isinstance(future, Future):

@@ -245,10 +245,8 @@ def _package_path(model_dir: Path) -> str:
 
 
 def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
-    """Download the package of ``model_uri`` into ``dest``; its SAM-profile folder is returned.
-    A version whose files the artifact store no longer holds (MLflow then downloads an empty
-    folder without a word) or cannot serve is a :class:`RegistryError` naming the version and
-    its source."""
+    """Download the package of ``model_uri`` into ``dest``; returns its SAM-profile folder. Files
+    the store lost (MLflow then downloads an empty folder) are a :class:`RegistryError`."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 

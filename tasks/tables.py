@@ -55,9 +55,8 @@ def write_ablation_table(
     run: RunRef | None = None,
     stem: str = TABLE2_STEM,
 ) -> TableFiles:
-    """Table 2 as ``<stem>.md``/``.csv``, its numbers by arm as ``<stem>_metrics.json`` (DVC's
-    metrics) and its Pareto plot ``<stem>_pareto.png`` under ``out_dir``; published (see
-    :func:`publish`)."""
+    """Table 2 as ``<stem>.md``/``.csv``, ``<stem>_metrics.json`` (DVC's metrics) and the Pareto
+    plot ``<stem>_pareto.png`` under ``out_dir``; published."""
     out_dir = Path(out_dir)
     markdown = render_ablation_markdown(rows, runtimes, notes)
     md = atomic_write_text(out_dir / f"{stem}.md", markdown)
@@ -89,7 +88,7 @@ def ablation_metrics(rows: Sequence[AblationRow]) -> dict[str, dict[str, float]]
 def write_segment_table(
     rows: list[SegmentRow], out_dir: Path, notes: list[str], run: RunRef | None = None
 ) -> TableFiles:
-    """Table 3 (markdown, CSV) under ``out_dir``; published (see :func:`publish`)."""
+    """Table 3 (markdown, CSV) under ``out_dir``; published."""
     markdown = render_segment_markdown(rows, notes)
     md = atomic_write_text(Path(out_dir) / TABLE3_MD, markdown)
     csv_path = atomic_write_text(Path(out_dir) / TABLE3_CSV, render_segment_csv(rows))
