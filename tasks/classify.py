@@ -46,20 +46,6 @@ class ClassifyLog(ClassifyCallback):
             log_metrics(self.run, values, step=metrics.epoch)
 
 
-def final_metrics(result: FamilyResult) -> dict[str, float]:
-    final = result.final
-    return {
-        "train_loss": final.train_loss,
-        "train_acc": final.train_acc,
-        "val_loss": final.val_loss,
-        "val_acc": final.val_acc,
-        "params_m": result.params / 1e6,
-        "params_true_m": result.params_true / 1e6,
-        "macs_g": result.macs / 1e9,
-        "train_time_s": result.seconds,
-    }
-
-
 @task(name="classify-family", task_run_name="classify-{slug}", cache_policy=NO_CACHE)
 def classify_family(
     slug: str,
@@ -105,11 +91,21 @@ def classify_family(
                 "slug": slug,
             },
         )
+        curves = ("train_loss", "train_acc", "val_loss", "val_acc")
         if outputs.logged_run_id != run.run_id:
-            for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            for key in curves:
                 log_history(run, key, [getattr(m, key) for m in result.history])
             set_tags(run, {"gms.reused_from": str(outputs.work_dir)})
-        log_metrics(run, final_metrics(result))
+        log_metrics(
+            run,
+            {
+                **{key: getattr(result.final, key) for key in curves},
+                "params_m": result.params / 1e6,
+                "params_true_m": result.params_true / 1e6,
+                "macs_g": result.macs / 1e9,
+                "train_time_s": result.seconds,
+            },
+        )
         log_artifact(run, outputs.metrics_json, "metrics")
     return outputs
 
