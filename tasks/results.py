@@ -32,7 +32,6 @@ class DataInfo(StepOutputs):
     dvc_md5: str | None = None
     """The md5 that ``data.dvc`` records for this folder, when it tracks it."""
     generated: bool = False
-    """True when this run generated the demo data."""
 
 
 class TeacherInfo(StepOutputs):
