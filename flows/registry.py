@@ -7,24 +7,18 @@ from typing import Any
 
 from prefect import Flow
 
-#: Flow name → (module, function) of the flow.
-FLOW_FUNCTIONS: dict[str, tuple[str, str]] = {
-    "data": ("flows.prepare", "data"),
-    "teacher": ("flows.prepare", "teacher"),
-    "distill": ("flows.distill_ablation", "distill"),
-    "distill-ablation": ("flows.distill_ablation", "distill_ablation"),
-    "segment-eval": ("flows.segment_eval", "segment_eval"),
-    "encoder-selection": ("flows.encoder_selection", "encoder_selection"),
-    "pick": ("flows.pick", "pick"),
-    "study": ("flows.study", "study"),
-}
+from flows.params import FLOW_PARAMS, section_name
+
+#: The flows whose module is not named after them (a flow's function always is).
+MODULES = {"data": "prepare", "teacher": "prepare", "distill": "distill_ablation"}
 
 
 def load_flow(name: str) -> Flow[..., Any]:
-    module, function = FLOW_FUNCTIONS[name]
-    flow: Flow[..., Any] = getattr(importlib.import_module(module), function)
+    function = section_name(name)
+    module = importlib.import_module(f"flows.{MODULES.get(name, function)}")
+    flow: Flow[..., Any] = getattr(module, function)
     return flow
 
 
 def all_flows() -> dict[str, Flow[..., Any]]:
-    return {name: load_flow(name) for name in FLOW_FUNCTIONS}
+    return {name: load_flow(name) for name in FLOW_PARAMS}
