@@ -26,15 +26,10 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
-def reap(pid: int) -> None:
-    """Collect the exit status of ``pid`` if it is a finished child of this process."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def group_exists(pgid: int) -> bool:
     """True while any process of group ``pgid`` exists (zombie children of ours are reaped)."""
-    reap(pgid)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
