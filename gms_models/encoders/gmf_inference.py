@@ -23,7 +23,7 @@ from gms_models.encoders.groupmixformer import (
     GroupMixFormerSamEncoder,
     GroupMixStage,
 )
-from gms_models.fusion import bn_affine
+from gms_models.fusion import bn_affine, conv_act
 
 KERNEL = 7
 """Kernel of the merged relative-position conv: its largest window."""
@@ -118,6 +118,7 @@ class FusedGroupMixBlock(nn.Module):
         fc1, fc2 = cast(nn.Linear, block.mlp.fc1), cast(nn.Linear, block.mlp.fc2)
         self.fc1 = _norm_linear(block.norm2, fc1.weight, fc1.bias)
         self.fc2 = _pointwise(fc2.weight, fc2.bias)
+        self.agg_act, self.mlp_act = nn.Hardswish(), nn.GELU()
 
     def mix(self, qkv: torch.Tensor) -> torch.Tensor:
         """Group-mix attention from the group-major qkv image (B,3C,H,W): (B,C,H,W) before proj."""
@@ -125,7 +126,7 @@ class FusedGroupMixBlock(nn.Module):
         g, heads = self.group_dim, self.num_heads
         plain, *parts, branch = qkv.split(3 * g, dim=1)
         aggregated = [plain] + [conv(p) for conv, p in zip(self.agg_dw, parts, strict=True)]
-        mixed = F.hardswish(self.agg_pw(torch.cat(aggregated, dim=1)))
+        mixed = conv_act(torch.cat(aggregated, dim=1), self.agg_pw, self.agg_act)
         q, k, v = mixed.reshape(b, 4, 3, g * h * w).unbind(2)
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
         norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
@@ -139,8 +140,9 @@ class FusedGroupMixBlock(nn.Module):
     def forward_channels(self, x: torch.Tensor) -> torch.Tensor:
         """The block channel-first throughout (PyTorch's form)."""
         x = self.cpe(x)
-        x = x + cast(torch.Tensor, self.proj(self.mix(self.qkv(_standardise(x, self.eps1)))))
-        return x + cast(torch.Tensor, self.fc2(F.gelu(self.fc1(_standardise(x, self.eps2)))))
+        x = x + conv_act(self.mix(conv_act(_standardise(x, self.eps1), self.qkv)), self.proj)
+        hidden = conv_act(_standardise(x, self.eps2), self.fc1, self.mlp_act)
+        return x + conv_act(hidden, self.fc2)
 
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """LayerNorm + qkv and projection + MLP in token layout (ONNX Runtime's form)."""
@@ -150,7 +152,7 @@ class FusedGroupMixBlock(nn.Module):
         normed = F.layer_norm(tokens, (c,), eps=self.eps1)
         qkv = _token_linear(normed, self.qkv).transpose(1, 2).reshape(b, 3 * c, h, w)
         tokens = tokens + _token_linear(self.mix(qkv).flatten(2).transpose(1, 2), self.proj)
-        hidden = F.gelu(_token_linear(F.layer_norm(tokens, (c,), eps=self.eps2), self.fc1))
+        hidden = self.mlp_act(_token_linear(F.layer_norm(tokens, (c,), eps=self.eps2), self.fc1))
         tokens = tokens + _token_linear(hidden, self.fc2)
         return tokens.transpose(1, 2).reshape(b, c, h, w)
 

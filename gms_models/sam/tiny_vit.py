@@ -22,7 +22,7 @@ from timm.models.tiny_vit import NormMlp
 from torch import nn
 
 from gms_models.errors import ConfigError
-from gms_models.fusion import fold_conv_bn
+from gms_models.fusion import conv_act, fold_conv_bn, linear_act
 from gms_models.sam.common import LayerNorm2d, init_linear_and_norm
 
 
@@ -107,7 +107,7 @@ class PatchEmbed(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return cast(torch.Tensor, self.seq(x))  # nn.Module.__call__ is typed as Any
+        return cast(torch.Tensor, self.seq[2](conv_act(x, self.seq[0], self.seq[1])))
 
 
 class MBConv(nn.Module):
@@ -124,9 +124,8 @@ class MBConv(nn.Module):
         self.act3 = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act1(self.conv1(x))
-        y = self.act2(self.conv2(y))
-        y = self.conv3(y)
+        y = conv_act(conv_act(x, self.conv1, self.act1), self.conv2, self.act2)
+        y = conv_act(y, self.conv3)
         y += x  # in place: the BatchNorm output is not needed for its backward
         return cast(torch.Tensor, self.act3(y))
 
@@ -142,9 +141,8 @@ class PatchMerging(nn.Module):
         self.conv3 = Conv2dBN(out_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
-        return cast(torch.Tensor, self.conv3(x))
+        x = conv_act(conv_act(x, self.conv1, self.act), self.conv2, self.act)
+        return conv_act(x, self.conv3)
 
 
 def relative_offset_index(window_size: int) -> torch.Tensor:
@@ -227,7 +225,9 @@ class TinyViTBlock(nn.Module):
         """x: (B,C,H,W) contiguous; returns the same shape and layout."""
         x = x + self._window_attention(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = self.local_conv(x)
-        return x + cast(torch.Tensor, self.mlp(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        mlp = self.mlp
+        hidden = linear_act(mlp.norm(x.permute(0, 2, 3, 1)), mlp.fc1, mlp.act)
+        return x + cast(torch.Tensor, mlp.fc2(hidden)).permute(0, 3, 1, 2)
 
 
 class Stage(nn.Module):
