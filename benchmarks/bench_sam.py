@@ -1,7 +1,10 @@
 """CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures (taken on a
-2-core AMD EPYC VM, 2 torch threads, torch 2.15.0, float32, idle machine).
+2-core AMD EPYC VM, 2 torch threads, torch 2.15.0, float32, idle machine), and, where the
+``ultralytics`` package is importable, our image encoder against MobileSAM's own TinyViT code
+(ultralytics ships it) on the same weights, interleaved in this process.
 
-Run: ``uv run python benchmarks/bench_sam.py [--threads 2] [--runs 3] [--decoder-runs 10]``."""
+Run: ``uv run [--with ultralytics] python benchmarks/bench_sam.py [--threads 2] [--runs 3]
+[--decoder-runs 10]``."""
 
 from __future__ import annotations
 
@@ -11,14 +14,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
-from _common import load_average
+from _common import interleaved, load_average, time_round
 from rich.console import Console
 from rich.table import Table
 
+from gms_models.encoders import inference_form
 from gms_models.sam import SamPredictor, build_sam_vit_t
+from gms_models.sam.tiny_vit import TinyViT
 
 OFFICIAL_SECONDS = {
     "encoder": 1.45,  # model.image_encoder(x) at 1024, median of 3 after 1 warm-up
@@ -41,6 +47,52 @@ def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, float, f
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     return statistics.median(wall), min(wall), statistics.median(cpu)
+
+
+def official_encoder(ours: TinyViT) -> torch.nn.Module | None:
+    """MobileSAM's TinyViT as ultralytics ships it, holding ``ours``'s weights; None without the
+    package. Its attention-bias cache is filled by the ``.eval()`` after loading."""
+    try:
+        from ultralytics.models.sam.modules.tiny_encoder import TinyViT as OfficialTinyViT
+    except ImportError:
+        return None
+    cfg = ours.config
+    official = OfficialTinyViT(
+        img_size=cfg.img_size,
+        embed_dims=list(cfg.embed_dims),
+        depths=list(cfg.depths),
+        num_heads=list(cfg.num_heads),
+        window_sizes=list(cfg.window_sizes),
+        drop_path_rate=0.0,
+        layer_lr_decay=0.8,
+    )
+    official.load_state_dict(ours.state_dict(), strict=False)  # ours has no classifier head
+    return official.eval()
+
+
+def versus_official(ours: TinyViT, x: torch.Tensor, runs: int) -> Table | None:
+    """Our encoder as loaded and in its deployed form (the PyTorch teacher engine's) against the
+    official code, rounds interleaved; None without ultralytics."""
+    official = official_encoder(ours)
+    if official is None:
+        return None
+    deployed = inference_form(ours)
+    forwards = {"official": official, "ours": ours, "ours, deployed form": deployed}
+    with torch.inference_mode():
+        gap = (official(x) - deployed(x)).abs().max().item()
+        calls = {name: (lambda m=m: m(x)) for name, m in forwards.items()}
+        times = interleaved(lambda: time_round(calls), runs, warmup=1)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    table = Table(
+        title=f"Image encoder @1024 vs MobileSAM's TinyViT code, {runs} interleaved rounds",
+        caption=f"largest feature difference, deployed form vs official: {gap:.1e}",
+    )
+    for column in ("encoder", "median (s)", "min (s)", "ratio to official"):
+        table.add_column(column, justify="left" if column == "encoder" else "right")
+    for name, seconds in median.items():
+        ratio = seconds / median["official"]
+        table.add_row(name, f"{seconds:.3f}", f"{min(times[name]):.3f}", f"{ratio:.2f}")
+    return table
 
 
 def main() -> None:
@@ -94,7 +146,12 @@ def main() -> None:
             f"{official:.3f}",
             f"{median / official:.2f}",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    encoder_table = versus_official(cast(TinyViT, sam.image_encoder), x, args.runs)
+    console.print(
+        encoder_table or "ultralytics is not installed: no side-by-side run of the official code"
+    )
 
 
 if __name__ == "__main__":
