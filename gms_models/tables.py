@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from gms_models.files import atomic_path, atomic_write
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from gms_models.classify.results import FamilyResult
@@ -84,6 +85,34 @@ def new_figure(width: float, height: float, dpi: int | None = None) -> Figure:
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
     return figure
+
+
+def grid_cell(
+    axis: Axes,
+    image: np.ndarray,
+    title: str | None,
+    ylabel: str | None,
+    value_range: tuple[float, float] | None = None,
+) -> None:
+    """Show ``image`` (RGB, or one channel coloured over ``value_range``) in one cell of a picture
+    grid: no ticks, the column's title on the top row and the row's label in the first column."""
+    low, high = value_range or (None, None)
+    axis.imshow(image, cmap="viridis", vmin=low, vmax=high)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    if title is not None:
+        axis.set_title(title, fontsize=9)
+    if ylabel is not None:
+        axis.set_ylabel(ylabel, fontsize=9)
+
+
+def save_figure(figure: Figure, dest: str | Path) -> Path:
+    """``figure`` laid out tight and written to ``dest`` as a PNG, atomically."""
+    figure.tight_layout()
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        figure.savefig(tmp, format="png")
+    return dest
 
 
 TABLE1_METRICS: tuple[str, ...] = ("train loss", "train acc", "val loss", "val acc")
@@ -348,10 +377,7 @@ def plot_pareto(
     ax.set_title("Distillation ablation: accuracy vs latency (marker area ~ params)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    figure.tight_layout()
-    with atomic_path(out_png) as tmp:
-        figure.savefig(tmp, format="png")
-    return out_png
+    return save_figure(figure, out_png)
 
 
 class SegmentRow(BaseModel):

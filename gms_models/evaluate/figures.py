@@ -15,12 +15,11 @@ from gms_models.errors import ConfigError, PromptError
 from gms_models.evaluate.coco_boxes import clip_box
 from gms_models.evaluate.loop import eval_mode
 from gms_models.evaluate.masks import Candidates, check_candidates, predict_best
-from gms_models.files import atomic_path
 from gms_models.image_io import load_rgb
 from gms_models.sam.overlay import draw_overlay
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
-from gms_models.tables import new_figure
+from gms_models.tables import grid_cell, new_figure, save_figure
 
 
 @dataclass(frozen=True)
@@ -110,18 +109,12 @@ def render_mask_grid(
         for r, (path, prompts) in enumerate(zip(image_paths, prompts_per_image, strict=True)):
             rgb = load_rgb(path)
             for c, (name, predictor) in enumerate(predictors.items()):
-                ax = axes[r][c]
-                ax.imshow(_cell(predictor, rgb, prompts, candidates))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(name, fontsize=10)
-                if c == 0:
-                    ax.set_ylabel(Path(path).name, fontsize=8)
+                grid_cell(
+                    axes[r][c],
+                    _cell(predictor, rgb, prompts, candidates),
+                    name if r == 0 else None,
+                    Path(path).name if c == 0 else None,
+                )
     if title:
         figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    out_png = Path(out_png)
-    with atomic_path(out_png) as tmp:
-        figure.savefig(tmp, format="png")
-    return out_png
+    return save_figure(figure, out_png)

@@ -27,8 +27,8 @@ from gms_models.checkpoint import (
     save_student,
 )
 from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_path, atomic_write, remove_stale_temps
-from gms_models.tables import new_figure
+from gms_models.files import atomic_write, remove_stale_temps
+from gms_models.tables import grid_cell, new_figure, save_figure
 from gms_models.train.config import DistillConfig
 from gms_models.train.rng import TorchRngStream
 
@@ -169,20 +169,15 @@ def save_feature_picture(
     for col, channel in enumerate(channels):
         low, high = float(teacher[channel].min()), float(teacher[channel].max())
         for row, (label, maps) in enumerate((("teacher", teacher), ("student", student))):
-            axis = axes[row][col]
-            axis.imshow(maps[channel].numpy(), cmap="viridis", vmin=low, vmax=high)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(f"channel {channel}", fontsize=9)
-            if col == 0:
-                axis.set_ylabel(label, fontsize=9)
+            grid_cell(
+                axes[row][col],
+                maps[channel].numpy(),
+                f"channel {channel}" if row == 0 else None,
+                label if col == 0 else None,
+                (low, high),
+            )
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    dest = Path(dest)
-    with atomic_path(dest) as tmp:
-        figure.savefig(tmp, format="png")
-    return dest
+    return save_figure(figure, dest)
 
 
 def check_run_folder(config: DistillConfig) -> Path:
