@@ -66,7 +66,10 @@ def official_encoder(ours: TinyViT) -> torch.nn.Module | None:
         drop_path_rate=0.0,
         layer_lr_decay=0.8,
     )
-    official.load_state_dict(ours.state_dict(), strict=False)  # ours has no classifier head
+    keys = official.load_state_dict(ours.state_dict(), strict=False)
+    left_out = [k for k in keys.missing_keys if not k.startswith(("norm_head.", "head."))]
+    if left_out or keys.unexpected_keys:  # only the classifier head, which ours has not, may differ
+        raise RuntimeError(f"official TinyViT layout differs: {left_out + keys.unexpected_keys}")
     return official.eval()
 
 
