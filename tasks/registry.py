@@ -160,16 +160,9 @@ def register_package(
 
 def row_tags(row: AblationRow) -> dict[str, str]:
     """The arm's Table 2 row as version tags: mIoU (all, S/M/L), latency per runtime, size."""
-    values: dict[str, float | None] = {
-        "miou": row.miou,
-        "miou_small": row.miou_small,
-        "miou_medium": row.miou_medium,
-        "miou_large": row.miou_large,
-        "params_m": row.params_m,
-        "macs_g": row.macs_g,
-        **{f"latency_ms_{k}": v for k, v in sorted(row.latency_ms.items())},
-    }
-    return {k: f"{v:.4g}" for k, v in values.items() if v is not None}
+    from tasks.tables import row_numbers
+
+    return {k: f"{v:.4g}" for k, v in row_numbers(row).items() if k != "last_loss"}
 
 
 def describe_version(ref: RunRef, model_name: str, row: AblationRow) -> None:
