@@ -129,7 +129,7 @@ def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEval
             row = SegmentRow(model=student.arm, encoder=student.arch, miou=None)
             if reason is None:
                 result = future.result()
-                row.miou, row.images = result.miou, result.images
+                row.miou, row.images = result.metrics["miou"], result.images
             else:
                 row.status = failure_status("evaluate", reason)
             runs.finish(

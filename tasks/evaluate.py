@@ -12,15 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.caching import CodeVersion, cached_step
 from tasks.data import require_part
 from tasks.execution import run_logger
-from tasks.results import (
-    DataInfo,
-    DistillOutputs,
-    EvalFiles,
-    EvalOutputs,
-    PointEvalOutputs,
-    RunRef,
-    TeacherInfo,
-)
+from tasks.results import DataInfo, DistillOutputs, EvalOutputs, RunRef, TeacherInfo
 from tasks.specs import EvalSpec
 from tasks.tracking import log_artifact, log_metrics, log_params
 
@@ -42,18 +34,22 @@ def _eval_payload(spec: EvalSpec) -> dict[str, object]:
     return spec.model_dump(mode="json", include={"max_images", "batch_prompts", "mask_grid_images"})
 
 
-def _eval_files(arm: str, work_dir: Path, done: CheckpointEval) -> dict[str, Any]:
-    return {
-        "arm": arm,
-        "work_dir": work_dir,
-        "images": done.result.images,
-        "prompts": done.result.prompts,
-        "result_json": done.records,
-        "mask_grid": done.grid,
-    }
+def _eval_outputs(
+    arm: str, work_dir: Path, done: CheckpointEval, reference: Reference
+) -> EvalOutputs:
+    return EvalOutputs(
+        arm=arm,
+        work_dir=work_dir,
+        images=done.result.images,
+        prompts=done.result.prompts,
+        result_json=done.records,
+        mask_grid=done.grid,
+        reference=reference,
+        metrics=done.result.metrics(),
+    )
 
 
-def _log_eval_files(run: RunRef, outputs: EvalFiles, folder: str) -> None:
+def _log_eval_files(run: RunRef, outputs: EvalOutputs, folder: str) -> None:
     log_artifact(run, outputs.result_json, folder)
     if outputs.mask_grid is not None:
         log_artifact(run, outputs.mask_grid, folder)
@@ -90,9 +86,7 @@ def _box_miou(
             device=slot,
             **model,
         )
-        return EvalOutputs(
-            **_eval_files(arm, work_dir, done), reference=reference, metrics=done.result.metrics()
-        )
+        return _eval_outputs(arm, work_dir, done, reference)
 
     outputs = cached_step(
         runs_dir, "evaluate", arm, {**payload, "eval": _eval_payload(spec)}, code, EvalOutputs,
@@ -185,7 +179,7 @@ def evaluate_points(
     code: CodeVersion,
     run: RunRef | None = None,
     device: str = "auto",
-) -> PointEvalOutputs:
+) -> EvalOutputs:
     """Point-prompt mIoU on MALSD (hand points) against the teacher's masks: Table 3."""
     from gms_models.data.malsd import read_points
     from gms_models.evaluate.run import evaluate_checkpoint
@@ -199,7 +193,7 @@ def evaluate_points(
         "grid_images": grid_images,
     }
 
-    def compute(work_dir: Path, slot: str) -> PointEvalOutputs:
+    def compute(work_dir: Path, slot: str) -> EvalOutputs:
         done = evaluate_checkpoint(
             teacher.checkpoint,
             read_points(data.malsd),
@@ -211,17 +205,15 @@ def evaluate_points(
             grid_images=grid_images,
             device=slot,
         )
-        return PointEvalOutputs(
-            **_eval_files(arm, work_dir, done), arch=arch, miou=done.result.metrics()["miou"]
-        )
+        return _eval_outputs(arm, work_dir, done, "teacher")
 
     outputs = cached_step(
-        runs_dir, "segment", arm, payload, code, PointEvalOutputs, compute,
+        runs_dir, "segment", arm, payload, code, EvalOutputs, compute,
         device=device, key_step="points",
     )  # fmt: skip
-    logger = run_logger()
-    logger.info(
-        "%s: point mIoU %.4f vs the teacher on %d MALSD images", arm, outputs.miou, outputs.images
+    miou = outputs.metrics["miou"]
+    run_logger().info(
+        "%s: point mIoU %.4f vs the teacher on %d MALSD images", arm, miou, outputs.images
     )
     if run is not None:
         log_params(
@@ -233,6 +225,6 @@ def evaluate_points(
                 "prompt": "point",
             },
         )
-        log_metrics(run, {"miou": outputs.miou})
+        log_metrics(run, {"miou": miou})
         _log_eval_files(run, outputs, "eval")
     return outputs

@@ -87,8 +87,8 @@ class ExportOutputs(StepOutputs):
     """Runtimes asked for that could not run here, with the reason."""
 
 
-class EvalFiles(StepOutputs):
-    """What every evaluation writes: its counts, per-prompt records and mask grid."""
+class EvalOutputs(StepOutputs):
+    """What every evaluation writes (its counts, per-prompt records and mask grid) and scores."""
 
     arm: str
     work_dir: Path
@@ -96,20 +96,10 @@ class EvalFiles(StepOutputs):
     prompts: int
     result_json: Path
     mask_grid: Path | None = None
-
-
-class EvalOutputs(EvalFiles):
     reference: str
     """``gt`` (COCO masks) or ``teacher`` (the teacher's masks for the same prompts)."""
     metrics: dict[str, float]
     """``miou``, ``miou_small``/``medium``/``large`` (empty bins left out)."""
-
-
-class PointEvalOutputs(EvalFiles):
-    """One row of Table 3: point prompts on MALSD scored against the teacher's masks."""
-
-    arch: str
-    miou: float
 
 
 class ClassifyOutputs(StepOutputs):
