@@ -1,8 +1,5 @@
 """Distillation throughput of our trainer against a plain nanosam-style loop, in one run.
 
-    uv run python benchmarks/bench_distill.py [--arch gmf_2282] [--img-size 256] [--batch-size 4]
-        [--images 16] [--epochs 2] [--rounds 2] [--threads 1]
-
 Both train the same student from the same teacher on the same in-memory crops (no image
 decoding). The plain loop is nanosam's step and nothing else; ours is ``distill`` with every
 feature on. Printed: ours / plain images per second for the median training step (the

@@ -1,7 +1,5 @@
 """``dvc repro`` of the toy study against the same study as one ``gms study``, in one run.
 
-    uv run python benchmarks/bench_dvc.py [--keep DIR]
-
 Each runs from scratch in its own copy of HEAD (a fresh git repository with the demo data, its
 own ``runs/`` and ``$GMS_CACHE``), without ``PREFECT_API_URL``. Prints both wall times and their
 ratio, and whether both wrote the same Table 2 (latencies aside). ``--keep DIR`` leaves the

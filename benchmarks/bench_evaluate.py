@@ -1,8 +1,6 @@
 """Box-prompt evaluation throughput on CPU: prompts/s of the COCO evaluator (nanosam protocol:
 one embedding per image, its boxes decoded in batches) at input 1024 and 256.
 
-    uv run python benchmarks/bench_evaluate.py [--images 4] [--sizes 1024 256] [--threads N]
-
 The random-weight teacher (speed does not depend on weights) on the first coco-mini images,
 after one warm-up image per size; prints where the time went (load, encode, decode)."""
 

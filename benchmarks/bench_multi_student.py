@@ -1,8 +1,5 @@
 """One teacher pass for many students: arms trained together vs one by one, in one run.
 
-    uv run python benchmarks/bench_multi_student.py [--img-size 256] [--batch-size 2]
-        [--images 8] [--epochs 1] [--reps 3] [--rounds 1] [--threads 1] [--table2]
-
 For N = 3 and 5 arms it prints the measured ratio together / one by one beside the ratio
 predicted from step times measured first (data, teacher T, student steps S_i, per batch):
 together = data + T + sum_i S_i, one by one = sum_i (data + T + S_i). Group runs bracket the

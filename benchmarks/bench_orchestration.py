@@ -1,9 +1,6 @@
 """Orchestration overhead: one tiny arm (distil → export → evaluate) as bare library calls and as
 the ``distill`` flow with MLflow logging, in one process.
 
-    uv run python benchmarks/bench_orchestration.py [--arch gmf_2282] [--img-size 64] \
-        [--epochs 1] [--images 2] [--threads 1]
-
 After an untimed bare run, the first flow run (temporary Prefect server, MLflow schema) is timed
 alone; then ``--repeats`` bare/flow pairs are interleaved (fresh work folders); last, one flow
 run that reuses every cached step."""

@@ -1,10 +1,8 @@
 """CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures (taken on a
 2-core AMD EPYC VM, 2 torch threads, torch 2.15.0, float32, idle machine), and, where the
 ``ultralytics`` package is importable, our image encoder against MobileSAM's own TinyViT code
-(ultralytics ships it) on the same weights, interleaved in this process.
-
-Run: ``uv run [--with ultralytics] python benchmarks/bench_sam.py [--threads 2] [--runs 3]
-[--decoder-runs 10]``."""
+(ultralytics ships it: ``uv run --with ultralytics``) on the same weights, interleaved in this
+process."""
 
 from __future__ import annotations
 
