@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,9 @@ STAMPS_FILE = ".store-stamps.json"
 OUTPUTS_FILE = "outputs.json"
 
 
-@dataclass(frozen=True)
-class Store:
-    """An fsspec filesystem and the root path of the store in it."""
-
-    fs: Any
-    root: str
-
-    def remote(self, runs_dir: Path, folder: Path) -> str:
-        """Where ``folder`` (under ``runs_dir``) lies on the store."""
-        relative = folder.resolve().relative_to(runs_dir.resolve()).as_posix()
-        return f"{self.root}/{relative}"
-
-
-def shared_store() -> Store | None:
-    """The store named by ``GMS_STORE``, None when it is not set."""
+def _store_folder(runs_dir: Path, folder: Path) -> tuple[Any, str] | None:
+    """The fsspec filesystem of ``GMS_STORE`` and where ``folder`` (under ``runs_dir``) lies in
+    it; None when ``GMS_STORE`` is not set."""
     url = os.environ.get(STORE_ENV, "").strip()
     if not url:
         return None
@@ -44,7 +31,8 @@ def shared_store() -> Store | None:
     if url.startswith("s3://") and endpoint:
         options["endpoint_url"] = endpoint
     fs, root = url_to_fs(url, **options)
-    return Store(fs, root.rstrip("/"))
+    relative = folder.resolve().relative_to(runs_dir.resolve()).as_posix()
+    return fs, f"{root.rstrip('/')}/{relative}"
 
 
 def _stamp(path: Path) -> str:
@@ -78,14 +66,14 @@ def _relocate(value: Any, origin: str, here: str) -> Any:
 def pull(runs_dir: Path, folder: Path) -> bool:
     """Bring the store's copy of ``folder`` here (files missing or changed locally); True when
     the store has one. A no-op without a store."""
-    store = shared_store()
-    if store is None:
+    found = _store_folder(runs_dir, folder)
+    if found is None:
         return False
-    remote = store.remote(runs_dir, folder)
-    store.fs.invalidate_cache(remote)  # another host may have written since the last listing
-    if not store.fs.exists(remote):
+    fs, remote = found
+    fs.invalidate_cache(remote)  # another host may have written since the last listing
+    if not fs.exists(remote):
         return False
-    listed = store.fs.find(remote, detail=True)
+    listed = fs.find(remote, detail=True)
     stamps_path = folder / STAMPS_FILE
     stamps = read_json(stamps_path)
     pulled: list[str] = []
@@ -98,13 +86,13 @@ def pull(runs_dir: Path, folder: Path) -> bool:
         if local.is_file() and synced == [_stamp(local), _version(info)]:
             continue  # unchanged here and there since the last push or pull
         local.parent.mkdir(parents=True, exist_ok=True)
-        store.fs.get_file(path, str(local))
+        fs.get_file(path, str(local))
         stamps[relative] = [_stamp(local), _version(info)]
         pulled.append(relative)
     origin_path = f"{remote}/{ORIGIN_FILE}"
     outputs = folder / OUTPUTS_FILE
-    if OUTPUTS_FILE in pulled and store.fs.exists(origin_path):
-        origin = json.loads(store.fs.cat_file(origin_path))["runs_dir"]
+    if OUTPUTS_FILE in pulled and fs.exists(origin_path):
+        origin = json.loads(fs.cat_file(origin_path))["runs_dir"]
         here = str(runs_dir.resolve())
         if origin != here:
             relocated = _relocate(json.loads(outputs.read_text()), origin, here)
@@ -118,10 +106,10 @@ def pull(runs_dir: Path, folder: Path) -> bool:
 def push(runs_dir: Path, folder: Path) -> None:
     """Upload the files of ``folder`` changed since its last push or pull, ``outputs.json``
     last (a reader never sees a result before its files). A no-op without a store."""
-    store = shared_store()
-    if store is None or not folder.is_dir():
+    found = _store_folder(runs_dir, folder)
+    if found is None or not folder.is_dir():
         return
-    remote = store.remote(runs_dir, folder)
+    fs, remote = found
     stamps_path = folder / STAMPS_FILE
     stamps = read_json(stamps_path)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != STAMPS_FILE)
@@ -132,10 +120,10 @@ def push(runs_dir: Path, folder: Path) -> None:
         if stamps.get(relative, [None])[0] == stamp:
             continue
         target = f"{remote}/{relative}"
-        store.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # folder stores need them
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # folder stores need them
         if relative == OUTPUTS_FILE:
             origin = json.dumps({"runs_dir": str(runs_dir.resolve())})
-            store.fs.pipe_file(f"{remote}/{ORIGIN_FILE}", origin.encode())
-        store.fs.put_file(str(path), target)
-        stamps[relative] = [stamp, _version(store.fs.info(target))]
+            fs.pipe_file(f"{remote}/{ORIGIN_FILE}", origin.encode())
+        fs.put_file(str(path), target)
+        stamps[relative] = [stamp, _version(fs.info(target))]
     write_json(stamps_path, stamps, indent=None)
