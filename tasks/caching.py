@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gms_models.errors import DataError
 from gms_models.files import atomic_write_text, sha256_file, write_json
 from tasks.devices import device_slot
+from tasks.execution import run_logger
 from tasks.store import OUTPUTS_FILE, pull, push, read_json
 
 #: Packages whose source decides the outputs of the steps.
@@ -200,8 +201,6 @@ def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
 def work_lock(work_dir: Path) -> Iterator[None]:
     """Hold the lock of ``work_dir`` (``.<folder>.lock``, the kernel's ``flock``: a killed holder
     releases it), so that a second run waits, then finds the first one's outputs."""
-    from tasks.execution import run_logger
-
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(work_dir.parent / f".{work_dir.name}.lock")
     try:
@@ -230,8 +229,6 @@ def cached_step(
     """The recorded outputs of the step's work folder when complete, else ``compute(work_dir,
     slot)`` run on a slot of ``device`` and recorded. ``key_step`` (default ``step``) names the
     step in the key, for two steps sharing a folder name."""
-    from tasks.execution import run_logger
-
     work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
     with work_lock(work_dir):
         pull(runs_dir, work_dir)
