@@ -59,16 +59,6 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
     return False
 
 
-def _local_checkpoint(checkpoint: str, sha256: str | None) -> Path:
-    """The teacher file: a URL lands in the library's checkpoint cache, a path is checked."""
-    from gms_models.checkpoint import resolve_checkpoint
-
-    try:
-        return resolve_checkpoint(checkpoint, sha256=sha256, progress=False).resolve()
-    except CheckpointError as exc:
-        raise CheckpointError(f"teacher.checkpoint / teacher.sha256: {exc}") from exc
-
-
 @task(
     name="prepare-teacher",
     cache_policy=NO_CACHE,
@@ -82,6 +72,7 @@ def prepare_teacher(
     """Resolve the checkpoint; with ``train``, also build the distillation backend once at its
     teacher size, device and batch size (warming the ONNX/engine cache that every arm's trainer
     then reuses)."""
+    from gms_models.checkpoint import resolve_checkpoint
     from gms_models.teacher import TeacherSpec, select_teacher
 
     logger = run_logger()
@@ -90,7 +81,11 @@ def prepare_teacher(
         checkpoint = random_teacher(runs_dir, source.random_seed)
         origin = f"random(seed={source.random_seed})"
     else:
-        checkpoint = _local_checkpoint(source.checkpoint, source.sha256)
+        try:  # a URL lands in the library's checkpoint cache, a path is checked
+            checkpoint = resolve_checkpoint(source.checkpoint, sha256=source.sha256, progress=False)
+        except CheckpointError as exc:
+            raise CheckpointError(f"teacher.checkpoint / teacher.sha256: {exc}") from exc
+        checkpoint = checkpoint.resolve()
         origin = source.checkpoint
     if train is not None:
         backend = select_teacher(
