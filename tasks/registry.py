@@ -57,12 +57,6 @@ def package_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _version_with_sha(client: MlflowClient, name: str, sha: str) -> ModelVersion | None:
-    versions = client.search_model_versions(f"name='{name}'")
-    found = [v for v in versions if v.tags.get(SHA_TAG) == sha]
-    return min(found, key=lambda v: int(v.version), default=None)
-
-
 def _runtime_code(into: Path) -> Path:
     """A copy of the ``gms_models`` modules the pyfunc imports: the torch-free runtime and what
     it imports, found by :mod:`modulefinder` so that the list follows the code."""
@@ -83,7 +77,7 @@ def _runtime_code(into: Path) -> Path:
     return into / "gms_models"
 
 
-def _input_example(folder: Path) -> list[dict[str, Any]]:
+def _input_example() -> list[dict[str, Any]]:
     """A small real request: a grey 32×48 PNG with a box prompt and a point prompt."""
     import base64
     import io
@@ -119,7 +113,7 @@ def _log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
             python_model=str(PYFUNC_FILE),
             artifacts={PACKAGE_ARTIFACT: str(folder)},
             code_paths=[str(_runtime_code(Path(code)))],
-            input_example=_input_example(folder),
+            input_example=_input_example(),
             pip_requirements=[f"{p}=={importlib.metadata.version(p)}" for p in REQUIREMENTS],
             model_id=logged.model_id,
         )
@@ -135,9 +129,10 @@ def register_package(
 
     client = mlflow_client(ref.tracking_uri)
     sha = package_sha256(folder)
-    existing = _version_with_sha(client, model_name, sha)
-    if existing is not None:
-        version = str(existing.version)
+    versions = client.search_model_versions(f"name='{model_name}'")
+    same = [int(v.version) for v in versions if v.tags.get(SHA_TAG) == sha]
+    if same:
+        version = str(min(same))
     else:
         with contextlib.suppress(MlflowException):  # registered already (maybe by another arm)
             client.create_registered_model(model_name)
