@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -179,20 +179,6 @@ def read_candidates(
     return sorted(candidates, key=lambda c: (c.arm, c.run_id))
 
 
-def latest_parent_run(client: MlflowClient, experiment_id: str, flow: str) -> str:
-    """The newest finished parent run of ``flow`` in the experiment."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`gms.flow` = '{flow}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=50,
-    )
-    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
-    if not parents:
-        raise PickError(f"no finished {flow} run in experiment {experiment_id}")
-    return cast(str, parents[0].info.run_id)  # mlflow's entities are untyped
-
-
 def find_ablation(client: MlflowClient, experiment: str, run_id: str | None) -> tuple[str, str]:
     """The id of ``experiment`` and its ablation run: ``run_id``, else the newest finished."""
     found = client.get_experiment_by_name(experiment)
@@ -201,8 +187,18 @@ def find_ablation(client: MlflowClient, experiment: str, run_id: str | None) -> 
             f"ablation experiment {experiment!r} not found at {client.tracking_uri}; "
             "run the ablation first"
         )
-    parent = run_id or latest_parent_run(client, found.experiment_id, "distill-ablation")
-    return found.experiment_id, parent
+    if run_id is not None:
+        return found.experiment_id, run_id
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string="tags.`gms.flow` = 'distill-ablation' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50,
+    )
+    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+    if not parents:
+        raise PickError(f"no finished distill-ablation run in experiment {found.experiment_id}")
+    return found.experiment_id, parents[0].info.run_id
 
 
 class PickOutputs(BaseModel):
