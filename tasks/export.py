@@ -74,14 +74,6 @@ def measure_latencies(
     return latency, skipped
 
 
-def _tensorrt_available(device: str) -> bool:
-    if not device.startswith("cuda"):
-        return False
-    from gms_models.teacher import tensorrt_available
-
-    return tensorrt_available()
-
-
 @task(name="export-arm", cache_policy=NO_CACHE)
 def export_arm(
     distilled: DistillOutputs,
@@ -98,6 +90,7 @@ def export_arm(
     the encoder."""
     from gms_models.export import export_bundle, student_sources
     from gms_models.files import sha256_file
+    from gms_models.teacher import tensorrt_available
 
     logger = run_logger()
     payload = {
@@ -121,7 +114,7 @@ def export_arm(
             bundle,
             sources,
             opset=spec.opset,
-            tensorrt="tensorrt" in runtimes and _tensorrt_available(slot),
+            tensorrt="tensorrt" in runtimes and slot.startswith("cuda") and tensorrt_available(),
             overwrite=True,
             progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
         )
