@@ -251,9 +251,9 @@ def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = No
     _log_points(ref, ((k, v, step or 0) for k, v in sorted(metrics.items())))
 
 
-def log_history(ref: RunRef, key: str, values: Sequence[float], first_step: int = 1) -> None:
-    """Log ``values`` as one metric over steps ``first_step, first_step + 1, ...``."""
-    _log_points(ref, ((key, v, first_step + i) for i, v in enumerate(values)))
+def log_history(ref: RunRef, key: str, values: Sequence[float]) -> None:
+    """Log ``values`` as one metric over steps 1, 2, ..."""
+    _log_points(ref, ((key, v, step) for step, v in enumerate(values, start=1)))
 
 
 def set_tags(ref: RunRef, tags: Mapping[str, str]) -> None:
