@@ -145,7 +145,7 @@ def submit_group(
     submitted = []
     for arm in group.arms:
         run = runs[arm.run_name]
-        distilled = submit(distilled_arm, trained, arm.run_name, teacher, run=run)
+        distilled = submit(distilled_arm, trained, arm.run_name, run=run)
         exported = None
         if params.export.enabled:
             exported = submit(

@@ -156,20 +156,12 @@ def _profile(
     )
 
 
-def log_distill_outputs(run: RunRef, outputs: DistillOutputs, teacher: TeacherInfo) -> None:
-    """Params and final metrics of the arm; when the epochs were logged to another run (a
-    reused work folder), their history and pictures are copied into this one."""
-    log_params(
-        run,
-        {
-            **outputs.config,
-            "arm": outputs.arm,
-            "depths": outputs.depths if outputs.depths is not None else "-",
-            "teacher_source": teacher.source,
-            "teacher_random": teacher.random,
-            "teacher_sha256": teacher.sha256,
-        },
-    )
+def log_distill_outputs(run: RunRef, outputs: DistillOutputs) -> None:
+    """Params and final metrics of the arm (the flow logged the arm and its teacher before it
+    started); when the epochs were logged to another run (a reused work folder), their history
+    and pictures are copied into this one."""
+    depths = outputs.depths if outputs.depths is not None else "-"
+    log_params(run, {**outputs.config, "depths": depths})
     if outputs.logged_run_id != run.run_id:
         log_history(run, "loss", outputs.loss_history)
         for picture in outputs.feature_pictures:
@@ -281,13 +273,11 @@ def _train_missing(
 
 
 @task(name="distilled-arm", task_run_name="distill-{arm}", cache_policy=NO_CACHE)
-def distilled_arm(
-    group: GroupOutputs, arm: str, teacher: TeacherInfo, run: RunRef | None = None
-) -> DistillOutputs:
+def distilled_arm(group: GroupOutputs, arm: str, run: RunRef | None = None) -> DistillOutputs:
     """``arm``'s result out of its group's (its failure raised), logged to ``run``."""
     if arm in group.failures:
         raise RuntimeError(group.failures[arm])
     outputs = group.outputs[arm]
     if run is not None:
-        log_distill_outputs(run, outputs, teacher)
+        log_distill_outputs(run, outputs)
     return outputs
