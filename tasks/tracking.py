@@ -30,12 +30,8 @@ _BATCH = 100
 
 def resolve_tracking_uri(tracking: TrackingSpec) -> str:
     """The param, else ``$MLFLOW_TRACKING_URI``, else the SQLite store under ``runs_dir``."""
-    if tracking.tracking_uri:
-        return tracking.tracking_uri
     from_env = os.environ.get("MLFLOW_TRACKING_URI")
-    if from_env:
-        return from_env
-    return local_store_uri(tracking.runs_dir)
+    return tracking.tracking_uri or from_env or local_store_uri(tracking.runs_dir)
 
 
 def local_store_uri(runs_dir: Path) -> str:
