@@ -30,10 +30,6 @@ def resolve_reference(spec: EvalSpec, teacher: TeacherInfo) -> Reference:
     return spec.reference
 
 
-def _eval_payload(spec: EvalSpec) -> dict[str, object]:
-    return spec.model_dump(mode="json", include={"max_images", "batch_prompts", "mask_grid_images"})
-
-
 def _eval_outputs(
     arm: str, work_dir: Path, done: CheckpointEval, reference: Reference
 ) -> EvalOutputs:
@@ -88,8 +84,11 @@ def _box_miou(
         )
         return _eval_outputs(arm, work_dir, done, reference)
 
+    evaluated = spec.model_dump(
+        mode="json", include={"max_images", "batch_prompts", "mask_grid_images"}
+    )
     outputs = cached_step(
-        runs_dir, "evaluate", arm, {**payload, "eval": _eval_payload(spec)}, code, EvalOutputs,
+        runs_dir, "evaluate", arm, {**payload, "eval": evaluated}, code, EvalOutputs,
         compute, device=device, key_step=key_step,
     )  # fmt: skip
     run_logger().info(
