@@ -159,23 +159,15 @@ class StepOutputs(BaseModel):
 
     def files(self) -> list[Path]:
         """Every file this result refers to (checked before a cached result is reused)."""
-        found: list[Path] = []
+        return list(_paths(self.model_dump()))
 
-        def collect(value: Any) -> None:
-            if isinstance(value, Path):
-                found.append(value)
-            elif isinstance(value, BaseModel):
-                for item in value.__dict__.values():
-                    collect(item)
-            elif isinstance(value, Mapping):
-                for item in value.values():
-                    collect(item)
-            elif isinstance(value, list | tuple):
-                for item in value:
-                    collect(item)
 
-        collect(self)
-        return found
+def _paths(value: Any) -> Iterator[Path]:
+    if isinstance(value, Path):
+        yield value
+    elif isinstance(value, Mapping | list | tuple):
+        for item in value.values() if isinstance(value, Mapping) else value:
+            yield from _paths(item)
 
 
 def write_outputs(work_dir: Path, outputs: StepOutputs) -> Path:
