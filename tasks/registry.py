@@ -224,19 +224,12 @@ def name_version(model_uri: str, name: str, version: str, source: str | None) ->
     return f"{model_uri} (version {version} of {name}, files at {source})"
 
 
-def _package_path(model_dir: Path) -> str:
-    """Where the pyfunc's ``package`` artifact sits inside a downloaded model (from MLmodel)."""
-    from mlflow.models import Model
-
-    flavor = Model.load(str(model_dir)).flavors.get("python_function", {})
-    return str(flavor.get("artifacts", {}).get(PACKAGE_ARTIFACT, {}).get("path", PACKAGE_ARTIFACT))
-
-
 def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
     """Download the package of ``model_uri`` into ``dest``; returns its SAM-profile folder. Files
     the store lost (MLflow then downloads an empty folder) are a :class:`RegistryError`."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     from tasks.models_repository import MissingModelFiles
 
@@ -255,7 +248,8 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
         raise RegistryError(f"{what}: {FILES_LOST}")
     if not (local / "MLmodel").is_file():
         raise RegistryError(f"{what}: the download at {local} is no MLflow model (no MLmodel)")
-    package = local / _package_path(local)
+    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
+    package = local / str(artifacts.get(PACKAGE_ARTIFACT, {}).get("path", PACKAGE_ARTIFACT))
     if not (package / "bundle.json").is_file():
         raise RegistryError(f"{what}: the download at {local} holds no SAM package")
     return package
