@@ -41,10 +41,8 @@ def call(step: Task[..., R] | Flow[..., R], *args: Any, **kwargs: Any) -> R:
     return step.fn(*args, **kwargs)
 
 
-def _upstream_failed(values: list[Any]) -> bool:
-    return any(
-        isinstance(v, Future) and (v.cancelled() or v.exception() is not None) for v in values
-    )
+def _failed(value: Any) -> bool:
+    return isinstance(value, Future) and (value.cancelled() or value.exception() is not None)
 
 
 def _resolved(value: Any) -> Any:
@@ -59,7 +57,7 @@ def submit(step: Task[..., R], *args: Any, **kwargs: Any) -> StepFuture[R]:
         submitted: PrefectFuture[R] = step.submit(*args, **kwargs)
         return submitted
     future: Future[R] = Future()
-    if _upstream_failed([*args, *kwargs.values()]):
+    if any(_failed(v) for v in [*args, *kwargs.values()]):
         future.cancel()
         return future
     try:
