@@ -23,10 +23,8 @@ def visible_devices(requested: str = "auto") -> list[str]:
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count == 0:
-        if requested == "cuda":
-            return ["cuda"]  # the library reports the missing GPU with a clear error
-        return ["cpu"]
+    if count == 0:  # "cuda": the library reports the missing GPU with a clear error
+        return ["cuda" if requested == "cuda" else "cpu"]
     return [f"cuda:{i}" for i in range(count)]
 
 
