@@ -22,9 +22,7 @@ from rich.table import Table
 def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> float:
     """The arm with library calls only; returns its wall time in seconds."""
     from gms_models.data.coco import CocoInstances
-    from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
-    from gms_models.evaluate.figures import coco_grid_prompts, render_mask_grid
-    from gms_models.evaluate.run import build_student_sam, build_teacher_sam
+    from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.export import export_bundle, student_sources
     from gms_models.profiling import profile_model
     from gms_models.registry import build_encoder
@@ -56,14 +54,15 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
     coco = CocoInstances(
         data / "coco/annotations/instances.json", data / "coco/images", max_images=args.images
     )
-    student = build_student_sam(args.arch, result.checkpoint, teacher)
-    reference = build_teacher_sam(teacher, args.img_size)
-    evaluate_coco_boxes(student, coco, teacher=reference, progress=False)
-    first = coco[0]
-    render_mask_grid(
-        [first.path], [coco_grid_prompts(first)], {"teacher": reference, args.arch: student},
-        out / "grid.png",
-    )  # fmt: skip
+    evaluate_checkpoint(
+        teacher,
+        coco,
+        out / "eval",
+        arch=args.arch,
+        student=result.checkpoint,
+        against="teacher",
+        grid_images=1,
+    )
     return time.perf_counter() - started
 
 
