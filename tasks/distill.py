@@ -64,22 +64,6 @@ def distill_configs(
     ]
 
 
-def distill_key(
-    config: DistillConfig,
-    data: DataInfo,
-    teacher: TeacherInfo,
-    code: CodeVersion,
-    profile_img_size: int,
-) -> str:
-    payload = {
-        "config": config.model_dump(mode="json", exclude=set(_UNKEYED)),
-        "images": data.fingerprints.get("unlabeled"),
-        "teacher": teacher.sha256,
-        "profile_img_size": profile_img_size,
-    }
-    return step_key("distill", payload, code)
-
-
 def encoder_depths(model: Any) -> list[int] | None:
     """Stage depths of a staged encoder (GMF, TinyViT), None for others (ResNet18)."""
     for owner in (getattr(model, "backbone", None), model):
@@ -200,15 +184,16 @@ def distill_group_task(
     runs = runs or {}
     names = [config.run_name for config in configs]
     group = GroupOutputs(label=label, arms=names, device=device, trained=[], teacher_passes=0)
-    work_dirs = {
-        config.run_name: step_dir(
-            runs_dir,
-            "distill",
-            config.run_name,
-            distill_key(config, data, teacher, code, profile_img_size),
-        )
-        for config in configs
-    }
+    work_dirs = {}
+    for config in configs:
+        payload = {
+            "config": config.model_dump(mode="json", exclude=set(_UNKEYED)),
+            "images": data.fingerprints.get("unlabeled"),
+            "teacher": teacher.sha256,
+            "profile_img_size": profile_img_size,
+        }
+        key = step_key("distill", payload, code)
+        work_dirs[config.run_name] = step_dir(runs_dir, "distill", config.run_name, key)
     with ExitStack() as locks:
         # every run takes the locks in one order, so two groups sharing arms cannot deadlock
         for work_dir in sorted(work_dirs.values()):
