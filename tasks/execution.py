@@ -81,8 +81,6 @@ def failure_of(future: StepFuture[Any] | None) -> str | None:
         return None if error is None else str(error)
     future.wait()
     state = future.state
-    if state.is_completed():
-        return None
     if not state.is_failed() and not state.is_crashed():
         return None
     outcome = future.result(raise_on_failure=False)
