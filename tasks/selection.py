@@ -57,7 +57,6 @@ def _speed_key(c: Candidate) -> tuple[float, float, float, str]:
 
 
 def choose(candidates: Sequence[Candidate], rule: PickRule, teacher_miou: float | None) -> Decision:
-    """Apply ``rule`` (see :class:`~tasks.specs.PickRule`) to ``candidates``."""
     if not candidates:
         raise PickError(
             "no candidate arms: no finished arm has mIoU, latency and an encoder version"
@@ -91,11 +90,7 @@ def render_decision(
     parent_run_id: str,
 ) -> str:
     """The markdown artifact: rule, reference, candidates table, choice and why."""
-    ref_text = (
-        f"the teacher's mIoU {decision.reference_miou:.4f}"
-        if decision.reference == "teacher"
-        else f"the best arm's mIoU {decision.reference_miou:.4f}"
-    )
+    whose = "the teacher's" if decision.reference == "teacher" else "the best arm's"
     lines = [
         f"# Pick: `{decision.chosen.arm}` → `{model_name}@{rule.alias}` "
         f"(version {decision.chosen.version})",
@@ -103,7 +98,8 @@ def render_decision(
         f"Ablation run: `{parent_run_id}`",
         "",
         f"**Rule**: among arms with mIoU ≥ reference − {rule.margin:g}, the fastest on "
-        f"`{rule.runtime}` (ties: higher mIoU, fewer params, name). Reference: {ref_text}.",
+        f"`{rule.runtime}` (ties: higher mIoU, fewer params, name). Reference: {whose} mIoU "
+        f"{decision.reference_miou:.4f}.",
     ]
     if rule.reference == "teacher" and decision.reference == "best":  # no teacher mIoU to use
         lines += [
@@ -129,7 +125,6 @@ def render_decision(
 
 
 def decision_reason(decision: Decision, rule: PickRule) -> str:
-    """Why the chosen arm won, in one sentence."""
     chosen = decision.chosen
     if decision.within_margin:
         return (
