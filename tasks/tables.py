@@ -27,8 +27,7 @@ from tasks.results import RunRef, TableFiles
 from tasks.tracking import log_artifact
 
 TABLE2_STEM = "table2_distill_ablation"
-TABLE3_MD = "table3_segment_eval.md"
-TABLE3_CSV = "table3_segment_eval.csv"
+TABLE3_STEM = "table3_segment_eval"
 
 
 def publish(
@@ -92,7 +91,7 @@ def write_segment_table(
 ) -> TableFiles:
     """Table 3 (markdown, CSV) under ``out_dir``; published."""
     markdown = render_segment_markdown(rows, notes)
-    md = atomic_write_text(Path(out_dir) / TABLE3_MD, markdown)
-    csv_path = atomic_write_text(Path(out_dir) / TABLE3_CSV, render_segment_csv(rows))
+    md = atomic_write_text(Path(out_dir) / f"{TABLE3_STEM}.md", markdown)
+    csv_path = atomic_write_text(Path(out_dir) / f"{TABLE3_STEM}.csv", render_segment_csv(rows))
     publish(run, [md, csv_path], "table3-segment-eval", markdown, [r.model_dump() for r in rows])
     return TableFiles(markdown=md, csv=csv_path)
