@@ -48,9 +48,8 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
     bundle = out / "bundle"
     export_bundle(bundle, student_sources(args.arch, result.checkpoint), overwrite=True)
     measure_latencies(
-        bundle, bundle / f"{args.arch}.onnx", result.checkpoint, args.arch, args.img_size,
-        ["onnxruntime"], 1, "cpu",
-    )  # fmt: skip
+        bundle, result.checkpoint, args.arch, args.img_size, ["onnxruntime"], 1, "cpu"
+    )
     coco = CocoInstances(
         data / "coco/annotations/instances.json", data / "coco/images", max_images=args.images
     )

@@ -36,7 +36,6 @@ def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
 
 def measure_latencies(
     bundle: Path,
-    encoder_onnx: Path,
     checkpoint: Path,
     arch: str,
     img_size: int,
@@ -44,7 +43,8 @@ def measure_latencies(
     runs: int,
     device: str,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Latency per runtime in ms, and the runtimes skipped with why."""
+    """Latency per runtime in ms of the encoder ``<arch>.onnx`` of ``bundle`` (or its checkpoint
+    in PyTorch), and the runtimes skipped with why."""
     from gms_models.errors import GmsError
     from gms_models.profiling import measure_latency
     from gms_models.runtime import BundleManifest, OnnxRuntimeSession, TensorRTSession
@@ -59,7 +59,7 @@ def measure_latencies(
                 latency[runtime] = measure_latency(model, img_size, runs=runs) * 1000
             elif runtime == "onnxruntime":
                 ort_device = "cuda" if device.startswith("cuda") else "cpu"
-                session = OnnxRuntimeSession(encoder_onnx, device=ort_device)
+                session = OnnxRuntimeSession(bundle / f"{arch}.onnx", device=ort_device)
                 latency[runtime] = _session_latency_ms(session, img_size, runs)
             else:
                 engine = BundleManifest.read(bundle).find("encoder", "tensorrt")
@@ -134,7 +134,6 @@ def export_arm(
             )
         latency, skipped = measure_latencies(
             bundle,
-            encoder_onnx,
             distilled.checkpoint,
             distilled.arch,
             sources.img_size,
