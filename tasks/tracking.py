@@ -120,38 +120,14 @@ def end_orphaned_runs(uri: str, experiment_id: str) -> list[str]:
     return ended
 
 
-def run_source() -> str:
-    """``$GMS_RUN_SOURCE`` (``dvc`` in dvc.yaml), else ``prefect-deployment`` or ``local``."""
-    explicit = os.environ.get("GMS_RUN_SOURCE")
-    if explicit:
-        return explicit
-    from prefect.runtime import deployment
-
-    return "prefect-deployment" if deployment.id else "local"
-
-
-def prefect_tags() -> dict[str, str]:
+def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict[str, str]:
     from prefect.runtime import deployment, flow_run
 
-    if not flow_run.id:
-        return {}
-    tags = {
-        "prefect.flow_run_id": str(flow_run.id),
-        "prefect.flow_run_name": str(flow_run.name),
-        "prefect.flow_name": str(flow_run.flow_name),
-    }
-    url = str(flow_run.ui_url or "")
-    if url.startswith("http"):  # a temporary local server has no UI address
-        tags["prefect.flow_run_url"] = url
-    if deployment.id:
-        tags["prefect.deployment"] = str(deployment.name)
-    return tags
-
-
-def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict[str, str]:
     tags = {
         "gms.flow": flow,
-        "gms.source": run_source(),
+        # $GMS_RUN_SOURCE (dvc.yaml sets dvc), else how Prefect started the run
+        "gms.source": os.environ.get("GMS_RUN_SOURCE")
+        or ("prefect-deployment" if deployment.id else "local"),
         "gms.code_version": code.key,
         "git.dirty": str(code.dirty).lower(),
         OWNER_TAG: owner_token(),
@@ -162,7 +138,15 @@ def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict
     if data is not None:
         tags["data.hash"] = "-".join(f"{k}:{v}" for k, v in sorted(data.fingerprints.items()))
         tags["data.dvc_md5"] = data.dvc_md5 or "none (no data.dvc tracks this folder)"
-    tags.update(prefect_tags())
+    if flow_run.id:
+        tags["prefect.flow_run_id"] = str(flow_run.id)
+        tags["prefect.flow_run_name"] = str(flow_run.name)
+        tags["prefect.flow_name"] = str(flow_run.flow_name)
+        url = str(flow_run.ui_url or "")
+        if url.startswith("http"):  # a temporary local server has no UI address
+            tags["prefect.flow_run_url"] = url
+        if deployment.id:
+            tags["prefect.deployment"] = str(deployment.name)
     return tags
 
 
