@@ -77,23 +77,18 @@ def _hash_files(root: Path, relpaths: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _package_files(root: Path) -> list[str]:
-    return [
-        path.relative_to(root).as_posix()
-        for package in CODE_PACKAGES
-        for path in (root / package).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    ]
-
-
 def code_version(root: Path | None = None) -> CodeVersion:
     """The commit plus a hash of what differs from it in :data:`CODE_PACKAGES`."""
     root = root or repo_root()
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
-        return CodeVersion(
-            commit=None, dirty_hash=None, source_hash=_hash_files(root, _package_files(root))
-        )
+        files = [
+            path.relative_to(root).as_posix()
+            for package in CODE_PACKAGES
+            for path in (root / package).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        ]
+        return CodeVersion(commit=None, dirty_hash=None, source_hash=_hash_files(root, files))
     status = _git(
         root, "status", "--porcelain", "-z", "--untracked-files=all", "--", *CODE_PACKAGES
     )
