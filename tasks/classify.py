@@ -118,17 +118,15 @@ def write_selection_table(
     run: RunRef | None = None,
 ) -> TableFiles:
     """Table 1 (markdown, CSV, val-accuracy bar chart) under ``out_dir``; published."""
-    from gms_models.tables import render_table1_markdown, table1_rows
+    from gms_models.tables import table1_rows
 
     families = [FamilyResult.from_dict(r) for r in results]
     files = write_table_files(families, out_dir, with_paper=with_paper)
-    rows = table1_rows(families, with_paper)
-    markdown = render_table1_markdown(rows)
     publish(
         run,
         [files.markdown, files.csv, files.chart],
         "table1-encoder-selection",
-        markdown,
-        [dict(row) for row in rows],
+        files.markdown.read_text(encoding="utf-8"),
+        [dict(row) for row in table1_rows(families, with_paper)],
     )
     return TableFiles(markdown=files.markdown, csv=files.csv, plot=files.chart)
