@@ -65,8 +65,6 @@ TABLE2_BATCH = 8
 
 @dataclass(frozen=True)
 class Took:
-    """Wall and process CPU seconds of something."""
-
     wall: float
     cpu: float
 

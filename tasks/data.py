@@ -101,7 +101,6 @@ def prepare_data(spec: DataSpec, runs_dir: Path) -> DataInfo:
 
 
 def require_part(data: DataInfo, part: str) -> None:
-    """Raise a clear error when a step needs a part of the data folder that is missing."""
     if part not in data.fingerprints:
         where = {
             "unlabeled": f"{data.unlabeled} (data.unlabeled)",
