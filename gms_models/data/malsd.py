@@ -26,13 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from gms_models.data.scan import (
-    DATASET_IMAGE_SUFFIXES,
-    BadImage,
-    describe_paths,
-    list_images,
-    scan_images,
-)
+from gms_models.data.scan import DATASET_IMAGE_SUFFIXES, describe_paths, list_images
 from gms_models.errors import DataError, ImageError
 from gms_models.files import ensure_replaceable, staged_folder, write_json
 from gms_models.image_io import IMAGE_SUFFIXES, open_image
@@ -141,17 +135,6 @@ def check_rgb_modes(paths: Sequence[Path]) -> None:
             wrong.append(f"{path} (mode {mode})")
     if wrong:
         raise ImageError(f"{len(wrong)} MALSD images are not RGB images: {describe_paths(wrong)}")
-
-
-def scan_malsd(root: str | Path, *, strict: bool = True) -> list[BadImage]:
-    """Decode every image of both splits; return the bad ones (layout errors raise)."""
-    paths = [
-        path
-        for split in MALSD_SPLITS
-        for images in class_images(root, split).values()
-        for path in images
-    ]
-    return scan_images(paths, strict=strict)
 
 
 @dataclass(frozen=True, eq=False)

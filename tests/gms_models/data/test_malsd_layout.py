@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
+from gms_models.data.check import check_dataset
 from gms_models.data.demo import demo_paths
 from gms_models.data.malsd import (
     MALSD_CLASSES,
     POINTS_FILENAME,
     class_images,
     read_points,
-    scan_malsd,
     write_points,
 )
 from gms_models.data.malsd_dataset import MalsdClassification
@@ -95,7 +95,7 @@ def test_wrong_mode_image_is_refused_in_strict_mode(
     index = [p for p, _ in lenient.samples].index(path)
     image, label = lenient[index]
     assert image.shape == (3, 120, 160) and label == 1
-    assert [b.path for b in scan_malsd(malsd_copy)] == [path]
+    assert [b.path for b in check_dataset(malsd_copy, layout="malsd").bad_images] == [path]
 
 
 def test_points_file_of_the_demo_data(demo_small: Path) -> None:
