@@ -112,8 +112,11 @@ def _torch_load(path: Path) -> object:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
 
 
-def read_state_dict(path: Path) -> StateDict:
+def load_checkpoint_state(
+    source: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
+) -> StateDict:
     """Tensors of a ``torch.save``-d state dict (plain, or wrapped under "model"/"state_dict")."""
+    path = resolve_checkpoint(source, sha256=sha256, cache_dir=cache_dir)
     obj = _torch_load(path)
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
@@ -129,12 +132,6 @@ def read_state_dict(path: Path) -> StateDict:
             f"e.g. {bad[:_NAMES_SHOWN]}"
         )
     return dict(obj)
-
-
-def load_checkpoint_state(
-    source: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
-) -> StateDict:
-    return read_state_dict(resolve_checkpoint(source, sha256=sha256, cache_dir=cache_dir))
 
 
 def select_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> StateDict:

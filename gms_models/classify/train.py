@@ -29,7 +29,7 @@ from gms_models.data.transforms import sam_normalize
 from gms_models.profiling import profile_model
 from gms_models.teacher.base import resolve_device
 from gms_models.train.rng import seed_everything
-from gms_models.train.student import lr_factor
+from gms_models.train.student import build_scheduler
 
 NUM_CLASSES = 2
 LabelledImages = Dataset[tuple[torch.Tensor, int]]
@@ -130,14 +130,13 @@ def train_family(
     steps_per_epoch = len(train_loader)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     warmup_epochs = min(config.warmup_epochs, config.epochs - 1)  # always end with the decay
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
+    scheduler = build_scheduler(
         optimizer,
-        lr_factor(
-            warmup_steps=warmup_epochs * steps_per_epoch,
-            total_steps=config.epochs * steps_per_epoch,
-            schedule="cosine",
-            min_ratio=0.0,
-        ),
+        warmup_steps=warmup_epochs * steps_per_epoch,
+        total_steps=config.epochs * steps_per_epoch,
+        schedule="cosine",
+        base_lr=config.lr,
+        min_lr=0.0,
     )
     for cb in callbacks:
         cb.on_family_start(family, profile, config.epochs, steps_per_epoch)
