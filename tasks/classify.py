@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import task
@@ -42,7 +43,7 @@ class ClassifyLog(ClassifyCallback):
             metrics.val_acc,
         )
         if self.run is not None:
-            values = {k: float(v) for k, v in metrics.as_dict().items() if k != "epoch"}
+            values = {k: float(v) for k, v in asdict(metrics).items() if k != "epoch"}
             log_metrics(self.run, values, step=metrics.epoch)
 
 

@@ -37,9 +37,6 @@ class EpochMetrics:
     """At the end of the epoch."""
     seconds: float
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class FamilyResult:
@@ -66,8 +63,8 @@ class FamilyResult:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "history"}
-        out["final"] = self.final.as_dict()
-        out["history"] = [m.as_dict() for m in self.history]
+        out["final"] = asdict(self.final)
+        out["history"] = [asdict(m) for m in self.history]
         return out
 
     @classmethod

@@ -102,7 +102,6 @@ def check_teacher_input(images: torch.Tensor, img_size: int) -> None:
 
 
 def teacher_onnx_path(spec: TeacherSpec, cache_dir: str | Path) -> Path:
-    """Where the ONNX export of ``spec`` is cached."""
     return Path(cache_dir) / "teacher" / f"{spec.identity}-opset{DEFAULT_OPSET}.onnx"
 
 
