@@ -27,7 +27,7 @@ from gms_models.checkpoint import (
     save_student,
 )
 from gms_models.errors import CheckpointError, ConfigError, GmsError
-from gms_models.files import atomic_write, remove_stale_temps
+from gms_models.files import atomic_write_text, remove_stale_temps
 from gms_models.tables import grid_cell, new_figure, save_figure
 from gms_models.train.config import DistillConfig
 from gms_models.train.rng import TorchRngStream
@@ -180,15 +180,14 @@ def save_feature_picture(
     return save_figure(figure, dest)
 
 
-def check_run_folder(config: DistillConfig) -> Path:
-    """The run folder; refuses to start over a previous run's checkpoint unless resuming."""
+def check_run_folder(config: DistillConfig) -> None:
+    """Refuse to start over a previous run's checkpoint unless resuming."""
     out_dir = config.resolved_out_dir
     if (out_dir / STATE_FILE).exists() and not config.resume:
         raise ConfigError(
             f"{out_dir} already holds a training checkpoint ({STATE_FILE}); pass resume=True "
             "(--resume) to continue it, or choose another out_dir (--out)"
         )
-    return out_dir
 
 
 class StudentRun:
@@ -344,8 +343,7 @@ class StudentRun:
 
     def _record_failure(self, failure: NonFiniteLossError) -> None:
         record = {**failure.to_record(), "settings": self.config.trajectory_settings()}
-        text = json.dumps(record, indent=2) + "\n"
-        atomic_write(self.failure_path, lambda fh: fh.write(text.encode()))
+        atomic_write_text(self.failure_path, json.dumps(record, indent=2) + "\n")
 
     def begin_epoch(self, steps: int) -> None:
         self._losses = torch.zeros(steps, device=self.device)
