@@ -63,9 +63,9 @@ class CocoImage:
     height: int
     annotations: tuple[CocoAnnotation, ...]
 
-    def load(self, *, strict: bool = False) -> np.ndarray:
+    def load(self) -> np.ndarray:
         """Decode the image (H×W×3 uint8 RGB); its size must match the JSON's."""
-        rgb = load_rgb(self.path, strict=strict)
+        rgb = load_rgb(self.path)
         if rgb.shape[:2] != (self.height, self.width):
             raise DataError(
                 f"image {self.path} is {rgb.shape[1]}×{rgb.shape[0]} but its annotation file "

@@ -112,15 +112,13 @@ def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
     return float(cols[nearest]), float(rows[nearest])
 
 
-def points_from_coco(coco: CocoInstances, *, include_crowd: bool = False) -> list[HandPoints]:
-    """One foreground point prompt (:func:`interior_point`) per annotation with a mask."""
+def points_from_coco(coco: CocoInstances) -> list[HandPoints]:
+    """One foreground point prompt (:func:`interior_point`) per non-crowd annotation with a mask."""
     prompts: list[HandPoints] = []
     for image in coco:
         file = image.path.relative_to(coco.image_dir).as_posix()
         for ann in image.annotations:
-            if ann.iscrowd and not include_crowd:
-                continue
-            point = interior_point(ann.mask)
+            point = None if ann.iscrowd else interior_point(ann.mask)
             if point is None:
                 continue
             prompts.append(
