@@ -9,6 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,47 +43,37 @@ Probe = tuple[torch.Tensor, torch.Tensor, list[int]]
 """The feature pictures' student input, its teacher features and the channels shown."""
 
 
+@dataclass(eq=False)
 class NonFiniteLossError(GmsError):
     """A student's loss became NaN or infinite; its last good checkpoint is kept."""
 
-    def __init__(
-        self,
-        *,
-        student: str,
-        value: float,
-        epoch: int,
-        step: int,
-        global_step: int,
-        checkpoint: Path | None,
-        last_good_epoch: int,
-    ) -> None:
+    student: str
+    value: float
+    epoch: int
+    step: int
+    global_step: int
+    checkpoint: Path | None
+    last_good_epoch: int
+
+    def __str__(self) -> str:
         kept = (
-            f"the last good checkpoint {checkpoint} (after epoch {last_good_epoch}) is kept"
-            if checkpoint is not None
+            f"the last good checkpoint {self.checkpoint} (after epoch {self.last_good_epoch}) "
+            "is kept"
+            if self.checkpoint is not None
             else "no checkpoint had been written yet"
         )
-        super().__init__(
-            f"non-finite loss ({value}) for student {student!r} at epoch {epoch}, step {step} "
-            f"(global step {global_step}); training of {student!r} stopped and {kept}. "
-            "Lower the learning rate, enable grad_clip, or check the input images."
+        return (
+            f"non-finite loss ({self.value}) for student {self.student!r} at epoch {self.epoch}, "
+            f"step {self.step} (global step {self.global_step}); training of {self.student!r} "
+            f"stopped and {kept}. Lower the learning rate, enable grad_clip, or check the input "
+            "images."
         )
-        self.student = student
-        self.value = value
-        self.epoch = epoch
-        self.step = step
-        self.global_step = global_step
-        self.checkpoint = checkpoint
-        self.last_good_epoch = last_good_epoch
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "student": self.student,
+            **asdict(self),
             "value": repr(self.value),
-            "epoch": self.epoch,
-            "step": self.step,
-            "global_step": self.global_step,
             "checkpoint": str(self.checkpoint) if self.checkpoint is not None else None,
-            "last_good_epoch": self.last_good_epoch,
             "message": str(self),
         }
 
