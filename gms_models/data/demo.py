@@ -133,7 +133,6 @@ def _write_coco(root: Path, seed: int, scale: DemoScale, tick: Callable[[], None
         "annotations": annotations,
         "categories": categories,
     }
-    (root / "coco" / "annotations").mkdir(parents=True, exist_ok=True)
     write_json(root / "coco" / "annotations" / "instances.json", document, indent=None)
 
 

@@ -86,8 +86,6 @@ class _Evaluation:
         """Write the summary plus the records to ``path`` atomically (folders created)."""
         data = self.summary()
         data[self._RECORDS] = [asdict(r) for r in getattr(self, self._RECORDS)]
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return write_json(path, data)
 
 
