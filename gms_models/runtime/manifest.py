@@ -111,6 +111,10 @@ class BundleManifest:
                 raise BundleError(
                     f"{path} has format {raw.get('format')!r}; this runtime reads {BUNDLE_FORMAT!r}"
                 )
+            try:
+                ort_settings = OrtSettings(**raw.get("ort_settings", {}))
+            except BundleError as exc:
+                raise BundleError(f"{path} has bad ort_settings: {exc}") from exc
             manifest = cls(
                 arch=str(raw["arch"]),
                 img_size=int(raw["img_size"]),
@@ -118,7 +122,7 @@ class BundleManifest:
                 pixel_std=tuple(float(v) for v in raw["pixel_std"]),  # type: ignore[arg-type]
                 artifacts=tuple(Artifact(**a) for a in raw["artifacts"]),
                 profile=raw.get("profile", "nanosam"),
-                ort_settings=_read_ort_settings(path, raw.get("ort_settings", {})),
+                ort_settings=ort_settings,
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(f"{path} is malformed: {exc}") from exc
@@ -157,10 +161,3 @@ class BundleManifest:
                 f"{MANIFEST_FILE} in {file.parent} says img_size {self.img_size}, but {file.name} "
                 f"was exported for {meta.get('img_size')}"
             )
-
-
-def _read_ort_settings(path: Path, raw: dict[str, object]) -> OrtSettings:
-    try:
-        return OrtSettings(**raw)  # type: ignore[arg-type]
-    except BundleError as exc:
-        raise BundleError(f"{path} has bad ort_settings: {exc}") from exc
