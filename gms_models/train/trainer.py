@@ -38,13 +38,6 @@ from gms_models.train.student import NonFiniteLossError, Probe, StudentRun, chec
 log = logging.getLogger(__name__)
 
 
-def pick_channels(teacher_features: torch.Tensor, count: int) -> list[int]:
-    """The ``count`` channels of a (C,h,w) map with the largest spatial standard deviation."""
-    spread = teacher_features.float().flatten(1).std(dim=1)
-    count = min(count, spread.numel())
-    return sorted(int(i) for i in torch.topk(spread, count).indices)
-
-
 class DistillDataset(Protocol):
     """What the trainer needs from a dataset (``ImageFolderDataset`` is one): items
     ``DistillSample(teacher, student, index)``, ``set_epoch``, and ``paths`` for a feature cache.
@@ -180,9 +173,9 @@ class Distiller:
         restore_global_rng_state(state["global"])
         self.generator.set_state(state["loader"])
 
-    def _emit(self, hook: str, *args: Any, **kwargs: Any) -> None:
+    def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
-            getattr(callback, hook)(*args, **kwargs)
+            getattr(callback, hook)(*args)
 
     def _probe(self) -> Probe:
         """Item 0 of epoch 0: the feature pictures' image; also checks the feature shapes."""
@@ -204,7 +197,10 @@ class Distiller:
                     f"{tuple(probe_teacher.shape[1:])}; choose img_size and teacher_size so "
                     "that they match"
                 )
-        channels = pick_channels(probe_teacher[0], self.students[0].config.feature_channels)
+        # the pictures show the teacher channels of the largest spatial standard deviation
+        spread = probe_teacher[0].float().flatten(1).std(dim=1)
+        count = min(self.students[0].config.feature_channels, spread.numel())
+        channels = sorted(int(i) for i in torch.topk(spread, count).indices)
         return probe, probe_teacher, channels
 
     def _targets(self, batch: Any) -> torch.Tensor:
