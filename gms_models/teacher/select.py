@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import get_args
 
 import torch
 
@@ -16,7 +17,7 @@ from gms_models.teacher_options import BackendName, PrecisionChoice, TeacherPrec
 
 log = logging.getLogger(__name__)
 
-BACKEND_NAMES: tuple[str, ...] = ("auto", "torch", "onnxruntime", "tensorrt")
+BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)
 
 
 def resolve_backend_name(name: BackendName, device: torch.device) -> str:

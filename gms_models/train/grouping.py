@@ -176,11 +176,8 @@ def detect_devices(
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if not indices or any(i >= count for i in indices):
         raise ConfigError(f"device {requested!r} asked for, but {count} CUDA devices are visible")
-    devices = []
-    for index in indices:
-        properties = torch.cuda.get_device_properties(index)
-        devices.append(DeviceInfo(f"cuda:{index}", properties.total_memory, properties.name))
-    return devices
+    properties = {i: torch.cuda.get_device_properties(i) for i in indices}
+    return [DeviceInfo(f"cuda:{i}", p.total_memory, p.name) for i, p in properties.items()]
 
 
 def check_group(configs: Sequence[DistillConfig]) -> None:
