@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gms_models.errors import DataError, PromptError
 from gms_models.files import atomic_path
+from gms_models.runtime.manifest import Precision, RuntimeName
 
 if TYPE_CHECKING:
     from gms_models.prompt_predictor import Prediction, PromptPredictor
@@ -164,24 +165,15 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
 
 
 def _load_bundle_predictor(
-    folder: Path, runtime: str, precision: str | None, console: Console
+    folder: Path, runtime: RuntimeName, precision: Precision | None, console: Console
 ) -> PromptPredictor[Any]:
-    from gms_models.errors import ConfigError
     from gms_models.runtime import BundleManifest, BundlePredictor
     from gms_models.runtime.sam_onnx import SAM_PROFILE, SamOnnxPredictor
 
-    if runtime not in ("onnxruntime", "tensorrt"):
-        raise ConfigError(f"--runtime must be onnxruntime or tensorrt, got {runtime!r}")
-    if precision not in (None, "fp32", "fp16", "int8"):
-        raise ConfigError(f"--precision must be fp32, fp16 or int8, got {precision!r}")
     with console.status(f"opening {folder}"):
         if BundleManifest.read(folder).profile == SAM_PROFILE:
             return SamOnnxPredictor.from_folder(folder)
-        return BundlePredictor.from_folder(
-            folder,
-            runtime=runtime,  # type: ignore[arg-type]
-            encoder_precision=precision,  # type: ignore[arg-type]
-        )
+        return BundlePredictor.from_folder(folder, runtime=runtime, encoder_precision=precision)
 
 
 def _load_registered_predictor(model_uri: str, console: Console) -> PromptPredictor[Any]:
@@ -281,10 +273,11 @@ def segment_command(
         ),
     ] = None,
     runtime: Annotated[
-        str, typer.Option("--runtime", help="With --onnx: onnxruntime (CPU) or tensorrt (GPU).")
+        RuntimeName,
+        typer.Option("--runtime", help="With --onnx: onnxruntime (CPU) or tensorrt (GPU)."),
     ] = "onnxruntime",
     precision: Annotated[
-        str | None,
+        Precision | None,
         typer.Option(
             "--precision", help="With --onnx: encoder file fp32, int8 (ONNX Runtime) or fp16 (TRT)."
         ),
