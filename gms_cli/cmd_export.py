@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_models.errors import ConfigError
-from gms_models.runtime.manifest import PROFILES
+from gms_models.runtime.manifest import OnnxProfile
 
 
 def export_command(
@@ -69,7 +69,7 @@ def export_command(
         bool, typer.Option("--overwrite", help="Replace an earlier export in --out.")
     ] = False,
     profile: Annotated[
-        str,
+        OnnxProfile,
         typer.Option(
             "--profile",
             help="nanosam: encoder at its own size + 5-input decoders (TensorRT consumers); sam: "
@@ -78,13 +78,7 @@ def export_command(
     ] = "nanosam",
 ) -> None:
     """Export an image encoder and SAM's prompt decoder to checked ONNX (and TensorRT) files."""
-    from gms_models.export import (
-        check_destination,
-        check_opset,
-        export_bundle,
-        student_sources,
-        teacher_sources,
-    )
+    from gms_models.export import export_bundle, student_sources, teacher_sources
     from gms_models.image_io import load_rgb
     from gms_models.runtime import OrtSettings
 
@@ -92,11 +86,6 @@ def export_command(
         raise ConfigError("give exactly one of --student CKPT or --teacher CKPT")
     if teacher is not None and decoder_checkpoint is not None:
         raise ConfigError("--decoder-checkpoint is for --student exports; a teacher has its own")
-    if profile not in PROFILES:
-        raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    check_opset(opset)
-    check_destination(out, overwrite)
-    ort_settings = OrtSettings(threads=ort_threads, spinning=ort_spinning)
     console = Console(stderr=True)
     image = None if parity_image is None else load_rgb(parity_image)
     with console.status("loading the checkpoint") as status:
@@ -119,7 +108,7 @@ def export_command(
             int8_calib=int8_calib,
             int8_max_images=int8_max_images,
             parity_image=image,
-            ort_settings=ort_settings,
+            ort_settings=OrtSettings(threads=ort_threads, spinning=ort_spinning),
             overwrite=overwrite,
             progress=lambda msg: status.update(msg),
             profile=profile,
