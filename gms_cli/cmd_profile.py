@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,32 +12,15 @@ from rich.table import Table
 
 from gms_models.errors import ConfigError
 
-if TYPE_CHECKING:
-    from gms_models.profiling import ModelProfile
-
-
-def _count(name: str, img_size: int) -> ModelProfile:
-    import torch
-
-    from gms_models.profiling import profile_model
-    from gms_models.registry import build_encoder
-
-    try:
-        with torch.device("meta"):
-            model = build_encoder(name, img_size=img_size)
-        return profile_model(model, img_size)
-    except (NotImplementedError, RuntimeError):
-        # Some layers cannot run without data; count on a real CPU model instead.
-        return profile_model(build_encoder(name, img_size=img_size), img_size)
-
 
 def profile_rows(
     names: list[str], img_size: int, latency_runs: int | None, console: Console
 ) -> list[dict[str, Any]]:
     """One row per encoder; ``latency_runs=None`` skips the latency measurement."""
+    import torch
     from rich.progress import Progress
 
-    from gms_models.profiling import measure_latency
+    from gms_models.profiling import measure_latency, profile_model
     from gms_models.registry import build_encoder
 
     rows = []
@@ -45,7 +28,8 @@ def profile_rows(
         task = progress.add_task("profiling", total=len(names))
         for name in names:
             progress.update(task, description=f"profiling {name}")
-            prof = _count(name, img_size)
+            with torch.device("meta"):  # counting needs no data: every encoder runs on meta
+                prof = profile_model(build_encoder(name, img_size=img_size), img_size)
             latency = None
             if latency_runs is not None:
                 progress.update(task, description=f"timing {name} ({latency_runs} runs)")
