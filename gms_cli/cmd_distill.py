@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gms_cli.model_options import model_options
-from gms_models.train.config import DistillConfig
+from gms_models.train.config import DistillConfig, read_yaml_mapping
 
 #: The DistillConfig fields that are options of ``gms distill``.
 DISTILL_OPTIONS = (
@@ -40,7 +40,7 @@ def distill_command(
     from gms_models.train import distill
 
     if config is not None:
-        section = _config_section(config)
+        section = "distill" if "distill" in read_yaml_mapping(config) else None
         run_config = DistillConfig.from_yaml(config, section=section, overrides=overrides)
     else:
         run_config = DistillConfig.from_mapping(overrides, source="the command line")
@@ -55,18 +55,6 @@ def distill_command(
         console.print(f"[yellow]skipped {len(result.skipped_images)} unreadable images:[/]")
         for bad in result.skipped_images:
             console.print(f"  {escape(str(bad.path))}: {escape(bad.reason)}", highlight=False)
-
-
-def _config_section(path: Path) -> str | None:
-    """``distill`` when the YAML file has such a section (params.yaml), else None."""
-    from gms_models.errors import ConfigError
-    from gms_models.train.config import read_yaml_mapping
-
-    try:
-        data = read_yaml_mapping(path)
-    except ConfigError:
-        return None  # DistillConfig.from_yaml reports the problem with the file
-    return "distill" if "distill" in data else None
 
 
 def register(app: typer.Typer) -> None:
