@@ -33,14 +33,6 @@ class RemoteError(GmsError):
     """The DVC remote could not be used; the message says which remote and why."""
 
 
-class RemoteUnreachableError(RemoteError):
-    """Nothing answered at the remote's endpoint within the retries."""
-
-
-class RemoteCredentialsError(RemoteError):
-    """The remote needs credentials that are missing, or it rejected the ones given."""
-
-
 @dataclass(frozen=True)
 class DvcRemote:
     """One remote of a DVC repository, with its merged settings (repo, global and --local)."""
@@ -129,7 +121,7 @@ def check_s3_remote(
             client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
             return
         except (bex.NoCredentialsError, bex.PartialCredentialsError) as exc:
-            raise RemoteCredentialsError(
+            raise RemoteError(
                 f"no usable credentials for {remote.describe()}: {exc}. Set AWS_ACCESS_KEY_ID "
                 f"and AWS_SECRET_ACCESS_KEY, or run `dvc remote modify --local {remote.name} "
                 "access_key_id ...` and `... secret_access_key ...`"
@@ -139,7 +131,7 @@ def check_s3_remote(
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
             if code in REJECTED_CREDENTIAL_CODES or status == 403:
-                raise RemoteCredentialsError(
+                raise RemoteError(
                     f"{remote.describe()} rejected the credentials from "
                     f"{_credential_source(remote)}: {code}: {error.get('Message', '')}"
                 ) from exc
@@ -155,7 +147,7 @@ def check_s3_remote(
             last_problem = str(exc)
         if attempt < attempts:
             time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise RemoteUnreachableError(
+    raise RemoteError(
         f"cannot reach {remote.describe()} after {attempts} attempts: {last_problem}. Is the S3 "
         f"server running, and is the endpoint right (`dvc remote modify {remote.name} "
         "endpointurl URL`)?"
