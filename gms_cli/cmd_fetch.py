@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -15,13 +14,6 @@ from gms_models.errors import ConfigError
 DEMO_SEED = 0
 DEMO_SCALE = "small"
 DATA_DVC_FILE = "data.dvc"
-
-
-class Source(StrEnum):
-    AUTO = "auto"
-    REMOTE = "remote"
-    COCO = "coco"
-    DEMO = "demo"
 
 
 def _fetch_remote(
@@ -128,9 +120,9 @@ def _has_default_remote() -> bool:
 
 def fetch_command(
     source: Annotated[
-        Source,
+        Literal["auto", "remote", "coco", "demo"],
         typer.Option(help="Where the data comes from; auto = remote if configured, else demo."),
-    ] = Source.AUTO,
+    ] = "auto",
     out: Annotated[Path, typer.Option(help="Data folder to create.")] = Path("data"),
     remote: Annotated[
         str | None, typer.Option(help="DVC remote name. (default: the repository's default)")
@@ -171,19 +163,19 @@ def fetch_command(
         "--train-limit": train_limit,
         "--val-limit": val_limit,
     }
-    if source is Source.AUTO:
-        source = Source.REMOTE if _has_default_remote() else Source.DEMO
-        console.print(f"source: {source.value}")
+    if source == "auto":
+        source = "remote" if _has_default_remote() else "demo"
+        console.print(f"source: {source}")
     given = [name for name, value in coco_only.items() if value is not None]
-    if given and source is not Source.COCO:
+    if given and source != "coco":
         raise typer.BadParameter(
             f"{', '.join(given)} only apply to --source coco", param_hint="--source"
         )
-    if remote is not None and source is not Source.REMOTE:
+    if remote is not None and source != "remote":
         raise typer.BadParameter("--remote only applies to --source remote", param_hint="--remote")
-    if source is Source.REMOTE:
+    if source == "remote":
         _fetch_remote(out, remote, force, retries, console)
-    elif source is Source.COCO:
+    elif source == "coco":
         _fetch_coco(
             out,
             base_url=coco_base_url,
