@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +13,7 @@ from rich.table import Table
 
 from gms_models.errors import DataError, PromptError
 from gms_models.files import atomic_path
+from gms_models.geometry import PromptBatch
 from gms_models.runtime.manifest import Precision, RuntimeName
 
 if TYPE_CHECKING:
@@ -36,16 +36,6 @@ Sha256Opt = Annotated[
     str | None,
     typer.Option("--sha256", help="Expected sha256 of the checkpoint file (hex)."),
 ]
-
-
-@dataclass(frozen=True)
-class SegmentPrompts:
-    """Prompts of one ``gms segment`` call, in original-image pixels."""
-
-    boxes: np.ndarray | None  # (N, 4): one prompt per box
-    points: np.ndarray | None  # (1, K, 2): all points form one prompt (with at most one box)
-    labels: np.ndarray | None  # (1, K)
-    mask_input: np.ndarray | None  # (N or 1, 1, 256, 256)
 
 
 def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
@@ -98,7 +88,7 @@ def load_mask_input(path: Path) -> np.ndarray:
 
 def parse_prompts(
     boxes: list[str], points: list[str], mask_input: Path | None = None
-) -> SegmentPrompts:
+) -> PromptBatch:
     """CLI strings -> prompts: each box is its own prompt; all points form one prompt."""
     if not boxes and not points:
         raise PromptError("empty prompt: give at least one --box X0,Y0,X1,Y1 or --point X,Y")
@@ -114,14 +104,14 @@ def parse_prompts(
         point_arr = np.array([[[x, y] for x, y, _ in parsed]], dtype=np.float32)
         label_arr = np.array([[label for _, _, label in parsed]], dtype=np.int32)
     masks = None if mask_input is None else load_mask_input(mask_input)
-    return SegmentPrompts(box_arr, point_arr, label_arr, masks)
+    return PromptBatch(box_arr, point_arr, label_arr, masks)
 
 
 def write_segment_outputs(
     prediction: Prediction,
     out: Path,
     image: np.ndarray,
-    prompts: SegmentPrompts,
+    prompts: PromptBatch,
     overlay: Path | None,
 ) -> dict[str, np.ndarray]:
     """Write ``out`` (.npz) and optionally the ``overlay`` PNG; return the arrays written.
