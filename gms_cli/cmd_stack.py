@@ -68,9 +68,7 @@ def up(
             console.print(f"[dim]{time.monotonic() - began:6.1f} s[/]  {escape(message)}")
             spinner.update(f"starting the stack... ({message})")
 
-        services = start_local_stack(
-            stack_dir, ports, pool=pool, worker_cwd=Path.cwd(), report=report
-        )
+        services = start_local_stack(stack_dir, ports, pool=pool, report=report)
     console.print(_status_table(services))
     console.print(f"Stack up in {time.monotonic() - began:.1f} s. To use it from a shell:")
     console.print(_exports(ports), highlight=False, soft_wrap=True)

@@ -65,7 +65,7 @@ def client_env(ports: StackPorts) -> dict[str, str]:
 
 
 def local_stack_specs(
-    stack_dir: Path, ports: StackPorts, *, pool: str = "gpu", worker_cwd: Path | None = None
+    stack_dir: Path, ports: StackPorts, *, pool: str = "gpu"
 ) -> list[ServiceSpec]:
     """The five services in start order (the workers wait for the Prefect server)."""
     stack_dir = Path(stack_dir).resolve()
@@ -78,13 +78,13 @@ def local_stack_specs(
         mlflow_server_spec(ports.mlflow, stack_dir / "mlflow", s3=s3),
         prefect_worker_spec(
             api_url, home, pool=pool, name="worker",
-            limit=1, queues=(GPU_QUEUE,), env=client_env(ports), cwd=worker_cwd,
+            limit=1, queues=(GPU_QUEUE,), env=client_env(ports),
         ),
         # no GPU and no limit on runs at once, as the worker container's control worker
         prefect_worker_spec(
             api_url, home, pool=pool, name="control-worker",
             limit=None, queues=(CONTROL_QUEUE,),
-            env={**client_env(ports), "CUDA_VISIBLE_DEVICES": ""}, cwd=worker_cwd,
+            env={**client_env(ports), "CUDA_VISIBLE_DEVICES": ""},
         ),
     ]  # fmt: skip
 
@@ -94,7 +94,6 @@ def start_local_stack(
     ports: StackPorts,
     *,
     pool: str = "gpu",
-    worker_cwd: Path | None = None,
     report: Callable[[str], None] | None = None,
 ) -> list[RunningService]:
     """Start the stack unless one recorded under ``stack_dir`` still runs."""
@@ -109,5 +108,5 @@ def start_local_stack(
         )
     if recorded:
         clear_state(stack_dir)
-    specs = local_stack_specs(stack_dir, ports, pool=pool, worker_cwd=worker_cwd)
+    specs = local_stack_specs(stack_dir, ports, pool=pool)
     return start_services(specs, stack_dir, report=report)
