@@ -27,7 +27,9 @@ from tasks.tracking import (
     start_run,
 )
 
-TABLES_DIR = "tables"
+RANDOM_TEACHER_NOTE = (
+    "**The teacher has random weights**: these numbers only show that the pipeline runs."
+)
 
 
 class FlowSummary(BaseModel):
@@ -48,7 +50,7 @@ class FlowSetup:
 
     @property
     def tables_dir(self) -> Path:
-        return self.runs_dir / TABLES_DIR
+        return self.runs_dir / "tables"
 
 
 def setup_flow(params: FlowParams) -> FlowSetup:

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import Field
 
-from flows.common import FlowSetup, FlowSummary, fan_out, setup_flow
+from flows.common import RANDOM_TEACHER_NOTE, FlowSetup, FlowSummary, fan_out, setup_flow
 from flows.dispatch import run_groups
 from flows.params import DistillAblationParams, DistillParams, Preset, apply_preset
 from gms_models.errors import ConfigError
@@ -246,9 +246,7 @@ def _notes(
         "batch-1 encoder runs.",
     ]
     if teacher.random:
-        notes.append(
-            "**The teacher has random weights**: these numbers only show that the pipeline runs."
-        )
+        notes.append(RANDOM_TEACHER_NOTE)
     return notes
 
 

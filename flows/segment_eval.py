@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import FlowSummary, fan_out, setup_flow
+from flows.common import RANDOM_TEACHER_NOTE, FlowSummary, fan_out, setup_flow
 from flows.params import SegmentEvalParams
 from gms_models.errors import GmsError
 from gms_models.tables import SegmentRow, failure_status
@@ -100,9 +100,7 @@ def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEval
     if mismatched:
         notes.append(f"**Warning**: {', '.join(mismatched)} were distilled from another teacher.")
     if teacher.random:
-        notes.append(
-            "**The teacher has random weights**: these numbers only show that the pipeline runs."
-        )
+        notes.append(RANDOM_TEACHER_NOTE)
     logged = {**params.model_dump(mode="json"), "ablation_run_id": ablation_run}
     arms = [s.arm for s in students]
     with fan_out(setup, "segment-eval", params.experiment, data, logged, arms) as runs:
