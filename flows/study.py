@@ -15,7 +15,7 @@ from flows.prepare import data as data_flow
 from flows.prepare import teacher as teacher_flow
 from flows.segment_eval import SegmentEvalSummary
 from flows.segment_eval import segment_eval as segment_eval_flow
-from tasks.execution import call, run_logger
+from tasks.execution import call
 from tasks.results import DataInfo, TeacherInfo
 from tasks.selection import PickOutputs
 
@@ -48,7 +48,6 @@ class StudySummary(BaseModel):
 @flow(name="study")
 def study(params: StudyParams = StudyParams()) -> StudySummary:
     """The study end to end (see :mod:`flows.study`)."""
-    logger = run_logger()
     ablation_params: DistillAblationParams = params.part("distill_ablation")
     shared = {"tracking": params.tracking, "torch_threads": params.torch_threads}
     data_info = call(data_flow, DataParams(data=params.data, **shared))
@@ -69,13 +68,6 @@ def study(params: StudyParams = StudyParams()) -> StudySummary:
     champion = call(
         pick_flow,
         params.part("pick").model_copy(update={**from_ablation, "experiment": ablation.experiment}),
-    )
-    logger.info(
-        "champion: %s (%s@%s, version %s)",
-        champion.arm,
-        champion.model_name,
-        champion.alias,
-        champion.version,
     )
     return StudySummary(
         tracking_uri=ablation.tracking_uri,
