@@ -42,45 +42,6 @@ def _fetch_remote(
     console.print(f"{verb} {root / 'data'} from {remote.describe()}", highlight=False)
 
 
-def _fetch_coco(
-    out: Path,
-    *,
-    base_url: str | None,
-    manifest_file: Path | None,
-    malsd: Path | None,
-    train_limit: int | None,
-    val_limit: int | None,
-    force: bool,
-    attempts: int,
-    console: Console,
-) -> None:
-    from gms_models.data.malsd import check_malsd_layout, import_malsd
-    from gms_models.fetch.coco import OFFICIAL_MANIFEST, import_coco, load_manifest
-    from gms_models.files import ensure_replaceable, staged_folder
-
-    manifest = load_manifest(manifest_file) if manifest_file is not None else OFFICIAL_MANIFEST
-    ensure_replaceable(out, force)
-    if malsd is not None:
-        check_malsd_layout(malsd)  # fail before a long download, not after
-    with staged_folder(out) as staging:
-        result = import_coco(
-            staging / "coco",
-            manifest=manifest,
-            base_url=base_url,
-            train_limit=train_limit,
-            val_limit=val_limit,
-            retries=attempts,
-        )
-        if malsd is not None:
-            import_malsd(malsd, staging / "malsd")
-    images = ", ".join(f"{split} {n}" for split, n in result.images.items())
-    console.print(f"COCO 2017 in {out / 'coco'} ({images} images)", highlight=False)
-    if malsd is None:
-        console.print("[yellow]no --malsd given: Table 1 and Table 3 need data/malsd[/]")
-    else:
-        console.print(f"MALSD in {out / 'malsd'}", highlight=False)
-
-
 def _fetch_demo(out: Path, force: bool, console: Console) -> None:
     from gms_models.data.demo import generate_demo
 
@@ -175,20 +136,36 @@ def fetch_command(
         raise typer.BadParameter("--remote only applies to --source remote", param_hint="--remote")
     if source == "remote":
         _fetch_remote(out, remote, force, retries, console)
-    elif source == "coco":
-        _fetch_coco(
-            out,
+        return
+    if source == "demo":
+        _fetch_demo(out, force, console)
+        return
+    # --source coco: the COCO 2017 zips, and the MALSD folder when given
+    from gms_models.data.malsd import check_malsd_layout, import_malsd
+    from gms_models.fetch.coco import OFFICIAL_MANIFEST, import_coco, load_manifest
+    from gms_models.files import ensure_replaceable, staged_folder
+
+    manifest = load_manifest(coco_manifest) if coco_manifest is not None else OFFICIAL_MANIFEST
+    ensure_replaceable(out, force)
+    if malsd is not None:
+        check_malsd_layout(malsd)  # fail before a long download, not after
+    with staged_folder(out) as staging:
+        result = import_coco(
+            staging / "coco",
+            manifest=manifest,
             base_url=coco_base_url,
-            manifest_file=coco_manifest,
-            malsd=malsd,
             train_limit=train_limit,
             val_limit=val_limit,
-            force=force,
-            attempts=retries,
-            console=console,
+            retries=retries,
         )
+        if malsd is not None:
+            import_malsd(malsd, staging / "malsd")
+    images = ", ".join(f"{split} {n}" for split, n in result.images.items())
+    console.print(f"COCO 2017 in {out / 'coco'} ({images} images)", highlight=False)
+    if malsd is None:
+        console.print("[yellow]no --malsd given: Table 1 and Table 3 need data/malsd[/]")
     else:
-        _fetch_demo(out, force, console)
+        console.print(f"MALSD in {out / 'malsd'}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
