@@ -19,36 +19,6 @@ TEACHER_NAME = "teacher (vit_t)"
 OUTPUT_FILES = ("metrics.json", "per_annotation.json", "per_prompt.json", "grid.png")
 
 
-def _check_options(
-    arch: str | None,
-    student: Path | None,
-    teacher_only: bool,
-    coco: Path | None,
-    images: Path | None,
-    malsd: Path | None,
-    against: Reference | None,
-) -> Reference:
-    """Refuse impossible option combinations; return the resolved ``--against``."""
-    if (student is None) == (not teacher_only):
-        raise ConfigError("give either --student CKPT or --teacher-only (exactly one of them)")
-    if student is not None and not arch:
-        raise ConfigError("--student needs --arch NAME (the encoder the checkpoint holds)")
-    if (coco is None) == (malsd is None):
-        raise ConfigError("give either --coco ANN_JSON --images DIR or --malsd DIR")
-    if coco is not None and images is None:
-        raise ConfigError("--coco needs --images DIR (the folder of the annotated images)")
-    if malsd is not None and images is not None:
-        raise ConfigError("--images goes with --coco; a MALSD folder holds its own images")
-    resolved: Reference = against or ("gt" if coco is not None else "teacher")
-    if malsd is not None and resolved == "gt":
-        raise ConfigError("--against gt needs --coco: MALSD has no ground-truth masks")
-    if teacher_only and resolved == "teacher":
-        raise ConfigError(
-            "--teacher-only with --against teacher would compare the teacher with itself"
-        )
-    return resolved
-
-
 def _print_result(console: Console, name: str, result: CocoBoxEval | PointEval) -> None:
     table = Table(title=name)
     table.add_column("metric")
@@ -140,7 +110,23 @@ def evaluate_command(
     from gms_models.files import output_set, write_json
     from gms_models.teacher.base import resolve_device
 
-    reference = _check_options(arch, student, teacher_only, coco, images, malsd, against)
+    if (student is None) == (not teacher_only):
+        raise ConfigError("give either --student CKPT or --teacher-only (exactly one of them)")
+    if student is not None and not arch:
+        raise ConfigError("--student needs --arch NAME (the encoder the checkpoint holds)")
+    if (coco is None) == (malsd is None):
+        raise ConfigError("give either --coco ANN_JSON --images DIR or --malsd DIR")
+    if coco is not None and images is None:
+        raise ConfigError("--coco needs --images DIR (the folder of the annotated images)")
+    if malsd is not None and images is not None:
+        raise ConfigError("--images goes with --coco; a MALSD folder holds its own images")
+    reference: Reference = against or ("gt" if coco is not None else "teacher")
+    if malsd is not None and reference == "gt":
+        raise ConfigError("--against gt needs --coco: MALSD has no ground-truth masks")
+    if teacher_only and reference == "teacher":
+        raise ConfigError(
+            "--teacher-only with --against teacher would compare the teacher with itself"
+        )
     # Data first: a bad dataset fails in a second, before any model is built.
     if coco is not None:
         assert images is not None
