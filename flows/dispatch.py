@@ -46,7 +46,6 @@ def _start(deployment: str, label: str, attempt: int, params: DistillParams) -> 
 
 
 def _wait(runs: Mapping[str, UUID]) -> dict[str, Any]:
-    """The final state of each flow run of ``runs`` (by label), polling the API."""
     from prefect import get_client
 
     states: dict[str, Any] = {}

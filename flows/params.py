@@ -64,8 +64,6 @@ QUICK_SETS = (
 
 
 class FlowParams(Settings):
-    """Fields every flow has."""
-
     tracking: TrackingSpec = TrackingSpec()
     torch_threads: int | None = Field(
         None, gt=0, description="torch intra-op threads (None: torch's default)"

@@ -12,7 +12,6 @@ from rich.markup import escape
 from gms_cli.model_options import model_options
 from gms_models.train.config import DistillConfig, read_yaml_mapping
 
-#: The DistillConfig fields that are options of ``gms distill``.
 DISTILL_OPTIONS = (
     "arch", "name", "images", "teacher", "teacher_backend", "epochs", "batch_size", "lr",
     "img_size", "teacher_size", "out_dir", "resume", "seed", "on_error", "num_workers", "device",

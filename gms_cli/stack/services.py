@@ -60,8 +60,6 @@ class S3Endpoint:
 
 
 def http_ok(url: str) -> HealthCheck:
-    """Ready when ``GET url`` answers with a 2xx status."""
-
     def probe() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT_S) as response:
@@ -74,8 +72,6 @@ def http_ok(url: str) -> HealthCheck:
 
 
 def s3_ready(endpoint: S3Endpoint) -> HealthCheck:
-    """Ready when an S3 ``ListBuckets`` call to ``endpoint`` succeeds."""
-
     def probe() -> bool:
         import botocore.exceptions
         from botocore.config import Config
