@@ -227,17 +227,11 @@ def prefect_worker_spec(
     )
 
 
-def mlflow_server_spec(
-    port: int,
-    root: Path,
-    *,
-    s3: S3Endpoint | None = None,
-    bucket: str = MLFLOW_BUCKET,
-) -> ServiceSpec:
+def mlflow_server_spec(port: int, root: Path, *, s3: S3Endpoint | None = None) -> ServiceSpec:
     """``mlflow server`` on ``127.0.0.1:port``: SQLite under ``root``, one worker, no job runner;
-    artifacts proxied into ``s3://<bucket>/`` on ``s3`` when given, else ``<root>/artifacts``."""
+    artifacts proxied into ``s3://gms-mlflow/`` on ``s3`` when given, else ``<root>/artifacts``."""
     root = Path(root).resolve()
-    destination = f"s3://{bucket}/" if s3 is not None else (root / "artifacts").as_uri()
+    destination = f"s3://{MLFLOW_BUCKET}/" if s3 is not None else (root / "artifacts").as_uri()
     return ServiceSpec(
         name=MLFLOW_SERVICE,
         command=(
