@@ -199,12 +199,7 @@ def commit_tracked(repo_root: Path, dvc_file: str) -> None:
 
 
 def pull_tracked(
-    repo_root: Path,
-    dvc_file: str,
-    remote: DvcRemote,
-    *,
-    force: bool = False,
-    attempts: int = 3,
+    repo_root: Path, dvc_file: str, remote: DvcRemote, *, force: bool, attempts: int
 ) -> bool:
     """Bring what ``dvc_file`` tracks from ``remote`` into the workspace; False when it already
     matched. An existing, different copy is replaced only with ``force``."""
