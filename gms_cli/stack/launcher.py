@@ -23,6 +23,7 @@ from gms_models.files import atomic_write_text
 STATE_FILE = "services.json"
 LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+POLL_S = 0.25
 HealthCheck = Callable[[], bool]
 
 
@@ -192,11 +193,7 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
 
 
 def start_services(
-    specs: Sequence[ServiceSpec],
-    state_dir: Path,
-    *,
-    report: Callable[[str], None] | None = None,
-    poll_s: float = 0.25,
+    specs: Sequence[ServiceSpec], state_dir: Path, *, report: Callable[[str], None] | None = None
 ) -> list[RunningService]:
     """Start ``specs`` in dependency order (their ports checked first) and wait until each is
     healthy; logs go to ``<state_dir>/logs/<name>.log``. On any failure every service started
@@ -250,7 +247,7 @@ def start_services(
                         f"{_log_tail(service.log)}"
                     )
             if len(ready) < len(specs):
-                time.sleep(poll_s)
+                time.sleep(POLL_S)
     except BaseException:
         stop_services(list(started.values()))
         clear_state(state_dir)
