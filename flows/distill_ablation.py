@@ -69,11 +69,7 @@ class ArmGroup:
 
 
 def group_arms(
-    arms: list[DistillConfig],
-    device: str,
-    *,
-    together: bool = True,
-    companions: Sequence[DistillConfig] = (),
+    arms: list[DistillConfig], device: str, *, together: bool, companions: Sequence[DistillConfig]
 ) -> list[ArmGroup]:
     """The training groups of ``arms``, labelled g1, g2, ... in order of first arm: with
     ``together``, arms (and ``companions``) sharing a data recipe, packed onto the devices by
