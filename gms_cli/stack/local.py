@@ -90,11 +90,7 @@ def local_stack_specs(
 
 
 def start_local_stack(
-    stack_dir: Path,
-    ports: StackPorts,
-    *,
-    pool: str = "gpu",
-    report: Callable[[str], None] | None = None,
+    stack_dir: Path, ports: StackPorts, *, pool: str, report: Callable[[str], None]
 ) -> list[RunningService]:
     """Start the stack unless one recorded under ``stack_dir`` still runs."""
     stack_dir = Path(stack_dir).resolve()
