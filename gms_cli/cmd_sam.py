@@ -86,9 +86,7 @@ def load_mask_input(path: Path) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def parse_prompts(
-    boxes: list[str], points: list[str], mask_input: Path | None = None
-) -> PromptBatch:
+def parse_prompts(boxes: list[str], points: list[str], mask_input: Path | None) -> PromptBatch:
     """CLI strings -> prompts: each box is its own prompt; all points form one prompt."""
     if not boxes and not points:
         raise PromptError("empty prompt: give at least one --box X0,Y0,X1,Y1 or --point X,Y")
