@@ -72,13 +72,6 @@ def _tracking_repo(out: Path) -> Path | None:
     return root if root is not None and out.resolve() == (root / "data").resolve() else None
 
 
-def _has_default_remote() -> bool:
-    from gms_cli.tracked_data import configured_remote
-
-    root = _data_repo(Path.cwd())
-    return root is not None and configured_remote(root) is not None
-
-
 def fetch_command(
     source: Annotated[
         Literal["auto", "remote", "coco", "demo"],
@@ -125,7 +118,10 @@ def fetch_command(
         "--val-limit": val_limit,
     }
     if source == "auto":
-        source = "remote" if _has_default_remote() else "demo"
+        from gms_cli.tracked_data import configured_remote
+
+        root = _data_repo(Path.cwd())
+        source = "remote" if root is not None and configured_remote(root) is not None else "demo"
         console.print(f"source: {source}")
     given = [name for name, value in coco_only.items() if value is not None]
     if given and source != "coco":
