@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gms_models.errors import DataError, PromptError
-from gms_models.files import atomic_path
+from gms_models.files import atomic_write
 from gms_models.geometry import PromptBatch
 from gms_models.runtime.manifest import Precision, RuntimeName
 
@@ -127,9 +127,8 @@ def write_segment_outputs(
         ).astype(np.float32),
         "prompt_index": np.repeat(np.arange(n, dtype=np.int64), c),
     }
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        # numpy's stub gives **kwds the type of allow_pickle too, so a dict of arrays clashes
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+    # numpy's stub gives **kwds the type of allow_pickle too, so a dict of arrays clashes
+    atomic_write(out, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
     if overlay is not None:
         from gms_models.sam.overlay import draw_overlay
 
@@ -140,8 +139,7 @@ def write_segment_outputs(
             points=prompts.points,
             labels=prompts.labels,
         )
-        with atomic_path(overlay) as tmp, open(tmp, "wb") as fh:
-            picture.save(fh, format="PNG")
+        atomic_write(overlay, lambda fh: picture.save(fh, format="PNG"))
     return arrays
 
 
@@ -195,8 +193,7 @@ def embed(
     with console.status(f"encoding {image.name}"):
         predictor.set_image(rgb)
     features = predictor.get_image_embedding().cpu().numpy().astype(np.float32)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, features)
+    atomic_write(out, lambda fh: np.save(fh, features))
     typer.echo(f"wrote features {features.shape} to {out}")
 
 
