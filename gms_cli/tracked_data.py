@@ -49,10 +49,7 @@ class DvcRemote:
 def find_repo_root(start: Path) -> Path | None:
     """The nearest folder at or above ``start`` holding a ``.dvc`` folder, None if none does."""
     start = Path(start).resolve()
-    for folder in (start, *start.parents):
-        if (folder / ".dvc").is_dir():
-            return folder
-    return None
+    return next((f for f in (start, *start.parents) if (f / ".dvc").is_dir()), None)
 
 
 def configured_remote(repo_root: Path, name: str | None = None) -> DvcRemote | None:
