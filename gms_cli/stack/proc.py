@@ -70,9 +70,5 @@ def group_rss_bytes(pgid: int) -> int | None:
     """Resident memory of all processes in group ``pgid`` (Linux), or None when unknown."""
     if not _PROC.is_dir():
         return None
-    total = 0
-    for pid in group_members(pgid):
-        fields = _stat_fields(pid)
-        if fields:
-            total += int(fields[21]) * _PAGE
-    return total
+    stats = (_stat_fields(pid) for pid in group_members(pgid))
+    return sum(int(fields[21]) * _PAGE for fields in stats if fields)
