@@ -50,8 +50,8 @@ def _fetch_demo(out: Path, force: bool, console: Console) -> None:
             out, seed=DEMO_SEED, scale=DEMO_SCALE, overwrite=force, progress=update
         )
     console.print(f"demo data in {manifest.parent}", highlight=False)
-    root = _tracking_repo(out)
-    if root is not None:
+    root = _data_repo(out.resolve().parent)
+    if root is not None and out.resolve() == (root / "data").resolve():  # data.dvc tracks out
         from gms_cli.tracked_data import commit_tracked
 
         commit_tracked(root, DATA_DVC_FILE)
@@ -64,12 +64,6 @@ def _data_repo(start: Path) -> Path | None:
 
     root = find_repo_root(start)
     return root if root is not None and (root / DATA_DVC_FILE).is_file() else None
-
-
-def _tracking_repo(out: Path) -> Path | None:
-    """The DVC repository whose ``data.dvc`` tracks ``out``, if there is one."""
-    root = _data_repo(out.resolve().parent)
-    return root if root is not None and out.resolve() == (root / "data").resolve() else None
 
 
 def fetch_command(
