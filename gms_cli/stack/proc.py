@@ -54,16 +54,13 @@ def is_same_process(pid: int, recorded_ticks: int | None) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     """Pids of the live (non-zombie) processes in group ``pgid``; empty without ``/proc``."""
-    members: list[int] = []
-    if not _PROC.is_dir():
-        return members
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+    pids = [int(e.name) for e in _PROC.iterdir() if e.name.isdigit()] if _PROC.is_dir() else []
+    stats = {pid: _stat_fields(pid) for pid in pids}
+    return [
+        pid
+        for pid, fields in stats.items()
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid
+    ]
 
 
 def group_rss_bytes(pgid: int) -> int | None:
