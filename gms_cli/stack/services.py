@@ -112,9 +112,7 @@ def prefect_worker_online(api_url: str, pool: str, worker: str | None = None) ->
 def executable(name: str) -> str:
     """Path of a console script of this environment (beside the running Python), else on PATH."""
     beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
         raise StackError(f"{name!r} is not installed in this environment (run `uv sync`)")
     return found
