@@ -76,8 +76,7 @@ def download_checkpoint(uri: str, student: Student, runs_dir: Path) -> Path:
     if not path.is_file():
         dest.mkdir(parents=True, exist_ok=True)
         got = mlflow_client(uri).download_artifacts(student.run_id, CHECKPOINT_ARTIFACT, str(dest))
-        if Path(got).resolve() != path.resolve():
-            Path(got).replace(path)
+        Path(got).replace(path)  # out of the artifact's checkpoint/ folder
     return path
 
 
