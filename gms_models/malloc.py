@@ -1,0 +1,34 @@
+"""Keep freed memory in the process instead of handing it back to the kernel (glibc only).
+
+glibc's malloc serves large blocks with ``mmap`` and unmaps them on ``free``, so every forward
+pass page-faults its large activations back in, 4 KiB at a time, and the kernel zeroes each page.
+With ``mmap`` off and a high trim threshold, the blocks of one pass are reused by the next.
+Measured at 1024 on one thread (README, "Freed memory is reused"): no system time left, the
+deployed ViT-T forward 0.67x and a GMF training step 0.93x of their time without it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+TRIM_THRESHOLD_BYTES = 1 << 30
+"""Free memory at the top of the heap beyond this goes back to the kernel."""
+
+OPT_OUT = "GMS_KEEP_FREED_MEMORY"
+
+
+def keep_freed_memory() -> bool:
+    """Turn glibc's ``mmap`` for large blocks off and raise its trim threshold; whether it did.
+
+    Nothing happens off glibc, or when ``GMS_KEEP_FREED_MEMORY=0`` is set."""
+    if os.environ.get(OPT_OUT, "1") == "0" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(
+        libc.mallopt(M_MMAP_MAX, 0) == 1
+        and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    )
