@@ -2,9 +2,9 @@
 
 glibc's malloc serves large blocks with ``mmap`` and unmaps them on ``free``, so every forward
 pass page-faults its large activations back in, 4 KiB at a time, and the kernel zeroes each page.
-With ``mmap`` off and a high trim threshold, the blocks of one pass are reused by the next.
-Measured at 1024 on one thread (README, "Freed memory is reused"): no system time left, the
-deployed ViT-T forward 0.67x and a GMF training step 0.93x of their time without it.
+With ``mmap`` off and a high trim threshold, the blocks of one pass are reused by the next:
+at 1024 on one thread the deployed ViT-T forward takes 0.74x and gmf_2282's 0.59x of its time
+(``benchmarks/bench_malloc.py``; README, "Freed memory is reused").
 """
 
 from __future__ import annotations
