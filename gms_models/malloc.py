@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -21,11 +20,18 @@ TRIM_THRESHOLD_BYTES = 1 << 30
 OPT_OUT = "GMS_KEEP_FREED_MEMORY"
 
 
+def on_glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (ValueError, OSError):  # the name is unknown off glibc
+        return False
+
+
 def keep_freed_memory() -> bool:
     """Turn glibc's ``mmap`` for large blocks off and raise its trim threshold; whether it did.
 
     Nothing happens off glibc, or when ``GMS_KEEP_FREED_MEMORY=0`` is set."""
-    if os.environ.get(OPT_OUT, "1") == "0" or platform.libc_ver()[0] != "glibc":
+    if os.environ.get(OPT_OUT, "1") == "0" or not on_glibc():
         return False
     libc = ctypes.CDLL(None)
     return bool(

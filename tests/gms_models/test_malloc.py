@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
+
+from gms_models.malloc import on_glibc
 
 # Page faults of ten rounds of elementwise ops on a 40 MiB tensor (above the 32 MiB up to which
 # glibc learns to keep blocks by itself): unmapped on free, each result faults in its 10,240 pages
@@ -38,7 +39,7 @@ def _faults_per_round(keep: str | None) -> list[int]:
     return [int(n) for n in json.loads(done.stdout)]
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the malloc settings are glibc's")
+@pytest.mark.skipif(not on_glibc(), reason="the malloc settings are glibc's")
 def test_freed_blocks_are_reused_unless_the_user_opts_out() -> None:
     opted_out = _faults_per_round("0")[4:]
     kept = _faults_per_round(None)[4:]
