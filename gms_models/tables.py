@@ -265,6 +265,16 @@ class AblationRow(BaseModel):
     def ok(self) -> bool:
         return status_ok(self.status)
 
+    def numbers(self) -> dict[str, float]:
+        """Loss, mIoU (all, S/M/L), size and latency per runtime, those the row has: what DVC
+        metrics compare and what a registered version is tagged with."""
+        values = self.model_dump(
+            include={"last_loss", "miou", "miou_small", "miou_medium", "miou_large",
+                     "params_m", "macs_g"},
+        )  # fmt: skip
+        values.update({f"latency_ms_{k}": v for k, v in sorted(self.latency_ms.items())})
+        return {k: v for k, v in values.items() if v is not None}
+
 
 _AblationColumn = tuple[str, Callable[[AblationRow], str]]
 

@@ -155,9 +155,7 @@ def register_package(
 
 def row_tags(row: AblationRow) -> dict[str, str]:
     """The arm's Table 2 row as version tags: mIoU (all, S/M/L), latency per runtime, size."""
-    from tasks.tables import row_numbers
-
-    return {k: f"{v:.4g}" for k, v in row_numbers(row).items() if k != "last_loss"}
+    return {k: f"{v:.4g}" for k, v in row.numbers().items() if k != "last_loss"}
 
 
 def describe_version(ref: RunRef, model_name: str, row: AblationRow) -> None:

@@ -72,17 +72,7 @@ def write_ablation_table(
 
 def ablation_metrics(rows: Sequence[AblationRow]) -> dict[str, dict[str, float]]:
     """The numbers of each row by model name (what ``dvc metrics show``/``diff`` compare)."""
-    return {row.model: row_numbers(row) for row in rows}
-
-
-def row_numbers(row: AblationRow) -> dict[str, float]:
-    """The row's loss, mIoU (all, S/M/L), size and latency per runtime, those it has."""
-    values = row.model_dump(
-        include={"last_loss", "miou", "miou_small", "miou_medium", "miou_large",
-                 "params_m", "macs_g"},
-    )  # fmt: skip
-    values.update({f"latency_ms_{k}": v for k, v in sorted(row.latency_ms.items())})
-    return {k: v for k, v in values.items() if v is not None}
+    return {row.model: row.numbers() for row in rows}
 
 
 @task(name="write-segment-table", cache_policy=NO_CACHE)
