@@ -21,24 +21,19 @@ from tasks.devices import device_slot
 from tasks.execution import run_logger
 from tasks.store import OUTPUTS_FILE, pull, push, read_json
 
-#: Packages whose source decides the outputs of the steps.
 CODE_PACKAGES: tuple[str, ...] = ("gms_models", "tasks")
-WORK_DIR = "work"
-_HASH_MEMO = "file-hashes.json"
 
 Outputs = TypeVar("Outputs", bound="StepOutputs")
 
 
 @dataclass(frozen=True)
 class CodeVersion:
-    """The code part of every key."""
+    """The code part of every key: the commit and a hash of the changed files of
+    :data:`CODE_PACKAGES`, or without git a hash of all of them."""
 
     commit: str | None
-    """Git commit of the checkout; None outside a git checkout."""
     dirty_hash: str | None
-    """Hash of the changed files of :data:`CODE_PACKAGES`; None when they match the commit."""
     source_hash: str | None = None
-    """Without git: hash of every file of :data:`CODE_PACKAGES`."""
 
     @property
     def dirty(self) -> bool:
@@ -70,15 +65,11 @@ def _hash_files(root: Path, relpaths: Iterable[str]) -> str:
     for rel in sorted(set(relpaths)):
         path = root / rel
         digest.update(rel.encode() + b"\0")
-        if path.is_file():
-            digest.update(sha256_file(path).encode())
-        else:
-            digest.update(b"<deleted>")
+        digest.update(sha256_file(path).encode() if path.is_file() else b"<deleted>")
     return digest.hexdigest()[:16]
 
 
 def code_version(root: Path | None = None) -> CodeVersion:
-    """The commit plus a hash of what differs from it in :data:`CODE_PACKAGES`."""
     root = root or repo_root()
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
@@ -112,14 +103,12 @@ def fingerprint_folder(folder: str | Path, memo_dir: Path) -> str:
     by (path, size, mtime, inode), as DVC does, so an unchanged dataset is read once."""
     folder = Path(folder).resolve()
     if folder.is_file():
-        files = [folder]
-        base = folder.parent
+        files, base = [folder], folder.parent
     elif folder.is_dir():
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        base = folder
+        files, base = sorted(p for p in folder.rglob("*") if p.is_file()), folder
     else:
         raise DataError(f"data folder not found: {folder}")
-    memo_path = memo_dir / _HASH_MEMO
+    memo_path = memo_dir / "file-hashes.json"
     memo: dict[str, str] = read_json(memo_path)
     digest = hashlib.sha256()
     changed = False
@@ -137,7 +126,6 @@ def fingerprint_folder(folder: str | Path, memo_dir: Path) -> str:
 
 
 def step_key(step: str, payload: Mapping[str, Any], code: CodeVersion) -> str:
-    """The key of one step: sha256 of the step name, its JSON payload and the code version."""
     blob = json.dumps(
         {"step": step, "code": code.key, "payload": payload}, sort_keys=True, default=str
     )
@@ -145,15 +133,13 @@ def step_key(step: str, payload: Mapping[str, Any], code: CodeVersion) -> str:
 
 
 def step_dir(runs_dir: str | Path, step: str, name: str, key: str) -> Path:
-    """``<runs_dir>/work/<step>/<name>-<key[:16]>`` (absolute)."""
-    return (Path(runs_dir) / WORK_DIR / step / f"{name}-{key[:16]}").resolve()
+    return (Path(runs_dir) / "work" / step / f"{name}-{key[:16]}").resolve()
 
 
 class StepOutputs(BaseModel):
-    """Base of every step's result: it knows which files it points at."""
+    """Base of every step's result; its files are checked before a cached result is reused."""
 
     def files(self) -> list[Path]:
-        """Every file this result refers to (checked before a cached result is reused)."""
         return list(_paths(self.model_dump()))
 
 
@@ -166,28 +152,23 @@ def _paths(value: Any) -> Iterator[Path]:
 
 
 def write_outputs(work_dir: Path, outputs: StepOutputs) -> Path:
-    """Record ``outputs`` as the finished result of ``work_dir`` (written last)."""
     return atomic_write_text(work_dir / OUTPUTS_FILE, outputs.model_dump_json(indent=2))
 
 
 def read_outputs(work_dir: Path, model: type[Outputs]) -> Outputs | None:
     """The recorded result of ``work_dir`` when it is complete, else None."""
     path = work_dir / OUTPUTS_FILE
-    if not path.is_file():
-        return None
     try:
-        outputs = model.model_validate_json(path.read_text())
+        outputs = model.model_validate_json(path.read_text()) if path.is_file() else None
     except ValueError:
         return None
-    if any(not p.exists() for p in outputs.files()):
-        return None
-    return outputs
+    return outputs if outputs is not None and all(p.exists() for p in outputs.files()) else None
 
 
 @contextmanager
 def work_lock(work_dir: Path) -> Iterator[None]:
-    """Hold the lock of ``work_dir`` (``.<folder>.lock``, the kernel's ``flock``: a killed holder
-    releases it), so that a second run waits, then finds the first one's outputs."""
+    """``.<folder>.lock`` (``flock``: a killed holder releases it): a second run waits, then finds
+    the first one's outputs."""
     work_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(work_dir.parent / f".{work_dir.name}.lock")
     try:
@@ -213,9 +194,8 @@ def cached_step(
     device: str = "auto",
     key_step: str | None = None,
 ) -> Outputs:
-    """The recorded outputs of the step's work folder when complete, else ``compute(work_dir,
-    slot)`` run on a slot of ``device`` and recorded. ``key_step`` (default ``step``) names the
-    step in the key, for two steps sharing a folder name."""
+    """The work folder's recorded outputs, else ``compute(work_dir, slot)`` on a slot of ``device``,
+    recorded. ``key_step`` (default ``step``) names the step in the key."""
     work_dir = step_dir(runs_dir, step, name, step_key(key_step or step, payload, code))
     with work_lock(work_dir):
         pull(runs_dir, work_dir)

@@ -27,20 +27,14 @@ from tasks.tracking import log_artifact, log_history, log_metrics, log_params, s
 
 
 class ClassifyLog(ClassifyCallback):
-    """Per-epoch metrics into the family's MLflow run (live) and the Prefect log."""
-
     def __init__(self, run: RunRef | None) -> None:
         self.run = run
 
     def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
+        m = metrics
         run_logger().info(
-            "%s epoch %d: train loss %.4f acc %.4f, val loss %.4f acc %.4f",
-            family.slug,
-            metrics.epoch,
-            metrics.train_loss,
-            metrics.train_acc,
-            metrics.val_loss,
-            metrics.val_acc,
+            f"{family.slug} epoch {m.epoch}: train loss {m.train_loss:.4f} acc {m.train_acc:.4f}, "
+            f"val loss {m.val_loss:.4f} acc {m.val_acc:.4f}"
         )
         if self.run is not None:
             values = {k: float(v) for k, v in asdict(metrics).items() if k != "epoch"}
@@ -56,7 +50,6 @@ def classify_family(
     code: CodeVersion,
     run: RunRef | None = None,
 ) -> ClassifyOutputs:
-    """Train and evaluate family ``slug`` with the shared recipe ``config`` (or reuse it)."""
     require_part(data, "malsd")
     family_config = config.model_copy(update={"families": [slug]})
     payload = {
@@ -84,14 +77,8 @@ def classify_family(
     )
     result = FamilyResult.from_dict(outputs.result)
     if run is not None:
-        log_params(
-            run,
-            {
-                **family_config.model_dump(mode="json", exclude={"families"}),
-                "family": result.family,
-                "slug": slug,
-            },
-        )
+        settings = family_config.model_dump(mode="json", exclude={"families"})
+        log_params(run, {**settings, "family": result.family, "slug": slug})
         curves = ("train_loss", "train_acc", "val_loss", "val_acc")
         if outputs.logged_run_id != run.run_id:
             for key in curves:
@@ -118,7 +105,6 @@ def write_selection_table(
     with_paper: bool,
     run: RunRef | None = None,
 ) -> TableFiles:
-    """Table 1 (markdown, CSV, val-accuracy bar chart) under ``out_dir``; published."""
     from gms_models.tables import table1_rows
 
     families = [FamilyResult.from_dict(r) for r in results]

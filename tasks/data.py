@@ -14,9 +14,7 @@ from tasks.execution import run_logger
 from tasks.results import DataInfo
 from tasks.specs import DataSpec
 
-#: The data parts and the steps that read them.
 PARTS = ("unlabeled", "coco", "malsd")
-HASH_MEMO_DIR = "cache"
 
 
 def dvc_md5(root: Path) -> str | None:
@@ -51,17 +49,16 @@ def _ensure_folder(spec: DataSpec, root: Path) -> bool:
     if (root / MANIFEST_NAME).is_file() and read_manifest(root).get("format") == DEMO_FORMAT:
         problems = verify_manifest(root)
         if problems:
-            shown = "; ".join(problems[:5])
             raise DataError(
                 f"data folder {root} differs from its manifest ({len(problems)} problems: "
-                f"{shown}); regenerate it with `gms data demo --out {root} --overwrite`"
+                f"{'; '.join(problems[:5])}); regenerate it with "
+                f"`gms data demo --out {root} --overwrite`"
             )
     return False
 
 
 @task(name="prepare-data", cache_policy=NO_CACHE)
 def prepare_data(spec: DataSpec, runs_dir: Path) -> DataInfo:
-    """Generate or check the data folder; return where its parts are and their hashes."""
     logger = run_logger()
     root = Path(spec.root).resolve()
     generated = _ensure_folder(spec, root)
@@ -75,7 +72,7 @@ def prepare_data(spec: DataSpec, runs_dir: Path) -> DataInfo:
         "coco_annotations": root / spec.coco_annotations,
         "malsd": root / spec.malsd,
     }
-    memo = Path(runs_dir).resolve() / HASH_MEMO_DIR
+    memo = Path(runs_dir).resolve() / "cache"
     fingerprints: dict[str, str] = {}
     if paths["unlabeled"].is_dir():
         fingerprints["unlabeled"] = fingerprint_folder(paths["unlabeled"], memo)
@@ -89,15 +86,10 @@ def prepare_data(spec: DataSpec, runs_dir: Path) -> DataInfo:
     missing = [part for part in PARTS if part not in fingerprints]
     if missing:
         logger.warning("data folder %s has no %s part", root, ", ".join(missing))
-    info = DataInfo(
-        root=root,
-        fingerprints=fingerprints,
-        dvc_md5=dvc_md5(root),
-        generated=generated,
-        **paths,
-    )
     logger.info("data %s: %s", root, ", ".join(f"{k} {v}" for k, v in sorted(fingerprints.items())))
-    return info
+    return DataInfo(
+        root=root, fingerprints=fingerprints, dvc_md5=dvc_md5(root), generated=generated, **paths
+    )
 
 
 def require_part(data: DataInfo, part: str) -> None:

@@ -10,29 +10,22 @@ from contextlib import contextmanager
 
 from tasks.execution import in_flow_run
 
-GPU_LIMIT = "gpu"
 _free = threading.Condition()
 _busy: set[str] = set()
 
 
-def visible_devices(requested: str = "auto") -> list[str]:
-    """The devices a step may use: ``cuda:i`` per visible GPU for ``auto``/``cuda``, else the
-    one device asked for."""
-    if requested not in ("auto", "cuda"):
-        return [requested]
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count == 0:  # "cuda": the library reports the missing GPU with a clear error
-        return ["cuda" if requested == "cuda" else "cpu"]
-    return [f"cuda:{i}" for i in range(count)]
-
-
 @contextmanager
 def device_slot(requested: str = "auto") -> Iterator[str]:
-    """Hold a device of ``requested`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``); yields its name.
-    A slot is one concrete device, whatever the spelling (``auto`` and ``cpu`` share one)."""
-    candidates = visible_devices(requested)
+    """Hold one concrete device of ``requested`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``: every
+    visible GPU for ``auto``/``cuda``); yields its name. ``auto`` and ``cpu`` share one slot."""
+    candidates = [requested]
+    if requested in ("auto", "cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        # no GPU and "cuda": the library reports the missing GPU with a clear error
+        fallback = ["cuda" if requested == "cuda" else "cpu"]
+        candidates = [f"cuda:{i}" for i in range(count)] or fallback
     with _free:
         while all(d in _busy for d in candidates):
             _free.wait()
@@ -42,7 +35,7 @@ def device_slot(requested: str = "auto") -> Iterator[str]:
         if device.startswith("cuda") and in_flow_run():
             from prefect.concurrency.sync import concurrency
 
-            with concurrency(GPU_LIMIT, occupy=1, strict=False):
+            with concurrency("gpu", occupy=1, strict=False):
                 yield device
         else:
             yield device
@@ -53,9 +46,8 @@ def device_slot(requested: str = "auto") -> Iterator[str]:
 
 
 def torch_threads(threads: int | None) -> None:
-    """Set torch's intra-op threads (None: leave torch's default, ``$OMP_NUM_THREADS`` or the
-    core count). On a small shared CPU one thread per step avoids oversubscription, which slows
-    small models down many times over."""
+    """Set torch's intra-op threads (None: torch's default). On a small shared CPU one thread per
+    step avoids oversubscription, which slows small models down many times over."""
     if threads is None:
         return
     import torch

@@ -44,9 +44,8 @@ _UNKEYED = ("images", "teacher", "out_dir", "resume", "resume_with_changes", "ca
 def distill_configs(
     arms: Arms, train: DistillSettings, data: DataInfo, teacher: TeacherInfo, runs_dir: Path
 ) -> list[DistillConfig]:
-    """The library config of each arm. ``resume_with_changes``: the work folder's key holds
-    every trajectory setting and the data's content, so its checkpoint can differ only in paths
-    (another host's, pulled from the shared store), which the resume check would refuse."""
+    """The library config of each arm. ``resume_with_changes``: the work folder's key holds every
+    trajectory setting and the data, so a pulled checkpoint differs only in another host's paths."""
     return [
         arm_config(
             name,
@@ -75,9 +74,8 @@ def encoder_depths(model: Any) -> list[int] | None:
 
 
 class GroupProgress(TrainerCallback):
-    """Counts the teacher passes (one per step of the data stream, whatever the students), logs
-    one line per epoch and pushes each student's work folder to the shared store after every
-    epoch, so that another worker can resume the arm."""
+    """Counts the teacher passes (one per step), logs each epoch and pushes the student's work
+    folder to the shared store, so that another worker can resume the arm."""
 
     def __init__(self, runs_dir: Path, work_dirs: Mapping[str, Path]) -> None:
         self.runs_dir = runs_dir
@@ -88,20 +86,15 @@ class GroupProgress(TrainerCallback):
         self.passes += 1
 
     def on_epoch_end(self, event: EpochEnd) -> None:
+        m = event.metrics
         run_logger().info(
-            "%s epoch %d: loss %.6f, %.1f images/s, %.1f s",
-            event.student,
-            event.epoch,
-            event.metrics["loss"],
-            event.metrics["images_per_s"],
-            event.metrics["epoch_time_s"],
+            f"{event.student} epoch {event.epoch}: loss {m['loss']:.6f}, "
+            f"{m['images_per_s']:.1f} images/s, {m['epoch_time_s']:.1f} s"
         )
         push(self.runs_dir, self.work_dirs[event.student])
 
 
 class GroupOutputs(BaseModel):
-    """What one group's training gives: each arm's result, or why it failed."""
-
     label: str
     arms: list[str]
     device: str
@@ -141,9 +134,8 @@ def _profile(
 
 
 def log_distill_outputs(run: RunRef, outputs: DistillOutputs) -> None:
-    """Params and final metrics of the arm (the flow logged the arm and its teacher before it
-    started); when the epochs were logged to another run (a reused work folder), their history
-    and pictures are copied into this one."""
+    """Params and final metrics of the arm; epochs logged to another run (a reused work folder)
+    are copied into this one."""
     depths = outputs.depths if outputs.depths is not None else "-"
     log_params(run, {**outputs.config, "depths": depths})
     if outputs.logged_run_id != run.run_id:
@@ -177,8 +169,8 @@ def distill_group_task(
     profile_img_size: int = 1024,
     device: str = "auto",
 ) -> GroupOutputs:
-    """Train the arms of one group together over one data stream, reusing the finished ones; a
-    non-finite student goes to ``failures``, an error of the whole group fails this task."""
+    """Train the group's arms over one data stream, reusing finished ones; a non-finite student
+    goes to ``failures``, an error of the whole group fails the task."""
     logger = run_logger()
     require_part(data, "unlabeled")
     runs = runs or {}
@@ -223,8 +215,6 @@ def _train_missing(
     profile_img_size: int,
     device: str,
 ) -> None:
-    """Train ``missing`` together; each finished arm's outputs go to its work folder and
-    ``group`` (a non-finite student to ``group.failures``)."""
     from gms_models.train import distill
 
     logger = run_logger()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -16,11 +16,7 @@ from tasks.results import DataInfo, DistillOutputs, EvalOutputs, RunRef, Teacher
 from tasks.specs import EvalSpec
 from tasks.tracking import log_artifact, log_metrics, log_params
 
-if TYPE_CHECKING:
-    from gms_models.evaluate.run import CheckpointEval
-
 Reference = Literal["gt", "teacher"]
-TEACHER_ARM = "teacher"
 
 
 def resolve_reference(spec: EvalSpec, teacher: TeacherInfo) -> Reference:
@@ -30,18 +26,41 @@ def resolve_reference(spec: EvalSpec, teacher: TeacherInfo) -> Reference:
     return spec.reference
 
 
-def _eval_outputs(
-    arm: str, work_dir: Path, done: CheckpointEval, reference: Reference
+def _evaluate(
+    arm: str,
+    step: str,
+    payload: Mapping[str, object],
+    reference: Reference,
+    teacher: TeacherInfo,
+    dataset: Callable[[], Any],
+    runs_dir: Path,
+    code: CodeVersion,
+    device: str,
+    key_step: str,
+    **options: Any,
 ) -> EvalOutputs:
-    return EvalOutputs(
-        arm=arm,
-        work_dir=work_dir,
-        images=done.result.images,
-        prompts=done.result.prompts,
-        result_json=done.records,
-        mask_grid=done.grid,
-        reference=reference,
-        metrics=done.result.metrics(),
+    """The cached evaluation of one model (the student in ``options``, else the teacher) on
+    ``dataset()``, made only when the work folder has none."""
+    from gms_models.evaluate.run import evaluate_checkpoint
+
+    def compute(work_dir: Path, slot: str) -> EvalOutputs:
+        done = evaluate_checkpoint(
+            teacher.checkpoint, dataset(), work_dir, name=arm, against=reference, device=slot,
+            **options,
+        )  # fmt: skip
+        return EvalOutputs(
+            arm=arm,
+            work_dir=work_dir,
+            images=done.result.images,
+            prompts=done.result.prompts,
+            result_json=done.records,
+            mask_grid=done.grid,
+            reference=reference,
+            metrics=done.result.metrics(),
+        )
+
+    return cached_step(
+        runs_dir, step, arm, payload, code, EvalOutputs, compute, device=device, key_step=key_step
     )
 
 
@@ -61,42 +80,25 @@ def _box_miou(
     runs_dir: Path,
     code: CodeVersion,
     device: str,
-    key_step: str | None = None,
+    key_step: str = "evaluate",
     **model: Any,
 ) -> EvalOutputs:
-    """The cached box-prompt evaluation of one model: the student in ``model`` (``arch``,
-    ``student``) or, without one, the teacher at ``model["img_size"]``."""
     from gms_models.data.coco import CocoInstances
-    from gms_models.evaluate.run import evaluate_checkpoint
 
-    def compute(work_dir: Path, slot: str) -> EvalOutputs:
+    def coco() -> CocoInstances:
         require_part(data, "coco")
-        done = evaluate_checkpoint(
-            teacher.checkpoint,
-            CocoInstances(data.coco_annotations, data.coco_images, max_images=spec.max_images),
-            work_dir,
-            name=arm,
-            against=reference,
-            batch_prompts=spec.batch_prompts,
-            grid_images=spec.mask_grid_images,
-            device=slot,
-            **model,
-        )
-        return _eval_outputs(arm, work_dir, done, reference)
+        return CocoInstances(data.coco_annotations, data.coco_images, max_images=spec.max_images)
 
     evaluated = spec.model_dump(
         mode="json", include={"max_images", "batch_prompts", "mask_grid_images"}
     )
-    outputs = cached_step(
-        runs_dir, "evaluate", arm, {**payload, "eval": evaluated}, code, EvalOutputs,
-        compute, device=device, key_step=key_step,
+    outputs = _evaluate(
+        arm, "evaluate", {**payload, "eval": evaluated}, reference, teacher, coco, runs_dir, code,
+        device, key_step, batch_prompts=spec.batch_prompts, grid_images=spec.mask_grid_images,
+        **model,
     )  # fmt: skip
     run_logger().info(
-        "%s: mIoU %.4f vs %s (%d prompts)",
-        arm,
-        outputs.metrics["miou"],
-        reference,
-        outputs.prompts,
+        "%s: mIoU %.4f vs %s (%d prompts)", arm, outputs.metrics["miou"], reference, outputs.prompts
     )
     return outputs
 
@@ -158,7 +160,7 @@ def evaluate_teacher(
         "img_size": img_size,
     }
     outputs = _box_miou(
-        TEACHER_ARM, payload, "gt", teacher, data, spec, runs_dir, code, device,
+        "teacher", payload, "gt", teacher, data, spec, runs_dir, code, device,
         key_step="evaluate-teacher", img_size=img_size,
     )  # fmt: skip
     if run is not None:
@@ -181,7 +183,6 @@ def evaluate_points(
 ) -> EvalOutputs:
     """Point-prompt mIoU on MALSD (hand points) against the teacher's masks: Table 3."""
     from gms_models.data.malsd import read_points
-    from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.files import sha256_file
 
     require_part(data, "malsd")
@@ -191,24 +192,9 @@ def evaluate_points(
         "malsd": data.fingerprints.get("malsd"),
         "grid_images": grid_images,
     }
-
-    def compute(work_dir: Path, slot: str) -> EvalOutputs:
-        done = evaluate_checkpoint(
-            teacher.checkpoint,
-            read_points(data.malsd),
-            work_dir,
-            arch=arch,
-            student=checkpoint,
-            name=arm,
-            against="teacher",
-            grid_images=grid_images,
-            device=slot,
-        )
-        return _eval_outputs(arm, work_dir, done, "teacher")
-
-    outputs = cached_step(
-        runs_dir, "segment", arm, payload, code, EvalOutputs, compute,
-        device=device, key_step="points",
+    outputs = _evaluate(
+        arm, "segment", payload, "teacher", teacher, lambda: read_points(data.malsd), runs_dir,
+        code, device, "points", arch=arch, student=checkpoint, grid_images=grid_images,
     )  # fmt: skip
     miou = outputs.metrics["miou"]
     run_logger().info(

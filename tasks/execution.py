@@ -12,8 +12,7 @@ from prefect.futures import PrefectFuture
 
 R = TypeVar("R")
 
-#: A submitted step: a Prefect future in a flow run, else an already finished (or, when an
-#: upstream step failed, cancelled) standard future.
+#: A Prefect future in a flow run, else a finished (after a failed upstream step: cancelled) one.
 StepFuture = PrefectFuture[R] | Future[R]
 
 
@@ -24,18 +23,14 @@ def in_flow_run() -> bool:
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """The Prefect run's logger in a run, else a console logger."""
     from prefect import get_run_logger
     from prefect.logging import get_logger
 
-    if in_flow_run():
-        return get_run_logger()
-    return get_logger("gms")
+    return get_run_logger() if in_flow_run() else get_logger("gms")
 
 
 def call(step: Task[..., R] | Flow[..., R], *args: Any, **kwargs: Any) -> R:
-    """Run ``step`` now and return its result: a task (or subflow) run inside a flow run, else
-    its function."""
+    """``step``'s result, now: a task (or subflow) run inside a flow run, else its function's."""
     if in_flow_run():
         return step(*args, **kwargs)  # type: ignore[no-any-return]
     return step.fn(*args, **kwargs)
@@ -50,9 +45,8 @@ def _resolved(value: Any) -> Any:
 
 
 def submit(step: Task[..., R], *args: Any, **kwargs: Any) -> StepFuture[R]:
-    """``step.submit(...)`` inside a flow run; else run its function now into a finished
-    future: failed with its exception, or cancelled (not run) when an argument is the future of
-    a failed step, as Prefect leaves a task whose upstream failed."""
+    """``step.submit(...)`` inside a flow run; else its function run now into a finished future,
+    cancelled (not run) when an argument is a failed step's future, as Prefect does."""
     if in_flow_run():
         submitted: PrefectFuture[R] = step.submit(*args, **kwargs)
         return submitted
@@ -70,14 +64,12 @@ def submit(step: Task[..., R], *args: Any, **kwargs: Any) -> StepFuture[R]:
 
 
 def failure_of(future: StepFuture[Any] | None) -> str | None:
-    """The error message of a failed step (waiting for it); None when it completed or never ran
-    because an upstream step failed (whose failure is the one to report)."""
+    """The error of a failed step (waiting for it); None when it completed or never ran because an
+    upstream step failed (whose failure is the one to report)."""
     if future is None:
         return None
     if isinstance(future, Future):
-        if future.cancelled():
-            return None
-        error = future.exception()
+        error = None if future.cancelled() else future.exception()
         return None if error is None else str(error)
     future.wait()
     state = future.state

@@ -20,10 +20,6 @@ from tasks.tracking import log_artifact, log_metrics, log_params
 if TYPE_CHECKING:
     from gms_models.runtime import Session
 
-BUNDLE_DIR = "bundle"
-PACKAGE_DIR = "package"
-WARMUP_RUNS = 1
-
 
 def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
     from gms_models.profiling import median_seconds
@@ -31,7 +27,7 @@ def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
 
     shape = (1, 3, img_size, img_size)
     feeds = {ENCODER_INPUT: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
-    return median_seconds(lambda: session.run(feeds), runs, WARMUP_RUNS) * 1000
+    return median_seconds(lambda: session.run(feeds), runs, warmup=1) * 1000
 
 
 def measure_latencies(
@@ -86,8 +82,7 @@ def export_arm(
     run: RunRef | None = None,
     device: str = "auto",
 ) -> ExportOutputs:
-    """Export the arm's student (with the teacher's prompt decoder), time it, log and register
-    the encoder."""
+    """Export the arm's student with the teacher's prompt decoder, time, log and register it."""
     from gms_models.export import export_bundle, student_sources
     from gms_models.files import sha256_file
     from gms_models.teacher import tensorrt_available
@@ -103,56 +98,41 @@ def export_arm(
         "package": spec.register_model is not None,
     }
 
+    def say(msg: str) -> None:
+        logger.info("%s: %s", distilled.arm, msg)
+
     def compute(work_dir: Path, slot: str) -> ExportOutputs:
         sources = student_sources(
             distilled.arch,
             distilled.checkpoint,
             decoder_checkpoint=teacher.checkpoint if spec.decoder else None,
         )
-        bundle = work_dir / BUNDLE_DIR
+        bundle = work_dir / "bundle"
+        tensorrt = "tensorrt" in runtimes and slot.startswith("cuda") and tensorrt_available()
         result = export_bundle(
-            bundle,
-            sources,
-            opset=spec.opset,
-            tensorrt="tensorrt" in runtimes and slot.startswith("cuda") and tensorrt_available(),
-            overwrite=True,
-            progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
+            bundle, sources, opset=spec.opset, tensorrt=tensorrt, overwrite=True, progress=say
         )
-        encoder_onnx = bundle / f"{distilled.arch}.onnx"
         package = None
         if spec.register_model is not None:
-            package = work_dir / PACKAGE_DIR
+            package = work_dir / "package"
+            full = student_sources(
+                distilled.arch, distilled.checkpoint, decoder_checkpoint=teacher.checkpoint
+            )
             export_bundle(
-                package,
-                student_sources(
-                    distilled.arch, distilled.checkpoint, decoder_checkpoint=teacher.checkpoint
-                ),
-                opset=spec.opset,
-                overwrite=True,
-                progress=lambda msg: logger.info("%s: %s", distilled.arm, msg),
-                profile="sam",
+                package, full, opset=spec.opset, overwrite=True, progress=say, profile="sam"
             )
         latency, skipped = measure_latencies(
-            bundle,
-            distilled.checkpoint,
-            distilled.arch,
-            sources.img_size,
-            runtimes,
-            latency_runs,
-            slot,
-        )
-        logger.info(
-            "%s: exported %d files; latency %s",
-            distilled.arm,
-            len(result.manifest.artifacts),
-            ", ".join(f"{k} {v:.1f} ms" for k, v in latency.items()) or "not measured",
-        )
+            bundle, distilled.checkpoint, distilled.arch, sources.img_size, runtimes,
+            latency_runs, slot,
+        )  # fmt: skip
+        timed = ", ".join(f"{k} {v:.1f} ms" for k, v in latency.items()) or "not measured"
+        say(f"exported {len(result.manifest.artifacts)} files; latency {timed}")
         return ExportOutputs(
             arm=distilled.arm,
             work_dir=work_dir,
             bundle_dir=bundle,
             bundle_files=sorted(p for p in bundle.iterdir() if p.is_file()),
-            encoder_onnx=encoder_onnx,
+            encoder_onnx=bundle / f"{distilled.arch}.onnx",
             package_dir=package,
             latency_ms=latency,
             latency_skipped=skipped,
@@ -169,7 +149,6 @@ def export_arm(
 def log_export_outputs(
     run: RunRef, outputs: ExportOutputs, distilled: DistillOutputs, spec: ExportSpec
 ) -> None:
-    """Latency metrics, the bundle files, and the deployable package as a model version."""
     log_params(run, {"export_opset": spec.opset})
     log_metrics(run, {f"latency_ms_{k}": v for k, v in outputs.latency_ms.items()})
     for path in outputs.bundle_files:

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 def models_artifact_repo_factory(
     artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
 ) -> CheckedModelsArtifactRepository:
-    """MLflow's repository for the ``models`` scheme: :mod:`tasks.models_repository`."""
     from tasks.models_repository import CheckedModelsArtifactRepository
 
     return CheckedModelsArtifactRepository(artifact_uri, tracking_uri, registry_uri)

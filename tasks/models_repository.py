@@ -19,8 +19,7 @@ class MissingModelFiles(MlflowException):
 
 
 def describe_registered(model_uri: str, registry_uri: str | None) -> str:
-    """How errors name a ``models:/`` URI (:func:`tasks.registry.name_version`), read from the
-    registry; a logged model's ``models:/<model_id>`` is its own description."""
+    """How errors name a ``models:/`` URI (a logged model's ``models:/<model_id>`` as is)."""
     from mlflow import MlflowClient
 
     from tasks.registry import name_version, resolve_version

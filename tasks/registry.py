@@ -24,17 +24,16 @@ if TYPE_CHECKING:
 
 
 SHA_TAG = "gms.sha256"
-VERSION_TAG = "gms.model_version"
-"""Set on the arm's run: the version its package is (the first run that registered it, or a
-later one with identical bytes)."""
+VERSION_TAG = (
+    "gms.model_version"  # on the arm's run: its package's version (maybe an earlier run's)
+)
 MODEL_NAME = "sam-package"
 PACKAGE_ARTIFACT = "package"  # the key tasks/sam_pyfunc.py reads
 PYFUNC_FILE = Path(__file__).with_name("sam_pyfunc.py")
 REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pillow")
+#: What identifies a package: the graphs and the manifest (each graph's metadata JSON holds its
+#: export's random parity seed, so it is shipped but not hashed).
 HASHED_SUFFIXES = (".onnx", "bundle.json")
-"""What identifies a package: the graphs and the manifest (the metadata JSON beside each graph
-holds its export's random parity seed, so it is shipped but not hashed)."""
-
 
 FILES_LOST = (
     "the artifact store holds no files for it (was the store wiped, e.g. by `gms stack down`?); "
@@ -58,8 +57,8 @@ def package_sha256(folder: Path) -> str:
 
 
 def _runtime_code(into: Path) -> Path:
-    """A copy of the ``gms_models`` modules the pyfunc imports: the torch-free runtime and what
-    it imports, found by :mod:`modulefinder` so that the list follows the code."""
+    """A copy of the ``gms_models`` modules the pyfunc imports, found by :mod:`modulefinder` so
+    that the list follows the code."""
     import modulefinder
 
     import gms_models
@@ -96,9 +95,8 @@ def _input_example() -> list[dict[str, Any]]:
 
 
 def _log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
-    """Log ``folder`` (SAM profile) as a pyfunc LoggedModel of run ``ref`` in its experiment;
-    returns the ``models:/<model_id>`` URI. MLflow's fluent API logs to the process-wide URI,
-    which the caller sets to ``ref``'s."""
+    """Log ``folder`` as a pyfunc LoggedModel of run ``ref``; returns its ``models:/`` URI. The
+    fluent API logs to the process-wide URI, which the caller sets to ``ref``'s."""
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="gms-code-") as code:
@@ -123,8 +121,8 @@ def _log_package(ref: RunRef, folder: Path, tags: Mapping[str, str]) -> str:
 def register_package(
     ref: RunRef, folder: Path, model_name: str, tags: Mapping[str, str], description: str
 ) -> str:
-    """The version of ``model_name`` holding the package ``folder``: an existing one with the
-    same sha256, else a new one logged from run ``ref``. The arm's run gets the version tag."""
+    """The version of ``model_name`` with ``folder``'s sha256, else a new one logged from run
+    ``ref``; the arm's run gets the version tag."""
     from mlflow.exceptions import MlflowException
 
     client = mlflow_client(ref.tracking_uri)
@@ -136,8 +134,7 @@ def register_package(
     else:
         with contextlib.suppress(MlflowException):  # registered already (maybe by another arm)
             client.create_registered_model(model_name)
-        # the fluent logging, and a local SQL store resolving the new version's models:/
-        # source, both read the process-wide URI
+        # the fluent logging and a local SQL store resolving models:/ read the process-wide URI
         with tracking_uri_set_to(ref.tracking_uri):
             uri = _log_package(ref, folder, tags)
             created = client.create_model_version(
@@ -154,7 +151,6 @@ def register_package(
 
 
 def row_tags(row: AblationRow) -> dict[str, str]:
-    """The arm's Table 2 row as version tags: mIoU (all, S/M/L), latency per runtime, size."""
     return {k: f"{v:.4g}" for k, v in row.numbers().items() if k != "last_loss"}
 
 
@@ -185,8 +181,8 @@ def mark_champion(
     rule: str,
     reason: str,
 ) -> None:
-    """Point ``alias`` at ``version`` (a no-op when it points there already), and write the pick
-    rule and reason into the version's tags and description and the arm run's tags."""
+    """Point ``alias`` at ``version``; the pick rule and reason go into the version's tags and
+    description and the arm run's tags."""
     client.set_registered_model_alias(model_name, alias, version)
     described = client.get_model_version(model_name, version).description or ""
     pick_text = f"Picked as `{alias}`. Rule: {rule}. Reason: {reason}"
@@ -223,8 +219,8 @@ def name_version(model_uri: str, name: str, version: str, source: str | None) ->
 
 
 def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
-    """Download the package of ``model_uri`` into ``dest``; returns its SAM-profile folder. Files
-    the store lost (MLflow then downloads an empty folder) are a :class:`RegistryError`."""
+    """Download ``model_uri``'s package into ``dest``; returns its SAM-profile folder. Files the
+    store lost (MLflow then downloads an empty folder) are a :class:`RegistryError`."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
@@ -254,8 +250,7 @@ def download_package(model_uri: str, tracking_uri: str, dest: Path) -> Path:
 
 
 def lost_versions(tracking_uri: str) -> list[str]:
-    """``NAME/VERSION -> SOURCE`` for every registered version whose files are missing (with
-    the store's error when it failed to list them)."""
+    """``NAME/VERSION -> SOURCE`` of every registered version whose files are missing."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 

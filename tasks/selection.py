@@ -45,11 +45,9 @@ class Candidate(BaseModel):
 class Decision(BaseModel):
     chosen: Candidate
     reference_miou: float
-    reference: str
-    """``teacher`` or ``best`` (the one actually used)."""
+    reference: str  # teacher or best (the one actually used)
     eligible: list[str]
-    within_margin: bool
-    """False when no arm was within the margin and the most accurate was taken."""
+    within_margin: bool  # False: none was within the margin, the most accurate was taken
 
 
 def _speed_key(c: Candidate) -> tuple[float, float, float, str]:
@@ -89,7 +87,6 @@ def render_decision(
     model_name: str,
     parent_run_id: str,
 ) -> str:
-    """The markdown artifact: rule, reference, candidates table, choice and why."""
     whose = "the teacher's" if decision.reference == "teacher" else "the best arm's"
     lines = [
         f"# Pick: `{decision.chosen.arm}` → `{model_name}@{rule.alias}` "
@@ -246,12 +243,8 @@ def pick_encoder(
             markdown=markdown, key="pick-decision", description="pick: why this encoder"
         )
     logger.info(
-        "picked %s (%s) as %s@%s version %s",
-        chosen.arm,
-        chosen.run_id,
-        model_name,
-        rule.alias,
-        chosen.version,
+        f"picked {chosen.arm} ({chosen.run_id}) as {model_name}@{rule.alias} "
+        f"version {chosen.version}"
     )
     return PickOutputs(
         **chosen.model_dump(include={"arm", "arch", "run_id", "version"}),

@@ -19,8 +19,7 @@ OUTPUTS_FILE = "outputs.json"
 
 
 def _store_folder(runs_dir: Path, folder: Path) -> tuple[Any, str] | None:
-    """The fsspec filesystem of ``GMS_STORE`` and where ``folder`` (under ``runs_dir``) lies in
-    it; None when ``GMS_STORE`` is not set."""
+    """The fsspec filesystem of ``GMS_STORE`` and ``folder``'s place in it; None without one."""
     url = os.environ.get(STORE_ENV, "").strip()
     if not url:
         return None
@@ -64,8 +63,7 @@ def _relocate(value: Any, origin: str, here: str) -> Any:
 
 
 def pull(runs_dir: Path, folder: Path) -> bool:
-    """Bring the store's copy of ``folder`` here (files missing or changed locally); True when
-    the store has one. A no-op without a store."""
+    """Bring the store's copy of ``folder`` here (files missing or changed); True if it has one."""
     found = _store_folder(runs_dir, folder)
     if found is None:
         return False
@@ -104,8 +102,8 @@ def pull(runs_dir: Path, folder: Path) -> bool:
 
 
 def push(runs_dir: Path, folder: Path) -> None:
-    """Upload the files of ``folder`` changed since its last push or pull, ``outputs.json``
-    last (a reader never sees a result before its files). A no-op without a store."""
+    """Upload ``folder``'s files changed since the last push or pull, ``outputs.json`` last (a
+    reader never sees a result before its files)."""
     found = _store_folder(runs_dir, folder)
     if found is None or not folder.is_dir():
         return

@@ -33,8 +33,7 @@ TABLE3_STEM = "table3_segment_eval"
 def publish(
     run: RunRef | None, files: Sequence[Path], key: str, markdown: str, table: list[dict[str, Any]]
 ) -> None:
-    """The tables as MLflow artifacts (``tables/``) and, in a flow run, Prefect table + markdown
-    artifacts."""
+    """The files as MLflow artifacts (``tables/``) and, in a flow run, Prefect artifacts."""
     if run is not None:
         for path in files:
             log_artifact(run, path, "tables")
@@ -60,7 +59,9 @@ def write_ablation_table(
     markdown = render_ablation_markdown(rows, runtimes, notes)
     md = atomic_write_text(out_dir / f"{stem}.md", markdown)
     csv_path = atomic_write_text(out_dir / f"{stem}.csv", render_ablation_csv(rows, runtimes))
-    metrics = write_json(out_dir / f"{stem}_metrics.json", ablation_metrics(rows))
+    # what `dvc metrics show`/`diff` compare
+    numbers = {row.model: row.numbers() for row in rows}
+    metrics = write_json(out_dir / f"{stem}_metrics.json", numbers)
     teacher = next((r.miou for r in rows if r.role == "T"), None)
     plot = plot_pareto(rows, pareto_runtime, out_dir / f"{stem}_pareto.png", teacher)
     files = [md, csv_path, metrics] + ([plot] if plot is not None else [])
@@ -70,16 +71,10 @@ def write_ablation_table(
     return TableFiles(markdown=md, csv=csv_path, plot=plot, metrics=metrics)
 
 
-def ablation_metrics(rows: Sequence[AblationRow]) -> dict[str, dict[str, float]]:
-    """The numbers of each row by model name (what ``dvc metrics show``/``diff`` compare)."""
-    return {row.model: row.numbers() for row in rows}
-
-
 @task(name="write-segment-table", cache_policy=NO_CACHE)
 def write_segment_table(
     rows: list[SegmentRow], out_dir: Path, notes: list[str], run: RunRef | None = None
 ) -> TableFiles:
-    """Table 3 (markdown, CSV) under ``out_dir``; published."""
     markdown = render_segment_markdown(rows, notes)
     md = atomic_write_text(Path(out_dir) / f"{TABLE3_STEM}.md", markdown)
     csv_path = atomic_write_text(Path(out_dir) / f"{TABLE3_STEM}.csv", render_segment_csv(rows))

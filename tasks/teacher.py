@@ -17,7 +17,6 @@ from tasks.execution import run_logger
 from tasks.results import TeacherInfo
 from tasks.specs import TeacherSource
 
-RANDOM_TEACHER_FILE = "mobile_sam_random.pt"
 RANDOM_WARNING = (
     "NO TEACHER CHECKPOINT GIVEN: the teacher has RANDOM WEIGHTS (seed {seed}). The students "
     "learn to copy random features and every mask is meaningless; this only exercises the "
@@ -36,22 +35,21 @@ def random_teacher(runs_dir: Path, seed: int) -> Path:
     from gms_models.sam import build_sam_vit_t
 
     folder = step_dir(runs_dir, "teacher", f"random-seed{seed}", f"{seed:016d}")
-    path = folder / RANDOM_TEACHER_FILE
+    path = folder / "mobile_sam_random.pt"
     if not path.is_file():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             sam = build_sam_vit_t(checkpoint=None)
-        # saved through a file object: torch names the archive's records after a file path's
-        # stem (here a random temporary name), so the bytes, hence the sha256 in every cache
-        # key, would differ between hosts and the shared store would never match
+        # through a file object: torch names the archive's records after a path's stem (here a
+        # random temporary name), so the sha256 in every cache key would differ between hosts
         atomic_write(path, lambda handle: torch.save(sam.state_dict(), handle))
         atomic_write_text(folder / "README.txt", RANDOM_WARNING.format(seed=seed) + "\n")
     return path
 
 
 def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect's ``retry_condition_fn``: a 404 or a checksum mismatch fails the same way every
-    time, a timeout or an HTTP 503 is worth another try (``gms_models.errors.is_transient``)."""
+    """Prefect's ``retry_condition_fn``: a timeout or an HTTP 503 is worth another try, a 404 or
+    a checksum mismatch is not (``gms_models.errors.is_transient``)."""
     try:
         state.result()
     except Exception as exc:
@@ -69,9 +67,8 @@ def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any
 def prepare_teacher(
     source: TeacherSource, runs_dir: Path, train: DistillSettings | None = None
 ) -> TeacherInfo:
-    """Resolve the checkpoint; with ``train``, also build the distillation backend once at its
-    teacher size, device and batch size (warming the ONNX/engine cache that every arm's trainer
-    then reuses)."""
+    """Resolve the checkpoint; with ``train``, also build the distillation backend once (warming
+    the ONNX/engine cache that every arm's trainer then reuses)."""
     from gms_models.checkpoint import resolve_checkpoint
     from gms_models.teacher import TeacherSpec, select_teacher
 

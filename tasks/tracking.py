@@ -48,17 +48,15 @@ def mlflow_client(uri: str) -> MlflowClient:
 
 @contextmanager
 def tracking_uri_set_to(uri: str) -> Iterator[None]:
-    """MLflow's process-wide tracking URI (and the ``MLFLOW_TRACKING_URI`` it exports to child
-    processes) set to ``uri`` for the block, then put back: the fluent API (logged models,
-    ``pyfunc.load_model``) reads only that, and a URI left behind would send later MLflow
-    calls of the process, and its subprocesses, to a server that may have stopped."""
+    """MLflow's process-wide tracking URI (and the ``MLFLOW_TRACKING_URI`` it exports) set to
+    ``uri`` for the block, then put back: the fluent API reads only that, and a URI left behind
+    would send later calls, and subprocesses, to a server that may have stopped."""
     import mlflow
     from mlflow.tracking import is_tracking_uri_set
 
     exported = os.environ.get("MLFLOW_TRACKING_URI")
     current = mlflow.get_tracking_uri()
-    # The global to restore: None when it was unset or equal to the exported variable, which
-    # then rules alone, as it did before.
+    # None when unset or equal to the exported variable, which then rules alone, as before
     previous = current if is_tracking_uri_set() and current != exported else None  # type: ignore[no-untyped-call]
     mlflow.set_tracking_uri(uri)
     try:
@@ -247,8 +245,7 @@ def log_artifact(ref: RunRef, path: Path, artifact_path: str | None = None) -> N
 
 
 class MlflowEpochLogger(TrainerCallback):
-    """Per-epoch metrics and feature pictures of one student, live, into its MLflow run, and the
-    running loss at every report (``step_loss`` over the global step)."""
+    """One student's epoch metrics and pictures, and ``step_loss`` at every report, into its run."""
 
     def __init__(self, ref: RunRef, student: str) -> None:
         self.ref = ref
