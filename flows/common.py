@@ -43,8 +43,7 @@ class FlowSummary(BaseModel):
 
 @dataclass(frozen=True)
 class FlowSetup:
-    runs_dir: Path
-    """Absolute."""
+    runs_dir: Path  # absolute
     code: CodeVersion
     tracking_uri: str
 

@@ -13,14 +13,11 @@ from prefect import get_run_logger
 from flows.params import DistillAblationParams, DistillParams
 
 POLL_SECONDS = 5.0
-
-
 #: What a group's flow run takes over from the ablation's parameters.
 GROUP_FIELDS = {"train", "export", "evaluate", "data", "teacher", "tracking", "torch_threads"}
 
 
 def group_params(names: Sequence[str], params: DistillAblationParams) -> DistillParams:
-    """The ``distill`` parameters of one group: its arms over the ablation's settings."""
     return DistillParams.model_validate(
         {
             **dict(params.model_dump(include=GROUP_FIELDS)),
@@ -64,8 +61,8 @@ def _wait(runs: Mapping[str, UUID]) -> dict[str, Any]:
 def run_groups(
     groups: Mapping[str, Sequence[str]], params: DistillAblationParams
 ) -> dict[str, str]:
-    """Run every group (label → its arm names) as a flow run of ``params.arm_deployment``, and
-    wait; returns why each group failed (by label) that did not complete in ``arm_retries``."""
+    """Run every group (label → arm names) as a flow run of ``params.arm_deployment`` and wait;
+    returns why each group that did not complete in ``arm_retries`` failed, by label."""
     logger = get_run_logger()
     pending = dict(groups)
     failures: dict[str, str] = {}

@@ -25,22 +25,13 @@ from tasks.evaluate import evaluate_arm, evaluate_teacher, resolve_reference
 from tasks.execution import StepFuture, call, failure_of, in_flow_run, run_logger, submit
 from tasks.export import export_arm
 from tasks.registry import describe_version
-from tasks.results import (
-    DataInfo,
-    DistillOutputs,
-    EvalOutputs,
-    ExportOutputs,
-    RunRef,
-    TeacherInfo,
-)
+from tasks.results import DataInfo, DistillOutputs, EvalOutputs, ExportOutputs, RunRef, TeacherInfo
 from tasks.selection import PickOutputs, pick_encoder
 from tasks.specs import PickRule
 from tasks.store import push
 from tasks.tables import TABLE2_STEM, write_ablation_table
 from tasks.teacher import prepare_teacher
 from tasks.tracking import log_metrics, log_params
-
-MIOU_COLUMNS = ("miou", "miou_small", "miou_medium", "miou_large")
 
 
 class AblationSummary(FlowSummary):
@@ -63,18 +54,16 @@ class ArmGroup:
     companions: tuple[DistillConfig, ...] = ()
 
     @property
-    def description(self) -> str:
-        """``g1: gmf_2282, resnet18`` (the table's Group column)."""
+    def description(self) -> str:  # the table's Group column: "g1: gmf_2282, resnet18"
         return f"{self.label}: {', '.join(a.run_name for a in self.arms)}"
 
 
 def group_arms(
     arms: list[DistillConfig], device: str, *, together: bool, companions: Sequence[DistillConfig]
 ) -> list[ArmGroup]:
-    """The training groups of ``arms``, labelled g1, g2, ... in order of first arm: with
-    ``together``, arms (and ``companions``) sharing a data recipe, packed onto the devices by
-    memory estimate; else one arm each. An unknown arch gets a group of its own (its task fails
-    with the registry's message); companions alone in a group are left out."""
+    """The training groups g1, g2, ... of ``arms`` (in order of first arm): with ``together``, arms
+    (and ``companions``) sharing a data recipe, packed onto the devices by memory; else one arm
+    each. An unknown arch is alone (its task fails with the registry's message)."""
     from gms_models.registry import list_encoders
     from gms_models.train import detect_devices, group_by_recipe, pack_groups
 
@@ -183,7 +172,6 @@ def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef) -> AblationRow:
 
 
 def arm_row(futures: ArmFutures) -> AblationRow:
-    """The arm's Table 2 row from its finished futures (failure → status with the reason)."""
     row = _arm_row(futures.arm, futures.group, futures.run)
     # a failed group task leaves its arms' tasks not run: its reason is the arms' reason
     failures = {
@@ -208,14 +196,12 @@ def arm_row(futures: ArmFutures) -> AblationRow:
 
 
 def _set_miou(row: AblationRow, metrics: Mapping[str, float]) -> None:
-    """The row's mIoU columns from an evaluation's metrics (an empty size bin stays None)."""
-    for key in MIOU_COLUMNS:
+    for key in ("miou", "miou_small", "miou_medium", "miou_large"):  # an empty bin stays None
         setattr(row, key, metrics.get(key))
 
 
 def arm_params(arm: DistillConfig, teacher: TeacherInfo) -> dict[str, object]:
-    """What an arm is, logged on its child run before it starts (so a failed arm still shows
-    it); its work folder and device come with its results."""
+    """Logged on the arm's run before it starts, so a failed arm still shows what it was."""
     return {
         **arm.model_dump(mode="json", exclude={"out_dir", "device"}),
         "arm": arm.run_name,
@@ -267,7 +253,6 @@ def run_ablation(
     table_folder: str = "",
     companions: Arms | None = None,
 ) -> AblationSummary:
-    """The body of both flows; the tables go to ``table_folder`` under the tables folder."""
     if params.dispatch == "deployments" and not in_flow_run():
         raise ConfigError(
             "dispatch: deployments starts flow runs of the distill deployment, "
@@ -303,12 +288,9 @@ def run_ablation(
             companions=distill_configs(companions or {}, train, data, teacher, setup.runs_dir),
         )
         logger.info("training groups: %s", "; ".join(g.description for g in groups))
-        for group in groups:
-            if group.companions:
-                names = ", ".join(c.run_name for c in group.companions)
-                logger.info(
-                    "%s shares its teacher pass with %s (for their own runs)", group.label, names
-                )
+        for group in (g for g in groups if g.companions):
+            names = ", ".join(c.run_name for c in group.companions)
+            logger.info("%s shares its teacher pass with %s (their own runs)", group.label, names)
         dispatched: dict[str, str] = {}  # label → why its flow run failed
         if params.dispatch == "deployments":
             dispatched = run_groups({g.label: [a.run_name for a in g.arms] for g in groups}, params)
@@ -408,8 +390,7 @@ def distill_ablation(
 
 @flow(name="distill")
 def distill(params: DistillParams = DistillParams()) -> AblationSummary:
-    """One arm (or a group of arms trained together): distil, export, evaluate, with its
-    table ``arms/distill_<arm>`` (arms joined by ``+``)."""
+    """One arm (or a group trained together): distil, export, evaluate (``arms/distill_<arm>``)."""
     names = params.arm_names
     shared = ("experiment", "train", "export", "data", "teacher", "tracking", "torch_threads")
     ablation = DistillAblationParams(

@@ -32,16 +32,9 @@ def encoder_selection(
     logged = params.model_dump(mode="json")
     flow = "encoder-selection"
     with fan_out(setup, flow, params.experiment, data, logged, config.families) as runs:
+        args = (config, data, setup.runs_dir, setup.code)
         futures = {
-            slug: submit(
-                classify_family,
-                slug,
-                config,
-                data,
-                setup.runs_dir,
-                setup.code,
-                run=runs.children[slug],
-            )
+            slug: submit(classify_family, slug, *args, run=runs.children[slug])
             for slug in config.families
         }
         results, failed = [], {}
@@ -56,13 +49,8 @@ def encoder_selection(
                 logger.error("%s failed: %s", slug, reason)
         if not results:
             raise RuntimeError(f"every family failed: {failed}")
-        tables = call(
-            write_selection_table,
-            results,
-            setup.tables_dir,
-            config.compare_with_paper,
-            run=runs.parent,
-        )
+        with_paper = config.compare_with_paper
+        tables = call(write_selection_table, results, setup.tables_dir, with_paper, run=runs.parent)
     return SelectionSummary(
         experiment=params.experiment,
         tracking_uri=setup.tracking_uri,

@@ -77,8 +77,8 @@ class DataParams(FlowParams):
 
 
 class TeacherParams(FlowParams):
-    """``teacher``: resolve the teacher checkpoint and build its engine for ``train``
-    (teacher_size, device, batch_size; params.yaml: ``distill_ablation.train``)."""
+    """``teacher``: resolve the checkpoint, build its engine for ``train`` (params.yaml:
+    ``distill_ablation.train``)."""
 
     teacher: TeacherSource = TeacherSource()
     train: DistillSettings = DistillSettings()
@@ -126,9 +126,8 @@ class DistillAblationParams(FlowParams):
 
 
 class DistillParams(FlowParams):
-    """``distill``: one arm, named by ``arm``, of ``arms`` (params.yaml: the
-    ``distill_ablation.arms`` unless the section has its own) distilled, exported, evaluated;
-    or, with ``arm`` a list, a group of arms trained together over one teacher pass."""
+    """``distill``: arm ``arm`` of ``arms`` (params.yaml: ``distill_ablation.arms`` unless given)
+    distilled, exported, evaluated; ``arm`` a list: a group over one teacher pass."""
 
     experiment: str = "distill"
     arm: RunName | list[RunName] = "gmf_2282"
@@ -161,8 +160,7 @@ class DistillParams(FlowParams):
 
 
 class SegmentEvalParams(FlowParams):
-    """``segment-eval`` (Table 3): the arms of an ablation run scored with hand-point prompts on
-    MALSD against the teacher's masks."""
+    """``segment-eval`` (Table 3): an ablation's arms on MALSD hand points vs the teacher."""
 
     experiment: str = "table3-segment-eval"
     ablation_experiment: str = "table2-distill-ablation"
@@ -183,7 +181,7 @@ class EncoderSelectionParams(FlowParams):
 
 
 class PickParams(FlowParams):
-    """``pick``: choose the champion among an ablation run's arms (see :class:`PickRule`)."""
+    """``pick``: choose the champion among an ablation run's arms."""
 
     experiment: str = "table2-distill-ablation"
     ablation_run_id: str | None = Field(None, description="None = the newest finished ablation")
@@ -212,8 +210,7 @@ class StudyParams(FlowParams):
 
 
 def paper_problems(params: DistillAblationParams) -> list[str]:
-    """Why ``params`` cannot be the paper's run (a random or unchecked teacher, demo data, small
-    images); lr and epochs may differ from Table 2's (e.g. a shorter first try)."""
+    """Why ``params`` cannot be the paper's run; lr and epochs may differ (a shorter first try)."""
     problems = []
     if params.teacher.checkpoint is None:
         problems.append(
@@ -237,8 +234,8 @@ def paper_problems(params: DistillAblationParams) -> list[str]:
 
 
 def apply_preset(params: DistillAblationParams, preset: Preset | None) -> DistillAblationParams:
-    """``params`` (the fields given) over ``preset``'s values, checked for what the preset
-    requires. Cheap: a flow calls it before any work, so a run missing its teacher fails at once."""
+    """``params`` (the fields given) over ``preset``'s values, checked; cheap, so a flow calls it
+    before any work."""
     if preset is None:
         return params
     given = params.model_dump(mode="json", exclude_unset=True)
@@ -270,8 +267,8 @@ def section_name(flow: str) -> str:
 
 
 def _section_values(flow: str, document: Mapping[str, Any]) -> dict[str, Any]:
-    """The values of ``flow`` in a params.yaml document: its section (``distill`` falls back on
-    ``distill_ablation.arms``, ``teacher`` takes ``distill_ablation.train``) and the shared ones."""
+    """``flow``'s section of params.yaml (``distill`` falls back on ``distill_ablation.arms``,
+    ``teacher`` takes ``distill_ablation.train``) and the shared ones."""
     model = FLOW_PARAMS[flow]
     ablation = document.get("distill_ablation") or {}
     if flow == "study":
@@ -296,8 +293,8 @@ def _section_values(flow: str, document: Mapping[str, Any]) -> dict[str, Any]:
 def load_flow_params(
     flow: str, params_file: Path | None = None, sets: Sequence[str] = ()
 ) -> FlowParams:
-    """The parameters of ``flow``: its section of ``params_file`` and the shared sections over
-    the model's defaults, then the ``--set`` assignments (dotted ``KEY=VALUE``)."""
+    """``flow``'s section and the shared ones of ``params_file`` over the defaults, then the
+    ``--set`` assignments (dotted ``KEY=VALUE``)."""
     if flow not in FLOW_PARAMS:
         raise ConfigError(f"unknown flow {flow!r}; flows: {', '.join(FLOW_PARAMS)}")
     document = read_yaml_mapping(Path(params_file)) if params_file is not None else {}

@@ -20,13 +20,8 @@ def pick(params: PickParams = PickParams()) -> PickOutputs:
     experiment_id, parent = find_ablation(
         mlflow_client(uri), params.experiment, params.ablation_run_id
     )
+    ablation = RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=parent)
     return call(
-        pick_encoder,
-        uri,
-        params.experiment,
-        params.rule,
-        params.model_name,
-        setup.tables_dir,
-        parent_run_id=parent,
-        log_to=RunRef(tracking_uri=uri, experiment_id=experiment_id, run_id=parent),
-    )
+        pick_encoder, uri, params.experiment, params.rule, params.model_name, setup.tables_dir,
+        parent_run_id=parent, log_to=ablation,
+    )  # fmt: skip

@@ -21,7 +21,6 @@ def data(params: DataParams = DataParams()) -> DataInfo:
 
 @flow(name="teacher")
 def teacher(params: TeacherParams = TeacherParams()) -> TeacherInfo:
-    """Resolve the teacher checkpoint (random weights when none, said loudly) and build its
-    distillation engine at ``train.teacher_size``."""
+    """Resolve the teacher checkpoint (random weights when none, said loudly), build its engine."""
     setup = setup_flow(params)
     return call(prepare_teacher, params.teacher, setup.runs_dir, params.train)

@@ -103,22 +103,14 @@ def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEval
     logged = {**params.model_dump(mode="json"), "ablation_run_id": ablation_run}
     arms = [s.arm for s in students]
     with fan_out(setup, "segment-eval", params.experiment, data, logged, arms) as runs:
+        args = (teacher, data, params.grid_images, setup.runs_dir, setup.code)
         futures = {
             s.arm: submit(
-                evaluate_points,
-                s.arm,
-                s.arch,
-                download_checkpoint(uri, s, setup.runs_dir),
-                teacher,
-                data,
-                params.grid_images,
-                setup.runs_dir,
-                setup.code,
-                run=runs.children[s.arm],
-                device=params.device,
+                evaluate_points, s.arm, s.arch, download_checkpoint(uri, s, setup.runs_dir), *args,
+                run=runs.children[s.arm], device=params.device,
             )
             for s in students
-        }
+        }  # fmt: skip
         rows = []
         for student in students:
             future = futures[student.arm]
@@ -129,12 +121,8 @@ def segment_eval(params: SegmentEvalParams = SegmentEvalParams()) -> SegmentEval
                 row.miou, row.images = result.metrics["miou"], result.images
             else:
                 row.status = failure_status("evaluate", reason)
-            runs.finish(
-                student.arm,
-                row.status,
-                ok=reason is None,
-                **{"gms.ablation_arm_run": student.run_id},
-            )
+            ablation_arm = {"gms.ablation_arm_run": student.run_id}
+            runs.finish(student.arm, row.status, ok=reason is None, **ablation_arm)
             rows.append(row)
             logger.info("%s: %s", student.arm, row.status)
         tables = call(write_segment_table, rows, setup.tables_dir, notes, run=runs.parent)
