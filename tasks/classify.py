@@ -100,10 +100,7 @@ def classify_family(
 
 @task(name="write-selection-table", cache_policy=NO_CACHE)
 def write_selection_table(
-    results: list[dict[str, object]],
-    out_dir: Path,
-    with_paper: bool,
-    run: RunRef | None = None,
+    results: list[dict[str, object]], out_dir: Path, with_paper: bool, run: RunRef | None = None
 ) -> TableFiles:
     from gms_models.tables import table1_rows
 

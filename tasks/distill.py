@@ -14,14 +14,7 @@ from pydantic import BaseModel, Field
 
 from gms_models.train import DistillConfig, DistillResult, EpochEnd, StepEvent, TrainerCallback
 from gms_models.train.config import Arms, DistillSettings, arm_config
-from tasks.caching import (
-    CodeVersion,
-    read_outputs,
-    step_dir,
-    step_key,
-    work_lock,
-    write_outputs,
-)
+from tasks.caching import CodeVersion, read_outputs, step_dir, step_key, work_lock, write_outputs
 from tasks.data import require_part
 from tasks.devices import device_slot
 from tasks.execution import run_logger

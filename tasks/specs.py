@@ -20,8 +20,7 @@ class TrackingSpec(Settings):
     """Where outputs and MLflow records go."""
 
     runs_dir: Path = Field(
-        Path("runs"),
-        description="work folders, tables and (by default) the MLflow store live here",
+        Path("runs"), description="work folders, tables and (by default) the MLflow store live here"
     )
     tracking_uri: str | None = Field(
         None,

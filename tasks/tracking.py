@@ -149,11 +149,7 @@ def provenance_tags(code: CodeVersion, data: DataInfo | None, flow: str) -> dict
 
 
 def start_run(
-    uri: str,
-    experiment_id: str,
-    name: str,
-    tags: Mapping[str, str],
-    parent: RunRef | None = None,
+    uri: str, experiment_id: str, name: str, tags: Mapping[str, str], parent: RunRef | None = None
 ) -> RunRef:
     all_tags = {**tags, "mlflow.runName": name}
     if parent is not None:
