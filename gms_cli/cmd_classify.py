@@ -19,12 +19,7 @@ from rich.progress import (
 )
 
 if TYPE_CHECKING:
-    from gms_models.classify import (
-        ClassifierFamily,
-        ClassifyCallback,
-        EpochMetrics,
-        FamilyResult,
-    )
+    from gms_models.classify import ClassifierFamily, ClassifyCallback, EpochMetrics, FamilyResult
     from gms_models.profiling import ModelProfile
 
 

@@ -12,8 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 data_app = typer.Typer(
-    help="Datasets: generate the built-in demo data, check a dataset folder.",
-    no_args_is_help=True,
+    help="Datasets: generate the built-in demo data, check a dataset folder.", no_args_is_help=True
 )
 
 

@@ -125,7 +125,7 @@ def distill_group_command(
         typer.Option(
             help="An arm: [NAME=]ARCH[:LR], repeatable (e.g. --arm gmf_2282:3e-4 --arm "
             "gmf_2282:1e-3 --arm resnet18). Unnamed arms are named by arch, plus -lr<LR> when "
-            "two share an arch. Replaces the arms of --config.",
+            "two share an arch. Replaces the arms of --config."
         ),
     ] = None,
     config: Annotated[
@@ -133,7 +133,7 @@ def distill_group_command(
         typer.Option(
             help="YAML file: shared DistillConfig fields plus 'arms', a mapping of arm names to "
             "{arch, lr, epochs}, at the top level or under 'distill_group'. Options given here "
-            "override the shared fields.",
+            "override the shared fields."
         ),
     ] = None,
     out: Annotated[

@@ -37,12 +37,9 @@ def _print_result(console: Console, name: str, result: CocoBoxEval | PointEval) 
 
 def evaluate_command(
     teacher: Annotated[
-        Path,
-        typer.Option(help="Teacher checkpoint (mobile_sam.pt layout); also gives the decoder."),
+        Path, typer.Option(help="Teacher checkpoint (mobile_sam.pt layout); also the decoder.")
     ],
-    arch: Annotated[
-        str | None, typer.Option(help="Student encoder registry name, e.g. gmf_2282.")
-    ] = None,
+    arch: Annotated[str | None, typer.Option(help="Student encoder name, e.g. gmf_2282.")] = None,
     student: Annotated[
         Path | None, typer.Option(help="Student checkpoint (student.pt or last.pt).")
     ] = None,
@@ -65,27 +62,19 @@ def evaluate_command(
             "prompt. (default: gt with --coco, teacher with --malsd)"
         ),
     ] = None,
-    max_images: Annotated[
-        int | None, typer.Option(min=1, help="Evaluate only the first N images.")
-    ] = None,
+    max_images: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder. (default: runs/evaluate/<arch>)")
     ] = None,
-    grid: Annotated[
-        int, typer.Option(min=0, help="Images in the mask grid figure (0: no figure).")
-    ] = 4,
+    grid: Annotated[int, typer.Option(min=0, help="Images in the mask grid (0: no figure).")] = 4,
     img_size: Annotated[
         int | None,
-        typer.Option(
-            help="Input side of the evaluated model. (default: the student's trained "
-            "size; 1024 for --teacher-only)"
-        ),
+        typer.Option(help="Model input side. (default: the student's; 1024 for --teacher-only)"),
     ] = None,
     teacher_size: Annotated[
         int | None,
         typer.Option(
-            help="Input side of the reference teacher. (default: the size the student "
-            "was distilled from; 1024 for --teacher-only)"
+            help="Teacher input side. (default: the student's distillation size, else 1024)"
         ),
     ] = None,
     batch_prompts: Annotated[int, typer.Option(min=1, help="Box prompts per decoder call.")] = 64,

@@ -14,24 +14,22 @@ from gms_models.runtime.manifest import OnnxProfile
 
 
 def export_command(
-    arch: Annotated[str, typer.Option("--arch", help="Registered encoder name, e.g. gmf_2282.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (new, empty or an export).")],
+    arch: Annotated[str, typer.Option(help="Registered encoder name, e.g. gmf_2282.")],
+    out: Annotated[Path, typer.Option(help="Output folder (new, empty or an export).")],
     student: Annotated[
-        Path | None, typer.Option("--student", help="Student checkpoint (student.pt or last.pt).")
+        Path | None, typer.Option(help="Student checkpoint (student.pt/last.pt).")
     ] = None,
     teacher: Annotated[
-        Path | None,
-        typer.Option("--teacher", help="mobile_sam.pt-layout checkpoint (exports --arch vit_t)."),
+        Path | None, typer.Option(help="mobile_sam.pt-layout checkpoint (exports --arch vit_t).")
     ] = None,
     decoder_checkpoint: Annotated[
         Path | None,
         typer.Option(
-            "--decoder-checkpoint",
             help="mobile_sam.pt-layout checkpoint for the prompt encoder and mask decoder of a "
-            "--student export (a --teacher export takes them from the teacher).",
+            "--student export (a --teacher export takes them from the teacher)."
         ),
     ] = None,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (13..20).")] = 17,
+    opset: Annotated[int, typer.Option(help="ONNX opset (13..20).")] = 17,
     dynamic_batch: Annotated[
         bool, typer.Option("--dynamic-batch", help="Encoder batch dimension dynamic (else 1).")
     ] = False,
@@ -40,30 +38,20 @@ def export_command(
         bool, typer.Option("--tensorrt", help="Also build TensorRT engines (needs a GPU).")
     ] = False,
     int8_calib: Annotated[
-        Path | None,
-        typer.Option("--int8-calib", help="Folder of images: also write an INT8 encoder."),
+        Path | None, typer.Option(help="Folder of images: also write an INT8 encoder.")
     ] = None,
-    int8_max_images: Annotated[
-        int, typer.Option("--int8-max-images", help="Calibration images used at most.")
-    ] = 16,
+    int8_max_images: Annotated[int, typer.Option(help="Calibration images used at most.")] = 16,
     img_size: Annotated[
-        int | None,
-        typer.Option("--img-size", help="Input side S (teacher: default 1024; student: its own)."),
+        int | None, typer.Option(help="Input side S (teacher: default 1024; student: its own).")
     ] = None,
     parity_image: Annotated[
-        Path | None,
-        typer.Option("--parity-image", help="Real image for the parity runs (default: built-in)."),
+        Path | None, typer.Option(help="Real image for the parity runs (default: built-in).")
     ] = None,
     ort_threads: Annotated[
-        int | None,
-        typer.Option(
-            "--ort-threads",
-            help="ONNX Runtime intra-op threads the bundle runs with (default: one per core).",
-        ),
+        int | None, typer.Option(help="ONNX Runtime intra-op threads (default: one per core).")
     ] = None,
     ort_spinning: Annotated[
-        bool,
-        typer.Option("--ort-spinning", help="ONNX Runtime worker threads spin between ops."),
+        bool, typer.Option("--ort-spinning", help="ONNX Runtime threads spin between ops.")
     ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier export in --out.")
@@ -71,9 +59,8 @@ def export_command(
     profile: Annotated[
         OnnxProfile,
         typer.Option(
-            "--profile",
             help="nanosam: encoder at its own size + 5-input decoders (TensorRT consumers); sam: "
-            "the SAM-standard encoder and single-/multimask decoders at 1024 that SAM tools run.",
+            "the SAM-standard encoder and single-/multimask decoders at 1024 that SAM tools run."
         ),
     ] = "nanosam",
 ) -> None:

@@ -65,19 +65,17 @@ def _table(rows: list[dict[str, Any]], img_size: int, latency_runs: int | None) 
         )
     table = Table(title=f"Encoders at {img_size}×{img_size}", caption=caption)
     table.add_column("name")
-    table.add_column("params thop (M)", justify="right")
-    table.add_column("params true (M)", justify="right")
-    table.add_column(f"MACs @{img_size} (M)", justify="right")
-    table.add_column("CPU latency (ms)", justify="right")
+    for column in (
+        "params thop (M)",
+        "params true (M)",
+        f"MACs @{img_size} (M)",
+        "CPU latency (ms)",
+    ):
+        table.add_column(column, justify="right")
     for row in rows:
         latency = "–" if row["latency_ms"] is None else f"{row['latency_ms']:.0f}"
-        table.add_row(
-            row["name"],
-            f"{row['params_thop'] / 1e6:.2f}",
-            f"{row['params_true'] / 1e6:.2f}",
-            f"{row['macs'] / 1e6:.2f}",
-            latency,
-        )
+        millions = [f"{row[key] / 1e6:.2f}" for key in ("params_thop", "params_true", "macs")]
+        table.add_row(row["name"], *millions, latency)
     return table
 
 

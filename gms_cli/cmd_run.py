@@ -35,8 +35,7 @@ SetOption = Annotated[
 AllowPartialOption = Annotated[
     bool,
     typer.Option(
-        "--allow-partial",
-        help="Exit 0 although some arms or families failed (their rows say why).",
+        "--allow-partial", help="Exit 0 although some arms or families failed (their rows say why)."
     ),
 ]
 #: Exit status of a run that finished with failed arms (bad input is 2).
@@ -95,8 +94,7 @@ def _report_failures(console: Console, summary: Any, allow_partial: bool) -> Non
 @contextmanager
 def prefect_api(runs_dir: Path) -> Iterator[None]:
     """The user's Prefect server (``PREFECT_API_URL``), else a temporary one that dies with this
-    process, its database under ``PREFECT_HOME``, else ``<runs_dir>/prefect`` (never contending
-    for the SQLite file of ``~/.prefect`` with other Prefect processes)."""
+    process, its database under ``PREFECT_HOME`` or ``<runs_dir>/prefect`` (not ``~/.prefect``)."""
     if "PREFECT_API_URL" in os.environ:
         yield
         return
@@ -120,8 +118,8 @@ def prefect_api(runs_dir: Path) -> Iterator[None]:
 def _run(
     flow: str, params: Any, console: Console, *, temporary_server: bool = True, **flow_args: Any
 ) -> Any:
-    """Run ``flow`` as a Prefect flow run (:func:`prefect_api`), or, without ``PREFECT_API_URL``
-    and with ``temporary_server`` off, its function alone, without Prefect."""
+    """Run ``flow`` as a Prefect flow run, or, without ``PREFECT_API_URL`` and
+    ``temporary_server``, its function alone."""
     teacher = getattr(params, "teacher", None)
     if getattr(teacher, "checkpoint", "given") is None:
         console.print(RANDOM_TEACHER_BANNER)
@@ -192,8 +190,7 @@ def study_command(
     params: Annotated[
         Path,
         typer.Option(
-            "--params",
-            help="params.yaml of the study (default: the repository's, the toy study).",
+            "--params", help="params.yaml of the study (default: the repository's, the toy study)."
         ),
     ] = TOY_PARAMS,
     set_: SetOption = None,

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from gms_models.prompt_predictor import Prediction, PromptPredictor
     from gms_models.sam.predictor import SamPredictor
 
-CONVERSION_NOTE = (
-    "Grayscale, palette and RGBA images are converted to RGB (alpha dropped) with a warning."
-)
 MASK_SIZE = 256
 
 CheckpointOpt = Annotated[
@@ -31,10 +28,12 @@ CheckpointOpt = Annotated[
         "--checkpoint", help="mobile_sam.pt-layout checkpoint: a path or an http(s) URL (cached)."
     ),
 ]
+CONVERSION_NOTE = (
+    "Grayscale, palette and RGBA images are converted to RGB (alpha dropped) with a warning."
+)
 ImageOpt = Annotated[Path, typer.Option("--image", help=f"Input image (RGB). {CONVERSION_NOTE}")]
 Sha256Opt = Annotated[
-    str | None,
-    typer.Option("--sha256", help="Expected sha256 of the checkpoint file (hex)."),
+    str | None, typer.Option("--sha256", help="Expected sha256 of the checkpoint file (hex).")
 ]
 
 
@@ -106,18 +105,11 @@ def parse_prompts(boxes: list[str], points: list[str], mask_input: Path | None) 
 
 
 def write_segment_outputs(
-    prediction: Prediction,
-    out: Path,
-    image: np.ndarray,
-    prompts: PromptBatch,
-    overlay: Path | None,
+    prediction: Prediction, out: Path, image: np.ndarray, prompts: PromptBatch, overlay: Path | None
 ) -> dict[str, np.ndarray]:
-    """Write ``out`` (.npz) and optionally the ``overlay`` PNG; return the arrays written.
-
-    The N prompts × C masks are flattened prompt-major: ``masks`` (N·C, H, W) bool,
-    ``iou_predictions`` (N·C,), ``low_res_logits`` (N·C, 256, 256) and ``prompt_index`` (N·C,)
-    telling which prompt each mask answers. For one prompt these equal SAM's ``predict`` output.
-    """
+    """Write ``out`` (.npz) and maybe the ``overlay`` PNG; return the arrays. The N prompts × C
+    masks are flattened prompt-major, ``prompt_index`` telling which prompt each mask answers; for
+    one prompt they equal SAM's ``predict`` output."""
     n, c = prediction.iou_predictions.shape
     arrays = {
         "masks": prediction.masks.reshape(n * c, *prediction.masks.shape[2:]).astype(bool),
@@ -148,34 +140,6 @@ def _load_predictor(checkpoint: str, sha256: str | None, console: Console) -> Sa
 
     with console.status(f"loading SAM (ViT-T) from {checkpoint}"):
         return SamPredictor(build_sam_vit_t(checkpoint=checkpoint, sha256=sha256))
-
-
-def _load_bundle_predictor(
-    folder: Path, runtime: RuntimeName, precision: Precision | None, console: Console
-) -> PromptPredictor[Any]:
-    from gms_models.runtime import BundleManifest, BundlePredictor
-    from gms_models.runtime.sam_onnx import SAM_PROFILE, SamOnnxPredictor
-
-    with console.status(f"opening {folder}"):
-        if BundleManifest.read(folder).profile == SAM_PROFILE:
-            return SamOnnxPredictor.from_folder(folder)
-        return BundlePredictor.from_folder(folder, runtime=runtime, encoder_precision=precision)
-
-
-def _load_registered_predictor(model_uri: str, console: Console) -> PromptPredictor[Any]:
-    """The SAM-profile files of a registered package (sessions hold the graphs in memory, so
-    the download folder can go once they are open)."""
-    from gms_models.runtime.sam_onnx import SamOnnxPredictor
-    from tasks.registry import download_package
-    from tasks.specs import TrackingSpec
-    from tasks.tracking import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(TrackingSpec())
-    with (
-        console.status(f"downloading {model_uri} from {uri}"),
-        tempfile.TemporaryDirectory(prefix="gms-model-") as folder,
-    ):
-        return SamOnnxPredictor.from_folder(download_package(model_uri, uri, Path(folder)))
 
 
 def embed(
@@ -286,20 +250,33 @@ def segment_command(
     console = Console(stderr=True)
     prompts = parse_prompts(box or [], point or [], mask_input)
     rgb = load_rgb(image)
-    # Check the prompts against the image before the (slow) model load and encoding.
-    validate_prompts(
-        rgb.shape[:2],
-        boxes=prompts.boxes,
-        points=prompts.points,
-        labels=prompts.labels,
-        mask_input=prompts.mask_input,
-        mask_size=MASK_SIZE,
-    )
+    # the prompts checked against the image before the (slow) model load and encoding
+    validate_prompts(rgb.shape[:2], mask_size=MASK_SIZE, **vars(prompts))
     predictor: PromptPredictor[Any]
     if model is not None:
-        predictor = _load_registered_predictor(model, console)
+        from gms_models.runtime.sam_onnx import SamOnnxPredictor
+        from tasks.registry import download_package
+        from tasks.specs import TrackingSpec
+        from tasks.tracking import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(TrackingSpec())
+        # the sessions hold the graphs in memory: the download folder can go once they are open
+        with (
+            console.status(f"downloading {model} from {uri}"),
+            tempfile.TemporaryDirectory(prefix="gms-model-") as folder,
+        ):
+            predictor = SamOnnxPredictor.from_folder(download_package(model, uri, Path(folder)))
     elif onnx is not None:
-        predictor = _load_bundle_predictor(onnx, runtime, precision, console)
+        from gms_models.runtime import BundleManifest, BundlePredictor
+        from gms_models.runtime.sam_onnx import SAM_PROFILE, SamOnnxPredictor
+
+        with console.status(f"opening {onnx}"):
+            if BundleManifest.read(onnx).profile == SAM_PROFILE:
+                predictor = SamOnnxPredictor.from_folder(onnx)
+            else:
+                predictor = BundlePredictor.from_folder(
+                    onnx, runtime=runtime, encoder_precision=precision
+                )
     else:
         assert checkpoint is not None
         predictor = _load_predictor(checkpoint, sha256, console)
@@ -308,13 +285,7 @@ def segment_command(
     else:
         with console.status(f"encoding {image.name}"):
             predictor.set_image(rgb)
-    prediction = predictor.predict_batch(
-        boxes=prompts.boxes,
-        points=prompts.points,
-        labels=prompts.labels,
-        mask_input=prompts.mask_input,
-        multimask_output=multimask,
-    )
+    prediction = predictor.predict_batch(multimask_output=multimask, **vars(prompts))
     arrays = write_segment_outputs(prediction, out, rgb, prompts, overlay)
     table = Table(title=f"{len(arrays['masks'])} masks → {out}")
     for column in ("prompt", "mask", "IoU prediction", "pixels"):

@@ -30,19 +30,10 @@ for _module in sorted(pkgutil.iter_modules(gms_cli.__path__), key=lambda m: m.na
 
 
 #: File-system failures that are the environment's, not a bug: reported as ``error:``, exit 2.
-ENVIRONMENT_ERRNOS = frozenset(
-    {
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.EFBIG,
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.ENOENT,
-        errno.ENOTDIR,
-        errno.EISDIR,
-    }
-)
+ENVIRONMENT_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,
+    errno.ENOTDIR, errno.EISDIR,
+})  # fmt: skip
 
 
 def main() -> None:

@@ -15,18 +15,10 @@ from urllib.parse import urlsplit
 
 from gms_models.errors import ConfigError, DataError, GmsError
 
-REJECTED_CREDENTIAL_CODES = frozenset(
-    {
-        "AccessDenied",
-        "ExpiredToken",
-        "InvalidAccessKeyId",
-        "InvalidClientTokenId",
-        "InvalidToken",
-        "SignatureDoesNotMatch",
-        "403",
-    }
-)
-_OUTPUT_TAIL_LINES = 12
+REJECTED_CREDENTIAL_CODES = frozenset({
+    "AccessDenied", "ExpiredToken", "InvalidAccessKeyId", "InvalidClientTokenId", "InvalidToken",
+    "SignatureDoesNotMatch", "403",
+})  # fmt: skip
 
 
 class RemoteError(GmsError):
@@ -151,19 +143,11 @@ def check_s3_remote(
     )
 
 
-def run_dvc(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def _tail(result: subprocess.CompletedProcess[str]) -> str:
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    return "\n".join(lines[-_OUTPUT_TAIL_LINES:])
+def run_dvc(repo_root: Path, *args: str) -> tuple[int, str]:
+    """``dvc ARGS`` in ``repo_root``: its exit status and the end of its output."""
+    cmd = [sys.executable, "-m", "dvc", *args]
+    done = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, check=False)
+    return done.returncode, "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
 
 
 def tracked_status(repo_root: Path, dvc_file: str) -> dict[str, str]:
@@ -190,9 +174,9 @@ def commit_tracked(repo_root: Path, dvc_file: str) -> None:
     if differs:
         listed = ", ".join(f"{path} {state}" for path, state in differs.items())
         raise DataError(f"the workspace does not match {dvc_file} ({listed}); not caching it")
-    result = run_dvc(repo_root, "commit", "--force", "--quiet", dvc_file)
-    if result.returncode != 0:
-        raise DataError(f"`dvc commit {dvc_file}` failed in {repo_root}:\n{_tail(result)}")
+    code, said = run_dvc(repo_root, "commit", "--force", "--quiet", dvc_file)
+    if code != 0:
+        raise DataError(f"`dvc commit {dvc_file}` failed in {repo_root}:\n{said}")
 
 
 def pull_tracked(
@@ -216,14 +200,14 @@ def pull_tracked(
         )
     if urlsplit(remote.url).scheme == "s3":
         check_s3_remote(remote, attempts=attempts)
-    fetched = run_dvc(repo_root, "fetch", "--remote", remote.name, dvc_file)
-    if fetched.returncode != 0:
+    code, said = run_dvc(repo_root, "fetch", "--remote", remote.name, dvc_file)
+    if code != 0:
         raise RemoteError(
-            f"`dvc fetch` from {remote.describe()} failed (exit {fetched.returncode}); {out} was "
-            f"not changed. DVC said:\n{_tail(fetched)}"
+            f"`dvc fetch` from {remote.describe()} failed (exit {code}); {out} was not changed. "
+            f"DVC said:\n{said}"
         )
     checkout = ["checkout", *(["--force"] if force else []), dvc_file]
-    checked_out = run_dvc(repo_root, *checkout)
-    if checked_out.returncode != 0:
-        raise RemoteError(f"`dvc {' '.join(checkout)}` failed:\n{_tail(checked_out)}")
+    code, said = run_dvc(repo_root, *checkout)
+    if code != 0:
+        raise RemoteError(f"`dvc {' '.join(checkout)}` failed:\n{said}")
     return True

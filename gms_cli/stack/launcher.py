@@ -55,8 +55,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def check_ports(ports: Mapping[str, int]) -> None:
-    """Raise :class:`StackError` naming every service (``ports``: name → port) whose port is
-    taken or shared."""
+    """Raise :class:`StackError` naming each service (name → port) whose port is taken or shared."""
     problems: list[str] = []
     owner: dict[int, str] = {}
     for name, port in ports.items():
@@ -111,7 +110,6 @@ class RunningService:
         return proc.is_same_process(self.pid, self.start_ticks) and proc.group_exists(self.pid)
 
     def rss_bytes(self) -> int | None:
-        """Resident memory of the service's whole process group (Linux), None when unknown."""
         return proc.group_rss_bytes(self.pid) if self.is_alive() else None
 
     def to_json(self) -> dict[str, Any]:
@@ -143,8 +141,8 @@ def _validate(specs: Sequence[ServiceSpec]) -> None:
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has Linux send SIGTERM to the child when this process dies; None
-    elsewhere. libc is loaded here, before the fork, so the child only makes the call."""
+    """A ``preexec_fn`` that has Linux SIGTERM the child when this process dies (libc loaded here,
+    before the fork, so the child only makes the call); None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)
@@ -195,9 +193,8 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
 def start_services(
     specs: Sequence[ServiceSpec], state_dir: Path, *, report: Callable[[str], None] | None = None
 ) -> list[RunningService]:
-    """Start ``specs`` in dependency order (their ports checked first) and wait until each is
-    healthy; logs go to ``<state_dir>/logs/<name>.log``. On any failure every service started
-    so far is stopped and a :class:`StackError` names the service, with the end of its log."""
+    """Start ``specs`` in dependency order (ports checked first), each healthy before the next;
+    on any failure every started one is stopped and a :class:`StackError` names the service."""
     _validate(specs)
     check_ports({s.name: s.port for s in specs if s.port is not None})
     state_dir = Path(state_dir)
@@ -256,8 +253,8 @@ def start_services(
 
 
 def stop_services(services: Sequence[RunningService], grace_s: float = 10.0) -> list[str]:
-    """SIGTERM, then after ``grace_s`` SIGKILL, to exactly these live process groups (a reused
-    pid is left alone); return the names of those that were still running."""
+    """SIGTERM, then after ``grace_s`` SIGKILL, to these live process groups (not a reused pid);
+    returns the names of those that were still running."""
     alive = [s for s in services if s.is_alive()]
     remaining = list(alive)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
@@ -282,7 +279,6 @@ def write_state(state_dir: Path, services: Sequence[RunningService]) -> Path:
 
 
 def read_state(state_dir: Path) -> list[RunningService]:
-    """The services recorded in ``<state_dir>/services.json``; empty when there is none."""
     path = Path(state_dir) / STATE_FILE
     if not path.exists():
         return []
@@ -309,7 +305,7 @@ def stop_recorded(state_dir: Path, grace_s: float = 10.0) -> list[RunningService
 def running_services(
     specs: Sequence[ServiceSpec], state_dir: Path, *, grace_s: float = 10.0
 ) -> Iterator[dict[str, RunningService]]:
-    """Context manager for tests: start ``specs``, yield them by name, always stop them."""
+    """For tests: start ``specs``, yield them by name, always stop them."""
     services = start_services(specs, state_dir)
     try:
         yield {s.name: s for s in services}

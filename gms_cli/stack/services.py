@@ -37,7 +37,6 @@ class S3Endpoint:
     region: str = "us-east-1"
 
     def client_env(self) -> dict[str, str]:
-        """Environment for boto3, DVC and MLflow clients of this endpoint."""
         return {
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
@@ -46,7 +45,6 @@ class S3Endpoint:
         }
 
     def client(self, config: Any = None) -> Any:
-        """A boto3 S3 client of this endpoint (``config``: a ``botocore.config.Config``)."""
         import boto3
 
         return boto3.client(
@@ -88,8 +86,8 @@ def s3_ready(endpoint: S3Endpoint) -> HealthCheck:
 
 
 def prefect_worker_online(api_url: str, pool: str, worker: str | None = None) -> HealthCheck:
-    """Ready when the Prefect API lists an ONLINE worker in ``pool`` named ``worker`` if given
-    (an earlier worker of the pool stays ONLINE in the database until its heartbeat times out)."""
+    """Ready when the API lists an ONLINE worker ``worker`` in ``pool`` (an earlier worker of the
+    pool stays ONLINE until its heartbeat times out)."""
     url = f"{api_url.rstrip('/')}/work_pools/{pool}/workers/filter"
 
     def probe() -> bool:
@@ -156,15 +154,7 @@ def prefect_server_spec(port: int, home: Path) -> ServiceSpec:
     api = prefect_api_url(port)
     return ServiceSpec(
         name=PREFECT_SERVICE,
-        command=(
-            executable("prefect"),
-            "server",
-            "start",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-        ),
+        command=(executable("prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)),
         port=port,
         url=f"http://{LOOPBACK}:{port}",
         env={
@@ -189,27 +179,19 @@ def prefect_worker_spec(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ServiceSpec:
-    """One Prefect process worker on ``pool`` polling ``queues`` (all when empty), at most
-    ``limit`` flow runs at a time; ``env`` reaches the flow runs it starts, ``GMS_HOME`` (the
-    checkout they work in, prefect.yaml's pull step) is ``cwd``, else this working directory.
-    A fresh name keeps an earlier worker's record from passing its health check."""
+    """A Prefect process worker on ``pool`` polling ``queues`` (all when empty), at most ``limit``
+    runs at once; ``env`` reaches its flow runs, ``GMS_HOME`` (prefect.yaml's pull step) is
+    ``cwd`` or this folder. A fresh name keeps an earlier worker from passing the health check."""
     home = Path(home).resolve()
     worker_name = f"gms-{name}-{uuid.uuid4().hex[:8]}"
+    command = (
+        executable("prefect"), "worker", "start", "--pool", pool, "--type", "process",
+        *(("--limit", str(limit)) if limit is not None else ()), "--name", worker_name,
+        *(arg for queue in queues for arg in ("--work-queue", queue)),
+    )  # fmt: skip
     return ServiceSpec(
         name=name,
-        command=(
-            executable("prefect"),
-            "worker",
-            "start",
-            "--pool",
-            pool,
-            "--type",
-            "process",
-            *(("--limit", str(limit)) if limit is not None else ()),
-            "--name",
-            worker_name,
-            *(arg for queue in queues for arg in ("--work-queue", queue)),
-        ),
+        command=command,
         env={
             **TELEMETRY_OFF,
             "GMS_HOME": str(Path(cwd or Path.cwd()).resolve()),
@@ -225,26 +207,18 @@ def prefect_worker_spec(
 
 
 def mlflow_server_spec(port: int, root: Path, *, s3: S3Endpoint | None = None) -> ServiceSpec:
-    """``mlflow server`` on ``127.0.0.1:port``: SQLite under ``root``, one worker, no job runner;
-    artifacts proxied into ``s3://gms-mlflow/`` on ``s3`` when given, else ``<root>/artifacts``."""
+    """``mlflow server``: SQLite under ``root``, one worker, no job runner; artifacts proxied into
+    ``s3://gms-mlflow/`` on ``s3`` when given, else ``<root>/artifacts``."""
     root = Path(root).resolve()
     destination = f"s3://{MLFLOW_BUCKET}/" if s3 is not None else (root / "artifacts").as_uri()
+    command = (
+        executable("mlflow"), "server", "--host", LOOPBACK, "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", destination, "--workers", "1",
+    )  # fmt: skip
     return ServiceSpec(
         name=MLFLOW_SERVICE,
-        command=(
-            executable("mlflow"),
-            "server",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            destination,
-            "--workers",
-            "1",
-        ),
+        command=command,
         port=port,
         url=f"http://{LOOPBACK}:{port}",
         env={
