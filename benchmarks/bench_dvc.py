@@ -1,9 +1,7 @@
 """``dvc repro`` of the toy study against the same study as one ``gms study``, in one run.
 
-Each runs from scratch in its own copy of HEAD (a fresh git repository with the demo data, its
-own ``runs/`` and ``$GMS_CACHE``), without ``PREFECT_API_URL``. Prints both wall times and their
-ratio, and whether both wrote the same Table 2 (latencies aside). ``--keep DIR`` leaves the
-copies (the DVC copy's ``dvc.lock`` records the committed code, parameters and demo data)."""
+Each from scratch in its own copy of HEAD, without ``PREFECT_API_URL``: wall times, their ratio,
+and whether both wrote the same Table 2 (latencies aside)."""
 
 from __future__ import annotations
 
@@ -40,8 +38,7 @@ def copy_checkout(dest: Path) -> Path:
 
 
 def environment(copy: Path) -> dict[str, str]:
-    """This environment without a Prefect server or an MLflow/AWS store, this venv first on
-    PATH, the copy's own cache."""
+    """This environment without a Prefect server or an MLflow/AWS store, with the copy's cache."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -73,8 +70,7 @@ def timed(command: list[str], copy: Path) -> tuple[float, str]:
 
 
 def table2_numbers(copy: Path) -> dict[str, dict[str, float]]:
-    """Table 2's numbers by arm (and teacher) as the copy's run wrote them, latencies left out
-    (they are timings)."""
+    """Table 2's numbers by arm (and teacher) as the copy's run wrote them, latencies left out."""
     metrics = json.loads((copy / "runs/tables/table2_distill_ablation_metrics.json").read_text())
     return {
         row: {key: value for key, value in numbers.items() if not key.startswith("latency_ms")}

@@ -1,8 +1,5 @@
-"""Box-prompt evaluation throughput on CPU: prompts/s of the COCO evaluator (nanosam protocol:
-one embedding per image, its boxes decoded in batches) at input 1024 and 256.
-
-The random-weight teacher (speed does not depend on weights) on the first coco-mini images,
-after one warm-up image per size; prints where the time went (load, encode, decode)."""
+"""Box-prompt evaluation throughput on CPU: prompts/s of the COCO evaluator (one embedding per
+image, its boxes decoded in batches) at input 1024 and 256, random-weight teacher, coco-mini."""
 
 from __future__ import annotations
 
@@ -22,7 +19,6 @@ from gms_models.evaluate.run import build_teacher_sam
 
 
 def run(teacher: Path, coco_root: Path, size: int, images: int, batch_prompts: int) -> CocoBoxEval:
-    """Warm up on one image, then evaluate ``images`` images at input ``size``."""
     annotations = coco_root / "annotations" / "instances_val2017.json"
     sam = build_teacher_sam(teacher, size)
     warmup = CocoInstances(annotations, coco_root / "val2017", max_images=1)

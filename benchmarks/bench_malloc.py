@@ -1,9 +1,6 @@
-"""PyTorch CPU time with freed memory kept in the process (gms_models' default) against glibc's
-default of handing large blocks back to the kernel (``GMS_KEEP_FREED_MEMORY=0``), at 1024,
-batch 1: the deployed-form forward and one training step (Huber loss, backward, Adam).
-
-The setting holds for a whole process, so each measurement is a child process of its own; the
-two settings alternate, child after child, and each child reports the median of its rounds."""
+"""PyTorch CPU time with freed memory kept (gms_models' default) against glibc's default
+(``GMS_KEEP_FREED_MEMORY=0``), at 1024, batch 1: deployed-form forward and one training step.
+The setting holds per process, so each measurement is a child process; the settings alternate."""
 
 from __future__ import annotations
 
@@ -57,7 +54,6 @@ def _step(name: str, mode: str) -> Callable[[], object]:
 
 
 def child(name: str, mode: str, rounds: int, threads: int) -> None:
-    """Time ``rounds`` steps after one warm-up; print wall and system seconds, page faults."""
     import torch
 
     torch.set_num_threads(threads)

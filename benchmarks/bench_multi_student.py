@@ -1,12 +1,7 @@
 """One teacher pass for many students: arms trained together vs one by one, in one run.
 
-For N = 3 and 5 arms it prints the measured ratio together / one by one beside the ratio
-predicted from step times measured first (data, teacher T, student steps S_i, per batch):
-together = data + T + sum_i S_i, one by one = sum_i (data + T + S_i). Group runs bracket the
-solo runs within a round so that drifting load hits both alike; on the CPU, process CPU time is
-printed beside wall time (other processes stretch wall time, barely CPU time). On a CUDA
-machine the defaults become Table 2's (1024, batch 8, bf16) and ``--table2`` extrapolates the
-hours of the full ablation, one by one and in the groups ``pack_groups`` makes."""
+For N = 3 and 5, the measured ratio beside the one predicted from step times; on CUDA, Table 2's
+setup and (``--table2``) the extrapolated hours of the full ablation."""
 
 from __future__ import annotations
 
@@ -162,9 +157,8 @@ def table2_hours(
 
 def show(took: Took, digits: int = 3) -> str:
     """``wall (cpu)`` on the CPU, ``wall`` on a GPU (where process CPU time means nothing)."""
-    if torch.cuda.is_available():
-        return f"{took.wall:.{digits}f}"
-    return f"{took.wall:.{digits}f} ({took.cpu:.{digits}f})"
+    wall = f"{took.wall:.{digits}f}"
+    return wall if torch.cuda.is_available() else f"{wall} ({took.cpu:.{digits}f})"
 
 
 def report(round_: int, what: str, took: Took) -> None:

@@ -1,9 +1,6 @@
 """Orchestration overhead: one tiny arm (distil → export → evaluate) as bare library calls and as
-the ``distill`` flow with MLflow logging, in one process.
-
-After an untimed bare run, the first flow run (temporary Prefect server, MLflow schema) is timed
-alone; then ``--repeats`` bare/flow pairs are interleaved (fresh work folders); last, one flow
-run that reuses every cached step."""
+the ``distill`` flow with MLflow logging, in one process: the first flow run alone, then
+interleaved pairs, then a run that reuses every cached step."""
 
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ from rich.table import Table
 
 
 def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> float:
-    """The arm with library calls only; returns its wall time in seconds."""
     from gms_models.data.coco import CocoInstances
     from gms_models.evaluate.run import evaluate_checkpoint
     from gms_models.export import export_bundle, student_sources
@@ -66,7 +62,6 @@ def bare_arm(args: argparse.Namespace, data: Path, teacher: Path, out: Path) -> 
 
 
 def flow_arm(args: argparse.Namespace, data: Path, teacher: Path, runs: Path, store: str) -> float:
-    """The same arm as the ``distill`` flow; returns its wall time in seconds."""
     from flows.distill_ablation import distill
     from flows.params import DistillParams
     from gms_models.train.config import Arm, DistillSettings

@@ -1,8 +1,6 @@
-"""CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures (taken on a
-2-core AMD EPYC VM, 2 torch threads, torch 2.15.0, float32, idle machine), and, where the
-``ultralytics`` package is importable, our image encoder against MobileSAM's own TinyViT code
-(ultralytics ships it: ``uv run --with ultralytics``) on the same weights, interleaved in this
-process."""
+"""CPU timing of our MobileSAM (ViT-T) beside the official implementation's figures and, where
+``ultralytics`` is importable (``uv run --with ultralytics``), our image encoder against
+MobileSAM's own TinyViT code on the same weights, interleaved."""
 
 from __future__ import annotations
 
@@ -24,6 +22,7 @@ from gms_models.encoders import inference_form
 from gms_models.sam import SamPredictor, build_sam_vit_t
 from gms_models.sam.tiny_vit import TinyViT
 
+#: The official implementation on a 2-core AMD EPYC VM, 2 threads, torch 2.15.0, float32, idle.
 OFFICIAL_SECONDS = {
     "encoder": 1.45,  # model.image_encoder(x) at 1024, median of 3 after 1 warm-up
     "decoder": 0.042,  # prompt_encoder + mask_decoder, one box, multimask, median of 10
@@ -34,9 +33,8 @@ ORIGINAL_SIZE = (480, 640)
 
 
 def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
-    """Median and min wall time, and median process CPU time, of ``runs`` calls after one
-    warm-up call. CPU time counts every thread of this process; with 1 thread it is close to what
-    the wall time would be on an idle machine."""
+    """Median and min wall time, and median process CPU time (all threads), of ``runs`` calls
+    after one warm-up call."""
     fn()
     wall, cpu = [], []
     for _ in range(runs):
@@ -48,8 +46,8 @@ def median_seconds(fn: Callable[[], object], runs: int) -> tuple[float, float, f
 
 
 def official_encoder(ours: TinyViT) -> torch.nn.Module | None:
-    """MobileSAM's TinyViT as ultralytics ships it, holding ``ours``'s weights; None without the
-    package. Its attention-bias cache is filled by the ``.eval()`` after loading."""
+    """MobileSAM's TinyViT as ultralytics ships it, with ``ours``'s weights (its attention-bias
+    cache is filled by the ``.eval()`` after loading); None without the package."""
     try:
         from ultralytics.models.sam.modules.tiny_encoder import TinyViT as OfficialTinyViT
     except ImportError:
@@ -72,8 +70,7 @@ def official_encoder(ours: TinyViT) -> torch.nn.Module | None:
 
 
 def versus_official(ours: TinyViT, x: torch.Tensor, runs: int) -> Table | None:
-    """Our encoder as loaded and in its deployed form (the PyTorch teacher engine's) against the
-    official code, rounds interleaved; None without ultralytics."""
+    """Our encoder as loaded and deployed against the official code; None without ultralytics."""
     official = official_encoder(ours)
     if official is None:
         return None
