@@ -116,17 +116,10 @@ def submit_group(
     setup: FlowSetup,
 ) -> list[ArmFutures]:
     trained = submit(
-        distill_group_task,
-        group.label,
-        [*group.arms, *group.companions],
-        data,
-        teacher,
-        setup.runs_dir,
-        setup.code,
-        runs={arm.run_name: runs[arm.run_name] for arm in group.arms},
-        profile_img_size=params.evaluate.profile_img_size,
-        device=group.device,
-    )
+        distill_group_task, group.label, [*group.arms, *group.companions], data, teacher,
+        setup.runs_dir, setup.code, runs={arm.run_name: runs[arm.run_name] for arm in group.arms},
+        profile_img_size=params.evaluate.profile_img_size, device=group.device,
+    )  # fmt: skip
     submitted = []
     for arm in group.arms:
         run = runs[arm.run_name]
@@ -134,41 +127,25 @@ def submit_group(
         exported = None
         if params.export.enabled:
             exported = submit(
-                export_arm.with_options(task_run_name=f"export-{arm.run_name}"),
-                distilled,
-                teacher,
-                params.export,
-                params.evaluate.latency_runtimes,
-                params.evaluate.latency_runs,
-                setup.runs_dir,
-                setup.code,
-                run=run,
+                export_arm.with_options(task_run_name=f"export-{arm.run_name}"), distilled,
+                teacher, params.export, params.evaluate.latency_runtimes,
+                params.evaluate.latency_runs, setup.runs_dir, setup.code, run=run,
                 device=params.train.device,
-            )
+            )  # fmt: skip
         evaluated = submit(
-            evaluate_arm.with_options(task_run_name=f"evaluate-{arm.run_name}"),
-            distilled,
-            teacher,
-            data,
-            params.evaluate,
-            setup.runs_dir,
-            setup.code,
-            run=run,
+            evaluate_arm.with_options(task_run_name=f"evaluate-{arm.run_name}"), distilled,
+            teacher, data, params.evaluate, setup.runs_dir, setup.code, run=run,
             device=params.train.device,
-        )
+        )  # fmt: skip
         submitted.append(ArmFutures(arm, group, run, trained, distilled, exported, evaluated))
     return submitted
 
 
 def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef) -> AblationRow:
     return AblationRow(
-        model=arm.run_name,
-        arch=arm.arch,
-        lr=arm.lr,
-        epochs=arm.epochs,
-        run_id=run.run_id,
+        model=arm.run_name, arch=arm.arch, lr=arm.lr, epochs=arm.epochs, run_id=run.run_id,
         group=group.description,
-    )
+    )  # fmt: skip
 
 
 def arm_row(futures: ArmFutures) -> AblationRow:
@@ -184,10 +161,8 @@ def arm_row(futures: ArmFutures) -> AblationRow:
         row.status = failure_status(*failed[0])
     if failures["distill"] is None:
         distilled = futures.distill.result()
-        row.depths = distilled.depths
-        row.last_loss = distilled.last_loss
-        row.params_m = distilled.params_m
-        row.macs_g = distilled.macs_g
+        for key in ("depths", "last_loss", "params_m", "macs_g"):
+            setattr(row, key, getattr(distilled, key))
         if futures.export is not None and failures["export"] is None:
             row.latency_ms = dict(futures.export.result().latency_ms)
         if failures["evaluate"] is None:
@@ -281,12 +256,8 @@ def run_ablation(
                 evaluate_teacher, teacher, data, params.evaluate, train.teacher_size,
                 setup.runs_dir, setup.code, run=runs.parent, device=train.device,
             )  # fmt: skip
-        groups = group_arms(
-            arms,
-            train.device,
-            together=params.train_together,
-            companions=distill_configs(companions or {}, train, data, teacher, setup.runs_dir),
-        )
+        joining = distill_configs(companions or {}, train, data, teacher, setup.runs_dir)
+        groups = group_arms(arms, train.device, together=params.train_together, companions=joining)
         logger.info("training groups: %s", "; ".join(g.description for g in groups))
         for group in (g for g in groups if g.companions):
             names = ", ".join(c.run_name for c in group.companions)
@@ -333,15 +304,9 @@ def run_ablation(
         rule = params.pick or PickRule()
         pareto_runtime = rule.runtime if rule.runtime in runtimes else runtimes[0]
         tables = call(
-            write_ablation_table,
-            rows,
-            runtimes,
-            pareto_runtime,
-            setup.tables_dir / table_folder,
-            _notes(params, teacher, data, reference),
-            run=runs.parent,
-            stem=table_stem,
-        )
+            write_ablation_table, rows, runtimes, pareto_runtime, setup.tables_dir / table_folder,
+            _notes(params, teacher, data, reference), run=runs.parent, stem=table_stem,
+        )  # fmt: skip
         push(setup.runs_dir, setup.tables_dir / table_folder)
         champion = None
         finished = [r for r in rows if r.role == "S" and r.ok]
