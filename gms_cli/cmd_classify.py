@@ -166,5 +166,4 @@ def classify_command(
     typer.echo(f"wrote {files.markdown}, {files.csv}, {files.chart} and {out / 'metrics'}/")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("classify")(classify_command)
+COMMANDS = {"classify": classify_command}

@@ -105,5 +105,4 @@ def check(
         )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(data_app, name="data")
+COMMANDS = {"data": data_app}

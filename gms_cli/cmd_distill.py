@@ -56,5 +56,4 @@ def distill_command(
             console.print(f"  {escape(str(bad.path))}: {escape(bad.reason)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("distill")(distill_command)
+COMMANDS = {"distill": distill_command}

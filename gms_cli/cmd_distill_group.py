@@ -193,5 +193,4 @@ def distill_group_command(
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("distill-group")(distill_group_command)
+COMMANDS = {"distill-group": distill_group_command}

@@ -162,5 +162,4 @@ def evaluate_command(
             console.print(f"wrote {out_dir / path.name}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate_command)
+COMMANDS = {"evaluate": evaluate_command}

@@ -116,5 +116,4 @@ def export_command(
     Console().print(table)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("export")(export_command)
+COMMANDS = {"export": export_command}

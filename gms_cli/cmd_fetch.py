@@ -158,6 +158,4 @@ def fetch_command(
         console.print(f"MALSD in {out / 'malsd'}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``fetch`` to the ``gms data`` group (typer resolves the group's commands lazily)."""
-    data_app.command("fetch")(fetch_command)
+data_app.command("fetch")(fetch_command)  # typer resolves the group's commands lazily

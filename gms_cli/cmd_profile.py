@@ -111,5 +111,4 @@ def profile(
         Console().print(_table(rows, img_size, runs))
 
 
-def register(app: typer.Typer) -> None:
-    app.command("profile")(profile)
+COMMANDS = {"profile": profile}

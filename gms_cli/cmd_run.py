@@ -225,6 +225,4 @@ def study_command(
     _report_failures(console, summary, allow_partial)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run")(run_command)
-    app.command("study")(study_command)
+COMMANDS = {"run": run_command, "study": study_command}

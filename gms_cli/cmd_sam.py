@@ -297,6 +297,4 @@ def segment_command(
     Console().print(table)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("embed")(embed)
-    app.command("segment")(segment_command)
+COMMANDS = {"embed": embed, "segment": segment_command}

@@ -127,5 +127,4 @@ def env(stack_dir: DirOption = DEFAULT_STACK_DIR) -> None:
     typer.echo(_exports(StackPorts.from_services(services)))
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(stack_app, name="stack")
+COMMANDS = {"stack": stack_app}

@@ -1,4 +1,4 @@
-"""Entry point of ``gms``: each ``cmd_*.py`` registers its commands, heavy imports inside them."""
+"""Entry point of ``gms``: the commands of every ``cmd_*.py``, heavy imports inside them."""
 
 from __future__ import annotations
 
@@ -24,9 +24,15 @@ app = typer.Typer(
     add_completion=False,
 )
 
+# each cmd_*.py names its commands and groups in COMMANDS
 for _module in sorted(pkgutil.iter_modules(gms_cli.__path__), key=lambda m: m.name):
     if _module.name.startswith("cmd_"):
-        importlib.import_module(f"gms_cli.{_module.name}").register(app)
+        _commands = getattr(importlib.import_module(f"gms_cli.{_module.name}"), "COMMANDS", {})
+        for _name, _command in _commands.items():
+            if isinstance(_command, typer.Typer):
+                app.add_typer(_command, name=_name)
+            else:
+                app.command(_name)(_command)
 
 
 #: File-system failures that are the environment's, not a bug: reported as ``error:``, exit 2.
