@@ -1,14 +1,6 @@
-"""Checkpoint files: the teacher's ``mobile_sam.pt`` layout, gms student checkpoints, URL fetch.
-
-Teacher and pretrained weights are ``torch.save``-d state dicts (plain, or under ``"model"`` /
-``"state_dict"``), from a path or an http(s) URL downloaded once into ``<cache>/checkpoints``.
-A distilled student's run folder holds two ``torch.save`` dicts, both loadable with
-``weights_only=True`` and by :func:`load_student`: ``student.pt`` (``{"format": "gms-student/1",
-"arch", "img_size", "state_dict", "config"}``, the config as JSON) and ``last.pt``, the training
-state after the last finished epoch (``format`` ``"gms-distill-state/1"``, the same keys plus
-``epoch``, ``step``, ``optimizer``, ``scheduler``, ``scaler``, ``rng`` (``global``, ``loader``,
-``student``), ``loss_history``, ``images_seen``, ``feature_pictures``).
-"""
+"""Checkpoints: state dicts (plain or under "model"/"state_dict", path or cached URL) and the
+student's ``weights_only`` dicts: ``student.pt`` (format, arch, img_size, state_dict, config) and
+``last.pt`` (format ``gms-distill-state/1``: the same plus the training state after an epoch)."""
 
 from __future__ import annotations
 
@@ -38,7 +30,6 @@ STATE_FORMAT = "gms-distill-state/1"
 STUDENT_FILE = "student.pt"
 STATE_FILE = "last.pt"
 
-# Training code often saves {"model": state_dict, "optimizer": ...}; accept those wrappers.
 _WRAPPER_KEYS = ("state_dict", "model")
 _NAMES_SHOWN = 5
 
@@ -48,7 +39,6 @@ def checkpoint_cache_dir() -> Path:
 
 
 def cached_path_for(url: str, cache_dir: Path) -> Path:
-    """Cache file of ``url``: its file name prefixed by a short hash of the whole URL."""
     name = Path(unquote(urlparse(url).path)).name or "checkpoint"
     url_hash = hashlib.sha256(url.encode()).hexdigest()[:12]
     return cache_dir / f"{url_hash}-{name}"
@@ -57,9 +47,7 @@ def cached_path_for(url: str, cache_dir: Path) -> Path:
 def fetch_checkpoint(
     url: str, *, sha256: str | None = None, cache_dir: Path | None = None, progress: bool = True
 ) -> Path:
-    """Local path of ``url``'s file, downloaded into the cache unless there (and, with
-    ``sha256``, matching: a mismatching download is deleted); plain http without ``sha256`` warns.
-    """
+    """``url``'s file in the cache, downloaded unless there and matching ``sha256``."""
     if sha256 is None and urlparse(url).scheme == "http":
         log.warning(
             "checkpoint %s comes over plain http without a sha256: anyone on the way could "
@@ -70,7 +58,7 @@ def fetch_checkpoint(
     expected = sha256.lower() if sha256 else None
     if dest.is_file() and (expected is None or sha256_file(dest) == expected):
         return dest
-    dest.unlink(missing_ok=True)  # a stale or corrupt cache entry: fetch again
+    dest.unlink(missing_ok=True)
     download_file(url, dest, progress=progress)
     if expected is not None and (actual := sha256_file(dest)) != expected:
         dest.unlink()
@@ -88,8 +76,7 @@ def resolve_checkpoint(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """Local file of ``source``: an http(s) URL is fetched into the cache, a path is checked (a
-    wrong ``sha256`` raises :class:`CheckpointError` and leaves the file in place)."""
+    """Local file of ``source``: a URL is fetched, a path checked (a bad one is left in place)."""
     if isinstance(source, str) and urlparse(source).scheme in ("http", "https"):
         return fetch_checkpoint(source, sha256=sha256, cache_dir=cache_dir, progress=progress)
     path = Path(source)
@@ -103,7 +90,6 @@ def resolve_checkpoint(
 
 
 def _torch_load(path: Path) -> object:
-    """``torch.load`` on the CPU with ``weights_only=True``; every failure is a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -115,7 +101,6 @@ def _torch_load(path: Path) -> object:
 def load_checkpoint_state(
     source: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
 ) -> StateDict:
-    """Tensors of a ``torch.save``-d state dict (plain, or wrapped under "model"/"state_dict")."""
     path = resolve_checkpoint(source, sha256=sha256, cache_dir=cache_dir)
     obj = _torch_load(path)
     if isinstance(obj, Mapping):
@@ -172,7 +157,6 @@ def _listing(kind: str, names: list[str]) -> str:
 def compare_state_dicts(
     expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
 ) -> StateDictMismatch:
-    """Keys in ``expected`` but not ``state``, the reverse, and keys whose shapes differ."""
     return StateDictMismatch(
         missing=[k for k in expected if k not in state],
         unexpected=[k for k in state if k not in expected],
@@ -191,9 +175,7 @@ def load_state_dict_checked(
     source: str = "checkpoint",
     strict: bool = True,
 ) -> None:
-    """Load ``state`` into ``module`` after checking keys and shapes; every mismatch is listed in
-    one :class:`CheckpointError` (``strict=False`` allows missing and unexpected keys, not shapes).
-    """
+    """Load ``state``, all mismatches in one error (``strict=False`` allows all but shapes)."""
     mismatch = compare_state_dicts(module.state_dict(), state)
     if not mismatch.is_empty(strict=strict):
         raise CheckpointError(
@@ -205,10 +187,8 @@ def load_state_dict_checked(
 def load_pretrained_backbone(
     module: nn.Module, path: str | Path, *, layout: str, ignore: tuple[str, ...] = ()
 ) -> list[str]:
-    """Load every tensor of ``module`` but ``ignore``-prefixed keys from a local ``layout`` file;
-    keys of the file the module does not use are skipped, logged and returned.
-    """
-    path = Path(path)  # a Path is never fetched as a URL: local files only
+    """Load ``module`` but ``ignore``-prefixed keys from a local file; return the unused keys."""
+    path = Path(path)  # never fetched as a URL
     state = load_checkpoint_state(path)
     own = {k: v for k, v in module.state_dict().items() if not k.startswith(ignore)}
     mismatch = compare_state_dicts(own, state)
@@ -231,8 +211,7 @@ class StudentCheckpoint:
     config: dict[str, Any]
 
     def build_encoder(self, img_size: int | None = None) -> nn.Module:
-        """The encoder from the registry at ``img_size`` (default: the trained size), these
-        weights loaded strictly, in eval mode."""
+        """The registry's encoder at ``img_size`` (default: trained size), loaded strictly, eval."""
         from gms_models.registry import build_encoder
 
         size = img_size or self.img_size
@@ -248,7 +227,6 @@ class StudentCheckpoint:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """``torch.save`` ``payload`` to ``path`` atomically (temp file + ``os.replace``)."""
     return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
@@ -260,18 +238,11 @@ def save_student(
     state_dict: dict[str, torch.Tensor],
     config: dict[str, Any],
 ) -> Path:
-    payload = {
-        "format": STUDENT_FORMAT,
-        "arch": arch,
-        "img_size": img_size,
-        "state_dict": state_dict,
-        "config": config,
-    }
-    return save_checkpoint(path, payload)
+    payload = {"format": STUDENT_FORMAT, "arch": arch, "img_size": img_size}
+    return save_checkpoint(path, {**payload, "state_dict": state_dict, "config": config})
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict on the CPU with ``weights_only=True``; problems → CheckpointError."""
     path = Path(path)
     payload = _torch_load(path)
     if not isinstance(payload, dict):
@@ -282,7 +253,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def read_student_checkpoint(
     path: str | Path, expected_arch: str | None = None
 ) -> StudentCheckpoint:
-    """Read a ``student.pt`` or ``last.pt`` whose arch must be ``expected_arch`` if given."""
     path = Path(path)
     payload = read_checkpoint(path)
     if payload.get("format") not in (STUDENT_FORMAT, STATE_FORMAT):
@@ -306,5 +276,4 @@ def read_student_checkpoint(
 
 
 def load_student(path: str | Path, expected_arch: str | None = None) -> nn.Module:
-    """Build the checkpoint's encoder from the registry, load its weights strictly, eval mode."""
     return read_student_checkpoint(path, expected_arch).build_encoder()

@@ -1,6 +1,5 @@
-"""Files written whole or not at all, byte-stable JSON, sha256 digests and the cache folder.
-Temporary names say which process on which host wrote them (``.<dest>.<pid>-<host>.<token>.tmp``),
-so that :func:`remove_stale_temps` removes exactly those whose writer is gone."""
+"""Files written whole or not at all, stable JSON, sha256, the cache folder. Temporaries are named
+``.<dest>.<pid>-<host>.<token>.tmp`` so that only those whose writer is gone are removed."""
 
 from __future__ import annotations
 
@@ -19,13 +18,12 @@ from typing import Any, BinaryIO
 from gms_models.errors import DataError
 from gms_models.owner import OWNER_PATTERN, owner_gone, owner_token
 
-_OUTPUT_SET = "output-set"  # the name in the staging folders of output_set
+_OUTPUT_SET = "output-set"
 _TEMP_NAME = re.compile(rf"^\.(?P<dest>.+)\.(?P<owner>{OWNER_PATTERN})\.[a-z0-9_]+\.tmp$")
 
 
 def remove_stale_temps(folder: str | Path, dest_name: str | None = None) -> list[Path]:
-    """Remove the temporaries (for ``dest_name`` only, when given) that writers gone from this
-    host left in ``folder``; return what was removed."""
+    """Remove (and return) the temporaries in ``folder`` (of ``dest_name``) whose writer is gone."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -58,12 +56,10 @@ def sha256_file(path: str | Path) -> str:
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest`` (for writers that want a name, not a handle); on
-    success it replaces ``dest`` atomically, on an exception it is removed."""
+    """A temporary path beside ``dest`` that replaces it atomically on success."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name that the writer creates itself, so the file gets the usual umask
-    # permissions (mkstemp would make it private to the owner).
+    # Created by the writer, so with umask permissions (mkstemp's would be owner-only).
     tmp = _sibling_temp(dest)
     try:
         with _os_errors_naming(dest):
@@ -79,8 +75,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _os_errors_naming(dest: Path) -> Iterator[None]:
-    """Re-raise a failed write as the :class:`OSError` it is, naming ``dest``, also when the
-    writer wrapped it (torch reports ENOSPC as ``RuntimeError: unexpected pos``)."""
+    """A failed write as its OSError naming ``dest`` (torch wraps ENOSPC in a RuntimeError)."""
     try:
         yield
     except (OSError, RuntimeError) as exc:
@@ -91,7 +86,6 @@ def _os_errors_naming(dest: Path) -> Iterator[None]:
 
 
 def os_error_in(exc: BaseException) -> OSError | None:
-    """The first :class:`OSError` in ``exc``'s chain of causes and contexts, if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -107,8 +101,7 @@ def _sibling_temp(dest: Path) -> Path:
 
 
 def _staging_dir(dest: Path) -> Path:
-    """An empty folder beside ``dest``, with the usual umask permissions (``tempfile.mkdtemp``
-    would make it, and the finished folder, private to the owner)."""
+    """An empty folder beside ``dest`` with umask permissions (mkdtemp's would be owner-only)."""
     folder = _sibling_temp(dest)
     with _os_errors_naming(dest):
         folder.mkdir()
@@ -116,21 +109,16 @@ def _staging_dir(dest: Path) -> Path:
 
 
 def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
-    try:
+    """Persist a rename; a no-op where folders cannot be opened."""
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def atomic_write(dest: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(handle)`` on a temporary file, then move it over ``dest``."""
     dest = Path(dest)
     with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
         write(fh)
@@ -143,7 +131,7 @@ def atomic_write_text(dest: str | Path, text: str) -> Path:
 
 
 def dumps_stable(obj: Any, *, indent: int | None = 2) -> str:
-    """JSON text with sorted keys, fixed separators and a trailing newline (no NaN allowed)."""
+    """Sorted keys, fixed separators, a trailing newline, no NaN."""
     separators = (",", ": ") if indent is not None else (",", ":")
     text = json.dumps(obj, indent=indent, sort_keys=True, separators=separators, allow_nan=False)
     return text + "\n"
@@ -154,7 +142,6 @@ def write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> Path:
 
 
 def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
-    """The JSON object in ``path``; a missing or malformed file is a :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
@@ -168,16 +155,13 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> dict[str, Any]:
 
 
 def ensure_replaceable(dest: Path, overwrite: bool) -> None:
-    """Refuse early (before any download) when ``dest`` exists and may not be replaced."""
     if dest.exists() and not overwrite:
         raise DataError(f"{dest} already exists; pass overwrite=True (--force) to replace it")
 
 
 @contextlib.contextmanager
 def staged_folder(dest: str | Path) -> Iterator[Path]:
-    """Yield an empty folder beside ``dest``; on success it replaces ``dest`` whole, on an
-    exception it is deleted with any parent folders made for it. Killed attempts' staging folders
-    are removed first."""
+    """An empty folder that replaces ``dest`` whole on success, else is removed with new parents."""
     dest = Path(dest).absolute()
     created = list(itertools.takewhile(lambda p: not p.exists(), dest.parents))
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -202,10 +186,8 @@ def staged_folder(dest: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def output_set(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
-    """Yield a staging folder for outputs that belong together; on success they replace the set
-    ``names`` in ``folder`` (members not written this time removed), so that ``folder`` never
-    mixes two attempts' files. An exception or a kill leaves the previous set whole.
-    """
+    """A staging folder whose files replace the whole set ``names`` in ``folder`` on success, so
+    that ``folder`` never mixes two attempts' files (members not written again are removed)."""
     folder = Path(folder)
     names = set(names)
     folder.mkdir(parents=True, exist_ok=True)

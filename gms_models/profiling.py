@@ -1,12 +1,6 @@
-"""Parameter and MAC counts in the convention of the ``thop`` profiler (v0.1.1), which produced the
-paper's Params/Flops columns at (1,3,1024,1024); thop itself no longer imports on Python >= 3.12
-(it needs ``distutils``). Its rules, re-implemented per module type in :data:`_RULES`:
-
-* only *leaf* modules are visited: a parameter owned by a module with children (a learned
-  positional embedding, TinyViT's attention biases) is not in ``params_thop`` (``params_true``
-  counts every parameter), and every leaf's parameters count, used or not;
-* functional ops (attention matmuls, ``F.interpolate``, additions) and unlisted modules
-  (activations, dropout, padding) count 0 MACs."""
+"""Params and MACs as ``thop`` 0.1.1 counted the paper's columns (thop needs distutils, gone in
+3.12). As thop: only leaf modules count (a parameter of a module with children, e.g. a position
+map, is not in ``params_thop``), rules by exact type, functional ops and other modules 0 MACs."""
 
 from __future__ import annotations
 
@@ -43,10 +37,6 @@ def _softmax(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return (x.numel() // n) * (3 * n - 1)
 
 
-def _avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    return y.numel()
-
-
 def _adaptive_avgpool(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     kernel = math.prod(a / b for a, b in zip(x.shape[2:], y.shape[2:], strict=True))
     return int((kernel + 1) * y.numel())
@@ -57,7 +47,7 @@ def _upsample(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return y.numel() * factor
 
 
-# thop looks rules up by exact type (a subclass, e.g. attention's out_proj Linear, counts 0).
+# By exact type: a subclass (e.g. attention's out_proj Linear) counts 0.
 _RULES: dict[type[nn.Module], _MacRule] = {
     **dict.fromkeys((nn.Conv1d, nn.Conv2d, nn.Conv3d), _conv),
     **dict.fromkeys((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), _conv),
@@ -65,7 +55,7 @@ _RULES: dict[type[nn.Module], _MacRule] = {
     **dict.fromkeys((nn.LayerNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d), _norm),
     nn.Linear: _linear,
     nn.Softmax: _softmax,
-    **dict.fromkeys((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _avgpool),
+    **dict.fromkeys((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), lambda m, x, y: y.numel()),
     **dict.fromkeys(
         (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), _adaptive_avgpool
     ),
@@ -91,7 +81,7 @@ class ModelProfile:
 
 @torch.no_grad()
 def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> ModelProfile:
-    """Count params (thop and true) and thop-style MACs for one forward of a (batch,3,S,S) input."""
+    """Params (thop and true) and thop MACs of one forward of a (batch,3,S,S) input."""
     macs = 0
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -118,7 +108,7 @@ def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> Mod
 
 @torch.inference_mode()
 def median_seconds(step: Callable[[], object], runs: int, warmup: int) -> float:
-    """Median wall time in seconds of ``runs`` calls of ``step`` after ``warmup`` calls."""
+    """Median seconds of ``runs`` calls of ``step`` after ``warmup`` calls."""
     for _ in range(warmup):
         step()
     times = []
@@ -132,7 +122,6 @@ def median_seconds(step: Callable[[], object], runs: int, warmup: int) -> float:
 def measure_latency(
     model: nn.Module, img_size: int = 1024, runs: int = 5, warmup: int = 1, batch: int = 1
 ) -> float:
-    """Median wall time in seconds of ``runs`` forwards after ``warmup`` forwards (eval mode)."""
     model.eval()
     device = next(model.parameters()).device
     x = torch.randn(batch, 3, img_size, img_size, device=device)

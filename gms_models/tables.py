@@ -41,7 +41,6 @@ def failure_status(step: str, reason: str) -> str:
 
 
 def status_ok(status: str) -> bool:
-    """False for a row whose status is a :func:`failure_status`."""
     return not status.startswith("failed")
 
 
@@ -94,8 +93,7 @@ def grid_cell(
     ylabel: str | None,
     value_range: tuple[float, float] | None = None,
 ) -> None:
-    """Show ``image`` (RGB, or one channel coloured over ``value_range``) in one cell of a picture
-    grid: no ticks, the column's title on the top row and the row's label in the first column."""
+    """``image`` (RGB, or one channel coloured over ``value_range``) in one cell, without ticks."""
     low, high = value_range or (None, None)
     axis.imshow(image, cmap="viridis", vmin=low, vmax=high)
     axis.set_xticks([])
@@ -107,7 +105,6 @@ def grid_cell(
 
 
 def save_figure(figure: Figure, dest: str | Path) -> Path:
-    """``figure`` laid out tight and written to ``dest`` as a PNG, atomically."""
     figure.tight_layout()
     dest = Path(dest)
     with atomic_path(dest) as tmp:
@@ -116,16 +113,11 @@ def save_figure(figure: Figure, dest: str | Path) -> Path:
 
 
 TABLE1_METRICS: tuple[str, ...] = ("train loss", "train acc", "val loss", "val acc")
-"""The paper's metric columns, in its order."""
-ENCODER_COLUMN = "Encoder"
 PARAMS_COLUMN = "params (M)"
 MACS_COLUMN = "MACs (M)"
-PAPER_PREFIX = "paper "
 
 
 class PaperRow(NamedTuple):
-    """One row of the paper's Table 1, in :data:`TABLE1_METRICS` order."""
-
     train_loss: float
     train_acc: float
     val_loss: float
@@ -153,14 +145,13 @@ def table1_columns(with_paper: bool) -> list[str]:
     metric_columns = [
         column
         for metric in TABLE1_METRICS
-        for column in ((metric, PAPER_PREFIX + metric) if with_paper else (metric,))
+        for column in ((metric, "paper " + metric) if with_paper else (metric,))
     ]
-    return [ENCODER_COLUMN, *metric_columns, PARAMS_COLUMN, MACS_COLUMN]
+    return ["Encoder", *metric_columns, PARAMS_COLUMN, MACS_COLUMN]
 
 
 def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[str, str | float]]:
-    """One dict per result keyed by :func:`table1_columns`: final-epoch metrics, thop params and
-    MACs in millions; NaN paper figures for a family the paper lacks."""
+    """Final-epoch metrics, thop params and MACs in millions; NaN for families the paper lacks."""
     rows = []
     for result in results:
         final = result.final
@@ -180,11 +171,8 @@ def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[
 
 
 def _table1_cell(column: str, value: str | float) -> str:
-    if isinstance(value, str):
-        return value
-    if column in (PARAMS_COLUMN, MACS_COLUMN):
-        return _num(value, ".2f")
-    return _num(value, ".4f")
+    fmt = ".2f" if column in (PARAMS_COLUMN, MACS_COLUMN) else ".4f"
+    return value if isinstance(value, str) else _num(value, fmt)
 
 
 def render_table1_markdown(rows: Sequence[dict[str, str | float]]) -> str:
@@ -239,8 +227,7 @@ def plot_val_accuracy(
 
 
 class AblationRow(BaseModel):
-    """One row of Table 2: an arm, or the teacher (``role="T"``). The fields' order is the CSV's
-    column order."""
+    """One row of Table 2, an arm or the teacher (``role="T"``); field order = CSV column order."""
 
     model: str
     role: str = "S"
@@ -256,8 +243,7 @@ class AblationRow(BaseModel):
     params_m: float | None = None
     macs_g: float | None = None
     latency_ms: dict[str, float] = Field(default_factory=dict)
-    group: str | None = None
-    """The arms trained together, e.g. ``g1: gmf_2282, resnet18``."""
+    group: str | None = None  # the arms trained together, e.g. "g1: gmf_2282, resnet18"
     status: str = "ok"
     run_id: str | None = None
 
@@ -266,8 +252,7 @@ class AblationRow(BaseModel):
         return status_ok(self.status)
 
     def numbers(self) -> dict[str, float]:
-        """Loss, mIoU (all, S/M/L), size and latency per runtime, those the row has: what DVC
-        metrics compare and what a registered version is tagged with."""
+        """The row's loss, mIoU, size, latencies: DVC's metrics and a registered version's tags."""
         values = self.model_dump(
             include={"last_loss", "miou", "miou_small", "miou_medium", "miou_large",
                      "params_m", "macs_g"},
@@ -280,7 +265,6 @@ _AblationColumn = tuple[str, Callable[[AblationRow], str]]
 
 
 def _ablation_layout(runtimes: Sequence[str]) -> list[_AblationColumn]:
-    """Table 2's columns in order, each with how a row fills it."""
 
     def latency(runtime: str) -> _AblationColumn:
         return f"Latency {runtime} (ms)", lambda row: _num(row.latency_ms.get(runtime), ".1f")
@@ -354,11 +338,7 @@ def plot_pareto(
     rows: Sequence[AblationRow], runtime: str, out_png: Path, teacher_miou: float | None = None
 ) -> Path | None:
     """mIoU vs latency on ``runtime`` (marker area by params); None when no arm has both."""
-    shown = [
-        r
-        for r in rows
-        if r.role == "S" and r.miou is not None and r.latency_ms.get(runtime) is not None
-    ]
+    shown = [r for r in rows if r.role == "S" and r.miou is not None and runtime in r.latency_ms]
     if not shown:
         return None
     points = [(r.latency_ms[runtime], float(r.miou or 0.0)) for r in shown]
@@ -366,14 +346,9 @@ def plot_pareto(
     figure = new_figure(6.4, 4.6, dpi=110)
     ax = figure.subplots()
     sizes = [40 + 60 * (r.params_m or 0.0) for r in shown]
-    ax.scatter([p[0] for p in points], [p[1] for p in points], s=sizes, alpha=0.6)
-    ax.plot(
-        [points[i][0] for i in front],
-        [points[i][1] for i in front],
-        "--",
-        lw=1,
-        label="Pareto front",
-    )
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    ax.scatter(xs, ys, s=sizes, alpha=0.6)
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", lw=1, label="Pareto front")
     for row, (x, y) in zip(shown, points, strict=True):
         label = f"{row.model} ({row.params_m:.2f}M)" if row.params_m is not None else row.model
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
