@@ -69,8 +69,7 @@ def download_file(
     timeout: float = 30.0,
     backoff: float = 0.5,
 ) -> Path:
-    """Download ``url`` to ``dest`` unless a matching ``dest`` is there; transient errors are
-    retried ``retries`` times with exponential backoff, each try resuming the partial file."""
+    """``url`` into ``dest`` unless a match is there; transient errors are retried with backoff."""
     dest = Path(dest)
     if dest.exists() and sha256 is not None and sha256_file(dest) == sha256.lower():
         return dest

@@ -1,5 +1,5 @@
-"""Errors the library raises for bad input: a :class:`GmsError` names the file, field or value at
-fault, and the CLI turns it into one line and exit status 2."""
+"""Errors for bad input: a :class:`GmsError` names the file, field or value at fault; the CLI
+prints it as one line and exits with status 2."""
 
 from __future__ import annotations
 
@@ -16,29 +16,23 @@ class GmsError(Exception):
     """A problem with the user's input or environment, explained in the message."""
 
 
-class CheckpointError(GmsError):
-    """A checkpoint is missing, corrupt, of the wrong layout, or failed its checksum."""
+class CheckpointError(GmsError): ...
 
 
-class ImageError(GmsError):
-    """An image is missing, unreadable or of an unsupported kind."""
+class ImageError(GmsError): ...
 
 
-class PromptError(GmsError):
-    """A prompt (box, point, mask) is empty, malformed or outside the image."""
+class PromptError(GmsError): ...
 
 
-class ConfigError(GmsError):
-    """A model or run configuration is invalid."""
+class ConfigError(GmsError): ...
 
 
-class DataError(GmsError):
-    """A dataset folder or annotation file is missing pieces or malformed."""
+class DataError(GmsError): ...
 
 
 class DownloadError(GmsError):
-    """A download failed after its retries or its checksum; ``transient``: trying again later
-    may succeed (the server or network was down)."""
+    """``transient``: trying again later may succeed (the server or network was down)."""
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
@@ -46,8 +40,7 @@ class DownloadError(GmsError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an explicit cause) may go away on a retry: timeouts, connection
-    errors, HTTP 5xx/408/429 and a transient :class:`DownloadError`."""
+    """Whether ``exc`` (or a cause) may pass on a retry: timeouts, connection, HTTP 5xx/408/429."""
     link: BaseException | None = exc
     while link is not None:
         if isinstance(link, DownloadError):
@@ -63,7 +56,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def validate(model: type[Model], values: Any, what: str) -> Model:
-    """``model`` from ``values``; errors become one :class:`ConfigError` naming each bad field."""
+    """``model`` from ``values``, or one :class:`ConfigError` naming each bad field."""
     try:
         return model.model_validate(values)
     except ValidationError as exc:

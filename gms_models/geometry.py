@@ -1,6 +1,5 @@
-"""SAM's image and prompt geometry in numpy (and PIL for the resize), without torch: one copy of
-every step between an image with prompts in original pixels and the S×S frame the networks see,
-for the PyTorch predictor, the exported-model runtime and the exporters."""
+"""SAM's image and prompt geometry without torch, between original pixels and the S×S input frame:
+one copy for the PyTorch predictor, the exported-model runtime and the exporters."""
 
 from __future__ import annotations
 
@@ -22,14 +21,12 @@ BOX_CORNER_LABELS = (2, 3)  # top-left and bottom-right corners of a box, as dec
 
 
 def check_img_size(img_size: int) -> int:
-    """``img_size`` (the square input side S) must be a positive multiple of the patch stride."""
     if not isinstance(img_size, int) or img_size <= 0 or img_size % PATCH_STRIDE:
         raise ConfigError(f"img_size={img_size!r} must be a positive multiple of {PATCH_STRIDE}")
     return img_size
 
 
 def check_rgb_image(image: np.ndarray) -> None:
-    """Raise :class:`ImageError` unless ``image`` is a non-empty H×W×3 uint8 array."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         kind = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
         raise ImageError(f"image must be an H×W×3 uint8 RGB array, got {kind}")
@@ -38,14 +35,13 @@ def check_rgb_image(image: np.ndarray) -> None:
 
 
 def preprocess_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(new_h, new_w) after resizing so that the longer side is ``long_side``."""
     scale = long_side * 1.0 / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
 def resize_longest_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """H×W×3 uint8 resized so that its longer side is ``long_side``: PIL bilinear on uint8
-    (antialiased when shrinking), as the official predictor; ``F.interpolate`` is not equivalent."""
+    """PIL bilinear on uint8 (antialiased when shrinking) as the official predictor, unlike
+    ``F.interpolate``."""
     new_h, new_w = preprocess_shape(image.shape[0], image.shape[1], long_side)
     return np.array(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
 
@@ -56,8 +52,7 @@ def encoder_input(
     pixel_mean: tuple[float, ...] = PIXEL_MEAN,
     pixel_std: tuple[float, ...] = PIXEL_STD,
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """The encoder input (1,3,S,S) of an H×W×3 uint8 RGB image, ``(x - mean) / std`` in float32
-    zero-padded bottom/right to S×S, and the image's resized size."""
+    """The (1,3,S,S) float32 input (normalised, zero-padded bottom/right) and the resized size."""
     check_rgb_image(image)
     resized = resize_longest_side(image, img_size)
     h, w = resized.shape[:2]
@@ -69,8 +64,7 @@ def encoder_input(
 
 
 def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
-    """(..., 2) (x, y) pixels of the original image -> the resized image, float32 (scaled in
-    float64 by ``(new_w / old_w, new_h / old_h)``, as the official transform does)."""
+    """(..., 2) original (x, y) -> resized, float32, scaled in float64 as the official transform."""
     old_h, old_w = original_size
     new_h, new_w = preprocess_shape(old_h, old_w, long_side)
     out = np.array(coords, dtype=np.float64)
@@ -80,15 +74,13 @@ def scale_coords(coords: np.ndarray, original_size: tuple[int, int], long_side: 
 
 
 def scale_boxes(boxes: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
-    """(N, 4) xyxy boxes of the original image -> the resized image, float32."""
     corners = np.asarray(boxes).reshape(-1, 2, 2)
     return scale_coords(corners, original_size, long_side).reshape(-1, 4)
 
 
 def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """(out, in) matrix of 1-D bilinear resampling with ``align_corners=False``, its positions and
-    weights in float32 as PyTorch's CPU kernel computes them: ``(i + 0.5) * (in / out) - 0.5``,
-    clamped at 0, the right neighbour clamped to the last sample."""
+    """(out, in) matrix of 1-D bilinear resampling (``align_corners=False``), positions and weights
+    in float32 as PyTorch's CPU kernel computes them."""
     scale = np.float32(in_size) / np.float32(out_size)
     src = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
     src = np.maximum(src, np.float32(0.0))
@@ -103,7 +95,7 @@ def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 
 def upscale_matrix(low_res: int, img_size: int, resized: int, original: int) -> np.ndarray:
-    """(original, low_res) map along one axis: low-res -> S, crop to ``resized``, -> original."""
+    """Along one axis: low-res -> S, crop to ``resized``, -> original."""
     to_input = bilinear_matrix(low_res, img_size)[:resized]
     matrix: np.ndarray = bilinear_matrix(resized, original) @ to_input
     return matrix
@@ -116,14 +108,8 @@ def postprocess_masks(
     img_size: int,
     threshold: float | None = None,
 ) -> np.ndarray:
-    """(N,C,m,m) low-res logits -> (N,C,H,W) float32 logits at the original image size, or the
-    bool masks ``logits > threshold`` when a threshold is given.
-
-    SAM's two bilinear upsamplings (to S×S, then, after the crop to the resized image, to the
-    original size) are linear maps along each axis, applied here as an (H×m) and a (W×m) matrix
-    composed in float64; the result differs from PyTorch's two float32 passes by rounding only.
-    One prompt at a time bounds the float64 working memory.
-    """
+    """(N,C,m,m) logits -> (N,C,H,W) logits, or masks ``> threshold``. SAM's two bilinear
+    upsamplings are one (H×m) and one (W×m) float64 matrix: PyTorch's result up to rounding."""
     n, c, m = low_res_logits.shape[:3]
     rows = upscale_matrix(m, img_size, input_size[0], original_size[0])
     cols_t = upscale_matrix(m, img_size, input_size[1], original_size[1]).T
@@ -138,7 +124,7 @@ def postprocess_masks(
 
 @dataclass(frozen=True)
 class PromptBatch:
-    """N validated prompts for one image (coordinates in original pixels, (x, y))."""
+    """N validated prompts for one image, (x, y) in original pixels."""
 
     boxes: np.ndarray | None  # (N, 4) float32 xyxy
     points: np.ndarray | None  # (N, K, 2) float32
@@ -157,7 +143,6 @@ def _finite_array(value: object, name: str) -> np.ndarray:
 
 
 def _check_inside(arr: np.ndarray, what: str, original_size: tuple[int, int]) -> None:
-    """Every (x, y) of ``arr`` (..., 2) must lie in [0, W] × [0, H]."""
     h, w = original_size
     xs, ys = arr[..., 0], arr[..., 1]
     if (xs < 0).any() or (xs > w).any() or (ys < 0).any() or (ys > h).any():
@@ -231,13 +216,8 @@ def validate_prompts(
     mask_size: int = 256,
     allow_mask_only: bool = True,
 ) -> PromptBatch:
-    """Check and normalise a batch of prompts for an image of ``original_size`` = (H, W).
-
-    boxes (N, 4) xyxy; points (N, K, 2) (x, y) with labels (N, K); mask_input (N or 1, 1, m, m).
-    Raises :class:`PromptError` for an empty prompt, a box with x1 < x0 or y1 < y0, a box or
-    point outside the image, non-finite values or mismatched shapes. ``allow_mask_only=False``
-    also refuses a prompt with neither a box nor a real point: the exported decoder needs one.
-    """
+    """Checked float32 prompts for an (H, W) image: boxes (N,4) xyxy, points (N,K,2) with labels
+    (N,K), mask_input (N or 1,1,m,m); ``allow_mask_only=False`` wants a box or point in each."""
     box_arr = None if boxes is None else _validate_boxes(boxes, original_size)
     point_arr = label_arr = None
     if points is not None:
@@ -268,12 +248,8 @@ def encode_prompt_points(
     point_labels: np.ndarray | None,
     boxes: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validated prompts in the input frame as the decoder's labelled points, as SAM encodes them.
-
-    point_coords (B,K,2) with labels (B,K) and/or boxes (B,4) xyxy -> coords (B,N,2) and labels
-    (B,N), float32: the points, then the two box corners labelled 2 and 3 or, for a prompt
-    without a box, one padding point (0, 0) labelled -1.
-    """
+    """Prompts as the decoder's labelled points, as SAM: the points, then the box corners
+    (labels 2, 3) or, without a box, a padding point (0, 0) labelled -1."""
     coords: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     if point_coords is not None:

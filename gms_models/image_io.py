@@ -1,8 +1,5 @@
-"""Reading images as SAM expects them: H×W×3 uint8 RGB.
-
-Other modes are converted (alpha dropped, not composited) unless ``strict``. Images of more pixels
-than Pillow's ``Image.MAX_IMAGE_PIXELS`` are refused as possible decompression bombs (Pillow itself
-only warns up to twice that limit)."""
+"""Images as SAM expects them, H×W×3 uint8 RGB: other modes converted (alpha dropped) unless
+``strict``; more pixels than ``Image.MAX_IMAGE_PIXELS`` refused (Pillow only warns up to 2×)."""
 
 from __future__ import annotations
 
@@ -19,15 +16,12 @@ from gms_models.errors import ImageError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 
 @contextmanager
 def open_image(path: str | Path) -> Iterator[Image.Image]:
-    """Open ``path`` with Pillow (headers only) within the pixel limit; :class:`ImageError`
-    names the path otherwise."""
+    """``path`` opened by Pillow (headers only) within the pixel limit."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
@@ -51,7 +45,7 @@ def _too_large(path: Path, size: str) -> str:
 
 
 def load_rgb(path: str | Path, *, strict: bool = False) -> np.ndarray:
-    """Decode ``path`` to an H×W×3 uint8 RGB array (PIL decoder, as the reference fixtures)."""
+    """H×W×3 uint8 RGB, decoded by PIL as the reference fixtures were."""
     path = Path(path)
     try:
         with open_image(path) as img:

@@ -10,8 +10,7 @@ from typing import Any
 def lazy_attributes(
     package: str, parts: Sequence[str], names: Sequence[str]
 ) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that finds each of ``names`` in the first of ``parts`` (module
-    names, lightest first) that defines it, importing only the modules it looks in."""
+    """A module ``__getattr__`` finding ``names`` in the first of ``parts`` (lightest first)."""
     exported = frozenset(names)
 
     def lookup(name: str) -> Any:

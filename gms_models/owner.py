@@ -13,12 +13,10 @@ OWNER_PATTERN = r"\d+-[0-9a-f]{8}"
 
 
 def owner_token(pid: int | None = None) -> str:
-    """``<pid>-<host>`` of process ``pid`` (default: this one) on this host."""
     return f"{os.getpid() if pid is None else pid}-{HOST}"
 
 
 def owner_gone(token: str) -> bool:
-    """True when ``token`` names a process of this host that no longer runs."""
     if re.fullmatch(OWNER_PATTERN, token) is None:
         return False
     pid, host = token.split("-")

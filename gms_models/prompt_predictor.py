@@ -1,6 +1,5 @@
-"""The predictor interface ``gms segment`` and the evaluation use: embed one image, then decode
-many prompts against it. Torch-free: the image state, checks and prompt scaling live here once, the
-PyTorch SAM and the exported runtimes only say how they embed and decode."""
+"""The predictor interface (embed one image, decode many prompts), torch-free: state, checks and
+prompt scaling live here once; the PyTorch SAM and the exported runtimes embed and decode."""
 
 from __future__ import annotations
 
@@ -36,7 +35,7 @@ Features = TypeVar("Features", bound=_Array)  # the embedding: a torch tensor or
 
 @dataclass(frozen=True)
 class Prediction:
-    """Masks for N prompts with C masks each (C = 3 with multimask output, else 1)."""
+    """N prompts' C masks each (3 with multimask output, else 1)."""
 
     masks: np.ndarray  # (N, C, H, W) bool, or float32 logits with return_logits
     iou_predictions: np.ndarray  # (N, C) float32
@@ -44,10 +43,7 @@ class Prediction:
 
 
 class PromptPredictor(ABC, Generic[Features]):
-    """One image's embedding (1,256,S/16,S/16) and the prompts decoded against it."""
-
-    #: Whether a mask input alone is a prompt (the exported decoder always needs a point).
-    allow_mask_only = True
+    allow_mask_only = True  # whether a mask input alone is a prompt
 
     def __init__(
         self,
@@ -64,17 +60,16 @@ class PromptPredictor(ABC, Generic[Features]):
 
     @abstractmethod
     def _embed(self, x: np.ndarray) -> Features:
-        """The embedding of an encoder input (1,3,S,S) float32."""
+        """The (1,256,S/16,S/16) embedding of a (1,3,S,S) float32 input."""
 
     @abstractmethod
-    def _as_features(self, features: object) -> Features:
-        """An embedding computed elsewhere, in this predictor's array type."""
+    def _as_features(self, features: object) -> Features: ...
 
     @abstractmethod
     def _decode(
         self, features: Features, prompts: PromptBatch, multimask_output: bool, return_logits: bool
     ) -> Prediction:
-        """Masks for ``prompts`` whose coordinates are already in the S×S input frame."""
+        """Masks for ``prompts`` already in the S×S input frame."""
 
     def set_image(self, image: np.ndarray) -> None:
         x, input_size = encoder_input(image, self.img_size, self.pixel_mean, self.pixel_std)
@@ -83,7 +78,7 @@ class PromptPredictor(ABC, Generic[Features]):
         self.input_size = input_size
 
     def set_features(self, features: object, original_size: tuple[int, int]) -> None:
-        """Use an embedding computed earlier (e.g. by ``gms embed``) for an image of that size."""
+        """Use an embedding computed earlier (``gms embed``) for an image of that size."""
         feats = self._as_features(features)
         grid = self.img_size // PATCH_STRIDE
         expected = (1, EMBED_DIM, grid, grid)
@@ -111,12 +106,8 @@ class PromptPredictor(ABC, Generic[Features]):
         multimask_output: bool = True,
         return_logits: bool = False,
     ) -> Prediction:
-        """N prompts on the current image in one decoder call.
-
-        boxes (N, 4) xyxy and/or points (N, K, 2) with labels (N, K) (1 foreground, 0
-        background, -1 padding for prompts with fewer points), in original-image pixels;
-        mask_input (N or 1, 1, S/4, S/4) low-res logits.
-        """
+        """N prompts in original pixels (boxes (N,4) xyxy, points (N,K,2) with labels 1, 0 or -1
+        padding, mask_input (N or 1,1,S/4,S/4) logits) in one decoder call."""
         features = self.get_image_embedding()
         size = self.original_size
         assert size is not None

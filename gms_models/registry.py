@@ -16,7 +16,6 @@ _REGISTRY: dict[str, EncoderBuilder] = {}
 
 
 def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
-    """Decorator registering a builder under ``name`` (unique)."""
 
     def decorate(builder: EncoderBuilder) -> EncoderBuilder:
         if name in _REGISTRY and _REGISTRY[name] is not builder:
@@ -37,7 +36,6 @@ def list_encoders() -> list[str]:
 
 
 def build_encoder(name: str, **overrides: Any) -> nn.Module:
-    """Build the encoder registered as ``name``; an unknown name lists the known ones."""
     _load_families()
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))

@@ -1,5 +1,4 @@
-"""The teacher's runtime and precision choices as plain types, importable without torch: the
-settings models and the CLI's options use them, the teacher backends implement them."""
+"""The teacher's runtime and precision choices, importable without torch (settings, CLI)."""
 
 from __future__ import annotations
 
