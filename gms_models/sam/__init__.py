@@ -1,5 +1,4 @@
-"""MobileSAM-compatible Segment Anything: ViT-T (TinyViT) encoder, prompt encoder, mask decoder,
-predictor with batched prompts. State-dict compatible with the public ``mobile_sam.pt``."""
+"""MobileSAM-compatible Segment Anything (state dicts of the public ``mobile_sam.pt``)."""
 
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam, build_sam, build_sam_vit_t

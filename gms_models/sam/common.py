@@ -1,4 +1,4 @@
-"""Small layers and the weight init shared by the image encoders, prompt encoder and decoder."""
+"""Layers and weight init shared by the image encoders, prompt encoder and decoder."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from torch import nn
 
 
 class LayerNorm2d(nn.Module):
-    """LayerNorm over the channel axis of an NCHW tensor (SAM's ``LayerNorm2d``, eps 1e-6).
-
-    Written out with explicit mean/variance, in the same order of operations as SAM, so that the
-    results agree with the official implementation to the last float32 bits that matter.
-    """
+    """LayerNorm over NCHW channels in SAM's order of operations, to match it to the last bits."""
 
     def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -27,8 +23,7 @@ class LayerNorm2d(nn.Module):
 
 
 def init_linear_and_norm(module: nn.Module) -> None:
-    """The transformers' init (``module.apply``): linear weights truncated normal (std 0.02),
-    zero biases, LayerNorms at identity."""
+    """For ``module.apply``: linear weights truncated normal (std 0.02), LayerNorms at identity."""
     if isinstance(module, nn.Linear):
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:

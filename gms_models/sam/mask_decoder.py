@@ -1,5 +1,4 @@
-"""SAM mask decoder: a two-way transformer over prompt and image tokens, then hypernetwork MLPs
-that turn each mask token into weights over an upscaled image embedding."""
+"""SAM's mask decoder: a two-way transformer, then hypernetwork MLPs over the upscaled embedding."""
 
 from __future__ import annotations
 
@@ -12,8 +11,6 @@ from gms_models.sam.transformer import TwoWayTransformer
 
 
 class MLP(nn.Module):
-    """``num_layers`` Linear layers with ReLU between them (``layers.0`` ... )."""
-
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
         super().__init__()
         dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
@@ -28,12 +25,10 @@ class MLP(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Predicts four low-res masks (one single-mask, three multimask) and their IoU scores."""
-
     def __init__(self, transformer_dim: int, transformer: TwoWayTransformer) -> None:
         super().__init__()
         self.transformer = transformer
-        self.num_mask_tokens = 4  # the single-mask token and the three multimask (ambiguity) ones
+        self.num_mask_tokens = 4  # one single-mask, three multimask
         self.iou_token = nn.Embedding(1, transformer_dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
         self.output_upscaling = nn.Sequential(
@@ -57,9 +52,7 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res mask logits (B, C, 4h, 4w) and IoU predictions (B, C) for B prompts: tokens 1..3
-        with ``multimask_output``, else token 0; ``image_embeddings`` is (1, ...) or one per prompt.
-        """
+        """Low-res logits (B,C,4h,4w) and IoU (B,C) of B prompts; embeddings (1,...) or (B,...)."""
         n_prompts = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         output_tokens = output_tokens.unsqueeze(0).expand(n_prompts, -1, -1)

@@ -1,5 +1,4 @@
-"""Pictures of predicted masks: the image with each mask tinted in its own colour and outlined,
-and the prompts (boxes, points) drawn on top."""
+"""Pictures of predicted masks: each tinted and outlined in its own colour, prompts on top."""
 
 from __future__ import annotations
 
@@ -38,10 +37,7 @@ def draw_overlay(
     labels: np.ndarray | None = None,
     alpha: float = 0.45,
 ) -> Image.Image:
-    """RGB picture of ``image`` (H×W×3 uint8) with ``masks`` (N×H×W bool) and the prompts.
-
-    Larger masks are drawn first so that smaller ones stay visible on top of them.
-    """
+    """``image`` with ``masks`` (N×H×W bool), larger first so smaller ones stay visible."""
     canvas = image.astype(np.float32)
     order = np.argsort([-int(m.sum()) for m in masks], kind="stable")
     for i in order:

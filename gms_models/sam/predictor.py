@@ -1,5 +1,4 @@
-"""``SamPredictor``: the official MobileSAM/SAM predictor's API and numerics (``set_image``,
-``predict``), plus ``set_features`` and ``predict_batch`` (N prompts in one decoder call)."""
+"""The official SAM predictor's API and numerics, plus ``set_features`` and ``predict_batch``."""
 
 from __future__ import annotations
 
@@ -41,10 +40,7 @@ class SamPredictor(PromptPredictor[torch.Tensor]):
         multimask_output: bool = True,
         return_logits: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One prompt, as the official predictor: masks (C,H,W), IoU (C,), low-res (C,256,256).
-
-        point_coords (K, 2) with point_labels (K,); box (4,) xyxy; mask_input (1, 256, 256).
-        """
+        """One prompt as the official predictor: masks (C,H,W), IoU (C,), low-res (C,256,256)."""
         if box is not None and np.asarray(box).size != 4:
             raise PromptError(f"predict() takes one box of 4 numbers x0,y0,x1,y1, got {box!r}")
         points = None if point_coords is None else np.asarray(point_coords)[None]

@@ -1,5 +1,4 @@
-"""SAM prompt encoder: points, boxes and low-res masks to sparse and dense embeddings (parameter
-names as in ``mobile_sam.pt``); coordinates are (x, y) pixels of the resized, padded S×S input."""
+"""SAM's prompt encoder: points, boxes, low-res masks (S×S input frame) to embeddings."""
 
 from __future__ import annotations
 
@@ -13,8 +12,6 @@ from gms_models.sam.common import LayerNorm2d
 
 
 class PositionEmbeddingRandom(nn.Module):
-    """Random Fourier features of normalised (x, y) positions."""
-
     positional_encoding_gaussian_matrix: torch.Tensor  # a buffer
 
     def __init__(self, num_pos_feats: int = 64) -> None:
@@ -22,14 +19,13 @@ class PositionEmbeddingRandom(nn.Module):
         self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, num_pos_feats))
 
     def _encode(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords in [0, 1]² (..., 2) -> (..., 2·num_pos_feats)."""
         coords = 2 * coords - 1
         coords = coords @ self.positional_encoding_gaussian_matrix
         coords = 2 * math.pi * coords
         return torch.cat([torch.sin(coords), torch.cos(coords)], dim=-1)
 
     def forward(self, size: tuple[int, int]) -> torch.Tensor:
-        """Encoding of every cell centre of an (h, w) grid, as (C, h, w)."""
+        """(C, h, w) encoding of every cell centre."""
         h, w = size
         device = self.positional_encoding_gaussian_matrix.device
         grid = torch.ones((h, w), device=device, dtype=torch.float32)
@@ -40,7 +36,6 @@ class PositionEmbeddingRandom(nn.Module):
     def forward_with_coords(
         self, coords_input: torch.Tensor, image_size: tuple[int, int]
     ) -> torch.Tensor:
-        """Encoding of pixel coordinates (B, N, 2) in an image of ``image_size`` = (h, w)."""
         coords = coords_input.clone()
         coords[:, :, 0] = coords[:, :, 0] / image_size[1]
         coords[:, :, 1] = coords[:, :, 1] / image_size[0]
@@ -48,11 +43,7 @@ class PositionEmbeddingRandom(nn.Module):
 
 
 class PromptEncoder(nn.Module):
-    """Encodes prompts for SAM's mask decoder.
-
-    Point labels: 1 = foreground, 0 = background, -1 = padding ("not a point"). A points-only
-    prompt gets one padding point appended, as in SAM; a box becomes two corner tokens.
-    """
+    """Labels 1 foreground, 0 background, -1 padding; a points-only prompt gets a padding point."""
 
     def __init__(
         self,
@@ -82,12 +73,9 @@ class PromptEncoder(nn.Module):
         self.no_mask_embed = nn.Embedding(1, embed_dim)
 
     def get_dense_pe(self) -> torch.Tensor:
-        """Positional encoding of the image embedding grid, (1, C, h, w)."""
-        # nn.Module.__call__ is typed as returning Any
         return cast(torch.Tensor, self.pe_layer(self.image_embedding_size)).unsqueeze(0)
 
     def point_embedding(self, index: int) -> torch.Tensor:
-        """(1, C) embedding ``index``: 0 background, 1 foreground, 2/3 box top-left/bottom-right."""
         embedding = self.point_embeddings[index]
         assert isinstance(embedding, nn.Embedding)
         return embedding.weight
@@ -119,11 +107,7 @@ class PromptEncoder(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sparse (B, N, C) and dense (B, C, h, w) embeddings.
-
-        points: coords (B, N, 2) float and labels (B, N); boxes: (B, 4) xyxy; masks:
-        (B, 1, 4h, 4w) low-res logits. All coordinates in the input frame.
-        """
+        """Sparse (B,N,C) and dense (B,C,h,w) embeddings."""
         given = [t for t in (None if points is None else points[0], boxes, masks) if t is not None]
         bs = given[0].shape[0] if given else 1
         device = self.no_mask_embed.weight.device

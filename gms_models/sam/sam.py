@@ -1,6 +1,5 @@
-"""The SAM model (image encoder + prompt encoder + mask decoder) and its builders: MobileSAM
-(``build_sam_vit_t``, the 439 keys of ``mobile_sam.pt``) or any encoder mapping (B,3,S,S) to
-(B,256,S/16,S/16) before the stock prompt encoder and mask decoder (``build_sam``)."""
+"""SAM (image encoder, prompt encoder, mask decoder): MobileSAM (the 439 keys of ``mobile_sam.pt``)
+or any (B,3,S,S) -> (B,256,S/16,S/16) encoder before the stock prompt encoder and decoder."""
 
 from __future__ import annotations
 
@@ -52,11 +51,7 @@ class Sam(nn.Module):
         input_size: tuple[int, int],
         original_size: tuple[int, int],
     ) -> torch.Tensor:
-        """(B,C,S/4,S/4) logits -> (B,C,H,W) logits at the original image size.
-
-        Bilinear to S×S, crop to the resized image, bilinear to the original size, as the official
-        ``Sam``; :func:`gms_models.geometry.postprocess_masks` is the torch-free equivalent.
-        """
+        """(B,C,S/4,S/4) -> (B,C,H,W) logits as the official ``Sam`` (geometry's is torch-free)."""
         size = (self.img_size, self.img_size)
         masks = F.interpolate(low_res_logits, size, mode="bilinear", align_corners=False)
         masks = masks[..., : input_size[0], : input_size[1]]
@@ -71,10 +66,7 @@ class Sam(nn.Module):
         mask_input: torch.Tensor | None = None,
         multimask_output: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res logits (B,C,S/4,S/4) and IoU predictions (B,C) for B prompts on one image.
-
-        ``features`` (1,256,S/16,S/16); coordinates (B,N,2) / boxes (B,4) in the input frame.
-        """
+        """Low-res logits (B,C,S/4,S/4) and IoU (B,C) of B prompts in the input frame."""
         points = None if point_coords is None else (point_coords, point_labels)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         decoded: tuple[torch.Tensor, torch.Tensor] = self.mask_decoder(
@@ -94,15 +86,11 @@ def build_sam(
     strict: bool = True,
     sha256: str | None = None,
 ) -> Sam:
-    """A SAM in eval mode, optionally loaded from a ``mobile_sam.pt``-layout checkpoint (a path, an
-    http(s) URL checked against ``sha256``, or a state dict).
-
-    Without ``image_encoder`` the ViT-T teacher is built with its unused head, so that the whole
-    checkpoint loads (``strict=False`` tolerates missing/unexpected keys, never mis-shaped ones);
-    with one, only ``prompt_encoder.*`` and ``mask_decoder.*`` are taken, strictly.
+    """A SAM in eval mode from a ``mobile_sam.pt``-layout checkpoint (path, URL, state dict): all of
+    it into the ViT-T teacher (with its unused head), or the decoder parts beside ``image_encoder``.
     """
     check_img_size(img_size)
-    # Read (and download, check) the checkpoint before building: bad files fail fast.
+    # The checkpoint first: bad files fail fast.
     state: Mapping[str, torch.Tensor] | None = None
     source = "state dict"
     if isinstance(checkpoint, Mapping):
@@ -152,5 +140,4 @@ def _load_decoder_parts(sam: Sam, state: Mapping[str, torch.Tensor], source: str
 def build_sam_vit_t(
     checkpoint: Checkpoint | None = None, img_size: int = 1024, sha256: str | None = None
 ) -> Sam:
-    """MobileSAM (ViT-T), strictly loaded from a ``mobile_sam.pt``-layout checkpoint if given."""
     return build_sam(checkpoint=checkpoint, img_size=img_size, strict=True, sha256=sha256)

@@ -8,13 +8,10 @@ from typing import cast
 import torch
 from torch import nn
 
-CROSS_DOWNSAMPLE = 2
-"""The cross-attentions run at half the embedding width, as in SAM."""
+CROSS_DOWNSAMPLE = 2  # the cross-attentions run at half width
 
 
 class MLPBlock(nn.Module):
-    """Linear, activation, Linear (``lin1``/``lin2``)."""
-
     def __init__(self, embedding_dim: int, mlp_dim: int) -> None:
         super().__init__()
         self.lin1 = nn.Linear(embedding_dim, mlp_dim)
@@ -26,8 +23,6 @@ class MLPBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head attention whose internal width is ``embedding_dim / downsample_rate``."""
-
     def __init__(self, embedding_dim: int, num_heads: int, downsample_rate: int = 1) -> None:
         super().__init__()
         self.num_heads = num_heads
@@ -115,10 +110,7 @@ class TwoWayTransformer(nn.Module):
     def forward(
         self, image_embedding: torch.Tensor, image_pe: torch.Tensor, point_embedding: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image_embedding, image_pe: (B, C, h, w); point_embedding: (B, N, C).
-
-        Returns the processed tokens (B, N, C) and image tokens (B, h·w, C).
-        """
+        """(B,C,h,w) image, (B,N,C) tokens -> tokens (B,N,C), image tokens (B,h·w,C)."""
         image_embedding = image_embedding.flatten(2).permute(0, 2, 1)
         image_pe = image_pe.flatten(2).permute(0, 2, 1)
         queries, keys = point_embedding, image_embedding
