@@ -1,9 +1,5 @@
-"""Export for deployment: image encoders and SAM's prompt decoder to checked ONNX files, INT8
-quantised encoders for CPU, TensorRT engines, each with a metadata JSON beside it.
-
-``export_bundle(out, teacher_sources("vit_t", ckpt))`` writes a folder that
-:class:`gms_models.runtime.BundlePredictor` segments with, without PyTorch.
-"""
+"""Export for deployment: checked ONNX encoders and prompt decoders, INT8 encoders, TensorRT
+engines, each with its metadata JSON; ``export_bundle`` writes the runtime's folder."""
 
 from gms_models.export.bundle import BundleResult, check_destination, export_bundle
 from gms_models.export.checked import ExportResult

@@ -1,14 +1,6 @@
-"""``export_bundle``: everything a deployment needs, in one folder swapped in whole::
-
-    OUT/bundle.json                      what is here (gms_models.runtime.manifest)
-    OUT/<arch>.onnx (+ .json)            image encoder, fp32
-    OUT/mask_decoder.multimask.onnx      prompt encoder + mask decoder, 3 masks per prompt
-    OUT/mask_decoder.single.onnx         the same, 1 mask per prompt
-    OUT/<arch>.int8.onnx                 with int8_calib: statically quantised encoder (CPU)
-    OUT/<name>.<fp32|fp16>.engine        with tensorrt: one engine per ONNX file above
-
-That is the ``nanosam`` profile; ``profile="sam"`` writes the SAM-standard files at 1024 instead.
-"""
+"""``export_bundle``: a deployment in one folder swapped in whole: ``bundle.json``, the encoder
+``<arch>.onnx``, ``mask_decoder.{multimask,single}.onnx``, optionally ``<arch>.int8.onnx`` and
+``<name>.<fp32|fp16>.engine`` (the nanosam profile; ``profile="sam"``: SAM's files at 1024)."""
 
 from __future__ import annotations
 
@@ -57,15 +49,12 @@ Progress = Callable[[str], None]
 
 @dataclass
 class BundleResult:
-    """The written folder, its manifest and each artifact's export result by file name."""
-
     folder: Path
     manifest: BundleManifest
     results: dict[str, ExportResult] = field(default_factory=dict)
 
 
 def check_destination(out: Path, overwrite: bool) -> None:
-    """``out`` must be new, an empty folder, or (with ``overwrite``) an earlier export."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"output {out} exists and is a file, not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -97,10 +86,8 @@ def export_bundle(
     progress: Progress | None = None,
     profile: OnnxProfile = "nanosam",
 ) -> BundleResult:
-    """Export ``sources`` into the folder ``out``; bad input fails before anything is exported.
-    ``tensorrt`` builds fp32 engines, fp16 ones with ``fp16``; ``parity_image`` (default: a fixed
-    procedural picture) is the parity runs' real image; ``ort_settings`` go into the manifest, so a
-    deployed bundle runs as it was benchmarked."""
+    """Export ``sources`` into ``out``, bad input failing first; ``ort_settings`` go into the
+    manifest so that a deployed bundle runs as it was benchmarked."""
     out = Path(out)
     say = progress or (lambda _msg: None)
     check_opset(opset)

@@ -1,5 +1,5 @@
-"""Export → ``onnx.checker`` full check → ONNX Runtime parity → move into place, with the metadata
-JSON beside it: the one path every ONNX file takes; any failure leaves neither file."""
+"""Export, ``onnx.checker``, ONNX Runtime parity, move into place with the metadata JSON: the one
+path of every ONNX file; a failure leaves neither file."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ from gms_models.runtime.sessions import OnnxRuntimeSession
 
 @dataclass(frozen=True)
 class ExportResult:
-    """An artifact that passed its checks, with its metadata, the parity inputs and the
-    reference outputs on them (derived artifacts are checked on the same cases)."""
+    """A checked artifact, with the parity cases and reference outputs derived ones reuse."""
 
     path: Path
     metadata: dict[str, Any]
@@ -60,7 +59,6 @@ def export_checked_onnx(
     output_shapes: dict[str, list[int | str]] | None = None,
     **extra_metadata: Any,
 ) -> ExportResult:
-    """Export ``module`` to ``dest`` (``.onnx``) with its metadata, or raise and leave nothing."""
     dest = Path(dest)
     with atomic_path(dest) as tmp:
         export_module(
@@ -109,7 +107,7 @@ def publish(
     cases: dict[str, Inputs],
     reference: dict[str, Outputs],
 ) -> ExportResult:
-    """Write the metadata beside ``dest``, just moved into place; on failure remove ``dest``."""
+    """The metadata beside ``dest``, just moved into place; on failure ``dest`` is removed."""
     try:
         write_metadata(dest, meta)
     except BaseException:

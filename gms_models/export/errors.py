@@ -1,15 +1,12 @@
-"""Errors of the exporters: every one means that no artifact was written."""
+"""Errors of the exporters: each means that no artifact was written."""
 
 from gms_models.errors import GmsError
 
 
-class ExportError(GmsError):
-    """An export could not be made or failed a check; nothing was left behind."""
+class ExportError(GmsError): ...
 
 
-class ParityError(ExportError):
-    """An exported graph disagrees with its reference beyond the tolerance."""
+class ParityError(ExportError): ...
 
 
-class EngineBuildError(ExportError):
-    """TensorRT could not parse an ONNX file or build (or load) an engine from it."""
+class EngineBuildError(ExportError): ...

@@ -1,9 +1,9 @@
-"""The metadata JSON written beside every exported artifact (``<file>.json``): what the file is and
-how far to trust it (``format`` ``gms-export-artifact/1``, role, arch, img_size, precision, opset,
-inputs, outputs, sha256, bytes, parity, source checkpoint, versions, exporter, creation time)."""
+"""The metadata JSON beside every exported artifact (``<file>.json``): what it is, how far to
+trust it."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -30,13 +30,10 @@ class SourceCheckpoint:
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of the packages that shape an artifact (``None`` if absent)."""
-    versions: dict[str, str | None] = {}
+    versions: dict[str, str | None] = dict.fromkeys(VERSIONED_PACKAGES)
     for name in VERSIONED_PACKAGES:
-        try:
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = None
     return versions
 
 
@@ -55,8 +52,7 @@ def artifact_metadata(
     exporter: str,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Metadata of the artifact ``file_name`` whose final bytes are at ``content`` (often a
-    temporary file not yet moved into place)."""
+    """Metadata of ``file_name`` whose bytes are at ``content`` (maybe a temporary file)."""
     return {
         "format": ARTIFACT_FORMAT,
         "file": file_name,

@@ -1,12 +1,6 @@
-"""SAM's prompt encoder + mask decoder as one exportable module with SAM-ONNX-style inputs.
-
-Inputs (float32): ``image_embeddings`` (E,256,g,g), E = 1 or B; ``point_coords`` (B,N,2) in the
-S×S input frame and ``point_labels`` (B,N) as :func:`gms_models.geometry.encode_prompt_points`
-makes them; ``mask_input`` (M,1,4g,4g), M = 1 or B, used when ``has_mask_input`` (1,) is 1.
-Outputs: ``iou_predictions`` (B,C) and ``low_res_masks`` (B,C,4g,4g), C = 3 with multimask output,
-else 1. The prompt embedding uses 0/1 label factors instead of boolean indexing, so that the graph
-has no data-dependent shapes; the factors are exact, so the results equal PyTorch's to rounding.
-"""
+"""SAM's prompt encoder + mask decoder as one module with SAM-ONNX-style inputs (points as
+``encode_prompt_points`` makes them). Exact 0/1 label factors replace boolean indexing, so that
+the graph has no data-dependent shapes and still equals PyTorch's results to rounding."""
 
 from __future__ import annotations
 
@@ -27,7 +21,6 @@ from gms_models.runtime.manifest import DECODER_INPUTS, DECODER_OUTPUTS
 from gms_models.sam.mask_decoder import MaskDecoder
 from gms_models.sam.prompt_encoder import PromptEncoder
 
-#: The decoder graphs' dynamic axes (the SAM profile adds those of its full-size masks).
 DECODER_DYNAMIC_AXES = {
     "image_embeddings": {0: "embedding_batch"},
     "point_coords": {0: "batch", 1: "points"},
@@ -39,8 +32,6 @@ DECODER_DYNAMIC_AXES = {
 
 
 class SamPromptDecoder(nn.Module):
-    """Prompt encoder + mask decoder of a SAM, taking prompts as labelled points (see module)."""
-
     def __init__(
         self, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder, multimask_output: bool
     ) -> None:
@@ -98,8 +89,8 @@ class SamPromptDecoder(nn.Module):
 def decoder_parity_cases(
     img_size: int, image_embedding: np.ndarray, *, seed: int
 ) -> dict[str, Inputs]:
-    """Random prompts on a shared random embedding (no mask input), on per-prompt random
-    embeddings with per-prompt mask inputs, and a box and a point on a real image's embedding."""
+    """Random prompts on a shared and on per-prompt embeddings (with mask inputs), and a box and
+    a point on a real image's embedding."""
     rng = np.random.default_rng(seed)
     grid = img_size // 16
     m = 4 * grid
@@ -150,9 +141,7 @@ def export_decoder_onnx(
     opset: int = DEFAULT_OPSET,
     source: SourceCheckpoint | None = None,
 ) -> ExportResult:
-    """Export :class:`SamPromptDecoder` to ``dest`` once the checker and parity run pass;
-    ``image_embedding`` (1,256,g,g) is the real-image case's embedding.
-    """
+    """:class:`SamPromptDecoder` checked on parity cases with the real ``image_embedding``."""
     module = SamPromptDecoder(prompt_encoder, mask_decoder, multimask_output).eval()
     img_size, grid = prompt_encoder.input_image_size[0], prompt_encoder.image_embedding_size[0]
     n_masks = mask_decoder.num_mask_tokens - 1 if multimask_output else 1

@@ -1,5 +1,5 @@
-"""Parity of an exported graph with its reference (the PyTorch module for ONNX files, the ONNX
-Runtime session for TensorRT engines and INT8 models): relative L2 per output and input case."""
+"""Parity of an exported graph with its reference (PyTorch for ONNX files, ONNX Runtime for
+engines and INT8 models): relative L2 per output and case."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ Runner = Callable[[Inputs], Outputs]
 
 
 def relative_l2(actual: np.ndarray, reference: np.ndarray) -> float:
-    """||actual - reference|| / ||reference|| in float64 (the plain norm if the reference is 0)."""
+    """In float64; the plain norm of the difference if the reference is 0."""
     if actual.shape != reference.shape:
         raise ParityError(f"shape {actual.shape} differs from the reference {reference.shape}")
     ref = reference.astype(np.float64)
@@ -32,7 +32,6 @@ def relative_l2(actual: np.ndarray, reference: np.ndarray) -> float:
 def torch_runner(
     module: nn.Module, input_names: tuple[str, ...], output_names: tuple[str, ...]
 ) -> Runner:
-    """A :data:`Runner` calling ``module`` (eval, CPU) on the named inputs in order."""
     module = module.eval()
 
     def run(inputs: Inputs) -> Outputs:
@@ -48,8 +47,6 @@ def torch_runner(
 
 @dataclass(frozen=True)
 class ParityReport:
-    """Relative L2 errors, ``errors[case][output]``, against ``reference`` within ``tolerance``."""
-
     reference: str
     tolerance: float | None
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -77,8 +74,7 @@ def compare(
     tolerance: float | None = FP32_TOLERANCE,
     what: str = "exported graph",
 ) -> tuple[ParityReport, dict[str, Outputs]]:
-    """Run both on every case; raise :class:`ParityError` if an error exceeds ``tolerance`` (None:
-    only measure). Returns the report and the reference outputs per case, for callers to reuse."""
+    """The report and the reference outputs per case; :class:`ParityError` beyond ``tolerance``."""
     errors: dict[str, dict[str, float]] = {}
     reference_outputs: dict[str, Outputs] = {}
     for case, inputs in cases.items():

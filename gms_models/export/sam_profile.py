@@ -1,6 +1,5 @@
-"""The SAM-standard ONNX profile (interface: :mod:`gms_models.runtime.sam_onnx`), fixed at 1024:
-wrappers of the live PyTorch modules that normalise and pad the resized image, and upsample the
-logits to ``orig_im_size`` with :meth:`~gms_models.sam.sam.Sam.postprocess_masks`."""
+"""The SAM-standard ONNX profile at 1024 (runtime: ``runtime/sam_onnx.py``): the graphs normalise
+and pad the resized image and upsample the logits to ``orig_im_size``."""
 
 from __future__ import annotations
 
@@ -49,7 +48,6 @@ class SamImageEncoder(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), False)
 
     def forward(self, input_image: torch.Tensor) -> torch.Tensor:
-        # SAM's pre-processing after the resize: normalise, then zero-pad bottom/right to S×S.
         x = (input_image.permute(2, 0, 1).unsqueeze(0) - self.pixel_mean) / self.pixel_std
         h, w = x.shape[-2:]
         embeddings: torch.Tensor = self.encoder(
@@ -59,9 +57,7 @@ class SamImageEncoder(nn.Module):
 
 
 class SamMaskDecoder(nn.Module):
-    """SAM's ONNX decoder interface: prompts in, logits at the original size out (3 masks per
-    prompt with ``multimask_output``, else 1).
-    """
+    """SAM's ONNX decoder interface: prompts in, logits at the original size out."""
 
     def __init__(self, sam: Sam, multimask_output: bool) -> None:
         super().__init__()
@@ -95,8 +91,7 @@ class SamMaskDecoder(nn.Module):
 
 
 def _resized_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` with the size-dependent maps (e.g. a learned position map) resized to the
-    shapes of ``encoder`` bilinearly; any other shape mismatch is an :class:`ExportError`."""
+    """``state`` with 4-D maps (a learned position map) resized bilinearly to ``encoder``'s."""
     target = encoder.state_dict()
     out = dict(state)
     for key, value in state.items():
@@ -113,9 +108,7 @@ def _resized_state(encoder: nn.Module, state: dict[str, torch.Tensor]) -> dict[s
 
 
 def deployment_sources(sources: ExportSources) -> ExportSources:
-    """``sources`` rebuilt at 1024, the size SAM tools feed: the same weights, with learned
-    position maps resized for encoders trained at another size (TinyViT and GroupMixFormer
-    weights do not depend on the size)."""
+    """``sources`` rebuilt at 1024, as SAM tools feed, learned position maps resized."""
     if not sources.has_decoder:
         raise ExportError(
             "the SAM profile needs the prompt encoder and mask decoder: give a SAM checkpoint "
@@ -148,8 +141,7 @@ def deployment_sources(sources: ExportSources) -> ExportSources:
 def export_sam_profile(
     folder: Path, sources: ExportSources, *, parity_image: np.ndarray, opset: int
 ) -> tuple[list[Artifact], dict[str, ExportResult]]:
-    """Write the SAM-profile encoder and the two decoders into ``folder``, each checked against
-    PyTorch on ``parity_image`` (and on random inputs); ``sources``: from deployment_sources."""
+    """The encoder and both decoders into ``folder``, each checked on ``parity_image`` and more."""
     assert sources.prompt_encoder is not None and sources.mask_decoder is not None
     seed = secrets.randbits(31)
     rng = np.random.default_rng(seed)

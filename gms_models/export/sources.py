@@ -1,5 +1,4 @@
-"""What an export starts from: an encoder (teacher or student) and, optionally, SAM's prompt
-encoder and mask decoder, each with the checkpoint it came from."""
+"""What an export starts from: an encoder and optionally SAM's decoder parts, with their sources."""
 
 from __future__ import annotations
 
@@ -19,8 +18,6 @@ DEFAULT_IMG_SIZE = 1024
 
 @dataclass
 class ExportSources:
-    """The modules to export (eval mode, CPU) and their provenance."""
-
     arch: str
     img_size: int
     encoder: nn.Module
@@ -44,7 +41,6 @@ def _require_file(path: str | Path, what: str) -> Path:
 def teacher_sources(
     arch: str, checkpoint: str | Path, img_size: int = DEFAULT_IMG_SIZE
 ) -> ExportSources:
-    """MobileSAM (ViT-T) from a ``mobile_sam.pt``-layout checkpoint: encoder and decoder."""
     if arch != TEACHER_ARCH:
         raise CheckpointError(
             f"--teacher checkpoints hold the {TEACHER_ARCH!r} encoder (MobileSAM), but --arch "
@@ -72,9 +68,7 @@ def student_sources(
     img_size: int | None = None,
     decoder_checkpoint: str | Path | None = None,
 ) -> ExportSources:
-    """A distilled student (``student.pt``/``last.pt``) whose arch must be ``arch``; its input
-    size is the checkpoint's (``img_size``, if given, must agree). The prompt encoder and mask
-    decoder come from a ``mobile_sam.pt``-layout ``decoder_checkpoint``, if given."""
+    """A student at its trained size, with the decoder parts of ``decoder_checkpoint`` if given."""
     from gms_models.checkpoint import read_student_checkpoint
 
     path = _require_file(checkpoint, "student checkpoint")

@@ -1,6 +1,5 @@
-"""TensorRT engines (TensorRT 10 Python API), the one place they are built: for the teacher
-backend and ``gms export --tensorrt``. ``fp32`` builds clear TF32 so that fp32 means fp32;
-``tensorrt`` and ``cuda-python`` are imported only when needed, so this module imports anywhere."""
+"""TensorRT 10 engines, the one builder (teacher backend, ``gms export --tensorrt``); ``fp32``
+clears TF32. ``tensorrt`` and ``cuda-python`` are imported when needed."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ EnginePrecision = Literal["fp32", "fp16"]  # what exported engines are checked a
 Shape = tuple[int, ...]
 Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 
-#: The builder flag each reduced precision sets; fp32 instead clears TF32.
 REDUCED_PRECISION_FLAGS = {"fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 WORKSPACE_BYTES = 4 << 30
@@ -37,7 +35,7 @@ MAX_POINTS = 16
 
 
 def require_tensorrt() -> ModuleType:
-    """``tensorrt`` when it, cuda-python and a CUDA GPU are all here; else a clear error."""
+    """``tensorrt`` when it, cuda-python and a CUDA GPU are all here."""
     trt = import_tensorrt()
     cudart = import_cudart()
     err, count = cudart.cudaGetDeviceCount()
@@ -49,7 +47,7 @@ def require_tensorrt() -> ModuleType:
 
 
 def gpu_name() -> str:
-    """Name of CUDA device 0, as engines are only valid on the GPU model that built them."""
+    """CUDA device 0's name: engines are only valid on the GPU model that built them."""
     cudart = import_cudart()
     err, props = cudart.cudaGetDeviceProperties(0)
     if int(err) != 0:
@@ -61,7 +59,6 @@ def gpu_name() -> str:
 def encoder_profile(
     img_size: int, dynamic_batch: bool, max_batch: int = MAX_BATCH, opt_batch: int = 1
 ) -> Profile:
-    """Batch 1..``max_batch`` (tuned for ``opt_batch``) for a dynamic-batch encoder, else 1."""
     top = max_batch if dynamic_batch else 1
     if not 1 <= opt_batch <= top:
         raise ConfigError(f"need 1 <= opt_batch <= max_batch, got {opt_batch}, {top}")
@@ -72,8 +69,7 @@ def encoder_profile(
 def decoder_profile(
     img_size: int, max_batch: int = MAX_BATCH, max_points: int = MAX_POINTS
 ) -> Profile:
-    """Prompt batch 1..``max_batch`` and 1..``max_points`` points per prompt (tuned for one
-    prompt of a box or two points); embeddings and mask inputs of batch 1..``max_batch``."""
+    """Tuned for one prompt of a box or two points."""
     g, m = img_size // 16, img_size // 4
     embeddings, coords, labels, masks, has_mask = DECODER_INPUTS
     return {
@@ -133,8 +129,7 @@ def export_tensorrt_engine(
     profile: Profile,
     source: SourceCheckpoint | None = None,
 ) -> ExportResult:
-    """Build the engine of a checked ONNX export, check it against ONNX Runtime on the ONNX
-    file's parity cases (those that fit the profile) and move it with its metadata to ``dest``."""
+    """The engine of a checked ONNX export, checked against ONNX Runtime on its parity cases."""
     trt = require_tensorrt()
     dest = Path(dest)
     cases = {name: inputs for name, inputs in onnx.cases.items() if profile_fits(inputs, profile)}
