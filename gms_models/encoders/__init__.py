@@ -6,8 +6,7 @@ from gms_models.encoders import groupmixformer, resnet18, vit_t
 
 
 def inference_form(encoder: nn.Module) -> nn.Module:
-    """What to deploy for ``encoder``: its ``fuse_for_inference()`` copy where the family has one
-    (GMF students), else ``encoder`` itself in eval mode. Outputs agree within float32 noise."""
+    """``encoder.fuse_for_inference()`` where the family has one (GMF), else ``encoder`` in eval."""
     fuse = getattr(encoder, "fuse_for_inference", None)
     return fuse() if fuse is not None else encoder.eval()
 

@@ -1,9 +1,6 @@
-"""nanosam's ResNet18 student: timm ResNet18 features, an upsampling neck, a learned position map.
-
-Attribute names are nanosam's, so its checkpoints keep their keys. thop counts 14,782,528 params
-and 45,623.54M MACs at 1024, as in Table 2: it does not count the position map, a parameter of
-the encoder module itself rather than of a leaf module; the true total is 15,831,104.
-"""
+"""nanosam's ResNet18 student (its attribute names): timm ResNet18, an upsampling neck and a
+learned position map, which thop does not count (14,782,528 params, true 15,831,104; 45,623.54M
+MACs at 1024)."""
 
 from __future__ import annotations
 
@@ -19,8 +16,6 @@ from gms_models.registry import register_encoder
 
 
 class ResNet18SamEncoder(nn.Module):
-    """(B,3,S,S) SAM-normalised images -> (B,256,S/16,S/16) features."""
-
     def __init__(self, img_size: int = 1024, neck_channels: int = 256) -> None:
         super().__init__()
         self.img_size = check_img_size(img_size)
@@ -29,7 +24,6 @@ class ResNet18SamEncoder(nn.Module):
         self.backbone = timm.create_model(
             "resnet18", pretrained=False, features_only=True, out_indices=(4,)
         )
-        # timm's FeatureInfo is unannotated (and nn.Module attributes are typed Tensor | Module)
         feature_info: Any = self.backbone.feature_info
         in_ch: int = feature_info.channels()[-1]
         c = neck_channels
@@ -53,15 +47,12 @@ class ResNet18SamEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (last,) = self.backbone(x)
-        # nn.Module.__call__ is typed as returning Any
         return cast(torch.Tensor, self.proj(self.up_1(last))) + self.pos_embedding
 
 
 @register_encoder("resnet18")
 def resnet18(img_size: int = 1024, pretrained: str | Path | None = None) -> ResNet18SamEncoder:
-    """Table 2 ResNet18 student: 14.78M params (thop; 15.83M true), 45623.54M MACs at 1024.
-    ``pretrained``: a local timm ResNet18 checkpoint for the backbone (``fc.*`` skipped).
-    """
+    """``pretrained``: a local timm ResNet18 checkpoint for the backbone (``fc.*`` skipped)."""
     model = ResNet18SamEncoder(img_size)
     if pretrained is not None:
         load_pretrained_backbone(model.backbone, pretrained, layout="timm resnet18")

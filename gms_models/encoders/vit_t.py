@@ -1,10 +1,6 @@
-"""``vit_t``: MobileSAM's TinyViT image encoder as a registered (student or teacher) encoder.
-
-The registered builder returns the encoder *without* the unused classifier head — the network
-that SAM runs and that the paper profiles (5,743,892 params; 36,742.785M thop MACs at 1024).
-``with_head=True`` builds the variant whose keys match ``image_encoder.*`` of ``mobile_sam.pt``
-one for one.
-"""
+"""``vit_t``: MobileSAM's TinyViT, by default without the unused classifier head, as SAM runs and
+the paper profiles it (5,743,892 params, 36,742.785M MACs at 1024); ``with_head=True`` has the
+keys of ``mobile_sam.pt``'s ``image_encoder.*``."""
 
 from __future__ import annotations
 
@@ -29,11 +25,8 @@ _CONFIG_FIELDS = {f.name for f in fields(TinyViTConfig)}
 def vit_t(
     img_size: int = 1024, pretrained: str | Path | None = None, **overrides: Any
 ) -> nn.Module:
-    """TinyViT (ViT-T) encoder: (B,3,S,S) SAM-normalised -> (B,256,S/16,S/16).
-
-    ``pretrained``: a ``mobile_sam.pt``-layout file or a bare encoder state dict, loaded strictly
-    (the classifier head's weights dropped when not built); ``overrides``: TinyViTConfig fields.
-    """
+    """``pretrained``: a ``mobile_sam.pt`` or bare encoder state dict, loaded strictly but for the
+    head; ``overrides``: TinyViTConfig fields."""
     unknown = sorted(set(overrides) - _CONFIG_FIELDS)
     if unknown:
         raise ConfigError(f"unknown vit_t option(s) {unknown}; known: {sorted(_CONFIG_FIELDS)}")

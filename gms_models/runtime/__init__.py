@@ -1,5 +1,4 @@
-"""Standalone segmentation with exported files only: nothing here imports torch, so an edge
-computer needs only ``onnxruntime`` (or ``tensorrt`` + ``cuda-python``), numpy and Pillow."""
+"""Segmentation with exported files only, without torch: onnxruntime or TensorRT, numpy, Pillow."""
 
 from gms_models.runtime.errors import BackendUnavailableError, BundleError
 from gms_models.runtime.manifest import Artifact, BundleManifest

@@ -1,5 +1,4 @@
-"""What the two ONNX predictors share: their sessions, embeddings as float32 arrays, and the feed
-of SAM's ONNX decoder interface (points, box corners as labels 2/3, an optional mask input)."""
+"""What the two ONNX predictors share: sessions, float32 embeddings, SAM's ONNX decoder feed."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ from gms_models.runtime.sessions import Session
 
 
 class OnnxPromptPredictor(PromptPredictor[np.ndarray]):
-    """A predictor whose decoder is an ONNX graph with SAM's decoder inputs; ``decoders`` maps
-    ``multimask_output`` to a session."""
+    """``decoders``: a session per ``multimask_output``."""
 
     allow_mask_only = False  # the exported decoders always encode a point
 
@@ -35,8 +33,6 @@ class OnnxPromptPredictor(PromptPredictor[np.ndarray]):
         self.name = name
 
     def _decoder(self, multimask_output: bool, hint: str) -> Session:
-        """The decoder session for ``multimask_output``; a :class:`BundleError` ending in ``hint``
-        when the folder has none."""
         decoder = self.decoders.get(multimask_output)
         if decoder is None:
             kind = "multimask" if multimask_output else "single-mask"
@@ -50,7 +46,7 @@ class OnnxPromptPredictor(PromptPredictor[np.ndarray]):
     def decoder_feeds(
         features: np.ndarray, prompts: PromptBatch, mask_size: int
     ) -> dict[str, np.ndarray]:
-        """The five inputs both decoder layouts share; ``mask_size`` is the mask input's side."""
+        """The five inputs both decoder layouts share."""
         coords, point_labels = encode_prompt_points(prompts.points, prompts.labels, prompts.boxes)
         has_mask = prompts.mask_input is not None
         return {

@@ -1,10 +1,9 @@
-"""Errors of the standalone runtime (kept apart from the export code, which needs torch)."""
+"""Errors of the runtime (apart from the export code, which needs torch)."""
 
 from gms_models.errors import GmsError
 
 
-class BundleError(GmsError):
-    """An export folder is missing, incomplete or holds files that do not fit together."""
+class BundleError(GmsError): ...
 
 
 class BackendUnavailableError(GmsError):

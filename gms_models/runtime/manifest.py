@@ -1,13 +1,5 @@
-"""The export folder's table of contents, ``bundle.json``, shared by the exporter and the runtime::
-
-    {"format": "gms-export/1", "profile": "nanosam", "arch": "gmf_2282", "img_size": 1024,
-     "pixel_mean": [...], "pixel_std": [...],
-     "artifacts": [{"file": "gmf_2282.onnx", "role": "encoder", "runtime": "onnxruntime",
-                    "precision": "fp32", "multimask_output": null}, ...],
-     "ort_settings": {"threads": null, "spinning": false, "graph_optimization": "all"}}
-
-Files older than profiles read as ``nanosam``; each artifact has its metadata in ``<file>.json``.
-"""
+"""``bundle.json``, the export folder's table of contents (the exporter's and the runtime's): one
+entry per artifact, its metadata in ``<file>.json``; files older than profiles read as nanosam."""
 
 from __future__ import annotations
 
@@ -23,8 +15,7 @@ from gms_models.runtime.sessions import OrtSettings
 BUNDLE_FORMAT = "gms-export/1"
 MANIFEST_FILE = "bundle.json"
 
-#: Graph I/O names, the one definition shared by the exporters, the runtime, the teacher
-#: backends and the TensorRT profiles. The decoder takes the encoder's output as its first input.
+# The graphs' I/O names for every exporter and runtime.
 ENCODER_INPUT = "image"
 ENCODER_OUTPUT = "image_embeddings"
 DECODER_INPUTS = (
@@ -58,8 +49,7 @@ class Artifact:
 
 @dataclass(frozen=True)
 class BundleManifest:
-    """What an export folder holds, how its encoder expects images, and the ONNX Runtime
-    settings it was exported to run with (a bundle without them gets the defaults)."""
+    """``ort_settings``: what the bundle was exported to run with (older ones: the defaults)."""
 
     arch: str
     img_size: int
@@ -77,7 +67,6 @@ class BundleManifest:
         precision: Precision | None = None,
         multimask_output: bool | None = None,
     ) -> Artifact | None:
-        """The first artifact with these properties (``None`` matches any precision)."""
         for art in self.artifacts:
             if art.role != role or art.runtime != runtime:
                 continue
@@ -99,7 +88,6 @@ class BundleManifest:
 
     @classmethod
     def read(cls, folder: str | Path) -> BundleManifest:
-        """Read ``<folder>/bundle.json``; a missing or malformed one raises :class:`BundleError`."""
         path = Path(folder) / MANIFEST_FILE
         if not Path(folder).is_dir():
             raise BundleError(f"export folder not found: {folder}")
@@ -137,9 +125,7 @@ class BundleManifest:
         return manifest
 
     def verify(self, file: Path, art: Artifact) -> None:
-        """Check ``file`` against the metadata written beside it at export (sha256, role, an
-        encoder's input size): a changed, truncated or swapped file would run and give other masks.
-        """
+        """Check sha256, role and input size: a changed or swapped file would give other masks."""
         meta_file = metadata_path(file)
         try:
             meta = json.loads(meta_file.read_text())

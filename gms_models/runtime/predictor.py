@@ -1,5 +1,5 @@
-"""Segment with an export folder only: :class:`BundlePredictor` runs the encoder and prompt decoder
-with ONNX Runtime or TensorRT and every other step in numpy, within float32 rounding of PyTorch."""
+"""Segment with an export folder: the graphs on ONNX Runtime or TensorRT, the rest in numpy,
+within float32 rounding of PyTorch."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from gms_models.runtime.sessions import Session, open_session
 
 
 class BundlePredictor(OnnxPromptPredictor):
-    """Opened with :meth:`from_folder`; ``encoder`` may be ``None`` when embeddings come from
-    elsewhere (:meth:`set_features`)."""
+    """``encoder`` may be ``None`` when embeddings come from elsewhere (:meth:`set_features`)."""
 
     @classmethod
     def from_folder(
@@ -33,9 +32,7 @@ class BundlePredictor(OnnxPromptPredictor):
         encoder_precision: Precision | None = None,
         device: str = "cpu",
     ) -> BundlePredictor:
-        """Open the sessions of a ``gms export`` folder (ONNX Runtime with the bundle's settings);
-        ``encoder_precision`` ``None`` takes the first encoder listed; ``device`` is ONNX
-        Runtime's (TensorRT always runs on the GPU)."""
+        """``encoder_precision`` None: the first encoder; ``device``: ONNX Runtime's."""
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
         if manifest.profile != "nanosam":

@@ -1,5 +1,5 @@
-"""Segment with the SAM-standard ONNX profile (README, "Deploying the champion"): the official
-segment-anything decoder interface, B prompts per call, and an encoder taking the resized image."""
+"""Segment with the SAM-standard ONNX profile: SAM's decoder interface, B prompts per call, and an
+encoder taking the resized image."""
 
 from __future__ import annotations
 
@@ -23,19 +23,17 @@ SAM_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
 
 
 class SamOnnxPredictor(OnnxPromptPredictor):
-    """The graphs normalise, pad and upsample themselves: only the resize and the decoder feed are
-    done here, the prompt checks and scaling by :class:`PromptPredictor`."""
+    """The graphs normalise, pad and upsample themselves; only the resize is done here."""
 
     def __init__(
         self, encoder: Session, decoders: dict[bool, Session], name: str = "SAM-profile model"
     ):
-        """Packages exported before the multimask file existed have only the single-mask one."""
+        # Packages exported before the multimask file have only the single-mask one.
         super().__init__(SAM_IMG_SIZE, encoder, decoders, name=name)
         self.encoder: Session = encoder
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SamOnnxPredictor:
-        """Open a folder written by ``gms export --profile sam``, with its saved ORT settings."""
         folder = Path(folder)
         manifest = BundleManifest.read(folder)
         if manifest.profile != SAM_PROFILE:
@@ -57,7 +55,6 @@ class SamOnnxPredictor(OnnxPromptPredictor):
         )
 
     def set_image(self, image: np.ndarray) -> None:
-        """Embed an H×W×3 uint8 RGB image: resized here, normalised and padded by the graph."""
         check_rgb_image(image)
         resized = resize_longest_side(image, SAM_IMG_SIZE)
         feeds = {SAM_ENCODER_INPUT: resized.astype(np.float32)}

@@ -1,10 +1,5 @@
-"""The distillation teacher behind one interface: PyTorch, ONNX Runtime or TensorRT.
-
-``select_teacher(name, spec=TeacherSpec.from_checkpoint(ckpt, img_size), device=...)`` returns a
-:class:`TeacherBackend`: call it on (B,3,T,T) SAM-normalised images to get (B,256,T/16,T/16)
-float32 features on the training device. :class:`FeatureCache` keeps teacher features on disk
-when the crops are fixed.
-"""
+"""The distillation teacher behind one interface (PyTorch, ONNX Runtime or TensorRT), and its
+feature cache."""
 
 from gms_models.teacher.base import (
     TeacherBackend,

@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TeacherSpec:
-    """Which teacher encoder to run: ``build`` returns it (eval mode, CPU), ``identity`` names the
-    weights and input size (e.g. ``vit_t-3f2a...-1024``): the key of every teacher cache."""
+    """``identity`` names weights and size (``vit_t-3f2a...-1024``): every teacher cache's key."""
 
     build: Callable[[], nn.Module]
     identity: str
@@ -34,7 +33,6 @@ class TeacherSpec:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, img_size: int = 1024) -> TeacherSpec:
-        """The MobileSAM ViT-T encoder stored in a ``mobile_sam.pt``-layout checkpoint."""
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise CheckpointError(f"teacher checkpoint not found: {checkpoint}")
@@ -50,8 +48,7 @@ class TeacherSpec:
 
 
 class TeacherBackend(ABC):
-    """Callable teacher: (B,3,T,T) SAM-normalised images → (B,256,T/16,T/16) float32 features on
-    :attr:`device`, never requiring grad."""
+    """(B,3,T,T) SAM-normalised images -> (B,256,T/16,T/16) float32 features on :attr:`device`."""
 
     name: ClassVar[str]
 
@@ -65,15 +62,13 @@ class TeacherBackend(ABC):
 
     @property
     def identity(self) -> str:
-        """Id of the features this backend produces (weights, size, backend, precision)."""
         return f"{self.spec.identity}-{self.name}-{self.precision}"
 
     @abstractmethod
     def close(self) -> None:
-        """Release runtime resources (sessions, engines); the backend is unusable afterwards."""
+        """Release sessions and engines; the backend is unusable afterwards."""
 
     def _empty_features(self, batch: int) -> torch.Tensor:
-        """An uninitialised float32 output batch on the device, for runtimes that write into it."""
         side = self.spec.img_size // PATCH_STRIDE
         return torch.empty((batch, EMBED_DIM, side, side), dtype=torch.float32, device=self.device)
 
@@ -82,7 +77,6 @@ class TeacherBackend(ABC):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → ``cuda`` when available, else ``cpu``; a named CUDA device must exist."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
@@ -92,7 +86,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def check_teacher_input(images: torch.Tensor, img_size: int) -> None:
-    """Refuse a batch that is not (B,3,T,T) floating point for the teacher size ``T``."""
     if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (img_size, img_size):
         raise ConfigError(
             f"teacher input must be (B,3,{img_size},{img_size}), got {tuple(images.shape)}"
@@ -108,9 +101,7 @@ def teacher_onnx_path(spec: TeacherSpec, cache_dir: str | Path) -> Path:
 def ensure_teacher_onnx(
     spec: TeacherSpec, cache_dir: str | Path | None, *, onnx_path: str | Path | None = None
 ) -> Path:
-    """The teacher's ONNX file: ``onnx_path`` if given (must exist), else the cached export with
-    a dynamic batch (in ``cache_dir``, default the gms cache), exported and checked first when it
-    is not cached yet."""
+    """``onnx_path`` if given, else the cached dynamic-batch export, made first if missing."""
     if onnx_path is not None:
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():

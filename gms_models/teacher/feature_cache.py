@@ -1,6 +1,5 @@
-"""Teacher features cached on disk (with ``fixed_crops`` only), so that epochs after the first skip
-the teacher: keyed by teacher identity, crop recipe and item, so never stale; float16 (a 64×64×256
-map is 2 MiB, relative error about 5e-4, far below the distillation loss of interest)."""
+"""Teacher features on disk (``fixed_crops`` only), keyed by teacher, crop recipe and item, so never
+stale; float16 (2 MiB a 64×64×256 map, relative error ~5e-4, far below the loss of interest)."""
 
 from __future__ import annotations
 
@@ -16,13 +15,11 @@ from gms_models.files import atomic_path
 
 
 def recipe_digest(fields: dict[str, object]) -> str:
-    """Short stable hash of a JSON-able dict (the crop recipe)."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class FeatureCache:
-    """``root/<teacher_id>/<recipe_id>/<index>-<path hash>.npy`` fp16 files, written atomically
-    (``teacher_id``: :attr:`TeacherBackend.identity`, ``recipe_id``: :func:`recipe_digest`)."""
+    """``root/<teacher_id>/<recipe_id>/<index>-<path hash>.npy`` fp16 files, written atomically."""
 
     def __init__(self, root: str | Path, teacher_id: str, recipe_id: str) -> None:
         self.folder = Path(root) / teacher_id / recipe_id
@@ -37,7 +34,7 @@ class FeatureCache:
     def load_batch(
         self, indices: Sequence[int], image_paths: Sequence[str], device: torch.device
     ) -> torch.Tensor | None:
-        """The cached (B,256,h,w) float32 features of a batch, or None unless all are cached."""
+        """The batch's float32 features, or None unless all are cached."""
         paths = [self.entry_path(i, p) for i, p in zip(indices, image_paths, strict=True)]
         if not all(p.is_file() for p in paths):
             self.misses += len(paths)
@@ -49,7 +46,6 @@ class FeatureCache:
     def store_batch(
         self, indices: Sequence[int], image_paths: Sequence[str], features: torch.Tensor
     ) -> None:
-        """Write each item of a (B,256,h,w) feature batch as one fp16 file."""
         host = features.detach().to("cpu", torch.float16).numpy()
         for item, index, image_path in zip(host, indices, image_paths, strict=True):
             dest = self.entry_path(index, image_path)

@@ -1,5 +1,5 @@
-"""The teacher under ONNX Runtime: on CPU through numpy (zero-copy), on CUDA on PyTorch's current
-stream with torch tensors bound as I/O, so that no host copies are made."""
+"""The teacher under ONNX Runtime: on CPU through numpy (zero-copy), on CUDA on PyTorch's stream
+with torch tensors bound as I/O."""
 
 from __future__ import annotations
 
@@ -22,16 +22,13 @@ from gms_models.teacher_options import TeacherPrecision
 
 
 def onnxruntime_cuda_available() -> bool:
-    """Whether this ONNX Runtime build has the CUDA provider and torch sees a GPU."""
     import onnxruntime as ort
 
     return CUDA_PROVIDER in ort.get_available_providers() and torch.cuda.is_available()
 
 
 class OnnxRuntimeTeacher(TeacherBackend):
-    """Runs the teacher's ONNX export (made and cached from ``spec`` unless ``onnx_path`` is given),
-    in fp32 only: ONNX Runtime runs the graph at the precision it was exported in.
-    """
+    """fp32 only: ONNX Runtime runs the graph at the precision it was exported in."""
 
     name = "onnxruntime"
 
@@ -89,22 +86,11 @@ class OnnxRuntimeTeacher(TeacherBackend):
     def _run_cuda(self, images: torch.Tensor) -> torch.Tensor:
         features = self._empty_features(images.shape[0])
         binding = self.session.io_binding()
-        binding.bind_input(
-            ENCODER_INPUT,
-            "cuda",
-            self._device_id,
-            np.float32,
-            tuple(images.shape),
-            images.data_ptr(),
-        )
-        binding.bind_output(
-            ENCODER_OUTPUT,
-            "cuda",
-            self._device_id,
-            np.float32,
-            tuple(features.shape),
-            features.data_ptr(),
-        )
+        for bind, name, tensor in (
+            (binding.bind_input, ENCODER_INPUT, images),
+            (binding.bind_output, ENCODER_OUTPUT, features),
+        ):
+            bind(name, "cuda", self._device_id, np.float32, tuple(tensor.shape), tensor.data_ptr())
         self.session.run_with_iobinding(binding)
         return features
 

@@ -21,8 +21,6 @@ BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)
 
 
 def resolve_backend_name(name: BackendName, device: torch.device) -> str:
-    """``auto`` → ``tensorrt`` when it imports and ``device`` is CUDA; else ``onnxruntime`` when
-    its CUDA provider serves a CUDA ``device`` or ``device`` is the CPU; else ``torch``."""
     if name not in BACKEND_NAMES:
         raise ConfigError(f"unknown teacher backend {name!r}; choose one of {BACKEND_NAMES}")
     if name != "auto":
@@ -44,9 +42,7 @@ def select_teacher(
     max_batch: int = 8,
     channels_last: bool = False,
 ) -> TeacherBackend:
-    """Build the teacher backend ``name`` (or the best available one for ``auto``) on ``device``;
-    ``max_batch`` sizes the TensorRT profile, ``channels_last`` applies to the torch backend.
-    """
+    """``max_batch`` sizes the TensorRT profile; ``channels_last`` is the torch backend's."""
     device = resolve_device(device)
     backend = resolve_backend_name(name, device)
     # auto: fp16 for TensorRT (the paper's engine), fp32 for the others

@@ -1,6 +1,5 @@
-"""The teacher as a TensorRT engine built from its ONNX export (the paper's setup for Table 2).
-Building takes minutes, so engines are cached under :func:`engine_cache_key`; ``tensorrt`` is
-imported lazily, so this module imports without it."""
+"""The teacher as a TensorRT engine of its ONNX export (the paper's Table 2 setup), cached by
+:func:`engine_cache_key` as building takes minutes."""
 
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def tensorrt_available() -> bool:
-    """Whether the tensorrt backend can run here: the package imports and CUDA is available."""
     try:
         import_tensorrt()
     except BackendUnavailableError:
@@ -47,7 +45,7 @@ def engine_cache_key(
     max_batch: int,
     opt_batch: int,
 ) -> str:
-    """Hex sha256 naming an engine: every input that changes the built engine is part of it."""
+    """Hex sha256 of every input that changes the built engine."""
     fields = {
         "onnx_sha256": onnx_sha256.lower(),
         "tensorrt": tensorrt_version,
@@ -60,8 +58,7 @@ def engine_cache_key(
 
 
 class TensorRTTeacher(TeacherBackend):
-    """Runs the teacher as a cached TensorRT engine on a CUDA ``device``, reading and writing
-    torch tensors in place on PyTorch's current stream; batches above ``max_batch`` (the profile's
+    """Torch tensors in place on PyTorch's stream; batches above ``max_batch`` (the profile's
     largest, which the kernels are tuned for) run in chunks."""
 
     name = "tensorrt"

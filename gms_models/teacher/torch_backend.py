@@ -15,9 +15,7 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TorchTeacher(TeacherBackend):
-    """Runs the deployed form of ``spec.build()`` on ``device`` under ``torch.no_grad``; bf16/fp16
-    under CUDA autocast, float32 features either way; ``channels_last`` for NHWC on GPUs.
-    """
+    """The deployed form of ``spec.build()``; float32 features, also under autocast."""
 
     name = "torch"
 
