@@ -134,18 +134,10 @@ class StateDictMismatch:
         return keys_ok and not self.mis_shaped
 
     def describe(self, *, strict: bool = True) -> str:
-        parts = []
-        if strict and self.missing:
-            parts.append(_listing("missing", self.missing))
-        if strict and self.unexpected:
-            parts.append(_listing("unexpected", self.unexpected))
-        if self.mis_shaped:
-            shown = [
-                f"{k} (checkpoint {list(got)} vs model {list(want)})"
-                for k, got, want in self.mis_shaped
-            ]
-            parts.append(_listing("mis-shaped", shown))
-        return "; ".join(parts)
+        shapes = [f"{k} (checkpoint {list(a)} vs model {list(b)})" for k, a, b in self.mis_shaped]
+        kinds = {"missing": self.missing, "unexpected": self.unexpected} if strict else {}
+        kinds["mis-shaped"] = shapes
+        return "; ".join(_listing(kind, names) for kind, names in kinds.items() if names)
 
 
 def _listing(kind: str, names: list[str]) -> str:
@@ -267,11 +259,7 @@ def read_student_checkpoint(
             f"checkpoint {path} holds a {arch!r} student, but {expected_arch!r} was expected"
         )
     return StudentCheckpoint(
-        path=path,
-        arch=arch,
-        img_size=int(payload["img_size"]),
-        state_dict=payload["state_dict"],
-        config=payload.get("config", {}),
+        path, arch, int(payload["img_size"]), payload["state_dict"], payload.get("config", {})
     )
 
 

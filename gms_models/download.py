@@ -4,6 +4,7 @@ and renamed to ``DEST`` only once verified; a mismatching file is deleted."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import time
 import urllib.error
@@ -84,9 +85,7 @@ def download_file(
         transient=True,
         disable=not progress,
     )
-    attempt = 0
-    while True:
-        attempt += 1
+    for attempt in itertools.count(1):
         try:
             with bar:
                 _fetch_into(url, part, timeout, bar)
@@ -97,13 +96,11 @@ def download_file(
                 time.sleep(backoff * 2 ** (attempt - 1))
                 continue
             raise _download_error(url, part, exc, attempt, transient=transient) from exc
-    if sha256 is not None:
-        actual = sha256_file(part)
-        if actual != sha256.lower():
-            part.unlink(missing_ok=True)
-            raise DownloadError(
-                f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}; "
-                "the downloaded file was deleted"
-            )
+    if sha256 is not None and (actual := sha256_file(part)) != sha256.lower():
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"sha256 mismatch for {url}: expected {sha256.lower()}, got {actual}; "
+            "the downloaded file was deleted"
+        )
     os.replace(part, dest)
     return dest

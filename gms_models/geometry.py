@@ -244,9 +244,7 @@ def validate_prompts(
 
 
 def encode_prompt_points(
-    point_coords: np.ndarray | None,
-    point_labels: np.ndarray | None,
-    boxes: np.ndarray | None,
+    point_coords: np.ndarray | None, point_labels: np.ndarray | None, boxes: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prompts as the decoder's labelled points, as SAM: the points, then the box corners
     (labels 2, 3) or, without a box, a padding point (0, 0) labelled -1."""

@@ -26,17 +26,15 @@ def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
     return decorate
 
 
-def _load_families() -> None:
-    import gms_models.encoders  # noqa: F401
-
-
 def list_encoders() -> list[str]:
-    _load_families()
+    import gms_models.encoders  # noqa: F401  (registers the families)
+
     return sorted(_REGISTRY)
 
 
 def build_encoder(name: str, **overrides: Any) -> nn.Module:
-    _load_families()
+    import gms_models.encoders  # noqa: F401  (registers the families)
+
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise ConfigError(f"unknown encoder {name!r}; known encoders: {known}")

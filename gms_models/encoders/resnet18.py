@@ -38,9 +38,7 @@ class ResNet18SamEncoder(nn.Module):
             nn.GELU(),
         )
         self.proj = nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1),
-            nn.GELU(),
-            nn.Conv2d(c, EMBED_DIM, 1),
+            nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, EMBED_DIM, 1)
         )
         side = img_size // PATCH_STRIDE
         self.pos_embedding = nn.Parameter(1e-5 * torch.randn(1, EMBED_DIM, side, side))

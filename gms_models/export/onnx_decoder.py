@@ -43,14 +43,9 @@ class SamPromptDecoder(nn.Module):
     def _embed_points(self, point_coords: torch.Tensor, point_labels: torch.Tensor) -> torch.Tensor:
         pe = self.prompt_encoder
         # Same operations as PositionEmbeddingRandom.forward_with_coords: (p + 0.5) / size.
-        coords = torch.stack(
-            [
-                (point_coords[..., 0] + 0.5) / float(pe.input_image_size[1]),
-                (point_coords[..., 1] + 0.5) / float(pe.input_image_size[0]),
-            ],
-            dim=-1,
-        )
-        embedding = pe.pe_layer._encode(coords)
+        h, w = pe.input_image_size
+        x, y = (point_coords[..., 0] + 0.5) / float(w), (point_coords[..., 1] + 0.5) / float(h)
+        embedding = pe.pe_layer._encode(torch.stack([x, y], dim=-1))
         labels = point_labels.unsqueeze(-1)
         is_padding = (labels == PADDING_LABEL).to(embedding.dtype)
         embedding = embedding * (1.0 - is_padding) + pe.not_a_point_embed.weight * is_padding

@@ -4,6 +4,7 @@ and pad the resized image and upsample the logits to ``orig_im_size``."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,14 +128,12 @@ def deployment_sources(sources: ExportSources) -> ExportSources:
         **{f"mask_decoder.{k}": v for k, v in sources.mask_decoder.state_dict().items()},
     }
     sam = build_sam(image_encoder=encoder.eval(), checkpoint=decoder_state, img_size=SAM_IMG_SIZE)
-    return ExportSources(
-        arch=sources.arch,
+    return replace(
+        sources,
         img_size=SAM_IMG_SIZE,
         encoder=sam.image_encoder.eval(),
-        encoder_source=sources.encoder_source,
         prompt_encoder=sam.prompt_encoder,
         mask_decoder=sam.mask_decoder,
-        decoder_source=sources.decoder_source,
     )
 
 

@@ -52,13 +52,13 @@ def teacher_sources(
     sam = build_sam_vit_t(checkpoint=path, img_size=img_size)
     source = SourceCheckpoint.of(path)
     return ExportSources(
-        arch=arch,
-        img_size=img_size,
-        encoder=sam.image_encoder.eval(),
-        encoder_source=source,
-        prompt_encoder=sam.prompt_encoder,
-        mask_decoder=sam.mask_decoder,
-        decoder_source=source,
+        arch,
+        img_size,
+        sam.image_encoder.eval(),
+        source,
+        sam.prompt_encoder,
+        sam.mask_decoder,
+        source,
     )
 
 
@@ -79,12 +79,7 @@ def student_sources(
             f"{path} was trained at; a student exports at its own input size"
         )
     encoder = stored.build_encoder()
-    sources = ExportSources(
-        arch=arch,
-        img_size=stored.img_size,
-        encoder=encoder,
-        encoder_source=SourceCheckpoint.of(path),
-    )
+    sources = ExportSources(arch, stored.img_size, encoder, SourceCheckpoint.of(path))
     if decoder_checkpoint is not None:
         from gms_models.sam import build_sam
 

@@ -18,13 +18,7 @@ MANIFEST_FILE = "bundle.json"
 # The graphs' I/O names for every exporter and runtime.
 ENCODER_INPUT = "image"
 ENCODER_OUTPUT = "image_embeddings"
-DECODER_INPUTS = (
-    ENCODER_OUTPUT,
-    "point_coords",
-    "point_labels",
-    "mask_input",
-    "has_mask_input",
-)
+DECODER_INPUTS = (ENCODER_OUTPUT, "point_coords", "point_labels", "mask_input", "has_mask_input")
 DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
 
 Role = Literal["encoder", "decoder"]

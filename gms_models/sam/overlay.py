@@ -52,13 +52,10 @@ def draw_overlay(
         draw.rectangle([float(v) for v in box], outline=BOX_COLOUR, width=width)
     if points is not None and labels is not None:
         radius = 3 * width
-        for (x, y), label in zip(
-            np.asarray(points).reshape(-1, 2), np.asarray(labels).reshape(-1), strict=True
-        ):
-            if label == -1:
-                continue
-            fill = POSITIVE_POINT if label == 1 else NEGATIVE_POINT
-            draw.ellipse(
-                [x - radius, y - radius, x + radius, y + radius], fill=fill, outline=BOX_COLOUR
-            )
+        xy, labs = np.asarray(points).reshape(-1, 2), np.asarray(labels).reshape(-1)
+        for (x, y), label in zip(xy, labs, strict=True):
+            if label != -1:
+                fill = POSITIVE_POINT if label == 1 else NEGATIVE_POINT
+                dot = [x - radius, y - radius, x + radius, y + radius]
+                draw.ellipse(dot, fill=fill, outline=BOX_COLOUR)
     return picture

@@ -70,11 +70,7 @@ class Sam(nn.Module):
         points = None if point_coords is None else (point_coords, point_labels)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
         decoded: tuple[torch.Tensor, torch.Tensor] = self.mask_decoder(
-            image_embeddings=features,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
+            features, self.prompt_encoder.get_dense_pe(), sparse, dense, multimask_output
         )
         return decoded
 
@@ -102,22 +98,9 @@ def build_sam(
     if image_encoder is None:
         image_encoder = TinyViT(TinyViTConfig(img_size=img_size, with_head=True))
     grid = img_size // PATCH_STRIDE
-    sam = Sam(
-        image_encoder=image_encoder,
-        prompt_encoder=PromptEncoder(
-            embed_dim=EMBED_DIM,
-            image_embedding_size=(grid, grid),
-            input_image_size=(img_size, img_size),
-            mask_in_chans=16,
-        ),
-        mask_decoder=MaskDecoder(
-            transformer_dim=EMBED_DIM,
-            transformer=TwoWayTransformer(
-                depth=2, embedding_dim=EMBED_DIM, num_heads=8, mlp_dim=2048
-            ),
-        ),
-        img_size=img_size,
-    )
+    prompt_encoder = PromptEncoder(EMBED_DIM, (grid, grid), (img_size, img_size), mask_in_chans=16)
+    transformer = TwoWayTransformer(depth=2, embedding_dim=EMBED_DIM, num_heads=8, mlp_dim=2048)
+    sam = Sam(image_encoder, prompt_encoder, MaskDecoder(EMBED_DIM, transformer), img_size)
     if state is not None:
         if teacher:
             load_state_dict_checked(sam, state, source=source, strict=strict)

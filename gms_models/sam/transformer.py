@@ -40,9 +40,7 @@ class Attention(nn.Module):
         q = self._split_heads(self.q_proj(q))
         k = self._split_heads(self.k_proj(k))
         v = self._split_heads(self.v_proj(v))
-        attn = q @ k.permute(0, 1, 3, 2)
-        attn = attn / math.sqrt(q.shape[-1])
-        attn = torch.softmax(attn, dim=-1)
+        attn = torch.softmax(q @ k.permute(0, 1, 3, 2) / math.sqrt(q.shape[-1]), dim=-1)
         out = attn @ v
         b, h, n, c = out.shape
         return cast(torch.Tensor, self.out_proj(out.transpose(1, 2).reshape(b, n, h * c)))
@@ -52,11 +50,7 @@ class TwoWayAttentionBlock(nn.Module):
     """Token self-attention, token→image cross-attention, MLP, image→token cross-attention."""
 
     def __init__(
-        self,
-        embedding_dim: int,
-        num_heads: int,
-        mlp_dim: int,
-        skip_first_layer_pe: bool,
+        self, embedding_dim: int, num_heads: int, mlp_dim: int, skip_first_layer_pe: bool
     ) -> None:
         super().__init__()
         self.self_attn = Attention(embedding_dim, num_heads)

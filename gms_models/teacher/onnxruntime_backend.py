@@ -58,19 +58,13 @@ class OnnxRuntimeTeacher(TeacherBackend):
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
+        self._device_id = 0
+        providers: list[str | tuple[str, dict[str, object]]] = [CPU_PROVIDER]
         if device.type == "cuda":
             index = device.index if device.index is not None else torch.cuda.current_device()
+            stream = str(torch.cuda.current_stream(index).cuda_stream)
             self._device_id = index
-            provider_options = {
-                "device_id": index,
-                "user_compute_stream": str(torch.cuda.current_stream(index).cuda_stream),
-            }
-            providers: list[str | tuple[str, dict[str, object]]] = [
-                (CUDA_PROVIDER, provider_options)
-            ]
-        else:
-            self._device_id = 0
-            providers = [CPU_PROVIDER]
+            providers = [(CUDA_PROVIDER, {"device_id": index, "user_compute_stream": stream})]
         self.session = ort.InferenceSession(
             str(self.onnx_path), sess_options=options, providers=providers
         )

@@ -44,11 +44,8 @@ class TorchTeacher(TeacherBackend):
         images = images.to(self.device, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast("cuda", dtype=_AUTOCAST_DTYPES[self.precision])
-            if self.precision != "fp32"
-            else contextlib.nullcontext()
-        )
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        autocast = torch.autocast("cuda", dtype=dtype) if dtype else contextlib.nullcontext()
         # no_grad, not inference_mode: the features become a loss target, and autograd may
         # save a target for the backward pass, which inference tensors do not allow.
         with torch.no_grad(), autocast:
