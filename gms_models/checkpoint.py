@@ -50,9 +50,7 @@ def fetch_checkpoint(
     """``url``'s file in the cache, downloaded unless there and matching ``sha256``."""
     if sha256 is None and urlparse(url).scheme == "http":
         log.warning(
-            "checkpoint %s comes over plain http without a sha256: anyone on the way could "
-            "alter it; give its sha256 to have it verified",
-            url,
+            "checkpoint %s comes over plain http unverified: give its sha256 to check it", url
         )
     dest = cached_path_for(url, cache_dir or checkpoint_cache_dir())
     expected = sha256.lower() if sha256 else None

@@ -1,5 +1,4 @@
-"""Resumable, sha256-checked HTTP(S) downloads: ``DEST.part`` is resumed with a ``Range`` request
-and renamed to ``DEST`` only once verified; a mismatching file is deleted."""
+"""Resumable, sha256-checked downloads: ``DEST.part`` becomes ``DEST`` once verified."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Errors for bad input: a :class:`GmsError` names the file, field or value at fault; the CLI
-prints it as one line and exits with status 2."""
+"""Errors for bad input, naming the file, field or value; the CLI prints one line, exit 2."""
 
 from __future__ import annotations
 

@@ -195,8 +195,7 @@ def output_set(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
     staging = _staging_dir(folder / _OUTPUT_SET)
     try:
         yield staging
-        extra = sorted(p.name for p in staging.iterdir() if p.name not in names)
-        if extra:
+        if extra := sorted(p.name for p in staging.iterdir() if p.name not in names):
             raise ValueError(f"outputs {extra} are not in the declared set {sorted(names)}")
         for name in names:
             (folder / name).unlink(missing_ok=True)

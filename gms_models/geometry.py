@@ -1,5 +1,4 @@
-"""SAM's image and prompt geometry without torch, between original pixels and the S×S input frame:
-one copy for the PyTorch predictor, the exported-model runtime and the exporters."""
+"""SAM's image and prompt geometry without torch: one copy for predictors and exporters."""
 
 from __future__ import annotations
 
@@ -40,8 +39,7 @@ def preprocess_shape(height: int, width: int, long_side: int) -> tuple[int, int]
 
 
 def resize_longest_side(image: np.ndarray, long_side: int) -> np.ndarray:
-    """PIL bilinear on uint8 (antialiased when shrinking) as the official predictor, unlike
-    ``F.interpolate``."""
+    """PIL bilinear on uint8 (antialiased shrinking) as SAM's predictor; F.interpolate differs."""
     new_h, new_w = preprocess_shape(image.shape[0], image.shape[1], long_side)
     return np.array(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
 

@@ -108,7 +108,6 @@ def profile_model(model: nn.Module, img_size: int = 1024, batch: int = 1) -> Mod
 
 @torch.inference_mode()
 def median_seconds(step: Callable[[], object], runs: int, warmup: int) -> float:
-    """Median seconds of ``runs`` calls of ``step`` after ``warmup`` calls."""
     for _ in range(warmup):
         step()
     times = []

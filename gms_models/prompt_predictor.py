@@ -1,5 +1,4 @@
-"""The predictor interface (embed one image, decode many prompts), torch-free: state, checks and
-prompt scaling live here once; the PyTorch SAM and the exported runtimes embed and decode."""
+"""The torch-free predictor interface: embed one image, then decode many prompts against it."""
 
 from __future__ import annotations
 

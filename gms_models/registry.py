@@ -1,5 +1,4 @@
-"""Encoder registry: builders by name (the arm, MLflow ``arch`` and ONNX file stem), each mapping
-SAM-normalised (B,3,S,S) images to (B,256,S/16,S/16) features."""
+"""Encoders by name, each (B,3,S,S) SAM-normalised -> (B,256,S/16,S/16) features."""
 
 from __future__ import annotations
 

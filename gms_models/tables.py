@@ -1,5 +1,4 @@
-"""The study's three tables as markdown and CSV, and their plots (Table 1's bar chart, Table 2's
-Pareto plot), drawn on standalone Agg figures so that they work headless."""
+"""The study's three tables (markdown, CSV) and their plots on headless Agg figures."""
 
 from __future__ import annotations
 
@@ -303,7 +302,6 @@ def _notes(notes: Sequence[str]) -> str:
 def render_ablation_markdown(
     rows: Sequence[AblationRow], runtimes: Sequence[str], notes: Sequence[str] = ()
 ) -> str:
-    """Table 2 as markdown, then one line per note."""
     cells = [ablation_cells(r, runtimes) for r in rows]
     return markdown_table(ablation_columns(runtimes), cells) + _notes(notes)
 
@@ -378,7 +376,6 @@ class SegmentRow(BaseModel):
 
 
 def render_segment_markdown(rows: Sequence[SegmentRow], notes: Sequence[str] = ()) -> str:
-    """Table 3 as markdown, then one line per note."""
     columns = ["Model", "Encoder", "Dataset", "Prompt", "mIoU", "Images", "Status"]
     cells = [
         [r.model, r.encoder, "MALSD", "Point", _num(r.miou, ".3f"), str(r.images), r.status]

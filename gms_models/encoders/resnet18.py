@@ -1,6 +1,5 @@
-"""nanosam's ResNet18 student (its attribute names): timm ResNet18, an upsampling neck and a
-learned position map, which thop does not count (14,782,528 params, true 15,831,104; 45,623.54M
-MACs at 1024)."""
+"""nanosam's ResNet18 student (its attribute names): timm ResNet18, an upsampling neck, a position
+map thop does not count (14,782,528 params, true 15,831,104; 45,623.54M MACs at 1024)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""``vit_t``: MobileSAM's TinyViT, by default without the unused classifier head, as SAM runs and
-the paper profiles it (5,743,892 params, 36,742.785M MACs at 1024); ``with_head=True`` has the
-keys of ``mobile_sam.pt``'s ``image_encoder.*``."""
+"""``vit_t``: MobileSAM's TinyViT without the unused head, as SAM runs and the paper profiles it
+(5,743,892 params, 36,742.785M MACs at 1024); ``with_head=True``: ``mobile_sam.pt``'s keys."""
 
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ def vit_t(
 ) -> nn.Module:
     """``pretrained``: a ``mobile_sam.pt`` or bare encoder state dict, loaded strictly but for the
     head; ``overrides``: TinyViTConfig fields."""
-    unknown = sorted(set(overrides) - _CONFIG_FIELDS)
-    if unknown:
+    if unknown := sorted(set(overrides) - _CONFIG_FIELDS):
         raise ConfigError(f"unknown vit_t option(s) {unknown}; known: {sorted(_CONFIG_FIELDS)}")
     encoder = TinyViT(TinyViTConfig(img_size=img_size, **overrides))
     if pretrained is not None:

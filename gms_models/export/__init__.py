@@ -1,5 +1,4 @@
-"""Export for deployment: checked ONNX encoders and prompt decoders, INT8 encoders, TensorRT
-engines, each with its metadata JSON; ``export_bundle`` writes the runtime's folder."""
+"""Checked ONNX files, INT8 encoders and TensorRT engines, each with its metadata JSON."""
 
 from gms_models.export.bundle import BundleResult, check_destination, export_bundle
 from gms_models.export.checked import ExportResult

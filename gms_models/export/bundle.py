@@ -1,6 +1,5 @@
-"""``export_bundle``: a deployment in one folder swapped in whole: ``bundle.json``, the encoder
-``<arch>.onnx``, ``mask_decoder.{multimask,single}.onnx``, optionally ``<arch>.int8.onnx`` and
-``<name>.<fp32|fp16>.engine`` (the nanosam profile; ``profile="sam"``: SAM's files at 1024)."""
+"""``export_bundle``: one folder swapped in whole: ``bundle.json``, ``<arch>.onnx``, two decoders,
+maybe ``<arch>.int8.onnx`` and ``.engine`` files (the nanosam profile; or SAM's files at 1024)."""
 
 from __future__ import annotations
 

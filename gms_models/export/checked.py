@@ -1,5 +1,4 @@
-"""Export, ``onnx.checker``, ONNX Runtime parity, move into place with the metadata JSON: the one
-path of every ONNX file; a failure leaves neither file."""
+"""Export, ``onnx.checker``, ORT parity, then into place with metadata; a failure leaves nothing."""
 
 from __future__ import annotations
 

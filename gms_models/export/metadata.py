@@ -1,5 +1,4 @@
-"""The metadata JSON beside every exported artifact (``<file>.json``): what it is, how far to
-trust it."""
+"""The metadata JSON beside every exported artifact: what it is and how far to trust it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""SAM's prompt encoder + mask decoder as one module with SAM-ONNX-style inputs (points as
-``encode_prompt_points`` makes them). Exact 0/1 label factors replace boolean indexing, so that
-the graph has no data-dependent shapes and still equals PyTorch's results to rounding."""
+"""SAM's prompt encoder + mask decoder as one module with SAM-ONNX-style inputs; exact 0/1 label
+factors replace boolean indexing, so that the graph has no data-dependent shapes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Parity of an exported graph with its reference (PyTorch for ONNX files, ONNX Runtime for
-engines and INT8 models): relative L2 per output and case."""
+"""Relative L2 of an exported graph against its reference (PyTorch, or ORT for engines, INT8)."""
 
 from __future__ import annotations
 

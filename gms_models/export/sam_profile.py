@@ -1,5 +1,4 @@
-"""The SAM-standard ONNX profile at 1024 (runtime: ``runtime/sam_onnx.py``): the graphs normalise
-and pad the resized image and upsample the logits to ``orig_im_size``."""
+"""SAM-standard ONNX files at 1024: the graphs normalise, pad and upsample to ``orig_im_size``."""
 
 from __future__ import annotations
 

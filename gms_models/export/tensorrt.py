@@ -1,5 +1,4 @@
-"""TensorRT 10 engines, the one builder (teacher backend, ``gms export --tensorrt``); ``fp32``
-clears TF32. ``tensorrt`` and ``cuda-python`` are imported when needed."""
+"""TensorRT 10 engines, the one builder; fp32 clears TF32; ``tensorrt`` imported when needed."""
 
 from __future__ import annotations
 

@@ -62,13 +62,10 @@ class BundleManifest:
         multimask_output: bool | None = None,
     ) -> Artifact | None:
         for art in self.artifacts:
-            if art.role != role or art.runtime != runtime:
+            if (art.role, art.runtime) != (role, runtime) or precision not in (None, art.precision):
                 continue
-            if precision is not None and art.precision != precision:
-                continue
-            if role == "decoder" and art.multimask_output != multimask_output:
-                continue
-            return art
+            if role != "decoder" or art.multimask_output == multimask_output:
+                return art
         return None
 
     def decoders(

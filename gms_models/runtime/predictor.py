@@ -1,5 +1,4 @@
-"""Segment with an export folder: the graphs on ONNX Runtime or TensorRT, the rest in numpy,
-within float32 rounding of PyTorch."""
+"""Segment with an export folder: ONNX Runtime or TensorRT graphs, the rest in numpy."""
 
 from __future__ import annotations
 

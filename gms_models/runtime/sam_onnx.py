@@ -1,5 +1,4 @@
-"""Segment with the SAM-standard ONNX profile: SAM's decoder interface, B prompts per call, and an
-encoder taking the resized image."""
+"""Segment with the SAM-standard ONNX profile (SAM's decoder interface, B prompts per call)."""
 
 from __future__ import annotations
 
@@ -44,15 +43,12 @@ class SamOnnxPredictor(OnnxPromptPredictor):
         decoders = manifest.decoders("onnxruntime", "fp32")
         if encoder is None or False not in decoders:
             raise BundleError(f"{folder} lacks the SAM-profile encoder or decoder ONNX file")
-        settings = manifest.ort_settings
-        return cls(
-            OnnxRuntimeSession(folder / encoder.file, settings=settings),
-            {
-                k: OnnxRuntimeSession(folder / a.file, settings=settings)
-                for k, a in decoders.items()
-            },
-            name=str(folder),
-        )
+
+        def session(file: str) -> Session:
+            return OnnxRuntimeSession(folder / file, settings=manifest.ort_settings)
+
+        enc = session(encoder.file)
+        return cls(enc, {k: session(a.file) for k, a in decoders.items()}, name=str(folder))
 
     def set_image(self, image: np.ndarray) -> None:
         check_rgb_image(image)

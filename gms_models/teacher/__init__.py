@@ -1,5 +1,4 @@
-"""The distillation teacher behind one interface (PyTorch, ONNX Runtime or TensorRT), and its
-feature cache."""
+"""The distillation teacher: PyTorch, ONNX Runtime or TensorRT, and its feature cache."""
 
 from gms_models.teacher.base import (
     TeacherBackend,

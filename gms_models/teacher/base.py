@@ -41,8 +41,7 @@ class TeacherSpec:
         def build() -> nn.Module:
             from gms_models.sam import build_sam_vit_t
 
-            sam = build_sam_vit_t(checkpoint=checkpoint, img_size=img_size)
-            return sam.image_encoder.eval()
+            return build_sam_vit_t(checkpoint=checkpoint, img_size=img_size).image_encoder.eval()
 
         return cls(build=build, identity=f"vit_t-{digest[:16]}-{img_size}", img_size=img_size)
 

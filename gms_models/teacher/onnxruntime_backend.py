@@ -1,5 +1,4 @@
-"""The teacher under ONNX Runtime: on CPU through numpy (zero-copy), on CUDA on PyTorch's stream
-with torch tensors bound as I/O."""
+"""The teacher under ONNX Runtime: numpy on CPU, torch tensors bound as I/O on CUDA."""
 
 from __future__ import annotations
 

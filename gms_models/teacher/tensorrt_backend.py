@@ -1,5 +1,4 @@
-"""The teacher as a TensorRT engine of its ONNX export (the paper's Table 2 setup), cached by
-:func:`engine_cache_key` as building takes minutes."""
+"""The teacher as a TensorRT engine (the paper's Table 2 setup), cached: builds take minutes."""
 
 from __future__ import annotations
 
