@@ -101,12 +101,7 @@ class ClassifierFamily:
 
 
 def _family(
-    name: str,
-    slug: str,
-    factory: str,
-    size_arg: str | None,
-    size_rule: SizeRule,
-    **kwargs: Any,
+    name: str, slug: str, factory: str, size_arg: str | None, size_rule: SizeRule, **kwargs: Any
 ) -> ClassifierFamily:
     return ClassifierFamily(name, slug, factory, MappingProxyType(kwargs), size_arg, size_rule)
 

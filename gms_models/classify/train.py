@@ -205,9 +205,7 @@ def run_family(
 
 
 def run_encoder_selection(
-    malsd_root: str | Path,
-    config: ClassifyConfig,
-    callbacks: Sequence[ClassifyCallback] = (),
+    malsd_root: str | Path, config: ClassifyConfig, callbacks: Sequence[ClassifyCallback] = ()
 ) -> list[FamilyResult]:
     """Train every family of ``config.families`` in Table 1 order (data checked once)."""
     train_set, val_set = malsd_splits(malsd_root, config)

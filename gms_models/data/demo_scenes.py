@@ -274,12 +274,7 @@ def _place_crowd(
 
 
 def object_scene(
-    rng: np.random.Generator,
-    width: int,
-    height: int,
-    *,
-    with_large: bool,
-    with_crowd: bool,
+    rng: np.random.Generator, width: int, height: int, *, with_large: bool, with_crowd: bool
 ) -> tuple[np.ndarray, list[SceneObject]]:
     """A textured background with non-overlapping objects of all three COCO size bins (an
     optional large one, one or two medium, two to four small, an optional crowd region)."""

@@ -42,10 +42,7 @@ def list_images(root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFF
 
 
 def scan_images(
-    paths: Iterable[Path],
-    *,
-    strict: bool = False,
-    progress: ProgressFn | None = None,
+    paths: Iterable[Path], *, strict: bool = False, progress: ProgressFn | None = None
 ) -> list[BadImage]:
     """Decode every image in ``paths`` (``strict``: refuse non-RGB); return and log the bad."""
     paths = list(paths)

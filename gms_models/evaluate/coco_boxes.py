@@ -17,12 +17,7 @@ from gms_models.data.coco import CocoAnnotation, CocoImage, CocoInstances
 from gms_models.data.scan import ProgressFn
 from gms_models.errors import ConfigError, DataError
 from gms_models.evaluate.loop import score_images
-from gms_models.evaluate.masks import (
-    Candidates,
-    check_candidates,
-    mask_iou,
-    predict_best,
-)
+from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
@@ -90,8 +85,7 @@ def evaluate_coco_boxes(
         for start in range(0, len(chosen_anns), batch_prompts):
             chunk = chosen_anns[start : start + batch_prompts]
             boxes = np.array(
-                [clip_box(a.box_xyxy, image.width, image.height) for a in chunk],
-                dtype=np.float32,
+                [clip_box(a.box_xyxy, image.width, image.height) for a in chunk], dtype=np.float32
             )
             chosen = predict_best(predictors[0], boxes=boxes, candidates=candidates)
             if teacher is None:

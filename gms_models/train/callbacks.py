@@ -1,5 +1,5 @@
-"""How the trainer reports progress: a callback interface (the orchestration layer subclasses it;
-callbacks run between steps, so they should be quick), and a rich progress bar built on it."""
+"""The trainer's callback interface (callbacks run between steps: keep them quick) and a rich
+progress display built on it."""
 
 from __future__ import annotations
 
@@ -28,40 +28,33 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """What is about to run (given to :meth:`TrainerCallback.on_train_start`)."""
+    """What is about to run; ``first_epoch`` is 1-based (after the lowest resumed student's), the
+    tuples are parallel to ``students``, ``failed`` ones failed earlier and are not trained."""
 
     students: tuple[str, ...]
     first_epoch: int
-    """1-based number of the first epoch to run (> 1 after a resume; with students resumed at
-    different epochs, the epoch after the lowest)."""
     epochs: int
     steps_per_epoch: int
     num_images: int
     batch_size: int
     device: str
     teacher: str
-    """Teacher identity (weights, size, backend, precision)."""
     archs: tuple[str, ...]
-    """Encoder registry name of each student (parallel to ``students``)."""
     epochs_done: tuple[int, ...]
-    """Epochs each student had finished before this run (parallel to ``students``)."""
     failed: tuple[str, ...] = ()
-    """Students whose failure an earlier run recorded: they are not trained again."""
 
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One optimisation step of the data stream (every student took its step)."""
+    """One step of the stream (1-based); ``losses``: each student's mean since the last report,
+    None between reports."""
 
     epoch: int
-    """1-based, as ``step`` within the epoch."""
     step: int
     steps_in_epoch: int
     global_step: int
     images: int
-    """Images in this step's batch."""
     losses: Mapping[str, float] | None
-    """Per student, the mean loss over the steps since the last report; None between reports."""
 
 
 @dataclass(frozen=True)
@@ -71,45 +64,35 @@ class EpochEnd:
     student: str
     epoch: int
     metrics: Mapping[str, float]
-    """``loss`` (mean Huber loss of the epoch), ``lr``, ``epoch_time_s``, ``images_per_s``,
-    ``images_seen``."""
     artifacts: Mapping[str, Path]
-    """``checkpoint`` (``last.pt``), ``student`` (``student.pt``), ``features`` (the
-    teacher-vs-student picture)."""
 
 
 class TrainerCallback:
-    """Hooks called by the trainer; every method is optional (the defaults do nothing). Per-student
-    hooks name the student by its run name, unique within a stream."""
+    """Hooks called by the trainer, no-ops by default; students are named by their run name."""
 
-    def on_train_start(self, plan: TrainPlan) -> None:
-        """Before the first epoch of this process (after a resume, too)."""
+    def on_train_start(self, plan: TrainPlan) -> None: ...
 
-    def on_epoch_start(self, epoch: int, steps: int) -> None:
-        """Before the first step of 1-based ``epoch``."""
+    def on_epoch_start(self, epoch: int, steps: int) -> None: ...
 
-    def on_step(self, event: StepEvent) -> None:
-        """After every step."""
+    def on_step(self, event: StepEvent) -> None: ...
 
-    def on_epoch_end(self, event: EpochEnd) -> None:
-        """After a student finished an epoch."""
+    def on_epoch_end(self, event: EpochEnd) -> None: ...
 
     def on_student_failed(self, student: str, error: NonFiniteLossError) -> None:
-        """``student`` stopped (non-finite loss); its last good checkpoint is kept and the
-        other students sharing the stream go on."""
+        """The others sharing the stream go on; its last good checkpoint is kept."""
 
     def on_train_end(self, results: Sequence[DistillResult]) -> None:
-        """After the last epoch (not called when the run stops on an error)."""
+        """Not called when the run stops on an error."""
 
     def on_error(self, error: BaseException) -> None:
-        """The run stops on ``error`` (which is raised after the callbacks return)."""
+        """``error`` is raised after the callbacks return."""
 
 
 class _ProgressWithTable(Progress):
     """A rich ``Progress`` that renders a table of the students below its bars."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        # set first: the base class renders once while it initialises
+        # set first: the base class renders while it initialises
         self.table: Table | None = None
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -120,10 +103,8 @@ class _ProgressWithTable(Progress):
 
 
 class RichProgress(TrainerCallback):
-    """A progress bar per epoch on stderr, a table of each student's latest loss, last epoch's loss
-    and state below it, and one log line per epoch and student. Per-step updates are cheap: rich
-    redraws at most 4 times a second from its own thread.
-    """
+    """A bar per epoch on stderr, a table of the students below it, a log line per epoch and
+    student. Per-step updates are cheap: rich redraws at most 4 times a second."""
 
     def __init__(self) -> None:
         self.console = Console(stderr=True, log_path=False)
@@ -144,8 +125,7 @@ class RichProgress(TrainerCallback):
         self._epochs = plan.epochs
         self.console.log(
             f"distilling {', '.join(plan.students)} from {escape(str(plan.teacher))} on "
-            f"{plan.device}: "
-            f"{plan.num_images} images, batch {plan.batch_size}, "
+            f"{plan.device}: {plan.num_images} images, batch {plan.batch_size}, "
             f"epochs {plan.first_epoch}..{plan.epochs}"
         )
         self._rows = {
@@ -202,12 +182,9 @@ class RichProgress(TrainerCallback):
         self.console.log(f"[red]{student} stopped:[/] {escape(str(error))}")
 
     def on_train_end(self, results: Sequence[DistillResult]) -> None:
-        self.close()
+        self.progress.stop()
 
     def on_error(self, error: BaseException) -> None:
-        self.close()
-
-    def close(self) -> None:
         self.progress.stop()
 
     def _redraw_table(self) -> None:

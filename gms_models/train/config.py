@@ -1,9 +1,5 @@
-"""The distillation run's configuration: one model for the CLI, the flows and ``params.yaml``.
-
-:class:`DistillSettings` holds what every student of a run shares (the flows' ``train:``
-section), :class:`DistillConfig` adds what names one student, :class:`Arm` is one named student
-of an ablation. Unknown keys are refused so that a typo fails loudly.
-"""
+"""The distillation config, one model for the CLI, the flows and ``params.yaml``: what a run's
+students share (:class:`DistillSettings`), one student (:class:`DistillConfig`), an :class:`Arm`."""
 
 from __future__ import annotations
 
@@ -77,8 +73,7 @@ class DistillSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     img_size: int = Field(1024, gt=0, multiple_of=16, description="student input side")
-    # a default, not a required field, in the JSON schema (Prefect validates deployment
-    # parameters by it): a run that leaves it out gets img_size
+    # a default, not a required field, in the JSON schema Prefect validates parameters by
     teacher_size: int = Field(
         default_factory=lambda data: data.get("img_size"),
         gt=0,
@@ -109,7 +104,6 @@ class DistillSettings(BaseModel):
     feature_channels: int = Field(4, gt=0, le=32, description="channels in the feature picture")
 
     def channels_last_on(self, device_type: str) -> bool:
-        """Whether tensors go NHWC on a device of ``device_type``: by default on CUDA only."""
         return self.channels_last if self.channels_last is not None else device_type == "cuda"
 
     @model_validator(mode="before")
@@ -172,14 +166,11 @@ class DistillConfig(DistillSettings):
         return self.model_dump(mode="json", include=set(DATA_RECIPE_FIELDS))
 
     def trajectory_settings(self) -> dict[str, Any]:
-        """The fields that change what the run computes (all but :data:`NEUTRAL_FIELDS`)."""
         return self.model_dump(mode="json", exclude=set(NEUTRAL_FIELDS))
 
     def resume_conflicts(self, saved: dict[str, Any], epochs_done: int) -> list[str]:
-        """``field: old -> new`` for each trajectory field where ``saved`` (the config stored in a
-        checkpoint after ``epochs_done`` epochs) differs. More epochs under a constant schedule is
-        no conflict: the lr never depends on the total then, so the run ends as an uninterrupted
-        one of the new length would."""
+        """``field: old -> new`` per trajectory field that differs from a checkpoint's. More epochs
+        under a constant schedule is no conflict: the lr does not depend on the total then."""
         conflicts = []
         for key, value in self.trajectory_settings().items():
             if key not in saved or saved[key] == value:
@@ -201,16 +192,14 @@ class DistillConfig(DistillSettings):
         section: str | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> DistillConfig:
-        """Read a YAML mapping (or its ``section`` key), apply ``overrides`` (values that are
-        None are ignored), and validate."""
+        """A YAML mapping (or its ``section``) updated by the ``overrides`` that are not None."""
         values = read_yaml_mapping(Path(path), section)
         given = {k: v for k, v in (overrides or {}).items() if v is not None}
         return cls.from_mapping({**values, **given}, source=str(path))
 
 
 class Arm(BaseModel):
-    """One named student of an ablation: its arch (default: the arm's name) and its own lr and
-    epochs (default: the run's)."""
+    """One named student of an ablation; lr and epochs default to the run's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -224,8 +213,7 @@ Arms = dict[RunName, Arm]
 
 
 def arm_config(name: str, arm: Arm, settings: DistillSettings, **fields: Any) -> DistillConfig:
-    """The config of arm ``name``: ``settings`` with the arm's own values, plus ``fields``
-    (images, teacher, out_dir, ...)."""
+    """``settings`` with the arm's own values, plus ``fields`` (images, teacher, out_dir, ...)."""
     values = {
         **settings.model_dump(),
         **arm.model_dump(exclude_none=True),
@@ -237,7 +225,6 @@ def arm_config(name: str, arm: Arm, settings: DistillSettings, **fields: Any) ->
 
 
 def read_yaml_mapping(path: Path, section: str | None = None) -> dict[str, Any]:
-    """The mapping in YAML file ``path`` (or its ``section`` key), with clear errors."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -254,8 +241,7 @@ def read_yaml_mapping(path: Path, section: str | None = None) -> dict[str, Any]:
 
 
 def merge_layers(*layers: Mapping[str, Any], sets: Sequence[str] = ()) -> dict[str, Any]:
-    """Deep-merge mappings (later wins), then apply dotted ``KEY=VALUE`` assignments (values
-    read as YAML), e.g. ``train.epochs=3``."""
+    """Deep-merge mappings (later wins), then apply dotted ``KEY=VALUE`` sets (values as YAML)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 

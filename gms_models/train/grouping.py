@@ -1,6 +1,5 @@
-"""Which students train together, and on which device: grouping by data recipe and packing the
-groups onto devices by memory estimated on PyTorch's ``meta`` device (README: Packing by memory).
-"""
+"""Which students train together, and on which device: grouping by data recipe, packing by
+memory estimated on PyTorch's ``meta`` device (README: Packing by memory)."""
 
 from __future__ import annotations
 
@@ -54,12 +53,10 @@ class StreamMemory:
 
 
 def estimate_student_memory(config: DistillConfig) -> StudentMemory:
-    """The training memory of ``config``'s student at its img_size and batch size."""
     return _student_memory(config.arch, config.img_size, config.batch_size)
 
 
 def estimate_stream_memory(config: DistillConfig) -> StreamMemory:
-    """The memory of the teacher pass and the batch shared by ``config``'s group."""
     return _stream_memory(config.teacher_size, config.img_size, config.batch_size)
 
 
@@ -142,16 +139,15 @@ def _stream_memory(teacher_size: int, student_size: int, batch_size: int) -> Str
 
 @dataclass(frozen=True)
 class DeviceInfo:
+    """``memory_bytes``: what one part's students may use together (before ``headroom``)."""
+
     name: str
-    """Torch device string: ``cuda:0``, ``cpu``."""
     memory_bytes: int
-    """Memory the students of one part may use together (before ``headroom``)."""
     description: str = ""
-    """For people: the GPU's name, or ``host``."""
 
     @classmethod
     def cpu(cls, memory_bytes: int | None = None) -> DeviceInfo:
-        """The host; ``memory_bytes`` defaults to half of the physical memory."""
+        """The host; ``memory_bytes`` defaults to half the physical memory."""
         if memory_bytes is None:
             memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
         if memory_bytes <= 0:
@@ -162,9 +158,7 @@ class DeviceInfo:
 def detect_devices(
     requested: str = "auto", *, cpu_memory_bytes: int | None = None
 ) -> list[DeviceInfo]:
-    """The devices to pack onto: for ``auto``, every visible CUDA device with its total memory,
-    or the host when there is none (:meth:`DeviceInfo.cpu` with ``cpu_memory_bytes``); for
-    ``cuda`` every CUDA device; for ``cpu`` or ``cuda:N`` that one."""
+    """``auto``: every visible CUDA device, else the host; ``cuda``: every CUDA device."""
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return [DeviceInfo.cpu(cpu_memory_bytes)]
     if requested in ("auto", "cuda"):
@@ -181,9 +175,8 @@ def detect_devices(
 
 
 def check_group(configs: Sequence[DistillConfig]) -> None:
-    """Refuse configs that cannot share one data stream, with a :class:`ConfigError` naming the
-    field and the students at fault: differing data recipes, repeated run names, or two students
-    writing into one run folder."""
+    """Refuse configs that cannot share one stream: other data recipes, repeated run names, or a
+    shared run folder."""
     if not configs:
         raise ConfigError("a distillation group needs at least one config")
     first, mine = configs[0], configs[0].data_recipe()
@@ -219,8 +212,7 @@ def check_group(configs: Sequence[DistillConfig]) -> None:
 
 
 def group_by_recipe(configs: Sequence[DistillConfig]) -> list[list[DistillConfig]]:
-    """Configs with equal data recipes together; groups in order of first appearance, configs
-    in their given order within a group."""
+    """Configs with equal data recipes together, in order of first appearance."""
     groups: dict[str, list[DistillConfig]] = {}
     for config in configs:
         key = repr(sorted(config.data_recipe().items()))
@@ -230,16 +222,13 @@ def group_by_recipe(configs: Sequence[DistillConfig]) -> list[list[DistillConfig
 
 @dataclass(frozen=True)
 class Assignment:
-    """A part of a group, to train together on ``device`` (one ``distill`` call)."""
+    """A part of a group, to train together on ``device`` (one ``distill`` call); estimates."""
 
     device: DeviceInfo
     configs: tuple[DistillConfig, ...]
     stream_bytes: int
-    """The shared teacher pass and batch (estimate)."""
     student_bytes: tuple[int, ...]
-    """Each student's training memory (estimate), parallel to ``configs``."""
     budget_bytes: int
-    """The device's memory times the headroom."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -255,9 +244,8 @@ class Assignment:
 
 
 def split_to_fit(sizes: Sequence[int], capacity: int) -> list[list[int]]:
-    """First-fit decreasing: the indices of ``sizes`` in parts whose sums stay within
-    ``capacity``; an item larger than ``capacity`` is a part of its own. Each part lists its
-    indices in ascending order; parts are ordered by their first index."""
+    """First-fit decreasing: indices of ``sizes`` in parts whose sums fit ``capacity`` (a larger
+    item alone), each part ascending, parts ordered by their first index."""
     parts: list[list[int]] = []
     room: list[int] = []
     for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
@@ -278,46 +266,30 @@ def pack_groups(
     *,
     headroom: float = 0.9,
 ) -> list[Assignment]:
-    """Split ``groups`` (from :func:`group_by_recipe`) into parts whose stream plus students fit
-    a device's memory times ``headroom`` (:func:`split_to_fit`, so each group pays as few teacher
-    passes as the rule finds), and give each part, heaviest first, to the device with the least
-    work (students + 1 per part) among those that hold it; a student too large for every device
-    gets a part of its own on the largest, marked ``fits=False``. Assignments come in group
-    order, the parts of a group in the order of their first config."""
+    """Split ``groups`` into parts whose stream plus students fit a device's memory × ``headroom``
+    and give each part, heaviest first, to the least loaded device (students + 1 per part) that
+    holds it; a student too large for all gets the largest (``fits=False``). In group order."""
     if not devices:
         raise ConfigError("packing needs at least one device")
     if not 0 < headroom <= 1:
         raise ConfigError(f"headroom must be in (0, 1], got {headroom}")
     budgets = {d.name: int(d.memory_bytes * headroom) for d in devices}
     largest = max(devices, key=lambda d: d.memory_bytes)
-    parts: list[tuple[DistillConfig, ...]] = []
-    streams: list[int] = []
-    sizes: list[tuple[int, ...]] = []
+    parts: list[tuple[tuple[DistillConfig, ...], int, tuple[int, ...]]] = []
     for group in groups:
         if not group:
             continue
         stream = estimate_stream_memory(group[0]).total_bytes
         students = [estimate_student_memory(c).total_bytes for c in group]
         for part in split_to_fit(students, budgets[largest.name] - stream):
-            parts.append(tuple(group[i] for i in part))
-            streams.append(stream)
-            sizes.append(tuple(students[i] for i in part))
+            parts.append((tuple(group[i] for i in part), stream, tuple(students[i] for i in part)))
 
     load = {d.name: 0 for d in devices}
-    chosen: dict[int, DeviceInfo] = {}
-    for index in sorted(range(len(parts)), key=lambda i: -(streams[i] + sum(sizes[i]))):
-        need = streams[index] + sum(sizes[index])
-        fitting = [d for d in devices if need <= budgets[d.name]]
+    assignments: dict[int, Assignment] = {}
+    for index in sorted(range(len(parts)), key=lambda i: -(parts[i][1] + sum(parts[i][2]))):
+        configs, stream, sizes = parts[index]
+        fitting = [d for d in devices if stream + sum(sizes) <= budgets[d.name]]
         device = min(fitting, key=lambda d: load[d.name]) if fitting else largest
-        load[device.name] += len(parts[index]) + 1
-        chosen[index] = device
-    return [
-        Assignment(
-            device=chosen[i],
-            configs=parts[i],
-            stream_bytes=streams[i],
-            student_bytes=sizes[i],
-            budget_bytes=budgets[chosen[i].name],
-        )
-        for i in range(len(parts))
-    ]
+        load[device.name] += len(configs) + 1
+        assignments[index] = Assignment(device, configs, stream, sizes, budgets[device.name])
+    return [assignments[i] for i in range(len(parts))]

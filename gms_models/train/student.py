@@ -1,6 +1,5 @@
-"""One student under distillation (:class:`StudentRun`): model, optimiser, lr schedule, losses,
-checkpoints, failure record and feature pictures, so that one loop drives any number of students
-over one stream."""
+"""One student under distillation (:class:`StudentRun`), so that one loop drives any number of
+students over one stream."""
 
 from __future__ import annotations
 
@@ -79,14 +78,10 @@ class NonFiniteLossError(GmsError):
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> NonFiniteLossError:
+        ints = {k: int(record[k]) for k in ("epoch", "step", "global_step", "last_good_epoch")}
+        checkpoint = Path(record["checkpoint"]) if record["checkpoint"] is not None else None
         return cls(
-            student=record["student"],
-            value=float(record["value"]),
-            epoch=int(record["epoch"]),
-            step=int(record["step"]),
-            global_step=int(record["global_step"]),
-            checkpoint=Path(record["checkpoint"]) if record["checkpoint"] is not None else None,
-            last_good_epoch=int(record["last_good_epoch"]),
+            student=record["student"], value=float(record["value"]), checkpoint=checkpoint, **ints
         )
 
 
@@ -106,8 +101,7 @@ def resolve_amp(choice: str, device: torch.device) -> torch.dtype | None:
 def lr_factor(
     *, warmup_steps: int, total_steps: int, schedule: str, min_ratio: float
 ) -> Callable[[int], float]:
-    """Multiplier of the base lr after ``step`` optimiser steps: a linear warm-up, then constant
-    (the paper) or a cosine decay to ``min_ratio``."""
+    """Base-lr multiplier: linear warm-up, then constant (the paper) or cosine to min_ratio."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -130,8 +124,7 @@ def build_scheduler(
     base_lr: float,
     min_lr: float,
 ) -> LambdaLR:
-    """A ``LambdaLR`` following :func:`lr_factor`, stepped once per optimiser step; its state (the
-    step count) goes into the checkpoint, its shape is rebuilt from the config."""
+    """Stepped per optimiser step; its step count is checkpointed, its shape is the config's."""
     return LambdaLR(
         optimizer,
         lr_factor(
@@ -151,8 +144,7 @@ def save_feature_picture(
     channels: Sequence[int],
     title: str,
 ) -> Path:
-    """Write a PNG of ``channels`` of the two (C,h,w) maps, teacher on top, each channel in the
-    colour range of the teacher's map, to ``dest`` atomically (the paper's Figure 2)."""
+    """The paper's Figure 2: ``channels`` of both (C,h,w) maps, teacher on top, in its range."""
     teacher = teacher_features.detach().float().cpu()
     student = student_features.detach().float().cpu()
     figure = new_figure(2.0 * len(channels) + 0.6, 4.4, dpi=100)
@@ -182,10 +174,8 @@ def check_run_folder(config: DistillConfig) -> None:
 
 
 class StudentRun:
-    """The per-student state of a distillation run, built under ``torch.manual_seed(config.seed)``
-    with a private torch RNG stream (:meth:`restore` continues from ``last.pt``). Losses stay on
-    the device; :meth:`report` copies them to the host every ``log_every`` steps (the only sync)
-    and checks them for NaN/inf: a non-finite loss is recorded in ``failure.json``."""
+    """Built under ``torch.manual_seed(config.seed)`` with a private torch RNG stream. Losses stay
+    on the device; :meth:`report` is the only host sync and records a NaN/inf (``failure.json``)."""
 
     def __init__(
         self, config: DistillConfig, *, device: torch.device, steps_per_epoch: int
@@ -232,39 +222,28 @@ class StudentRun:
         self._losses = torch.zeros(0, device=device)
         self._reported = 0
 
-    @property
-    def lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
     def restore(self) -> dict[str, Any] | None:
-        """Load ``last.pt`` if resuming and it exists (after removing what a killed run left);
-        return the payload, else None. A checkpoint trained with other trajectory settings is
-        refused (:class:`ConfigError`) unless this retries a recorded failure or
-        ``resume_with_changes`` is set; a failure recorded with the same settings is restored into
-        ``failure`` (not trained again), with other settings (a lower lr, grad_clip) it is retried
-        from the last good checkpoint; without ``resume`` an old record is removed."""
+        """Load ``last.pt`` when resuming. Other trajectory settings are refused unless this retries
+        a recorded failure or ``resume_with_changes``; a failure recorded with the same settings is
+        restored (not trained again), with other settings it is retried from the last good epoch."""
         for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
-            remove_stale_temps(folder)  # of an earlier run killed while writing
+            remove_stale_temps(folder)
         if not self.config.resume:
             self.failure_path.unlink(missing_ok=True)
             return None
         payload = None
         if self.state_path.is_file():
             payload = self._load_state()
-            if not (self.config.resume_with_changes or self.failure_path.is_file()):
-                self._check_unchanged(payload)
+            conflicts = self.config.resume_conflicts(payload.get("config", {}), self.epochs_done)
+            if conflicts and not (self.config.resume_with_changes or self.failure_path.is_file()):
+                raise ConfigError(
+                    f"cannot resume {self.state_path}: it was trained with other settings "
+                    f"({'; '.join(conflicts)}), so the result would not be an uninterrupted run's. "
+                    "Resume with the checkpoint's values, choose another out_dir (--out), or set "
+                    "resume_with_changes to continue it anyway"
+                )
         self.failure = self._recorded_failure()
         return payload
-
-    def _check_unchanged(self, payload: dict[str, Any]) -> None:
-        conflicts = self.config.resume_conflicts(payload.get("config", {}), self.epochs_done)
-        if conflicts:
-            raise ConfigError(
-                f"cannot resume {self.state_path}: it was trained with other settings "
-                f"({'; '.join(conflicts)}), so the result would not be that of an uninterrupted "
-                "run. Resume with the checkpoint's values, choose another out_dir (--out), or "
-                "set resume_with_changes to continue it anyway"
-            )
 
     def _load_state(self) -> dict[str, Any]:
         payload = read_checkpoint(self.state_path)
@@ -286,8 +265,7 @@ class StudentRun:
         self._apply_hyperparameters()
         if self.scaler is not None and payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
-        # a checkpoint of a run without a private stream: its student drew from the global
-        # torch RNG, whose state the checkpoint holds
+        # older checkpoints lack a private stream: their student drew from the global torch RNG
         self.rng.load(payload["rng"].get("student", payload["rng"]["global"]))
         self.stream_rng = {"global": payload["rng"]["global"], "loader": payload["rng"]["loader"]}
         self.epochs_done = int(payload["epoch"])
@@ -299,9 +277,7 @@ class StudentRun:
         return payload
 
     def _apply_hyperparameters(self) -> None:
-        """The config's lr and weight decay over those a loaded optimiser state brought along,
-        so that a run resumed with other settings (a retry after a failure) uses the new ones;
-        with unchanged settings the values are the same bit for bit."""
+        """The config's lr and weight decay over the loaded optimiser's (a retry changes them)."""
         factor = self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         for group in self.optimizer.param_groups:
             group["initial_lr"] = self.config.lr
@@ -310,7 +286,6 @@ class StudentRun:
         self.scheduler.base_lrs = [self.config.lr] * len(self.optimizer.param_groups)
 
     def _recorded_failure(self) -> NonFiniteLossError | None:
-        """The failure in ``failure.json`` if it was recorded with the current settings."""
         if not self.failure_path.is_file():
             return None
         try:
@@ -332,10 +307,6 @@ class StudentRun:
         log.warning("%s failed in an earlier run and is not trained again: %s", self.name, failure)
         return failure
 
-    def _record_failure(self, failure: NonFiniteLossError) -> None:
-        record = {**failure.to_record(), "settings": self.config.trajectory_settings()}
-        atomic_write_text(self.failure_path, json.dumps(record, indent=2) + "\n")
-
     def begin_epoch(self, steps: int) -> None:
         self._losses = torch.zeros(steps, device=self.device)
         self._reported = 0
@@ -351,7 +322,6 @@ class StudentRun:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def train_step(self, images: torch.Tensor, targets: torch.Tensor, index: int) -> None:
-        """One Huber-loss step on a batch; the loss is kept on the device at ``index``."""
         with self.rng:
             with self._autocast():
                 output = self.model(self.prepare_input(images))
@@ -373,8 +343,7 @@ class StudentRun:
         self.global_step += 1
 
     def report(self, upto: int, epoch: int) -> float:
-        """Mean loss of steps ``[last report, upto)`` of this epoch; raises
-        :class:`NonFiniteLossError` (and records it in ``failure``) on a NaN/inf loss."""
+        """Mean loss since the last report; a NaN/inf raises :class:`NonFiniteLossError`."""
         values: list[float] = self._losses[self._reported : upto].tolist()
         for offset, value in enumerate(values):
             if not math.isfinite(value):
@@ -388,13 +357,13 @@ class StudentRun:
                     checkpoint=self.state_path if self.state_path.is_file() else None,
                     last_good_epoch=self.epochs_done,
                 )
-                self._record_failure(self.failure)
+                record = {**self.failure.to_record(), "settings": self.config.trajectory_settings()}
+                atomic_write_text(self.failure_path, json.dumps(record, indent=2) + "\n")
                 raise self.failure
         self._reported = upto
         return sum(values) / max(1, len(values))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Student features of ``images`` in eval mode (for pictures and checks)."""
         self.model.eval()
         try:
             with torch.no_grad(), self._autocast():
@@ -412,9 +381,7 @@ class StudentRun:
         stream_rng: dict[str, Any],
         probe: Probe,
     ) -> tuple[dict[str, float], dict[str, Path]]:
-        """Close 1-based ``epoch`` (mean loss, feature picture, atomic checkpoints); returns the
-        metrics and artifacts for the callbacks. ``epoch_time`` is shared by the stream's students.
-        """
+        """Close 1-based ``epoch``: picture, checkpoints, the callbacks' metrics and artifacts."""
         mean_loss = float(self._losses.mean())
         self.loss_history.append(mean_loss)
         self.epochs_done = epoch
@@ -431,7 +398,7 @@ class StudentRun:
         self._save(stream_rng)
         metrics = {
             "loss": mean_loss,
-            "lr": self.lr,
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
             "epoch_time_s": epoch_time,
             "images_per_s": images / max(epoch_time, 1e-9),
             "images_seen": float(self.images_seen),

@@ -1,6 +1,5 @@
 """The distillation loop (the nanosam recipe): students regress the teacher encoder's features.
-Resume is exact: crops depend only on ``(seed, epoch, index)`` and every RNG state is checkpointed.
-"""
+Resume is exact: crops depend only on ``(seed, epoch, index)``, every RNG state is checkpointed."""
 
 from __future__ import annotations
 
@@ -23,13 +22,7 @@ from gms_models.files import default_cache_dir
 from gms_models.teacher import FeatureCache, TeacherBackend, TeacherSpec, recipe_digest
 from gms_models.teacher.base import resolve_device
 from gms_models.teacher.select import select_teacher
-from gms_models.train.callbacks import (
-    EpochEnd,
-    RichProgress,
-    StepEvent,
-    TrainerCallback,
-    TrainPlan,
-)
+from gms_models.train.callbacks import EpochEnd, RichProgress, StepEvent, TrainerCallback, TrainPlan
 from gms_models.train.config import DistillConfig
 from gms_models.train.grouping import check_group
 from gms_models.train.rng import global_rng_state, restore_global_rng_state, seed_everything
@@ -39,9 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class DistillDataset(Protocol):
-    """What the trainer needs from a dataset (``ImageFolderDataset`` is one): items
-    ``DistillSample(teacher, student, index)``, ``set_epoch``, and ``paths`` for a feature cache.
-    """
+    """Items ``DistillSample(teacher, student, index)``; ``paths`` too for a feature cache."""
 
     def __len__(self) -> int: ...
 
@@ -52,37 +43,28 @@ class DistillDataset(Protocol):
 
 @dataclass
 class DistillResult:
+    """``checkpoint`` is ``student.pt``, ``state_checkpoint`` ``last.pt``; ``last_loss`` is NaN if
+    no epoch finished; ``wall_time_s`` counts this process only and is shared by a group."""
+
     name: str
-    """The run name (:attr:`DistillConfig.run_name`): the arm's identity in callbacks."""
     arch: str
     out_dir: Path
     checkpoint: Path
-    """``student.pt``: the final student weights."""
     state_checkpoint: Path
-    """``last.pt``: the training state after the last finished epoch."""
     epochs_completed: int
     last_loss: float
-    """Mean loss of the last finished epoch (NaN if none finished)."""
     loss_history: list[float]
     feature_pictures: list[Path]
     images_seen: int
     skipped_images: list[BadImage] = field(default_factory=list)
-    """``BadImage(path, reason)`` records of unreadable images (``on_error="skip"``)."""
     wall_time_s: float = 0.0
-    """Wall time of this process's run (a resumed run counts only its own part); students
-    trained together share it."""
     failure: str | None = None
-    """Why the student stopped (its non-finite loss, naming epoch and step), or None."""
 
 
 class Distiller:
     """Trains ``students`` over one data stream: per batch one teacher pass, one step each.
-
-    ``recipe`` is the data-recipe part of the config, shared by every student. The students are
-    already restored when resuming and may stand at different epochs: the stream starts after the
-    lowest one and each student joins at its own next epoch; failed students are not trained.
-    ``log_every`` is the number of steps between loss reports (a host sync and a NaN check).
-    """
+    Resumed students may stand at different epochs: the stream starts after the lowest one and
+    each joins at its own next epoch. ``log_every``: steps between loss reports (a host sync)."""
 
     def __init__(
         self,
@@ -117,8 +99,6 @@ class Distiller:
         )
 
     def fit(self, *, raise_if_all_failed: bool) -> list[DistillResult]:
-        """Run the remaining epochs; one result per student, in order (failed ones included, see
-        :func:`distill`)."""
         started = time.perf_counter()
         pending = self._pending()
         first_epoch = min(s.epochs_done for s in pending) + 1 if pending else self.recipe.epochs + 1
@@ -162,8 +142,7 @@ class Distiller:
         ]
 
     def _position_stream(self, epoch: int, pending: list[StudentRun]) -> None:
-        """Put the loader (and the global RNGs) where they stood after ``epoch`` epochs: the
-        seed's start for 0, else the state a student saved with its checkpoint of ``epoch``."""
+        """Put the loader and global RNGs where they stood after ``epoch`` epochs."""
         if epoch == 0:
             self.generator.manual_seed(self.recipe.seed)
             return
@@ -204,7 +183,6 @@ class Distiller:
         return probe, probe_teacher, channels
 
     def _targets(self, batch: Any) -> torch.Tensor:
-        """Teacher features of a batch, from the feature cache when it has them."""
         if self.feature_cache is None:
             return self.teacher(batch.teacher)
         indices = batch.index.tolist()
@@ -225,45 +203,30 @@ class Distiller:
         self._emit("on_epoch_start", epoch, steps)
         started = time.perf_counter()
         images = 0
-        global_step = (epoch - 1) * steps
-        for index, batch in enumerate(self.loader):
+        for step, batch in enumerate(self.loader, start=1):
             targets = self._targets(batch)
             student_images = batch.student.to(self.device, non_blocking=True)
             for student in active:
-                student.train_step(student_images, targets, index)
-            batch_images = len(batch.index)
-            images += batch_images
+                student.train_step(student_images, targets, step - 1)
+            images += len(batch.index)
             losses = None
-            if (index + 1) % self.log_every == 0 or index + 1 == steps:
-                losses = self._report(active, index + 1, epoch)
+            if step % self.log_every == 0 or step == steps:
+                losses = self._report(active, step, epoch)
                 if not active:
                     return False
-            self._emit(
-                "on_step",
-                StepEvent(
-                    epoch=epoch,
-                    step=index + 1,
-                    steps_in_epoch=steps,
-                    global_step=global_step + index + 1,
-                    images=batch_images,
-                    losses=losses,
-                ),
-            )
+            global_step = (epoch - 1) * steps + step
+            event = StepEvent(epoch, step, steps, global_step, len(batch.index), losses)
+            self._emit("on_step", event)
         epoch_time = time.perf_counter() - started
         stream_rng = {"global": global_rng_state(), "loader": self.generator.get_state()}
         for student in active:
             metrics, artifacts = student.end_epoch(
-                epoch,
-                images=images,
-                epoch_time=epoch_time,
-                stream_rng=stream_rng,
-                probe=probe,
+                epoch, images=images, epoch_time=epoch_time, stream_rng=stream_rng, probe=probe
             )
             self._emit("on_epoch_end", EpochEnd(student.name, epoch, metrics, artifacts))
         return True
 
     def _report(self, active: list[StudentRun], upto: int, epoch: int) -> dict[str, float]:
-        """Sync the recent losses of each active student; drop those that went non-finite."""
         losses: dict[str, float] = {}
         for student in list(active):
             try:
@@ -293,8 +256,7 @@ class Distiller:
 
 
 def build_dataset(config: DistillConfig) -> DistillDataset:
-    """With ``on_error="skip"`` and worker processes every image is decoded up front, as workers
-    cannot report the skipped ones back."""
+    """With ``on_error="skip"`` and workers, images are decoded up front: workers cannot report."""
     from gms_models.data.image_folder import ImageFolderDataset
 
     return ImageFolderDataset(
@@ -349,14 +311,10 @@ def distill(
     dataset: DistillDataset | None = None,
     raise_if_all_failed: bool = False,
 ) -> list[DistillResult]:
-    """Distil the students of ``configs`` over one data stream; one result per config, in order.
-
-    The configs must share the data recipe (:func:`~gms_models.train.grouping.check_group`).
-    ``device`` replaces every config's; ``teacher`` and ``dataset`` replace the ones the first
-    config would build (a teacher built here is closed at the end). With ``resume`` each student
-    continues from its own ``last.pt``. A student whose loss goes non-finite is dropped and the
-    others go on; when all failed, the last one's :class:`NonFiniteLossError` is raised if
-    ``raise_if_all_failed``."""
+    """Distil the students of ``configs`` (one data recipe) over one stream; one result per config.
+    ``teacher`` and ``dataset`` replace the first config's (a teacher built here is closed). A
+    student whose loss goes non-finite is dropped, the others go on; when all failed, the last
+    one's :class:`NonFiniteLossError` is raised if ``raise_if_all_failed``."""
     if device is not None:
         configs = [c.model_copy(update={"device": device}) for c in configs]
     check_group(configs)
