@@ -1,7 +1,5 @@
-"""Table 1: choosing the encoder family by training Act0/NG classifiers on MALSD.
-
-Parts are imported on first use (PEP 562): the settings model loads without torch, for the flows'
-parameter checks."""
+"""Table 1: choosing the encoder family by training Act0/NG classifiers on MALSD. Parts load on
+first use (PEP 562), so the settings model loads without torch."""
 
 from __future__ import annotations
 
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
     )
     from gms_models.classify.train import run_encoder_selection, run_family, train_family
 
-# Where the names live, lightest first.
 _PARTS = (
     "gms_models.classify.config",
     "gms_models.classify.families",

@@ -1,5 +1,4 @@
-"""The settings of one encoder-selection run (Table 1), shared by every family: one pydantic model
-for ``params.yaml``, the CLI and the flow."""
+"""The settings of one encoder-selection run (Table 1) for ``params.yaml``, the CLI and the flow."""
 
 from __future__ import annotations
 
@@ -32,26 +31,24 @@ class AugmentConfig(BaseModel):
 
 
 class ClassifyConfig(BaseModel):
-    """Hyper-parameters of the Table 1 classification runs."""
-
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     families: list[str] = Field(default_factory=family_slugs)
-    """Slugs in Table 1 order; accepts ``"all"``, ``"vit,levit"``, slugs or Table 1 names."""
+    # accepts "all", "vit,levit", slugs or Table 1 names; stored as slugs in Table 1 order
     img_size: int = 224
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(5e-4, gt=0)
     weight_decay: float = Field(0.05, ge=0)
-    """Applied to weight matrices and conv kernels only (not to biases, norms, embeddings)."""
+    # on weight matrices and conv kernels only
     warmup_epochs: int = Field(2, ge=0)
-    """Linear warm-up, capped at ``epochs - 1`` so that every run ends with the cosine decay."""
+    # capped at epochs - 1, so that every run ends with the cosine decay
     seed: int = Field(0, ge=0)
     num_workers: int = Field(0, ge=0)
     device: DeviceName = "auto"
     strict_images: bool = True
     compare_with_paper: bool = True
-    """Show the paper's Table 1 figures beside ours (only meaningful on the real MALSD)."""
+    # the paper's figures beside ours (meaningful on the real MALSD only)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @field_validator("families", mode="before")
@@ -79,14 +76,13 @@ class ClassifyConfig(BaseModel):
 
 
 def parse_config(values: Mapping[str, Any] | None = None, **overrides: Any) -> ClassifyConfig:
-    """Validate ``values`` updated by ``overrides`` (``None`` ones ignored)."""
     merged = dict(values or {})
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return validate(ClassifyConfig, merged, "classify config")
 
 
 def load_config(path: str | Path, **overrides: Any) -> ClassifyConfig:
-    """Read the settings from a YAML file (or its ``classify`` section) and apply ``overrides``."""
+    """From a YAML file or its ``classify`` section."""
     data = read_yaml_mapping(Path(path))
     if isinstance(data.get("classify"), dict):
         data = data["classify"]

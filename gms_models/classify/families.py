@@ -1,37 +1,15 @@
-"""The twelve encoder families of the paper's Table 1 as Act0/NG classifiers: eleven from
-``vit-pytorch``, GroupMixFormer-M from our zoo. Each has its Table 1 name (the row label, verbatim)
-and a slug (MLflow run name, CLI spelling).
+"""The twelve families of the paper's Table 1 as Act0/NG classifiers (eleven from ``vit-pytorch``),
+each at its smallest published size that ``vit-pytorch`` can express. Params (every parameter) and
+thop MACs (no attention matmuls) for 2 classes at 224²:
 
-Sizes are each family's smallest published configuration as far as ``vit-pytorch`` can express
-it (the table says what differs). Counts for 2 classes at 224×224: params = every
-``nn.Parameter``; MACs in the thop convention, which skips the attention matmuls.
+deepvit 5.52M 1.08G (ViT-Ti sizes: no tiny DeepViT), nest 16.14M 5.24G (NesT-T), regionvit 12.30M
+2.48G (-Ti), vit 5.52M 1.08G (ViT-Ti), cct 4.55M 1.47G (CCT-7/7×2), crossvit 6.84M 1.51G (-Ti
+widths, patches 8/16 not 12/16 so that 224 divides), t2t 15.66M 8.58G (T2T-ViT-7 backbone; its
+soft-split transformers are much wider than the paper's), pit 2.70M 0.36G (PiT-Ti), cait 11.75M
+2.16G (CaiT-XXS-24), cvt 19.55M 4.06G (CvT-13), levit 6.60M 0.37G (LeViT-128S), gmf_m 5.57M 1.34G.
 
-================== ========= ====== ====== ===================================================
-Table 1 name       slug      params MACs   configuration (sizes in the code below)
-================== ========= ====== ====== ===================================================
-DeepViT            deepvit    5.52M  1.08G ViT-Ti sizes (the DeepViT paper has no tiny model)
-NesT               nest      16.14M  5.24G NesT-T
-RegionViT          regionvit 12.30M  2.48G RegionViT-Ti
-ViT                vit        5.52M  1.08G ViT-Ti / DeiT-Ti
-CCT                cct        4.55M  1.47G CCT-7/7×2
-CrossViT           crossvit   6.84M  1.51G CrossViT-Ti widths, patches 8 / 16 instead of
-                                           12 / 16 so that 224 divides
-Token-to-Token ViT t2t       15.66M  8.58G T2T-ViT-7 backbone; vit-pytorch's soft-split token
-                                           transformers are much wider than the paper's
-PiT                pit        2.70M  0.36G PiT-Ti
-CaiT               cait      11.75M  2.16G CaiT-XXS-24
-CvT                cvt       19.55M  4.06G CvT-13
-LeViT              levit      6.60M  0.37G LeViT-128S
-GroupMixFormer     gmf_m      5.57M  1.34G GroupMixFormer-M
-================== ========= ====== ====== ===================================================
-
-Dropout is off everywhere except where the published recipe builds it into the model (CCT:
-attention dropout 0.1 and stochastic depth 0.1; GroupMixFormer: drop path 0.1).
-
-Input sides: RegionViT needs 28·2^k (windows of 7 local tokens at every stage), the patch-16
-families a multiple of 16, the others any S >= 32; all twelve take 112·2^k (112 in the CPU tests,
-224 by default).
-"""
+Dropout only where the published recipe builds it in (CCT 0.1 and drop path 0.1, GMF drop path
+0.1). RegionViT needs 28·2^k sides, patch-16 families multiples of 16; all take 112·2^k."""
 
 from __future__ import annotations
 
@@ -51,8 +29,7 @@ MIN_IMG_SIZE = 32
 
 @dataclass(frozen=True)
 class SizeRule:
-    """Square input sides a family accepts: ``base·m`` for any m (``base·2^k`` when
-    ``powers_of_two``), and at least :data:`MIN_IMG_SIZE`."""
+    """Square sides ``base·m`` (``base·2^k`` when ``powers_of_two``), at least MIN_IMG_SIZE."""
 
     base: int = 1
     powers_of_two: bool = False
@@ -75,15 +52,13 @@ class SizeRule:
 
 @dataclass(frozen=True)
 class ClassifierFamily:
-    """One row of Table 1: how to build its classifier at a given input size."""
+    """One row of Table 1; ``factory`` is ``module:callable``, imported on first use."""
 
     name: str
     slug: str
     factory: str
-    """``module:callable`` building the model; imported on first use."""
     kwargs: Mapping[str, Any]
     size_arg: str | None
-    """Constructor argument that receives the input side, if the model needs it."""
     size_rule: SizeRule
 
     def build(self, img_size: int, num_classes: int = 2) -> nn.Module:
@@ -182,7 +157,6 @@ def family_slugs() -> list[str]:
 
 
 def get_family(key: str) -> ClassifierFamily:
-    """The family whose slug or Table 1 name (any case) is ``key``."""
     family = _BY_KEY.get(key.strip().lower())
     if family is None:
         known = ", ".join(family_slugs())
@@ -191,8 +165,7 @@ def get_family(key: str) -> ClassifierFamily:
 
 
 def resolve_families(selection: str | Iterable[str]) -> list[ClassifierFamily]:
-    """Families named by ``"all"``, a comma-separated string or a list (slugs or names), in
-    Table 1 order, each once."""
+    """``"all"``, a comma-separated string or a list of slugs or names; Table 1 order, each once."""
     keys = selection.split(",") if isinstance(selection, str) else list(selection)
     keys = [k.strip() for k in keys if k.strip()]
     if not keys:

@@ -1,7 +1,5 @@
-"""Per-epoch metrics and per-family results, round-tripping through JSON-ready dicts (a Prefect task
-returns a family's result as a dict; a later step rebuilds the table from them); the training
-hooks that receive them, and the files of a run: ``table1.md``, ``table1.csv``,
-``table1_val_acc.png`` and ``metrics/<slug>.json`` per family."""
+"""Per-epoch and per-family results (round-tripping through JSON-ready dicts, as Prefect tasks pass
+them), the training hooks, and a run's files: ``table1.*`` and ``metrics/<slug>.json``."""
 
 from __future__ import annotations
 
@@ -25,8 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """Metrics of one (1-based) epoch: train figures are running means over its augmented
-    batches, val figures come from the MALSD test split in eval mode."""
+    """Train figures are running means over augmented batches, val ones the MALSD test split's;
+    ``lr`` at the end of the epoch."""
 
     epoch: int
     train_loss: float
@@ -34,19 +32,17 @@ class EpochMetrics:
     val_loss: float
     val_acc: float
     lr: float
-    """At the end of the epoch."""
     seconds: float
 
 
 @dataclass(frozen=True)
 class FamilyResult:
-    """The outcome of training one family: its counts and its metric history."""
+    """``params`` counts the thop way (leaf modules' parameters), as the paper does."""
 
     family: str
     slug: str
     img_size: int
     params: int
-    """thop-convention parameter count (parameters of leaf modules), as the paper counts."""
     params_true: int
     macs: int
     history: tuple[EpochMetrics, ...] = field(default_factory=tuple)
@@ -56,7 +52,6 @@ class FamilyResult:
 
     @property
     def final(self) -> EpochMetrics:
-        """The last epoch's metrics: the figures Table 1 reports."""
         if not self.history:
             raise ValueError(f"{self.slug} has no epochs")
         return self.history[-1]
@@ -75,22 +70,17 @@ class FamilyResult:
 
 
 class ClassifyCallback:
-    """Hooks the training loop calls (progress bars, MLflow logging), in the order given; each is
-    a no-op unless overridden."""
+    """Hooks of the training loop, no-ops by default; ``epoch`` and ``step`` are 1-based."""
 
     def on_family_start(
         self, family: ClassifierFamily, profile: ModelProfile, epochs: int, steps_per_epoch: int
-    ) -> None:
-        """The model is built and profiled; training is about to start."""
+    ) -> None: ...
 
-    def on_step_end(self, family: ClassifierFamily, epoch: int, step: int, loss: float) -> None:
-        """One optimiser step done (``epoch`` and ``step`` 1-based)."""
+    def on_step_end(self, family: ClassifierFamily, epoch: int, step: int, loss: float) -> None: ...
 
-    def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None:
-        """One epoch trained and evaluated."""
+    def on_epoch_end(self, family: ClassifierFamily, metrics: EpochMetrics) -> None: ...
 
-    def on_family_end(self, result: FamilyResult) -> None:
-        """The family finished all its epochs."""
+    def on_family_end(self, result: FamilyResult) -> None: ...
 
 
 @dataclass(frozen=True)

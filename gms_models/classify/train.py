@@ -1,9 +1,6 @@
-"""Train and evaluate Table 1 classifiers, every family under the same recipe: cross-entropy, AdamW
-(weight decay on weight matrices and conv kernels only), linear warm-up then half-cosine decay to
-zero, stepped per batch.
-
-The generators are reset to ``seed`` before each family, so its numbers do not depend on which
-families ran before (the flow may train them in any order). Bitwise repeatable on CPU."""
+"""Table 1 classifiers, every family under one recipe: cross-entropy, AdamW, linear warm-up then
+half-cosine to zero per batch. The generators are reset to ``seed`` before each family, so its
+numbers do not depend on which ran before. Bitwise repeatable on CPU."""
 
 from __future__ import annotations
 
@@ -47,8 +44,7 @@ def _resized(img_size: int, image: Image.Image) -> torch.Tensor:
 def malsd_splits(
     root: str | Path, config: ClassifyConfig
 ) -> tuple[MalsdClassification, MalsdClassification]:
-    """The train split (random resized crop, flip) and the test split (the paper's "val",
-    resized), normalised alike for every family."""
+    """The train split (augmented) and the test split (the paper's "val", resized)."""
     ops: list[v2.Transform] = [
         v2.RandomResizedCrop(config.img_size, scale=config.augment.crop_scale, antialias=True)
     ]
@@ -65,7 +61,6 @@ def malsd_splits(
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    """Weight decay on Linear/Conv weights; none on biases, norms, tokens and embeddings."""
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for module in model.modules():
@@ -88,8 +83,7 @@ def _loader(
         dataset,
         batch_size=config.batch_size,
         shuffle=train,
-        # A last training batch of one sample breaks BatchNorm in training mode (LeViT, CvT and
-        # GroupMixFormer at small sizes), so it is dropped; any other remainder is kept.
+        # a last batch of one sample breaks BatchNorm in training (LeViT, CvT, GroupMixFormer)
         drop_last=train and size > 1 and size % config.batch_size == 1,
         num_workers=config.num_workers,
         multiprocessing_context=worker_context(config.num_workers),
@@ -199,7 +193,6 @@ def run_family(
     config: ClassifyConfig,
     callbacks: Sequence[ClassifyCallback] = (),
 ) -> FamilyResult:
-    """Read the MALSD and train one family (one arm of the flow's fan-out)."""
     train_set, val_set = malsd_splits(malsd_root, config)
     return train_family(family, config, train_set, val_set, callbacks)
 
@@ -207,7 +200,6 @@ def run_family(
 def run_encoder_selection(
     malsd_root: str | Path, config: ClassifyConfig, callbacks: Sequence[ClassifyCallback] = ()
 ) -> list[FamilyResult]:
-    """Train every family of ``config.families`` in Table 1 order (data checked once)."""
     train_set, val_set = malsd_splits(malsd_root, config)
     return [
         train_family(family, config, train_set, val_set, callbacks)

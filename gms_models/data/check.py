@@ -1,8 +1,6 @@
-"""Checking a dataset folder before a long job: missing files, unreadable images, layout errors.
-
-:func:`check_dataset` lists every problem instead of stopping at the first. A COCO annotation
-file's images are looked for in ``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>``,
-``<name>`` being its stem without ``instances_`` (``instances_val2017.json`` → ``val2017/``)."""
+"""Checking a dataset folder before a long job, listing every problem instead of the first. A COCO
+file's images are looked for in ``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>``
+(``instances_val2017.json`` → ``val2017/``)."""
 
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ LAYOUTS: tuple[Layout, ...] = ("demo", "coco", "malsd", "images")
 
 @dataclass
 class CheckReport:
-    """What :func:`check_dataset` found: ``problems`` are errors, ``notes`` are not."""
+    """``problems`` are errors, ``notes`` are not."""
 
     root: Path
     layout: Layout
@@ -153,8 +151,7 @@ def check_dataset(
     strict: bool | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckReport:
-    """Check ``root`` in ``layout`` (``"auto"`` detects it); ``strict`` (refuse non-RGB images)
-    defaults to True for MALSD only."""
+    """``strict`` (refuse non-RGB images) defaults to True for MALSD only."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"dataset folder not found: {root}")

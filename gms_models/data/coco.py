@@ -1,5 +1,5 @@
-"""COCO instance annotations for box-prompt evaluation, one image at a time (the evaluator embeds
-each image once and batches its prompts). Area bins are half-open (README, Data layouts)."""
+"""COCO instance annotations for box-prompt evaluation, one image at a time. Area bins are
+half-open (README, Data layouts)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,6 @@ class CocoAnnotation:
 
 @dataclass(frozen=True, eq=False)
 class CocoImage:
-    """An image and all of its annotations (sorted by annotation id)."""
-
     id: int
     path: Path
     width: int
@@ -64,7 +62,6 @@ class CocoImage:
     annotations: tuple[CocoAnnotation, ...]
 
     def load(self) -> np.ndarray:
-        """Decode the image (H×W×3 uint8 RGB); its size must match the JSON's."""
         rgb = load_rgb(self.path)
         if rgb.shape[:2] != (self.height, self.width):
             raise DataError(
@@ -115,7 +112,6 @@ def _finite(value: object) -> bool:
 
 
 def _geometry_problem(ann: dict[str, Any]) -> str | None:
-    """What is wrong with an annotation's ``bbox`` or ``area`` (NaN, negative sizes), or None."""
     bbox = ann["bbox"]
     if not (
         isinstance(bbox, list)
@@ -130,7 +126,6 @@ def _geometry_problem(ann: dict[str, Any]) -> str | None:
 
 
 def coco_image_entries(annotation_file: str | Path, image_dir: str | Path) -> list[CocoImageEntry]:
-    """Every image an annotation file names, with its expected size (the JSON is checked)."""
     dataset = _read_json(Path(annotation_file))
     return [
         CocoImageEntry(Path(image_dir) / img["file_name"], int(img["width"]), int(img["height"]))
@@ -139,8 +134,7 @@ def coco_image_entries(annotation_file: str | Path, image_dir: str | Path) -> li
 
 
 class CocoInstances:
-    """COCO instances of one annotation file, one :class:`CocoImage` per image (by image id, or
-    in the order of ``image_ids``); images without annotations only with ``include_empty``."""
+    """One :class:`CocoImage` per image, by id or in the order of ``image_ids``."""
 
     def __init__(
         self,

@@ -1,9 +1,6 @@
-"""The built-in demo dataset (``coco/``, ``unlabeled/``, ``malsd/``, ``manifest.json``; see the
-README), byte-identical for the same seed and scale.
-
-Each image is drawn from its own generator seeded by ``(seed, stream, index)``, so it does not
-depend on how many others are generated; JPEGs use fixed settings and no metadata, JSON sorted
-keys and no timestamps. :data:`GENERATOR_VERSION` is bumped whenever the bytes change on purpose."""
+"""The built-in demo dataset, byte-identical for the same seed and scale: each image has its own
+generator ``(seed, stream, index)``, JPEGs fixed settings, JSON sorted keys and no timestamps.
+Bump :data:`GENERATOR_VERSION` whenever the bytes change on purpose."""
 
 from __future__ import annotations
 
@@ -31,7 +28,7 @@ _STREAM_COCO, _STREAM_MALSD_TRAIN, _STREAM_MALSD_TEST, _STREAM_UNLABELED = 1, 2,
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How much demo data to generate; sizes are (width, height)."""
+    """Sizes are (width, height)."""
 
     coco_images: int
     coco_size: tuple[int, int]
@@ -200,8 +197,7 @@ def generate_demo(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
 ) -> Path:
-    """Generate the demo dataset into ``out`` (new or empty, or a previous demo output with
-    ``overwrite``), staged and moved into place whole; return its manifest."""
+    """Into ``out`` (new, empty, or a previous demo with ``overwrite``), staged; its manifest."""
     if isinstance(scale, str):
         if scale not in DEMO_SCALES:
             raise ConfigError(f"unknown demo scale {scale!r}; choose one of {list(DEMO_SCALES)}")

@@ -1,6 +1,5 @@
-"""Procedural pictures for the demo data: object scenes (COCO-like, with their annotations) and
-assembly-line frames (MALSD-like, with the palm centre). Drawn with PIL's integer rasteriser and
-float32 arithmetic only, so the same generator state gives the same pixels."""
+"""Procedural demo pictures: object scenes (COCO-like) and assembly-line frames (MALSD-like), drawn
+with PIL's integer rasteriser and float32 only, so one generator state gives the same pixels."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 
-Polygon = np.ndarray
-"""(K, 2) float64 vertex array ``[x, y]`` in pixels."""
+Polygon = np.ndarray  # (K, 2) float64 [x, y] pixels
 
 SizeBin = Literal["small", "medium", "large"]
 
@@ -26,8 +24,6 @@ _SKIN_TONES = ((224, 172, 140), (198, 134, 100), (141, 85, 54), (236, 196, 164),
 
 @dataclass
 class SceneObject:
-    """An annotated object of a scene: polygons (solid objects) or just a mask (crowd regions)."""
-
     category: str
     polygons: list[Polygon]
     mask: np.ndarray
@@ -35,7 +31,6 @@ class SceneObject:
 
 
 def _value_noise(rng: np.random.Generator, width: int, height: int, cells: int) -> np.ndarray:
-    """Smooth noise in about [-1, 1]: a coarse random grid upsampled bicubically by PIL."""
     grid_w = max(2, cells)
     grid_h = max(2, round(cells * height / width))
     grid = rng.integers(0, 256, size=(grid_h, grid_w), dtype=np.uint8)
@@ -87,7 +82,6 @@ def _rect(cx: float, cy: float, half_w: float, half_h: float, angle: float) -> P
 
 
 def _bar(start: tuple[float, float], end: tuple[float, float], width: float) -> Polygon:
-    """A quadrilateral of ``width`` from ``start`` to ``end`` (an arm, a finger, a tool shaft)."""
     (x0, y0), (x1, y1) = start, end
     length = max(math.hypot(x1 - x0, y1 - y0), 1e-6)
     nx, ny = -(y1 - y0) / length * width / 2, (x1 - x0) / length * width / 2
@@ -97,7 +91,6 @@ def _bar(start: tuple[float, float], end: tuple[float, float], width: float) -> 
 
 
 def hand_polygons(cx: float, cy: float, radius: float, angle: float) -> list[Polygon]:
-    """A hand pointing along ``angle``: palm, four fingers and a thumb (overlapping parts)."""
     palm = _rotate(_ring(20) * np.array([radius, radius * 0.85]), angle) + np.array([cx, cy])
     parts = [palm]
     direction = np.array([math.cos(angle), math.sin(angle)])
@@ -113,7 +106,6 @@ def hand_polygons(cx: float, cy: float, radius: float, angle: float) -> list[Pol
 
 
 def _unit_shape(rng: np.random.Generator, category: str) -> list[Polygon]:
-    """A shape of about unit size centred at the origin."""
     angle = float(rng.uniform(0, math.pi))
     if category == "box":
         aspect = float(rng.uniform(0.55, 1.0))
@@ -150,8 +142,7 @@ def _paint(
     texture: float = 10.0,
     shading: float = 0.5,
 ) -> None:
-    """Paint ``mask`` onto ``canvas`` (float32 H×W×3, in place): shadow, ``shading`` (brightness
-    change across the object, a light from one side), outline."""
+    """In place: shadow, ``shading`` (a light from one side), texture, outline."""
     height, width = mask.shape
     mask_img = Image.fromarray(mask.astype(np.uint8) * 255)
     if shadow:
@@ -204,7 +195,6 @@ def _finish(
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[float, float, float]:
-    """A saturated colour: one channel high, one low, one anywhere."""
     channels = rng.permutation(3)
     colour = np.empty(3)
     colour[channels[0]] = rng.uniform(170, 245)
@@ -217,7 +207,6 @@ Box = tuple[float, float, float, float]
 
 
 def _overlaps(box: Box, taken: list[Box], margin: float = 4.0) -> bool:
-    """Whether ``box`` comes within ``margin`` pixels of any box in ``taken``."""
     x0, y0, x1, y1 = box
     return any(
         x1 + margin >= a0 and a1 + margin >= x0 and y1 + margin >= b0 and b1 + margin >= y0
@@ -253,7 +242,7 @@ def _place_solid(
 def _place_crowd(
     rng: np.random.Generator, width: int, height: int, taken: list[Box]
 ) -> SceneObject | None:
-    """A crowd region: a cluster of small touching discs (annotated as one iscrowd RLE)."""
+    """Small touching discs, annotated as one iscrowd RLE."""
     for _ in range(30):
         region_w, region_h = float(rng.uniform(36, 60)), float(rng.uniform(26, 40))
         x0 = float(rng.uniform(2, width - region_w - 2))
@@ -276,8 +265,7 @@ def _place_crowd(
 def object_scene(
     rng: np.random.Generator, width: int, height: int, *, with_large: bool, with_crowd: bool
 ) -> tuple[np.ndarray, list[SceneObject]]:
-    """A textured background with non-overlapping objects of all three COCO size bins (an
-    optional large one, one or two medium, two to four small, an optional crowd region)."""
+    """Non-overlapping objects of all three COCO size bins on a textured background."""
     canvas = _background(rng, width, height)
     sizes: list[SizeBin] = ["large"] if with_large else []
     sizes += ["medium"] * int(rng.integers(1, 3))
@@ -305,9 +293,8 @@ def object_scene(
 def assembly_frame(
     rng: np.random.Generator, width: int, height: int, *, holds_instructions: bool
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """An assembly-line frame (wall, belt, product, arm and hand) and its palm centre ``(x, y)``.
-    With ``holds_instructions`` (Act0) the hand holds a pale-yellow sheet; otherwise (NG) it rests
-    on the product, holds a tool or is empty."""
+    """A frame and its palm centre ``(x, y)``; the Act0 hand holds a pale-yellow sheet, the NG one
+    rests on the product, holds a tool or is empty."""
     canvas = np.empty((height, width, 3), dtype=np.float32)
     belt_y = int(height * rng.uniform(0.5, 0.62))
     wall = rng.uniform(150, 190, size=3).astype(np.float32)

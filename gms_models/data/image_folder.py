@@ -1,11 +1,8 @@
-"""Unlabeled images for distillation: item ``i`` in epoch ``e`` is the nanosam crop of image ``i``
-drawn from ``(seed, e, i)`` (epoch 0 with ``fixed_crops``, so that a teacher-feature cache stays
-valid) at the teacher and the student size. DataLoader workers copy the dataset when an iterator
-is created: with ``persistent_workers=True``, ``set_epoch`` would not reach them.
-
-With ``on_error="skip"`` an unreadable image is replaced by the next readable one, with the crop
-of the requested index, so epoch length and crops stay deterministic. Skips recorded inside worker
-processes stay there: ``validate=True`` decodes every image up front in the main process."""
+"""Unlabeled images for distillation: item ``i`` of epoch ``e`` is the nanosam crop drawn from
+``(seed, e, i)`` (epoch 0 with ``fixed_crops``). Workers copy the dataset per iterator, so
+``persistent_workers=True`` would hide ``set_epoch`` from them. With ``on_error="skip"`` an
+unreadable image is replaced by the next readable one (same crop), keeping epochs deterministic;
+skips inside workers stay there, so ``validate=True`` decodes every image up front."""
 
 from __future__ import annotations
 
@@ -42,8 +39,7 @@ OnError = Literal["fail", "skip"]
 
 
 class DistillSample(NamedTuple):
-    """One training item: SAM-normalised crops at the teacher and student sizes (the same tensor
-    when equal) and the dataset index (the teacher-feature cache key)."""
+    """SAM-normalised crops (one tensor when the sizes are equal) and the feature-cache key."""
 
     teacher: torch.Tensor
     student: torch.Tensor
@@ -51,9 +47,7 @@ class DistillSample(NamedTuple):
 
 
 class ImageFolderDataset(Dataset[DistillSample]):
-    """Unlabeled image folder (recursive) → :class:`DistillSample` items; ``student_size``
-    defaults to ``teacher_size``, ``strict`` refuses non-RGB images. The crop recipe (torchvision's
-    default) is named here for the teacher-feature cache key."""
+    """The crop recipe is named here for the teacher-feature cache key."""
 
     crop_scale = DEFAULT_CROP_SCALE
     crop_ratio = DEFAULT_CROP_RATIO
@@ -121,13 +115,11 @@ class ImageFolderDataset(Dataset[DistillSample]):
         return len(self.paths)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the crops of ``epoch`` (ignored with ``fixed_crops``)."""
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         self.epoch = epoch
 
     def sample(self, index: int, epoch: int | None = None) -> DistillSample:
-        """Item ``index`` as it is in ``epoch`` (default: the current one)."""
         if not 0 <= index < len(self.paths):
             raise IndexError(f"index {index} out of range for {len(self.paths)} images")
         epoch = self.epoch if epoch is None else epoch

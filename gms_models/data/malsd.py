@@ -1,9 +1,5 @@
-"""MALSD read from its folder layout (``ROOT/{train,test}/{Act0,NG}/*``, ``ROOT/test_points.json``;
-see the README's Data layouts): class images, layout checks, the hand-point prompts, and the
-import of the (private) dataset from a folder in that layout.
-
-Readers are strict by default: a non-RGB image is an error naming the file, found from the file
-headers when the dataset is opened."""
+"""MALSD in its folder layout (README, Data layouts): class images, layout checks, hand-point
+prompts, import. Readers are strict: a non-RGB image (from its header) is an error naming it."""
 
 from __future__ import annotations
 
@@ -53,7 +49,6 @@ def _class_folder_images(
 
 
 def class_images(root: str | Path, split: Split) -> dict[str, list[Path]]:
-    """The image files of each class of ``split``; missing or empty folders raise DataError."""
     root = Path(root)
     if split not in MALSD_SPLITS:
         raise DataError(f"MALSD split must be one of {MALSD_SPLITS}, got {split!r}")
@@ -77,8 +72,7 @@ def class_images(root: str | Path, split: Split) -> dict[str, list[Path]]:
 def survey_layout(
     root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES
 ) -> tuple[list[Path], list[str]]:
-    """Every image in the class folders of both splits, and every layout problem (unlike
-    :func:`class_images`, which raises the first)."""
+    """Every image of both splits and every layout problem (:func:`class_images` raises)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"MALSD folder not found: {root}")
@@ -94,8 +88,7 @@ def survey_layout(
 
 
 def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
-    """Image counts per split and class (any suffix Pillow is asked to read, BMP included);
-    :class:`DataError` names every layout problem."""
+    """Image counts per split and class (any suffix Pillow reads, BMP included)."""
     paths, problems = survey_layout(root, IMAGE_SUFFIXES)
     if problems:
         raise DataError(
@@ -108,8 +101,7 @@ def check_malsd_layout(root: Path) -> dict[str, dict[str, int]]:
 
 
 def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str, dict[str, int]]:
-    """Copy the MALSD tree at ``src`` (other files in it too) to ``dest``, staged and checked
-    before and after the copy; return the counts."""
+    """Copy the tree at ``src`` (other files too) to ``dest``, staged, checked before and after."""
     src, dest = Path(src), Path(dest)
     counts = check_malsd_layout(src)
     ensure_replaceable(dest, overwrite)
@@ -121,8 +113,7 @@ def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str,
 
 
 def check_rgb_modes(paths: Sequence[Path]) -> None:
-    """Raise :class:`ImageError` listing every file whose header says it is not RGB (or that
-    cannot be read)."""
+    """Raise :class:`ImageError` listing every file whose header is not RGB or unreadable."""
     wrong: list[str] = []
     for path in paths:
         try:
@@ -139,14 +130,12 @@ def check_rgb_modes(paths: Sequence[Path]) -> None:
 
 @dataclass(frozen=True, eq=False)
 class HandPoints:
-    """The point prompt of one test image."""
+    """The point prompt of one test image: (N, 2) float32 ``[x, y]``, (N,) int64 labels (1 = fg)."""
 
     file: str
     path: Path
     points: np.ndarray
-    """(N, 2) float32 ``[x, y]`` pixels."""
     labels: np.ndarray
-    """(N,) int64, 1 = foreground, 0 = background."""
 
 
 class _PointsEntry(BaseModel):
@@ -180,7 +169,6 @@ class _PointsFile(BaseModel):
 
 
 def read_points(root: str | Path) -> list[HandPoints]:
-    """Read and check ``ROOT/test_points.json``: schema, files exist, points inside the image."""
     root = Path(root)
     points_file = root / POINTS_FILENAME
     if not points_file.is_file():
@@ -224,8 +212,7 @@ def read_points(root: str | Path) -> list[HandPoints]:
 
 
 def write_points(path: str | Path, entries: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> None:
-    """Write a points file from ``(file, points (N,2), labels (N,))`` triples, byte-stable
-    (sorted, coordinates rounded to 2 decimals)."""
+    """Byte-stable: sorted, coordinates rounded to 2 decimals."""
     images = [
         {
             "file": file,

@@ -22,8 +22,7 @@ def _default_transform(image: Image.Image) -> torch.Tensor:
 
 
 class MalsdClassification(Dataset[tuple[torch.Tensor, int]]):
-    """``(image, label)`` items of one MALSD split; ``transform`` maps the PIL RGB image to a
-    tensor (default: (3, H, W) float32 in [0, 1], no resizing)."""
+    """``(image, label)`` items; the default transform gives (3, H, W) float32 in [0, 1]."""
 
     def __init__(
         self,

@@ -17,7 +17,6 @@ def _tree_files(root: Path) -> list[str]:
 
 
 def write_manifest(root: str | Path, meta: dict[str, Any]) -> Path:
-    """Write ``ROOT/manifest.json``: ``meta`` plus ``files`` = {relative path: {sha256, bytes}}."""
     root = Path(root)
     files = {
         rel: {"bytes": (root / rel).stat().st_size, "sha256": sha256_file(root / rel)}

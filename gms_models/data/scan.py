@@ -1,5 +1,4 @@
-"""Finding image files (:func:`list_images`, the one definition every reader uses) and checking
-that they decode, before a long job trips over them."""
+"""Finding image files (:func:`list_images`, used by every reader) and checking that they decode."""
 
 from __future__ import annotations
 
@@ -26,8 +25,8 @@ class BadImage:
 
 
 def list_images(root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFFIXES) -> list[Path]:
-    """Image files under ``root`` (case-insensitive suffix, hidden ones left out), sorted by
-    relative POSIX path so that the order is the same on every machine."""
+    """Image files under ``root`` (hidden ones left out), sorted by relative POSIX path so that the
+    order is the same on every machine."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
@@ -44,7 +43,6 @@ def list_images(root: str | Path, suffixes: tuple[str, ...] = DATASET_IMAGE_SUFF
 def scan_images(
     paths: Iterable[Path], *, strict: bool = False, progress: ProgressFn | None = None
 ) -> list[BadImage]:
-    """Decode every image in ``paths`` (``strict``: refuse non-RGB); return and log the bad."""
     paths = list(paths)
     bad: list[BadImage] = []
     for done, path in enumerate(paths, start=1):

@@ -1,7 +1,5 @@
-"""The nanosam training transform, made reproducible: torchvision's RandomResizedCrop algorithm
-drawn from a generator seeded by ``(seed, epoch, index)``, then SAM normalisation. A crop depends
-on those three numbers only (not on workers or batch order), so a resumed run sees the crops an
-uninterrupted one would have."""
+"""The nanosam training transform, reproducible: torchvision's RandomResizedCrop drawn from
+``(seed, epoch, index)`` only, so a resumed run sees an uninterrupted one's crops."""
 
 from __future__ import annotations
 
@@ -36,7 +34,6 @@ def sample_crop(
     scale: tuple[float, float] = DEFAULT_CROP_SCALE,
     ratio: tuple[float, float] = DEFAULT_CROP_RATIO,
 ) -> CropBox:
-    """A RandomResizedCrop box for a ``width`` × ``height`` image."""
     area = width * height
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
     for _ in range(10):
@@ -60,7 +57,6 @@ def sample_crop(
 
 
 def resized_crop(image: Image.Image, box: CropBox, size: int) -> np.ndarray:
-    """``box`` of ``image`` resized to ``size``² (bilinear, antialiased), H×W×3 uint8."""
     return np.array(image.resize((size, size), resample=Image.Resampling.BILINEAR, box=box))
 
 
@@ -69,8 +65,7 @@ def sam_normalize(rgb: np.ndarray) -> torch.Tensor:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 RGB array, got {rgb.shape} {rgb.dtype}")
     writable = np.require(rgb, requirements=["C", "W"])  # torch refuses read-only arrays
-    # shuffle the uint8 channels first, then one float pass and in-place arithmetic: about ten
-    # times faster than converting a strided view and allocating per operation
+    # uint8 shuffle first, then one float pass in place: ~10x faster than per-op allocations
     chw = torch.from_numpy(writable).permute(2, 0, 1).contiguous().to(torch.float32)
     chw.sub_(torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(3, 1, 1))
     chw.div_(torch.tensor(PIXEL_STD, dtype=torch.float32).view(3, 1, 1))

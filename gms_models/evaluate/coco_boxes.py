@@ -1,11 +1,7 @@
-"""Box-prompt mIoU on COCO instances, the nanosam protocol: one embedding per image, each
-annotation's box (clipped to the image: a few COCO boxes end a fraction of a pixel outside) as a
-prompt, the candidate mask with the highest predicted IoU, its IoU with COCO's mask (or with the
-teacher's mask for the same box), the plain mean overall and per size bin.
-
-An annotation whose ground-truth mask is empty (a degenerate polygon) would score 0 whatever the
-model does: against the ground truth it is left out and listed in ``skipped_empty_gt``. Crowd
-annotations count only with ``include_crowd`` (nanosam's own script scores them)."""
+"""Box-prompt mIoU on COCO, the nanosam protocol: each annotation's box (clipped: a few COCO boxes
+end a fraction of a pixel outside), the best candidate mask, its IoU with COCO's (or the teacher's)
+mask, the plain mean overall and per size bin. An empty ground-truth mask would score 0 whatever
+the model does, so it is left out (``skipped_empty_gt``); crowds count with ``include_crowd``."""
 
 from __future__ import annotations
 
@@ -48,9 +44,7 @@ def evaluate_coco_boxes(
     progress: bool = True,
     callback: ProgressFn | None = None,
 ) -> CocoBoxEval:
-    """Box-prompt mIoU of ``model`` against COCO's masks, or with ``teacher`` against the
-    teacher's masks for the same boxes (a random-weight teacher's masks have nothing to do with
-    COCO's). ``callback(images_done, images_total)`` follows each image."""
+    """Against COCO's masks, or with ``teacher`` against its masks for the same boxes."""
     if batch_prompts < 1:
         raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)

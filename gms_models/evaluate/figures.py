@@ -24,8 +24,6 @@ from gms_models.tables import grid_cell, new_figure, save_figure
 
 @dataclass(frozen=True)
 class GridPrompt:
-    """One prompt of a grid cell: a box, points with labels, or both."""
-
     box: tuple[float, float, float, float] | None = None
     points: tuple[tuple[float, float], ...] = ()
     labels: tuple[int, ...] = ()
@@ -39,7 +37,6 @@ class GridPrompt:
             )
 
     def arrays(self) -> dict[str, np.ndarray | None]:
-        """``predict_batch`` keyword arguments for this single prompt."""
         return {
             "boxes": None if self.box is None else np.array([self.box], dtype=np.float32),
             "points": np.array([self.points], dtype=np.float32) if self.points else None,
@@ -48,7 +45,6 @@ class GridPrompt:
 
 
 def coco_grid_prompts(image: CocoImage, per_image: int = 3) -> list[GridPrompt]:
-    """Boxes of the ``per_image`` largest non-crowd annotations of ``image`` (by ``area``)."""
     anns = sorted((a for a in image.annotations if not a.iscrowd), key=lambda a: (-a.area, a.id))[
         :per_image
     ]
@@ -91,7 +87,7 @@ def render_mask_grid(
     dpi: int = 110,
     title: str | None = None,
 ) -> Path:
-    """Draw the grid (rows: images, columns: ``models``) and write it to ``out_png``."""
+    """Rows: images, columns: ``models``."""
     check_candidates(candidates)
     if not models:
         raise ConfigError("render_mask_grid needs at least one model")

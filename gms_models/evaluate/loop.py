@@ -1,6 +1,5 @@
-"""The per-image loop both evaluations share: eval mode, one embedding per image for each model,
-a progress bar on stderr and/or a callback, and the seconds spent loading, encoding, decoding;
-and :func:`eval_mode`, which the mask grid uses too."""
+"""The per-image loop both evaluations share (one embedding per image and model, progress, seconds
+per phase) and :func:`eval_mode`."""
 
 from __future__ import annotations
 
@@ -31,8 +30,7 @@ Work = TypeVar("Work")
 
 @contextmanager
 def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """``models`` in eval mode for the block (a student fresh from training would use batch
-    statistics in its BatchNorm layers), then each back in its previous mode."""
+    """A student fresh from training would use batch statistics in BatchNorm; restored after."""
     before = [m.training for m in models]
     for m in models:
         m.eval()
@@ -53,10 +51,8 @@ def score_images(
     show: bool,
     callback: ProgressFn | None,
 ) -> tuple[int, float, dict[str, float]]:
-    """``load(item)`` gives an image and what ``decode`` needs, or None when it has no prompt;
-    ``decode(work, predictors)`` returns its prompts' IoUs (the caller keeps the records).
-    Returns the images with a prompt, the wall time and the seconds per phase.
-    ``callback(items_done, items_total)`` follows each item."""
+    """``load(item)`` gives an image and what ``decode(work, predictors)`` needs (None: no prompt),
+    which returns the IoUs. Returns the images with a prompt, wall time and seconds per phase."""
     started = time.perf_counter()
     predictors = [SamPredictor(model) for model in models]
     timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}

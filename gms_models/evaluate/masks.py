@@ -1,9 +1,6 @@
-"""Choosing one mask per prompt from the decoder's outputs, and the IoU of two masks.
-
-The decoder has four mask tokens: 0 is the single-mask output, 1-3 the multimask ones.
-:data:`Candidates`: ``"multimask"`` (tokens 1-3, MobileSAM's ``multimask_output=True``),
-``"all"`` (0-3, as nanosam's TensorRT decoder; a second decoder call) or ``"single"`` (token 0).
-The highest predicted IoU wins, ties going to the lowest token."""
+"""One mask per prompt from the decoder's four tokens (0 single-mask, 1-3 multimask):
+``"multimask"`` (1-3, MobileSAM), ``"all"`` (0-3, nanosam's TensorRT decoder; a second call) or
+``"single"``; the highest predicted IoU wins, ties to the lowest token. And mask IoU."""
 
 from __future__ import annotations
 
@@ -22,8 +19,6 @@ CANDIDATES: tuple[str, ...] = get_args(Candidates)
 
 @dataclass(frozen=True)
 class ChosenMasks:
-    """One mask per prompt (N, H, W), its decoder token and its predicted IoU (N,)."""
-
     masks: np.ndarray
     tokens: np.ndarray
     predicted_iou: np.ndarray
@@ -49,7 +44,6 @@ def predict_best(
     labels: np.ndarray | None = None,
     candidates: Candidates = "multimask",
 ) -> ChosenMasks:
-    """Decode N prompts on the predictor's image and keep the best candidate mask of each."""
     check_candidates(candidates)
 
     def run(multimask: bool) -> Prediction:
@@ -70,7 +64,7 @@ def predict_best(
 
 
 def mask_iou(masks: np.ndarray, references: np.ndarray) -> np.ndarray:
-    """IoU of each pair of (N, H, W) bool masks, as (N,) float64; two empty masks score 1.0."""
+    """IoU of each pair of (N, H, W) masks; two empty masks score 1.0."""
     if masks.shape != references.shape:
         raise ValueError(f"mask shapes differ: {masks.shape} vs {references.shape}")
     a = masks.reshape(len(masks), -1).astype(bool, copy=False)

@@ -1,7 +1,5 @@
-"""Point-prompt mIoU against the teacher's own masks, the paper's Table 3 protocol (MALSD has no
-ground-truth masks; the paper takes the original SAM's). Each :class:`HandPoints` entry is one
-prompt; entries of one image share an embedding and one decoder batch (padded with label -1).
-Two empty masks score 1.0."""
+"""Point-prompt mIoU against the teacher's masks, the paper's Table 3 protocol (MALSD has no
+ground-truth masks). One prompt per :class:`HandPoints`; an image's share one decoder batch."""
 
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ from gms_models.sam.sam import Sam
 
 
 def pad_prompts(entries: Sequence[HandPoints]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K, 2) float32 points and (N, K) int32 labels, shorter prompts padded with label -1."""
+    """(N, K, 2) points and (N, K) labels, shorter prompts padded with label -1."""
     k = max(len(e.points) for e in entries)
     points = np.zeros((len(entries), k, 2), dtype=np.float32)
     labels = np.full((len(entries), k), -1, dtype=np.int32)
@@ -43,11 +41,10 @@ def evaluate_points_vs_teacher(
     progress: bool = True,
     callback: ProgressFn | None = None,
 ) -> PointEval:
-    """mIoU of ``student``'s masks against ``teacher``'s for the same point prompts."""
     check_candidates(candidates)
     if not points:
         raise DataError("no point prompts to evaluate (the points list is empty)")
-    by_image: dict[Path, list[HandPoints]] = {}  # in order of first appearance
+    by_image: dict[Path, list[HandPoints]] = {}
     for entry in points:
         by_image.setdefault(Path(entry.path), []).append(entry)
     groups = list(by_image.values())
@@ -102,8 +99,7 @@ def evaluate_points_vs_teacher(
 
 
 def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
-    """The pixel of ``mask`` nearest to its centroid as (x, y), None if empty (a ring's centroid
-    is not on the object)."""
+    """The pixel nearest the centroid as (x, y), None if empty (a ring's centroid is off it)."""
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
         return None
@@ -113,7 +109,7 @@ def interior_point(mask: np.ndarray) -> tuple[float, float] | None:
 
 
 def points_from_coco(coco: CocoInstances) -> list[HandPoints]:
-    """One foreground point prompt (:func:`interior_point`) per non-crowd annotation with a mask."""
+    """One foreground point per non-crowd annotation with a mask."""
     prompts: list[HandPoints] = []
     for image in coco:
         file = image.path.relative_to(coco.image_dir).as_posix()

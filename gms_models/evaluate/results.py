@@ -1,5 +1,4 @@
-"""Evaluation results: per-prompt records, summaries, tracker metrics (finite only: an empty size
-bin's mIoU is None and left out of ``metrics()``) and JSON files."""
+"""Evaluation results: per-prompt records, summaries, tracker metrics and JSON files."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ Reference = Literal["gt", "teacher"]
 
 @dataclass(frozen=True)
 class AnnotationResult:
-    """One box prompt (one COCO annotation); ``reference_*`` with the teacher as reference."""
+    """One COCO annotation's box; ``reference_*`` with the teacher as reference."""
 
     annotation_id: int
     image_id: int
@@ -32,8 +31,6 @@ class AnnotationResult:
 
 @dataclass(frozen=True)
 class PointResult:
-    """One point prompt (one MALSD test image, or one COCO-derived point)."""
-
     file: str
     points: list[list[float]]
     labels: list[int]
@@ -52,8 +49,8 @@ def _mean(values: list[float]) -> float | None:
 
 @dataclass
 class _Evaluation:
-    """What both evaluations report; ``_RECORDS`` names the subclass's per-prompt list,
-    ``_METRICS`` its mIoU fields."""
+    """``_RECORDS`` names the per-prompt list, ``_METRICS`` the mIoU fields; ``timings`` holds the
+    seconds in load, encode and decode."""
 
     _RECORDS: ClassVar[str]
     _METRICS: ClassVar[tuple[str, ...]] = ("miou",)
@@ -64,26 +61,23 @@ class _Evaluation:
     prompts: int
     seconds: float
     timings: dict[str, float]
-    """Seconds in ``load``, ``encode`` and ``decode``; ``seconds`` is the whole wall time."""
 
     @property
     def prompts_per_second(self) -> float:
         return self.prompts / self.seconds if self.seconds > 0 else float("inf")
 
     def metrics(self) -> dict[str, float]:
-        """The mIoU figures for trackers, empty bins (None) left out."""
+        """Empty bins (None) are left out."""
         values = {name: getattr(self, name) for name in self._METRICS}
         return {k: float(v) for k, v in values.items() if v is not None}
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the per-prompt records (JSON-able)."""
         data = asdict(self)
         data.pop(self._RECORDS)
         data["prompts_per_second"] = self.prompts_per_second
         return data
 
     def to_json(self, path: str | Path) -> Path:
-        """Write the summary plus the records to ``path`` atomically (folders created)."""
         data = self.summary()
         data[self._RECORDS] = [asdict(r) for r in getattr(self, self._RECORDS)]
         return write_json(path, data)
@@ -96,7 +90,6 @@ class CocoBoxEval(_Evaluation):
     _RECORDS = "per_annotation"
     _METRICS = ("miou", "miou_small", "miou_medium", "miou_large")
     reference: Reference
-    """``"gt"``: COCO ground-truth masks; ``"teacher"``: the teacher's masks for the same box."""
     annotation_file: str
     reference_img_size: int | None
     include_crowd: bool
@@ -106,12 +99,10 @@ class CocoBoxEval(_Evaluation):
     counts: dict[str, int]
     skipped_crowd: int
     skipped_empty_gt: list[int]
-    """Ids of annotations left out because their ground-truth mask is empty."""
     per_annotation: list[AnnotationResult] = field(repr=False)
 
     @classmethod
     def from_records(cls, records: list[AnnotationResult], **summary: Any) -> CocoBoxEval:
-        """Aggregate ``records`` (plain mean overall and per bin)."""
         by_bin = {b: [r.iou for r in records if r.area_bin == b] for b in AREA_BINS}
         overall = _mean([r.iou for r in records])
         if overall is None:
@@ -130,7 +121,7 @@ class CocoBoxEval(_Evaluation):
 
 @dataclass
 class PointEval(_Evaluation):
-    """Point-prompt mIoU against the teacher's own masks (the paper's Table 3 protocol)."""
+    """Point-prompt mIoU against the teacher's masks."""
 
     _RECORDS = "per_prompt"
     reference_img_size: int

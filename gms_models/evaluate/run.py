@@ -1,6 +1,5 @@
-"""One evaluation of a checkpoint (a student behind the teacher's prompt encoder and mask decoder,
-or the teacher itself) and the SAMs it builds: the entry of ``gms evaluate`` and of the
-pipeline's evaluation steps."""
+"""One evaluation of a checkpoint (a student or the teacher) and the SAMs it builds: the entry of
+``gms evaluate`` and of the pipeline's evaluation steps."""
 
 from __future__ import annotations
 
@@ -38,15 +37,13 @@ RANDOM_DECODER_SEED = 0
 def build_teacher_sam(
     teacher_ckpt: str | Path, img_size: int = 1024, device: str | torch.device = "cpu"
 ) -> Sam:
-    """MobileSAM (ViT-T) from a ``mobile_sam.pt``-layout checkpoint, at input ``img_size``, its
-    image encoder in the deployed form (as the students')."""
+    """MobileSAM with its image encoder in the deployed form (as the students')."""
     sam = build_sam_vit_t(teacher_ckpt, img_size=img_size)
     sam.image_encoder = inference_form(sam.image_encoder)
     return sam.to(device).eval()
 
 
 def checkpoint_teacher_size(student_ckpt: str | Path) -> int | None:
-    """The teacher input size the student was distilled at (from its stored config), if known."""
     config = read_student_checkpoint(student_ckpt).config
     size = config.get("teacher_size") or config.get("img_size")
     return int(size) if size else None
@@ -59,12 +56,8 @@ def build_student_sam(
     img_size: int | None = None,
     device: str | torch.device = "cpu",
 ) -> Sam:
-    """A SAM whose image encoder is the student of ``student_ckpt`` (of ``arch``), at
-    ``img_size`` (default: its trained size; another works only without size-bound weights).
-
-    The prompt encoder and mask decoder come from ``teacher_ckpt``; without it they are random
-    (seed :data:`RANDOM_DECODER_SEED`), good for checking the plumbing only.
-    """
+    """The student behind ``teacher_ckpt``'s prompt encoder and mask decoder (without it random,
+    seeded: plumbing checks only), at ``img_size`` (default: its trained size)."""
     stored = read_student_checkpoint(student_ckpt, expected_arch=arch)
     img_size = img_size or stored.img_size
     encoder = inference_form(stored.build_encoder(img_size))
@@ -85,8 +78,6 @@ def build_student_sam(
 
 @dataclass(frozen=True)
 class CheckpointEval:
-    """The scores, and the files written: the per-prompt records and the mask grid."""
-
     result: CocoBoxEval | PointEval
     records: Path
     grid: Path | None
@@ -120,13 +111,8 @@ def evaluate_checkpoint(
     device: str = "cpu",
     progress: bool = False,
 ) -> CheckpointEval:
-    """Score the student of ``student`` (encoder ``arch``), or the teacher when there is none, on
-    COCO boxes (``against`` COCO's masks or the teacher's) or MALSD points (the teacher's).
-
-    ``img_size`` defaults to the student's trained size (1024 for the teacher), ``teacher_size``
-    to the size it was distilled at. Writes the per-prompt records and, with ``grid_images``,
-    ``grid.png``.
-    """
+    """Score ``student`` (or the teacher when there is none) on COCO boxes (``against`` COCO's
+    masks or the teacher's) or MALSD points; ``teacher_size`` defaults to the distillation's."""
     points = not isinstance(data, CocoInstances)
     if points and against == "gt":
         raise ConfigError("MALSD hand points have no ground-truth masks: score against the teacher")

@@ -1,10 +1,6 @@
-"""Import COCO 2017 from its official zips into ``dest`` (``train2017/``, ``val2017/``,
-``annotations/instances_<split>.json``).
-
-The zips are downloaded (resumable) into a cache folder and verified before anything is
-extracted; extraction is staged, so a failure leaves no partial ``dest``. ``train_limit`` /
-``val_limit`` keep the first N images of a split (by file name) and their annotations; the whole
-zip is still downloaded, since its checksum covers the whole file."""
+"""Import COCO 2017 from its official zips: downloaded (resumable) into a cache, verified, then
+extracted staged. A split's limit keeps its first N images by name; the whole zip is still
+downloaded, since its checksum covers the whole file."""
 
 from __future__ import annotations
 
@@ -29,7 +25,7 @@ _CHUNK = 1 << 20
 
 
 class CocoArchive(BaseModel):
-    """One zip of the release: its path below the base URL, size and checksums."""
+    """One zip: its path below the base URL, size and checksums."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,8 +57,7 @@ class CocoManifest(BaseModel):
         return f"{self.base_url.rstrip('/')}/{archive.path.lstrip('/')}"
 
 
-# Sizes and md5 sums of the official release files, as published alongside many COCO loaders
-# (PaddleDetection, torchvision-style download scripts) and unchanged since 2017.
+# as published alongside many COCO loaders (PaddleDetection, ...), unchanged since 2017
 OFFICIAL_MANIFEST = CocoManifest(
     train2017=CocoArchive(
         path="zips/train2017.zip", size=19_336_861_798, md5="cced6f7f71b7629ddf16f17bbcfab6b2"
@@ -80,20 +75,17 @@ OFFICIAL_MANIFEST = CocoManifest(
 
 @dataclass(frozen=True)
 class CocoImport:
-    """What an import wrote: images and annotation file per split."""
-
     root: Path
     images: dict[str, int]
     annotations: dict[str, Path]
 
 
 def load_manifest(path: Path) -> CocoManifest:
-    """Read a manifest from YAML or JSON; :class:`ConfigError` names the file and the field."""
     return validate(CocoManifest, read_yaml_mapping(Path(path)), f"COCO manifest {path}")
 
 
 def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: bool) -> None:
-    """Check size and checksums of a downloaded zip; delete it and raise if one differs."""
+    """Delete the zip and raise if its size or a checksum differs."""
     problems = []
     actual_size = path.stat().st_size
     if archive.size is not None and actual_size != archive.size:
@@ -116,8 +108,7 @@ def verify_archive(path: Path, archive: CocoArchive, url: str, *, sha256_done: b
 def _extract_images(
     zip_path: Path, split: str, limit: int | None, out: Path, show: bool
 ) -> list[str]:
-    """Extract the zip's ``split/*.jpg`` (the first ``limit`` by name) into ``out``; return the
-    file names."""
+    """Extract ``split/*.jpg`` (the first ``limit`` by name) into ``out``; return their names."""
     prefix = f"{split}/"
     out.mkdir(parents=True)
     with zipfile.ZipFile(zip_path) as zf:
@@ -140,7 +131,6 @@ def _extract_images(
 
 
 def _extract_annotations(zip_path: Path, split: str, keep: set[str] | None, out_file: Path) -> None:
-    """Write ``instances_<split>.json``, cut down to the ``keep`` images when given."""
     member = f"annotations/instances_{split}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path) as zf:
@@ -178,9 +168,8 @@ def import_coco(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> CocoImport:
-    """Download, verify and extract COCO 2017 into ``dest``. ``base_url`` overrides the
-    manifest's (a mirror); the zips stay in ``cache_dir`` (default ``$GMS_CACHE/coco2017``), so a
-    re-import with other limits downloads nothing."""
+    """``base_url``: a mirror. The zips stay in ``cache_dir`` (default ``$GMS_CACHE/coco2017``), so
+    a re-import with other limits downloads nothing."""
     unknown = [s for s in splits if s not in COCO_SPLITS]
     if unknown or not splits:
         raise ConfigError(f"splits must be a non-empty subset of {COCO_SPLITS}, got {list(splits)}")
@@ -195,7 +184,6 @@ def import_coco(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "coco2017"
 
     def fetch(archive: CocoArchive) -> Path:
-        """The verified zip in the cache, downloaded (or resumed) when not already there."""
         url = manifest.url(archive)
         target = cache / archive.file_name
         if target.exists():

@@ -1,9 +1,5 @@
-"""Decoupled distillation of student encoders from the SAM teacher (the nanosam recipe).
-
-``distill([DistillConfig(...), ...])`` trains one student or several sharing a data recipe over
-one data stream. The package imports its parts on first use (PEP 562), so that the settings
-model can be read, by the CLI's option parsing say, without loading torch.
-"""
+"""Decoupled distillation of student encoders from the SAM teacher (the nanosam recipe). Parts
+load on first use (PEP 562), so the settings model loads without torch."""
 
 from __future__ import annotations
 
@@ -29,7 +25,7 @@ if TYPE_CHECKING:
     from gms_models.train.student import FAILURE_FILE, NonFiniteLossError
     from gms_models.train.trainer import DistillResult, build_teacher, distill
 
-# Where the names live, lightest first: a name is looked up in these in order.
+# lightest first: a name is looked up in these in order
 _PARTS = (
     "gms_models.train.config",
     "gms_models.train.callbacks",
