@@ -34,15 +34,12 @@ class ClassifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     families: list[str] = Field(default_factory=family_slugs)
-    # accepts "all", "vit,levit", slugs or Table 1 names; stored as slugs in Table 1 order
     img_size: int = 224
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(5e-4, gt=0)
     weight_decay: float = Field(0.05, ge=0)
-    # on weight matrices and conv kernels only
     warmup_epochs: int = Field(2, ge=0)
-    # capped at epochs - 1, so that every run ends with the cosine decay
     seed: int = Field(0, ge=0)
     num_workers: int = Field(0, ge=0)
     device: DeviceName = "auto"

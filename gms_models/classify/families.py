@@ -146,10 +146,7 @@ TABLE1_FAMILIES: tuple[ClassifierFamily, ...] = (
 )
 # fmt: on
 
-_BY_KEY: dict[str, ClassifierFamily] = {
-    **{f.name.lower(): f for f in TABLE1_FAMILIES},
-    **{f.slug: f for f in TABLE1_FAMILIES},
-}
+_BY_KEY = {key: f for f in TABLE1_FAMILIES for key in (f.name.lower(), f.slug)}
 
 
 def family_slugs() -> list[str]:

@@ -1,5 +1,4 @@
-"""Per-epoch and per-family results (round-tripping through JSON-ready dicts, as Prefect tasks pass
-them), the training hooks, and a run's files: ``table1.*`` and ``metrics/<slug>.json``."""
+"""Results (as JSON-ready dicts for Prefect tasks), the training hooks and a run's table files."""
 
 from __future__ import annotations
 

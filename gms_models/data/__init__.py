@@ -1,2 +1,1 @@
-"""Datasets of the study, one module each; import from the module, not from here, so that reading
-COCO or generating demo data does not import torch."""
+"""Datasets of the study; import each module (reading COCO or demo data needs no torch)."""

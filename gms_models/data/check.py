@@ -1,6 +1,5 @@
-"""Checking a dataset folder before a long job, listing every problem instead of the first. A COCO
-file's images are looked for in ``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>``
-(``instances_val2017.json`` → ``val2017/``)."""
+"""Checking a dataset folder before a long job, listing every problem. A COCO file's images are in
+``ROOT/images``, ``ROOT/<name>`` or ``ROOT/<name before '_'>`` (``instances_val2017``: val2017)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""COCO instance annotations for box-prompt evaluation, one image at a time. Area bins are
-half-open (README, Data layouts)."""
+"""COCO instances for box-prompt evaluation, by image; area bins are half-open (README)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,10 @@ AREA_BINS: tuple[AreaBin, ...] = ("small", "medium", "large")
 MEDIUM_MIN_AREA = 32**2
 LARGE_MIN_AREA = 96**2
 
-_REQUIRED_ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "segmentation")
+_REQUIRED_KEYS = {
+    "images": ("id", "file_name", "width", "height"),
+    "annotations": ("id", "image_id", "category_id", "bbox", "area", "segmentation"),
+}
 
 
 def area_bin(area: float) -> AreaBin:
@@ -83,19 +85,13 @@ def _read_json(annotation_file: Path) -> dict[str, Any]:
     for key in ("images", "annotations", "categories"):
         if not isinstance(dataset.get(key), list):
             raise DataError(f"COCO annotation file {annotation_file} has no '{key}' list")
-    for index, img in enumerate(dataset["images"]):
-        missing = [k for k in ("id", "file_name", "width", "height") if k not in img]
-        if missing:
-            raise DataError(
-                f"{annotation_file}: image #{index} (id {img.get('id')}) lacks {missing}"
-            )
+    for key, required in _REQUIRED_KEYS.items():
+        for index, item in enumerate(dataset[key]):
+            if missing := [k for k in required if k not in item]:
+                what = f"{key[:-1]} #{index} (id {item.get('id')})"
+                raise DataError(f"{annotation_file}: {what} lacks {missing}")
     image_ids = {img["id"] for img in dataset["images"]}
-    for index, ann in enumerate(dataset["annotations"]):
-        missing = [k for k in _REQUIRED_ANNOTATION_KEYS if k not in ann]
-        if missing:
-            raise DataError(
-                f"{annotation_file}: annotation #{index} (id {ann.get('id')}) lacks {missing}"
-            )
+    for ann in dataset["annotations"]:
         problem = _geometry_problem(ann)
         if problem is not None:
             raise DataError(f"{annotation_file}: annotation {ann['id']} has {problem}")

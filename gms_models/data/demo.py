@@ -1,6 +1,5 @@
-"""The built-in demo dataset, byte-identical for the same seed and scale: each image has its own
-generator ``(seed, stream, index)``, JPEGs fixed settings, JSON sorted keys and no timestamps.
-Bump :data:`GENERATOR_VERSION` whenever the bytes change on purpose."""
+"""The demo dataset, byte-identical per seed and scale: a generator per image, fixed JPEG settings,
+sorted JSON keys, no timestamps. Bump :data:`GENERATOR_VERSION` when the bytes change on purpose."""
 
 from __future__ import annotations
 

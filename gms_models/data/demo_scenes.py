@@ -4,6 +4,7 @@ with PIL's integer rasteriser and float32 only, so one generator state gives the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,6 +13,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 
 Polygon = np.ndarray  # (K, 2) float64 [x, y] pixels
+Disc = tuple[float, float, float]  # centre x, y and radius
 
 SizeBin = Literal["small", "medium", "large"]
 
@@ -38,25 +40,14 @@ def _value_noise(rng: np.random.Generator, width: int, height: int, cells: int) 
     return np.asarray(smooth, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
-def _grain(
-    rng: np.random.Generator, width: int, height: int, amplitude: float
-) -> npt.NDArray[np.float32]:
-    levels = rng.integers(-100, 101, size=(height, width, 1)).astype(np.float32)
-    return levels * np.float32(amplitude / 100.0)
-
-
-def _polygon_mask(polygons: list[Polygon], width: int, height: int) -> np.ndarray:
+def _mask(
+    polygons: list[Polygon], width: int, height: int, discs: Sequence[Disc] = ()
+) -> np.ndarray:
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
     for poly in polygons:
         draw.polygon([(float(x), float(y)) for x, y in poly], fill=255)
-    return np.asarray(canvas) > 0
-
-
-def _disc_mask(centres: list[tuple[float, float, float]], width: int, height: int) -> np.ndarray:
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for cx, cy, r in centres:
+    for cx, cy, r in discs:
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
     return np.asarray(canvas) > 0
 
@@ -190,7 +181,9 @@ def _finish(
     canvas: npt.NDArray[np.float32], rng: np.random.Generator, grain: float
 ) -> npt.NDArray[np.uint8]:
     height, width = canvas.shape[:2]
-    canvas = canvas * np.float32(rng.uniform(0.85, 1.1)) + _grain(rng, width, height, grain)
+    gain = np.float32(rng.uniform(0.85, 1.1))  # drawn before the grain
+    levels = rng.integers(-100, 101, size=(height, width, 1)).astype(np.float32)
+    canvas = canvas * gain + levels * np.float32(grain / 100.0)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
@@ -235,7 +228,7 @@ def _place_solid(
             continue
         taken.append(box)
         placed = [np.round(p + np.array([cx, cy]), 2) for p in parts]
-        return SceneObject(category, placed, _polygon_mask(placed, width, height), crowd=False)
+        return SceneObject(category, placed, _mask(placed, width, height), crowd=False)
     return None
 
 
@@ -258,7 +251,7 @@ def _place_crowd(
             cx = float(rng.uniform(x0 + r, x0 + region_w - r))
             cy = float(rng.uniform(y0 + r, y0 + region_h - r))
             discs.append((cx, cy, r))
-        return SceneObject("screws", [], _disc_mask(discs, width, height), crowd=True)
+        return SceneObject("screws", [], _mask([], width, height, discs), crowd=True)
     return None
 
 
@@ -315,7 +308,7 @@ def assembly_frame(
     half_w, half_h = product_w / 2, product_h / 2
     product = _rect(product_x + half_w, product_bottom - half_h, half_w, half_h, 0.0)
     grey = float(rng.uniform(205, 235))
-    _paint(canvas, _polygon_mask([product], width, height), (grey, grey, grey + 5), rng, texture=4)
+    _paint(canvas, _mask([product], width, height), (grey, grey, grey + 5), rng, texture=4)
     label = _rect(
         product_x + product_w * 0.3,
         product_bottom - product_h * 0.55,
@@ -323,7 +316,7 @@ def assembly_frame(
         product_h * 0.18,
         0.0,
     )
-    _paint(canvas, _polygon_mask([label], width, height), (30.0, 80.0, 170.0), rng, shadow=False)
+    _paint(canvas, _mask([label], width, height), (30.0, 80.0, 170.0), rng, shadow=False)
 
     radius = height * float(rng.uniform(0.08, 0.1))
     if holds_instructions:
@@ -346,7 +339,7 @@ def assembly_frame(
     angle = math.atan2(palm[1] - entry[1], palm[0] - entry[0]) + float(rng.uniform(-0.3, 0.3))
     sleeve = (35.0, 55.0, 110.0) if rng.integers(0, 2) else (90.0, 95.0, 100.0)
     arm = _bar(entry, palm, radius * 1.7)
-    _paint(canvas, _polygon_mask([arm], width, height), sleeve, rng)
+    _paint(canvas, _mask([arm], width, height), sleeve, rng)
 
     tone = _SKIN_TONES[int(rng.integers(0, len(_SKIN_TONES)))]
     skin = (float(tone[0]), float(tone[1]), float(tone[2]))
@@ -367,7 +360,7 @@ def assembly_frame(
             float(rng.uniform(232, 244)),
             float(rng.uniform(120, 160)),
         )
-        _paint(canvas, _polygon_mask([sheet], width, height), paper, rng, texture=3, shading=0.15)
+        _paint(canvas, _mask([sheet], width, height), paper, rng, texture=3, shading=0.15)
         lines = []
         for row in range(int(rng.integers(4, 7))):
             dy = -sheet_h * 0.35 + row * sheet_h * 0.13
@@ -375,14 +368,14 @@ def assembly_frame(
             local = np.array([[-sheet_w * 0.38, dy], [-sheet_w * 0.38 + length, dy]])
             (x0, y0), (x1, y1) = _rotate(local, tilt) + np.array(centre)
             lines.append(_bar((x0, y0), (x1, y1), max(1.0, height / 90)))
-        canvas[_polygon_mask(lines, width, height)] = np.float32(55)
+        canvas[_mask(lines, width, height)] = np.float32(55)
     elif int(rng.integers(0, 2)):
         tool_end = (palm[0] + direction[0] * radius * 3.2, palm[1] + direction[1] * radius * 3.2)
         shaft = _bar(palm, tool_end, radius * 0.3)
-        _paint(canvas, _polygon_mask([shaft], width, height), (120.0, 120.0, 125.0), rng)
+        _paint(canvas, _mask([shaft], width, height), (120.0, 120.0, 125.0), rng)
         handle_end = (palm[0] + direction[0] * radius * 1.4, palm[1] + direction[1] * radius * 1.4)
         handle = _bar(palm, handle_end, radius * 0.7)
-        _paint(canvas, _polygon_mask([handle], width, height), (200.0, 50.0, 30.0), rng)
+        _paint(canvas, _mask([handle], width, height), (200.0, 50.0, 30.0), rng)
     hand = hand_polygons(palm[0], palm[1], radius, angle)
-    _paint(canvas, _polygon_mask(hand, width, height), skin, rng)
+    _paint(canvas, _mask(hand, width, height), skin, rng)
     return _finish(canvas, rng, grain=4.0), palm

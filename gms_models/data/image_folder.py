@@ -1,8 +1,7 @@
 """Unlabeled images for distillation: item ``i`` of epoch ``e`` is the nanosam crop drawn from
-``(seed, e, i)`` (epoch 0 with ``fixed_crops``). Workers copy the dataset per iterator, so
-``persistent_workers=True`` would hide ``set_epoch`` from them. With ``on_error="skip"`` an
-unreadable image is replaced by the next readable one (same crop), keeping epochs deterministic;
-skips inside workers stay there, so ``validate=True`` decodes every image up front."""
+``(seed, e, i)``. Workers copy the dataset per iterator (``persistent_workers`` would hide
+``set_epoch``). ``on_error="skip"`` replaces an unreadable image by the next readable one (same
+crop); skips inside workers stay there, so ``validate=True`` decodes every image up front."""
 
 from __future__ import annotations
 

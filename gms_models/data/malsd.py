@@ -113,7 +113,6 @@ def import_malsd(src: Path, dest: Path, *, overwrite: bool = False) -> dict[str,
 
 
 def check_rgb_modes(paths: Sequence[Path]) -> None:
-    """Raise :class:`ImageError` listing every file whose header is not RGB or unreadable."""
     wrong: list[str] = []
     for path in paths:
         try:
@@ -149,10 +148,7 @@ class _PointsEntry(BaseModel):
     def _inside_root(cls, file: str) -> str:
         relative = PurePosixPath(file)
         if relative.is_absolute() or ".." in relative.parts or "\\" in file:
-            raise ValueError(
-                f"file {file!r} must be a POSIX path inside the MALSD folder "
-                "(no '..', not absolute)"
-            )
+            raise ValueError(f"file {file!r} must be a relative POSIX path without '..'")
         return file
 
     @model_validator(mode="after")

@@ -14,8 +14,7 @@ log = logging.getLogger(__name__)
 
 DATASET_IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 
-ProgressFn = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` after each file."""
+ProgressFn = Callable[[int, int], None]  # progress(done, total), after each item
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ DEFAULT_CROP_SCALE: tuple[float, float] = (0.08, 1.0)
 DEFAULT_CROP_RATIO: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
 
 
-#: A crop in pixels of the source image, as PIL takes it: (left, top, right, bottom).
-CropBox = tuple[int, int, int, int]
+CropBox = tuple[int, int, int, int]  # (left, top, right, bottom) pixels, as PIL takes it
 
 
 def crop_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -1,2 +1,1 @@
-"""Scoring SAMs by mIoU and drawing mask grids; import from the modules (``run.evaluate_checkpoint``
-is the entry of ``gms evaluate`` and of the pipeline)."""
+"""Scoring SAMs by mIoU and drawing mask grids; the entry is ``run.evaluate_checkpoint``."""

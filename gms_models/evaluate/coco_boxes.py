@@ -1,7 +1,6 @@
-"""Box-prompt mIoU on COCO, the nanosam protocol: each annotation's box (clipped: a few COCO boxes
-end a fraction of a pixel outside), the best candidate mask, its IoU with COCO's (or the teacher's)
-mask, the plain mean overall and per size bin. An empty ground-truth mask would score 0 whatever
-the model does, so it is left out (``skipped_empty_gt``); crowds count with ``include_crowd``."""
+"""Box-prompt mIoU on COCO, the nanosam protocol: each box clipped (a few COCO boxes end a fraction
+of a pixel outside), the best candidate's IoU, plain means. An empty ground-truth mask would score
+0 whatever the model does: it is left out (``skipped_empty_gt``); crowds with ``include_crowd``."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from gms_models.data.coco import CocoAnnotation, CocoImage, CocoInstances
 from gms_models.data.scan import ProgressFn
-from gms_models.errors import ConfigError, DataError
+from gms_models.errors import DataError
 from gms_models.evaluate.loop import score_images
 from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
@@ -24,13 +23,9 @@ log = logging.getLogger(__name__)
 def clip_box(
     box_xyxy: tuple[float, float, float, float], width: int, height: int
 ) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box_xyxy
-    return (
-        min(max(x0, 0.0), width),
-        min(max(y0, 0.0), height),
-        min(max(x1, 0.0), width),
-        min(max(y1, 0.0), height),
-    )
+    sides = (width, height, width, height)
+    x0, y0, x1, y1 = (min(max(v, 0.0), side) for v, side in zip(box_xyxy, sides, strict=True))
+    return (x0, y0, x1, y1)
 
 
 def evaluate_coco_boxes(
@@ -45,8 +40,6 @@ def evaluate_coco_boxes(
     callback: ProgressFn | None = None,
 ) -> CocoBoxEval:
     """Against COCO's masks, or with ``teacher`` against its masks for the same boxes."""
-    if batch_prompts < 1:
-        raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)
     reference = "gt" if teacher is None else "teacher"
     records: list[AnnotationResult] = []

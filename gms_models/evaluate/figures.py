@@ -45,9 +45,8 @@ class GridPrompt:
 
 
 def coco_grid_prompts(image: CocoImage, per_image: int = 3) -> list[GridPrompt]:
-    anns = sorted((a for a in image.annotations if not a.iscrowd), key=lambda a: (-a.area, a.id))[
-        :per_image
-    ]
+    anns = sorted((a for a in image.annotations if not a.iscrowd), key=lambda a: (-a.area, a.id))
+    anns = anns[:per_image]
     return [GridPrompt(box=clip_box(a.box_xyxy, image.width, image.height)) for a in anns]
 
 

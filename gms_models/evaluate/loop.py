@@ -1,5 +1,4 @@
-"""The per-image loop both evaluations share (one embedding per image and model, progress, seconds
-per phase) and :func:`eval_mode`."""
+"""The per-image loop both evaluations share (one embedding per image and model) and eval_mode."""
 
 from __future__ import annotations
 

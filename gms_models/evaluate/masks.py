@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, get_args
 
 import numpy as np
 
 from gms_models.errors import ConfigError
-from gms_models.prompt_predictor import Prediction
 from gms_models.sam.predictor import SamPredictor
 
 Candidates = Literal["multimask", "all", "single"]
@@ -45,19 +45,14 @@ def predict_best(
     candidates: Candidates = "multimask",
 ) -> ChosenMasks:
     check_candidates(candidates)
-
-    def run(multimask: bool) -> Prediction:
-        return predictor.predict_batch(
-            boxes=boxes, points=points, labels=labels, multimask_output=multimask
-        )
-
+    run = partial(predictor.predict_batch, boxes=boxes, points=points, labels=labels)
     if candidates == "single":
-        single = run(False)
+        single = run(multimask_output=False)
         return _pick(single.masks, single.iou_predictions, 0)
-    multi = run(True)
+    multi = run(multimask_output=True)
     if candidates == "multimask":
         return _pick(multi.masks, multi.iou_predictions, 1)
-    single = run(False)
+    single = run(multimask_output=False)
     masks = np.concatenate([single.masks, multi.masks], axis=1)
     iou = np.concatenate([single.iou_predictions, multi.iou_predictions], axis=1)
     return _pick(masks, iou, 0)

@@ -47,7 +47,6 @@ def evaluate_points_vs_teacher(
     by_image: dict[Path, list[HandPoints]] = {}
     for entry in points:
         by_image.setdefault(Path(entry.path), []).append(entry)
-    groups = list(by_image.values())
     records: list[PointResult] = []
 
     def load(entries: list[HandPoints]) -> tuple[np.ndarray, list[HandPoints]]:
@@ -78,7 +77,7 @@ def evaluate_points_vs_teacher(
 
     images, seconds, timings = score_images(
         [student, teacher],
-        groups,
+        list(by_image.values()),
         load,
         decode,
         "point mIoU vs teacher",

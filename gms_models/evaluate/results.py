@@ -121,8 +121,6 @@ class CocoBoxEval(_Evaluation):
 
 @dataclass
 class PointEval(_Evaluation):
-    """Point-prompt mIoU against the teacher's masks."""
-
     _RECORDS = "per_prompt"
     reference_img_size: int
     per_prompt: list[PointResult] = field(repr=False)

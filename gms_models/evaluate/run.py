@@ -1,5 +1,4 @@
-"""One evaluation of a checkpoint (a student or the teacher) and the SAMs it builds: the entry of
-``gms evaluate`` and of the pipeline's evaluation steps."""
+"""One evaluation of a checkpoint, the entry of ``gms evaluate`` and of the pipeline's steps."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from gms_models.encoders import inference_form
 from gms_models.errors import ConfigError
 from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
 from gms_models.evaluate.figures import (
-    GridPrompt,
     coco_grid_prompts,
     hand_point_prompt,
     render_mask_grid,
@@ -83,16 +81,6 @@ class CheckpointEval:
     grid: Path | None
 
 
-def _grid_inputs(
-    data: CocoInstances | Sequence[HandPoints], n: int
-) -> tuple[list[Path], list[list[GridPrompt]]]:
-    if isinstance(data, CocoInstances):
-        images = [data[i] for i in range(min(n, len(data)))]
-        images = [image for image in images if coco_grid_prompts(image)]
-        return [image.path for image in images], [coco_grid_prompts(image) for image in images]
-    return [entry.path for entry in data[:n]], [[hand_point_prompt(entry)] for entry in data[:n]]
-
-
 def evaluate_checkpoint(
     teacher: Path,
     data: CocoInstances | Sequence[HandPoints],
@@ -138,22 +126,24 @@ def evaluate_checkpoint(
             progress=progress,
         )  # fmt: skip
         records = result.to_json(out_dir / "per_annotation.json")
+        images = [data[i] for i in range(min(grid_images, len(data)))]
+        cells = [(image.path, boxes) for image in images if (boxes := coco_grid_prompts(image))]
     else:
         assert reference is not None
         result = evaluate_points_vs_teacher(
             model, reference, data, candidates=candidates, progress=progress
         )
         records = result.to_json(out_dir / "per_prompt.json")
+        cells = [(entry.path, [hand_point_prompt(entry)]) for entry in data[:grid_images]]
 
     grid = None
-    paths, prompts = _grid_inputs(data, grid_images)
-    if paths:
+    if cells:
         models = {name or arch or TEACHER_NAME: model}
         if reference is not None:
             models = {TEACHER_NAME: reference, **models}
         grid = render_mask_grid(
-            paths,
-            prompts,
+            [path for path, _ in cells],
+            [prompts for _, prompts in cells],
             models,
             out_dir / GRID_FILE,
             candidates=candidates,

@@ -1,6 +1,5 @@
-"""Import COCO 2017 from its official zips: downloaded (resumable) into a cache, verified, then
-extracted staged. A split's limit keeps its first N images by name; the whole zip is still
-downloaded, since its checksum covers the whole file."""
+"""Import COCO 2017 from its official zips, downloaded into a cache, verified, extracted staged. A
+split's limit keeps its first N images by name, yet the whole zip is fetched for its checksum."""
 
 from __future__ import annotations
 
@@ -25,8 +24,6 @@ _CHUNK = 1 << 20
 
 
 class CocoArchive(BaseModel):
-    """One zip: its path below the base URL, size and checksums."""
-
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str
@@ -168,10 +165,8 @@ def import_coco(
     timeout: float = 30.0,
     progress: bool = True,
 ) -> CocoImport:
-    """``base_url``: a mirror. The zips stay in ``cache_dir`` (default ``$GMS_CACHE/coco2017``), so
-    a re-import with other limits downloads nothing."""
-    unknown = [s for s in splits if s not in COCO_SPLITS]
-    if unknown or not splits:
+    """``base_url``: a mirror; the zips stay in ``cache_dir`` (default ``$GMS_CACHE/coco2017``)."""
+    if not splits or not set(splits) <= set(COCO_SPLITS):
         raise ConfigError(f"splits must be a non-empty subset of {COCO_SPLITS}, got {list(splits)}")
     limits = {"train2017": train_limit, "val2017": val_limit}
     for split, limit in limits.items():

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from gms_models.train.student import FAILURE_FILE, NonFiniteLossError
     from gms_models.train.trainer import DistillResult, build_teacher, distill
 
-# lightest first: a name is looked up in these in order
 _PARTS = (
     "gms_models.train.config",
     "gms_models.train.callbacks",

@@ -1,5 +1,4 @@
-"""The trainer's callback interface (callbacks run between steps: keep them quick) and a rich
-progress display built on it."""
+"""The trainer's callbacks (they run between steps: keep them quick) and a rich progress display."""
 
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ class TrainPlan:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One step of the stream (1-based); ``losses``: each student's mean since the last report,
-    None between reports."""
+    """1-based; ``losses``: each student's mean since the last report, None between reports."""
 
     epoch: int
     step: int
@@ -89,8 +87,6 @@ class TrainerCallback:
 
 
 class _ProgressWithTable(Progress):
-    """A rich ``Progress`` that renders a table of the students below its bars."""
-
     def __init__(self, *args: object, **kwargs: object) -> None:
         # set first: the base class renders while it initialises
         self.table: Table | None = None
@@ -149,8 +145,7 @@ class RichProgress(TrainerCallback):
         self._task = self.progress.add_task(f"epoch {epoch}/{self._epochs}", total=steps)
         for row in self._rows.values():
             if not row["state"].startswith("failed"):
-                behind = int(row["epoch"]) == epoch - 1
-                row["state"] = "training" if behind else "waiting"
+                row["state"] = "training" if int(row["epoch"]) == epoch - 1 else "waiting"
         self._redraw_table()
 
     def on_step(self, event: StepEvent) -> None:

@@ -38,35 +38,16 @@ DeviceName = Annotated[str, AfterValidator(_device_name)]
 
 #: Fields that define the data stream; students sharing all of them can share the teacher pass.
 DATA_RECIPE_FIELDS: tuple[str, ...] = (
-    "images",
-    "teacher",
-    "teacher_backend",
-    "teacher_precision",
-    "teacher_size",
-    "fixed_crops",
-    "feature_cache",
-    "on_error",
-    "batch_size",
-    "epochs",
-    "seed",
-    "num_workers",
-    "device",
+    "images", "teacher", "teacher_backend", "teacher_precision", "teacher_size", "fixed_crops",
+    "feature_cache", "on_error", "batch_size", "epochs", "seed", "num_workers", "device",
     "img_size",
-)
+)  # fmt: skip
 
 #: Fields that do not change a run's trajectory: a resume and a recorded failure hold across them.
-NEUTRAL_FIELDS = frozenset(
-    {
-        "name",
-        "resume",
-        "resume_with_changes",
-        "out_dir",
-        "cache_dir",
-        "device",
-        "num_workers",
-        "feature_channels",
-    }
-)
+NEUTRAL_FIELDS = frozenset({
+    "name", "resume", "resume_with_changes", "out_dir", "cache_dir", "device", "num_workers",
+    "feature_channels",
+})  # fmt: skip
 
 
 class DistillSettings(BaseModel):
@@ -81,9 +62,7 @@ class DistillSettings(BaseModel):
         description="teacher input side; default: img_size",
     )
     fixed_crops: bool = Field(False, description="the same crop of each image in every epoch")
-    feature_cache: bool = Field(
-        False, description="cache teacher features on disk (fp16); needs fixed_crops"
-    )
+    feature_cache: bool = Field(False, description="teacher features cached; needs fixed_crops")
     on_error: OnError = Field("fail", description="unreadable images: fail, or skip and report")
     num_workers: int = Field(2, ge=0, description="data-loader worker processes")
     epochs: int = Field(13, gt=0, description="epochs")
@@ -128,25 +107,17 @@ class DistillSettings(BaseModel):
 
 class DistillConfig(DistillSettings):
     arch: str = Field(description="encoder registry name of the student, e.g. gmf_2282")
-    name: RunName | None = Field(
-        None,
-        description="run name (the ablation arm, e.g. gmf_2282-lr1e-3): names the student in "
-        "progress, callbacks and results, and its default out_dir; default: arch",
-    )
+    name: RunName | None = Field(None, description="run name (the ablation arm); default: arch")
     images: Path = Field(description="folder of training images (searched recursively)")
     teacher: Path = Field(description="teacher checkpoint in the mobile_sam.pt layout")
     teacher_backend: BackendName = Field(
-        "auto",
-        description="teacher runtime; auto = tensorrt on CUDA if installed, else onnxruntime, "
-        "else torch",
+        "auto", description="auto: tensorrt on CUDA if installed, else onnxruntime, else torch"
     )
     teacher_precision: PrecisionChoice = "auto"
     out_dir: Path | None = Field(None, description="run folder; default runs/distill/<name>")
     resume: bool = Field(False, description="continue from out_dir/last.pt if it exists")
     resume_with_changes: bool = Field(
-        False,
-        description="with resume: continue last.pt even where its run used other settings "
-        "(lr, seed, batch size, ...); the result is then not that of an uninterrupted run",
+        False, description="with resume: continue last.pt even if it was trained otherwise"
     )
     cache_dir: Path | None = Field(
         None, description="teacher ONNX/engine/feature cache; default $GMS_CACHE"
@@ -208,7 +179,6 @@ class Arm(BaseModel):
     epochs: int | None = Field(None, gt=0)
 
 
-#: The arms of a run, by name (the name is the MLflow run, DVC stage key and table row).
 Arms = dict[RunName, Arm]
 
 

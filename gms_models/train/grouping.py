@@ -1,5 +1,5 @@
-"""Which students train together, and on which device: grouping by data recipe, packing by
-memory estimated on PyTorch's ``meta`` device (README: Packing by memory)."""
+"""Which students train together, and where: grouped by data recipe, packed by memory estimated on
+PyTorch's ``meta`` device (README: Packing by memory)."""
 
 from __future__ import annotations
 
@@ -175,8 +175,7 @@ def detect_devices(
 
 
 def check_group(configs: Sequence[DistillConfig]) -> None:
-    """Refuse configs that cannot share one stream: other data recipes, repeated run names, or a
-    shared run folder."""
+    """Refuse configs that cannot share a stream (data recipe, run names, run folders)."""
     if not configs:
         raise ConfigError("a distillation group needs at least one config")
     first, mine = configs[0], configs[0].data_recipe()
@@ -212,7 +211,6 @@ def check_group(configs: Sequence[DistillConfig]) -> None:
 
 
 def group_by_recipe(configs: Sequence[DistillConfig]) -> list[list[DistillConfig]]:
-    """Configs with equal data recipes together, in order of first appearance."""
     groups: dict[str, list[DistillConfig]] = {}
     for config in configs:
         key = repr(sorted(config.data_recipe().items()))
@@ -244,8 +242,7 @@ class Assignment:
 
 
 def split_to_fit(sizes: Sequence[int], capacity: int) -> list[list[int]]:
-    """First-fit decreasing: indices of ``sizes`` in parts whose sums fit ``capacity`` (a larger
-    item alone), each part ascending, parts ordered by their first index."""
+    """First-fit decreasing into parts within ``capacity``; indices ascending, parts by first."""
     parts: list[list[int]] = []
     room: list[int] = []
     for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
@@ -266,9 +263,8 @@ def pack_groups(
     *,
     headroom: float = 0.9,
 ) -> list[Assignment]:
-    """Split ``groups`` into parts whose stream plus students fit a device's memory × ``headroom``
-    and give each part, heaviest first, to the least loaded device (students + 1 per part) that
-    holds it; a student too large for all gets the largest (``fits=False``). In group order."""
+    """Parts of ``groups`` that fit a device's memory × ``headroom``, heaviest first to the least
+    loaded device (students + 1 per part) that holds it, else the largest (``fits=False``)."""
     if not devices:
         raise ConfigError("packing needs at least one device")
     if not 0 < headroom <= 1:

@@ -1,5 +1,4 @@
-"""One student under distillation (:class:`StudentRun`), so that one loop drives any number of
-students over one stream."""
+"""One student under distillation, so that one loop drives any number of them over one stream."""
 
 from __future__ import annotations
 
@@ -44,8 +43,6 @@ Probe = tuple[torch.Tensor, torch.Tensor, list[int]]
 
 @dataclass(eq=False)
 class NonFiniteLossError(GmsError):
-    """A student's loss became NaN or infinite; its last good checkpoint is kept."""
-
     student: str
     value: float
     epoch: int
@@ -163,16 +160,6 @@ def save_feature_picture(
     return save_figure(figure, dest)
 
 
-def check_run_folder(config: DistillConfig) -> None:
-    """Refuse to start over a previous run's checkpoint unless resuming."""
-    out_dir = config.resolved_out_dir
-    if (out_dir / STATE_FILE).exists() and not config.resume:
-        raise ConfigError(
-            f"{out_dir} already holds a training checkpoint ({STATE_FILE}); pass resume=True "
-            "(--resume) to continue it, or choose another out_dir (--out)"
-        )
-
-
 class StudentRun:
     """Built under ``torch.manual_seed(config.seed)`` with a private torch RNG stream. Losses stay
     on the device; :meth:`report` is the only host sync and records a NaN/inf (``failure.json``)."""
@@ -223,9 +210,8 @@ class StudentRun:
         self._reported = 0
 
     def restore(self) -> dict[str, Any] | None:
-        """Load ``last.pt`` when resuming. Other trajectory settings are refused unless this retries
-        a recorded failure or ``resume_with_changes``; a failure recorded with the same settings is
-        restored (not trained again), with other settings it is retried from the last good epoch."""
+        """Load ``last.pt`` when resuming (other settings refused, unless retrying a failure or with
+        ``resume_with_changes``); a failure recorded with the same settings is not trained again."""
         for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
             remove_stale_temps(folder)
         if not self.config.resume:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader
 
+from gms_models.checkpoint import STATE_FILE
 from gms_models.data.image_folder import DistillSample
 from gms_models.data.loader import worker_context
 from gms_models.data.scan import BadImage
@@ -26,7 +27,7 @@ from gms_models.train.callbacks import EpochEnd, RichProgress, StepEvent, Traine
 from gms_models.train.config import DistillConfig
 from gms_models.train.grouping import check_group
 from gms_models.train.rng import global_rng_state, restore_global_rng_state, seed_everything
-from gms_models.train.student import NonFiniteLossError, Probe, StudentRun, check_run_folder
+from gms_models.train.student import NonFiniteLossError, Probe, StudentRun
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,8 @@ class DistillResult:
 
 
 class Distiller:
-    """Trains ``students`` over one data stream: per batch one teacher pass, one step each.
-    Resumed students may stand at different epochs: the stream starts after the lowest one and
-    each joins at its own next epoch. ``log_every``: steps between loss reports (a host sync)."""
+    """Per batch one teacher pass, one step per student. Resumed students may stand at different
+    epochs: the stream starts after the lowest, each joins at its own next epoch."""
 
     def __init__(
         self,
@@ -142,7 +142,6 @@ class Distiller:
         ]
 
     def _position_stream(self, epoch: int, pending: list[StudentRun]) -> None:
-        """Put the loader and global RNGs where they stood after ``epoch`` epochs."""
         if epoch == 0:
             self.generator.manual_seed(self.recipe.seed)
             return
@@ -255,21 +254,6 @@ class Distiller:
         )
 
 
-def build_dataset(config: DistillConfig) -> DistillDataset:
-    """With ``on_error="skip"`` and workers, images are decoded up front: workers cannot report."""
-    from gms_models.data.image_folder import ImageFolderDataset
-
-    return ImageFolderDataset(
-        config.images,
-        teacher_size=config.teacher_size,
-        student_size=config.img_size,
-        seed=config.seed,
-        fixed_crops=config.fixed_crops,
-        on_error=config.on_error,
-        validate=config.on_error == "skip" and config.num_workers > 0,
-    )
-
-
 def build_teacher(config: DistillConfig, device: torch.device) -> TeacherBackend:
     spec = TeacherSpec.from_checkpoint(config.teacher, config.teacher_size)
     return select_teacher(
@@ -311,15 +295,17 @@ def distill(
     dataset: DistillDataset | None = None,
     raise_if_all_failed: bool = False,
 ) -> list[DistillResult]:
-    """Distil the students of ``configs`` (one data recipe) over one stream; one result per config.
-    ``teacher`` and ``dataset`` replace the first config's (a teacher built here is closed). A
-    student whose loss goes non-finite is dropped, the others go on; when all failed, the last
-    one's :class:`NonFiniteLossError` is raised if ``raise_if_all_failed``."""
+    """One result per config (one data recipe). A student whose loss goes non-finite is dropped,
+    the others go on; when all failed, the last one's error is raised if ``raise_if_all_failed``."""
     if device is not None:
         configs = [c.model_copy(update={"device": device}) for c in configs]
     check_group(configs)
     for config in configs:
-        check_run_folder(config)
+        if (config.resolved_out_dir / STATE_FILE).exists() and not config.resume:
+            raise ConfigError(
+                f"{config.resolved_out_dir} already holds a training checkpoint ({STATE_FILE}); "
+                "pass resume=True (--resume) to continue it, or choose another out_dir (--out)"
+            )
     recipe = configs[0]
     torch_device = resolve_device(recipe.device)
     if any(config.deterministic for config in configs):
@@ -328,7 +314,18 @@ def distill(
     elif torch_device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     seed_everything(recipe.seed)
-    dataset = dataset if dataset is not None else build_dataset(recipe)
+    if dataset is None:  # workers cannot report skipped images: with them, decode up front
+        from gms_models.data.image_folder import ImageFolderDataset
+
+        dataset = ImageFolderDataset(
+            recipe.images,
+            teacher_size=recipe.teacher_size,
+            student_size=recipe.img_size,
+            seed=recipe.seed,
+            fixed_crops=recipe.fixed_crops,
+            on_error=recipe.on_error,
+            validate=recipe.on_error == "skip" and recipe.num_workers > 0,
+        )
     own_teacher = teacher is None
     teacher = teacher if teacher is not None else build_teacher(recipe, torch_device)
     try:
