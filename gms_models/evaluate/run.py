@@ -15,11 +15,7 @@ from gms_models.data.malsd import HandPoints
 from gms_models.encoders import inference_form
 from gms_models.errors import ConfigError
 from gms_models.evaluate.coco_boxes import evaluate_coco_boxes
-from gms_models.evaluate.figures import (
-    coco_grid_prompts,
-    hand_point_prompt,
-    render_mask_grid,
-)
+from gms_models.evaluate.figures import coco_grid_prompts, hand_point_prompt, render_mask_grid
 from gms_models.evaluate.masks import Candidates
 from gms_models.evaluate.points_vs_teacher import evaluate_points_vs_teacher
 from gms_models.evaluate.results import CocoBoxEval, PointEval, Reference
