@@ -10,7 +10,7 @@ import numpy as np
 
 from gms_models.data.coco import CocoAnnotation, CocoImage, CocoInstances
 from gms_models.data.scan import ProgressFn
-from gms_models.errors import DataError
+from gms_models.errors import ConfigError, DataError
 from gms_models.evaluate.loop import score_images
 from gms_models.evaluate.masks import Candidates, check_candidates, mask_iou, predict_best
 from gms_models.evaluate.results import AnnotationResult, CocoBoxEval
@@ -40,6 +40,8 @@ def evaluate_coco_boxes(
     callback: ProgressFn | None = None,
 ) -> CocoBoxEval:
     """Against COCO's masks, or with ``teacher`` against its masks for the same boxes."""
+    if batch_prompts < 1:
+        raise ConfigError(f"batch_prompts must be >= 1, got {batch_prompts}")
     check_candidates(candidates)
     reference = "gt" if teacher is None else "teacher"
     records: list[AnnotationResult] = []
