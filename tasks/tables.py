@@ -59,9 +59,7 @@ def write_ablation_table(
     markdown = render_ablation_markdown(rows, runtimes, notes)
     md = atomic_write_text(out_dir / f"{stem}.md", markdown)
     csv_path = atomic_write_text(out_dir / f"{stem}.csv", render_ablation_csv(rows, runtimes))
-    # what `dvc metrics show`/`diff` compare
-    numbers = {row.model: row.numbers() for row in rows}
-    metrics = write_json(out_dir / f"{stem}_metrics.json", numbers)
+    metrics = write_json(out_dir / f"{stem}_metrics.json", ablation_metrics(rows))
     teacher = next((r.miou for r in rows if r.role == "T"), None)
     plot = plot_pareto(rows, pareto_runtime, out_dir / f"{stem}_pareto.png", teacher)
     files = [md, csv_path, metrics] + ([plot] if plot is not None else [])
@@ -69,6 +67,11 @@ def write_ablation_table(
     table = [dict(zip(columns, ablation_cells(r, runtimes), strict=True)) for r in rows]
     publish(run, files, stem.replace("_", "-"), markdown, table)
     return TableFiles(markdown=md, csv=csv_path, plot=plot, metrics=metrics)
+
+
+def ablation_metrics(rows: Sequence[AblationRow]) -> dict[str, dict[str, float]]:
+    """Each row's numbers by model name: what ``dvc metrics show``/``diff`` compare."""
+    return {row.model: row.numbers() for row in rows}
 
 
 @task(name="write-segment-table", cache_policy=NO_CACHE)
