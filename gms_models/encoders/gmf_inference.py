@@ -1,12 +1,6 @@
-"""The re-parameterised inference form of a GMF SAM student: same outputs, fewer and larger ops.
-
-:func:`fuse_gmf_encoder` turns a trained :class:`GroupMixFormerSamEncoder` into an equivalent
-eval-mode module for deployment (README, "GMF inference form"); training keeps the release layout,
-whose state dict this form does not share. PyTorch runs each block channel-first; the ONNX export
-(traced while ``torch.onnx.is_in_onnx_export()``) keeps LayerNorm + qkv and projection + MLP in
-tokens, because ONNX Runtime's fused LayerNormalization only normalises trailing axes and the
-channel-first graph's ``ReduceMean`` made it 1.26× slower. Both forwards use the same weights.
-"""
+"""The re-parameterised inference form of a GMF student (README, "GMF inference form"): same
+outputs, fewer and larger ops, not the release's state dict. PyTorch runs each block channel-first,
+the ONNX export (``is_in_onnx_export()``) LayerNorm + qkv and projection + MLP in tokens."""
 
 from __future__ import annotations
 
@@ -25,8 +19,7 @@ from gms_models.encoders.groupmixformer import (
 )
 from gms_models.fusion import bn_affine, conv_act
 
-KERNEL = 7
-"""Kernel of the merged relative-position conv: its largest window."""
+KERNEL = 7  # the merged relative-position conv's: its largest window
 
 
 def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
@@ -39,13 +32,11 @@ def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
 
 
 def _bias(conv: nn.Conv2d) -> torch.Tensor:
-    """The bias of a convolution built with one (``nn.Conv2d.bias`` is typed optional)."""
     assert conv.bias is not None
     return conv.bias
 
 
 def _pointwise(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
-    """A 1×1 convolution computing ``F.linear(x, weight, bias)`` over the channels of NCHW."""
     conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1)
     conv.weight.data.copy_(weight[..., None, None])
     _bias(conv).data.copy_(bias)
@@ -64,7 +55,6 @@ def _standardise(x: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def _token_linear(tokens: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """A 1×1 conv applied to tokens (B,N,C) as the linear layer it is."""
     return F.linear(tokens, conv.weight.flatten(1), conv.bias)
 
 
@@ -176,9 +166,8 @@ class FusedGroupMixStage(nn.Module):
 
 @torch.no_grad()
 def fuse_gmf_encoder(encoder: GroupMixFormerSamEncoder) -> GroupMixFormerSamEncoder:
-    """An eval-mode copy of ``encoder`` whose stages are :class:`FusedGroupMixStage`; stem, patch
-    embeddings and neck stay as they are (ONNX Runtime folds their BatchNorms itself).
-    """
+    """An eval-mode copy with fused stages; stem, patch embeddings and neck stay (ONNX Runtime
+    folds their BatchNorms itself)."""
     fused = copy.deepcopy(encoder).eval()
     stages = fused.backbone.groupmixformer_backbone
     for i, stage in enumerate(stages):

@@ -1,13 +1,6 @@
-"""GroupMixFormer (Ge et al., arXiv 2311.15157) and the SAM-feature GMF students of Table 2.
-
-:class:`GroupMixFormer` keeps the official release's state-dict keys (``conv_stem.*``,
-``patch_embed_layers.{i}.*``, ``groupmixformer_backbone.{i}.gma_stage.{j}.*``, ``norm4.*``,
-``head.*``; plain ``BatchNorm2d`` for its ``SyncBatchNorm``), so published ImageNet weights load.
-The students keep GroupMixFormer-M's widths and end in the 1×1 neck over the last stage and the
-S/8 stage average-pooled to S/16 (README, "GMF neck"): the pool is the functional
-``F.avg_pool2d`` because thop counts no functional op, and with it every GMF row of Table 2
-comes out exactly (an ``nn.AvgPool2d`` would add 0.33M MACs at 1024).
-"""
+"""GroupMixFormer (arXiv 2311.15157) with the release's state-dict keys (plain ``BatchNorm2d`` for
+its ``SyncBatchNorm``), and Table 2's GMF students (README, "GMF neck": the pool is functional
+because thop counts no functional op)."""
 
 from __future__ import annotations
 
@@ -39,13 +32,8 @@ GMF_M_DIMS = (40, 80, 160, 160)
 
 @dataclass(frozen=True)
 class GroupMixFormerConfig:
-    """Shape of a GroupMixFormer; validated on construction (:class:`ConfigError` names the value).
-
-    ``strides[i]`` is the stride of stage ``i``'s patch embedding (the conv stem reduces by 4
-    before stage 0). ``crpe_windows`` maps each relative-position kernel size to the number of
-    heads using it; the head counts must add up to ``num_heads``. ``num_classes=0`` builds the
-    backbone without ``norm4``/``head``.
-    """
+    """Shape of a GroupMixFormer. ``strides[i]``: stage ``i``'s patch embedding (after the stem's
+    4); ``crpe_windows``: (kernel, heads) pairs over ``num_heads``; ``num_classes=0``: no head."""
 
     embed_dims: tuple[int, ...] = GMF_M_DIMS
     depths: tuple[int, ...] = (3, 3, 12, 4)
@@ -69,10 +57,9 @@ class GroupMixFormerConfig:
                     f"GroupMixFormer {name}={list(value)} has {len(value)} entries but "
                     f"depths={list(self.depths)} has {n} stages"
                 )
-        if any(d < 1 for d in self.depths):
-            raise ConfigError(f"GroupMixFormer depths must be >= 1, got {list(self.depths)}")
-        if any(s < 1 for s in self.strides):
-            raise ConfigError(f"GroupMixFormer strides must be >= 1, got {list(self.strides)}")
+        for name, values in (("depths", self.depths), ("strides", self.strides)):
+            if any(v < 1 for v in values):
+                raise ConfigError(f"GroupMixFormer {name} must be >= 1, got {list(values)}")
         heads_in_windows = sum(h for _, h in self.crpe_windows)
         if heads_in_windows != self.num_heads:
             raise ConfigError(
@@ -93,10 +80,6 @@ class GroupMixFormerConfig:
                 )
         if self.num_classes < 0:
             raise ConfigError(f"num_classes must be >= 0, got {self.num_classes}")
-
-    @property
-    def num_stages(self) -> int:
-        return len(self.depths)
 
 
 class SeparableConv2d(nn.Module):
@@ -304,12 +287,11 @@ class GroupMixFormer(nn.Module):
         dims = cfg.embed_dims
         self.conv_stem = ConvStem(cfg.in_chans, dims[0])
         self.patch_embed_layers = nn.ModuleList(
-            PatchEmbed(dims[max(i - 1, 0)], dims[i], cfg.strides[i]) for i in range(cfg.num_stages)
+            PatchEmbed(dims[max(i - 1, 0)], dims[i], cfg.strides[i]) for i in range(len(cfg.depths))
         )
         rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").tolist()
-        starts = [sum(cfg.depths[:i]) for i in range(cfg.num_stages)]
         self.groupmixformer_backbone = nn.ModuleList(
-            GroupMixStage(dims[i], cfg.mlp_ratios[i], rates[starts[i] : starts[i] + d], cfg)
+            GroupMixStage(dims[i], cfg.mlp_ratios[i], rates[sum(cfg.depths[:i]) :][:d], cfg)
             for i, d in enumerate(cfg.depths)
         )
         if cfg.num_classes > 0:
@@ -354,9 +336,7 @@ CLASSIFIER_PREFIXES = ("norm4.", "head.")
 
 
 def load_release_weights(model: GroupMixFormer, path: str | Path) -> LoadReport:
-    """Initialise ``model``'s backbone from a local release-layout checkpoint (never the classifier,
-    so another ``num_classes`` keeps its fresh head); the file's unused keys are reported.
-    """
+    """Initialise ``model``'s backbone (never the classifier) from a local release checkpoint."""
     loaded = sum(not k.startswith(CLASSIFIER_PREFIXES) for k in model.state_dict())
     skipped = load_pretrained_backbone(
         model, path, layout="GroupMixFormer release", ignore=CLASSIFIER_PREFIXES
@@ -408,9 +388,7 @@ def build_gmf_student(
     pretrained: str | Path | None = None,
     drop_path_rate: float = 0.0,
 ) -> GroupMixFormerSamEncoder:
-    """A GMF student with GroupMixFormer-M widths, the last stage at S/16; ``pretrained`` (a local
-    release checkpoint) initialises the backbone, the neck stays fresh.
-    """
+    """A GMF student with GroupMixFormer-M widths; ``pretrained`` initialises the backbone only."""
     n = len(depths)
     dims = tuple(embed_dims)[:n]
     strides = ((1, 2, 2) + (1,) * max(n - 3, 0))[:n]
