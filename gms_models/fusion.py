@@ -1,10 +1,6 @@
-"""The deployed forms' fusions: eval-mode BatchNorm folded into the convolution before it, and a
-convolution or linear layer run with its activation as one oneDNN kernel on the CPU.
-
-PyTorch eager runs an activation as a second pass over a freshly allocated output; oneDNN applies
-it while the output is still in cache (README, "Fused CPU kernels"). The fused kernels run only
-where nothing is recorded: no gradient, no ONNX export or compilation, float32 on a CPU with oneDNN.
-"""
+"""The deployed forms' fusions: eval-mode BatchNorm folded into the conv before it, and a conv or
+linear layer run with its activation as one oneDNN CPU kernel where nothing is recorded (README,
+"Fused CPU kernels")."""
 
 from __future__ import annotations
 
@@ -14,10 +10,7 @@ from typing import cast
 import torch
 from torch import nn
 
-ONEDNN_CONV_MAX_PIXELS = 128 * 128
-"""Largest output (H·W) a convolution goes to oneDNN at: from 256² pixels up, the reorders of
-NCHW into oneDNN's blocked layout cost more than its faster kernel gains (1×1 convs at 1 thread:
-0.5–0.8× PyTorch's time at 64²–128², 1.4–2.6× at 256²)."""
+ONEDNN_CONV_MAX_PIXELS = 128 * 128  # largest output without an activation (README: reorders)
 
 
 def bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +43,7 @@ def _onednn_attr(act: nn.Module | None) -> tuple[str, str | None] | None:
 
 
 def onednn_applies(x: torch.Tensor, *modules: nn.Module | None) -> bool:
-    """Whether the fused kernels may run on ``x`` in place of ``modules`` (see module docstring);
-    never past a module's forward hooks (a MAC counter's, for one), which a fused kernel skips."""
+    """Whether fused kernels may replace ``modules`` on ``x``; never past forward hooks (thop's)."""
     hooks = nn.modules.module
     hooked = (
         hooks._global_forward_hooks
@@ -104,8 +96,7 @@ def conv_act(x: torch.Tensor, conv: nn.Module, act: nn.Module | None = None) -> 
 
 
 def linear_act(x: torch.Tensor, fc: nn.Linear, act: nn.Module) -> torch.Tensor:
-    """``act(fc(x))`` over the last axis, one oneDNN kernel where it applies (any size: a linear
-    layer's operands are already in the layout oneDNN multiplies)."""
+    """``act(fc(x))``, one oneDNN kernel at any size (its operands need no reorder)."""
     attr = _onednn_attr(act)
     if attr is None or not onednn_applies(x, fc, act):
         return cast(torch.Tensor, act(fc(x)))

@@ -1,11 +1,6 @@
-"""Keep freed memory in the process instead of handing it back to the kernel (glibc only).
-
-glibc's malloc serves large blocks with ``mmap`` and unmaps them on ``free``, so every forward
-pass page-faults its large activations back in, 4 KiB at a time, and the kernel zeroes each page.
-With ``mmap`` off and a high trim threshold, the blocks of one pass are reused by the next:
-at 1024 on one thread the deployed ViT-T forward takes 0.74x and gmf_2282's 0.59x of its time
-(``benchmarks/bench_malloc.py``; README, "Freed memory is reused").
-"""
+"""Keep freed memory in the process (glibc only): ``mmap`` off and a high trim threshold, so a
+forward reuses the last one's blocks instead of page-faulting them back in (README, "Freed memory
+is reused")."""
 
 from __future__ import annotations
 
@@ -14,8 +9,7 @@ import os
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-TRIM_THRESHOLD_BYTES = 1 << 30
-"""Free memory at the top of the heap beyond this goes back to the kernel."""
+TRIM_THRESHOLD_BYTES = 1 << 30  # free memory at the heap's top beyond this goes back
 
 OPT_OUT = "GMS_KEEP_FREED_MEMORY"
 
@@ -28,9 +22,7 @@ def on_glibc() -> bool:
 
 
 def keep_freed_memory() -> bool:
-    """Turn glibc's ``mmap`` for large blocks off and raise its trim threshold; whether it did.
-
-    Nothing happens off glibc, or when ``GMS_KEEP_FREED_MEMORY=0`` is set."""
+    """Apply the settings; whether it did (never off glibc or with ``GMS_KEEP_FREED_MEMORY=0``)."""
     if os.environ.get(OPT_OUT, "1") == "0" or not on_glibc():
         return False
     libc = ctypes.CDLL(None)

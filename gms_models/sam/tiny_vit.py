@@ -1,13 +1,6 @@
-"""TinyViT image encoder of MobileSAM (ViT-T), state-dict compatible with ``mobile_sam.pt``.
-
-Two deliberate differences from the official code, neither changing the outputs: the attention
-biases are gathered in every forward (the official layer caches them at ``.eval()``, so weights
-loaded afterwards were silently ignored), and the image size is a parameter (any S divisible by
-16). The attention runs through the fused ``scaled_dot_product_attention`` with the bias as its
-additive mask. Between blocks the features stay contiguous NCHW, the layout the official code ends
-up using, which keeps float32 results within the noise of a thread-count change of its outputs.
-Conv and BatchNorm stay separate, so parameter and MAC counts follow the profiled architecture.
-"""
+"""MobileSAM's TinyViT (ViT-T), state-dict compatible with ``mobile_sam.pt``; any S divisible by 16.
+Features stay contiguous NCHW between blocks, as the official code ends up: float32 results stay
+within its thread-count noise. Conv and BatchNorm stay separate (counts follow the profiled net)."""
 
 from __future__ import annotations
 
@@ -40,9 +33,7 @@ class TinyViTConfig:
     mbconv_expand_ratio: float = 4.0
     local_conv_size: int = 3
     out_chans: int = 256
-    # The classifier head (norm_head + head) is never used by SAM, but the public checkpoint
-    # holds its weights; build it only to load such a checkpoint strictly.
-    with_head: bool = False
+    with_head: bool = False  # unused by SAM, but in the public checkpoint: for a strict load
     num_classes: int = 1000
 
     def __post_init__(self) -> None:
@@ -69,10 +60,7 @@ class TinyViTConfig:
 
 
 class Conv2dBN(nn.Sequential):
-    """Bias-free convolution followed by BatchNorm (children ``c`` and ``bn``)."""
-
-    c: nn.Conv2d
-    bn: nn.BatchNorm2d
+    """Bias-free convolution followed by BatchNorm."""
 
     def __init__(
         self,
@@ -85,14 +73,12 @@ class Conv2dBN(nn.Sequential):
         bn_weight_init: float = 1.0,
     ) -> None:
         super().__init__()
-        self.add_module(
-            "c",
-            nn.Conv2d(in_chans, out_chans, kernel_size, stride, padding, groups=groups, bias=False),
+        self.c = nn.Conv2d(
+            in_chans, out_chans, kernel_size, stride, padding, groups=groups, bias=False
         )
-        bn = nn.BatchNorm2d(out_chans)
-        nn.init.constant_(bn.weight, bn_weight_init)
-        nn.init.zeros_(bn.bias)
-        self.add_module("bn", bn)
+        self.bn = nn.BatchNorm2d(out_chans)
+        nn.init.constant_(self.bn.weight, bn_weight_init)
+        nn.init.zeros_(self.bn.bias)
 
 
 class PatchEmbed(nn.Module):
@@ -146,12 +132,8 @@ class PatchMerging(nn.Module):
 
 
 def relative_offset_index(window_size: int) -> torch.Tensor:
-    """(N,N) index into the bias table of each (query, key) pair of an N = ws² window.
-
-    The official code numbers the offsets (|dy|, |dx|) in order of first appearance while
-    scanning pairs row-major; the first query (0,0) already meets every offset, in the order
-    dy·ws + dx, so that is the index.
-    """
+    """(N,N) bias-table index per (query, key) of an N = ws² window: the official code numbers
+    offsets (|dy|, |dx|) by first appearance, and query (0,0) meets them all in order dy·ws + dx."""
     coords = torch.arange(window_size)
     ys, xs = torch.meshgrid(coords, coords, indexing="ij")
     ys, xs = ys.flatten(), xs.flatten()
@@ -205,10 +187,8 @@ class TinyViTBlock(nn.Module):
         self.local_conv = Conv2dBN(dim, dim, local_conv_size, 1, local_conv_size // 2, groups=dim)
 
     def _window_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Attention inside non-overlapping windows of a (B,H,W,C) tensor; zero-pads bottom/right.
-
-        Padded pixels take part in the attention (as in the official code) and are cropped after.
-        """
+        """Attention in windows of (B,H,W,C), zero-padded bottom/right (padding attends, as in the
+        official code, and is cropped after)."""
         b, h, w, c = x.shape
         ws = self.window_size
         pad_b, pad_r = -h % ws, -w % ws
@@ -257,9 +237,7 @@ class TinyViT(nn.Module):
         self.layers = nn.ModuleList()
         for i in range(n):
             downsample = None
-            if i < n - 1:
-                # The merge into the last stage keeps the resolution (stride 1), so the output
-                # stays at S/16 as SAM's mask decoder expects.
+            if i < n - 1:  # the merge into the last stage has stride 1: the output stays at S/16
                 downsample = PatchMerging(dims[i], dims[i + 1], stride=1 if i == n - 2 else 2)
             blocks: Iterator[nn.Module] = (
                 MBConv(dims[0], cfg.mbconv_expand_ratio)
