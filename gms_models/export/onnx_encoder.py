@@ -52,10 +52,8 @@ def export_encoder_onnx(
     dynamic_batch: bool = False,
     source: SourceCheckpoint | None = None,
 ) -> ExportResult:
-    """Export ``encoder`` after the checker and a parity run on a fresh random batch (2 images
-    when the batch is dynamic) and on ``parity_image`` pre-processed as SAM does pass; the result's
-    reference outputs hold the PyTorch embedding of ``parity_image`` for the decoder's parity run.
-    """
+    """Export ``encoder`` once the checker and parity on a fresh random batch (2 when dynamic) and
+    on ``parity_image`` pass; its reference outputs feed the decoder's parity run."""
     seed = secrets.randbits(31)
     batch: int | str = "batch" if dynamic_batch else 1
     cases = encoder_parity_cases(img_size, parity_image, batch=2 if dynamic_batch else 1, seed=seed)

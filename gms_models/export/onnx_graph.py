@@ -1,13 +1,7 @@
-"""Turning a PyTorch module into a checked ONNX file: the one exporter of the project, used by
-``gms export`` and by the teacher's ONNX Runtime and TensorRT backends alike.
-
-The TorchScript exporter (``dynamo=False``; README, "ONNX exporter"): the dynamo exporter was
-3.5–6× slower here and fixed the decoder's broadcast batch axes to 1. It is deprecated in torch
-2.9+ and its ``DeprecationWarning`` is silenced; when it is removed, the dynamo path needs explicit
-per-input ``Dim``s and a decoder without broadcasting batch axes. Opsets 13..20: 20 is this
-exporter's newest, and below 13 the decoder's ``Equal`` on float labels is not valid ONNX; 17
-(the default) is the first with a native ``LayerNormalization``.
-"""
+"""The project's one ONNX exporter (README, "ONNX exporter"): TorchScript, deprecated since torch
+2.9 (warning silenced; dynamo would need per-input ``Dim``s and a decoder without broadcast batch
+axes). Opsets 13 (below, the decoder's ``Equal`` on float labels is invalid) to 20 (its newest);
+17 is the first with a native ``LayerNormalization``."""
 
 from __future__ import annotations
 
@@ -71,11 +65,8 @@ def export_module(
 
 
 def stamp_output_shapes(path: Path, shapes: Mapping[str, Sequence[int | str]]) -> None:
-    """Write known output shapes (ints, or names for dynamic axes) into the graph's outputs.
-
-    The tracer leaves axes computed through reshapes unnamed; stating them lets ONNX Runtime,
-    TensorRT and the metadata see the real shape.
-    """
+    """Write known output shapes (ints, or names for dynamic axes) into the graph: the tracer
+    leaves axes computed through reshapes unnamed."""
     import onnx
 
     model = onnx.load(str(path))

@@ -1,17 +1,12 @@
-"""Post-training static INT8 quantisation of an exported encoder for CPU (ONNX Runtime).
-
-MinMax calibration on a folder of images pre-processed as SAM does; weights per channel to int8,
-activations to uint8, in QDQ format. The cost is reported, not checked against a tolerance: the
-relative L2 error of the embeddings against the fp32 file and, given a single-mask decoder,
-``mask_miou_vs_fp32`` over a 4×4 grid of point prompts per image (the mIoU cost is 1 minus it).
-"""
+"""Static INT8 (QDQ, per-channel int8 weights, uint8 activations, MinMax) of an exported encoder
+for ONNX Runtime on CPU. Its cost is reported, not checked: relative L2 against fp32 and, given a
+single-mask decoder, ``mask_miou_vs_fp32`` over a 4×4 point grid per image."""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,17 +52,6 @@ def calibration_images(folder: str | Path, img_size: int, max_images: int) -> Ca
     return CalibrationSet(files, [encoder_input(img, img_size)[0] for img in images], images)
 
 
-class _Reader:
-    """ONNX Runtime's CalibrationDataReader protocol over pre-processed inputs."""
-
-    def __init__(self, inputs: list[np.ndarray]) -> None:
-        self._items: Iterator[np.ndarray] = iter(inputs)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        item = next(self._items, None)
-        return None if item is None else {ENCODER_INPUT: item}
-
-
 def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -78,8 +62,12 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Reader(_Reader, CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
-        pass
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
+        items = iter(calib.inputs)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            item = next(self.items, None)
+            return None if item is None else {ENCODER_INPUT: item}
 
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".pre.onnx", dir=dest.parent)
     os.close(fd)
@@ -92,7 +80,7 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
         quantize_static(
             str(prepared),
             str(dest),
-            Reader(calib.inputs),
+            Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -140,9 +128,8 @@ def quantize_encoder_int8(
     decoder_onnx: Path | None = None,
     source: SourceCheckpoint | None = None,
 ) -> ExportResult:
-    """Quantise the checked fp32 encoder into ``dest``, its error measured on every calibration
-    image in the metadata (``decoder_onnx``, a single-mask decoder, adds ``mask_miou_vs_fp32``).
-    """
+    """Quantise the checked fp32 encoder into ``dest``, its error on each calibration image in the
+    metadata (``decoder_onnx``, a single-mask decoder, adds ``mask_miou_vs_fp32``)."""
     dest = Path(dest)
     img_size = int(fp32.metadata["img_size"])
     calib = calibration_images(calib_dir, img_size, max_images)

@@ -1,7 +1,5 @@
-"""Inference sessions over exported files: ONNX Runtime (CPU, or CUDA where the build has it)
-and TensorRT engines, both with named numpy arrays in and out. ``tensorrt`` and ``cuda-python``
-are imported only when a TensorRT session is opened.
-"""
+"""Sessions over exported files, named numpy arrays in and out: ONNX Runtime (CPU, or CUDA where
+the build has it) and TensorRT (``tensorrt``, ``cuda-python`` imported only then)."""
 
 from __future__ import annotations
 
@@ -37,12 +35,8 @@ GRAPH_OPTIMIZATION_LEVELS = {
 
 @dataclass(frozen=True)
 class OrtSettings:
-    """ONNX Runtime session settings: the one definition the benchmark measures, ``gms export``
-    saves in ``bundle.json`` and the runtime opens the bundle's sessions with.
-
-    The defaults are the deployment choice (README, "ONNX Runtime sessions"): all graph
-    optimisations, ONNX Runtime's own thread count, worker threads that sleep instead of spinning.
-    """
+    """ONNX Runtime settings, one definition for the benchmark, ``bundle.json`` and the runtime;
+    the defaults are the deployment choice (README, "ONNX Runtime sessions")."""
 
     threads: int | None = None
     spinning: bool = False
@@ -64,7 +58,6 @@ class OrtSettings:
             )
 
     def session_options(self) -> Any:
-        """These settings as an ``onnxruntime.SessionOptions``."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -77,8 +70,7 @@ class OrtSettings:
 
 
 class OnnxRuntimeSession:
-    """An ONNX Runtime session with ``settings``; ``device="cuda"`` uses the CUDA provider if
-    this build has it."""
+    """An ONNX Runtime session; ``device="cuda"`` needs a build with the CUDA provider."""
 
     def __init__(
         self,
@@ -144,15 +136,11 @@ def _cuda_call(result: tuple[Any, ...]) -> Any:
     err, *values = result
     if int(err) != 0:
         raise RuntimeError(f"CUDA runtime call failed: {err}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else tuple(values)
+    return values[0] if values else None  # every call here returns at most one value
 
 
 class TensorRTSession:
-    """A deserialised TensorRT engine on the default GPU with host numpy arrays as I/O (copied
-    over on a private CUDA stream; dynamic input shapes set per call).
-    """
+    """A TensorRT engine on the default GPU, host arrays copied over on a private CUDA stream."""
 
     def __init__(self, path: str | Path) -> None:
         trt = import_tensorrt()
