@@ -1,14 +1,6 @@
 """Encoder latency, batch 1 at 1024: PyTorch eager vs ONNX Runtime fp32 (and INT8) on this CPU,
-and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run.
-
-    uv run python benchmarks/bench_export_latency.py [--runs 5] [--warmup 1] [--threads 2]
-        [--spinning] [--busy] [--int8-calib DIR] [--int8-images 4]
-        [--encoders vit_t,gmf_2282] [--json out.json]
-
-Random weights (latency does not depend on them); PyTorch runs the deployed form, ONNX Runtime
-the checked export with the shipped session settings; rounds are interleaved. ``--busy``
-re-times ORT fp32 beside one spinning process; ``--int8-calib`` adds INT8 with its mIoU cost
-(1 - mean IoU of masks decoded from int8 vs fp32 embeddings, seeded random-weight decoder)."""
+and TensorRT fp16 where a GPU is present, as ratios to ViT-T in the same run (README, Benchmarks).
+Random weights; PyTorch runs the deployed form, ONNX Runtime the shipped session settings."""
 
 from __future__ import annotations
 
@@ -57,30 +49,6 @@ def _spin() -> None:
         pass
 
 
-def _export_decoder(folder: Path, embedding: object) -> Path:
-    """A single-mask decoder ONNX from a seeded random-weight SAM, for the INT8 mIoU cost."""
-    torch.manual_seed(0)
-    sam = build_sam_vit_t(img_size=SIZE).eval()
-    return export_decoder_onnx(
-        sam.prompt_encoder,
-        sam.mask_decoder,
-        folder / "mask_decoder.single.onnx",
-        multimask_output=False,
-        image_embedding=embedding,  # type: ignore[arg-type]
-        arch=REFERENCE,
-    ).path
-
-
-def _tensorrt_ready() -> bool:
-    try:
-        from gms_models.export.tensorrt import require_tensorrt
-
-        require_tensorrt()
-    except Exception:  # any missing piece (package, cuda-python, GPU) means: no TensorRT column
-        return False
-    return True
-
-
 def prepare(
     names: list[str],
     folder: Path,
@@ -94,7 +62,13 @@ def prepare(
     x = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
     x_np = x.numpy()
     image = default_parity_image()
-    use_trt = _tensorrt_ready()
+    try:
+        from gms_models.export.tensorrt import require_tensorrt
+
+        require_tensorrt()
+        use_trt = True
+    except Exception:  # any missing piece (package, cuda-python, GPU) means: no TensorRT column
+        use_trt = False
     forwards: dict[tuple[str, str], Forward] = {}
     skipped: dict[str, str] = {}
     miou_cost: dict[str, float] = {}
@@ -116,9 +90,16 @@ def prepare(
         if calib is not None:
             if decoder is None:
                 say("exporting a decoder for the INT8 mIoU cost")
-                decoder = _export_decoder(
-                    folder, exported.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT]
-                )
+                torch.manual_seed(0)  # a seeded random-weight single-mask decoder
+                sam = build_sam_vit_t(img_size=SIZE).eval()
+                decoder = export_decoder_onnx(
+                    sam.prompt_encoder,
+                    sam.mask_decoder,
+                    folder / "mask_decoder.single.onnx",
+                    multimask_output=False,
+                    image_embedding=exported.reference_outputs[REAL_IMAGE_CASE][ENCODER_OUTPUT],
+                    arch=REFERENCE,
+                ).path
             say(f"quantising {name}")
             q = quantize_encoder_int8(
                 exported,
