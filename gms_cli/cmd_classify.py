@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 
 if TYPE_CHECKING:
     from gms_models.classify import ClassifierFamily, ClassifyCallback, EpochMetrics, FamilyResult
@@ -132,6 +124,7 @@ def classify_command(
     )
     from gms_models.classify.train import malsd_splits
     from gms_models.tables import render_table1_markdown, table1_rows
+    from gms_models.train.callbacks import bar_columns
 
     overrides = {
         "families": families,
@@ -147,15 +140,7 @@ def classify_command(
     }
     run_config = load_config(config, **overrides) if config else parse_config(None, **overrides)
     train_set, val_set = malsd_splits(malsd, run_config)  # bad data fails before any output
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with Progress(*bar_columns(), console=Console(stderr=True)) as progress:
         callbacks = [_progress_callback(progress, len(run_config.families))]
         results = []
         for family in run_config.families:  # each family's metrics written as soon as it is done

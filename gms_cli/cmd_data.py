@@ -9,7 +9,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
+
+from gms_models.train.callbacks import bar_columns
 
 data_app = typer.Typer(
     help="Datasets: generate the built-in demo data, check a dataset folder.", no_args_is_help=True
@@ -19,13 +21,7 @@ data_app = typer.Typer(
 @contextmanager
 def progress_bar(description: str, console: Console) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar driven by ``update(done, total)`` calls (the library's callbacks)."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with Progress(*bar_columns(), console=console) as progress:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:

@@ -9,19 +9,13 @@ from typing import TypeVar
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TextColumn
 from torch import nn
 
 from gms_models.data.scan import ProgressFn
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
+from gms_models.train.callbacks import bar_columns
 
 Item = TypeVar("Item")
 Work = TypeVar("Work")
@@ -57,12 +51,7 @@ def score_images(
     timings = {"load": 0.0, "encode": 0.0, "decode": 0.0}
     images, prompts, iou_sum = 0, 0, 0.0
     bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[miou]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        *bar_columns(TextColumn("{task.fields[miou]}")),
         console=Console(stderr=True),
         disable=not show,
     )

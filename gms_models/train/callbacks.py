@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -23,6 +24,18 @@ from rich.table import Table
 if TYPE_CHECKING:
     from gms_models.train.student import NonFiniteLossError
     from gms_models.train.trainer import DistillResult
+
+
+def bar_columns(*extra: ProgressColumn) -> list[ProgressColumn]:
+    """Every gms bar's columns: bold description, bar, M of N, ``extra``, elapsed, time left."""
+    return [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
 
 
 @dataclass(frozen=True)
@@ -105,13 +118,7 @@ class RichProgress(TrainerCallback):
     def __init__(self) -> None:
         self.console = Console(stderr=True, log_path=False)
         self.progress = _ProgressWithTable(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            refresh_per_second=4,
+            *bar_columns(), console=self.console, refresh_per_second=4
         )
         self._task: TaskID | None = None
         self._epochs = 0
