@@ -19,6 +19,7 @@ import torch
 from _common import COCO_MINI, RANDOM_TEACHER, load_average
 from torch.utils.data import DataLoader
 
+from flows.params import TABLE2_ARMS
 from gms_models.data.image_folder import ImageFolderDataset
 from gms_models.train import (
     DistillConfig,
@@ -28,31 +29,19 @@ from gms_models.train import (
     group_by_recipe,
     pack_groups,
 )
+from gms_models.train.config import Arm, Arms, DistillSettings, arm_config
 from gms_models.train.student import StudentRun
 
 COCO = COCO_MINI / "val2017"
 
-#: (name, arch, lr) of the arms, in the order N takes them.
-ARMS = (
-    ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),
-    ("gmf_2282-lr1e-3", "gmf_2282", 1e-3),
-    ("resnet18", "resnet18", 3e-4),
-    ("gmf_3344", "gmf_3344", 3e-4),
-    ("vit_t", "vit_t", 3e-4),
-)
-#: The ten arms of Table 2 (the paper's Table 2 minus the teacher row).
-TABLE2 = (
-    ("resnet18", "resnet18", 3e-4),
-    ("vit_t", "vit_t", 3e-4),
-    ("gmf_33124-lr3e-4", "gmf_33124", 3e-4),
-    ("gmf_33124-lr3e-3", "gmf_33124", 3e-3),
-    ("gmf_33124-lr1e-3", "gmf_33124", 1e-3),
-    ("gmf_3312", "gmf_3312", 3e-4),
-    ("gmf_3344", "gmf_3344", 3e-4),
-    ("gmf_2264", "gmf_2264", 3e-4),
-    ("gmf_2282-lr3e-4", "gmf_2282", 3e-4),
-    ("gmf_2282-lr1e-3", "gmf_2282", 1e-3),
-)
+#: The arms in the order N takes them.
+ARMS: Arms = {
+    "gmf_2282-lr3e-4": Arm(arch="gmf_2282"),
+    "gmf_2282-lr1e-3": Arm(arch="gmf_2282", lr=1e-3),
+    "resnet18": Arm(),
+    "gmf_3344": Arm(),
+    "vit_t": Arm(),
+}
 COCO_TRAIN_IMAGES = 118_287
 TABLE2_EPOCHS = 13
 TABLE2_BATCH = 8
@@ -85,25 +74,29 @@ def median_time(run: Callable[[], object], reps: int, device: torch.device) -> T
     return median_took([timed(run, device) for _ in range(reps)])
 
 
-def arm_configs(arms, images: Path, out: Path, args: argparse.Namespace) -> list[DistillConfig]:
+def arm_configs(
+    arms: Arms, images: Path, out: Path, args: argparse.Namespace
+) -> list[DistillConfig]:
+    settings = DistillSettings(
+        amp=args.amp,
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        num_workers=0,
+        device=args.device,
+    )
     return [
-        DistillConfig(
-            name=name,
-            arch=arch,
-            lr=lr,
+        arm_config(
+            name,
+            arm,
+            settings,
             images=images,
             teacher=RANDOM_TEACHER,
             teacher_backend="torch",
             teacher_precision=args.teacher_precision,
-            amp=args.amp,
-            img_size=args.img_size,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            num_workers=0,
-            device=args.device,
             out_dir=out / name,
         )
-        for name, arch, lr in arms
+        for name, arm in arms.items()
     ]
 
 
@@ -143,7 +136,7 @@ def table2_hours(
     args: argparse.Namespace, images: Path, out: Path, device_name: str
 ) -> tuple[float, float, int]:
     """Extrapolated hours of the full ablation: (one by one, packed groups, number of parts)."""
-    configs = arm_configs(TABLE2, images, out, args)
+    configs = arm_configs(TABLE2_ARMS, images, out, args)
     configs = [c.model_copy(update={"batch_size": TABLE2_BATCH}) for c in configs]
     data, t, s = measure_steps(configs, args.reps, out)
     steps = TABLE2_EPOCHS * math.ceil(COCO_TRAIN_IMAGES / TABLE2_BATCH)
@@ -252,7 +245,7 @@ def main() -> None:
         if args.table2:
             hours_alone, hours_together, parts = table2_hours(args, images, tmp_path, args.device)
             print(
-                f"\nTable 2 extrapolated ({len(TABLE2)} arms x {TABLE2_EPOCHS} epochs x "
+                f"\nTable 2 extrapolated ({len(TABLE2_ARMS)} arms x {TABLE2_EPOCHS} epochs x "
                 f"{COCO_TRAIN_IMAGES} images, batch {TABLE2_BATCH}, input {args.img_size}, "
                 f"{device_label}): one by one {hours_alone:.1f} h, together in {parts} "
                 f"group(s) {hours_together:.1f} h (ratio {hours_together / hours_alone:.3f})"
