@@ -3,6 +3,7 @@ with the step and reason; the flow fails only when every arm failed."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -141,10 +142,10 @@ def submit_group(
     return submitted
 
 
-def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef) -> AblationRow:
+def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef, status: str = "ok") -> AblationRow:
     return AblationRow(
         model=arm.run_name, arch=arm.arch, lr=arm.lr, epochs=arm.epochs, run_id=run.run_id,
-        group=group.description,
+        group=group.description, status=status,
     )  # fmt: skip
 
 
@@ -277,17 +278,14 @@ def run_ablation(
                 UUID, create_progress_artifact(0.0, description=f"{flow_name}: arms finished")
             )
         failed = [
-            (arm, group) for group in groups if group.label in dispatched for arm in group.arms
+            _arm_row(arm, g, runs.children[arm.run_name], failure_status("distill", why))
+            for g in groups
+            if (why := dispatched.get(g.label)) is not None
+            for arm in g.arms
         ]
         arm_rows: list[AblationRow] = []
-        items: list[tuple[DistillConfig, ArmGroup] | ArmFutures] = [*failed, *submitted]
-        for item in items:
-            if isinstance(item, ArmFutures):
-                row = arm_row(item)  # waits for the arm's tasks
-            else:
-                arm, group = item
-                row = _arm_row(arm, group, runs.children[arm.run_name])
-                row.status = failure_status("distill", dispatched[group.label])
+        # arm_row waits for the arm's tasks
+        for row in itertools.chain(failed, (arm_row(futures) for futures in submitted)):
             arm_rows.append(row)
             runs.finish(row.model, row.status, ok=row.ok)
             if row.ok and params.export.enabled and params.export.register_model:

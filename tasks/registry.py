@@ -24,9 +24,8 @@ if TYPE_CHECKING:
 
 
 SHA_TAG = "gms.sha256"
-VERSION_TAG = (
-    "gms.model_version"  # on the arm's run: its package's version (maybe an earlier run's)
-)
+#: On the arm's run: its package's version (maybe an earlier run's).
+VERSION_TAG = "gms.model_version"
 MODEL_NAME = "sam-package"
 PACKAGE_ARTIFACT = "package"  # the key tasks/sam_pyfunc.py reads
 PYFUNC_FILE = Path(__file__).with_name("sam_pyfunc.py")

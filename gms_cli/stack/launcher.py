@@ -127,19 +127,6 @@ def _log_tail(path: Path) -> str:
         return "(no log)"
 
 
-def _validate(specs: Sequence[ServiceSpec]) -> None:
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise StackError(f"service name {spec.name!r} is used twice")
-        missing = [dep for dep in spec.depends_on if dep not in seen]
-        if missing:
-            raise StackError(
-                f"service {spec.name!r} depends on {missing}, which must be listed before it"
-            )
-        seen.add(spec.name)
-
-
 def _parent_death_signal() -> Callable[[], None] | None:
     """A ``preexec_fn`` that has Linux SIGTERM the child when this process dies (libc loaded here,
     before the fork, so the child only makes the call); None elsewhere."""
@@ -160,7 +147,6 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
     for folder in spec.makedirs:
         folder.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{spec.name}.log"
-    env = {**os.environ, **spec.env}
     with open(log_path, "ab") as log:
         log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(spec.command)}\n".encode())
         log.flush()
@@ -170,14 +156,14 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env={**os.environ, **spec.env},
                 cwd=spec.cwd,
                 start_new_session=True,
                 preexec_fn=_parent_death_signal() if spec.die_with_parent else None,
             )
         except OSError as exc:
             raise StackError(f"cannot start {spec.name} ({spec.command[0]}): {exc}") from exc
-    service = RunningService(
+    return RunningService(
         name=spec.name,
         pid=popen.pid,
         command=tuple(spec.command),
@@ -186,8 +172,7 @@ def _launch(spec: ServiceSpec, logs: Path) -> tuple[RunningService, subprocess.P
         url=spec.url,
         start_ticks=proc.start_ticks(popen.pid),
         started_at=time.time(),
-    )
-    return service, popen
+    ), popen
 
 
 def start_services(
@@ -195,7 +180,16 @@ def start_services(
 ) -> list[RunningService]:
     """Start ``specs`` in dependency order (ports checked first), each healthy before the next;
     on any failure every started one is stopped and a :class:`StackError` names the service."""
-    _validate(specs)
+    seen: set[str] = set()
+    for spec in specs:
+        missing = [dep for dep in spec.depends_on if dep not in seen]
+        if spec.name in seen:
+            raise StackError(f"service name {spec.name!r} is used twice")
+        if missing:
+            raise StackError(
+                f"service {spec.name!r} depends on {missing}, which must be listed before it"
+            )
+        seen.add(spec.name)
     check_ports({s.name: s.port for s in specs if s.port is not None})
     state_dir = Path(state_dir)
     logs = state_dir / "logs"
