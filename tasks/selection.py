@@ -66,17 +66,13 @@ def choose(candidates: Sequence[Candidate], rule: PickRule, teacher_miou: float 
     eligible = sorted(
         (c for c in candidates if c.miou >= reference_miou - rule.margin), key=_speed_key
     )
-    if eligible:
-        chosen, within = eligible[0], True
-    else:
-        chosen = min(candidates, key=lambda c: (-c.miou, *_speed_key(c)))
-        within = False
+    most_accurate = min(candidates, key=lambda c: (-c.miou, *_speed_key(c)))
     return Decision(
-        chosen=chosen,
+        chosen=eligible[0] if eligible else most_accurate,
         reference_miou=reference_miou,
         reference=reference,
         eligible=[c.arm for c in eligible],
-        within_margin=within,
+        within_margin=bool(eligible),
     )
 
 
@@ -149,10 +145,8 @@ def read_candidates(
     for run in child_runs(client, experiment_id, parent_run_id):
         metrics, params = run.data.metrics, run.data.params
         latency = metrics.get(f"latency_ms_{rule.runtime}")
-        if run.info.status != "FINISHED" or "miou" not in metrics or latency is None:
-            continue
         version = run.data.tags.get(VERSION_TAG)  # set when its package was registered
-        if version is None:
+        if run.info.status != "FINISHED" or "miou" not in metrics or None in (latency, version):
             continue
         epochs = _float(params.get("epochs"))
         candidates.append(
@@ -216,7 +210,6 @@ def pick_encoder(
 ) -> PickOutputs:
     """Choose among the arms of ``parent_run_id`` (default: the newest finished ablation run in
     ``experiment``), point ``model_name@alias`` at the choice, and record why."""
-    logger = run_logger()
     client = mlflow_client(tracking_uri)
     experiment_id, parent = find_ablation(client, experiment, parent_run_id)
     candidates = read_candidates(client, experiment_id, parent, rule)
@@ -242,7 +235,7 @@ def pick_encoder(
         create_markdown_artifact(
             markdown=markdown, key="pick-decision", description="pick: why this encoder"
         )
-    logger.info(
+    run_logger().info(
         f"picked {chosen.arm} ({chosen.run_id}) as {model_name}@{rule.alias} "
         f"version {chosen.version}"
     )
