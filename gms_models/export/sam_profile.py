@@ -66,18 +66,10 @@ class SamMaskDecoder(nn.Module):
             sam.prompt_encoder, sam.mask_decoder, multimask_output
         )
 
-    def forward(
-        self,
-        image_embeddings: torch.Tensor,
-        point_coords: torch.Tensor,
-        point_labels: torch.Tensor,
-        mask_input: torch.Tensor,
-        has_mask_input: torch.Tensor,
-        orig_im_size: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        iou, low_res = self.prompt_decoder(
-            image_embeddings, point_coords, point_labels, mask_input, has_mask_input
-        )
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prompt decoder's inputs, then ``orig_im_size``."""
+        *prompt, orig_im_size = inputs
+        iou, low_res = self.prompt_decoder(*prompt)
         # The resized size, as preprocess_shape computes it: int(side * scale + 0.5).
         scale = SAM_IMG_SIZE / torch.max(orig_im_size)
         input_size = torch.floor(orig_im_size * scale + 0.5).to(torch.int64)
