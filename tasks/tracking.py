@@ -192,32 +192,28 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _log_batches(ref: RunRef, metrics: Sequence[Any] = (), params: Sequence[Any] = ()) -> None:
+    if metrics or params:
+        client = mlflow_client(ref.tracking_uri)
+        for at in range(0, max(len(metrics), len(params)), _BATCH):
+            client.log_batch(ref.run_id, metrics[at : at + _BATCH], params[at : at + _BATCH])
+
+
 def log_params(ref: RunRef, params: Mapping[str, Any]) -> None:
     """Log ``params`` flattened; keys already logged are skipped."""
     from mlflow.entities import Param
 
-    client = mlflow_client(ref.tracking_uri)
-    logged = client.get_run(ref.run_id).data.params
+    logged = mlflow_client(ref.tracking_uri).get_run(ref.run_id).data.params
     flat = {k: v for k, v in flatten(params).items() if k not in logged}
-    items = [Param(k, v) for k, v in sorted(flat.items())]
-    for start in range(0, len(items), _BATCH):
-        client.log_batch(ref.run_id, params=items[start : start + _BATCH])
+    _log_batches(ref, params=[Param(k, v) for k, v in sorted(flat.items())])
 
 
 def _log_points(ref: RunRef, points: Iterable[tuple[str, float | None, int]]) -> None:
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    items = [
-        Metric(key, float(v), now, step)
-        for key, v, step in points
-        if v is not None and math.isfinite(float(v))
-    ]
-    if not items:
-        return
-    client = mlflow_client(ref.tracking_uri)
-    for start in range(0, len(items), _BATCH):
-        client.log_batch(ref.run_id, metrics=items[start : start + _BATCH])
+    finite = [(k, float(v), s) for k, v, s in points if v is not None and math.isfinite(float(v))]
+    _log_batches(ref, [Metric(key, v, now, step) for key, v, step in finite])
 
 
 def log_metrics(ref: RunRef, metrics: Mapping[str, float], step: int | None = None) -> None:
