@@ -125,31 +125,29 @@ def main() -> None:
     )
     images = args.images * args.epochs
 
-    plain_steps: list[float] = []
-    our_steps: list[float] = []
-    plain_totals: list[float] = []
-    our_totals: list[float] = []
+    steps: dict[str, list[float]] = {"plain": [], "ours": []}
+    totals: dict[str, list[float]] = {"plain": [], "ours": []}
     for round_ in range(args.rounds):
-        steps, total = plain_loop(teacher.module, data, args)
-        plain_steps += steps
-        plain_totals.append(total)
-        steps, total = our_trainer(teacher, data, args)
-        our_steps += steps
-        our_totals.append(total)
+        for key, (round_steps, total) in (
+            ("plain", plain_loop(teacher.module, data, args)),
+            ("ours", our_trainer(teacher, data, args)),
+        ):
+            steps[key] += round_steps
+            totals[key].append(total)
+        plain, ours = (images / totals[key][-1] for key in ("plain", "ours"))
         print(
-            f"round {round_ + 1}: plain {images / plain_totals[-1]:.3f} img/s, "
-            f"ours {images / our_totals[-1]:.3f} img/s (end to end)",
+            f"round {round_ + 1}: plain {plain:.3f} img/s, ours {ours:.3f} img/s (end to end)",
             flush=True,
         )
-    plain_step = statistics.median(plain_steps)
-    our_step = statistics.median(our_steps)
-    step_ratio = plain_step / our_step
-    total_ratio = min(plain_totals) / min(our_totals)
+    median = {key: statistics.median(seconds) for key, seconds in steps.items()}
+    step_ratio = median["plain"] / median["ours"]
+    total_ratio = min(totals["plain"]) / min(totals["ours"])
     print(
         f"\n{args.arch} at {args.img_size}, batch {args.batch_size}, {args.images} images x "
         f"{args.epochs} epochs x {args.rounds} rounds, {args.threads} torch thread(s)"
     )
-    for label, step in (("plain nanosam loop", plain_step), ("ours (gms distill)", our_step)):
+    for label, key in (("plain nanosam loop", "plain"), ("ours (gms distill)", "ours")):
+        step = median[key]
         print(f"{label} : median step {step:.3f} s = {args.batch_size / step:.3f} img/s")
     print(f"ratio ours/plain, training steps   : {step_ratio:.3f}")
     print(f"ratio ours/plain, end to end (best): {total_ratio:.3f}")
