@@ -159,8 +159,5 @@ def check_dataset(
     chosen = detect_layout(root) if layout == "auto" else layout
     if chosen == "demo":
         return _check_demo(root, progress)
-    if chosen == "malsd":
-        return _check_malsd(root, True if strict is None else strict, progress)
-    if chosen == "coco":
-        return _check_coco(root, bool(strict), progress)
-    return _check_images(root, bool(strict), progress)
+    check = {"malsd": _check_malsd, "coco": _check_coco, "images": _check_images}[chosen]
+    return check(root, chosen == "malsd" if strict is None else strict, progress)
