@@ -43,7 +43,9 @@ def status_ok(status: str) -> bool:
     return not status.startswith("failed")
 
 
-def _num(value: float | None, fmt: str) -> str:
+def _num(value: str | float | None, fmt: str) -> str:
+    if isinstance(value, str):
+        return value
     if value is None or not math.isfinite(value):
         return DASH
     return format(value, fmt)
@@ -169,16 +171,12 @@ def table1_rows(results: Sequence[FamilyResult], with_paper: bool) -> list[dict[
     return rows
 
 
-def _table1_cell(column: str, value: str | float) -> str:
-    fmt = ".2f" if column in (PARAMS_COLUMN, MACS_COLUMN) else ".4f"
-    return value if isinstance(value, str) else _num(value, fmt)
-
-
 def render_table1_markdown(rows: Sequence[dict[str, str | float]]) -> str:
     if not rows:
         raise ValueError("no rows to render")
     columns = list(rows[0])
-    cells = [[_table1_cell(c, row[c]) for c in columns] for row in rows]
+    fmt = {c: ".2f" if c in (PARAMS_COLUMN, MACS_COLUMN) else ".4f" for c in columns}
+    cells = [[_num(row[c], fmt[c]) for c in columns] for row in rows]
     return markdown_table(columns, cells, rule="---")
 
 
