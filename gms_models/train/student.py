@@ -209,15 +209,14 @@ class StudentRun:
         self._losses = torch.zeros(0, device=device)
         self._reported = 0
 
-    def restore(self) -> dict[str, Any] | None:
+    def restore(self) -> None:
         """Load ``last.pt`` when resuming (other settings refused, unless retrying a failure or with
         ``resume_with_changes``); a failure recorded with the same settings is not trained again."""
         for folder in (self.out_dir, self.out_dir / FEATURES_DIR):
             remove_stale_temps(folder)
         if not self.config.resume:
             self.failure_path.unlink(missing_ok=True)
-            return None
-        payload = None
+            return
         if self.state_path.is_file():
             payload = self._load_state()
             conflicts = self.config.resume_conflicts(payload.get("config", {}), self.epochs_done)
@@ -229,7 +228,6 @@ class StudentRun:
                     "resume_with_changes to continue it anyway"
                 )
         self.failure = self._recorded_failure()
-        return payload
 
     def _load_state(self) -> dict[str, Any]:
         payload = read_checkpoint(self.state_path)
