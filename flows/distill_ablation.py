@@ -144,9 +144,14 @@ def submit_group(
 
 def _arm_row(arm: DistillConfig, group: ArmGroup, run: RunRef, status: str = "ok") -> AblationRow:
     return AblationRow(
-        model=arm.run_name, arch=arm.arch, lr=arm.lr, epochs=arm.epochs, run_id=run.run_id,
-        group=group.description, status=status,
-    )  # fmt: skip
+        model=arm.run_name,
+        arch=arm.arch,
+        lr=arm.lr,
+        epochs=arm.epochs,
+        run_id=run.run_id,
+        group=group.description,
+        status=status,
+    )
 
 
 def arm_row(futures: ArmFutures) -> AblationRow:
