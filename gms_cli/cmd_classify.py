@@ -123,8 +123,8 @@ def classify_command(
         write_table_files,
     )
     from gms_models.classify.train import malsd_splits
+    from gms_models.progress import bar_columns
     from gms_models.tables import render_table1_markdown, table1_rows
-    from gms_models.train.callbacks import bar_columns
 
     overrides = {
         "families": families,

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from gms_models.train.callbacks import bar_columns
+from gms_models.progress import bar_columns
 
 data_app = typer.Typer(
     help="Datasets: generate the built-in demo data, check a dataset folder.", no_args_is_help=True

@@ -13,9 +13,9 @@ from rich.progress import Progress, TextColumn
 from torch import nn
 
 from gms_models.data.scan import ProgressFn
+from gms_models.progress import bar_columns
 from gms_models.sam.predictor import SamPredictor
 from gms_models.sam.sam import Sam
-from gms_models.train.callbacks import bar_columns
 
 Item = TypeVar("Item")
 Work = TypeVar("Work")

@@ -9,33 +9,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 from rich.table import Table
+
+from gms_models.progress import bar_columns
 
 if TYPE_CHECKING:
     from gms_models.train.student import NonFiniteLossError
     from gms_models.train.trainer import DistillResult
-
-
-def bar_columns(*extra: ProgressColumn) -> list[ProgressColumn]:
-    """Every gms bar's columns: bold description, bar, M of N, ``extra``, elapsed, time left."""
-    return [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        *extra,
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
 
 
 @dataclass(frozen=True)
