@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from gms_models.encoders import inference_form
@@ -34,10 +35,14 @@ def test_fused_student_matches_the_release_layout(gmf_ref: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("exporting", [False, True], ids=["pytorch", "onnx_export_form"])
 @torch.inference_mode()
-def test_token_and_channel_forwards_match_the_release_blocks(gmf_ref: Path) -> None:
-    """Every block's two layouts (PyTorch's channel-first, the ONNX export's token form) give the
-    release block's output on the release's own input to it."""
+def test_fused_blocks_match_the_release_blocks(
+    gmf_ref: Path, exporting: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fused block, in PyTorch's form and in the form an ONNX export traces (channel means
+    and 1×1 convs as matrix products), gives the release block's output on its own input."""
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: exporting)
     backbone = _student(gmf_ref, (2, 2, 8, 2)).eval().backbone
     fused = inference_form(_student(gmf_ref, (2, 2, 8, 2))).backbone
     x = backbone.conv_stem(torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
@@ -52,8 +57,7 @@ def test_token_and_channel_forwards_match_the_release_blocks(gmf_ref: Path) -> N
             expected = release(x.flatten(2).transpose(1, 2), (h, w)).transpose(1, 2)
             expected = expected.reshape(b, c, h, w)
             assert isinstance(block, FusedGroupMixBlock)
-            torch.testing.assert_close(block.forward_channels(x), expected, rtol=0, atol=ATOL)
-            torch.testing.assert_close(block.forward_tokens(x), expected, rtol=0, atol=ATOL)
+            torch.testing.assert_close(block(x), expected, rtol=0, atol=ATOL)
             x = expected
 
 
