@@ -1,6 +1,7 @@
 """MobileSAM's TinyViT (ViT-T), state-dict compatible with ``mobile_sam.pt``; any S divisible by 16.
 Features stay contiguous NCHW between blocks, as the official code ends up: float32 results stay
-within its thread-count noise. Conv and BatchNorm stay separate (counts follow the profiled net)."""
+within its thread-count noise. Conv and BatchNorm stay separate (counts follow the profiled net).
+The deployed form runs the backbone channels-last (README, "Channels-last teacher")."""
 
 from __future__ import annotations
 
@@ -202,7 +203,7 @@ class TinyViTBlock(nn.Module):
         return out[:, :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B,C,H,W) contiguous; returns the same shape and layout."""
+        """x: (B,C,H,W), NCHW or channels-last; returns the same shape and layout."""
         x = x + self._window_attention(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = self.local_conv(x)
         mlp = self.mlp
@@ -256,6 +257,7 @@ class TinyViT(nn.Module):
             self.norm_head = nn.LayerNorm(dims[-1])
             self.head = nn.Linear(dims[-1], cfg.num_classes)
         self.apply(init_linear_and_norm)
+        self.memory_format = torch.contiguous_format  # of the backbone's features
         self.neck = nn.Sequential(
             nn.Conv2d(dims[-1], cfg.out_chans, kernel_size=1, bias=False),
             LayerNorm2d(cfg.out_chans),
@@ -264,15 +266,17 @@ class TinyViT(nn.Module):
         )
 
     def fuse_for_inference(self) -> TinyViT:
-        """An eval-mode copy with every ``Conv2dBN`` folded into one convolution (deployment)."""
+        """An eval-mode copy with every ``Conv2dBN`` folded into one convolution, its backbone
+        channels-last (deployment)."""
         fused = copy.deepcopy(self).eval()
+        fused.memory_format = torch.channels_last
         pairs = [(name, m) for name, m in fused.named_modules() if isinstance(m, Conv2dBN)]
         for name, module in pairs:
             fused.set_submodule(name, fold_conv_bn(module.c, module.bn))
         return fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
+        x = self.patch_embed(x.contiguous(memory_format=self.memory_format))
         for layer in self.layers:
             x = layer(x)
-        return cast(torch.Tensor, self.neck(x))
+        return cast(torch.Tensor, self.neck(x.contiguous()))  # the neck's LayerNorm2d: NCHW

@@ -118,4 +118,8 @@ def test_deployed_form_folds_every_batchnorm_and_keeps_the_outputs(bn_calibrated
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
     expected = encoder(x)
     assert expected.abs().max() > 0.1
-    torch.testing.assert_close(fused(x), expected, rtol=0, atol=FUSED_FORM_ATOL)
+    assert fused.memory_format == torch.channels_last  # the backbone; features come out NCHW
+    assert encoder.memory_format == torch.contiguous_format
+    out = fused(x)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=0, atol=FUSED_FORM_ATOL)
