@@ -48,20 +48,21 @@ def _norm_linear(norm: nn.LayerNorm, weight: torch.Tensor, bias: torch.Tensor) -
     return _pointwise(weight * norm.weight, bias + weight @ norm.bias)
 
 
-def _channel_mean(x: torch.Tensor) -> torch.Tensor:
+def _channel_mean(x: torch.Tensor, channels: int) -> torch.Tensor:
     """(B,C,H,W) -> (B,1,H,W). Exported as a (1,C) @ (C,H·W) product: ONNX Runtime reduces the
-    channel axis of NCHW with ReduceMean at ~1 GB/s, 15x slower than this MatMul."""
+    channel axis of NCHW with ReduceMean at ~1 GB/s, 15x slower than this MatMul. ``channels``
+    is a Python int, so the averaging row is a constant of the graph, not traced shape ops."""
     if torch.onnx.is_in_onnx_export():
-        b, c, h, w = x.shape
-        average = torch.full((1, c), 1.0 / c, dtype=x.dtype)
-        return (average @ x.reshape(b, c, h * w)).reshape(b, 1, h, w)
+        b, _, h, w = x.shape
+        average = torch.full((1, channels), 1.0 / channels, dtype=x.dtype)
+        return (average @ x.reshape(b, channels, h * w)).reshape(b, 1, h, w)
     return x.mean(1, keepdim=True)
 
 
-def _standardise(x: torch.Tensor, eps: float) -> torch.Tensor:
+def _standardise(x: torch.Tensor, eps: float, channels: int) -> torch.Tensor:
     """LayerNorm without its affine over the channels of an NCHW tensor, without leaving NCHW."""
-    centred = x - _channel_mean(x)
-    return centred / torch.sqrt(_channel_mean(centred.pow(2)) + eps)
+    centred = x - _channel_mean(x, channels)
+    return centred / torch.sqrt(_channel_mean(centred.pow(2), channels) + eps)
 
 
 def _conv1x1_act(x: torch.Tensor, conv: nn.Conv2d, act: nn.Module | None = None) -> torch.Tensor:
@@ -69,9 +70,10 @@ def _conv1x1_act(x: torch.Tensor, conv: nn.Conv2d, act: nn.Module | None = None)
     runs as one SGEMM without the NCHWc reorders its 1×1 Conv needs here (README)."""
     if not torch.onnx.is_in_onnx_export():
         return conv_act(x, conv, act)
-    b, c, h, w = x.shape
-    y = conv.weight.flatten(1) @ x.reshape(b, c, h * w) + _bias(conv)[:, None]
-    y = y.reshape(b, conv.out_channels, h, w)
+    b, _, h, w = x.shape
+    cout, cin = conv.out_channels, conv.in_channels  # Python ints: a constant weight matrix
+    y = conv.weight.reshape(cout, cin) @ x.reshape(b, cin, h * w) + _bias(conv)[:, None]
+    y = y.reshape(b, cout, h, w)
     return y if act is None else cast(torch.Tensor, act(y))  # Module calls are Any
 
 
@@ -137,7 +139,7 @@ class FusedGroupMixBlock(nn.Module):
         q, k, v = mixed.reshape(b, 4, 3, g * h * w).unbind(2)
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
         norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
-        branch = _standardise(self.branch_conv(branch), norm.eps)
+        branch = _standardise(self.branch_conv(branch), norm.eps, g)
         branch = F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
         attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w)
@@ -146,9 +148,11 @@ class FusedGroupMixBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe(x)
-        qkv = _conv1x1_act(_standardise(x, self.eps1), self.qkv)
+        qkv = _conv1x1_act(_standardise(x, self.eps1, self.qkv.in_channels), self.qkv)
         x = x + _conv1x1_act(self.mix(qkv), self.proj)
-        hidden = _conv1x1_act(_standardise(x, self.eps2), self.fc1, self.mlp_act)
+        hidden = _conv1x1_act(
+            _standardise(x, self.eps2, self.fc1.in_channels), self.fc1, self.mlp_act
+        )
         return x + _conv1x1_act(hidden, self.fc2)
 
 

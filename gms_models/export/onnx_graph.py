@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -113,3 +114,115 @@ def onnx_io_signature(path: Path) -> dict[str, list[dict[str, object]]]:
         return out
 
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
+
+
+def pixel_matmuls_as_convs(model: Any) -> int:
+    """Rewrite, in place, each ``Reshape(x: B,Cin,H,W -> B,Cin,H·W)`` → ``MatMul(W, ·)`` → optional
+    ``Add(bias: Cout,1)`` → ``Reshape(-> B,Cout,H,W)`` chain with a constant ``W`` (Cout,Cin) as
+    one 1×1 ``Conv``; how many it rewrote. The fp32 GMF graph computes 1×1 convs this way (see
+    ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only makes int8 kernels of
+    them as convolutions (a MatMul with the constant on the left stays float)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    shapes = _static_shapes(model)
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def constant(name: str) -> np.ndarray | None:
+        node = producer.get(name)
+        if node is not None and node.op_type == "Identity":
+            return constant(node.input[0])
+        if node is not None and node.op_type == "Constant" and node.attribute[0].name == "value":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return constants.get(name)
+
+    def only_consumer(name: str) -> Any | None:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 else None
+
+    rewritten = 0
+    for matmul in [n for n in graph.node if n.op_type == "MatMul"]:
+        weight = constant(matmul.input[0])
+        flatten = producer.get(matmul.input[1])
+        if weight is None or weight.ndim != 2 or flatten is None or flatten.op_type != "Reshape":
+            continue
+        x = flatten.input[0]
+        cout, cin = weight.shape
+        chain, bias, tail = [matmul], None, only_consumer(matmul.output[0])
+        if tail is not None and tail.op_type == "Add":
+            other = [i for i in tail.input if i != matmul.output[0]]
+            bias = constant(other[0]) if len(other) == 1 else None
+            if bias is None or bias.shape != (cout, 1):
+                continue
+            chain.append(tail)
+            tail = only_consumer(tail.output[0])
+        if tail is None or tail.op_type != "Reshape":
+            continue
+        x_shape, y_shape = shapes.get(x), shapes.get(tail.output[0])
+        if x_shape is None or len(x_shape) != 4 or x_shape[1] != cin:
+            continue
+        if y_shape != [x_shape[0], cout, *x_shape[2:]]:
+            continue
+        prefix = matmul.output[0]
+        inputs = [x, prefix + "_conv_weight"]
+        graph.initializer.append(
+            numpy_helper.from_array(weight.reshape(cout, cin, 1, 1), inputs[1])
+        )
+        if bias is not None:
+            inputs.append(prefix + "_conv_bias")
+            graph.initializer.append(numpy_helper.from_array(bias.reshape(cout), inputs[2]))
+        conv = onnx.helper.make_node("Conv", inputs, [tail.output[0]], name=matmul.name + "_conv")
+        position = list(graph.node).index(matmul)
+        for node in [*chain, tail]:
+            graph.node.remove(node)
+        if not consumers.get(flatten.output[0], [])[1:]:
+            graph.node.remove(flatten)
+            position -= 1
+        graph.node.insert(position, conv)
+        rewritten += 1
+    _drop_unused(graph)
+    return rewritten
+
+
+def _static_shapes(model: Any) -> dict[str, list[int]]:
+    """Every value's inferred shape with dynamic input axes (the batch) taken as 1, so the
+    traced shape arithmetic of a dynamic-batch export resolves too; values of unknown shape are
+    left out."""
+    import onnx
+
+    static = onnx.ModelProto()
+    static.CopyFrom(model)
+    for value in static.graph.input:
+        for dim in value.type.tensor_type.shape.dim:
+            if not dim.HasField("dim_value"):
+                dim.dim_value = 1
+    graph = onnx.shape_inference.infer_shapes(static, data_prop=True).graph
+    shapes = {}
+    for value in [*graph.input, *graph.value_info, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[value.name] = [d.dim_value for d in dims]
+    return shapes
+
+
+def _drop_unused(graph: Any) -> None:
+    """Remove nodes whose outputs nothing reads (ONNX ops have no side effects), then initializers
+    nothing reads."""
+    while True:
+        read = {name for node in graph.node for name in node.input}
+        read |= {output.name for output in graph.output}
+        dead = [n for n in graph.node if not any(out in read for out in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    unread = [i for i in graph.initializer if i.name not in read]
+    for initializer in unread:
+        graph.initializer.remove(initializer)

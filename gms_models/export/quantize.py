@@ -5,7 +5,6 @@ single-mask decoder, ``mask_miou_vs_fp32`` over a 4×4 point grid per image."""
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 from gms_models.errors import DataError
 from gms_models.export.checked import ExportResult, publish
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata
-from gms_models.export.onnx_graph import onnx_io_signature
+from gms_models.export.onnx_graph import onnx_io_signature, pixel_matmuls_as_convs
 from gms_models.export.parity import compare
 from gms_models.files import atomic_path
 from gms_models.geometry import encoder_input
@@ -69,27 +68,30 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
             item = next(self.items, None)
             return None if item is None else {ENCODER_INPUT: item}
 
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".pre.onnx", dir=dest.parent)
-    os.close(fd)
-    prepared = Path(name)
-    # The quantiser logs one root-logger warning per normalisation weight that has no channel
-    # axis (they stay float, as intended); hundreds of lines that say nothing to the user.
-    logging.disable(logging.WARNING)
-    try:
-        quant_pre_process(str(fp32_onnx), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared),
-            str(dest),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
-    finally:
-        logging.disable(logging.NOTSET)
-        prepared.unlink(missing_ok=True)
+    import onnx
+
+    model = onnx.load(str(fp32_onnx))
+    pixel_matmuls_as_convs(model)  # GMF's 1×1 convs back to convolutions: int8 kernels for them
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
+        convs, prepared = Path(tmp) / "convs.onnx", Path(tmp) / "prepared.onnx"
+        onnx.save(model, str(convs))
+        # The quantiser logs one root-logger warning per normalisation weight that has no channel
+        # axis (they stay float, as intended); hundreds of lines that say nothing to the user.
+        logging.disable(logging.WARNING)
+        try:
+            quant_pre_process(str(convs), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(dest),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def mask_miou(

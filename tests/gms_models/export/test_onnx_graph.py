@@ -1,0 +1,73 @@
+"""The exported GMF graph's pixel MatMuls turned back into 1×1 convolutions for the INT8 path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from gms_models.export import default_parity_image, export_encoder_onnx
+from gms_models.export.checked import ExportResult
+from gms_models.export.onnx_graph import pixel_matmuls_as_convs
+from gms_models.export.quantize import quantize_encoder_int8
+from gms_models.registry import build_encoder
+from gms_models.runtime import OnnxRuntimeSession
+
+SIZE = 64
+BLOCKS = 14  # gmf_2282: 2 + 2 + 8 + 2
+# Per block: qkv, proj, fc1, fc2, and the two channel means of each of its three LayerNorms.
+REWRITES_PER_BLOCK = 4 + 2 * 3
+
+
+@pytest.fixture(scope="module")
+def gmf_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    torch.manual_seed(0)
+    model = build_encoder("gmf_2282", img_size=SIZE).eval()
+    folder = tmp_path_factory.mktemp("gmf")
+    return export_encoder_onnx(
+        model,
+        folder / "gmf_2282.onnx",
+        arch="gmf_2282",
+        img_size=SIZE,
+        parity_image=default_parity_image(),
+        dynamic_batch=True,
+    )
+
+
+def _constant_weight_matmuls(model: onnx.ModelProto) -> int:
+    constants = {i.name for i in model.graph.initializer}
+    constants |= {out for n in model.graph.node if n.op_type == "Constant" for out in n.output}
+    return sum(n.op_type == "MatMul" and n.input[0] in constants for n in model.graph.node)
+
+
+def test_rewrite_keeps_the_outputs_and_leaves_no_weight_matmul(
+    gmf_export: ExportResult, tmp_path: Path
+) -> None:
+    model = onnx.load(str(gmf_export.path))
+    assert _constant_weight_matmuls(model) == BLOCKS * REWRITES_PER_BLOCK
+    assert pixel_matmuls_as_convs(model) == BLOCKS * REWRITES_PER_BLOCK
+    assert _constant_weight_matmuls(model) == 0
+    onnx.checker.check_model(model, full_check=True)
+    rewritten = tmp_path / "convs.onnx"
+    onnx.save(model, str(rewritten))
+    x = np.random.default_rng(0).standard_normal((2, 3, SIZE, SIZE), dtype=np.float32)
+    expected = OnnxRuntimeSession(gmf_export.path).run({"image": x})["image_embeddings"]
+    got = OnnxRuntimeSession(rewritten).run({"image": x})["image_embeddings"]
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)  # summation order only
+    assert pixel_matmuls_as_convs(model) == 0  # nothing left to rewrite
+
+
+def test_int8_gmf_quantises_its_pointwise_layers_as_convolutions(
+    gmf_export: ExportResult, tmp_path: Path, coco_mini: Path
+) -> None:
+    """ONNX Runtime's quantiser leaves a MatMul with its weight on the left in float (the INT8
+    file was slower than fp32); as convolutions they get int8 kernels."""
+    dest = tmp_path / "gmf_2282.int8.onnx"
+    q = quantize_encoder_int8(gmf_export, dest, coco_mini / "val2017", max_images=1)
+    ops = [n.op_type for n in onnx.load(str(q.path)).graph.node]
+    assert ops.count("MatMul") == 2 * BLOCKS  # only the attention's two products per block
+    assert ops.count("QuantizeLinear") > 0
