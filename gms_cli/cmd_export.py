@@ -48,7 +48,7 @@ def export_command(
         Path | None, typer.Option(help="Real image for the parity runs (default: built-in).")
     ] = None,
     ort_threads: Annotated[
-        int | None, typer.Option(help="ONNX Runtime intra-op threads (default: one per core).")
+        int | None, typer.Option(help="ONNX Runtime intra-op threads (default: cores less one).")
     ] = None,
     ort_spinning: Annotated[
         bool, typer.Option("--ort-spinning", help="ONNX Runtime threads spin between ops.")

@@ -55,7 +55,11 @@ def measure_latencies(
                 latency[runtime] = measure_latency(model, img_size, runs=runs) * 1000
             elif runtime == "onnxruntime":
                 ort_device = "cuda" if device.startswith("cuda") else "cpu"
-                session = OnnxRuntimeSession(bundle / f"{arch}.onnx", device=ort_device)
+                session = OnnxRuntimeSession(
+                    bundle / f"{arch}.onnx",
+                    device=ort_device,
+                    settings=BundleManifest.read(bundle).ort_settings,  # as the bundle ships
+                )
                 latency[runtime] = _session_latency_ms(session, img_size, runs)
             else:
                 engine = BundleManifest.read(bundle).find("encoder", "tensorrt")

@@ -3,6 +3,7 @@ the build has it) and TensorRT (``tensorrt``, ``cuda-python`` imported only then
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -33,10 +34,23 @@ GRAPH_OPTIMIZATION_LEVELS = {
 }
 
 
+def spare_one_core_threads() -> int:
+    """One intra-op thread per physical core this process may run on, less one (at least 1): a
+    line PC always runs other software, and a thread sharing its core with a busy neighbour
+    holds every parallel op back (README, "ONNX Runtime sessions")."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cores = set()
+    for cpu in cpus or range(os.cpu_count() or 1):
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.add(siblings.read_text().strip() if siblings.is_file() else str(cpu))
+    return max(1, len(cores) - 1)
+
+
 @dataclass(frozen=True)
 class OrtSettings:
     """ONNX Runtime settings, one definition for the benchmark, ``bundle.json`` and the runtime;
-    the defaults are the deployment choice (README, "ONNX Runtime sessions")."""
+    the defaults are the deployment choice (README, "ONNX Runtime sessions"). ``threads=None``:
+    :func:`spare_one_core_threads` on the machine that opens the session."""
 
     threads: int | None = None
     spinning: bool = False
@@ -63,8 +77,7 @@ class OrtSettings:
         options = ort.SessionOptions()
         level = GRAPH_OPTIMIZATION_LEVELS[self.graph_optimization]
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-        if self.threads is not None:
-            options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = self.threads or spare_one_core_threads()
         options.add_session_config_entry("session.intra_op.allow_spinning", str(int(self.spinning)))
         return options
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from gms_models.runtime import (
     OnnxRuntimeSession,
     OrtSettings,
 )
+from gms_models.runtime.sessions import spare_one_core_threads
 
 
 def _manifest(tmp_path: Path, **changes: object) -> Path:
@@ -138,3 +140,19 @@ def test_bad_saved_settings_name_the_file_field_and_value(
 def test_unknown_saved_setting_is_malformed(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match=r"bundle.json is malformed: .*'inter_threads'"):
         BundleManifest.read(_manifest(tmp_path, ort_settings={"inter_threads": 2}))
+
+
+def test_default_threads_leave_one_core_to_the_neighbours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _manifest(tmp_path)
+    _artifact(folder, "tiny.onnx", _identity_onnx())
+    encoder = BundlePredictor.from_folder(folder).encoder
+    assert isinstance(encoder, OnnxRuntimeSession)
+    options = encoder.session.get_session_options()
+    assert options.intra_op_num_threads == spare_one_core_threads()
+    # CPUs without topology files count as cores of their own
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(10_000, 10_008)))
+    assert spare_one_core_threads() == 7
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {10_000})
+    assert spare_one_core_threads() == 1
