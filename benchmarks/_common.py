@@ -5,6 +5,7 @@ this folder is on ``sys.path``)."""
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +21,25 @@ COCO_MINI = SHARED / "data" / "coco-mini"
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages: ``"1.20, 0.90, 0.75"``."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_description() -> str:
+    """The CPU as Linux names it, e.g. ``"AMD EPYC (family 26, model 2, AVX-512)"``, else the
+    machine type: the ratios depend on it (a full-width AVX-512 core speeds ViT-T's large
+    matrix products more than the students' narrow ones; README, Benchmarks)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    name = fields.get("model name", platform.machine())
+    vector = "AVX-512" if "avx512f" in fields.get("flags", "").split() else "no AVX-512"
+    family, model = fields.get("cpu family", "?"), fields.get("model", "?")
+    return f"{name} (family {family}, model {model}, {vector})"
 
 
 def time_round(forwards: Mapping[K, Callable[[], object]]) -> dict[K, float]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import interleaved, time_round
+from _common import cpu_description, interleaved, time_round
 from rich.console import Console
 from rich.table import Table
 
@@ -186,7 +185,8 @@ def main() -> None:
     spin = "on" if args.spinning else "off"
     table = Table(
         title=f"Latency at {SIZE}, batch 1, median of {args.runs}: ms (ratio to {REFERENCE})",
-        caption=f"load average before {load_before}, after {load_after}; {args.threads} threads"
+        caption=f"{cpu_description()}; load average before {load_before}, after {load_after}; "
+        f"{args.threads} threads"
         f", ORT spinning {spin}",
     )
     table.add_column("encoder")
@@ -235,7 +235,7 @@ def main() -> None:
             "threads": args.threads,
             "ort_spinning": args.spinning,
             "int8_miou_cost": miou_cost,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_description(),
             "cpu_count": os.cpu_count(),
             "load_average_before": load_before,
             "load_average_after": load_after,
