@@ -186,8 +186,7 @@ def main() -> None:
     table = Table(
         title=f"Latency at {SIZE}, batch 1, median of {args.runs}: ms (ratio to {REFERENCE})",
         caption=f"{cpu_description()}; load average before {load_before}, after {load_after}; "
-        f"{args.threads} threads"
-        f", ORT spinning {spin}",
+        f"{args.threads} threads, ORT spinning {spin}",
     )
     table.add_column("encoder")
     for runtime in runtimes:
