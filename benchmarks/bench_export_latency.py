@@ -27,6 +27,7 @@ from gms_models.export.quantize import quantize_encoder_int8
 from gms_models.registry import build_encoder, list_encoders
 from gms_models.runtime import OnnxRuntimeSession, OrtSettings
 from gms_models.runtime.manifest import ENCODER_OUTPUT
+from gms_models.runtime.sessions import WARMUP_RUNS
 from gms_models.sam import build_sam_vit_t
 
 REFERENCE = "vit_t"
@@ -158,7 +159,7 @@ def main() -> None:
     parser.add_argument(
         "--warmup",
         type=int,
-        default=2,
+        default=WARMUP_RUNS,
         help="untimed rounds first (an ORT session pages its memory in over its first two runs)",
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads, torch and ORT")

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 def _session_latency_ms(session: Session, img_size: int, runs: int) -> float:
     from gms_models.profiling import median_seconds
     from gms_models.runtime.manifest import ENCODER_INPUT
+    from gms_models.runtime.sessions import WARMUP_RUNS
 
     shape = (1, 3, img_size, img_size)
     feeds = {ENCODER_INPUT: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
-    return median_seconds(lambda: session.run(feeds), runs, warmup=1) * 1000
+    return median_seconds(lambda: session.run(feeds), runs, warmup=WARMUP_RUNS) * 1000
 
 
 def measure_latencies(

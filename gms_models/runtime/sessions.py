@@ -26,6 +26,11 @@ class Session(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
+WARMUP_RUNS = 2
+"""Untimed runs before a session's latency counts: ONNX Runtime pages its memory in over its
+first two (the first plans the memory pattern, the second allocates it; gmf_2282 at 1024 faults
+about 110k pages in each and runs 1.4x its steady time)."""
+
 GRAPH_OPTIMIZATION_LEVELS = {
     "disable": "ORT_DISABLE_ALL",
     "basic": "ORT_ENABLE_BASIC",
