@@ -5,6 +5,7 @@ linear layer run with its activation as one oneDNN CPU kernel where nothing is r
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -64,35 +65,67 @@ def onednn_applies(x: torch.Tensor, *modules: nn.Module | None) -> bool:
 
 def conv_act(x: torch.Tensor, conv: nn.Module, act: nn.Module | None = None) -> torch.Tensor:
     """``act(conv(x))`` (``conv(x)`` without ``act``), one oneDNN kernel where it pays."""
-    attr = _onednn_attr(act)
     if (
         isinstance(conv, nn.Conv2d)
-        and attr is not None
+        and _onednn_attr(act) is not None
         and conv.padding_mode == "zeros"
         and not isinstance(conv.padding, str)
         and onednn_applies(x, conv, act)
         and (
             act is not None
+            or x.is_contiguous(memory_format=torch.channels_last)  # nothing to reorder
             or x.shape[-2] * x.shape[-1] // (conv.stride[0] * conv.stride[1])
             <= ONEDNN_CONV_MAX_PIXELS
         )
     ):
-        name, algorithm = attr
-        fused = torch.ops.mkldnn._convolution_pointwise(
+        return onednn_conv(
             x,
             conv.weight,
             conv.bias,
-            conv.padding,
-            conv.stride,
-            conv.dilation,
-            conv.groups,
-            name,
-            [],
-            algorithm,
+            act,
+            padding=conv.padding,
+            stride=conv.stride,
+            dilation=conv.dilation,
+            groups=conv.groups,
         )
-        return cast(torch.Tensor, fused)  # torch.ops calls are typed as Any
     y = conv(x)
     return cast(torch.Tensor, y if act is None else act(y))
+
+
+def onednn_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    act: nn.Module | None = None,
+    *,
+    padding: Sequence[int] | None = None,
+    stride: Sequence[int] = (1, 1),
+    dilation: Sequence[int] = (1, 1),
+    groups: int = 1,
+) -> torch.Tensor:
+    """``act(conv2d(x, weight, bias))`` as one oneDNN kernel; ``padding`` defaults to "same"
+    for odd kernels. Callers check :func:`onednn_applies` first."""
+    attr = _onednn_attr(act)
+    if attr is None:
+        raise ValueError(f"oneDNN has no fused form of {act!r}")
+    if padding is None:
+        padding = [weight.shape[-2] // 2, weight.shape[-1] // 2]
+    name, algorithm = attr
+    y = torch.ops.mkldnn._convolution_pointwise(
+        x, weight, bias, padding, stride, dilation, groups, name, [], algorithm
+    )
+    return cast(torch.Tensor, y)  # torch.ops calls are typed as Any
+
+
+def onednn_conv1x1_add(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``residual + conv1x1(x, weight, bias)`` as one oneDNN kernel (a residual branch's last
+    projection without a separate pass over the sum). Callers check :func:`onednn_applies`."""
+    y = torch.ops.mkldnn._convolution_pointwise.binary(
+        x, residual, weight, bias, [0, 0], [1, 1], [1, 1], 1, "add", 1.0, None, [], None
+    )
+    return cast(torch.Tensor, y)
 
 
 def linear_act(x: torch.Tensor, fc: nn.Linear, act: nn.Module) -> torch.Tensor:

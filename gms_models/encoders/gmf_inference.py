@@ -1,6 +1,8 @@
 """The re-parameterised inference form of a GMF student (README, "GMF inference form"): same
-outputs, fewer and larger ops, not the release's state dict. Each block runs channel-first; in an
-ONNX export (``is_in_onnx_export()``) its channel means and 1×1 convs are matrix products."""
+outputs, fewer and larger ops, not the release's state dict. A block has two lowerings of one
+computation: channel-first (an ONNX export, where its channel means and 1×1 convs are matrix
+products; CUDA; anything recorded), and channels-last on oneDNN where :func:`onednn_applies`
+(PyTorch on the CPU: every convolution one oneDNN kernel on NHWC, nothing reordered)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,20 @@ from torch import nn
 
 from gms_models.encoders.groupmixformer import (
     NUM_GROUPS,
+    ConvStem,
     GroupMixBlock,
     GroupMixFormerSamEncoder,
     GroupMixStage,
+    PatchEmbed,
 )
-from gms_models.fusion import bn_affine, conv_act
+from gms_models.fusion import (
+    bn_affine,
+    conv_act,
+    fold_conv_bn,
+    onednn_applies,
+    onednn_conv,
+    onednn_conv1x1_add,
+)
 
 KERNEL = 7  # the merged relative-position conv's: its largest window
 
@@ -80,6 +91,15 @@ def _conv1x1_act(x: torch.Tensor, conv: nn.Conv2d, act: nn.Module | None = None)
 class FusedGroupMixBlock(nn.Module):
     """A :class:`GroupMixBlock` on NCHW input, re-parameterised (see module docstring)."""
 
+    cl_qkv_weight: torch.Tensor
+    cl_qkv_bias: torch.Tensor
+    cl_branch_weight: torch.Tensor
+    cl_branch_bias: torch.Tensor
+    cl_agg_dw: torch.Tensor
+    cl_agg_pw: torch.Tensor
+    cl_agg_pw_bias: torch.Tensor
+    cl_heads: torch.Tensor
+
     def __init__(self, block: GroupMixBlock) -> None:
         super().__init__()
         att, agg = block.att, block.att.aggregator
@@ -128,6 +148,37 @@ class FusedGroupMixBlock(nn.Module):
         self.fc1 = _norm_linear(block.norm2, fc1.weight, fc1.bias)
         self.fc2 = _pointwise(fc2.weight, fc2.bias)
         self.agg_act, self.mlp_act = nn.Hardswish(), nn.GELU()
+        self._init_channels_last()
+
+    def _init_channels_last(self) -> None:
+        """Weights of the channels-last lowering, derived from the ones above. An NHWC channel
+        slice is strided, so q, k and v each get their four attention groups side by side
+        ([q0 q1 q2 q3 | k0 .. | v0 ..]) and one depthwise 7×7 aggregates all of them (identity
+        for the plain group, the 3×3 and 5×5 kernels zero-padded); the non-attention group's
+        q, k, v come from a product of their own."""
+        g = self.group_dim
+        s_major = [j * 3 * g + s * g + i for s in range(3) for j in range(4) for i in range(g)]
+        weight, bias = self.qkv.weight.detach(), _bias(self.qkv).detach()
+        self.register_buffer("cl_qkv_weight", weight[s_major].contiguous(), persistent=False)
+        self.register_buffer("cl_qkv_bias", bias[s_major].contiguous(), persistent=False)
+        self.register_buffer("cl_branch_weight", weight[12 * g :].contiguous(), persistent=False)
+        self.register_buffer("cl_branch_bias", bias[12 * g :].contiguous(), persistent=False)
+        identity = torch.zeros(g, 1, KERNEL, KERNEL)
+        identity[:, :, KERNEL // 2, KERNEL // 2] = 1.0
+        kernels = [identity] + [
+            F.pad(conv.weight.detach()[:g], [(KERNEL - conv.kernel_size[0]) // 2] * 4)
+            for conv in cast(list[nn.Conv2d], list(self.agg_dw))  # ModuleList items are Modules
+        ]
+        self.register_buffer("cl_agg_dw", torch.cat(kernels * 3), persistent=False)
+        groups = [j * 3 + s for s in range(3) for j in range(4)]  # agg_pw's groups, s-major
+        pw_weight = self.agg_pw.weight.detach().reshape(12, g, g, 1, 1)[groups]
+        self.register_buffer("cl_agg_pw", pw_weight.reshape(12 * g, g, 1, 1), persistent=False)
+        pw_bias = _bias(self.agg_pw).detach().reshape(12, g)[groups]
+        self.register_buffer("cl_agg_pw_bias", pw_bias.reshape(-1), persistent=False)
+        head = 4 * g // self.num_heads
+        head_of = torch.arange(4 * g) // head
+        heads = (head_of[:, None] == head_of[None, :]).float() * self.scale
+        self.register_buffer("cl_heads", heads, persistent=False)  # per-head context, scaled
 
     def mix(self, qkv: torch.Tensor) -> torch.Tensor:
         """Group-mix attention from the group-major qkv image (B,3C,H,W): (B,C,H,W) before proj."""
@@ -147,6 +198,8 @@ class FusedGroupMixBlock(nn.Module):
         return torch.cat([attn, branch], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if onednn_applies(x, *self.modules()):
+            return self._forward_channels_last(x.contiguous(memory_format=torch.channels_last))
         x = self.cpe(x)
         qkv = _conv1x1_act(_standardise(x, self.eps1, self.qkv.in_channels), self.qkv)
         x = x + _conv1x1_act(self.mix(qkv), self.proj)
@@ -154,6 +207,48 @@ class FusedGroupMixBlock(nn.Module):
             _standardise(x, self.eps2, self.fc1.in_channels), self.fc1, self.mlp_act
         )
         return x + _conv1x1_act(hidden, self.fc2)
+
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on a channels-last ``x`` with oneDNN kernels; channels-last out."""
+        b, c, h, w = x.shape
+        g, n = self.group_dim, h * w
+        x = onednn_conv(x, self.cpe.weight, self.cpe.bias, groups=c)
+        standard = _standardise_channels_last(x, self.eps1)
+        mixed = onednn_conv(standard, self.cl_qkv_weight, self.cl_qkv_bias)
+        mixed = onednn_conv(mixed, self.cl_agg_dw, None, groups=12 * g)
+        mixed = onednn_conv(mixed, self.cl_agg_pw, self.cl_agg_pw_bias, self.agg_act, groups=12)
+        q, k, v = mixed.permute(0, 2, 3, 1).reshape(b, n, 12 * g).split(4 * g, dim=-1)
+        context = (k.softmax(dim=1).transpose(1, 2) @ v) * self.cl_heads
+        v_image = v.reshape(b, h, w, 4 * g).permute(0, 3, 1, 2)
+        v_image = v_image.contiguous(memory_format=torch.channels_last)
+        position = onednn_conv(v_image, self.crpe.weight, self.crpe.bias, groups=4 * g)
+        position = position.permute(0, 2, 3, 1).reshape(b, n, 4 * g)
+        attn = torch.baddbmm(q * position, q, context)
+        branch = onednn_conv(standard, self.cl_branch_weight, self.cl_branch_bias)
+        conv = self.branch_conv
+        branch = onednn_conv(branch, conv.conv1.weight, None, groups=3 * g)
+        branch = onednn_conv(branch, conv.pointwise_conv.weight, None).permute(0, 2, 3, 1)
+        norm = self.branch_norm
+        branch = F.hardswish(_standardise_tokens(branch, norm.eps) * norm.weight + norm.bias)
+        mixed = torch.cat([attn.reshape(b, h, w, 4 * g), branch], dim=-1).permute(0, 3, 1, 2)
+        x = onednn_conv1x1_add(mixed, x, self.proj.weight, self.proj.bias)
+        standard = _standardise_channels_last(x, self.eps2)
+        hidden = onednn_conv(standard, self.fc1.weight, self.fc1.bias, self.mlp_act)
+        return onednn_conv1x1_add(hidden, x, self.fc2.weight, self.fc2.bias)
+
+
+def _standardise_tokens(tokens: torch.Tensor, eps: float) -> torch.Tensor:
+    """LayerNorm without its affine over the last axis of (..., C). Its means are products with
+    a constant column: at 8–160 channels PyTorch's ``layer_norm`` kernel takes 1.7–2.5× as long
+    (README, "GMF inference form")."""
+    average = torch.full((tokens.shape[-1], 1), 1.0 / tokens.shape[-1], dtype=tokens.dtype)
+    centred = tokens - tokens @ average
+    return centred * torch.rsqrt((centred * centred) @ average + eps)
+
+
+def _standardise_channels_last(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """:func:`_standardise` of a channels-last NCHW tensor, over its contiguous axis."""
+    return _standardise_tokens(x.permute(0, 2, 3, 1), eps).permute(0, 3, 1, 2)
 
 
 class FusedGroupMixStage(nn.Module):
@@ -168,13 +263,45 @@ class FusedGroupMixStage(nn.Module):
         return cast(torch.Tensor, self.blocks(x))  # nn.Module.__call__ is typed as Any
 
 
+class FusedConvStem(nn.Module):
+    """:class:`ConvStem` with its BatchNorms folded; where oneDNN applies it takes the image
+    channels-last, so every later convolution works on NHWC."""
+
+    def __init__(self, stem: ConvStem) -> None:
+        super().__init__()
+        self.proj1 = fold_conv_bn(stem.proj1, stem.norm1)
+        self.proj2 = fold_conv_bn(stem.proj2, stem.norm2)
+        self.act = nn.Hardswish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if onednn_applies(x, *self.modules()):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return conv_act(conv_act(x, self.proj1, self.act), self.proj2, self.act)
+
+
+class FusedPatchEmbed(nn.Module):
+    """:class:`PatchEmbed` with its BatchNorm folded into the pointwise conv."""
+
+    def __init__(self, embed: PatchEmbed) -> None:
+        super().__init__()
+        self.depthwise = embed.proj.conv1
+        self.pointwise = fold_conv_bn(embed.proj.pointwise_conv, embed.norm)
+        self.act = nn.Hardswish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv_act(conv_act(x, self.depthwise), self.pointwise, self.act)
+
+
 @torch.no_grad()
 def fuse_gmf_encoder(encoder: GroupMixFormerSamEncoder) -> GroupMixFormerSamEncoder:
-    """An eval-mode copy with fused stages; stem, patch embeddings and neck stay (ONNX Runtime
-    folds their BatchNorms itself)."""
+    """An eval-mode copy with fused stem, patch embeddings and stages (the neck is one conv)."""
     fused = copy.deepcopy(encoder).eval()
-    stages = fused.backbone.groupmixformer_backbone
-    for i, stage in enumerate(stages):
-        if not isinstance(stage, FusedGroupMixStage):  # fusing a fused encoder changes nothing
-            stages[i] = FusedGroupMixStage(cast(GroupMixStage, stage))
+    if isinstance(fused.backbone.conv_stem, FusedConvStem):  # fusing a fused encoder: a copy
+        return fused
+    backbone = fused.backbone
+    backbone.set_submodule("conv_stem", FusedConvStem(backbone.conv_stem))
+    embeds, stages = backbone.patch_embed_layers, backbone.groupmixformer_backbone
+    for i, (embed, stage) in enumerate(zip(embeds, stages, strict=True)):
+        embeds[i] = FusedPatchEmbed(cast(PatchEmbed, embed))
+        stages[i] = FusedGroupMixStage(cast(GroupMixStage, stage))
     return fused

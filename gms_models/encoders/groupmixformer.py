@@ -372,7 +372,8 @@ class GroupMixFormerSamEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone.forward_features(x)
         fine = F.avg_pool2d(feats[self.fine_stage], 2)
-        return cast(torch.Tensor, self.neck(torch.cat([feats[-1], fine], dim=1)))
+        out = cast(torch.Tensor, self.neck(torch.cat([feats[-1], fine], dim=1)))
+        return out.contiguous()  # the inference form's stages run channels-last
 
     def fuse_for_inference(self) -> GroupMixFormerSamEncoder:
         """An equivalent eval-mode copy for deployment (see :mod:`.gmf_inference`)."""

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gms_models.fusion import conv_act, linear_act, onednn_applies
+from gms_models.fusion import conv_act, linear_act, onednn_applies, onednn_conv1x1_add
 from tests.tolerances import FUSED_FORM_ATOL
 
 needs_onednn = pytest.mark.skipif(
@@ -31,10 +31,25 @@ def test_conv_act_matches_the_unfused_layers(
     conv = _seeded(nn.Conv2d(channels, 2 * channels, kernel, stride, kernel // 2, groups=groups))
     x = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(1))
     expected = conv(x) if act is None else act(conv(x))  # grad enabled: the unfused layers
-    with torch.inference_mode():
-        fused = conv_act(x, conv, act)
     assert expected.abs().max() > 0.5
-    torch.testing.assert_close(fused, expected.detach(), rtol=0, atol=FUSED_FORM_ATOL)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        with torch.inference_mode():
+            fused = conv_act(x.contiguous(memory_format=layout), conv, act)
+        torch.testing.assert_close(fused, expected.detach(), rtol=0, atol=FUSED_FORM_ATOL)
+
+
+@needs_onednn
+def test_conv1x1_add_matches_conv_plus_residual() -> None:
+    conv = _seeded(nn.Conv2d(48, 24, 1))
+    x = torch.randn(2, 48, 20, 24, generator=torch.Generator().manual_seed(1))
+    residual = torch.randn(2, 24, 20, 24, generator=torch.Generator().manual_seed(2))
+    expected = (residual + conv(x)).detach()
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x_, r_ = (t.contiguous(memory_format=layout) for t in (x, residual))
+        with torch.inference_mode():
+            fused = onednn_conv1x1_add(x_, r_, conv.weight, conv.bias)
+        torch.testing.assert_close(fused, expected, rtol=0, atol=FUSED_FORM_ATOL)
+        assert torch.equal(r_, residual)  # the residual is read, not written
 
 
 @needs_onednn

@@ -35,14 +35,16 @@ def test_fused_student_matches_the_release_layout(gmf_ref: Path) -> None:
         )
 
 
-@pytest.mark.parametrize("exporting", [False, True], ids=["pytorch", "onnx_export_form"])
+@pytest.mark.parametrize("form", ["onednn_channels_last", "channel_first", "onnx_export_form"])
 @torch.inference_mode()
 def test_fused_blocks_match_the_release_blocks(
-    gmf_ref: Path, exporting: bool, monkeypatch: pytest.MonkeyPatch
+    gmf_ref: Path, form: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every fused block, in PyTorch's form and in the form an ONNX export traces (channel means
-    and 1×1 convs as matrix products), gives the release block's output on its own input."""
-    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: exporting)
+    """Every fused block, in each of its lowerings (oneDNN on channels-last tensors, PyTorch's
+    kernels channel-first, and the form an ONNX export traces: channel means and 1×1 convs as
+    matrix products), gives the release block's output on its own input."""
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: form == "onnx_export_form")
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", form == "onednn_channels_last")
     backbone = _student(gmf_ref, (2, 2, 8, 2)).eval().backbone
     fused = inference_form(_student(gmf_ref, (2, 2, 8, 2))).backbone
     x = backbone.conv_stem(torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
@@ -57,8 +59,21 @@ def test_fused_blocks_match_the_release_blocks(
             expected = release(x.flatten(2).transpose(1, 2), (h, w)).transpose(1, 2)
             expected = expected.reshape(b, c, h, w)
             assert isinstance(block, FusedGroupMixBlock)
-            torch.testing.assert_close(block(x), expected, rtol=0, atol=ATOL)
+            out = block(x)
+            torch.testing.assert_close(out, expected, rtol=0, atol=ATOL)
+            # which lowering ran: only oneDNN's leaves the tensor channels-last
+            assert out.is_contiguous(memory_format=torch.channels_last) == (
+                form == "onednn_channels_last"
+            )
             x = expected
+
+
+@torch.inference_mode()
+def test_the_fused_encoder_returns_contiguous_features(gmf_ref: Path) -> None:
+    """Its stages run channels-last; what the mask decoder receives is plain NCHW."""
+    fused = inference_form(_student(gmf_ref, (2, 2, 8, 2)))
+    out = fused(torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)))
+    assert out.shape == (1, 256, 4, 4) and out.is_contiguous()
 
 
 def test_fusing_leaves_the_trained_module_alone(gmf_ref: Path) -> None:
