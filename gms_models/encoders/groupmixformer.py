@@ -20,6 +20,7 @@ from torch import nn
 
 from gms_models.checkpoint import load_pretrained_backbone
 from gms_models.errors import ConfigError
+from gms_models.fusion import conv_act
 from gms_models.geometry import EMBED_DIM, PATCH_STRIDE, check_img_size
 from gms_models.registry import register_encoder
 from gms_models.sam.common import init_linear_and_norm
@@ -372,7 +373,7 @@ class GroupMixFormerSamEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone.forward_features(x)
         fine = F.avg_pool2d(feats[self.fine_stage], 2)
-        out = cast(torch.Tensor, self.neck(torch.cat([feats[-1], fine], dim=1)))
+        out = conv_act(torch.cat([feats[-1], fine], dim=1), self.neck)
         return out.contiguous()  # the inference form's stages run channels-last
 
     def fuse_for_inference(self) -> GroupMixFormerSamEncoder:
