@@ -30,7 +30,7 @@ from gms_models.fusion import (
     onednn_conv1x1_add,
 )
 
-KERNEL = 7  # the merged relative-position conv's: its largest window
+KERNEL = 7  # the merged depthwise convs' window: the largest of crpe's and the aggregators'
 
 
 def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
