@@ -1,7 +1,8 @@
 """The re-parameterised inference form of a GMF student (README, "GMF inference form"): same
 outputs, fewer and larger ops, not the release's state dict. A block has two lowerings of one
-computation: channel-first (an ONNX export, where its channel means and 1×1 convs are matrix
-products; CUDA; anything recorded), and channels-last on oneDNN where :func:`onednn_applies`
+computation: channel-first (an ONNX export, where its channel means are matrix products and its
+1×1 convs stay convolutions, which ONNX Runtime chains in its blocked NCHWc layout; CUDA;
+anything recorded), and channels-last on oneDNN where :func:`onednn_applies`
 (PyTorch on the CPU: every convolution one oneDNN kernel on NHWC, nothing reordered)."""
 
 from __future__ import annotations
@@ -74,18 +75,6 @@ def _standardise(x: torch.Tensor, eps: float, channels: int) -> torch.Tensor:
     """LayerNorm without its affine over the channels of an NCHW tensor, without leaving NCHW."""
     centred = x - _channel_mean(x, channels)
     return centred / torch.sqrt(_channel_mean(centred.pow(2), channels) + eps)
-
-
-def _conv1x1_act(x: torch.Tensor, conv: nn.Conv2d, act: nn.Module | None = None) -> torch.Tensor:
-    """``act(conv(x))`` for a 1×1 conv; exported as ``W @ x`` over the pixels, which ONNX Runtime
-    runs as one SGEMM without the NCHWc reorders its 1×1 Conv needs here (README)."""
-    if not torch.onnx.is_in_onnx_export():
-        return conv_act(x, conv, act)
-    b, _, h, w = x.shape
-    cout, cin = conv.out_channels, conv.in_channels  # Python ints: a constant weight matrix
-    y = conv.weight.reshape(cout, cin) @ x.reshape(b, cin, h * w) + _bias(conv)[:, None]
-    y = y.reshape(b, cout, h, w)
-    return y if act is None else cast(torch.Tensor, act(y))  # Module calls are Any
 
 
 class FusedGroupMixBlock(nn.Module):
@@ -201,12 +190,10 @@ class FusedGroupMixBlock(nn.Module):
         if onednn_applies(x, *self.modules()):
             return self._forward_channels_last(x.contiguous(memory_format=torch.channels_last))
         x = self.cpe(x)
-        qkv = _conv1x1_act(_standardise(x, self.eps1, self.qkv.in_channels), self.qkv)
-        x = x + _conv1x1_act(self.mix(qkv), self.proj)
-        hidden = _conv1x1_act(
-            _standardise(x, self.eps2, self.fc1.in_channels), self.fc1, self.mlp_act
-        )
-        return x + _conv1x1_act(hidden, self.fc2)
+        qkv = conv_act(_standardise(x, self.eps1, self.qkv.in_channels), self.qkv)
+        x = x + conv_act(self.mix(qkv), self.proj)
+        hidden = conv_act(_standardise(x, self.eps2, self.fc1.in_channels), self.fc1, self.mlp_act)
+        return x + conv_act(hidden, self.fc2)
 
     def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on a channels-last ``x`` with oneDNN kernels; channels-last out."""

@@ -119,9 +119,10 @@ def onnx_io_signature(path: Path) -> dict[str, list[dict[str, object]]]:
 def pixel_matmuls_as_convs(model: Any) -> int:
     """Rewrite, in place, each ``Reshape(x: B,Cin,H,W -> B,Cin,H·W)`` → ``MatMul(W, ·)`` → optional
     ``Add(bias: Cout,1)`` → ``Reshape(-> B,Cout,H,W)`` chain with a constant ``W`` (Cout,Cin) as
-    one 1×1 ``Conv``; how many it rewrote. The fp32 GMF graph computes 1×1 convs this way (see
-    ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only makes int8 kernels of
-    them as convolutions (a MatMul with the constant on the left stays float)."""
+    one 1×1 ``Conv``; how many it rewrote. The fp32 GMF graph computes its LayerNorms' channel
+    means this way (see ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only
+    makes int8 kernels of them as convolutions (a MatMul with the constant on the left stays
+    float)."""
     import numpy as np
     import onnx
     from onnx import numpy_helper

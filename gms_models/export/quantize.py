@@ -71,7 +71,7 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
     import onnx
 
     model = onnx.load(str(fp32_onnx))
-    pixel_matmuls_as_convs(model)  # GMF's 1×1 convs back to convolutions: int8 kernels for them
+    pixel_matmuls_as_convs(model)  # GMF's channel means as convolutions: int8 kernels for them
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
         convs, prepared = Path(tmp) / "convs.onnx", Path(tmp) / "prepared.onnx"
         onnx.save(model, str(convs))
