@@ -43,6 +43,11 @@ def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
     return conv
 
 
+def _in_window(weight: torch.Tensor) -> torch.Tensor:
+    """A depthwise k×k kernel zero-padded to ``KERNEL``×``KERNEL``: the same output."""
+    return F.pad(weight, [(KERNEL - weight.shape[-1]) // 2] * 4)
+
+
 def _bias(conv: nn.Conv2d) -> torch.Tensor:
     assert conv.bias is not None
     return conv.bias
@@ -102,15 +107,22 @@ class FusedGroupMixBlock(nn.Module):
         self.cpe = _depthwise(cpe, _bias(block.cpe.proj).detach())
 
         # qkv output channel s*dim + j*g + i (s: q/k/v, j: group) -> group-major: [q0 k0 v0 |
-        # q1 k1 v1 | ... | q4 k4 v4], so each aggregator kernel size sees one contiguous slice.
+        # q1 k1 v1 | ... | q4 k4 v4]: one depthwise kernel per slice of 3g, the branch's last.
         order = [s * dim + j * g + i for j in range(NUM_GROUPS) for s in range(3) for i in range(g)]
         qkv_bias = att.qkv.bias if att.qkv.bias is not None else torch.zeros(3 * dim)
         self.qkv = _norm_linear(block.norm1, att.qkv.weight[order], qkv_bias[order])
 
+        # The plain group (identity), the three aggregators (the release runs each on q, k and v
+        # alike) and the branch's 3×3 as one depthwise 7×7: ONNX Runtime runs it in NCHWc on the
+        # qkv conv's output without a Split, three reorder pairs and a Concat (README).
         separable = (agg.agg1, agg.agg2, agg.agg3)
-        self.agg_dw = nn.ModuleList(
-            _depthwise(sep.conv1.weight.detach().repeat(3, 1, 1, 1), None) for sep in separable
-        )
+        identity = torch.zeros(3 * g, 1, KERNEL, KERNEL)
+        identity[:, :, KERNEL // 2, KERNEL // 2] = 1.0
+        kernels = [identity] + [
+            _in_window(sep.conv1.weight.repeat(3, 1, 1, 1)) for sep in separable
+        ]
+        kernels.append(_in_window(agg.agg0.conv.conv1.weight))
+        self.mix_dw = _depthwise(torch.cat(kernels).detach(), None)
         s0, t0 = bn_affine(agg.norm0)
         blocks, shifts = [torch.diag(s0)], [t0]
         for sep, bn in zip(separable, (agg.norm1, agg.norm2, agg.norm3), strict=True):
@@ -125,9 +137,7 @@ class FusedGroupMixBlock(nn.Module):
 
         crpe = cast(list[nn.Conv2d], list(att.crpe.conv_list))  # ModuleList items are Modules
         self.crpe = _depthwise(
-            torch.cat(
-                [F.pad(c.weight, [(KERNEL - c.kernel_size[0]) // 2] * 4) for c in crpe]
-            ).detach(),
+            torch.cat([_in_window(c.weight) for c in crpe]).detach(),
             torch.cat([_bias(c) for c in crpe]).detach(),
         )
         self.branch_conv = agg.agg0.conv
@@ -142,9 +152,8 @@ class FusedGroupMixBlock(nn.Module):
     def _init_channels_last(self) -> None:
         """Weights of the channels-last lowering, derived from the ones above. An NHWC channel
         slice is strided, so q, k and v each get their four attention groups side by side
-        ([q0 q1 q2 q3 | k0 .. | v0 ..]) and one depthwise 7×7 aggregates all of them (identity
-        for the plain group, the 3×3 and 5×5 kernels zero-padded); the non-attention group's
-        q, k, v come from a product of their own."""
+        ([q0 q1 q2 q3 | k0 .. | v0 ..]) for ``mix_dw``'s first twelve slices; the non-attention
+        group's q, k, v come from a product of their own and keep their 3×3 depthwise kernel."""
         g = self.group_dim
         s_major = [j * 3 * g + s * g + i for s in range(3) for j in range(4) for i in range(g)]
         weight, bias = self.qkv.weight.detach(), _bias(self.qkv).detach()
@@ -152,13 +161,8 @@ class FusedGroupMixBlock(nn.Module):
         self.register_buffer("cl_qkv_bias", bias[s_major].contiguous(), persistent=False)
         self.register_buffer("cl_branch_weight", weight[12 * g :].contiguous(), persistent=False)
         self.register_buffer("cl_branch_bias", bias[12 * g :].contiguous(), persistent=False)
-        identity = torch.zeros(g, 1, KERNEL, KERNEL)
-        identity[:, :, KERNEL // 2, KERNEL // 2] = 1.0
-        kernels = [identity] + [
-            F.pad(conv.weight.detach()[:g], [(KERNEL - conv.kernel_size[0]) // 2] * 4)
-            for conv in cast(list[nn.Conv2d], list(self.agg_dw))  # ModuleList items are Modules
-        ]
-        self.register_buffer("cl_agg_dw", torch.cat(kernels * 3), persistent=False)
+        dw = self.mix_dw.weight.detach()[s_major].contiguous()
+        self.register_buffer("cl_agg_dw", dw, persistent=False)
         groups = [j * 3 + s for s in range(3) for j in range(4)]  # agg_pw's groups, s-major
         pw_weight = self.agg_pw.weight.detach().reshape(12, g, g, 1, 1)[groups]
         self.register_buffer("cl_agg_pw", pw_weight.reshape(12 * g, g, 1, 1), persistent=False)
@@ -173,13 +177,12 @@ class FusedGroupMixBlock(nn.Module):
         """Group-mix attention from the group-major qkv image (B,3C,H,W): (B,C,H,W) before proj."""
         b, _, h, w = qkv.shape
         g, heads = self.group_dim, self.num_heads
-        plain, *parts, branch = qkv.split(3 * g, dim=1)
-        aggregated = [plain] + [conv(p) for conv, p in zip(self.agg_dw, parts, strict=True)]
-        mixed = conv_act(torch.cat(aggregated, dim=1), self.agg_pw, self.agg_act)
+        aggregated, branch = self.mix_dw(qkv).split([12 * g, 3 * g], dim=1)
+        mixed = conv_act(aggregated, self.agg_pw, self.agg_act)
         q, k, v = mixed.reshape(b, 4, 3, g * h * w).unbind(2)
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
         norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
-        branch = _standardise(self.branch_conv(branch), norm.eps, g)
+        branch = _standardise(self.branch_conv.pointwise_conv(branch), norm.eps, g)
         branch = F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
         attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w)
