@@ -79,7 +79,7 @@ def _channel_mean(x: torch.Tensor, channels: int) -> torch.Tensor:
 def _standardise(x: torch.Tensor, eps: float, channels: int) -> torch.Tensor:
     """LayerNorm without its affine over the channels of an NCHW tensor, without leaving NCHW."""
     centred = x - _channel_mean(x, channels)
-    return centred / torch.sqrt(_channel_mean(centred.pow(2), channels) + eps)
+    return centred / torch.sqrt(_channel_mean(centred * centred, channels) + eps)
 
 
 class FusedGroupMixBlock(nn.Module):
