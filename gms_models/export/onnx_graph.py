@@ -117,12 +117,11 @@ def onnx_io_signature(path: Path) -> dict[str, list[dict[str, object]]]:
 
 
 def pixel_matmuls_as_convs(model: Any) -> int:
-    """Rewrite, in place, each ``Reshape(x: B,Cin,H,W -> B,Cin,H·W)`` → ``MatMul(W, ·)`` → optional
-    ``Add(bias: Cout,1)`` → ``Reshape(-> B,Cout,H,W)`` chain with a constant ``W`` (Cout,Cin) as
-    one 1×1 ``Conv``; how many it rewrote. The fp32 GMF graph computes its LayerNorms' channel
-    means this way (see ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only
-    makes int8 kernels of them as convolutions (a MatMul with the constant on the left stays
-    float)."""
+    """Rewrite, in place, each ``Reshape(x: B,Cin,H,W -> B,Cin,H·W)`` → ``MatMul(W, ·)`` →
+    ``Reshape(-> B,Cout,H,W)`` chain with a constant ``W`` (Cout,Cin) as one 1×1 ``Conv``; how
+    many it rewrote. The fp32 GMF graph computes its LayerNorms' channel means this way (see
+    ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only makes int8 kernels of
+    them as convolutions (a MatMul with the constant on the left stays float)."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -156,14 +155,7 @@ def pixel_matmuls_as_convs(model: Any) -> int:
             continue
         x = flatten.input[0]
         cout, cin = weight.shape
-        chain, bias, tail = [matmul], None, only_consumer(matmul.output[0])
-        if tail is not None and tail.op_type == "Add":
-            other = [i for i in tail.input if i != matmul.output[0]]
-            bias = constant(other[0]) if len(other) == 1 else None
-            if bias is None or bias.shape != (cout, 1):
-                continue
-            chain.append(tail)
-            tail = only_consumer(tail.output[0])
+        tail = only_consumer(matmul.output[0])
         if tail is None or tail.op_type != "Reshape":
             continue
         x_shape, y_shape = shapes.get(x), shapes.get(tail.output[0])
@@ -171,17 +163,13 @@ def pixel_matmuls_as_convs(model: Any) -> int:
             continue
         if y_shape != [x_shape[0], cout, *x_shape[2:]]:
             continue
-        prefix = matmul.output[0]
-        inputs = [x, prefix + "_conv_weight"]
-        graph.initializer.append(
-            numpy_helper.from_array(weight.reshape(cout, cin, 1, 1), inputs[1])
+        kernel = matmul.output[0] + "_conv_weight"
+        graph.initializer.append(numpy_helper.from_array(weight.reshape(cout, cin, 1, 1), kernel))
+        conv = onnx.helper.make_node(
+            "Conv", [x, kernel], [tail.output[0]], name=matmul.name + "_conv"
         )
-        if bias is not None:
-            inputs.append(prefix + "_conv_bias")
-            graph.initializer.append(numpy_helper.from_array(bias.reshape(cout), inputs[2]))
-        conv = onnx.helper.make_node("Conv", inputs, [tail.output[0]], name=matmul.name + "_conv")
         position = list(graph.node).index(matmul)
-        for node in [*chain, tail]:
+        for node in (matmul, tail):
             graph.node.remove(node)
         if not consumers.get(flatten.output[0], [])[1:]:
             graph.node.remove(flatten)
