@@ -41,8 +41,8 @@ def test_fused_blocks_match_the_release_blocks(
     gmf_ref: Path, form: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every fused block, in each of its lowerings (oneDNN on channels-last tensors, PyTorch's
-    kernels channel-first, and the form an ONNX export traces: channel means and 1×1 convs as
-    matrix products), gives the release block's output on its own input."""
+    kernels channel-first, and the form an ONNX export traces: channel means as matrix
+    products), gives the release block's output on its own input."""
     monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: form == "onnx_export_form")
     monkeypatch.setattr(torch.backends.mkldnn, "enabled", form == "onednn_channels_last")
     backbone = _student(gmf_ref, (2, 2, 8, 2)).eval().backbone
