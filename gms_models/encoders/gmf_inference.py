@@ -8,6 +8,7 @@ anything recorded), and channels-last on oneDNN where :func:`onednn_applies`
 from __future__ import annotations
 
 import copy
+import math
 from typing import cast
 
 import torch
@@ -17,6 +18,7 @@ from torch import nn
 from gms_models.encoders.groupmixformer import (
     NUM_GROUPS,
     ConvStem,
+    GroupAggregator,
     GroupMixBlock,
     GroupMixFormerSamEncoder,
     GroupMixStage,
@@ -32,6 +34,7 @@ from gms_models.fusion import (
 )
 
 KERNEL = 7  # the merged depthwise convs' window: the largest of crpe's and the aggregators'
+NCHWC_BLOCK = 16  # ONNX Runtime's NCHWc channel block on AVX-512 (a multiple of AVX2's 8)
 
 
 def _depthwise(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Conv2d:
@@ -82,17 +85,65 @@ def _standardise(x: torch.Tensor, eps: float, channels: int) -> torch.Tensor:
     return centred / torch.sqrt(_channel_mean(centred * centred, channels) + eps)
 
 
+class AggregatedProjection(nn.Module):
+    """One of q, k and v of the four attention groups from the standardised block input: the 1×1
+    projection (norm1's affine folded in), then ``aggregation``, the depthwise and pointwise
+    convs all three share. Its own convs per q, k and v keep ONNX Runtime in NCHWc from the
+    projection to the hardswish: one qkv conv needs a Split, which NCHWc cannot hold (README)."""
+
+    def __init__(self, projection: nn.Conv2d, aggregation: tuple[nn.Conv2d, nn.Conv2d]) -> None:
+        super().__init__()
+        self.projection = projection
+        self.depthwise, self.pointwise = aggregation
+        self.act = nn.Hardswish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = conv_act(conv_act(x, self.projection), self.depthwise)
+        return conv_act(x, self.pointwise, self.act)
+
+
+def _aggregation(agg: GroupAggregator) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """The plain group (identity) and the three aggregators of the attention groups as one
+    depthwise 7×7 and one block-diagonal pointwise conv with the BatchNorms folded in."""
+    g = agg.group_dim
+    separable = (agg.agg1, agg.agg2, agg.agg3)
+    identity = torch.zeros(g, 1, KERNEL, KERNEL)
+    identity[:, :, KERNEL // 2, KERNEL // 2] = 1.0
+    kernels = [identity] + [_in_window(sep.conv1.weight) for sep in separable]
+    s0, t0 = bn_affine(agg.norm0)
+    blocks, shifts = [torch.diag(s0)], [t0]
+    for sep, bn in zip(separable, (agg.norm1, agg.norm2, agg.norm3), strict=True):
+        scale, shift = bn_affine(bn)
+        blocks.append(scale[:, None] * sep.pointwise_conv.weight[:, :, 0, 0])
+        shifts.append(shift)
+    return _depthwise(torch.cat(kernels).detach(), None), _block_diagonal(blocks, torch.cat(shifts))
+
+
+def _block_diagonal(blocks: list[torch.Tensor], bias: torch.Tensor) -> nn.Conv2d:
+    """The square blocks as one grouped 1×1 conv, neighbouring blocks merged (zeros off the
+    diagonal) until a group is ``NCHWC_BLOCK`` channels wide: ONNX Runtime runs a grouped conv
+    in NCHWc only when every group fills whole blocks, and an NCHW one at a third of the speed."""
+    n, g = len(blocks), blocks[0].shape[0]
+    merged = math.gcd(n, max(1, NCHWC_BLOCK // g))  # blocks per group
+    weight = torch.zeros(n * g, merged * g)
+    for i, block in enumerate(blocks):
+        weight[i * g : (i + 1) * g, i % merged * g : (i % merged + 1) * g] = block
+    conv = nn.Conv2d(n * g, n * g, 1, groups=n // merged)
+    conv.weight.data.copy_(weight[..., None, None])
+    _bias(conv).data.copy_(bias)
+    return conv
+
+
 class FusedGroupMixBlock(nn.Module):
     """A :class:`GroupMixBlock` on NCHW input, re-parameterised (see module docstring)."""
 
     cl_qkv_weight: torch.Tensor
     cl_qkv_bias: torch.Tensor
-    cl_branch_weight: torch.Tensor
-    cl_branch_bias: torch.Tensor
     cl_agg_dw: torch.Tensor
     cl_agg_pw: torch.Tensor
     cl_agg_pw_bias: torch.Tensor
     cl_heads: torch.Tensor
+    cl_groups: int
 
     def __init__(self, block: GroupMixBlock) -> None:
         super().__init__()
@@ -106,35 +157,19 @@ class FusedGroupMixBlock(nn.Module):
         cpe[:, :, 1, 1] += 1.0
         self.cpe = _depthwise(cpe, _bias(block.cpe.proj).detach())
 
-        # qkv output channel s*dim + j*g + i (s: q/k/v, j: group) -> group-major: [q0 k0 v0 |
-        # q1 k1 v1 | ... | q4 k4 v4]: one depthwise kernel per slice of 3g, the branch's last.
-        order = [s * dim + j * g + i for j in range(NUM_GROUPS) for s in range(3) for i in range(g)]
+        # qkv output channel s*dim + j*g + i (s: q/k/v, j: group); the release runs the
+        # aggregators on q, k and v alike, so they share one aggregation.
         qkv_bias = att.qkv.bias if att.qkv.bias is not None else torch.zeros(3 * dim)
-        self.qkv = _norm_linear(block.norm1, att.qkv.weight[order], qkv_bias[order])
+        aggregation = _aggregation(agg)
 
-        # The plain group (identity), the three aggregators (the release runs each on q, k and v
-        # alike) and the branch's 3×3 as one depthwise 7×7: ONNX Runtime runs it in NCHWc on the
-        # qkv conv's output without a Split, three reorder pairs and a Concat (README).
-        separable = (agg.agg1, agg.agg2, agg.agg3)
-        identity = torch.zeros(3 * g, 1, KERNEL, KERNEL)
-        identity[:, :, KERNEL // 2, KERNEL // 2] = 1.0
-        kernels = [identity] + [
-            _in_window(sep.conv1.weight.repeat(3, 1, 1, 1)) for sep in separable
-        ]
-        kernels.append(_in_window(agg.agg0.conv.conv1.weight))
-        self.mix_dw = _depthwise(torch.cat(kernels).detach(), None)
-        s0, t0 = bn_affine(agg.norm0)
-        blocks, shifts = [torch.diag(s0)], [t0]
-        for sep, bn in zip(separable, (agg.norm1, agg.norm2, agg.norm3), strict=True):
-            scale, shift = bn_affine(bn)
-            blocks.append(scale[:, None] * sep.pointwise_conv.weight[:, :, 0, 0])
-            shifts.append(shift)
-        self.agg_pw = nn.Conv2d(12 * g, 12 * g, 1, groups=12)
-        self.agg_pw.weight.data.copy_(
-            torch.cat([b for b in blocks for _ in range(3)])[..., None, None]
+        def projection(rows: list[int]) -> nn.Conv2d:
+            return _norm_linear(block.norm1, att.qkv.weight[rows], qkv_bias[rows])
+
+        self.q, self.k, self.v = (
+            AggregatedProjection(projection(list(range(s * dim, s * dim + 4 * g))), aggregation)
+            for s in range(3)
         )
-        _bias(self.agg_pw).data.copy_(torch.cat([t for t in shifts for _ in range(3)]))
-
+        self.branch_qkv = projection([s * dim + 4 * g + i for s in range(3) for i in range(g)])
         crpe = cast(list[nn.Conv2d], list(att.crpe.conv_list))  # ModuleList items are Modules
         self.crpe = _depthwise(
             torch.cat([_in_window(c.weight) for c in crpe]).detach(),
@@ -146,56 +181,58 @@ class FusedGroupMixBlock(nn.Module):
         fc1, fc2 = cast(nn.Linear, block.mlp.fc1), cast(nn.Linear, block.mlp.fc2)
         self.fc1 = _norm_linear(block.norm2, fc1.weight, fc1.bias)
         self.fc2 = _pointwise(fc2.weight, fc2.bias)
-        self.agg_act, self.mlp_act = nn.Hardswish(), nn.GELU()
+        self.mlp_act = nn.GELU()
         self._init_channels_last()
 
     def _init_channels_last(self) -> None:
-        """Weights of the channels-last lowering, derived from the ones above. An NHWC channel
-        slice is strided, so q, k and v each get their four attention groups side by side
-        ([q0 q1 q2 q3 | k0 .. | v0 ..]) for ``mix_dw``'s first twelve slices; the non-attention
-        group's q, k, v come from a product of their own and keep their 3×3 depthwise kernel."""
+        """Weights of the channels-last lowering, the ones above side by side: one product for q,
+        k and v ([q0 q1 q2 q3 | k0 .. | v0 ..]), one depthwise and one pointwise conv."""
+        parts = (self.q, self.k, self.v)
+        self.cl_groups = sum(p.pointwise.groups for p in parts)
+
+        def joined(weights: list[torch.Tensor]) -> torch.Tensor:
+            return torch.cat([w.detach() for w in weights]).contiguous()
+
+        buffers = {
+            "cl_qkv_weight": joined([p.projection.weight for p in parts]),
+            "cl_qkv_bias": joined([_bias(p.projection) for p in parts]),
+            "cl_agg_dw": joined([p.depthwise.weight for p in parts]),
+            "cl_agg_pw": joined([p.pointwise.weight for p in parts]),
+            "cl_agg_pw_bias": joined([_bias(p.pointwise) for p in parts]),
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value, persistent=False)
         g = self.group_dim
-        s_major = [j * 3 * g + s * g + i for s in range(3) for j in range(4) for i in range(g)]
-        weight, bias = self.qkv.weight.detach(), _bias(self.qkv).detach()
-        self.register_buffer("cl_qkv_weight", weight[s_major].contiguous(), persistent=False)
-        self.register_buffer("cl_qkv_bias", bias[s_major].contiguous(), persistent=False)
-        self.register_buffer("cl_branch_weight", weight[12 * g :].contiguous(), persistent=False)
-        self.register_buffer("cl_branch_bias", bias[12 * g :].contiguous(), persistent=False)
-        dw = self.mix_dw.weight.detach()[s_major].contiguous()
-        self.register_buffer("cl_agg_dw", dw, persistent=False)
-        groups = [j * 3 + s for s in range(3) for j in range(4)]  # agg_pw's groups, s-major
-        pw_weight = self.agg_pw.weight.detach().reshape(12, g, g, 1, 1)[groups]
-        self.register_buffer("cl_agg_pw", pw_weight.reshape(12 * g, g, 1, 1), persistent=False)
-        pw_bias = _bias(self.agg_pw).detach().reshape(12, g)[groups]
-        self.register_buffer("cl_agg_pw_bias", pw_bias.reshape(-1), persistent=False)
         head = 4 * g // self.num_heads
         head_of = torch.arange(4 * g) // head
         heads = (head_of[:, None] == head_of[None, :]).float() * self.scale
         self.register_buffer("cl_heads", heads, persistent=False)  # per-head context, scaled
 
-    def mix(self, qkv: torch.Tensor) -> torch.Tensor:
-        """Group-mix attention from the group-major qkv image (B,3C,H,W): (B,C,H,W) before proj."""
-        b, _, h, w = qkv.shape
+    def mix(self, standard: torch.Tensor) -> torch.Tensor:
+        """Group-mix attention from the standardised input (B,C,H,W): (B,C,H,W) before proj."""
+        b, _, h, w = standard.shape
         g, heads = self.group_dim, self.num_heads
-        aggregated, branch = self.mix_dw(qkv).split([12 * g, 3 * g], dim=1)
-        mixed = conv_act(aggregated, self.agg_pw, self.agg_act)
-        q, k, v = mixed.reshape(b, 4, 3, g * h * w).unbind(2)
+        q, k, v = (p(standard) for p in (self.q, self.k, self.v))
+        position = q * self.crpe(v)
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
-        norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
-        branch = _standardise(self.branch_conv.pointwise_conv(branch), norm.eps, g)
-        branch = F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
-        attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w)
-        attn = attn + q.reshape(b, 4 * g, h, w) * self.crpe(v.reshape(b, 4 * g, h, w))
-        return torch.cat([attn, branch], dim=1)
+        attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w) + position
+        return torch.cat([attn, self._branch(standard)], dim=1)
+
+    def _branch(self, standard: torch.Tensor) -> torch.Tensor:
+        """The non-attention group: (B,C,H,W) -> (B,g,H,W); its LayerNorm stays in NCHW."""
+        conv, norm = self.branch_conv, self.branch_norm
+        branch = conv_act(conv_act(standard, self.branch_qkv), conv.conv1)
+        branch = _standardise(conv_act(branch, conv.pointwise_conv), norm.eps, self.group_dim)
+        return F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if onednn_applies(x, *self.modules()):
             return self._forward_channels_last(x.contiguous(memory_format=torch.channels_last))
+        dim = self.fc1.in_channels  # a Python int: the channel means' weights stay constants
         x = self.cpe(x)
-        qkv = conv_act(_standardise(x, self.eps1, self.qkv.in_channels), self.qkv)
-        x = x + conv_act(self.mix(qkv), self.proj)
-        hidden = conv_act(_standardise(x, self.eps2, self.fc1.in_channels), self.fc1, self.mlp_act)
+        x = x + conv_act(self.mix(_standardise(x, self.eps1, dim)), self.proj)
+        hidden = conv_act(_standardise(x, self.eps2, dim), self.fc1, self.mlp_act)
         return x + conv_act(hidden, self.fc2)
 
     def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,14 +243,16 @@ class FusedGroupMixBlock(nn.Module):
         standard = _standardise_channels_last(x, self.eps1)
         mixed = onednn_conv(standard, self.cl_qkv_weight, self.cl_qkv_bias)
         mixed = onednn_conv(mixed, self.cl_agg_dw, None, groups=12 * g)
-        mixed = onednn_conv(mixed, self.cl_agg_pw, self.cl_agg_pw_bias, self.agg_act, groups=12)
+        mixed = onednn_conv(
+            mixed, self.cl_agg_pw, self.cl_agg_pw_bias, self.q.act, groups=self.cl_groups
+        )
         q, k, v = mixed.permute(0, 2, 3, 1).reshape(b, n, 12 * g).split(4 * g, dim=-1)
         v_image = v.reshape(b, h, w, 4 * g).permute(0, 3, 1, 2)
         v_image = v_image.contiguous(memory_format=torch.channels_last)
         position = onednn_conv(v_image, self.crpe.weight, self.crpe.bias, groups=4 * g)
         position = position.permute(0, 2, 3, 1).reshape(b, n, 4 * g)
         attn = torch.addcmul(self._attend(q, k.softmax(dim=1), v), q, position)
-        branch = onednn_conv(standard, self.cl_branch_weight, self.cl_branch_bias)
+        branch = onednn_conv(standard, self.branch_qkv.weight, self.branch_qkv.bias)
         conv = self.branch_conv
         branch = onednn_conv(branch, conv.conv1.weight, None, groups=3 * g)
         branch = onednn_conv(branch, conv.pointwise_conv.weight, None).permute(0, 2, 3, 1)

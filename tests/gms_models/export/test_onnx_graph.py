@@ -1,5 +1,5 @@
-"""The exported GMF graph's pixel MatMuls (its LayerNorms' channel means) as 1×1 convolutions for
-the INT8 path."""
+"""The exported GMF graph: what ONNX Runtime's NCHWc layout can hold, and its pixel MatMuls (its
+LayerNorms' channel means) as 1×1 convolutions for the INT8 path."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import onnx
 import pytest
 import torch
 
+from gms_models.encoders.gmf_inference import NCHWC_BLOCK
 from gms_models.export import default_parity_image, export_encoder_onnx
 from gms_models.export.checked import ExportResult
 from gms_models.export.onnx_graph import pixel_matmuls_as_convs
@@ -37,6 +38,24 @@ def gmf_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
         parity_image=default_parity_image(),
         dynamic_batch=True,
     )
+
+
+def test_blocks_have_no_split_and_no_grouped_conv_narrower_than_a_channel_block(
+    gmf_export: ExportResult,
+) -> None:
+    """Either would leave NCHWc: ONNX Runtime reorders to NCHW around a Split, and runs a grouped
+    conv whose groups do not fill whole channel blocks in NCHW (README, "GMF inference form")."""
+    graph = onnx.load(str(gmf_export.path)).graph
+    assert "Split" not in {n.op_type for n in graph.node}
+    weights = {i.name: list(i.dims) for i in graph.initializer}
+    grouped = []
+    for conv in (n for n in graph.node if n.op_type == "Conv"):
+        groups = next((a.i for a in conv.attribute if a.name == "group"), 1)
+        per_group = weights[conv.input[1]][1]
+        if groups > 1 and per_group > 1:  # grouped, not depthwise
+            grouped.append(per_group)
+    assert len(grouped) == 3 * BLOCKS  # the aggregators' pointwise convs of q, k and v
+    assert all(width % NCHWC_BLOCK == 0 for width in grouped)
 
 
 def _constant_weight_matmuls(model: onnx.ModelProto) -> int:
