@@ -89,7 +89,8 @@ class AggregatedProjection(nn.Module):
     """One of q, k and v of the four attention groups from the standardised block input: the 1×1
     projection (norm1's affine folded in), then ``aggregation``, the depthwise and pointwise
     convs all three share. Its own convs per q, k and v keep ONNX Runtime in NCHWc from the
-    projection to the hardswish: one qkv conv needs a Split, which NCHWc cannot hold (README)."""
+    projection to the hardswish (one qkv conv needs a Split, which NCHWc cannot hold), and give
+    the channels-last lowering contiguous NHWC tensors instead of strided slices (README)."""
 
     def __init__(self, projection: nn.Conv2d, aggregation: tuple[nn.Conv2d, nn.Conv2d]) -> None:
         super().__init__()
@@ -137,13 +138,7 @@ def _block_diagonal(blocks: list[torch.Tensor], bias: torch.Tensor) -> nn.Conv2d
 class FusedGroupMixBlock(nn.Module):
     """A :class:`GroupMixBlock` on NCHW input, re-parameterised (see module docstring)."""
 
-    cl_qkv_weight: torch.Tensor
-    cl_qkv_bias: torch.Tensor
-    cl_agg_dw: torch.Tensor
-    cl_agg_pw: torch.Tensor
-    cl_agg_pw_bias: torch.Tensor
     cl_heads: torch.Tensor
-    cl_groups: int
 
     def __init__(self, block: GroupMixBlock) -> None:
         super().__init__()
@@ -182,27 +177,6 @@ class FusedGroupMixBlock(nn.Module):
         self.fc1 = _norm_linear(block.norm2, fc1.weight, fc1.bias)
         self.fc2 = _pointwise(fc2.weight, fc2.bias)
         self.mlp_act = nn.GELU()
-        self._init_channels_last()
-
-    def _init_channels_last(self) -> None:
-        """Weights of the channels-last lowering, the ones above side by side: one product for q,
-        k and v ([q0 q1 q2 q3 | k0 .. | v0 ..]), one depthwise and one pointwise conv."""
-        parts = (self.q, self.k, self.v)
-        self.cl_groups = sum(p.pointwise.groups for p in parts)
-
-        def joined(weights: list[torch.Tensor]) -> torch.Tensor:
-            return torch.cat([w.detach() for w in weights]).contiguous()
-
-        buffers = {
-            "cl_qkv_weight": joined([p.projection.weight for p in parts]),
-            "cl_qkv_bias": joined([_bias(p.projection) for p in parts]),
-            "cl_agg_dw": joined([p.depthwise.weight for p in parts]),
-            "cl_agg_pw": joined([p.pointwise.weight for p in parts]),
-            "cl_agg_pw_bias": joined([_bias(p.pointwise) for p in parts]),
-        }
-        for name, value in buffers.items():
-            self.register_buffer(name, value, persistent=False)
-        g = self.group_dim
         head = 4 * g // self.num_heads
         head_of = torch.arange(4 * g) // head
         heads = (head_of[:, None] == head_of[None, :]).float() * self.scale
@@ -217,14 +191,16 @@ class FusedGroupMixBlock(nn.Module):
         q, k, v = (t.reshape(b, heads, 4 * g // heads, h * w) for t in (q, k, v))
         context = self.scale * (k.softmax(dim=-1) @ v.transpose(-1, -2))
         attn = (context.transpose(-1, -2) @ q).reshape(b, 4 * g, h, w) + position
-        return torch.cat([attn, self._branch(standard)], dim=1)
+        norm = self.branch_norm  # a LayerNorm over the channels, without leaving NCHW
+        branch = _standardise(self._branch(standard), norm.eps, g)
+        branch = F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
+        return torch.cat([attn, branch], dim=1)
 
     def _branch(self, standard: torch.Tensor) -> torch.Tensor:
-        """The non-attention group: (B,C,H,W) -> (B,g,H,W); its LayerNorm stays in NCHW."""
-        conv, norm = self.branch_conv, self.branch_norm
+        """The non-attention group's convs: (B,C,H,W) -> (B,g,H,W), before its LayerNorm."""
+        conv = self.branch_conv
         branch = conv_act(conv_act(standard, self.branch_qkv), conv.conv1)
-        branch = _standardise(conv_act(branch, conv.pointwise_conv), norm.eps, self.group_dim)
-        return F.hardswish(branch * norm.weight[:, None, None] + norm.bias[:, None, None])
+        return conv_act(branch, conv.pointwise_conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if onednn_applies(x, *self.modules()):
@@ -237,27 +213,19 @@ class FusedGroupMixBlock(nn.Module):
 
     def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on a channels-last ``x`` with oneDNN kernels; channels-last out."""
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         g, n = self.group_dim, h * w
-        x = onednn_conv(x, self.cpe.weight, self.cpe.bias, groups=c)
+        x = conv_act(x, self.cpe)
         standard = _standardise_channels_last(x, self.eps1)
-        mixed = onednn_conv(standard, self.cl_qkv_weight, self.cl_qkv_bias)
-        mixed = onednn_conv(mixed, self.cl_agg_dw, None, groups=12 * g)
-        mixed = onednn_conv(
-            mixed, self.cl_agg_pw, self.cl_agg_pw_bias, self.q.act, groups=self.cl_groups
+        q, k, v = (p(standard) for p in (self.q, self.k, self.v))
+        position = conv_act(v, self.crpe)
+        q, k, v, position = (
+            t.permute(0, 2, 3, 1).reshape(b, n, 4 * g) for t in (q, k, v, position)
         )
-        q, k, v = mixed.permute(0, 2, 3, 1).reshape(b, n, 12 * g).split(4 * g, dim=-1)
-        v_image = v.reshape(b, h, w, 4 * g).permute(0, 3, 1, 2)
-        v_image = v_image.contiguous(memory_format=torch.channels_last)
-        position = onednn_conv(v_image, self.crpe.weight, self.crpe.bias, groups=4 * g)
-        position = position.permute(0, 2, 3, 1).reshape(b, n, 4 * g)
         attn = torch.addcmul(self._attend(q, k.softmax(dim=1), v), q, position)
-        branch = onednn_conv(standard, self.branch_qkv.weight, self.branch_qkv.bias)
-        conv = self.branch_conv
-        branch = onednn_conv(branch, conv.conv1.weight, None, groups=3 * g)
-        branch = onednn_conv(branch, conv.pointwise_conv.weight, None).permute(0, 2, 3, 1)
         norm = self.branch_norm
-        branch = F.hardswish(_standardise_tokens(branch, norm.eps) * norm.weight + norm.bias)
+        branch = _standardise_tokens(self._branch(standard).permute(0, 2, 3, 1), norm.eps)
+        branch = F.hardswish(branch * norm.weight + norm.bias)
         mixed = torch.cat([attn.reshape(b, h, w, 4 * g), branch], dim=-1).permute(0, 3, 1, 2)
         x = onednn_conv1x1_add(mixed, x, self.proj.weight, self.proj.bias)
         standard = _standardise_channels_last(x, self.eps2)
