@@ -5,20 +5,25 @@ axes). Opsets 13 (below, the decoder's ``Equal`` on float labels is invalid) to 
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from gms_models.export.errors import ExportError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MIN_OPSET = 13
 MAX_OPSET = 20
 DEFAULT_OPSET = 17
 EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
+MS_DOMAIN = "com.microsoft"  # ONNX Runtime's contrib ops
 
 
 def check_opset(opset: int) -> int:
@@ -116,46 +121,61 @@ def onnx_io_signature(path: Path) -> dict[str, list[dict[str, object]]]:
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
 
 
+class _GraphIndex:
+    """Who produces and who reads each value of a graph, and the values that are constants."""
+
+    def __init__(self, graph: Any) -> None:
+        from onnx import numpy_helper
+
+        self._initializers = {i.name: i for i in graph.initializer}
+        self.producer = {out: node for node in graph.node for out in node.output}
+        self.consumers: dict[str, list[Any]] = {}
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        self._to_array = numpy_helper.to_array
+
+    def constant(self, name: str) -> np.ndarray | None:
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Identity":
+            return self.constant(node.input[0])
+        if node is not None and node.op_type == "Constant" and node.attribute[0].name == "value":
+            return self._to_array(node.attribute[0].t)
+        initializer = self._initializers.get(name)
+        return None if initializer is None else self._to_array(initializer)
+
+    def is_scalar(self, name: str, value: float) -> bool:
+        array = self.constant(name)
+        if array is None or array.size != 1:
+            return False
+        return math.isclose(array.item(), value, rel_tol=1e-6)  # float32 constants
+
+    def only_consumer(self, name: str) -> Any | None:
+        users = self.consumers.get(name, [])
+        return users[0] if len(users) == 1 else None
+
+
 def pixel_matmuls_as_convs(model: Any) -> int:
     """Rewrite, in place, each ``Reshape(x: B,Cin,H,W -> B,Cin,H·W)`` → ``MatMul(W, ·)`` →
     ``Reshape(-> B,Cout,H,W)`` chain with a constant ``W`` (Cout,Cin) as one 1×1 ``Conv``; how
     many it rewrote. The fp32 GMF graph computes its LayerNorms' channel means this way (see
     ``gms_models.encoders.gmf_inference``); ONNX Runtime's quantiser only makes int8 kernels of
     them as convolutions (a MatMul with the constant on the left stays float)."""
-    import numpy as np
     import onnx
     from onnx import numpy_helper
 
     graph = model.graph
     shapes = _static_shapes(model)
-    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def constant(name: str) -> np.ndarray | None:
-        node = producer.get(name)
-        if node is not None and node.op_type == "Identity":
-            return constant(node.input[0])
-        if node is not None and node.op_type == "Constant" and node.attribute[0].name == "value":
-            return numpy_helper.to_array(node.attribute[0].t)
-        return constants.get(name)
-
-    def only_consumer(name: str) -> Any | None:
-        users = consumers.get(name, [])
-        return users[0] if len(users) == 1 else None
-
+    index = _GraphIndex(graph)
     rewritten = 0
     for matmul in [n for n in graph.node if n.op_type == "MatMul"]:
-        weight = constant(matmul.input[0])
-        flatten = producer.get(matmul.input[1])
+        weight = index.constant(matmul.input[0])
+        flatten = index.producer.get(matmul.input[1])
         if weight is None or weight.ndim != 2 or flatten is None or flatten.op_type != "Reshape":
             continue
         x = flatten.input[0]
         cout, cin = weight.shape
-        tail = only_consumer(matmul.output[0])
+        tail = index.only_consumer(matmul.output[0])
         if tail is None or tail.op_type != "Reshape":
             continue
         x_shape, y_shape = shapes.get(x), shapes.get(tail.output[0])
@@ -171,13 +191,69 @@ def pixel_matmuls_as_convs(model: Any) -> int:
         position = list(graph.node).index(matmul)
         for node in (matmul, tail):
             graph.node.remove(node)
-        if not consumers.get(flatten.output[0], [])[1:]:
+        if not index.consumers.get(flatten.output[0], [])[1:]:
             graph.node.remove(flatten)
             position -= 1
         graph.node.insert(position, conv)
         rewritten += 1
     _drop_unused(graph)
     return rewritten
+
+
+def gelus_as_one_op(model: Any) -> int:
+    """Rewrite, in place, each exact GELU as the TorchScript exporter writes it (``x / √2`` →
+    ``Erf`` → ``+ 1`` → ``· x`` → ``· 0.5``) as one ``com.microsoft`` ``Gelu``; how many it
+    rewrote. ONNX Runtime fuses the five nodes itself in a float graph, but not once the
+    quantiser has put Q/DQ pairs between them: five passes over the MLP's widest tensor, two
+    of them int8 ``Mul``s (README, "INT8 encoder"). The quantiser leaves the one node float."""
+    import onnx
+
+    graph = model.graph
+    index = _GraphIndex(graph)
+    rewritten = 0
+    for erf in [n for n in graph.node if n.op_type == "Erf"]:
+        found = _exact_gelu(index, erf)
+        if found is None:
+            continue
+        x, nodes = found
+        position = list(graph.node).index(nodes[0])
+        for node in nodes:
+            graph.node.remove(node)
+        out = nodes[-1].output[0]
+        gelu = onnx.helper.make_node("Gelu", [x], [out], name=erf.name + "_gelu", domain=MS_DOMAIN)
+        graph.node.insert(position, gelu)
+        # Shape inference does not know contrib ops, and the calibrator only records values of
+        # a known float type.
+        info = onnx.helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)
+        graph.value_info.append(info)
+        rewritten += 1
+    if rewritten and all(o.domain != MS_DOMAIN for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid(MS_DOMAIN, 1))
+    _drop_unused(graph)
+    return rewritten
+
+
+def _exact_gelu(index: _GraphIndex, erf: Any) -> tuple[str, list[Any]] | None:
+    """The GELU around ``erf``: its input and its five nodes in graph order, or None."""
+
+    def next_node(node: Any, op_type: str, other: Callable[[str], bool]) -> Any | None:
+        """``node``'s only consumer if it is a binary ``op_type`` whose other input passes."""
+        user = index.only_consumer(node.output[0])
+        if user is None or user.op_type != op_type or len(user.input) != 2:
+            return None
+        first, second = user.input
+        return user if other(second if first == node.output[0] else first) else None
+
+    div = index.producer.get(erf.input[0])
+    if div is None or div.op_type != "Div" or index.only_consumer(div.output[0]) is None:
+        return None
+    x = div.input[0]
+    if not index.is_scalar(div.input[1], math.sqrt(2)):
+        return None
+    add = next_node(erf, "Add", lambda name: index.is_scalar(name, 1.0))
+    mul = add and next_node(add, "Mul", lambda name: name == x)
+    half = mul and next_node(mul, "Mul", lambda name: index.is_scalar(name, 0.5))
+    return None if not half else (x, [div, erf, add, mul, half])
 
 
 def _static_shapes(model: Any) -> dict[str, list[int]]:

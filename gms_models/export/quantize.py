@@ -14,7 +14,11 @@ import numpy as np
 from gms_models.errors import DataError
 from gms_models.export.checked import ExportResult, publish
 from gms_models.export.metadata import SourceCheckpoint, artifact_metadata
-from gms_models.export.onnx_graph import onnx_io_signature, pixel_matmuls_as_convs
+from gms_models.export.onnx_graph import (
+    gelus_as_one_op,
+    onnx_io_signature,
+    pixel_matmuls_as_convs,
+)
 from gms_models.export.parity import compare
 from gms_models.files import atomic_path
 from gms_models.geometry import encoder_input
@@ -72,6 +76,7 @@ def _quantize(fp32_onnx: Path, dest: Path, calib: CalibrationSet) -> None:
 
     model = onnx.load(str(fp32_onnx))
     pixel_matmuls_as_convs(model)  # GMF's channel means as convolutions: int8 kernels for them
+    gelus_as_one_op(model)  # one float node, not five passes between Q/DQ pairs
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as tmp:
         convs, prepared = Path(tmp) / "convs.onnx", Path(tmp) / "prepared.onnx"
         onnx.save(model, str(convs))

@@ -13,7 +13,7 @@ import torch
 from gms_models.encoders.gmf_inference import NCHWC_BLOCK
 from gms_models.export import default_parity_image, export_encoder_onnx
 from gms_models.export.checked import ExportResult
-from gms_models.export.onnx_graph import pixel_matmuls_as_convs
+from gms_models.export.onnx_graph import gelus_as_one_op, pixel_matmuls_as_convs
 from gms_models.export.quantize import quantize_encoder_int8
 from gms_models.registry import build_encoder
 from gms_models.runtime import OnnxRuntimeSession
@@ -82,6 +82,23 @@ def test_rewrite_keeps_the_outputs_and_leaves_no_weight_matmul(
     assert pixel_matmuls_as_convs(model) == 0  # nothing left to rewrite
 
 
+def test_each_gelu_becomes_one_node_with_the_same_outputs(
+    gmf_export: ExportResult, tmp_path: Path
+) -> None:
+    model = onnx.load(str(gmf_export.path))
+    assert gelus_as_one_op(model) == BLOCKS  # one per MLP
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Gelu") == BLOCKS and "Erf" not in ops
+    onnx.checker.check_model(model, full_check=True)
+    rewritten = tmp_path / "gelus.onnx"
+    onnx.save(model, str(rewritten))
+    x = np.random.default_rng(1).standard_normal((1, 3, SIZE, SIZE), dtype=np.float32)
+    expected = OnnxRuntimeSession(gmf_export.path).run({"image": x})["image_embeddings"]
+    got = OnnxRuntimeSession(rewritten).run({"image": x})["image_embeddings"]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)  # ORT fuses the five alike
+    assert gelus_as_one_op(model) == 0
+
+
 def test_int8_gmf_quantises_its_pointwise_layers_as_convolutions(
     gmf_export: ExportResult, tmp_path: Path, coco_mini: Path
 ) -> None:
@@ -91,4 +108,5 @@ def test_int8_gmf_quantises_its_pointwise_layers_as_convolutions(
     q = quantize_encoder_int8(gmf_export, dest, coco_mini / "val2017", max_images=1)
     ops = [n.op_type for n in onnx.load(str(q.path)).graph.node]
     assert ops.count("MatMul") == 2 * BLOCKS  # only the attention's two products per block
+    assert ops.count("Gelu") == BLOCKS and "Erf" not in ops  # float between Q/DQ, one node
     assert ops.count("QuantizeLinear") > 0
