@@ -1,5 +1,5 @@
-"""The exported GMF graph: what ONNX Runtime's NCHWc layout can hold, and its pixel MatMuls (its
-LayerNorms' channel means) as 1×1 convolutions for the INT8 path."""
+"""The exported GMF graph: what ONNX Runtime's NCHWc layout can hold, and the INT8 path's two
+rewrites of it (its LayerNorms' channel-mean MatMuls as 1×1 convolutions, each GELU as one node)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from gms_models.runtime import OnnxRuntimeSession
 
 SIZE = 64
 BLOCKS = 14  # gmf_2282: 2 + 2 + 8 + 2
-# Per block: the two channel means of each of its three LayerNorms (qkv, proj, fc1 and fc2 are
+# Per block: the two channel means of each of its three LayerNorms (its 1×1 projections are
 # exported as convolutions already).
 REWRITES_PER_BLOCK = 2 * 3
 
